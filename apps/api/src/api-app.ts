@@ -1,0 +1,41 @@
+import { type INestApplication, type LoggerService, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { AppConfig, ConfigModule } from '@ratchet/config';
+import { ApiKeysRepository } from '@ratchet/store';
+import { json } from 'express';
+import { ApiModule } from './api.module';
+import { bodyParserErrors } from './errors/body-parser-errors';
+
+/**
+ * Builds the HTTP app (not yet listening). `extraModules` lets one process also host the
+ * worker (`npm start`, `npm run dev`).
+ */
+export async function createApiApp(
+  config: AppConfig,
+  options: { logger?: LoggerService | false; extraModules?: unknown[] } = {},
+): Promise<INestApplication> {
+  @Module({
+    imports: [ConfigModule.forRoot(config), ApiModule, ...((options.extraModules ?? []) as [])],
+  })
+  class RootModule {}
+
+  const app = await NestFactory.create<NestExpressApplication>(RootModule, {
+    bodyParser: false,
+    logger: options.logger,
+  });
+  // Our own JSON parser so its failures (too large, malformed) get OpenAI-style answers.
+  app.use(
+    json({
+      limit: config.env.RATCHET_BODY_LIMIT_BYTES,
+      type: ['application/json', 'application/*+json'],
+    }),
+  );
+  app.use(bodyParserErrors);
+  app.disable('x-powered-by');
+  app.enableShutdownHooks();
+  if (config.env.RATCHET_ADMIN_KEY) {
+    await app.get(ApiKeysRepository).ensureBootstrapAdmin(config.env.RATCHET_ADMIN_KEY);
+  }
+  return app;
+}

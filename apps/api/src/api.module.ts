@@ -1,0 +1,22 @@
+import { Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { EventsModule } from '@ratchet/events';
+import { QueueModule } from '@ratchet/queue';
+import { StoreModule } from '@ratchet/store';
+import { AuthGuard } from './auth/auth.guard';
+import { OpenAIExceptionFilter } from './errors/openai-exception.filter';
+import { HealthController } from './health/health.controller';
+import { ModelsController } from './models/models.controller';
+import { ResponsesController } from './responses/responses.controller';
+import { ResponsesService } from './responses/responses.service';
+
+@Module({
+  imports: [StoreModule, QueueModule, EventsModule],
+  controllers: [HealthController, ModelsController, ResponsesController],
+  providers: [
+    ResponsesService,
+    { provide: APP_GUARD, useClass: AuthGuard },
+    { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
+  ],
+})
+export class ApiModule {}

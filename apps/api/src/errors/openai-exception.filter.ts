@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type ArgumentsHost,
+  Catch,
+  type ExceptionFilter,
+  HttpException,
+  Logger,
+} from '@nestjs/common';
+import { RatchetError } from '@ratchet/core';
+import type { Request, Response } from 'express';
+import { errorBody, statusOfKind, type ErrorBody } from './error-body';
+
+/**
+ * Every error leaves the API in OpenAI's envelope. Domain errors map by kind; Nest's HTTP
+ * exceptions keep their status; anything else is a 500 with an opaque message and a request
+ * id that is also logged with the whole error.
+ */
+@Catch()
+export class OpenAIExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HTTP');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const response = http.getResponse<Response>();
+    const request = http.getRequest<Request>();
+    const [status, body] = this.describe(exception, request);
+    if (response.headersSent) {
+      // A stream already started; the only honest thing left is to end it.
+      response.end();
+      return;
+    }
+    response.status(status).json(body);
+  }
+
+  private describe(exception: unknown, request: Request): [number, ErrorBody] {
+    if (exception instanceof RatchetError) {
+      const status = statusOfKind[exception.kind];
+      return [status, errorBody(status, exception.message, exception.param, exception.code)];
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const message =
+        status === 404
+          ? `Unknown request URL: ${request.method} ${request.path}.`
+          : exception.message;
+      return [status, errorBody(status, message)];
+    }
+    const requestId = `req_${randomUUID().replace(/-/g, '')}`;
+    this.logger.error(`${requestId} ${request.method} ${request.path} failed`, exception as Error);
+    return [
+      500,
+      errorBody(500, `The server had an error processing your request (request id ${requestId}).`),
+    ];
+  }
+}

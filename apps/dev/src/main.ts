@@ -1,0 +1,86 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createApiApp } from '@ratchet/api';
+import { AppConfig, PinoLogger, runMain } from '@ratchet/config';
+import { ensureDatabase, findMigrationsDir, generateKeySecret, migrate } from '@ratchet/store';
+import { WorkerModule } from '@ratchet/worker';
+import { startEmbeddedPostgres, startRedisServer, type RunningService } from './embedded-services';
+
+// `npm run dev`: zero configuration. Uses DATABASE_URL / REDIS_URL when given, otherwise
+// starts an embedded Postgres and a local redis-server; migrates; runs api + worker in one
+// process; prints how to call it. Ctrl-C stops everything it started.
+
+const repoRoot = path.resolve(findMigrationsDir(), '..', '..');
+const dataDir = path.join(repoRoot, '.data');
+
+function say(line: string): void {
+  process.stdout.write(`ratchet dev: ${line}\n`);
+}
+
+/** The dev key survives restarts so curl lines and SDK scripts keep working. */
+function devApiKey(): string {
+  const file = path.join(dataDir, 'dev-api-key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const key = generateKeySecret();
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+runMain('dev', async () => {
+  const started: RunningService[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const service of started.reverse()) await service.stop().catch(() => undefined);
+  };
+  try {
+    const env = { ...process.env };
+    if (!env.DATABASE_URL) {
+      const postgres = await startEmbeddedPostgres(dataDir, say);
+      started.push(postgres);
+      env.DATABASE_URL = postgres.url;
+      say(`embedded Postgres at ${postgres.url}`);
+    }
+    if (!env.REDIS_URL) {
+      const redis = await startRedisServer(say);
+      started.push(redis);
+      env.REDIS_URL = redis.url;
+      say(`redis-server at ${redis.url}`);
+    }
+    await ensureDatabase(env.DATABASE_URL);
+    const { applied } = await migrate(env.DATABASE_URL);
+    say(applied.length ? `applied migrations: ${applied.join(', ')}` : 'database is up to date');
+    env.RATCHET_ADMIN_KEY ||= devApiKey();
+
+    const config = AppConfig.fromEnvironment(env);
+    const app = await createApiApp(config, {
+      logger: PinoLogger.create(config.env.LOG_LEVEL, 'ratchet'),
+      extraModules: [WorkerModule],
+    });
+    await app.listen(config.env.PORT, '127.0.0.1');
+
+    let stopping = false;
+    const shutdown = (): void => {
+      if (stopping) return;
+      stopping = true;
+      say('stopping');
+      void app
+        .close()
+        .finally(stopAll)
+        .finally(() => process.exit(0));
+    };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+
+    const url = `http://127.0.0.1:${config.env.PORT}`;
+    const model = Object.keys(config.config.models)[0];
+    say(`ready at ${url} (config: ${config.configSource})`);
+    say(`API key: ${env.RATCHET_ADMIN_KEY}`);
+    say('try:');
+    process.stdout.write(
+      `\ncurl -s ${url}/v1/responses -H "Authorization: Bearer ${env.RATCHET_ADMIN_KEY}" ` +
+        `-H "Content-Type: application/json" -d '{"model":"${model}","input":"Hello, ratchet!"}'\n\n`,
+    );
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+});

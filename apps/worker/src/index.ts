@@ -1,0 +1,2 @@
+export * from './worker-app';
+export * from './worker.module';

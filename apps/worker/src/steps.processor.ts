@@ -1,0 +1,32 @@
+import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { type OnApplicationBootstrap } from '@nestjs/common';
+import { AppConfig } from '@ratchet/config';
+import { isJobName, parseJob, QUEUE_NAME } from '@ratchet/queue';
+import type { Job } from 'bullmq';
+import { EngineService } from './engine.service';
+
+/** Takes ratchet's jobs off the queue and hands each to the engine. */
+@Processor(QUEUE_NAME)
+export class StepsProcessor extends WorkerHost implements OnApplicationBootstrap {
+  constructor(
+    private readonly engine: EngineService,
+    private readonly config: AppConfig,
+  ) {
+    super();
+  }
+
+  onApplicationBootstrap(): void {
+    this.worker.concurrency = this.config.env.WORKER_CONCURRENCY;
+  }
+
+  async process(job: Job): Promise<void> {
+    const name = job.name;
+    if (!isJobName(name)) throw new Error(`unknown job '${name}'`);
+    switch (name) {
+      case 'scope.advance':
+        return this.engine.advance(parseJob(name, job.data));
+      case 'step.run':
+        return this.engine.runStep(parseJob(name, job.data));
+    }
+  }
+}

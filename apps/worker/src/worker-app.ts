@@ -1,0 +1,17 @@
+import { type INestApplicationContext, type LoggerService, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AppConfig, ConfigModule } from '@ratchet/config';
+import { WorkerModule } from './worker.module';
+
+/** Builds a worker process: BullMQ processors, no HTTP. */
+export async function createWorkerApp(
+  config: AppConfig,
+  options: { logger?: LoggerService | false } = {},
+): Promise<INestApplicationContext> {
+  @Module({ imports: [ConfigModule.forRoot(config), WorkerModule] })
+  class RootModule {}
+
+  const app = await NestFactory.createApplicationContext(RootModule, { logger: options.logger });
+  app.enableShutdownHooks();
+  return app;
+}

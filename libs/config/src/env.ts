@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import { ConfigError, formatPath } from './ratchet-config';
+
+// Process environment, parsed once at startup. Libraries never read process.env; the apps
+// pass what they need from here.
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value));
+
+export const envSchema = z.object({
+  DATABASE_URL: optionalString,
+  REDIS_URL: optionalString,
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  RATCHET_CONFIG: optionalString,
+  RATCHET_ADMIN_KEY: optionalString.refine((key) => key === undefined || key.length >= 16, {
+    message: 'must be at least 16 characters',
+  }),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Jobs one worker process runs at once. */
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(64),
+  /** Prefix of every Redis key ratchet uses (queues and channels). */
+  RATCHET_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]+$/)
+    .default('ratchet'),
+  /** Largest request body accepted, in bytes. */
+  RATCHET_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(20 * 1024 * 1024),
+});
+export type Env = z.infer<typeof envSchema>;
+
+/** The environment after validation; DATABASE_URL and REDIS_URL are required here. */
+export interface ServiceEnv extends Env {
+  DATABASE_URL: string;
+  REDIS_URL: string;
+}
+
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  // A blank variable (`PORT=` in a compose file) means unset, never 0 or an invalid value.
+  const result = envSchema.safeParse(
+    Object.fromEntries(Object.entries(source).filter(([, value]) => value?.trim())),
+  );
+  if (!result.success) {
+    const lines = result.error.issues.map(
+      (issue) => `environment: ${formatPath(issue.path)}: ${issue.message}`,
+    );
+    throw new ConfigError(lines.join('\n'));
+  }
+  return result.data;
+}
+
+export function requireServiceEnv(env: Env): ServiceEnv {
+  const missing = (['DATABASE_URL', 'REDIS_URL'] as const).filter((name) => !env[name]);
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `environment: ${missing.join(' and ')} must be set (or run 'npm run dev' for an embedded Postgres and Redis)`,
+    );
+  }
+  return env as ServiceEnv;
+}

@@ -1,0 +1,6 @@
+export * from './app-config';
+export * from './config.module';
+export * from './env';
+export * from './logger';
+export * from './ratchet-config';
+export * from './run-main';

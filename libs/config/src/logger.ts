@@ -1,0 +1,34 @@
+import type { LoggerService } from '@nestjs/common';
+import pino, { type Logger } from 'pino';
+import type { Env } from './env';
+
+/** Nest's logger interface over pino: one JSON line per entry, `context` as a field. */
+export class PinoLogger implements LoggerService {
+  constructor(readonly pino: Logger) {}
+
+  static create(level: Env['LOG_LEVEL'], name: string): PinoLogger {
+    return new PinoLogger(pino({ level, name, base: { pid: process.pid } }));
+  }
+
+  log(message: unknown, context?: string): void {
+    this.pino.info({ context }, String(message));
+  }
+  error(message: unknown, ...rest: unknown[]): void {
+    const context = typeof rest[rest.length - 1] === 'string' ? (rest.pop() as string) : undefined;
+    const err = message instanceof Error ? message : rest.find((r) => r instanceof Error);
+    const stack = rest.find((r) => typeof r === 'string');
+    this.pino.error(
+      { context, err, stack },
+      message instanceof Error ? message.message : String(message),
+    );
+  }
+  warn(message: unknown, context?: string): void {
+    this.pino.warn({ context }, String(message));
+  }
+  debug(message: unknown, context?: string): void {
+    this.pino.debug({ context }, String(message));
+  }
+  verbose(message: unknown, context?: string): void {
+    this.pino.trace({ context }, String(message));
+  }
+}

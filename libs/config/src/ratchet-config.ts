@@ -1,0 +1,218 @@
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+
+// The YAML config file (RATCHET_CONFIG): models, server-side tools and limits.
+// Unknown keys are errors, so a typo never silently disables a setting.
+
+const toolName = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must match ^[a-zA-Z0-9_-]{1,64}$');
+
+export const modelConfigSchema = z.strictObject({
+  provider: z.enum(['openai-chat', 'openai-responses', 'anthropic', 'mock']),
+  baseUrl: z.url().optional(),
+  apiKey: z.string().optional(),
+  upstreamModel: z.string().min(1).optional(),
+  fallbacks: z.array(z.string().min(1)).default([]),
+  /** Whole-request timeout for one upstream call, in milliseconds. */
+  timeoutMs: z.int().positive().default(600_000),
+  /** Extra HTTP headers sent upstream (e.g. an organisation header). */
+  headers: z.record(z.string(), z.string()).default({}),
+  description: z.string().optional(),
+});
+export type ModelConfig = z.infer<typeof modelConfigSchema>;
+
+const jsonSchemaObject = z.record(z.string(), z.unknown());
+
+export const httpToolConfigSchema = z.strictObject({
+  type: z.literal('http'),
+  url: z.url(),
+  description: z.string().optional(),
+  parameters: jsonSchemaObject.default({ type: 'object', properties: {} }),
+  timeoutMs: z.int().positive().default(30_000),
+  headers: z.record(z.string(), z.string()).default({}),
+});
+
+export const agentToolConfigSchema = z.strictObject({
+  type: z.literal('agent'),
+  model: z.string().min(1),
+  instructions: z.string().optional(),
+  description: z.string().optional(),
+  tools: z.array(z.string()).default([]),
+});
+
+export const toolConfigSchema = z.discriminatedUnion('type', [
+  httpToolConfigSchema,
+  agentToolConfigSchema,
+]);
+export type ToolConfig = z.infer<typeof toolConfigSchema>;
+export type HttpToolConfig = z.infer<typeof httpToolConfigSchema>;
+export type AgentToolConfig = z.infer<typeof agentToolConfigSchema>;
+
+export const limitsSchema = z.strictObject({
+  /** Deepest agent nesting: the top scope is depth 0, an agent it calls runs at depth 1. */
+  maxDepth: z.int().min(0).default(8),
+  /** Model calls allowed in one scope. */
+  maxIterations: z.int().min(1).default(10),
+  /** Model, tool and agent steps allowed across a whole response tree. */
+  maxSteps: z.int().min(1).default(200),
+  /** Wall-clock budget of a whole response, in milliseconds. */
+  maxDurationMs: z.int().positive().default(3_600_000),
+  /** Steps of one scope running at once. */
+  maxConcurrentStepsPerScope: z.int().min(1).default(16),
+  /** Steps of one response tree running at once. */
+  maxConcurrentStepsPerResponse: z.int().min(1).default(32),
+});
+export type Limits = z.infer<typeof limitsSchema>;
+
+export const ratchetConfigSchema = z
+  .strictObject({
+    models: z.record(z.string().min(1), modelConfigSchema),
+    tools: z.record(toolName, toolConfigSchema).default({}),
+    limits: limitsSchema.default(limitsSchema.parse({})),
+  })
+  .superRefine((config, ctx) => {
+    for (const [name, model] of Object.entries(config.models)) {
+      if (model.provider !== 'mock' && !model.baseUrl) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['models', name, 'baseUrl'],
+          message: `is required for provider '${model.provider}'`,
+        });
+      }
+      model.fallbacks.forEach((fallback, i) => {
+        if (!Object.hasOwn(config.models, fallback)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['models', name, 'fallbacks', i],
+            message: `names unknown model '${fallback}'`,
+          });
+        }
+      });
+    }
+    for (const [name, tool] of Object.entries(config.tools)) {
+      if (tool.type !== 'agent') continue;
+      if (!Object.hasOwn(config.models, tool.model)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tools', name, 'model'],
+          message: `names unknown model '${tool.model}'`,
+        });
+      }
+      tool.tools.forEach((child, i) => {
+        if (!Object.hasOwn(config.tools, child)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tools', name, 'tools', i],
+            message: `names unknown tool '${child}'`,
+          });
+        }
+      });
+    }
+  });
+export type RatchetConfig = z.infer<typeof ratchetConfigSchema>;
+
+/** A config problem, with the file and the path inside it in the message. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** `models.gpt.fallbacks[0]` from a zod path. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((out, key) => {
+    if (typeof key === 'number') return `${out}[${key}]`;
+    const name = String(key);
+    return out ? `${out}.${name}` : name;
+  }, '');
+}
+
+/**
+ * Replaces `${VAR}` with the variable's value, in string scalars only, so interpolated
+ * values can never change the YAML structure. `$${VAR}` is a literal `${VAR}`.
+ */
+export function interpolate(
+  value: unknown,
+  env: Record<string, string | undefined>,
+  onMissing: (name: string, path: PropertyKey[]) => void,
+  path: PropertyKey[] = [],
+): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (match, name: string) => {
+      if (match.startsWith('$$')) return match.slice(1);
+      const found = env[name];
+      if (found === undefined) {
+        onMissing(name, path);
+        return '';
+      }
+      return found;
+    });
+  }
+  if (Array.isArray(value))
+    return value.map((v, i) => interpolate(v, env, onMissing, [...path, i]));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, interpolate(v, env, onMissing, [...path, k])]),
+    );
+  }
+  return value;
+}
+
+/** Parses and validates config text; `source` names the file in error messages. */
+export function parseRatchetConfig(
+  text: string,
+  source: string,
+  env: Record<string, string | undefined>,
+): RatchetConfig {
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0];
+    throw new ConfigError(`${source}: invalid YAML: ${first.message}`);
+  }
+  const problems: string[] = [];
+  const raw = interpolate(doc.toJS(), env, (name, path) => {
+    problems.push(`${source}: ${formatPath(path)}: environment variable ${name} is not set`);
+  });
+  if (problems.length > 0) throw new ConfigError(problems.join('\n'));
+  const result = ratchetConfigSchema.safeParse(raw ?? {});
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const where = formatPath(issue.path) || '(top level)';
+      return `${source}: ${where}: ${describeIssue(issue)}`;
+    });
+    throw new ConfigError(lines.join('\n'));
+  }
+  return result.data;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_key') return issue.issues.map((inner) => inner.message).join('; ');
+  if (issue.code === 'unrecognized_keys') {
+    return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+  }
+  return issue.message;
+}
+
+export function loadRatchetConfig(
+  file: string,
+  env: Record<string, string | undefined>,
+): RatchetConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`${file}: cannot read config file: ${(error as Error).message}`);
+  }
+  return parseRatchetConfig(text, file, env);
+}
+
+/** The config used when RATCHET_CONFIG is not set: one scripted mock model. */
+export const DEFAULT_CONFIG_YAML = `# ratchet's built-in default: a scripted mock model, no upstream needed.
+models:
+  mock:
+    provider: mock
+    description: Deterministic scripted model for demos and tests
+tools: {}
+limits: { maxDepth: 8, maxIterations: 10 }
+`;

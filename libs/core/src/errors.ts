@@ -1,0 +1,41 @@
+/**
+ * Domain errors carry a kind and an OpenAI error code; they know nothing of HTTP. The API's
+ * exception filter maps each kind to a status and OpenAI's error envelope.
+ */
+export type ErrorKind =
+  | 'invalid_request'
+  | 'unauthorized'
+  | 'not_found'
+  | 'conflict'
+  | 'payload_too_large'
+  | 'rate_limited'
+  | 'upstream'
+  | 'unavailable';
+
+export interface RatchetErrorOptions {
+  param?: string | null;
+  code?: string | null;
+  cause?: unknown;
+}
+
+export class RatchetError extends Error {
+  readonly kind: ErrorKind;
+  readonly param: string | null;
+  readonly code: string | null;
+
+  constructor(kind: ErrorKind, message: string, options: RatchetErrorOptions = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'RatchetError';
+    this.kind = kind;
+    this.param = options.param ?? null;
+    this.code = options.code ?? null;
+  }
+
+  static invalid(message: string, param: string | null, code: string | null = null): RatchetError {
+    return new RatchetError('invalid_request', message, { param, code });
+  }
+
+  static responseNotFound(id: string, param: string | null = null): RatchetError {
+    return new RatchetError('not_found', `Response with id '${id}' not found.`, { param });
+  }
+}

@@ -1,0 +1,166 @@
+import { z } from 'zod';
+
+// Conversation items as the Responses API defines them. Input schemas validate what clients
+// send; the output types describe what ratchet produces. Stored items are normalised: every
+// item has a type and an id, and message content is always a list of parts.
+
+const inputText = z.strictObject({ type: z.literal('input_text'), text: z.string() });
+const inputImage = z.strictObject({
+  type: z.literal('input_image'),
+  image_url: z.string().nullish(),
+  file_id: z.string().nullish(),
+  detail: z.enum(['low', 'high', 'auto']).default('auto'),
+});
+const inputFile = z.strictObject({
+  type: z.literal('input_file'),
+  file_id: z.string().nullish(),
+  file_data: z.string().nullish(),
+  file_url: z.string().nullish(),
+  filename: z.string().nullish(),
+});
+const outputTextPart = z.strictObject({
+  type: z.literal('output_text'),
+  text: z.string(),
+  annotations: z.array(z.unknown()).default([]),
+  logprobs: z.array(z.unknown()).optional(),
+});
+const refusalPart = z.strictObject({ type: z.literal('refusal'), refusal: z.string() });
+
+export const contentPartSchema = z.discriminatedUnion('type', [
+  inputText,
+  inputImage,
+  inputFile,
+  outputTextPart,
+  refusalPart,
+]);
+export type ContentPart = z.infer<typeof contentPartSchema>;
+
+export const messageRoleSchema = z.enum(['user', 'system', 'developer', 'assistant']);
+export type MessageRole = z.infer<typeof messageRoleSchema>;
+
+const itemStatus = z.enum(['in_progress', 'completed', 'incomplete']);
+
+const messageItem = z.strictObject({
+  type: z.literal('message'),
+  id: z.string().optional(),
+  role: messageRoleSchema,
+  content: z.union([z.string(), z.array(contentPartSchema)]),
+  status: itemStatus.optional(),
+});
+
+const functionCallItem = z.strictObject({
+  type: z.literal('function_call'),
+  id: z.string().optional(),
+  call_id: z.string().min(1),
+  name: z.string().min(1),
+  arguments: z.string(),
+  status: itemStatus.optional(),
+});
+
+const functionCallOutputItem = z.strictObject({
+  type: z.literal('function_call_output'),
+  id: z.string().optional(),
+  call_id: z.string().min(1),
+  output: z.union([z.string(), z.array(contentPartSchema)]),
+  status: itemStatus.optional(),
+});
+
+const reasoningItem = z.strictObject({
+  type: z.literal('reasoning'),
+  id: z.string().optional(),
+  summary: z.array(z.strictObject({ type: z.literal('summary_text'), text: z.string() })),
+  content: z
+    .array(z.strictObject({ type: z.literal('reasoning_text'), text: z.string() }))
+    .optional(),
+  encrypted_content: z.string().nullish(),
+  status: itemStatus.optional(),
+});
+
+const itemReference = z.strictObject({ type: z.literal('item_reference'), id: z.string().min(1) });
+
+/** An input item; a bare `{role, content}` is a message (EasyInputMessage). */
+export const inputItemSchema = z.preprocess(
+  (value) =>
+    value !== null && typeof value === 'object' && !('type' in value) && 'role' in value
+      ? { type: 'message', ...value }
+      : value,
+  z.discriminatedUnion('type', [
+    messageItem,
+    functionCallItem,
+    functionCallOutputItem,
+    reasoningItem,
+    itemReference,
+  ]),
+);
+export type InputItem = z.infer<typeof inputItemSchema>;
+
+// ---- Normalised items: what is stored and what the model sees ----
+
+export interface OutputText {
+  type: 'output_text';
+  text: string;
+  annotations: unknown[];
+  logprobs: unknown[];
+}
+export interface Refusal {
+  type: 'refusal';
+  refusal: string;
+}
+
+export interface MessageItem {
+  type: 'message';
+  id: string;
+  role: MessageRole;
+  status: 'in_progress' | 'completed' | 'incomplete';
+  content: ContentPart[];
+}
+
+export interface FunctionCallItem {
+  type: 'function_call';
+  id: string;
+  call_id: string;
+  name: string;
+  arguments: string;
+  status: 'in_progress' | 'completed' | 'incomplete';
+}
+
+export interface FunctionCallOutputItem {
+  type: 'function_call_output';
+  id: string;
+  call_id: string;
+  output: string | ContentPart[];
+  status: 'in_progress' | 'completed' | 'incomplete';
+}
+
+export interface ReasoningItem {
+  type: 'reasoning';
+  id: string;
+  summary: { type: 'summary_text'; text: string }[];
+  content?: { type: 'reasoning_text'; text: string }[];
+  encrypted_content?: string | null;
+  status?: 'in_progress' | 'completed' | 'incomplete';
+}
+
+/** A conversation item after normalisation (item references are resolved before this). */
+export type Item = MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem;
+
+/** Text of a message's parts that carry text (input_text, output_text). */
+export function messageText(item: MessageItem): string {
+  return item.content
+    .map((part) => (part.type === 'input_text' || part.type === 'output_text' ? part.text : ''))
+    .join('');
+}
+
+export function assistantMessage(
+  id: string,
+  text: string,
+  status: MessageItem['status'] = 'completed',
+): MessageItem {
+  return {
+    type: 'message',
+    id,
+    role: 'assistant',
+    status,
+    content: [{ type: 'output_text', text, annotations: [], logprobs: [] }],
+  };
+}

@@ -1,0 +1,168 @@
+import { RatchetError } from './errors';
+import type { Item } from './items';
+import { normalizeInput } from './normalize';
+import { parseCreateResponse } from './request';
+
+/** Validates `input` the way the API does, then normalises it. */
+function normalize(input: unknown): Item[] {
+  return normalizeInput(parseCreateResponse({ model: 'm', input }).input);
+}
+
+/** The single item `input` normalises to. */
+function only(item: unknown): Item {
+  const items = normalize([item]);
+  expect(items).toHaveLength(1);
+  return items[0];
+}
+
+/** A fresh id as ids.ts makes them: the prefix, an underscore and 48 hex characters. */
+const generatedId = (prefix: string) => new RegExp(`^${prefix}_[0-9a-f]{48}$`);
+
+/** The item's id and the rest of it, to check a generated id apart from the fields. */
+function splitId(item: Item): [string, Omit<Item, 'id'>] {
+  const { id, ...rest } = item;
+  return [id, rest];
+}
+
+describe('normalizeInput', () => {
+  it('turns no input into no items', () => {
+    expect(normalizeInput(undefined)).toEqual([]);
+    expect(normalize([])).toEqual([]);
+  });
+
+  it('turns a string into one completed user message with an input_text part', () => {
+    const items = normalize('Hello there');
+    expect(items).toHaveLength(1);
+    const [id, rest] = splitId(items[0]);
+    expect(id).toMatch(generatedId('msg'));
+    expect(rest).toEqual({
+      type: 'message',
+      role: 'user',
+      status: 'completed',
+      content: [{ type: 'input_text', text: 'Hello there' }],
+    });
+  });
+
+  describe('messages', () => {
+    it.each(['user', 'system', 'developer'])(
+      'turns string content of a %s message into an input_text part',
+      (role) => {
+        expect(only({ role, content: 'Hi' })).toMatchObject({
+          type: 'message',
+          role,
+          content: [{ type: 'input_text', text: 'Hi' }],
+        });
+      },
+    );
+
+    it('turns string content of an assistant message into an output_text part', () => {
+      expect(only({ role: 'assistant', content: 'Hello!' })).toMatchObject({
+        role: 'assistant',
+        content: [{ type: 'output_text', text: 'Hello!', annotations: [], logprobs: [] }],
+      });
+    });
+
+    it('keeps a list of parts as it is', () => {
+      const content = [
+        { type: 'input_text', text: 'What is this?' },
+        { type: 'input_image', image_url: 'https://example.com/a.png', detail: 'high' },
+      ];
+      expect(only({ role: 'user', content })).toMatchObject({ content });
+    });
+
+    it('keeps the id and status the client gave', () => {
+      expect(
+        only({
+          type: 'message',
+          id: 'msg_client',
+          role: 'user',
+          content: 'x',
+          status: 'incomplete',
+        }),
+      ).toMatchObject({ id: 'msg_client', status: 'incomplete' });
+    });
+
+    it('generates a msg_ id and defaults the status to completed', () => {
+      const item = only({ role: 'user', content: 'x' });
+      expect(item.id).toMatch(generatedId('msg'));
+      expect(item.status).toBe('completed');
+    });
+  });
+
+  describe('function calls and outputs', () => {
+    const call = { type: 'function_call', call_id: 'call_1', name: 'f', arguments: '{"a":1}' };
+    const output = { type: 'function_call_output', call_id: 'call_1', output: 'done' };
+
+    it('generates an fc_ id for a function_call and defaults its status', () => {
+      const [id, rest] = splitId(only(call));
+      expect(id).toMatch(generatedId('fc'));
+      expect(rest).toEqual({ ...call, status: 'completed' });
+    });
+
+    it('generates an fco_ id for a function_call_output and defaults its status', () => {
+      const [id, rest] = splitId(only(output));
+      expect(id).toMatch(generatedId('fco'));
+      expect(rest).toEqual({ ...output, status: 'completed' });
+    });
+
+    it('keeps the ids and statuses the client gave', () => {
+      expect(only({ ...call, id: 'fc_client', status: 'in_progress' })).toMatchObject({
+        id: 'fc_client',
+        status: 'in_progress',
+      });
+      expect(only({ ...output, id: 'fco_client', status: 'incomplete' })).toMatchObject({
+        id: 'fco_client',
+        status: 'incomplete',
+      });
+    });
+  });
+
+  describe('reasoning', () => {
+    const reasoning = { type: 'reasoning', summary: [{ type: 'summary_text', text: 'hmm' }] };
+
+    it('generates an rs_ id and leaves out an empty encrypted_content', () => {
+      const item = only({ ...reasoning, encrypted_content: null });
+      const [id, rest] = splitId(item);
+      expect(id).toMatch(generatedId('rs'));
+      expect(rest).toEqual(reasoning);
+      expect(item).not.toHaveProperty('encrypted_content');
+    });
+
+    it('keeps the id and the encrypted_content the client gave', () => {
+      expect(only({ ...reasoning, id: 'rs_client', encrypted_content: 'opaque' })).toEqual({
+        ...reasoning,
+        id: 'rs_client',
+        encrypted_content: 'opaque',
+      });
+    });
+  });
+
+  it('gives every item its own id and keeps the order', () => {
+    const items = normalize([
+      { role: 'user', content: 'a' },
+      { role: 'user', content: 'b' },
+      { type: 'function_call', call_id: 'c', name: 'f', arguments: '{}' },
+    ]);
+    expect(items.map((item) => item.type)).toEqual(['message', 'message', 'function_call']);
+    expect(new Set(items.map((item) => item.id)).size).toBe(3);
+  });
+
+  it('rejects an item_reference, naming its position in the input', () => {
+    let thrown: unknown;
+    try {
+      normalize([
+        { role: 'user', content: 'a' },
+        { role: 'user', content: 'b' },
+        { type: 'item_reference', id: 'msg_elsewhere' },
+      ]);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(RatchetError);
+    expect(thrown).toMatchObject({
+      kind: 'invalid_request',
+      param: 'input[2]',
+      code: 'unsupported_item_type',
+    });
+  });
+});

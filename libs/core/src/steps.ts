@@ -1,0 +1,66 @@
+import type { FunctionCallItem, Item } from './items';
+import type { Usage } from './usage';
+
+// The recorded shape of a scope's steps, as the transition function reads them.
+
+export type StepKind = 'model_call' | 'tool_call' | 'agent_call';
+export type StepStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+export type FinishReason = 'stop' | 'tool_calls' | 'length' | 'content_filter';
+
+export interface StepError {
+  code: string;
+  message: string;
+}
+
+/** What a completed model_call step holds. */
+export interface ModelStepResult {
+  output: Item[];
+  finishReason: FinishReason;
+}
+
+export interface StepRecord {
+  id: string;
+  round: number;
+  index: number;
+  kind: StepKind;
+  status: StepStatus;
+  /** Tool and agent steps: the model's call id; model steps: null. */
+  callId: string | null;
+  name: string | null;
+  arguments: string | null;
+  /** model_call: ModelStepResult; tool_call/agent_call: the output text. */
+  result: ModelStepResult | string | null;
+  error: StepError | null;
+  usage: Usage | null;
+}
+
+/** A step the transition decided on; the store gives it identity (scope, round, index). */
+export interface NewStep {
+  kind: StepKind;
+  index: number;
+  callId: string | null;
+  name: string | null;
+  arguments: string | null;
+}
+
+export function isTerminalStep(status: StepStatus): boolean {
+  switch (status) {
+    case 'completed':
+    case 'failed':
+    case 'cancelled':
+      return true;
+    case 'pending':
+    case 'running':
+      return false;
+  }
+}
+
+export function modelResult(step: StepRecord): ModelStepResult | null {
+  return step.kind === 'model_call' && step.result !== null && typeof step.result === 'object'
+    ? step.result
+    : null;
+}
+
+export function functionCalls(items: readonly Item[]): FunctionCallItem[] {
+  return items.filter((item): item is FunctionCallItem => item.type === 'function_call');
+}

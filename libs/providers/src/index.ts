@@ -1,0 +1,5 @@
+export * from './provider';
+export * from './upstream-errors';
+export * from './openai-chat.provider';
+export * from './mock.provider';
+export * from './provider-registry';

@@ -1,0 +1,397 @@
+import type { FunctionCallItem, Item, MessageItem } from '@ratchet/core';
+import { MockProvider } from './mock.provider';
+import {
+  type ModelCallRequest,
+  type ModelCallResult,
+  type ToolDefinition,
+  UpstreamError,
+} from './provider';
+
+function user(text: string): MessageItem {
+  return {
+    type: 'message',
+    id: 'msg_u',
+    role: 'user',
+    status: 'completed',
+    content: [{ type: 'input_text', text }],
+  };
+}
+
+function tool(name: string): ToolDefinition {
+  return { type: 'function', name, description: null, parameters: null, strict: null };
+}
+
+function modelRequest(overrides: Partial<ModelCallRequest> = {}): ModelCallRequest {
+  return {
+    model: 'mock',
+    instructions: null,
+    input: [],
+    tools: [],
+    toolChoice: 'auto',
+    parallelToolCalls: true,
+    maxOutputTokens: null,
+    temperature: null,
+    topP: null,
+    textFormat: null,
+    ...overrides,
+  };
+}
+
+function say(text: string, overrides: Partial<ModelCallRequest> = {}): Promise<ModelCallResult> {
+  return new MockProvider().call(modelRequest({ input: [user(text)], ...overrides }));
+}
+
+/** The text of the result's assistant message; fails the test when there is none. */
+function answer(result: ModelCallResult): string {
+  const message = result.output.find((item) => item.type === 'message');
+  if (!message) throw new Error('no assistant message in the output');
+  return message.content.map((part) => (part.type === 'output_text' ? part.text : '')).join('');
+}
+
+function calls(result: ModelCallResult): Pick<FunctionCallItem, 'name' | 'arguments'>[] {
+  return result.output
+    .filter((item) => item.type === 'function_call')
+    .map((call) => ({ name: call.name, arguments: call.arguments }));
+}
+
+async function failure(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error('expected the call to fail');
+    },
+    (error: unknown) => error,
+  );
+}
+
+describe('MockProvider plain answers', () => {
+  it('echoes the last user message without directives', async () => {
+    const result = await new MockProvider().call(
+      modelRequest({ input: [user('first'), user('  second  \n')] }),
+    );
+
+    expect(answer(result)).toBe('You said: second');
+    expect(result.finishReason).toBe('stop');
+    expect(result.output).toEqual([
+      {
+        type: 'message',
+        id: expect.stringMatching(/^msg_[0-9a-f]{48}$/) as unknown,
+        role: 'assistant',
+        status: 'completed',
+        content: [{ type: 'output_text', text: 'You said: second', annotations: [], logprobs: [] }],
+      },
+    ]);
+  });
+
+  it('greets when there is no user message', async () => {
+    const result = await new MockProvider().call(modelRequest({ instructions: 'Be nice.' }));
+
+    expect(answer(result)).toBe('Hello from the mock model.');
+  });
+
+  it('keeps lines that only look like directives as text', async () => {
+    const result = await say('/usr/bin is missing\n/replying soon');
+
+    expect(answer(result)).toBe('You said: /usr/bin is missing\n/replying soon');
+  });
+
+  it('replies with exactly the /reply text, several lines joined', async () => {
+    const result = await say('ignored text\n/reply Hello there.\n  /reply Second line  ');
+
+    expect(answer(result)).toBe('Hello there.\nSecond line');
+    expect(result.finishReason).toBe('stop');
+  });
+
+  it('emits a reasoning item before the message for /think', async () => {
+    const result = await say('/think Step one.\n/think Step two.\n/reply Done.');
+
+    expect(result.output).toEqual([
+      {
+        type: 'reasoning',
+        id: expect.stringMatching(/^rs_/) as unknown,
+        summary: [],
+        content: [{ type: 'reasoning_text', text: 'Step one.\nStep two.' }],
+        status: 'completed',
+      },
+      expect.objectContaining({ type: 'message', role: 'assistant' }),
+    ]);
+    expect(answer(result)).toBe('Done.');
+  });
+});
+
+describe('MockProvider tool calls', () => {
+  it('calls a tool with the arguments as given, with fresh ids and no message', async () => {
+    const result = await say('/call get_weather {"city": "Oslo"}', {
+      tools: [tool('get_weather')],
+    });
+
+    expect(result.finishReason).toBe('tool_calls');
+    expect(result.output).toEqual([
+      {
+        type: 'function_call',
+        id: expect.stringMatching(/^fc_[0-9a-f]{48}$/) as unknown,
+        call_id: expect.stringMatching(/^call_[0-9a-f]{48}$/) as unknown,
+        name: 'get_weather',
+        arguments: '{"city": "Oslo"}',
+        status: 'completed',
+      },
+    ]);
+  });
+
+  it('uses {} when /call gives no arguments, and calls tools that were not offered', async () => {
+    const result = await say('/call client_side_tool');
+
+    expect(calls(result)).toEqual([{ name: 'client_side_tool', arguments: '{}' }]);
+  });
+
+  it('makes several /call lines parallel calls with distinct call ids', async () => {
+    const result = await say('/call a {"n":1}\n/call b {"n":2}\n/reply Working on it.');
+
+    expect(result.output.map((item) => item.type)).toEqual([
+      'message',
+      'function_call',
+      'function_call',
+    ]);
+    expect(answer(result)).toBe('Working on it.');
+    expect(calls(result)).toEqual([
+      { name: 'a', arguments: '{"n":1}' },
+      { name: 'b', arguments: '{"n":2}' },
+    ]);
+    const ids = result.output.map((item) => (item.type === 'function_call' ? item.call_id : null));
+    expect(new Set(ids.filter(Boolean)).size).toBe(2);
+  });
+
+  it('makes only the first call when parallel tool calls are off', async () => {
+    const result = await say('/call a\n/call b', { parallelToolCalls: false });
+
+    expect(calls(result)).toEqual([{ name: 'a', arguments: '{}' }]);
+  });
+
+  it('makes no calls when tool_choice is none', async () => {
+    const result = await say('Check the weather\n/call get_weather {}', {
+      tools: [tool('get_weather')],
+      toolChoice: 'none',
+    });
+
+    expect(calls(result)).toEqual([]);
+    expect(answer(result)).toBe('You said: Check the weather');
+    expect(result.finishReason).toBe('stop');
+  });
+
+  it('calls the first tool with {} when tool_choice is required and no /call is given', async () => {
+    const result = await say('hi', {
+      tools: [tool('first'), tool('second')],
+      toolChoice: 'required',
+    });
+
+    expect(calls(result)).toEqual([{ name: 'first', arguments: '{}' }]);
+    expect(result.output.some((item) => item.type === 'message')).toBe(false);
+    expect(result.finishReason).toBe('tool_calls');
+  });
+
+  it('answers normally when tool_choice is required but no tools are offered', async () => {
+    const result = await say('hi', { toolChoice: 'required' });
+
+    expect(answer(result)).toBe('You said: hi');
+  });
+
+  it('calls exactly the named function, with the arguments of a /call naming it', async () => {
+    const named = { toolChoice: { type: 'function' as const, name: 'lookup' } };
+
+    const scripted = await say('/call other {"x":1}\n/call lookup {"q":"cats"}', named);
+    const unscripted = await say('/call other {"x":1}', named);
+
+    expect(calls(scripted)).toEqual([{ name: 'lookup', arguments: '{"q":"cats"}' }]);
+    expect(calls(unscripted)).toEqual([{ name: 'lookup', arguments: '{}' }]);
+  });
+});
+
+describe('MockProvider after tool results', () => {
+  const input: Item[] = [
+    user('/call get_weather {"city":"Oslo"}\n/call get_time'),
+    {
+      type: 'function_call',
+      id: 'fc_1',
+      call_id: 'call_1',
+      name: 'get_weather',
+      arguments: '{"city":"Oslo"}',
+      status: 'completed',
+    },
+    {
+      type: 'function_call',
+      id: 'fc_2',
+      call_id: 'call_2',
+      name: 'get_time',
+      arguments: '{}',
+      status: 'completed',
+    },
+    {
+      type: 'function_call_output',
+      id: 'fco_1',
+      call_id: 'call_1',
+      output: '{"temp":3}',
+      status: 'completed',
+    },
+    {
+      type: 'function_call_output',
+      id: 'fco_2',
+      call_id: 'call_2',
+      output: [
+        { type: 'input_text', text: '12:00' },
+        { type: 'input_text', text: ' UTC' },
+      ],
+      status: 'completed',
+    },
+  ];
+
+  it('lists each result with its tool name, in order, instead of calling again', async () => {
+    const result = await new MockProvider().call(
+      modelRequest({ input, tools: [tool('get_weather')], toolChoice: 'required' }),
+    );
+
+    expect(result.output).toHaveLength(1);
+    expect(answer(result)).toBe('get_weather: {"temp":3}\nget_time: 12:00 UTC');
+    expect(result.finishReason).toBe('stop');
+  });
+
+  it('names a result by its call id when no call matches', async () => {
+    const orphan: Item = {
+      type: 'function_call_output',
+      id: 'fco_9',
+      call_id: 'call_9',
+      output: 'done',
+      status: 'completed',
+    };
+
+    const result = await new MockProvider().call(modelRequest({ input: [user('x'), orphan] }));
+
+    expect(answer(result)).toBe('call_9: done');
+  });
+});
+
+describe('MockProvider /sleep', () => {
+  it('waits before answering', async () => {
+    const started = Date.now();
+
+    const result = await say('/sleep 120\nhi');
+
+    expect(Date.now() - started).toBeGreaterThanOrEqual(100);
+    expect(answer(result)).toBe('You said: hi');
+  });
+
+  it('rejects promptly with an AbortError when the signal aborts', async () => {
+    const controller = new AbortController();
+    const started = Date.now();
+    setTimeout(() => controller.abort(), 30);
+
+    const error = await failure(say('/sleep 10000', { signal: controller.signal }));
+
+    expect(error).toMatchObject({ name: 'AbortError' });
+    expect(error).not.toBeInstanceOf(UpstreamError);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('rejects at once when the signal is already aborted', async () => {
+    const controller = new AbortController();
+    controller.abort();
+
+    const error = await failure(say('hi', { signal: controller.signal }));
+
+    expect(error).toMatchObject({ name: 'AbortError' });
+  });
+
+  it('fails as an upstream timeout when sleeping past the configured timeout', async () => {
+    const provider = new MockProvider({ timeoutMs: 50 });
+
+    const error = await failure(provider.call(modelRequest({ input: [user('/sleep 60000')] })));
+
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect(error).toMatchObject({ code: 'upstream_timeout', retryable: true });
+  });
+});
+
+describe('MockProvider /fail', () => {
+  it.each([
+    ['503 Service overloaded', 'Service overloaded', 'upstream_error', true],
+    ['408 Request timeout', 'Request timeout', 'upstream_error', true],
+    ['409 Conflict', 'Conflict', 'upstream_error', true],
+    ['429 Too many requests', 'Too many requests', 'rate_limit_exceeded', true],
+    ['401 Bad key', 'Bad key', 'upstream_auth_error', false],
+    ['403 Forbidden', 'Forbidden', 'upstream_auth_error', false],
+    [
+      '400 maximum context length is 8192 tokens',
+      'maximum context length is 8192 tokens',
+      'context_length_exceeded',
+      false,
+    ],
+    ['400 Bad request', 'Bad request', 'upstream_error', false],
+    ['500', 'Mock failure (HTTP 500).', 'upstream_error', true],
+  ] as const)('/fail %s', async (directive, message, code, retryable) => {
+    const error = await failure(say(`/fail ${directive}`));
+
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect(error).toMatchObject({
+      message,
+      code,
+      retryable,
+      status: Number(directive.slice(0, 3)),
+    });
+  });
+
+  it('sleeps before failing', async () => {
+    const started = Date.now();
+
+    await failure(say('/sleep 80\n/fail 500 late'));
+
+    expect(Date.now() - started).toBeGreaterThanOrEqual(60);
+  });
+});
+
+describe('MockProvider malformed directives', () => {
+  it.each(['/sleep soon', '/sleep 9999999999', '/fail 200 fine', '/fail abc', '/call'])(
+    'rejects %s',
+    async (line) => {
+      const error = await failure(say(line));
+
+      expect(error).toBeInstanceOf(UpstreamError);
+      expect(error).toMatchObject({ code: 'invalid_mock_directive', retryable: false });
+      expect((error as Error).message).toContain(line);
+    },
+  );
+});
+
+describe('MockProvider limits and usage', () => {
+  it('cuts an answer over max_output_tokens and finishes with length', async () => {
+    const result = await say(`/reply ${'a'.repeat(50)}`, { maxOutputTokens: 5 });
+
+    expect(answer(result)).toBe('a'.repeat(20));
+    expect(result.finishReason).toBe('length');
+    expect(result.output[0]).toMatchObject({ type: 'message', status: 'incomplete' });
+  });
+
+  it('keeps an answer that fits max_output_tokens exactly', async () => {
+    const result = await say(`/reply ${'a'.repeat(20)}`, { maxOutputTokens: 5 });
+
+    expect(answer(result)).toBe('a'.repeat(20));
+    expect(result.finishReason).toBe('stop');
+  });
+
+  it('estimates usage from characters, four to a token', async () => {
+    // Input: 'abcd' + 'Hello' = 9 chars -> 3 tokens; output 'You said: Hello' = 15 -> 4.
+    const result = await say('Hello', { instructions: 'abcd' });
+
+    expect(result.usage).toEqual({
+      input_tokens: 3,
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens: 4,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: 7,
+    });
+  });
+
+  it('counts call names and arguments in the output estimate', async () => {
+    // Output: name 'abc' + arguments '{"k":1}' = 10 chars -> 3 tokens.
+    const result = await say('/call abc {"k":1}');
+
+    expect(result.usage.output_tokens).toBe(3);
+  });
+});

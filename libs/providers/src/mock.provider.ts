@@ -1,0 +1,304 @@
+/**
+ * # The mock model
+ *
+ * `provider: mock` is a deterministic scripted model: it needs no network, and what it says
+ * is driven by the conversation, so demos and tests can script whole agent runs.
+ *
+ * **After tool results.** When the input ends with `function_call_output` items (the results
+ * of the last tool round), the mock answers with one line per result, in order:
+ * `<tool name>: <output>` (array outputs flattened to their text). It does so whatever
+ * `tool_choice` says, so a scripted tool loop always ends.
+ *
+ * **Otherwise** it reads the last `user` message. A line that starts (after trimming) with one
+ * of these directives scripts the turn; every other line is ordinary text.
+ *
+ * - `/call <name> [json]` calls function `<name>` with the JSON text exactly as given (`{}`
+ *   when omitted). Several `/call` lines are parallel calls in one turn; only the first is
+ *   made when `parallel_tool_calls` is false, and none when `tool_choice` is `none`. The tool
+ *   need not be in `tools`, so client-side tools can be scripted too.
+ * - `/reply <text>` makes the answer exactly `<text>`; several `/reply` lines are joined with
+ *   newlines.
+ * - `/think <text>` also emits a reasoning item with `<text>` before the answer.
+ * - `/sleep <ms>` waits that long before answering. Cancelling the response interrupts it;
+ *   past the model's `timeoutMs` it fails as an upstream timeout.
+ * - `/fail <status> [message]` fails like an upstream answering that HTTP status (400-599):
+ *   408, 409, 429 and 5xx are retryable; 429 is `rate_limit_exceeded`, 401 and 403 are
+ *   `upstream_auth_error`, a 400 whose message is about the context length is
+ *   `context_length_exceeded`, anything else `upstream_error`.
+ *
+ * Without `/reply` and without calls, the answer is `You said: <the other lines, trimmed>`,
+ * or `Hello from the mock model.` when there is no user message at all. A turn that calls
+ * tools has no message unless `/reply` gives one.
+ *
+ * **tool_choice.** `required` with no `/call` line calls the first offered tool with `{}`. A
+ * named function calls exactly that function, with the arguments of a `/call` line naming it,
+ * else `{}`. A turn with calls finishes with `tool_calls`, any other with `stop`.
+ *
+ * **Limits and usage.** When the answer's token estimate (characters / 4, rounded up) exceeds
+ * `max_output_tokens`, it is cut to `max_output_tokens * 4` characters, the message is
+ * `incomplete` and the turn finishes with `length`. Usage is estimated the same way: input
+ * tokens from the characters of the instructions and of every input item's text (message
+ * text, call names and arguments, tool outputs, reasoning), output tokens from the output's.
+ *
+ * A malformed directive (`/sleep soon`, `/call` without a name, `/fail 200`) fails the call
+ * with code `invalid_mock_directive`, so a typo in a script is never silently ignored.
+ */
+import {
+  type FunctionCallOutputItem,
+  type Item,
+  type MessageItem,
+  messageText,
+  newId,
+  type Usage,
+} from '@ratchet/core';
+import { abortError, MAX_TIMER_MS, sleep } from './abort-signals';
+import { contentText, toolOutputText } from './item-text';
+import { assistantItem, functionCallItem, reasoningItem } from './output-items';
+import {
+  type FinishReason,
+  type ModelCallRequest,
+  type ModelCallResult,
+  type ModelProvider,
+  UpstreamError,
+} from './provider';
+import { upstreamErrorForStatus } from './upstream-errors';
+
+export interface MockProviderOptions {
+  /** Like a real upstream's timeout: a `/sleep` longer than this fails as `upstream_timeout`. */
+  timeoutMs?: number;
+}
+
+interface ScriptedCall {
+  name: string;
+  arguments: string;
+}
+
+/** What the directives of one user message ask for. */
+interface Script {
+  calls: ScriptedCall[];
+  replies: string[];
+  thoughts: string[];
+  sleepMs: number;
+  failure: { status: number; message: string } | null;
+  /** The non-directive lines, trimmed. */
+  text: string;
+}
+
+const CHARS_PER_TOKEN = 4;
+
+export class MockProvider implements ModelProvider {
+  constructor(private readonly options: MockProviderOptions = {}) {}
+
+  async call(request: ModelCallRequest): Promise<ModelCallResult> {
+    if (request.signal?.aborted) throw abortError(request.signal);
+    const toolResults = trailingToolResults(request.input);
+    if (toolResults.length > 0) {
+      return finish(request, [], summariseToolResults(request.input, toolResults), []);
+    }
+    const userMessage = lastUserMessage(request.input);
+    const script = parseScript(userMessage ? messageText(userMessage) : '');
+    await this.wait(script.sleepMs, request.signal);
+    if (script.failure) {
+      throw upstreamErrorForStatus(script.failure.status, script.failure.message);
+    }
+    const calls = chooseCalls(script.calls, request);
+    return finish(request, script.thoughts, answerText(script, userMessage, calls), calls);
+  }
+
+  private async wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    const timeoutMs = this.options.timeoutMs;
+    if (ms === 0) return;
+    if (timeoutMs === undefined || ms <= timeoutMs) return sleep(ms, signal);
+    await sleep(timeoutMs, signal);
+    throw new UpstreamError(`The upstream model did not answer within ${timeoutMs} ms.`, {
+      code: 'upstream_timeout',
+      retryable: true,
+    });
+  }
+}
+
+/** The function_call_output items at the very end of the input. */
+function trailingToolResults(input: readonly Item[]): FunctionCallOutputItem[] {
+  const results: FunctionCallOutputItem[] = [];
+  for (let i = input.length - 1; i >= 0; i--) {
+    const item = input[i];
+    if (item.type !== 'function_call_output') break;
+    results.unshift(item);
+  }
+  return results;
+}
+
+function summariseToolResults(input: readonly Item[], results: FunctionCallOutputItem[]): string {
+  const names = new Map<string, string>();
+  for (const item of input) {
+    if (item.type === 'function_call') names.set(item.call_id, item.name);
+  }
+  return results
+    .map(
+      (result) =>
+        `${names.get(result.call_id) ?? result.call_id}: ${toolOutputText(result.output)}`,
+    )
+    .join('\n');
+}
+
+function lastUserMessage(input: readonly Item[]): MessageItem | null {
+  for (let i = input.length - 1; i >= 0; i--) {
+    const item = input[i];
+    if (item.type === 'message' && item.role === 'user') return item;
+  }
+  return null;
+}
+
+type DirectiveHandler = (script: Script, argument: string, line: string) => void;
+
+const DIRECTIVES: Record<string, DirectiveHandler> = {
+  call: (script, argument, line) => {
+    const [, name, args] = /^(\S+)(?:\s+(.*))?$/.exec(argument) ?? [];
+    if (!name) throw invalidDirective(line, 'expected /call <name> [json arguments]');
+    script.calls.push({ name, arguments: args?.trim() || '{}' });
+  },
+  reply: (script, argument) => {
+    script.replies.push(argument);
+  },
+  think: (script, argument) => {
+    script.thoughts.push(argument);
+  },
+  sleep: (script, argument, line) => {
+    if (!/^\d+$/.test(argument) || script.sleepMs + Number(argument) > MAX_TIMER_MS) {
+      throw invalidDirective(line, `expected /sleep <milliseconds, at most ${MAX_TIMER_MS}>`);
+    }
+    script.sleepMs += Number(argument);
+  },
+  fail: (script, argument, line) => {
+    const [, status, message] = /^(\d{3})(?:\s+(.*))?$/.exec(argument) ?? [];
+    const code = Number(status);
+    if (!status || code < 400 || code > 599) {
+      throw invalidDirective(line, 'expected /fail <status 400-599> [message]');
+    }
+    // The first failure wins: an upstream fails only once per call.
+    script.failure ??= { status: code, message: message?.trim() || `Mock failure (HTTP ${code}).` };
+  },
+};
+
+/** Reads the directives of a user message; lines that are not directives are its text. */
+function parseScript(text: string): Script {
+  const script: Script = {
+    calls: [],
+    replies: [],
+    thoughts: [],
+    sleepMs: 0,
+    failure: null,
+    text: '',
+  };
+  const plainLines: string[] = [];
+  for (const rawLine of text.split(/\r?\n/)) {
+    const line = rawLine.trim();
+    const [, name, argument] = /^\/(\w+)(?:\s+(.*))?$/.exec(line) ?? [];
+    // Only known directives count, so a line like `/usr/bin is missing` stays text.
+    const handler = name !== undefined && Object.hasOwn(DIRECTIVES, name) ? DIRECTIVES[name] : null;
+    if (handler) handler(script, (argument ?? '').trim(), line);
+    else plainLines.push(rawLine);
+  }
+  script.text = plainLines.join('\n').trim();
+  return script;
+}
+
+function invalidDirective(line: string, expected: string): UpstreamError {
+  return new UpstreamError(`Invalid mock directive '${line}': ${expected}.`, {
+    code: 'invalid_mock_directive',
+    status: 400,
+    retryable: false,
+  });
+}
+
+/** The calls this turn makes once tool_choice and parallel_tool_calls have had their say. */
+function chooseCalls(scripted: ScriptedCall[], request: ModelCallRequest): ScriptedCall[] {
+  const choice = request.toolChoice;
+  if (choice === 'none') return [];
+  if (typeof choice === 'object') {
+    const named = scripted.find((call) => call.name === choice.name);
+    return [{ name: choice.name, arguments: named?.arguments ?? '{}' }];
+  }
+  if (scripted.length === 0 && choice === 'required' && request.tools.length > 0) {
+    return [{ name: request.tools[0].name, arguments: '{}' }];
+  }
+  return request.parallelToolCalls ? scripted : scripted.slice(0, 1);
+}
+
+/** The message text, or null when the turn is only tool calls. */
+function answerText(
+  script: Script,
+  userMessage: MessageItem | null,
+  calls: ScriptedCall[],
+): string | null {
+  if (script.replies.length > 0) return script.replies.join('\n');
+  if (calls.length > 0) return null;
+  if (!userMessage) return 'Hello from the mock model.';
+  return `You said: ${script.text}`;
+}
+
+function finish(
+  request: ModelCallRequest,
+  thoughts: string[],
+  answer: string | null,
+  calls: ScriptedCall[],
+): ModelCallResult {
+  const limit = request.maxOutputTokens;
+  const truncated = answer !== null && limit !== null && estimateTokens(answer.length) > limit;
+  const text = truncated ? answer.slice(0, limit * CHARS_PER_TOKEN) : answer;
+  const output: Item[] = [];
+  if (thoughts.length > 0) output.push(reasoningItem(thoughts.join('\n')));
+  if (text !== null) {
+    output.push(assistantItem(text, null, truncated ? 'incomplete' : 'completed'));
+  }
+  for (const call of calls) {
+    output.push(functionCallItem(newId('call'), call.name, call.arguments, 'completed'));
+  }
+  return {
+    output,
+    usage: estimateUsage(request, output),
+    finishReason: finishReasonOf(truncated, calls.length > 0),
+  };
+}
+
+function finishReasonOf(truncated: boolean, calledTools: boolean): FinishReason {
+  if (truncated) return 'length';
+  return calledTools ? 'tool_calls' : 'stop';
+}
+
+function estimateTokens(chars: number): number {
+  return Math.ceil(chars / CHARS_PER_TOKEN);
+}
+
+function estimateUsage(request: ModelCallRequest, output: readonly Item[]): Usage {
+  const inputChars =
+    (request.instructions?.length ?? 0) +
+    request.input.reduce((sum, item) => sum + itemChars(item), 0);
+  const outputChars = output.reduce((sum, item) => sum + itemChars(item), 0);
+  const inputTokens = estimateTokens(inputChars);
+  const outputTokens = estimateTokens(outputChars);
+  return {
+    input_tokens: inputTokens,
+    input_tokens_details: { cached_tokens: 0 },
+    output_tokens: outputTokens,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: inputTokens + outputTokens,
+  };
+}
+
+/** Characters of text an item carries, for the usage estimate. */
+function itemChars(item: Item): number {
+  switch (item.type) {
+    case 'message':
+      return contentText(item.content).length;
+    case 'function_call':
+      return item.name.length + item.arguments.length;
+    case 'function_call_output':
+      return toolOutputText(item.output).length;
+    case 'reasoning':
+      return [...item.summary, ...(item.content ?? [])].reduce(
+        (sum, part) => sum + part.text.length,
+        0,
+      );
+  }
+}

@@ -1,0 +1,79 @@
+import type { ModelConfig, RatchetConfig } from '@ratchet/config';
+import { MockProvider } from './mock.provider';
+import { OpenAIChatProvider } from './openai-chat.provider';
+import { type ModelProvider, UpstreamError } from './provider';
+
+export interface ResolvedModel {
+  provider: ModelProvider;
+  /** The model name to send upstream: the config's `upstreamModel`, else the client's name. */
+  upstreamModel: string;
+  config: ModelConfig;
+  /** Models to try, in order, when this one fails with a retryable error. */
+  fallbacks: string[];
+}
+
+/** The configured models, each with one provider instance made on first use. */
+export class ProviderRegistry {
+  private readonly models: ReadonlyMap<string, ModelConfig>;
+  private readonly providers = new Map<string, ModelProvider>();
+
+  constructor(config: RatchetConfig) {
+    this.models = new Map(Object.entries(config.models));
+  }
+
+  has(model: string): boolean {
+    return this.models.has(model);
+  }
+
+  list(): { id: string; config: ModelConfig }[] {
+    return [...this.models].map(([id, config]) => ({ id, config }));
+  }
+
+  /** Throws a plain Error for a name `has` denies: callers validate request models first. */
+  resolve(model: string): ResolvedModel {
+    const config = this.models.get(model);
+    if (!config) throw new Error(`Unknown model '${model}'.`);
+    return {
+      provider: this.providerFor(model, config),
+      upstreamModel: config.upstreamModel ?? model,
+      config,
+      fallbacks: [...config.fallbacks],
+    };
+  }
+
+  private providerFor(model: string, config: ModelConfig): ModelProvider {
+    let provider = this.providers.get(model);
+    if (!provider) {
+      provider = createProvider(model, config);
+      this.providers.set(model, provider);
+    }
+    return provider;
+  }
+}
+
+function createProvider(model: string, config: ModelConfig): ModelProvider {
+  switch (config.provider) {
+    case 'openai-chat':
+      return new OpenAIChatProvider({
+        baseUrl: requireBaseUrl(model, config),
+        apiKey: config.apiKey,
+        headers: config.headers,
+        timeoutMs: config.timeoutMs,
+      });
+    case 'mock':
+      return new MockProvider({ timeoutMs: config.timeoutMs });
+    case 'openai-responses':
+    case 'anthropic':
+      throw new UpstreamError(
+        `Model '${model}' uses provider '${config.provider}', which this version of ratchet ` +
+          `does not support yet; use 'openai-chat' (any OpenAI-compatible server) or 'mock'.`,
+        { code: 'provider_not_supported', retryable: false },
+      );
+  }
+}
+
+/** Config validation already requires it; this keeps a hand-built config honest too. */
+function requireBaseUrl(model: string, config: ModelConfig): string {
+  if (!config.baseUrl) throw new Error(`Model '${model}' has no baseUrl.`);
+  return config.baseUrl;
+}

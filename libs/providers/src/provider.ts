@@ -1,0 +1,79 @@
+import type { FinishReason, FunctionTool, Item, Usage } from '@ratchet/core';
+
+export type { FinishReason } from '@ratchet/core';
+
+/** A function tool as offered to a model (the Response object's tool shape). */
+export type ToolDefinition = FunctionTool;
+
+export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; name: string };
+
+export type TextFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | {
+      type: 'json_schema';
+      name: string;
+      schema: Record<string, unknown>;
+      description?: string;
+      strict?: boolean | null;
+    };
+
+/** One model turn, in provider-neutral terms. */
+export interface ModelCallRequest {
+  /** The model name the upstream knows (config `upstreamModel`, defaulting to the key). */
+  model: string;
+  instructions: string | null;
+  input: Item[];
+  tools: ToolDefinition[];
+  toolChoice: ToolChoice;
+  parallelToolCalls: boolean;
+  maxOutputTokens: number | null;
+  temperature: number | null;
+  topP: number | null;
+  textFormat: TextFormat | null;
+  signal?: AbortSignal;
+}
+
+export interface ModelCallResult {
+  /** Assistant message, reasoning and function_call items, each with a fresh id. */
+  output: Item[];
+  usage: Usage;
+  finishReason: FinishReason;
+}
+
+export interface ModelProvider {
+  /**
+   * One model turn. Upstream trouble rejects with an UpstreamError; an aborted `signal`
+   * rejects with the signal's reason, so callers tell cancelled from failed by the signal.
+   */
+  call(request: ModelCallRequest): Promise<ModelCallResult>;
+}
+
+/**
+ * An upstream call that failed. `retryable` says whether trying again may help (connection
+ * errors, 408, 409, 429, 5xx); `code` is what the response's `error.code` will say.
+ */
+export class UpstreamError extends Error {
+  readonly code: string;
+  readonly status: number | null;
+  readonly retryable: boolean;
+  readonly retryAfterMs: number | null;
+
+  constructor(
+    message: string,
+    options: {
+      code: string;
+      status?: number | null;
+      retryable: boolean;
+      retryAfterMs?: number | null;
+      cause?: unknown;
+    },
+  ) {
+    super(message, { cause: options.cause });
+    this.name = 'UpstreamError';
+    this.code = options.code;
+    this.status = options.status ?? null;
+    this.retryable = options.retryable;
+    this.retryAfterMs = options.retryAfterMs ?? null;
+  }
+}

@@ -1,0 +1,44 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable } from '@nestjs/common';
+import type { JobsOptions, Queue } from 'bullmq';
+import { QUEUE_NAME, type JobName, type JobPayload } from './jobs';
+
+// Jobs are removed once done: Postgres is the record, the queue only carries work. A job id
+// is derived from what the job does, so enqueueing the same work twice while it is waiting
+// adds one job.
+const defaults: JobsOptions = {
+  removeOnComplete: true,
+  removeOnFail: 1000,
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 200 },
+};
+
+@Injectable()
+export class JobQueue {
+  constructor(@InjectQueue(QUEUE_NAME) private readonly queue: Queue) {}
+
+  async advance(payload: JobPayload<'scope.advance'>, round: number | 'start'): Promise<void> {
+    const jobId = `advance.${payload.scopeId}.${round}`;
+    await this.add('scope.advance', payload, jobId);
+  }
+
+  async runSteps(responseId: string, stepIds: readonly string[]): Promise<void> {
+    if (stepIds.length === 0) return;
+    await this.queue.addBulk(
+      stepIds.map((stepId) => ({
+        name: 'step.run',
+        data: { responseId, stepId } satisfies JobPayload<'step.run'>,
+        opts: { ...defaults, jobId: `run.${stepId}` },
+      })),
+    );
+  }
+
+  /** Round trip to Redis, for readiness checks. */
+  async ping(): Promise<void> {
+    await this.queue.count();
+  }
+
+  private async add<N extends JobName>(name: N, data: JobPayload<N>, jobId: string): Promise<void> {
+    await this.queue.add(name, data, { ...defaults, jobId });
+  }
+}

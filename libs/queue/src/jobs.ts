@@ -1,0 +1,24 @@
+import { z } from 'zod';
+
+// The job catalogue: every job name with the schema of its payload. Workers validate a
+// payload when they pick the job up; producers can only enqueue names listed here.
+
+export const QUEUE_NAME = 'ratchet';
+
+export const jobCatalog = {
+  /** Decide and record the next steps of a scope (or finish it). */
+  'scope.advance': z.object({ responseId: z.string(), scopeId: z.string() }),
+  /** Execute one recorded step. */
+  'step.run': z.object({ responseId: z.string(), stepId: z.string() }),
+} as const;
+
+export type JobName = keyof typeof jobCatalog;
+export type JobPayload<N extends JobName> = z.infer<(typeof jobCatalog)[N]>;
+
+export function isJobName(name: string): name is JobName {
+  return Object.hasOwn(jobCatalog, name);
+}
+
+export function parseJob<N extends JobName>(name: N, data: unknown): JobPayload<N> {
+  return jobCatalog[name].parse(data) as JobPayload<N>;
+}

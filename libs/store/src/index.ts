@@ -1,0 +1,6 @@
+export * from './migrate';
+export * from './api-keys.repository';
+export * from './prisma.service';
+export * from './responses.repository';
+export * from './steps.repository';
+export * from './store.module';

@@ -1,0 +1,21 @@
+import { Module } from '@nestjs/common';
+import { AppConfig } from '@ratchet/config';
+import { ApiKeysRepository } from './api-keys.repository';
+import { PrismaService } from './prisma.service';
+import { ResponsesRepository } from './responses.repository';
+import { StepsRepository } from './steps.repository';
+
+const repositories = [ApiKeysRepository, ResponsesRepository, StepsRepository];
+
+@Module({
+  providers: [
+    {
+      provide: PrismaService,
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => new PrismaService(config.env.DATABASE_URL),
+    },
+    ...repositories,
+  ],
+  exports: [PrismaService, ...repositories],
+})
+export class StoreModule {}
