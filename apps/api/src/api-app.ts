@@ -33,7 +33,6 @@ export async function createApiApp(
   );
   app.use(bodyParserErrors);
   app.disable('x-powered-by');
-  app.enableShutdownHooks();
   if (config.env.RATCHET_ADMIN_KEY) {
     await app.get(ApiKeysRepository).ensureBootstrapAdmin(config.env.RATCHET_ADMIN_KEY);
   }

@@ -1,4 +1,4 @@
-import { AppConfig, PinoLogger, runMain } from '@ratchet/config';
+import { AppConfig, exitOnSignals, PinoLogger, runMain } from '@ratchet/config';
 
 import { createApiApp } from './api-app';
 
@@ -7,6 +7,7 @@ runMain('api', async () => {
   const app = await createApiApp(config, {
     logger: PinoLogger.create(config.env.LOG_LEVEL, 'ratchet-api'),
   });
+  exitOnSignals(app, { deadlineMs: config.env.RATCHET_SHUTDOWN_TIMEOUT_MS });
   await app.listen(config.env.PORT, '0.0.0.0');
   return `listening on http://127.0.0.1:${config.env.PORT}`;
 });

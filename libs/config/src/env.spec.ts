@@ -25,6 +25,7 @@ describe('parseEnv', () => {
       LOG_LEVEL: 'info',
       WORKER_CONCURRENCY: 64,
       RATCHET_REDIS_PREFIX: 'ratchet',
+      RATCHET_SHUTDOWN_TIMEOUT_MS: 30_000,
       RATCHET_BODY_LIMIT_BYTES: 20 * 1024 * 1024,
     });
     expect(env.DATABASE_URL).toBeUndefined();
@@ -42,6 +43,7 @@ describe('parseEnv', () => {
       LOG_LEVEL: 'debug',
       WORKER_CONCURRENCY: '8',
       RATCHET_REDIS_PREFIX: 'test:run-1_a',
+      RATCHET_SHUTDOWN_TIMEOUT_MS: '5000',
       RATCHET_BODY_LIMIT_BYTES: '2048',
     });
     expect(env).toEqual<Env>({
@@ -52,6 +54,7 @@ describe('parseEnv', () => {
       LOG_LEVEL: 'debug',
       WORKER_CONCURRENCY: 8,
       RATCHET_REDIS_PREFIX: 'test:run-1_a',
+      RATCHET_SHUTDOWN_TIMEOUT_MS: 5000,
       RATCHET_BODY_LIMIT_BYTES: 2048,
     });
   });

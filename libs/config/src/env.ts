@@ -25,6 +25,8 @@ export const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9:_-]+$/)
     .default('ratchet'),
+  /** How long a stopping process may take to finish running work before it exits anyway. */
+  RATCHET_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
   /** Largest request body accepted, in bytes. */
   RATCHET_BODY_LIMIT_BYTES: z.coerce
     .number()

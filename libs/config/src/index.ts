@@ -4,3 +4,4 @@ export * from './env';
 export * from './logger';
 export * from './ratchet-config';
 export * from './run-main';
+export * from './shutdown';

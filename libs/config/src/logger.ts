@@ -2,6 +2,14 @@ import type { LoggerService } from '@nestjs/common';
 import pino, { type Logger } from 'pino';
 import type { Env } from './env';
 
+/** Nest's start-up chatter (one line per module and route) belongs at debug level. */
+const BOOTSTRAP_CONTEXTS = new Set([
+  'InstanceLoader',
+  'RoutesResolver',
+  'RouterExplorer',
+  'NestFactory',
+]);
+
 /** Nest's logger interface over pino: one JSON line per entry, `context` as a field. */
 export class PinoLogger implements LoggerService {
   constructor(readonly pino: Logger) {}
@@ -11,7 +19,8 @@ export class PinoLogger implements LoggerService {
   }
 
   log(message: unknown, context?: string): void {
-    this.pino.info({ context }, String(message));
+    if (context && BOOTSTRAP_CONTEXTS.has(context)) this.pino.debug({ context }, String(message));
+    else this.pino.info({ context }, String(message));
   }
   error(message: unknown, ...rest: unknown[]): void {
     const context = typeof rest[rest.length - 1] === 'string' ? (rest.pop() as string) : undefined;
