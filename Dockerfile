@@ -1,0 +1,23 @@
+# One image for every ratchet process; the command picks api, worker or the migrator.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+# Install first (the postinstall generates the Prisma client from the schema).
+COPY package.json package-lock.json prisma.config.ts ./
+COPY prisma ./prisma
+COPY scripts ./scripts
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY apps ./apps
+COPY libs ./libs
+RUN npm run build && npm prune --omit=dev --ignore-scripts
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/prisma ./prisma
+USER node
+EXPOSE 8080
+CMD ["node", "dist/apps/api/src/main.js"]
