@@ -1,39 +1,46 @@
-import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { Injectable, Logger } from '@nestjs/common';
+import { hostname } from 'node:os';
+import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import {
-  conversationBefore,
+  finalText,
   isTerminalStatus,
   isTerminalStep,
   sumUsage,
   transition,
   type Decision,
+  type Item,
+  type StepError,
   type StepRecord,
 } from '@ratchet/core';
 import { ResponseBus } from '@ratchet/events';
-import { ProviderRegistry, UpstreamError } from '@ratchet/providers';
 import { JobQueue, type JobPayload } from '@ratchet/queue';
 import {
   ResponsesRepository,
   StepsRepository,
   type ScopeSnapshot,
   type StepOutcome,
-  type TerminalUpdate,
 } from '@ratchet/store';
-import { textFormatForModel, toolsForModel } from './model-call';
+import { InFlightRegistry } from './in-flight.registry';
+import { StepExecutor } from './step-executor';
 
-/** How long a claimed step is ours before another worker may take it over. */
+/** How long a claimed model or tool step is ours before another worker may take it over. */
 const STEP_LEASE_MS = 5 * 60_000;
 
+/** How a scope ended, in the terms its parent (the response or an agent step) needs. */
+type ScopeEnd =
+  | { status: 'completed'; output: Item[] }
+  | { status: 'incomplete'; output: Item[]; reason: string }
+  | { status: 'failed'; output: Item[]; error: StepError };
+
 /**
- * Drives responses: `advance` asks the transition function what a scope does next and
+ * Drives responses. `advance` asks the transition function what a scope does next and
  * records it; `runStep` executes one recorded step and, when its round is complete, queues
- * the scope's next advance. Both are safe to run twice for the same input.
+ * the scope's next advance. Both are safe to run twice for the same input: steps have a
+ * deterministic identity, results are fenced by attempt, terminal states are conditional.
  */
 @Injectable()
 export class EngineService {
-  private readonly logger = new Logger(EngineService.name);
   readonly workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 
   constructor(
@@ -42,135 +49,171 @@ export class EngineService {
     private readonly steps: StepsRepository,
     private readonly queue: JobQueue,
     private readonly bus: ResponseBus,
-    private readonly providers: ProviderRegistry,
+    private readonly executor: StepExecutor,
+    private readonly inFlight: InFlightRegistry,
   ) {}
 
-  async advance({ responseId, scopeId }: JobPayload<'scope.advance'>): Promise<void> {
+  async advance({ scopeId }: JobPayload<'scope.advance'>): Promise<void> {
     const snapshot = await this.steps.loadScope(scopeId);
     if (!snapshot || isTerminalStatus(snapshot.response.status)) return;
     if (snapshot.scope.parentStepId === null && snapshot.response.status === 'queued') {
-      await this.responses.markInProgress(responseId);
+      await this.responses.markInProgress(snapshot.response.id);
     }
+    const { limits } = this.config.config;
+    const maxToolCalls = snapshot.response.request.max_tool_calls;
     const decision = transition({
       steps: snapshot.steps,
       serverTools: snapshot.scope.tools.server,
-      maxIterations: this.config.config.limits.maxIterations,
+      clientTools: snapshot.scope.parentStepId === null,
+      maxIterations: limits.maxIterations,
+      budget: {
+        steps: limits.maxSteps - snapshot.tree.steps,
+        toolCalls:
+          maxToolCalls == null ? null : Math.max(0, maxToolCalls - snapshot.tree.toolCalls),
+        expired:
+          snapshot.response.deadlineAt !== null && snapshot.response.deadlineAt <= new Date(),
+      },
     });
     await this.apply(snapshot, decision);
   }
 
   private async apply(snapshot: ScopeSnapshot, decision: Decision): Promise<void> {
-    const { scope } = snapshot;
     switch (decision.type) {
       case 'wait':
         return;
       case 'append': {
-        const previous = lastStep(snapshot.steps);
+        const { scope } = snapshot;
         const rows = await this.steps.appendRound(
           scope.responseId,
           scope.id,
           decision.round,
           decision.steps,
-          previous?.id ?? null,
+          lastStep(snapshot.steps)?.id ?? null,
         );
-        const runnable = rows.filter((row) => !isTerminalStep(row.status)).map((row) => row.id);
-        await this.queue.runSteps(scope.responseId, runnable);
+        if (rows.every((row) => isTerminalStep(row.status))) {
+          // Every call of the round was refused by a cap: nothing to run, advance at once.
+          await this.queue.advance(
+            { responseId: scope.responseId, scopeId: scope.id },
+            decision.round,
+          );
+          return;
+        }
+        await this.dispatch(scope.responseId);
         return;
       }
       case 'complete':
-        return this.finishScope(snapshot, { status: 'completed', output: decision.output });
+        return this.endScope(snapshot, { status: 'completed', output: decision.output });
       case 'incomplete':
-        return this.finishScope(snapshot, {
+        return this.endScope(snapshot, {
           status: 'incomplete',
           output: decision.output,
-          incompleteDetails: { reason: decision.reason },
+          reason: decision.reason,
         });
       case 'fail':
-        return this.finishScope(snapshot, { status: 'failed', output: [], error: decision.error });
+        return this.endScope(snapshot, { status: 'failed', output: [], error: decision.error });
     }
   }
 
-  private async finishScope(
-    snapshot: ScopeSnapshot,
-    terminal: Omit<TerminalUpdate, 'usage'>,
-  ): Promise<void> {
+  /** Queues the response's pending steps as far as its concurrency limits allow. */
+  private async dispatch(responseId: string): Promise<void> {
+    const { limits } = this.config.config;
+    const stepIds = await this.steps.dispatch(responseId, {
+      perScope: limits.maxConcurrentStepsPerScope,
+      perResponse: limits.maxConcurrentStepsPerResponse,
+    });
+    await this.queue.runSteps(responseId, stepIds);
+  }
+
+  /** A scope ended: the top scope ends the response; a child scope ends its agent step. */
+  private async endScope(snapshot: ScopeSnapshot, end: ScopeEnd): Promise<void> {
     const { scope } = snapshot;
-    if (scope.parentStepId !== null) {
-      throw new Error(`scope ${scope.id}: sub-agent scopes are not supported yet`);
+    if (scope.parentStepId === null) return this.endResponse(scope.responseId, end);
+
+    await this.steps.closeScope(
+      scope.id,
+      end.status === 'completed' ? 'completed' : 'failed',
+      end.output,
+    );
+    const parent = await this.steps.parentOf(scope.id);
+    if (!parent) return;
+    await this.recordOutcome(
+      scope.responseId,
+      parent.stepId,
+      parent.scopeId,
+      null,
+      agentOutcome(end),
+    );
+  }
+
+  private async endResponse(responseId: string, end: ScopeEnd): Promise<void> {
+    const usage = sumUsage(await this.steps.responseUsage(responseId));
+    const won = await this.responses.finish(responseId, {
+      status: end.status,
+      output: end.output,
+      usage,
+      error: end.status === 'failed' ? end.error : null,
+      incompleteDetails: end.status === 'incomplete' ? { reason: end.reason } : null,
+    });
+    if (!won) return;
+    if (end.status !== 'completed') {
+      // A cap or failure can end the response while sub-agents still work: stop them.
+      await this.steps.cancelOpenSteps(responseId);
+      await this.bus.publishCancel(responseId);
     }
-    const usage = sumUsage(await this.steps.responseUsage(scope.responseId));
-    const won = await this.responses.finish(scope.responseId, { ...terminal, usage });
-    if (won) await this.bus.publish({ type: 'terminal', responseId: scope.responseId });
+    await this.bus.publish({ type: 'terminal', responseId });
   }
 
   async runStep({ responseId, stepId }: JobPayload<'step.run'>): Promise<void> {
-    const claimed = await this.steps.claim(stepId, this.workerId, STEP_LEASE_MS);
+    const leaseMs = Math.max(STEP_LEASE_MS, this.config.config.limits.maxDurationMs);
+    const claimed = await this.steps.claim(stepId, this.workerId, leaseMs);
     if (!claimed) return;
     const snapshot = await this.steps.loadScope(claimed.scopeId);
     if (!snapshot) return;
-    const outcome = isTerminalStatus(snapshot.response.status)
-      ? ({ status: 'cancelled' } satisfies StepOutcome)
-      : await this.execute(snapshot, claimed.step);
-    const { recorded, roundComplete } = await this.steps.finish(
+    const execution = await this.inFlight.run(responseId, snapshot.response.deadlineAt, (signal) =>
+      this.executor.execute(snapshot, claimed.step, signal),
+    );
+    if (execution.type === 'delegated') return;
+    await this.recordOutcome(
+      responseId,
       stepId,
       claimed.scopeId,
       claimed.attempt,
+      execution.outcome,
+    );
+  }
+
+  /** Records a step's outcome; the sibling that completes a round advances the scope. */
+  private async recordOutcome(
+    responseId: string,
+    stepId: string,
+    scopeId: string,
+    attempt: number | null,
+    outcome: StepOutcome,
+  ): Promise<void> {
+    const { recorded, roundComplete, round } = await this.steps.finish(
+      stepId,
+      scopeId,
+      attempt,
       outcome,
     );
-    if (recorded && roundComplete) {
-      await this.queue.advance({ responseId, scopeId: claimed.scopeId }, claimed.step.round);
-    }
+    if (!recorded) return;
+    if (roundComplete) await this.queue.advance({ responseId, scopeId }, round);
+    else await this.dispatch(responseId);
   }
+}
 
-  private async execute(snapshot: ScopeSnapshot, step: StepRecord): Promise<StepOutcome> {
-    switch (step.kind) {
-      case 'model_call':
-        return this.callModel(snapshot, step);
-      case 'tool_call':
-      case 'agent_call':
-        return {
-          status: 'failed',
-          error: {
-            code: 'tool_error',
-            message: `Tool '${step.name}' cannot be run by this worker.`,
-          },
-        };
-    }
-  }
-
-  private async callModel(snapshot: ScopeSnapshot, step: StepRecord): Promise<StepOutcome> {
-    const { scope, response } = snapshot;
-    const request = response.request;
-    const { tools, toolChoice } = toolsForModel(scope.tools.definitions, request.tool_choice);
-    try {
-      const target = this.providers.resolve(scope.model);
-      const result = await target.provider.call({
-        model: target.upstreamModel,
-        instructions: scope.instructions,
-        input: conversationBefore(scope.input, snapshot.steps, step.round),
-        tools,
-        toolChoice,
-        parallelToolCalls: request.parallel_tool_calls ?? true,
-        maxOutputTokens: request.max_output_tokens ?? null,
-        temperature: request.temperature ?? null,
-        topP: request.top_p ?? null,
-        textFormat: textFormatForModel(request),
-      });
-      return {
-        status: 'completed',
-        result: { output: result.output, finishReason: result.finishReason },
-        usage: result.usage,
-      };
-    } catch (error) {
-      if (error instanceof UpstreamError) {
-        return { status: 'failed', error: { code: error.code, message: error.message } };
-      }
-      this.logger.error(`model step ${step.id} failed unexpectedly`, error as Error);
+/** What an agent step records when its scope ends: its final text, or why it stopped. */
+function agentOutcome(end: ScopeEnd): StepOutcome {
+  switch (end.status) {
+    case 'completed':
+      return { status: 'completed', result: finalText(end.output) };
+    case 'incomplete':
       return {
         status: 'failed',
-        error: { code: 'server_error', message: 'The model call failed inside ratchet.' },
+        error: { code: end.reason, message: `The agent stopped before finishing (${end.reason}).` },
       };
-    }
+    case 'failed':
+      return { status: 'failed', error: end.error };
   }
 }
 

@@ -4,14 +4,20 @@ import { EventsModule } from '@ratchet/events';
 import { ProviderRegistry } from '@ratchet/providers';
 import { QueueModule } from '@ratchet/queue';
 import { StoreModule } from '@ratchet/store';
+import { HttpToolClient } from '@ratchet/tools';
 import { EngineService } from './engine.service';
+import { InFlightRegistry } from './in-flight.registry';
+import { StepExecutor } from './step-executor';
 import { StepsProcessor } from './steps.processor';
 
 @Module({
   imports: [StoreModule, QueueModule, EventsModule],
   providers: [
     EngineService,
+    StepExecutor,
+    InFlightRegistry,
     StepsProcessor,
+    { provide: HttpToolClient, useFactory: () => new HttpToolClient() },
     {
       provide: ProviderRegistry,
       inject: [AppConfig],

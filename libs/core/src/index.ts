@@ -1,6 +1,7 @@
 export * from './errors';
 export * from './ids';
 export * from './items';
+export * from './model-output';
 export * from './normalize';
 export * from './request';
 export * from './response';

@@ -41,6 +41,8 @@ export interface NewStep {
   callId: string | null;
   name: string | null;
   arguments: string | null;
+  /** A call the transition refuses to run (a cap): recorded as already failed with this. */
+  refused?: StepError;
 }
 
 export function isTerminalStep(status: StepStatus): boolean {

@@ -117,7 +117,14 @@ function toolRound(
 }
 
 function scope(steps: StepRecord[], overrides: Partial<ScopeState> = {}): ScopeState {
-  return { steps, serverTools: SERVER_TOOLS, maxIterations: 10, ...overrides };
+  return {
+    steps,
+    serverTools: SERVER_TOOLS,
+    clientTools: true,
+    maxIterations: 10,
+    budget: { steps: 100, toolCalls: null, expired: false },
+    ...overrides,
+  };
 }
 
 /** The function_call_output the scope produces for `step`. */

@@ -1,4 +1,5 @@
 import type { FunctionCallOutputItem, Item } from './items';
+import type { FunctionTool } from './response';
 import {
   functionCalls,
   isTerminalStep,
@@ -14,14 +15,44 @@ import {
 
 export type ServerToolKind = 'http' | 'agent';
 
+/** The tools a scope offers: definitions for the model, and which of them ratchet runs. */
+export interface ScopeTools {
+  definitions: FunctionTool[];
+  server: Record<string, ServerToolKind>;
+}
+
 export interface ScopeState {
   /** Every step recorded in this scope (and only this scope), in any order. */
   steps: readonly StepRecord[];
   /** Server-side tools offered in this scope; any other function name is client-side. */
   serverTools: Readonly<Record<string, ServerToolKind>>;
-  /** Model calls allowed in this scope. */
+  /**
+   * Whether calls to other functions go to the client (the top scope). A sub-agent has no
+   * client to hand calls to: its calls to unknown functions get an error output instead.
+   */
+  clientTools: boolean;
+  /** Model calls allowed in this scope (limits.maxIterations). */
   maxIterations: number;
+  /** Budgets of the whole response tree, which every scope in it draws from. */
+  budget: ResponseBudget;
 }
+
+/** What is left of the response-wide budgets when the scope is advanced. */
+export interface ResponseBudget {
+  /** Steps that may still be recorded across the tree (limits.maxSteps minus steps so far). */
+  steps: number;
+  /** Server-side tool calls still allowed (the request's max_tool_calls); null: no limit. */
+  toolCalls: number | null;
+  /** The response's wall-clock budget (limits.maxDurationMs) has run out. */
+  expired: boolean;
+}
+
+/** `incomplete_details.reason` values for the caps ratchet enforces beyond OpenAI's own. */
+export const CAP_REASONS = {
+  maxIterations: 'max_iterations',
+  maxSteps: 'max_steps',
+  maxDuration: 'max_duration',
+} as const;
 
 export type Decision =
   | { type: 'append'; round: number; steps: NewStep[] }
@@ -32,12 +63,21 @@ export type Decision =
 
 export function transition(state: ScopeState): Decision {
   const rounds = groupRounds(state.steps);
-  if (rounds.length === 0) return appendModelCall(0);
+  if (rounds.length === 0) {
+    if (state.budget.expired)
+      return { type: 'incomplete', reason: CAP_REASONS.maxDuration, output: [] };
+    if (state.budget.steps < 1)
+      return { type: 'incomplete', reason: CAP_REASONS.maxSteps, output: [] };
+    return appendModelCall(0);
+  }
 
   const last = rounds[rounds.length - 1];
   if (!last.every((step) => isTerminalStep(step.status))) return { type: 'wait' };
 
   const lastRound = last[0].round;
+  if (state.budget.expired) {
+    return { type: 'incomplete', reason: CAP_REASONS.maxDuration, output: scopeOutput(rounds) };
+  }
   if (last[0].kind === 'model_call') {
     const step = last[0];
     const result = modelResult(step);
@@ -54,10 +94,14 @@ export function transition(state: ScopeState): Decision {
     if (result.finishReason === 'content_filter') {
       return { type: 'incomplete', reason: 'content_filter', output };
     }
-    const serverCalls = functionCalls(result.output).filter((call) =>
-      Object.hasOwn(state.serverTools, call.name),
+    const serverCalls = functionCalls(result.output).filter(
+      (call) => !state.clientTools || Object.hasOwn(state.serverTools, call.name),
     );
     if (serverCalls.length === 0) return { type: 'complete', output };
+    if (serverCalls.length > state.budget.steps) {
+      return { type: 'incomplete', reason: CAP_REASONS.maxSteps, output };
+    }
+    const allowedCalls = state.budget.toolCalls ?? Number.POSITIVE_INFINITY;
     return {
       type: 'append',
       round: lastRound + 1,
@@ -67,6 +111,7 @@ export function transition(state: ScopeState): Decision {
         callId: call.call_id,
         name: call.name,
         arguments: call.arguments,
+        ...refusal(state, call.name, index >= allowedCalls),
       })),
     };
   }
@@ -81,10 +126,31 @@ export function transition(state: ScopeState): Decision {
   }
   const modelCalls = rounds.filter((round) => round[0].kind === 'model_call').length;
   if (modelCalls >= state.maxIterations) {
-    return { type: 'incomplete', reason: 'max_iterations', output };
+    return { type: 'incomplete', reason: CAP_REASONS.maxIterations, output };
+  }
+  if (state.budget.steps < 1) {
+    return { type: 'incomplete', reason: CAP_REASONS.maxSteps, output };
   }
   return appendModelCall(lastRound + 1);
 }
+
+/** Why a call the model made is not run, if it is not. */
+function refusal(state: ScopeState, name: string, overBudget: boolean): { refused?: StepError } {
+  if (!Object.hasOwn(state.serverTools, name)) {
+    return {
+      refused: {
+        code: 'tool_not_found',
+        message: `There is no tool named '${name}' here; use one of the tools you were given.`,
+      },
+    };
+  }
+  return overBudget ? { refused: TOOL_CALLS_EXHAUSTED } : {};
+}
+
+const TOOL_CALLS_EXHAUSTED: StepError = {
+  code: 'max_tool_calls',
+  message: 'This call was not run: the response reached its max_tool_calls limit.',
+};
 
 function appendModelCall(round: number): Decision {
   return {

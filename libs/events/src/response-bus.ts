@@ -9,7 +9,17 @@ export interface ResponseNotice {
   responseId: string;
 }
 
+/** Broadcast to every process: stop all work of this response now. */
+export const CANCEL_CHANNEL = 'cancel';
+
 type Listener = (notice: ResponseNotice) => void;
+type RawListener = (message: string) => void;
+
+interface ChannelEntry {
+  listeners: Set<RawListener>;
+  /** Resolves once Redis confirmed the subscription. */
+  ready: Promise<unknown>;
+}
 
 /**
  * Live notices about responses across processes, over Redis pub/sub. Notices are hints, not
@@ -23,7 +33,7 @@ export class ResponseBus implements OnModuleDestroy {
   private readonly redisUrl: string;
   private publisher: Redis | null = null;
   private subscriber: Redis | null = null;
-  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly listeners = new Map<string, ChannelEntry>();
 
   constructor(config: AppConfig) {
     this.prefix = `${config.env.RATCHET_REDIS_PREFIX}:response:`;
@@ -31,26 +41,52 @@ export class ResponseBus implements OnModuleDestroy {
   }
 
   async publish(notice: ResponseNotice): Promise<void> {
+    await this.ensurePublisher().publish(this.prefix + notice.responseId, JSON.stringify(notice));
+  }
+
+  /** Tells every process to abort the in-flight work of a response. */
+  async publishCancel(responseId: string): Promise<void> {
+    await this.ensurePublisher().publish(this.prefix + CANCEL_CHANNEL, responseId);
+  }
+
+  /** Calls `listener` with the id of every response cancelled anywhere. */
+  async onCancel(listener: (responseId: string) => void): Promise<() => Promise<void>> {
+    return this.subscribeChannel(this.prefix + CANCEL_CHANNEL, (message) => listener(message));
+  }
+
+  private ensurePublisher(): Redis {
     this.publisher ??= createRedis(this.redisUrl, 'ratchet-bus-pub');
-    await this.publisher.publish(this.prefix + notice.responseId, JSON.stringify(notice));
+    return this.publisher;
   }
 
   /** Listens for notices about one response; resolves once the subscription is active. */
   async subscribe(responseId: string, listener: Listener): Promise<() => Promise<void>> {
+    return this.subscribeChannel(this.prefix + responseId, (message) => {
+      try {
+        listener(JSON.parse(message) as ResponseNotice);
+      } catch {
+        this.logger.warn(`ignoring malformed notice for ${responseId}`);
+      }
+    });
+  }
+
+  private async subscribeChannel(
+    channel: string,
+    listener: RawListener,
+  ): Promise<() => Promise<void>> {
     const subscriber = this.ensureSubscriber();
-    const channel = this.prefix + responseId;
-    let set = this.listeners.get(channel);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(channel, set);
-      await subscriber.subscribe(channel);
+    let entry = this.listeners.get(channel);
+    if (!entry) {
+      entry = { listeners: new Set(), ready: subscriber.subscribe(channel) };
+      this.listeners.set(channel, entry);
     }
-    set.add(listener);
+    entry.listeners.add(listener);
+    await entry.ready;
     return async () => {
       const current = this.listeners.get(channel);
       if (!current) return;
-      current.delete(listener);
-      if (current.size === 0) {
+      current.listeners.delete(listener);
+      if (current.listeners.size === 0) {
         this.listeners.delete(channel);
         await subscriber.unsubscribe(channel);
       }
@@ -61,16 +97,9 @@ export class ResponseBus implements OnModuleDestroy {
     if (this.subscriber) return this.subscriber;
     const subscriber = createRedis(this.redisUrl, 'ratchet-bus-sub');
     subscriber.on('message', (channel: string, message: string) => {
-      const set = this.listeners.get(channel);
-      if (!set) return;
-      let notice: ResponseNotice;
-      try {
-        notice = JSON.parse(message) as ResponseNotice;
-      } catch {
-        this.logger.warn(`ignoring malformed notice on ${channel}`);
-        return;
-      }
-      for (const listener of set) listener(notice);
+      const entry = this.listeners.get(channel);
+      if (!entry) return;
+      for (const listener of entry.listeners) listener(message);
     });
     this.subscriber = subscriber;
     return subscriber;

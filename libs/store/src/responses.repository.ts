@@ -1,25 +1,18 @@
 import { Injectable } from '@nestjs/common';
 import type {
   CreateResponseRequest,
-  FunctionTool,
   IncompleteDetails,
   Item,
   ResponseError,
   ResponseRecord,
   ResponseStatus,
-  ServerToolKind,
+  ScopeTools,
   Usage,
 } from '@ratchet/core';
 import type { Principal } from './api-keys.repository';
 import type { Prisma } from './generated/prisma/client';
 import { fromJson, toJson } from './json';
 import { PrismaService } from './prisma.service';
-
-/** The tools a scope offers: definitions for the model, and which of them ratchet runs. */
-export interface ScopeTools {
-  definitions: FunctionTool[];
-  server: Record<string, ServerToolKind>;
-}
 
 export interface NewResponse {
   id: string;
@@ -31,6 +24,13 @@ export interface NewResponse {
   /** What the top scope starts from: previous context plus the new input. */
   context: Item[];
   tools: ScopeTools;
+  /** When the response's wall-clock budget runs out. */
+  deadlineAt: Date;
+}
+
+export interface InputItemsPage {
+  items: Item[];
+  hasMore: boolean;
 }
 
 export interface TerminalUpdate {
@@ -105,6 +105,7 @@ export class ResponsesRepository {
           stream: request.stream ?? false,
           store: request.store ?? true,
           metadata: toJson(request.metadata ?? {}),
+          deadlineAt: response.deadlineAt,
         },
         select: recordSelect,
       }),
@@ -148,6 +149,48 @@ export class ResponsesRepository {
     if (!row) return null;
     const context = row.scopes[0] ? fromJson<Item[]>(row.scopes[0].input) : [];
     return [...context, ...(fromJson<Item[] | null>(row.output) ?? [])];
+  }
+
+  /** Deletes a response with everything recorded for it; false when it is not visible. */
+  async delete(id: string, principal: Principal): Promise<boolean> {
+    const { count } = await this.prisma.response.deleteMany({
+      where: { id, ...ownedBy(principal) },
+    });
+    return count === 1;
+  }
+
+  /**
+   * A page of the request's own input items, in `order` by position, after the item with
+   * id `after` when given. Null when `after` names no item of this response.
+   */
+  async inputItems(
+    id: string,
+    page: { limit: number; order: 'asc' | 'desc'; after: string | null },
+  ): Promise<InputItemsPage | null> {
+    let cursor: number | undefined;
+    if (page.after !== null) {
+      const anchor = await this.prisma.inputItem.findFirst({
+        where: { responseId: id, itemId: page.after },
+        select: { position: true },
+      });
+      if (!anchor) return null;
+      cursor = anchor.position;
+    }
+    const rows = await this.prisma.inputItem.findMany({
+      where: {
+        responseId: id,
+        ...(cursor === undefined
+          ? {}
+          : { position: page.order === 'asc' ? { gt: cursor } : { lt: cursor } }),
+      },
+      orderBy: { position: page.order },
+      take: page.limit + 1,
+      select: { item: true },
+    });
+    return {
+      items: rows.slice(0, page.limit).map((row) => fromJson<Item>(row.item)),
+      hasMore: rows.length > page.limit,
+    };
   }
 
   async findById(id: string): Promise<ResponseRecord | null> {

@@ -5,6 +5,7 @@ import {
   type Item,
   type NewStep,
   type ResponseStatus,
+  type ScopeTools,
   type StepError,
   type StepRecord,
   type StepStatus,
@@ -13,7 +14,6 @@ import {
 import { Prisma } from './generated/prisma/client';
 import { fromJson, toJson } from './json';
 import { PrismaService } from './prisma.service';
-import type { ScopeTools } from './responses.repository';
 
 export interface ScopeRow {
   id: string;
@@ -26,11 +26,25 @@ export interface ScopeRow {
   tools: ScopeTools;
 }
 
+/** Counters of the whole response tree, for the response-wide budgets. */
+export interface TreeUsage {
+  /** Every step recorded in the response, all scopes. */
+  steps: number;
+  /** Tool and agent steps that were (or are being) run, all scopes. */
+  toolCalls: number;
+}
+
 /** Everything the engine needs to advance one scope. */
 export interface ScopeSnapshot {
   scope: ScopeRow;
   steps: StepRecord[];
-  response: { id: string; status: ResponseStatus; request: CreateResponseRequest };
+  response: {
+    id: string;
+    status: ResponseStatus;
+    request: CreateResponseRequest;
+    deadlineAt: Date | null;
+  };
+  tree: TreeUsage;
 }
 
 /** A step as claimed for execution: the fencing attempt and where it belongs. */
@@ -46,6 +60,22 @@ export interface StepOutcome {
   result?: StepRecord['result'];
   error?: StepError | null;
   usage?: Usage | null;
+}
+
+export interface ConcurrencyLimits {
+  perScope: number;
+  perResponse: number;
+}
+
+export interface NewChildScope {
+  id: string;
+  responseId: string;
+  parentStepId: string;
+  depth: number;
+  model: string;
+  instructions: string | null;
+  input: Item[];
+  tools: ScopeTools;
 }
 
 const stepSelect = {
@@ -73,6 +103,25 @@ function toStepRecord(row: StepRow): StepRecord {
   };
 }
 
+/** Data of a finished step, shared by every way a step can finish. */
+function finishedData(outcome: StepOutcome): Prisma.StepUpdateManyMutationInput {
+  return {
+    status: outcome.status,
+    result:
+      outcome.result === undefined || outcome.result === null ? undefined : toJson(outcome.result),
+    error: outcome.error ? toJson(outcome.error) : undefined,
+    usage: outcome.usage ? toJson(outcome.usage) : undefined,
+    completedAt: new Date(),
+    leaseOwner: null,
+    leaseExpiresAt: null,
+  };
+}
+
+/** The child scope of an agent step has an id derived from the step's. */
+export function childScopeId(stepId: string): string {
+  return `scope_${stepId.replace(/^step_/, '')}`;
+}
+
 @Injectable()
 export class StepsRepository {
   constructor(private readonly prisma: PrismaService) {}
@@ -82,10 +131,16 @@ export class StepsRepository {
       where: { id: scopeId },
       include: {
         steps: { select: stepSelect },
-        response: { select: { id: true, status: true, request: true } },
+        response: { select: { id: true, status: true, request: true, deadlineAt: true } },
       },
     });
     if (!scope) return null;
+    const [tree] = await this.prisma.$queryRaw<TreeUsage[]>`
+      SELECT count(*)::int AS steps,
+             (count(*) FILTER (WHERE kind <> 'model_call'
+                                 AND coalesce(error->>'code', '') <> 'max_tool_calls'))::int
+               AS "toolCalls"
+        FROM steps WHERE response_id = ${scope.responseId}`;
     return {
       scope: {
         id: scope.id,
@@ -102,13 +157,16 @@ export class StepsRepository {
         id: scope.response.id,
         status: scope.response.status,
         request: fromJson<CreateResponseRequest>(scope.response.request),
+        deadlineAt: scope.response.deadlineAt,
       },
+      tree,
     };
   }
 
   /**
    * Records a round the transition decided on. (scope, round, index) is unique, so recording
    * the same decision again inserts nothing; the round's rows are returned either way.
+   * Refused calls are recorded already failed, so the model hears why they did not run.
    */
   async appendRound(
     responseId: string,
@@ -117,6 +175,7 @@ export class StepsRepository {
     steps: readonly NewStep[],
     prevStepId: string | null,
   ): Promise<StepRecord[]> {
+    const now = new Date();
     await this.prisma.step.createMany({
       data: steps.map((step) => ({
         id: newId('step'),
@@ -129,6 +188,9 @@ export class StepsRepository {
         name: step.name,
         arguments: step.arguments,
         prevStepId,
+        ...(step.refused
+          ? { status: 'failed' as const, error: toJson(step.refused), completedAt: now }
+          : {}),
       })),
       skipDuplicates: true,
     });
@@ -141,68 +203,138 @@ export class StepsRepository {
   }
 
   /**
+   * Hands pending steps of a response to the queue, as far as the concurrency limits allow;
+   * returns the ids to enqueue. Model and tool steps in flight count against the limits;
+   * agent steps do not, since they only wait for their child scope, whose steps count.
+   * The response row is locked, so concurrent dispatches never overshoot a limit.
+   */
+  async dispatch(responseId: string, limits: ConcurrencyLimits): Promise<string[]> {
+    return this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT 1 FROM responses WHERE id = ${responseId} FOR UPDATE`;
+      const rows = await tx.$queryRaw<
+        { id: string; scope_id: string; kind: string; in_flight: boolean }[]
+      >`
+        SELECT id, scope_id, kind::text AS kind,
+               (status = 'running' OR dispatched_at IS NOT NULL) AS in_flight
+          FROM steps
+         WHERE response_id = ${responseId} AND status IN ('pending', 'running')
+         ORDER BY created_at, round, index`;
+      const perScope = new Map<string, number>();
+      let inResponse = 0;
+      for (const row of rows) {
+        if (!row.in_flight || row.kind === 'agent_call') continue;
+        perScope.set(row.scope_id, (perScope.get(row.scope_id) ?? 0) + 1);
+        inResponse += 1;
+      }
+      const chosen: string[] = [];
+      for (const row of rows) {
+        if (row.in_flight) continue;
+        if (row.kind !== 'agent_call') {
+          const scopeCount = perScope.get(row.scope_id) ?? 0;
+          if (scopeCount >= limits.perScope || inResponse >= limits.perResponse) continue;
+          perScope.set(row.scope_id, scopeCount + 1);
+          inResponse += 1;
+        }
+        chosen.push(row.id);
+      }
+      if (chosen.length > 0) {
+        await tx.$executeRaw`
+          UPDATE steps SET dispatched_at = now() WHERE id = ANY(${chosen}::text[])`;
+      }
+      return chosen;
+    });
+  }
+
+  /**
    * Takes a step for execution: a pending step, or a running one whose owner's lease has
-   * expired. Bumps the attempt, which fences out any earlier owner's late result.
+   * expired, of a response that is still going. Bumps the attempt, which fences out any
+   * earlier owner's late result.
    */
   async claim(stepId: string, owner: string, leaseMs: number): Promise<ClaimedStep | null> {
     const rows = await this.prisma.$queryRaw<
-      (StepRow & { scope_id: string; response_id: string })[]
+      (StepRow & { scope_id: string; response_id: string; attempt: number })[]
     >`
       UPDATE steps
          SET status = 'running', attempt = attempt + 1, lease_owner = ${owner},
+             executed_by = ${owner},
              lease_expires_at = now() + ${leaseMs} * interval '1 millisecond',
              started_at = coalesce(started_at, now())
        WHERE id = ${stepId}
          AND (status = 'pending' OR (status = 'running' AND lease_expires_at < now()))
+         AND EXISTS (SELECT 1 FROM responses r
+                      WHERE r.id = steps.response_id AND r.status IN ('queued', 'in_progress'))
       RETURNING id, round, index, kind::text AS kind, status::text AS status, call_id AS "callId",
                 name, arguments, result, error, usage, attempt, scope_id, response_id`;
     const row = rows[0];
     if (!row) return null;
-    const { scope_id, response_id, ...step } = row;
-    return {
-      step: toStepRecord(step),
-      scopeId: scope_id,
-      responseId: response_id,
-      attempt: (row as unknown as { attempt: number }).attempt,
-    };
+    const { scope_id, response_id, attempt, ...step } = row;
+    return { step: toStepRecord(step), scopeId: scope_id, responseId: response_id, attempt };
   }
 
   /**
-   * Records a step's outcome if `attempt` still owns it, and says whether its round is now
-   * complete. The scope row is locked meanwhile, so of siblings finishing at the same
-   * instant exactly one sees the round complete.
+   * Records a step's outcome if it is still running (and, given an attempt, if that attempt
+   * still owns it), and says whether its round is now complete. The scope row is locked
+   * meanwhile, so of siblings finishing at the same instant exactly one sees it complete.
    */
   async finish(
     stepId: string,
     scopeId: string,
-    attempt: number,
+    attempt: number | null,
     outcome: StepOutcome,
-  ): Promise<{ recorded: boolean; roundComplete: boolean }> {
+  ): Promise<{ recorded: boolean; roundComplete: boolean; round: number }> {
     return this.prisma.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT 1 FROM scopes WHERE id = ${scopeId} FOR UPDATE`;
       const { count } = await tx.step.updateMany({
-        where: { id: stepId, attempt, status: 'running' },
-        data: {
-          status: outcome.status,
-          result:
-            outcome.result === undefined || outcome.result === null
-              ? undefined
-              : toJson(outcome.result),
-          error: outcome.error ? toJson(outcome.error) : undefined,
-          usage: outcome.usage ? toJson(outcome.usage) : undefined,
-          completedAt: new Date(),
-          leaseOwner: null,
-          leaseExpiresAt: null,
-        },
+        where: { id: stepId, status: 'running', ...(attempt === null ? {} : { attempt }) },
+        data: finishedData(outcome),
       });
-      if (count === 0) return { recorded: false, roundComplete: false };
-      const [{ open }] = await tx.$queryRaw<{ open: number }[]>`
-        SELECT count(*)::int AS open FROM steps s
+      const [{ open, round }] = await tx.$queryRaw<{ open: number; round: number }[]>`
+        SELECT count(*) FILTER (WHERE s.status IN ('pending', 'running'))::int AS open,
+               min(s.round)::int AS round
+          FROM steps s
          WHERE s.scope_id = ${scopeId}
-           AND s.round = (SELECT round FROM steps WHERE id = ${stepId})
-           AND s.status IN ('pending', 'running')`;
-      return { recorded: true, roundComplete: open === 0 };
+           AND s.round = (SELECT round FROM steps WHERE id = ${stepId})`;
+      return { recorded: count === 1, roundComplete: count === 1 && open === 0, round };
     });
+  }
+
+  /** Opens the scope an agent step runs; opening it again finds the existing one. */
+  async openChildScope(scope: NewChildScope): Promise<void> {
+    await this.prisma.scope.createMany({
+      data: [
+        {
+          ...scope,
+          input: toJson(scope.input),
+          tools: toJson(scope.tools),
+        },
+      ],
+      skipDuplicates: true,
+    });
+  }
+
+  /** The agent step a child scope runs for, with the scope the step belongs to. */
+  async parentOf(childScopeIdValue: string): Promise<{ stepId: string; scopeId: string } | null> {
+    const rows = await this.prisma.$queryRaw<{ step_id: string; scope_id: string }[]>`
+      SELECT s.id AS step_id, s.scope_id FROM scopes c JOIN steps s ON s.id = c.parent_step_id
+       WHERE c.id = ${childScopeIdValue}`;
+    return rows[0] ? { stepId: rows[0].step_id, scopeId: rows[0].scope_id } : null;
+  }
+
+  /** Marks a scope finished (for inspection; the parent step carries the result). */
+  async closeScope(scopeId: string, status: StepStatus, output: Item[]): Promise<void> {
+    await this.prisma.scope.update({
+      where: { id: scopeId },
+      data: { status, output: toJson(output), completedAt: new Date() },
+    });
+  }
+
+  /** Ends every unfinished step of a response as cancelled (after the response ended). */
+  async cancelOpenSteps(responseId: string): Promise<number> {
+    const { count } = await this.prisma.step.updateMany({
+      where: { responseId, status: { in: ['pending', 'running'] } },
+      data: finishedData({ status: 'cancelled' }),
+    });
+    return count;
   }
 
   /** Usage of every step of a response, sub-agents included. */

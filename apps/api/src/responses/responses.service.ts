@@ -2,28 +2,40 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import {
   assembleResponse,
+  groupRounds,
   isTerminalStatus,
   newId,
   normalizeInput,
   parseCreateResponse,
   RatchetError,
+  scopeOutput,
   type Item,
   type ResponseObject,
   type ResponseRecord,
 } from '@ratchet/core';
 import { ResponseBus } from '@ratchet/events';
 import { JobQueue } from '@ratchet/queue';
-import { ResponsesRepository, topScopeId, type Principal } from '@ratchet/store';
-import { resolveTools } from './tool-resolution';
+import { ResponsesRepository, StepsRepository, topScopeId, type Principal } from '@ratchet/store';
+import { resolveRequestTools } from '@ratchet/tools';
+import type { InputItemsQuery } from './input-items.query';
 
 /** A foreground request re-reads the response at least this often, notices or not. */
 const TERMINAL_RECHECK_MS = 1000;
+
+export interface InputItemsList {
+  object: 'list';
+  data: Item[];
+  first_id: string | null;
+  last_id: string | null;
+  has_more: boolean;
+}
 
 @Injectable()
 export class ResponsesService {
   constructor(
     private readonly config: AppConfig,
     private readonly responses: ResponsesRepository,
+    private readonly steps: StepsRepository,
     private readonly queue: JobQueue,
     private readonly bus: ResponseBus,
   ) {}
@@ -47,7 +59,7 @@ export class ResponsesService {
         code: 'model_not_found',
       });
     }
-    const tools = resolveTools(this.config.config, request);
+    const tools = resolveRequestTools(this.config.config, request);
     const inputItems = normalizeInput(request.input);
     const previous = request.previous_response_id
       ? await this.contextOf(request.previous_response_id, principal)
@@ -61,6 +73,7 @@ export class ResponsesService {
       inputItems,
       context: [...previous, ...inputItems],
       tools,
+      deadlineAt: new Date(Date.now() + this.config.config.limits.maxDurationMs),
     });
     await this.queue.advance({ responseId: id, scopeId: topScopeId(id) }, 'start');
     if (request.background) return assembleResponse(record);
@@ -68,9 +81,72 @@ export class ResponsesService {
   }
 
   async get(id: string, principal: Principal): Promise<ResponseObject> {
+    return assembleResponse(await this.visible(id, principal));
+  }
+
+  /**
+   * Cancels a background response: it ends `cancelled` with what it produced so far, its
+   * open steps end too, and every process aborts the response's in-flight requests.
+   * Cancelling a finished response returns it unchanged.
+   */
+  async cancel(id: string, principal: Principal): Promise<ResponseObject> {
+    const record = await this.visible(id, principal);
+    if (!record.request.background) {
+      throw RatchetError.invalid(
+        'Only background responses can be cancelled.',
+        null,
+        'response_not_cancellable',
+      );
+    }
+    if (isTerminalStatus(record.status)) return assembleResponse(record);
+    const snapshot = await this.steps.loadScope(topScopeId(id));
+    const output = snapshot ? scopeOutput(groupRounds(snapshot.steps)) : [];
+    await this.responses.finish(id, { status: 'cancelled', output, usage: null });
+    await this.steps.cancelOpenSteps(id);
+    await this.bus.publishCancel(id);
+    await this.bus.publish({ type: 'terminal', responseId: id });
+    return assembleResponse(await this.visible(id, principal));
+  }
+
+  /** Deletes a response and everything recorded for it; in-flight work is aborted. */
+  async delete(
+    id: string,
+    principal: Principal,
+  ): Promise<{ id: string; object: 'response'; deleted: true }> {
+    const record = await this.visible(id, principal);
+    if (!(await this.responses.delete(id, principal))) throw RatchetError.responseNotFound(id);
+    if (!isTerminalStatus(record.status)) await this.bus.publishCancel(id);
+    return { id, object: 'response', deleted: true };
+  }
+
+  async inputItems(
+    id: string,
+    principal: Principal,
+    query: InputItemsQuery,
+  ): Promise<InputItemsList> {
+    await this.visible(id, principal);
+    const page = await this.responses.inputItems(id, query);
+    if (!page) {
+      throw RatchetError.invalid(
+        `No input item with id '${query.after}' in response '${id}'.`,
+        'after',
+        'invalid_value',
+      );
+    }
+    return {
+      object: 'list',
+      data: page.items,
+      first_id: page.items[0]?.id ?? null,
+      last_id: page.items[page.items.length - 1]?.id ?? null,
+      has_more: page.hasMore,
+    };
+  }
+
+  /** A response the principal may see: its own (or any, for admins), and stored. */
+  private async visible(id: string, principal: Principal): Promise<ResponseRecord> {
     const record = await this.responses.find(id, principal);
     if (!record || record.request.store === false) throw RatchetError.responseNotFound(id);
-    return assembleResponse(record);
+    return record;
   }
 
   /** The conversation a follow-up continues: the previous context and its output. */

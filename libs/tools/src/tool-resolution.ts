@@ -1,6 +1,10 @@
 import type { RatchetConfig } from '@ratchet/config';
-import { RatchetError, type CreateResponseRequest, type FunctionTool } from '@ratchet/core';
-import type { ScopeTools } from '@ratchet/store';
+import {
+  RatchetError,
+  type CreateResponseRequest,
+  type FunctionTool,
+  type ScopeTools,
+} from '@ratchet/core';
 
 /** What an agent tool takes: the task for the sub-agent, as text. */
 export const AGENT_TOOL_PARAMETERS = {
@@ -10,12 +14,28 @@ export const AGENT_TOOL_PARAMETERS = {
   additionalProperties: false,
 };
 
+/** A configured tool as offered to a model, with the config's description and parameters. */
+function configuredDefinition(config: RatchetConfig, name: string): FunctionTool | null {
+  const tool = Object.hasOwn(config.tools, name) ? config.tools[name] : undefined;
+  if (!tool) return null;
+  return {
+    type: 'function',
+    name,
+    description: tool.description ?? null,
+    parameters: tool.type === 'agent' ? AGENT_TOOL_PARAMETERS : tool.parameters,
+    strict: null,
+  };
+}
+
 /**
  * The tools a request offers the model. A name the config knows is a server-side tool whose
  * description and parameters default to the config's; any other name is a client-side
  * function the client runs itself.
  */
-export function resolveTools(config: RatchetConfig, request: CreateResponseRequest): ScopeTools {
+export function resolveRequestTools(
+  config: RatchetConfig,
+  request: CreateResponseRequest,
+): ScopeTools {
   const definitions: FunctionTool[] = [];
   const server: ScopeTools['server'] = {};
   const seen = new Set<string>();
@@ -28,22 +48,30 @@ export function resolveTools(config: RatchetConfig, request: CreateResponseReque
       );
     }
     seen.add(tool.name);
-    const configured = config.tools[tool.name];
-    if (configured) server[tool.name] = configured.type;
-    const configuredParameters = configured
-      ? configured.type === 'agent'
-        ? AGENT_TOOL_PARAMETERS
-        : configured.parameters
-      : null;
+    const configured = configuredDefinition(config, tool.name);
+    if (configured) server[tool.name] = config.tools[tool.name].type;
     definitions.push({
       type: 'function',
       name: tool.name,
       description: tool.description ?? configured?.description ?? null,
-      parameters: tool.parameters ?? configuredParameters,
+      parameters: tool.parameters ?? configured?.parameters ?? null,
       strict: tool.strict ?? null,
     });
   });
   checkToolChoice(request, seen);
+  return { definitions, server };
+}
+
+/** The tools of an agent from the config: all server-side, defined by the config. */
+export function resolveAgentTools(config: RatchetConfig, names: readonly string[]): ScopeTools {
+  const definitions: FunctionTool[] = [];
+  const server: ScopeTools['server'] = {};
+  for (const name of names) {
+    const definition = configuredDefinition(config, name);
+    if (!definition) continue; // the config schema already rejects unknown names
+    definitions.push(definition);
+    server[name] = config.tools[name].type;
+  }
   return { definitions, server };
 }
 

@@ -1,0 +1,209 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '@ratchet/config';
+import { conversationBefore, shapeModelOutput, type StepRecord } from '@ratchet/core';
+import { ProviderRegistry, UpstreamError } from '@ratchet/providers';
+import { JobQueue } from '@ratchet/queue';
+import {
+  childScopeId,
+  StepsRepository,
+  type ScopeSnapshot,
+  type StepOutcome,
+} from '@ratchet/store';
+import { HttpToolClient, resolveAgentTools } from '@ratchet/tools';
+import { StepAbort } from './in-flight.registry';
+import { textFormatForModel, toolsForModel } from './model-call';
+
+/** An agent step's outcome arrives later, when its child scope finishes. */
+export type Execution = { type: 'finished'; outcome: StepOutcome } | { type: 'delegated' };
+
+/** Runs one claimed step: a model call, an http tool call, or the start of a sub-agent. */
+@Injectable()
+export class StepExecutor {
+  private readonly logger = new Logger(StepExecutor.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly providers: ProviderRegistry,
+    private readonly tools: HttpToolClient,
+    private readonly steps: StepsRepository,
+    private readonly queue: JobQueue,
+  ) {}
+
+  async execute(
+    snapshot: ScopeSnapshot,
+    step: StepRecord,
+    signal: AbortSignal,
+  ): Promise<Execution> {
+    try {
+      switch (step.kind) {
+        case 'model_call':
+          return finished(await this.callModel(snapshot, step, signal));
+        case 'tool_call':
+          return finished(await this.callTool(step, signal));
+        case 'agent_call':
+          return await this.startAgent(snapshot, step);
+      }
+    } catch (error) {
+      if (signal.aborted) return finished(abortedOutcome(signal));
+      if (error instanceof UpstreamError) {
+        return finished({ status: 'failed', error: { code: error.code, message: error.message } });
+      }
+      this.logger.error(`step ${step.id} (${step.kind}) failed unexpectedly`, error as Error);
+      return finished({
+        status: 'failed',
+        error: { code: 'server_error', message: `The ${step.kind} failed inside ratchet.` },
+      });
+    }
+  }
+
+  private async callModel(
+    snapshot: ScopeSnapshot,
+    step: StepRecord,
+    signal: AbortSignal,
+  ): Promise<StepOutcome> {
+    const { scope, response } = snapshot;
+    const request = response.request;
+    const topScope = scope.parentStepId === null;
+    const toolCallsLeft =
+      request.max_tool_calls == null
+        ? null
+        : Math.max(0, request.max_tool_calls - snapshot.tree.toolCalls);
+    const { tools, toolChoice } = toolsForModel(scope.tools.definitions, request, {
+      topScope,
+      round: step.round,
+      toolCallsLeft,
+    });
+    const parallelToolCalls = topScope ? (request.parallel_tool_calls ?? true) : true;
+    const target = this.providers.resolve(scope.model);
+    const result = await target.provider.call({
+      model: target.upstreamModel,
+      instructions: scope.instructions,
+      input: conversationBefore(scope.input, snapshot.steps, step.round),
+      tools,
+      toolChoice,
+      parallelToolCalls,
+      maxOutputTokens: topScope ? (request.max_output_tokens ?? null) : null,
+      temperature: topScope ? (request.temperature ?? null) : null,
+      topP: topScope ? (request.top_p ?? null) : null,
+      textFormat: topScope ? textFormatForModel(request) : null,
+      signal,
+    });
+    const shaped = shapeModelOutput(result.output, toolChoice, parallelToolCalls);
+    if ('error' in shaped) return { status: 'failed', error: shaped.error, usage: result.usage };
+    return {
+      status: 'completed',
+      result: { output: shaped.output, finishReason: result.finishReason },
+      usage: result.usage,
+    };
+  }
+
+  private async callTool(step: StepRecord, signal: AbortSignal): Promise<StepOutcome> {
+    const name = step.name ?? '';
+    const tool = Object.hasOwn(this.config.config.tools, name)
+      ? this.config.config.tools[name]
+      : undefined;
+    if (!tool || tool.type !== 'http') {
+      return {
+        status: 'failed',
+        error: { code: 'tool_not_found', message: `No http tool named '${name}' is configured.` },
+      };
+    }
+    const outcome = await this.tools.call(
+      tool,
+      { stepId: step.id, name, arguments: step.arguments ?? '' },
+      signal,
+    );
+    return outcome.ok
+      ? { status: 'completed', result: outcome.output }
+      : { status: 'failed', error: outcome.error };
+  }
+
+  /**
+   * Opens the agent's own scope one level deeper and queues it; the step completes when that
+   * scope finishes. A call that would nest deeper than maxDepth fails instead, so the calling
+   * model hears why and goes on.
+   */
+  private async startAgent(snapshot: ScopeSnapshot, step: StepRecord): Promise<Execution> {
+    const name = step.name ?? '';
+    const agent = Object.hasOwn(this.config.config.tools, name)
+      ? this.config.config.tools[name]
+      : undefined;
+    if (!agent || agent.type !== 'agent') {
+      return finished({
+        status: 'failed',
+        error: { code: 'tool_not_found', message: `No agent named '${name}' is configured.` },
+      });
+    }
+    const depth = snapshot.scope.depth + 1;
+    const { maxDepth } = this.config.config.limits;
+    if (depth > maxDepth) {
+      return finished({
+        status: 'failed',
+        error: {
+          code: 'max_depth',
+          message: `Agent '${name}' was not started: agents may nest ${maxDepth} level(s) deep.`,
+        },
+      });
+    }
+    const task = agentTask(step.arguments);
+    if (task === null) {
+      return finished({
+        status: 'failed',
+        error: {
+          code: 'invalid_arguments',
+          message: `Agent '${name}' takes {"input": "<task>"}; the arguments were not that.`,
+        },
+      });
+    }
+    const scopeId = childScopeId(step.id);
+    await this.steps.openChildScope({
+      id: scopeId,
+      responseId: snapshot.scope.responseId,
+      parentStepId: step.id,
+      depth,
+      model: agent.model,
+      instructions: agent.instructions ?? null,
+      input: [
+        {
+          type: 'message',
+          id: `msg_${step.id.replace(/^step_/, '')}`,
+          role: 'user',
+          status: 'completed',
+          content: [{ type: 'input_text', text: task }],
+        },
+      ],
+      tools: resolveAgentTools(this.config.config, agent.tools),
+    });
+    await this.queue.advance({ responseId: snapshot.scope.responseId, scopeId }, 'start');
+    return { type: 'delegated' };
+  }
+}
+
+function finished(outcome: StepOutcome): Execution {
+  return { type: 'finished', outcome };
+}
+
+function abortedOutcome(signal: AbortSignal): StepOutcome {
+  const reason: unknown = signal.reason;
+  if (reason instanceof StepAbort && reason.kind === 'deadline') {
+    return {
+      status: 'failed',
+      error: { code: 'max_duration', message: 'The response ran out of time during this step.' },
+    };
+  }
+  return { status: 'cancelled' };
+}
+
+/** The task text of agent arguments `{"input": "..."}`, or null when they are not that. */
+function agentTask(argumentsText: string | null): string | null {
+  try {
+    const parsed: unknown = JSON.parse(argumentsText || '{}');
+    if (parsed !== null && typeof parsed === 'object' && 'input' in parsed) {
+      const input = (parsed).input;
+      if (typeof input === 'string') return input;
+    }
+  } catch {
+    // not JSON
+  }
+  return null;
+}

@@ -1,0 +1,51 @@
+import type { FunctionCallItem, Item } from './items';
+import { messageText } from './items';
+import type { StepError } from './steps';
+
+/** tool_choice as one model call gets it. */
+export type ModelToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; name: string };
+
+/**
+ * Holds a model's answer to what it was asked: with `none`, calls it made anyway are dropped;
+ * with `required` or a named function, an answer without that call is an error; with
+ * parallel tool calls off, calls after the first are dropped (so every call that stays in
+ * the conversation gets an output).
+ */
+export function shapeModelOutput(
+  output: readonly Item[],
+  choice: ModelToolChoice,
+  parallelToolCalls: boolean,
+): { output: Item[] } | { error: StepError } {
+  const isCall = (item: Item): item is FunctionCallItem => item.type === 'function_call';
+  if (choice === 'none') return { output: output.filter((item) => !isCall(item)) };
+  const calls = output.filter(isCall);
+  if (choice === 'required' && calls.length === 0) {
+    return {
+      error: {
+        code: 'tool_choice_violation',
+        message: "The model answered without calling a tool although tool_choice is 'required'.",
+      },
+    };
+  }
+  if (typeof choice === 'object' && !calls.some((call) => call.name === choice.name)) {
+    return {
+      error: {
+        code: 'tool_choice_violation',
+        message: `The model did not call '${choice.name}' although tool_choice requires it.`,
+      },
+    };
+  }
+  if (parallelToolCalls || calls.length <= 1) return { output: [...output] };
+  const first = calls[0];
+  return { output: output.filter((item) => !isCall(item) || item === first) };
+}
+
+/** What an agent answers its caller: the text of the last assistant message it produced. */
+export function finalText(output: readonly Item[]): string {
+  for (let i = output.length - 1; i >= 0; i--) {
+    const item = output[i];
+    if (item.type === 'message' && item.role === 'assistant')
+      return messageText(item);
+  }
+  return '';
+}

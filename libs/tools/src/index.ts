@@ -1,0 +1,2 @@
+export * from './http-tool.client';
+export * from './tool-resolution';

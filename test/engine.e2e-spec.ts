@@ -1,0 +1,634 @@
+import type OpenAI from 'openai';
+import { Client } from 'pg';
+import { chatCompletion, startFakeOpenAI, type FakeOpenAI } from './support/fake-openai';
+import { startFakeTools, type FakeTools } from './support/fake-tools';
+import { startRatchet, type TestRatchet } from './support/ratchet';
+
+// The orchestration engine end to end: tool rounds, sub-agents, client-side tools, caps,
+// background, cancel, delete and input items, with the official SDK as the client.
+
+type Response = OpenAI.Responses.Response;
+
+let tools: FakeTools;
+let upstream: FakeOpenAI;
+
+beforeAll(async () => {
+  tools = await startFakeTools();
+  upstream = await startFakeOpenAI();
+});
+
+afterAll(async () => {
+  await tools?.close();
+  await upstream?.close();
+});
+
+function configYaml(limits = '{ maxDepth: 8, maxIterations: 10 }'): string {
+  return `
+models:
+  mock: { provider: mock }
+  scripted: { provider: openai-chat, baseUrl: ${upstream.url}, upstreamModel: scripted-model }
+tools:
+  echo: { type: http, url: ${tools.url}/echo, description: Echoes its arguments, parameters: { type: object } }
+  sleep: { type: http, url: ${tools.url}/sleep, parameters: { type: object, properties: { ms: { type: integer } } } }
+  broken: { type: http, url: ${tools.url}/fail }
+  hang: { type: http, url: ${tools.url}/hang, timeoutMs: 60000 }
+  inner: { type: agent, model: mock, description: Inner agent, tools: [echo] }
+  outer: { type: agent, model: mock, description: Outer agent, tools: [inner] }
+limits: ${limits}
+`;
+}
+
+/** `/call name {json}` directive lines for the mock model. */
+function calls(...list: [string, unknown][]): string {
+  return list.map(([name, args]) => `/call ${name} ${JSON.stringify(args)}`).join('\n');
+}
+
+/** A function tool by name only: description and parameters come from the config. */
+const fn = (name: string): OpenAI.Responses.FunctionTool =>
+  ({ type: 'function', name }) as OpenAI.Responses.FunctionTool;
+
+async function waitForTerminal(client: OpenAI, id: string, timeoutMs = 15_000): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const response = await client.responses.retrieve(id);
+    if (response.status !== 'queued' && response.status !== 'in_progress') return response;
+    if (Date.now() > deadline) throw new Error(`${id} still ${response.status}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+interface StepRow {
+  scope_id: string;
+  depth: number;
+  round: number;
+  index: number;
+  kind: string;
+  status: string;
+  call_id: string | null;
+  name: string | null;
+  prev_step_id: string | null;
+  executed_by: string | null;
+  started_at: Date | null;
+}
+
+async function stepsOf(ratchet: TestRatchet, responseId: string): Promise<StepRow[]> {
+  const client = new Client({ connectionString: ratchet.database.url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<StepRow>(
+      `SELECT s.scope_id, sc.depth, s.round, s.index, s.kind::text, s.status::text, s.call_id,
+              s.name, s.prev_step_id, s.executed_by, s.started_at
+         FROM steps s JOIN scopes sc ON sc.id = s.scope_id
+        WHERE s.response_id = $1 ORDER BY sc.depth, s.scope_id, s.round, s.index`,
+      [responseId],
+    );
+    return rows;
+  } finally {
+    await client.end();
+  }
+}
+
+describe('with default limits', () => {
+  let ratchet: TestRatchet;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    ratchet = await startRatchet('engine', { configYaml: configYaml() });
+    client = ratchet.client(await ratchet.newKey());
+  });
+  afterAll(() => ratchet?.close());
+
+  it('runs parallel server-side tool calls and pairs every output with its call id', async () => {
+    const response = await client.responses.create({
+      model: 'mock',
+      input: calls(['echo', { n: 1 }], ['echo', { n: 2 }], ['echo', { n: 3 }]),
+      tools: [fn('echo')],
+    });
+
+    expect(response.status).toBe('completed');
+    const types = response.output.map((item) => item.type);
+    expect(types).toEqual([
+      'function_call',
+      'function_call',
+      'function_call',
+      'function_call_output',
+      'function_call_output',
+      'function_call_output',
+      'message',
+    ]);
+    const callIds = response.output
+      .slice(0, 3)
+      .map((item) => (item as { call_id: string }).call_id);
+    const outputs = response.output.slice(
+      3,
+      6,
+    ) as OpenAI.Responses.ResponseInputItem.FunctionCallOutput[];
+    expect(outputs.map((item) => item.call_id)).toEqual(callIds);
+    expect(outputs.map((item) => item.output)).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
+    expect(response.output_text).toBe('echo: {"n":1}\necho: {"n":2}\necho: {"n":3}');
+    expect(response.tools).toEqual([
+      {
+        type: 'function',
+        name: 'echo',
+        description: 'Echoes its arguments',
+        parameters: { type: 'object' },
+        strict: null,
+      },
+    ]);
+
+    const steps = await stepsOf(ratchet, response.id);
+    expect(steps.map((s) => [s.round, s.index, s.kind, s.status])).toEqual([
+      [0, 0, 'model_call', 'completed'],
+      [1, 0, 'tool_call', 'completed'],
+      [1, 1, 'tool_call', 'completed'],
+      [1, 2, 'tool_call', 'completed'],
+      [2, 0, 'model_call', 'completed'],
+    ]);
+    expect(steps.slice(1, 4).map((s) => s.call_id)).toEqual(callIds);
+  });
+
+  it('sends each tool its step id as Idempotency-Key', async () => {
+    const before = tools.calls.length;
+    await client.responses.create({
+      model: 'mock',
+      input: calls(['echo', { k: 1 }]),
+      tools: [fn('echo')],
+    });
+    const call = tools.calls[before];
+    expect(call.idempotencyKey).toMatch(/^step_[0-9a-f]{48}$/);
+    expect(call.body).toEqual({ k: 1 });
+  });
+
+  it('runs sequential rounds against an upstream model, with the real call ids', async () => {
+    upstream.enqueue(
+      {
+        kind: 'json',
+        body: chatCompletion({
+          text: null,
+          toolCalls: [{ id: 'call_A', name: 'echo', arguments: '{"step":1}' }],
+        }),
+      },
+      {
+        kind: 'json',
+        body: chatCompletion({
+          text: null,
+          toolCalls: [{ id: 'call_B', name: 'echo', arguments: '{"step":2}' }],
+        }),
+      },
+      {
+        kind: 'json',
+        body: chatCompletion({
+          text: 'Both done.',
+          usage: { prompt_tokens: 30, completion_tokens: 3 },
+        }),
+      },
+    );
+    const before = upstream.requests.length;
+    const response = await client.responses.create({
+      model: 'scripted',
+      input: 'go',
+      tools: [fn('echo')],
+    });
+
+    expect(response.status).toBe('completed');
+    expect(response.output_text).toBe('Both done.');
+    const third = upstream.requests[before + 2].body.messages as Record<string, unknown>[];
+    expect(third).toEqual([
+      { role: 'user', content: 'go' },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          { id: 'call_A', type: 'function', function: { name: 'echo', arguments: '{"step":1}' } },
+        ],
+      },
+      { role: 'tool', tool_call_id: 'call_A', content: '{"step":1}' },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          { id: 'call_B', type: 'function', function: { name: 'echo', arguments: '{"step":2}' } },
+        ],
+      },
+      { role: 'tool', tool_call_id: 'call_B', content: '{"step":2}' },
+    ]);
+    expect(response.usage?.input_tokens).toBe(11 + 11 + 30);
+    expect(response.usage?.output_tokens).toBe(7 + 7 + 3);
+  });
+
+  it('gives a failed tool call to the model as an error output, and goes on', async () => {
+    const response = await client.responses.create({
+      model: 'mock',
+      input: calls(['broken', {}], ['echo', { ok: true }]),
+      tools: [fn('broken'), fn('echo')],
+    });
+    expect(response.status).toBe('completed');
+    const outputs = response.output.filter((item) => item.type === 'function_call_output');
+    expect(JSON.parse(outputs[0].output as string)).toEqual({
+      error: { code: 'tool_http_error', message: expect.stringContaining('500') as unknown },
+    });
+    expect(outputs[1].output).toBe('{"ok":true}');
+    expect(response.output_text).toContain('broken: {"error"');
+  });
+
+  it('ends with client-side calls after the server-side siblings, and resumes from their outputs', async () => {
+    const first = await client.responses.create({
+      model: 'mock',
+      input: calls(['echo', { server: true }], ['lookup_time', { tz: 'UTC' }]),
+      tools: [
+        fn('echo'),
+        { type: 'function', name: 'lookup_time', parameters: { type: 'object' }, strict: null },
+      ],
+    });
+    expect(first.status).toBe('completed');
+    expect(first.output.map((item) => item.type)).toEqual([
+      'function_call',
+      'function_call',
+      'function_call_output',
+    ]);
+    const clientCall = first.output[1] as OpenAI.Responses.ResponseFunctionToolCall;
+    expect(clientCall.name).toBe('lookup_time');
+
+    const second = await client.responses.create({
+      model: 'mock',
+      previous_response_id: first.id,
+      input: [{ type: 'function_call_output', call_id: clientCall.call_id, output: '12:00' }],
+      tools: [fn('echo'), fn('lookup_time')],
+    });
+    expect(second.status).toBe('completed');
+    // The mock lists every tool result that ends the conversation: the server's and the client's.
+    expect(second.output_text).toBe('echo: {"server":true}\nlookup_time: 12:00');
+  });
+
+  it('runs agent tools two levels deep and sums usage over the whole tree', async () => {
+    const innerTask = calls(['echo', { deep: 2 }]);
+    const outerTask = calls(['inner', { input: innerTask }]);
+    const response = await client.responses.create({
+      model: 'mock',
+      input: calls(['outer', { input: outerTask }]),
+      tools: [fn('outer')],
+    });
+
+    expect(response.status).toBe('completed');
+    expect(response.output_text).toBe('outer: inner: echo: {"deep":2}');
+    // Sub-agent internals stay out of the top-level output.
+    expect(response.output.map((item) => item.type)).toEqual([
+      'function_call',
+      'function_call_output',
+      'message',
+    ]);
+
+    const steps = await stepsOf(ratchet, response.id);
+    expect(steps.map((s) => [s.depth, s.kind, s.name])).toEqual([
+      [0, 'model_call', null],
+      [0, 'agent_call', 'outer'],
+      [0, 'model_call', null],
+      [1, 'model_call', null],
+      [1, 'agent_call', 'inner'],
+      [1, 'model_call', null],
+      [2, 'model_call', null],
+      [2, 'tool_call', 'echo'],
+      [2, 'model_call', null],
+    ]);
+    expect(steps.every((s) => s.status === 'completed')).toBe(true);
+    // Every model call's usage counts: six model calls across three scopes.
+    expect(response.usage?.output_tokens).toBeGreaterThan(0);
+    const modelCalls = steps.filter((s) => s.kind === 'model_call').length;
+    expect(modelCalls).toBe(6);
+  });
+
+  it('refuses tool calls beyond max_tool_calls, telling the model why', async () => {
+    const response = await client.responses.create({
+      model: 'mock',
+      input: calls(['echo', { n: 1 }], ['echo', { n: 2 }], ['echo', { n: 3 }]),
+      tools: [fn('echo')],
+      // The SDK's types lag the API here; the field is part of the Responses API.
+      ...({ max_tool_calls: 2 } as object),
+    });
+    expect(response.status).toBe('completed');
+    const outputs = response.output.filter((item) => item.type === 'function_call_output');
+    expect(outputs.map((item) => item.output)).toEqual([
+      '{"n":1}',
+      '{"n":2}',
+      JSON.stringify({
+        error: {
+          code: 'max_tool_calls',
+          message: 'This call was not run: the response reached its max_tool_calls limit.',
+        },
+      }),
+    ]);
+  });
+
+  it('makes one call per round when parallel_tool_calls is false', async () => {
+    const response = await client.responses.create({
+      model: 'mock',
+      input: calls(['echo', { n: 1 }], ['echo', { n: 2 }]),
+      tools: [fn('echo')],
+      parallel_tool_calls: false,
+    });
+    expect(response.output.filter((item) => item.type === 'function_call')).toHaveLength(1);
+  });
+
+  it('enforces tool_choice: none removes calls, a named function must be called', async () => {
+    const none = await client.responses.create({
+      model: 'mock',
+      input: calls(['echo', { n: 1 }]),
+      tools: [fn('echo')],
+      tool_choice: 'none',
+    });
+    expect(none.output.map((item) => item.type)).toEqual(['message']);
+
+    const named = await client.responses.create({
+      model: 'mock',
+      input: 'no directives here',
+      tools: [fn('echo')],
+      tool_choice: { type: 'function', name: 'echo' },
+    });
+    expect(named.status).toBe('completed');
+    expect(named.output[0]).toMatchObject({ type: 'function_call', name: 'echo' });
+  });
+
+  it('runs in the background: queued, then polled to completion', async () => {
+    const queued = await client.responses.create({
+      model: 'mock',
+      input: calls(['sleep', { ms: 200 }]),
+      tools: [fn('sleep')],
+      background: true,
+    });
+    expect(queued.status).toBe('queued');
+    const done = await waitForTerminal(client, queued.id);
+    expect(done.status).toBe('completed');
+    expect(done.output_text).toBe('sleep: {"slept":200}');
+  });
+
+  it('cancels a background response mid tool call: the tool connection closes within a second', async () => {
+    const before = tools.calls.length;
+    const queued = await client.responses.create({
+      model: 'mock',
+      input: calls(['hang', {}]),
+      tools: [fn('hang')],
+      background: true,
+    });
+    const deadline = Date.now() + 10_000;
+    while (!tools.calls.slice(before).some((call) => call.path === '/hang')) {
+      if (Date.now() > deadline) throw new Error('the tool was never called');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const call = tools.calls.slice(before).find((c) => c.path === '/hang')!;
+    const cancelledAt = Date.now();
+    const cancelled = await client.responses.cancel(queued.id);
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.output.map((item) => item.type)).toEqual(['function_call']);
+
+    const closeDeadline = cancelledAt + 1000;
+    while (call.abortedAt === null && Date.now() < closeDeadline + 200) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(call.abortedAt).not.toBeNull();
+    expect(call.abortedAt! - cancelledAt).toBeLessThan(1000);
+
+    // Idempotent: cancelling again returns it unchanged.
+    const again = await client.responses.cancel(queued.id);
+    expect(again).toEqual(cancelled);
+    const steps = await stepsOf(ratchet, queued.id);
+    expect(steps.map((s) => s.status)).toEqual(['completed', 'cancelled']);
+  });
+
+  it('refuses to cancel a foreground response', async () => {
+    const response = await client.responses.create({ model: 'mock', input: 'quick' });
+    const result = await ratchet.request(`/v1/responses/${response.id}/cancel`, {
+      method: 'POST',
+      key: null,
+      headers: { authorization: `Bearer ${client.apiKey}` },
+    });
+    expect(result.status).toBe(400);
+    expect(await result.json()).toMatchObject({
+      error: {
+        type: 'invalid_request_error',
+        message: 'Only background responses can be cancelled.',
+      },
+    });
+  });
+
+  it('deletes a response, which is then gone', async () => {
+    const response = await client.responses.create({ model: 'mock', input: 'delete me' });
+    const deleted: unknown = await client.responses.delete(response.id);
+    expect(deleted).toEqual({ id: response.id, object: 'response', deleted: true });
+    await expect(client.responses.retrieve(response.id)).rejects.toMatchObject({ status: 404 });
+    const raw = await ratchet.request(`/v1/responses/${response.id}`, { method: 'DELETE' });
+    expect(raw.status).toBe(404);
+  });
+
+  it('answers DELETE with {id, object, deleted}', async () => {
+    const response = await client.responses.create({ model: 'mock', input: 'delete me too' });
+    const raw = await ratchet.request(`/v1/responses/${response.id}`, { method: 'DELETE' });
+    expect(await raw.json()).toEqual({ id: response.id, object: 'response', deleted: true });
+  });
+
+  it('pages input items with limit, order and after', async () => {
+    const response = await client.responses.create({
+      model: 'mock',
+      input: ['one', 'two', 'three', 'four', 'five'].map((text, i) => ({
+        type: 'message' as const,
+        id: `msg_item${i}`,
+        role: 'user' as const,
+        content: text,
+      })),
+    });
+    const first = await client.responses.inputItems.list(response.id, { limit: 2 });
+    expect(first.data.map((item) => item.id)).toEqual(['msg_item4', 'msg_item3']);
+    expect(first.has_more).toBe(true);
+
+    const raw = await ratchet.request(
+      `/v1/responses/${response.id}/input_items?limit=2&order=asc&after=msg_item1`,
+    );
+    expect(await raw.json()).toEqual({
+      object: 'list',
+      data: [
+        {
+          type: 'message',
+          id: 'msg_item2',
+          role: 'user',
+          status: 'completed',
+          content: [{ type: 'input_text', text: 'three' }],
+        },
+        {
+          type: 'message',
+          id: 'msg_item3',
+          role: 'user',
+          status: 'completed',
+          content: [{ type: 'input_text', text: 'four' }],
+        },
+      ],
+      first_id: 'msg_item2',
+      last_id: 'msg_item3',
+      has_more: true,
+    });
+
+    const all: string[] = [];
+    for await (const item of client.responses.inputItems.list(response.id, {
+      limit: 2,
+      order: 'asc',
+    })) {
+      all.push(item.id);
+    }
+    expect(all).toEqual(['msg_item0', 'msg_item1', 'msg_item2', 'msg_item3', 'msg_item4']);
+
+    for (const [query, param] of [
+      ['limit=0', 'limit'],
+      ['limit=101', 'limit'],
+      ['order=up', 'order'],
+      ['after=msg_nope', 'after'],
+    ]) {
+      const bad = await ratchet.request(`/v1/responses/${response.id}/input_items?${query}`);
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { error: { param: string } }).error.param).toBe(param);
+    }
+  });
+
+  it.each([
+    [{ model: 'mock', input: 'x', tool_choice: 'sometimes' }, 'tool_choice', 400],
+    [
+      { model: 'mock', input: 'x', tool_choice: { type: 'function', name: 'echo' } },
+      'tool_choice',
+      400,
+    ],
+    [
+      {
+        model: 'mock',
+        input: 'x',
+        tools: [{ type: 'function', name: 'echo' }],
+        tool_choice: 'required',
+        parallel_tool_calls: 'yes',
+      },
+      'parallel_tool_calls',
+      400,
+    ],
+    [{ model: 'mock', input: 'x', max_tool_calls: 0 }, 'max_tool_calls', 400],
+    [{ model: 'mock', input: 'x', top_p: 2 }, 'top_p', 400],
+    [{ model: 'mock', input: 'x', store: 'yes' }, 'store', 400],
+    [{ model: 'mock', input: 'x', instructions: 5 }, 'instructions', 400],
+    [
+      { model: 'mock', input: 'x', text: { format: { type: 'json_schema', name: 'x' } } },
+      'text.format.schema',
+      400,
+    ],
+    [
+      { model: 'mock', input: [{ type: 'function_call_output', output: 'x' }] },
+      'input[0].call_id',
+      400,
+    ],
+    [
+      { model: 'mock', input: [{ type: 'function_call', call_id: 'c', arguments: '{}' }] },
+      'input[0].name',
+      400,
+    ],
+    [{ model: 'mock', input: 'x', tools: [fn('echo'), fn('echo')] }, 'tools[1].name', 400],
+    [
+      { model: 'mock', input: 'x', previous_response_id: 'resp_unknown' },
+      'previous_response_id',
+      404,
+    ],
+  ])('rejects %j naming %s', async (body, param, status) => {
+    const result = await ratchet.request('/v1/responses', {
+      method: 'POST',
+      body: JSON.stringify(body),
+      key: null,
+      headers: { authorization: `Bearer ${client.apiKey}` },
+    });
+    expect(result.status).toBe(status);
+    expect(((await result.json()) as { error: { param: string } }).error.param).toBe(param);
+  });
+});
+
+describe('caps', () => {
+  let ratchet: TestRatchet;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    ratchet = await startRatchet('engine-caps', {
+      configYaml: configYaml(
+        '{ maxDepth: 1, maxIterations: 2, maxSteps: 12, maxDurationMs: 1500 }',
+      ),
+    });
+    client = ratchet.client(await ratchet.newKey());
+  });
+  afterAll(() => ratchet?.close());
+
+  it('maxDepth 1: an agent may run, an agent inside it may not (its caller hears why)', async () => {
+    const outerTask = calls(['inner', { input: 'hello' }]);
+    const response = await client.responses.create({
+      model: 'mock',
+      input: calls(['outer', { input: outerTask }]),
+      tools: [fn('outer')],
+    });
+    expect(response.status).toBe('completed');
+    expect(response.output_text).toContain('outer: inner: {"error":{"code":"max_depth"');
+  });
+
+  it('maxIterations 2: a second model call may answer after a tool round', async () => {
+    const response = await client.responses.create({
+      model: 'mock',
+      input: calls(['echo', { n: 1 }]),
+      tools: [fn('echo')],
+    });
+    expect(response.status).toBe('completed');
+  });
+
+  it('maxIterations 2: the third model call is not made; the response ends incomplete', async () => {
+    const loop = {
+      kind: 'json' as const,
+      body: chatCompletion({
+        text: null,
+        toolCalls: [{ id: 'call_loop', name: 'echo', arguments: '{}' }],
+      }),
+    };
+    upstream.enqueue(loop, loop);
+    const before = upstream.requests.length;
+    const response = await client.responses.create({
+      model: 'scripted',
+      input: 'loop',
+      tools: [fn('echo')],
+    });
+    expect(response.status).toBe('incomplete');
+    expect(response.incomplete_details).toEqual({ reason: 'max_iterations' });
+    expect(upstream.requests.length - before).toBe(2);
+    expect(response.output.map((item) => item.type)).toEqual([
+      'function_call',
+      'function_call_output',
+      'function_call',
+      'function_call_output',
+    ]);
+  });
+
+  it('maxSteps is one budget for the whole tree: sub-agents draw from it', async () => {
+    // Top scope: a model call and 3 agent steps (4); each agent: model, echo, model (3 each).
+    // That is 13 steps before the final top-level model call: more than maxSteps 12 allows.
+    const task = calls(['echo', { n: 1 }]);
+    const response = await client.responses.create({
+      model: 'mock',
+      input: calls(
+        ['inner', { input: task }],
+        ['inner', { input: task }],
+        ['inner', { input: task }],
+      ),
+      tools: [fn('inner')],
+    });
+    expect(response.status).toBe('incomplete');
+    expect(response.incomplete_details).toEqual({ reason: 'max_steps' });
+    const steps = await stepsOf(ratchet, response.id);
+    expect(steps.length).toBeLessThanOrEqual(12);
+  });
+
+  it('maxDurationMs ends a response that runs too long, aborting its tool call', async () => {
+    const started = Date.now();
+    const response = await client.responses.create({
+      model: 'mock',
+      input: calls(['sleep', { ms: 5000 }]),
+      tools: [fn('sleep')],
+    });
+    expect(response.status).toBe('incomplete');
+    expect(response.incomplete_details).toEqual({ reason: 'max_duration' });
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+});
