@@ -58,6 +58,7 @@ async function waitForTerminal(client: OpenAI, id: string, timeoutMs = 15_000): 
 }
 
 interface StepRow {
+  id: string;
   scope_id: string;
   depth: number;
   round: number;
@@ -69,6 +70,7 @@ interface StepRow {
   prev_step_id: string | null;
   executed_by: string | null;
   started_at: Date | null;
+  usage: { input_tokens: number; output_tokens: number } | null;
 }
 
 async function stepsOf(ratchet: TestRatchet, responseId: string): Promise<StepRow[]> {
@@ -76,8 +78,8 @@ async function stepsOf(ratchet: TestRatchet, responseId: string): Promise<StepRo
   await client.connect();
   try {
     const { rows } = await client.query<StepRow>(
-      `SELECT s.scope_id, sc.depth, s.round, s.index, s.kind::text, s.status::text, s.call_id,
-              s.name, s.prev_step_id, s.executed_by, s.started_at
+      `SELECT s.id, s.scope_id, sc.depth, s.round, s.index, s.kind::text, s.status::text, s.call_id,
+              s.name, s.prev_step_id, s.executed_by, s.started_at, s.usage
          FROM steps s JOIN scopes sc ON sc.id = s.scope_id
         WHERE s.response_id = $1 ORDER BY sc.depth, s.scope_id, s.round, s.index`,
       [responseId],
@@ -295,6 +297,61 @@ describe('with default limits', () => {
     expect(response.usage?.output_tokens).toBeGreaterThan(0);
     const modelCalls = steps.filter((s) => s.kind === 'model_call').length;
     expect(modelCalls).toBe(6);
+  });
+
+  it('completes a background response with parallel tool calls and a sub-agent', async () => {
+    const queued = await client.responses.create({
+      model: 'mock',
+      input: calls(
+        ['echo', { a: 1 }],
+        ['sleep', { ms: 100 }],
+        ['inner', { input: calls(['echo', { from: 'agent' }]) }],
+      ),
+      tools: [fn('echo'), fn('sleep'), fn('inner')],
+      background: true,
+    });
+    expect(queued.status).toBe('queued');
+    const done = await waitForTerminal(client, queued.id);
+
+    expect(done.status).toBe('completed');
+    expect(done.output.map((item) => item.type)).toEqual([
+      ...Array<string>(3).fill('function_call'),
+      ...Array<string>(3).fill('function_call_output'),
+      'message',
+    ]);
+    expect(done.output_text).toBe(
+      'echo: {"a":1}\nsleep: {"slept":100}\ninner: echo: {"from":"agent"}',
+    );
+
+    const steps = await stepsOf(ratchet, done.id);
+    expect(steps.map((s) => [s.depth, s.round, s.index, s.kind, s.name])).toEqual([
+      [0, 0, 0, 'model_call', null],
+      [0, 1, 0, 'tool_call', 'echo'],
+      [0, 1, 1, 'tool_call', 'sleep'],
+      [0, 1, 2, 'agent_call', 'inner'],
+      [0, 2, 0, 'model_call', null],
+      [1, 0, 0, 'model_call', null],
+      [1, 1, 0, 'tool_call', 'echo'],
+      [1, 2, 0, 'model_call', null],
+    ]);
+    // Each round links to the step before it; the first step of a scope has no predecessor.
+    const [top0, , , , top2, child0, child1, child2] = steps;
+    expect(top0.prev_step_id).toBeNull();
+    expect(steps.slice(1, 4).map((s) => s.prev_step_id)).toEqual(Array(3).fill(top0.id));
+    expect(top2.prev_step_id).toBe(steps[3].id);
+    expect(child0.prev_step_id).toBeNull();
+    expect(child1.prev_step_id).toBe(child0.id);
+    expect(child2.prev_step_id).toBe(child1.id);
+
+    // Usage is the sum over every model call of the tree, the sub-agent's included.
+    const sum = (key: 'input_tokens' | 'output_tokens') =>
+      steps.reduce((total, step) => total + (step.usage?.[key] ?? 0), 0);
+    expect(done.usage?.input_tokens).toBe(sum('input_tokens'));
+    expect(done.usage?.output_tokens).toBe(sum('output_tokens'));
+    expect(steps.filter((s) => s.usage !== null).map((s) => s.kind)).toEqual(
+      Array(4).fill('model_call'),
+    );
+    expect(done.usage?.total_tokens).toBe(sum('input_tokens') + sum('output_tokens'));
   });
 
   it('refuses tool calls beyond max_tool_calls, telling the model why', async () => {

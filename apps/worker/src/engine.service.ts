@@ -24,6 +24,9 @@ import {
 import { InFlightRegistry } from './in-flight.registry';
 import { StepExecutor } from './step-executor';
 
+/** Decisions tried for one advance before it fails (and BullMQ retries it). */
+const MAX_DECISIONS = 5;
+
 /** How long a claimed model or tool step is ours before another worker may take it over. */
 const STEP_LEASE_MS = 5 * 60_000;
 
@@ -54,8 +57,18 @@ export class EngineService {
   ) {}
 
   async advance({ scopeId }: JobPayload<'scope.advance'>): Promise<void> {
+    // A round can be refused at recording time when concurrent scopes of the tree spent the
+    // budget first; deciding again on fresh counts then ends or shrinks the scope.
+    for (let attempt = 0; attempt < MAX_DECISIONS; attempt++) {
+      if (await this.decide(scopeId)) return;
+    }
+    throw new Error(`scope ${scopeId}: no decision fit the budget after ${MAX_DECISIONS} tries`);
+  }
+
+  /** One decision for a scope; false when its round did not fit the budget any more. */
+  private async decide(scopeId: string): Promise<boolean> {
     const snapshot = await this.steps.loadScope(scopeId);
-    if (!snapshot || isTerminalStatus(snapshot.response.status)) return;
+    if (!snapshot || isTerminalStatus(snapshot.response.status)) return true;
     if (snapshot.scope.parentStepId === null && snapshot.response.status === 'queued') {
       await this.responses.markInProgress(snapshot.response.id);
     }
@@ -74,43 +87,53 @@ export class EngineService {
           snapshot.response.deadlineAt !== null && snapshot.response.deadlineAt <= new Date(),
       },
     });
-    await this.apply(snapshot, decision);
+    return this.apply(snapshot, decision);
   }
 
-  private async apply(snapshot: ScopeSnapshot, decision: Decision): Promise<void> {
+  private async apply(snapshot: ScopeSnapshot, decision: Decision): Promise<boolean> {
     switch (decision.type) {
       case 'wait':
-        return;
+        return true;
       case 'append': {
         const { scope } = snapshot;
         const rows = await this.steps.appendRound(
-          scope.responseId,
-          scope.id,
-          decision.round,
-          decision.steps,
-          lastStep(snapshot.steps)?.id ?? null,
+          {
+            responseId: scope.responseId,
+            scopeId: scope.id,
+            round: decision.round,
+            steps: decision.steps,
+            prevStepId: lastStep(snapshot.steps)?.id ?? null,
+          },
+          {
+            maxSteps: this.config.config.limits.maxSteps,
+            maxToolCalls: snapshot.response.request.max_tool_calls ?? null,
+          },
         );
+        if (rows === null) return false;
         if (rows.every((row) => isTerminalStep(row.status))) {
           // Every call of the round was refused by a cap: nothing to run, advance at once.
           await this.queue.advance(
             { responseId: scope.responseId, scopeId: scope.id },
             decision.round,
           );
-          return;
+          return true;
         }
         await this.dispatch(scope.responseId);
-        return;
+        return true;
       }
       case 'complete':
-        return this.endScope(snapshot, { status: 'completed', output: decision.output });
+        await this.endScope(snapshot, { status: 'completed', output: decision.output });
+        return true;
       case 'incomplete':
-        return this.endScope(snapshot, {
+        await this.endScope(snapshot, {
           status: 'incomplete',
           output: decision.output,
           reason: decision.reason,
         });
+        return true;
       case 'fail':
-        return this.endScope(snapshot, { status: 'failed', output: [], error: decision.error });
+        await this.endScope(snapshot, { status: 'failed', output: [], error: decision.error });
+        return true;
     }
   }
 

@@ -199,7 +199,7 @@ function agentTask(argumentsText: string | null): string | null {
   try {
     const parsed: unknown = JSON.parse(argumentsText || '{}');
     if (parsed !== null && typeof parsed === 'object' && 'input' in parsed) {
-      const input = (parsed).input;
+      const input = parsed.input;
       if (typeof input === 'string') return input;
     }
   } catch {

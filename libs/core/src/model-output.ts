@@ -36,7 +36,9 @@ export function shapeModelOutput(
     };
   }
   if (parallelToolCalls || calls.length <= 1) return { output: [...output] };
-  const first = calls[0];
+  // The call tool_choice names is the one that must stay.
+  const first =
+    typeof choice === 'object' ? calls.find((call) => call.name === choice.name) : calls[0];
   return { output: output.filter((item) => !isCall(item) || item === first) };
 }
 
@@ -44,8 +46,7 @@ export function shapeModelOutput(
 export function finalText(output: readonly Item[]): string {
   for (let i = output.length - 1; i >= 0; i--) {
     const item = output[i];
-    if (item.type === 'message' && item.role === 'assistant')
-      return messageText(item);
+    if (item.type === 'message' && item.role === 'assistant') return messageText(item);
   }
   return '';
 }

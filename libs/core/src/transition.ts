@@ -75,13 +75,17 @@ export function transition(state: ScopeState): Decision {
   if (!last.every((step) => isTerminalStep(step.status))) return { type: 'wait' };
 
   const lastRound = last[0].round;
-  if (state.budget.expired) {
-    return { type: 'incomplete', reason: CAP_REASONS.maxDuration, output: scopeOutput(rounds) };
-  }
+  // Out of time: no new work starts, but a finished answer still stands.
+  const outOfTime: Decision = {
+    type: 'incomplete',
+    reason: CAP_REASONS.maxDuration,
+    output: scopeOutput(rounds),
+  };
   if (last[0].kind === 'model_call') {
     const step = last[0];
     const result = modelResult(step);
     if (step.status !== 'completed' || result === null) {
+      if (state.budget.expired) return outOfTime;
       return {
         type: 'fail',
         error: step.error ?? { code: 'model_error', message: 'The model call did not complete.' },
@@ -98,6 +102,7 @@ export function transition(state: ScopeState): Decision {
       (call) => !state.clientTools || Object.hasOwn(state.serverTools, call.name),
     );
     if (serverCalls.length === 0) return { type: 'complete', output };
+    if (state.budget.expired) return outOfTime;
     if (serverCalls.length > state.budget.steps) {
       return { type: 'incomplete', reason: CAP_REASONS.maxSteps, output };
     }
@@ -121,9 +126,13 @@ export function transition(state: ScopeState): Decision {
   const askingModel = rounds[rounds.length - 2]?.[0];
   const askedCalls = askingModel ? functionCalls(modelResult(askingModel)?.output ?? []) : [];
   const output = scopeOutput(rounds);
-  if (askedCalls.some((call) => !Object.hasOwn(state.serverTools, call.name))) {
+  if (
+    state.clientTools &&
+    askedCalls.some((call) => !Object.hasOwn(state.serverTools, call.name))
+  ) {
     return { type: 'complete', output };
   }
+  if (state.budget.expired) return outOfTime;
   const modelCalls = rounds.filter((round) => round[0].kind === 'model_call').length;
   if (modelCalls >= state.maxIterations) {
     return { type: 'incomplete', reason: CAP_REASONS.maxIterations, output };

@@ -117,6 +117,28 @@ function finishedData(outcome: StepOutcome): Prisma.StepUpdateManyMutationInput 
   };
 }
 
+/** A round the transition decided on, with where it goes. */
+export interface NewRound {
+  responseId: string;
+  scopeId: string;
+  round: number;
+  steps: readonly NewStep[];
+  prevStepId: string | null;
+}
+
+/**
+ * Steps and tool calls of a whole response tree. Refused calls (recorded failed, never
+ * started) count as steps but not as tool calls.
+ */
+function treeUsageQuery(responseId: string): Prisma.Sql {
+  return Prisma.sql`
+    SELECT count(*)::int AS steps,
+           (count(*) FILTER (WHERE kind <> 'model_call'
+                               AND NOT (status = 'failed' AND started_at IS NULL)))::int
+             AS "toolCalls"
+      FROM steps WHERE response_id = ${responseId}`;
+}
+
 /** The child scope of an agent step has an id derived from the step's. */
 export function childScopeId(stepId: string): string {
   return `scope_${stepId.replace(/^step_/, '')}`;
@@ -135,12 +157,7 @@ export class StepsRepository {
       },
     });
     if (!scope) return null;
-    const [tree] = await this.prisma.$queryRaw<TreeUsage[]>`
-      SELECT count(*)::int AS steps,
-             (count(*) FILTER (WHERE kind <> 'model_call'
-                                 AND coalesce(error->>'code', '') <> 'max_tool_calls'))::int
-               AS "toolCalls"
-        FROM steps WHERE response_id = ${scope.responseId}`;
+    const [tree] = await this.prisma.$queryRaw<TreeUsage[]>`${treeUsageQuery(scope.responseId)}`;
     return {
       scope: {
         id: scope.id,
@@ -165,41 +182,57 @@ export class StepsRepository {
 
   /**
    * Records a round the transition decided on. (scope, round, index) is unique, so recording
-   * the same decision again inserts nothing; the round's rows are returned either way.
+   * the same decision again inserts nothing and returns the round as first recorded.
    * Refused calls are recorded already failed, so the model hears why they did not run.
+   *
+   * The response-wide budgets are checked again here, under a lock on the response row:
+   * scopes of one tree advance concurrently, and each decided on counts read before the
+   * others recorded theirs. Null means the round no longer fits; the caller decides again.
    */
   async appendRound(
-    responseId: string,
-    scopeId: string,
-    round: number,
-    steps: readonly NewStep[],
-    prevStepId: string | null,
-  ): Promise<StepRecord[]> {
-    const now = new Date();
-    await this.prisma.step.createMany({
-      data: steps.map((step) => ({
-        id: newId('step'),
-        responseId,
-        scopeId,
-        round,
-        index: step.index,
-        kind: step.kind,
-        callId: step.callId,
-        name: step.name,
-        arguments: step.arguments,
-        prevStepId,
-        ...(step.refused
-          ? { status: 'failed' as const, error: toJson(step.refused), completedAt: now }
-          : {}),
-      })),
-      skipDuplicates: true,
+    round: NewRound,
+    budget: { maxSteps: number; maxToolCalls: number | null },
+  ): Promise<StepRecord[] | null> {
+    return this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT 1 FROM responses WHERE id = ${round.responseId} FOR UPDATE`;
+      const existing = await tx.step.findMany({
+        where: { scopeId: round.scopeId, round: round.round },
+        select: stepSelect,
+        orderBy: { index: 'asc' },
+      });
+      if (existing.length > 0) return existing.map(toStepRecord);
+
+      const [used] = await tx.$queryRaw<TreeUsage[]>`${treeUsageQuery(round.responseId)}`;
+      const newToolCalls = round.steps.filter((s) => s.kind !== 'model_call' && !s.refused).length;
+      if (used.steps + round.steps.length > budget.maxSteps) return null;
+      if (budget.maxToolCalls !== null && used.toolCalls + newToolCalls > budget.maxToolCalls) {
+        return null;
+      }
+      const now = new Date();
+      await tx.step.createMany({
+        data: round.steps.map((step) => ({
+          id: newId('step'),
+          responseId: round.responseId,
+          scopeId: round.scopeId,
+          round: round.round,
+          index: step.index,
+          kind: step.kind,
+          callId: step.callId,
+          name: step.name,
+          arguments: step.arguments,
+          prevStepId: round.prevStepId,
+          ...(step.refused
+            ? { status: 'failed' as const, error: toJson(step.refused), completedAt: now }
+            : {}),
+        })),
+      });
+      const rows = await tx.step.findMany({
+        where: { scopeId: round.scopeId, round: round.round },
+        select: stepSelect,
+        orderBy: { index: 'asc' },
+      });
+      return rows.map(toStepRecord);
     });
-    const rows = await this.prisma.step.findMany({
-      where: { scopeId, round },
-      select: stepSelect,
-      orderBy: { index: 'asc' },
-    });
-    return rows.map(toStepRecord);
   }
 
   /**
