@@ -605,7 +605,7 @@ describe('caps', () => {
   beforeAll(async () => {
     ratchet = await startRatchet('engine-caps', {
       configYaml: configYaml(
-        '{ maxDepth: 1, maxIterations: 2, maxSteps: 12, maxDurationMs: 1500 }',
+        '{ maxDepth: 1, maxIterations: 2, maxSteps: 12, maxDurationMs: 1500, maxConcurrentStepsPerScope: 2 }',
       ),
     });
     client = ratchet.client(await ratchet.newKey());
@@ -675,6 +675,29 @@ describe('caps', () => {
     expect(response.incomplete_details).toEqual({ reason: 'max_steps' });
     const steps = await stepsOf(ratchet, response.id);
     expect(steps.length).toBeLessThanOrEqual(12);
+  });
+
+  it('maxConcurrentStepsPerScope 2: four sibling calls run two at a time', async () => {
+    const started = Date.now();
+    const sleep = ['sleep', { ms: 300 }] as [string, unknown];
+    const before = tools.calls.length;
+    const response = await client.responses.create({
+      model: 'mock',
+      input: calls(sleep, sleep, sleep, sleep),
+      tools: [fn('sleep')],
+    });
+    expect(response.status).toBe('completed');
+    const mine = tools.calls.slice(before);
+    expect(mine).toHaveLength(4);
+    // No more than two overlap: every call starts after at least two others ended or began.
+    const overlapping = mine.map(
+      (call) =>
+        mine.filter(
+          (other) => other.startedAt < (call.endedAt ?? 0) && (other.endedAt ?? 0) > call.startedAt,
+        ).length,
+    );
+    expect(Math.max(...overlapping)).toBe(2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(600);
   });
 
   it('maxDurationMs ends a response that runs too long, aborting its tool call', async () => {

@@ -140,6 +140,50 @@ describe('POST /v1/responses (foreground)', () => {
     });
   });
 
+  it('passes sampling, output limits and text.format json_schema to the upstream', async () => {
+    const before = upstream.requests.length;
+    const schema = {
+      type: 'object',
+      properties: { answer: { type: 'string' } },
+      required: ['answer'],
+    };
+    const response = await client.responses.create({
+      model: 'upstream',
+      input: 'Answer in JSON.',
+      top_p: 0.5,
+      max_output_tokens: 64,
+      text: { format: { type: 'json_schema', name: 'answer', schema, strict: true } },
+    });
+    expect(response.text?.format).toEqual({
+      type: 'json_schema',
+      name: 'answer',
+      schema,
+      strict: true,
+    });
+    expect(response.max_output_tokens).toBe(64);
+    expect(upstream.requests[before].body).toMatchObject({
+      top_p: 0.5,
+      max_completion_tokens: 64,
+      response_format: {
+        type: 'json_schema',
+        json_schema: { name: 'answer', schema, strict: true },
+      },
+    });
+  });
+
+  it('does not keep a response created with store: false for retrieval', async () => {
+    const response = await client.responses.create({
+      model: 'mock',
+      input: 'forget me',
+      store: false,
+    });
+    expect(response.status).toBe('completed');
+    expect((response as unknown as { store: boolean }).store).toBe(false);
+    await expect(client.responses.retrieve(response.id)).rejects.toBeInstanceOf(
+      OpenAI.NotFoundError,
+    );
+  });
+
   it('continues a conversation with previous_response_id, without carrying instructions', async () => {
     const first = await client.responses.create({
       model: 'upstream',
