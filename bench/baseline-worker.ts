@@ -1,0 +1,75 @@
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { Pool } from 'pg';
+import { BASELINE_JOB_OPTIONS, BASELINE_QUEUE, type BaselineJob } from './baseline-jobs';
+import { epochMs } from './stats';
+
+// A baseline worker process: what "one durable step" costs with the same building blocks and
+// none of ratchet's logic. Each job does one INSERT through `pg` and, unless it ends its chain,
+// enqueues the next job of the chain. It is wired like ratchet's worker: one ioredis connection
+// shared by the Queue and the Worker (BullMQ duplicates it for blocking reads), a pg pool of
+// 20 (ratchet's Prisma pool size), and the same job options.
+//
+// Started by baseline.ts with fork(); says `ready` over IPC, stops on SIGTERM or disconnect.
+
+const CLOSE_DEADLINE_MS = 3_000;
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+async function main(): Promise<void> {
+  const prefix = required('BASELINE_PREFIX');
+  const pool = new Pool({ connectionString: required('BASELINE_DATABASE_URL'), max: 20 });
+  const connection = new Redis(required('BASELINE_REDIS_URL'), { maxRetriesPerRequest: null });
+  const queue = new Queue<BaselineJob>(BASELINE_QUEUE, { connection, prefix });
+  const worker = new Worker<BaselineJob>(
+    BASELINE_QUEUE,
+    async (job) => {
+      const { chain, step, total } = job.data;
+      await pool.query('INSERT INTO baseline_steps (chain, step, started_at) VALUES ($1, $2, $3)', [
+        chain,
+        step,
+        epochMs(),
+      ]);
+      if (step + 1 < total) {
+        await queue.add(
+          'step',
+          { chain, step: step + 1, total },
+          { ...BASELINE_JOB_OPTIONS, jobId: `${chain}.${step + 1}` },
+        );
+      }
+    },
+    { connection, prefix, concurrency: Number(required('BASELINE_CONCURRENCY')) },
+  );
+  worker.on('failed', (job, error) => {
+    process.stderr.write(`baseline job ${job?.id ?? '?'} failed: ${error.message}\n`);
+  });
+  await worker.waitUntilReady();
+  await pool.query('SELECT 1');
+
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    // A hard exit after the deadline: a baseline worker must never outlive the bench.
+    setTimeout(() => process.exit(0), CLOSE_DEADLINE_MS).unref();
+    void (async () => {
+      await worker.close(true);
+      await queue.close();
+      await pool.end();
+      connection.disconnect();
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', stop);
+  process.on('disconnect', stop);
+  process.send?.({ type: 'ready' });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`baseline worker failed: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,195 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import path from 'node:path';
+import { Pool } from 'pg';
+import { runBaseline } from './baseline';
+import { createBenchDatabase } from './bench-database';
+import { Cleanup } from './cleanup';
+import { BENCH_APPLICATION_NAME, postgresBackends, snapshotCpu, type CpuProbe } from './cpu';
+import { measureLatency, type LatencyResult } from './latency';
+import { formatMarkdown } from './markdown';
+import { deleteRedisKeys, describeMachine } from './machine';
+import { startNoopToolServer } from './noop-tool-server';
+import { readOptions } from './options';
+import { RatchetClient } from './ratchet-client';
+import { repoRoot, startRatchet } from './ratchet-processes';
+import { renderReport } from './report';
+import { latencyShapes, toolRoundShape } from './shapes';
+import { measureThroughput, type ThroughputResult } from './throughput';
+import { runTrace } from './trace';
+
+// `npm run bench`: ratchet's per-step overhead and throughput against real Postgres and Redis,
+// next to a raw BullMQ + pg floor measured in the same run. See docs/benchmarks.md.
+
+/** Responses in the second throughput workload, whose steps are mostly parallel tool calls. */
+const PARALLEL_THROUGHPUT_RESPONSES = 100;
+
+function log(line: string): void {
+  process.stderr.write(`bench: ${line}\n`);
+}
+
+async function main(cleanup: Cleanup): Promise<void> {
+  const options = readOptions(process.argv.slice(2));
+  const startedAt = new Date();
+  const loadAverage = loadavg()[0];
+  const database = await createBenchDatabase(options.serverUrl);
+  cleanup.add(`drop database ${database.name}`, database.drop);
+  log(`database ${database.name} created and migrated`);
+  const redisPrefix = `ratchet-bench-${randomBytes(4).toString('hex')}`;
+  cleanup.add(`delete redis keys ${redisPrefix}:*`, async () => {
+    await deleteRedisKeys(options.redisUrl, redisPrefix);
+  });
+  const db = new Pool({
+    connectionString: database.url,
+    max: 4,
+    application_name: BENCH_APPLICATION_NAME,
+  });
+  cleanup.add('bench pg pool', () => db.end());
+  const noop = await startNoopToolServer();
+  cleanup.add('noop tool server', noop.close);
+
+  const ratchet = await startRatchet({
+    databaseUrl: database.url,
+    redisUrl: options.redisUrl,
+    redisPrefix,
+    noopUrl: noop.url,
+    workers: options.workers,
+    concurrency: options.concurrency,
+    cpuProfileDir: options.cpuProfileDir,
+  });
+  const stopRatchet = cleanup.add('ratchet processes', ratchet.stop);
+  log(`ratchet is ready at ${ratchet.baseUrl} (${options.workers} worker(s))`);
+  const client = new RatchetClient(ratchet.baseUrl, ratchet.adminKey);
+  const closeClient = cleanup.add('ratchet client', () => client.close());
+
+  const cpu: CpuProbe = async () =>
+    snapshotCpu([...ratchet.pids(), ...(await postgresBackends(db))]);
+  const countSteps = async (responseId: string): Promise<number> => {
+    const { rows } = await db.query<{ steps: number }>(
+      'SELECT count(*)::int AS steps FROM steps WHERE response_id = $1',
+      [responseId],
+    );
+    return rows[0].steps;
+  };
+  const latency: LatencyResult[] = [];
+  for (const shape of latencyShapes()) {
+    const result = await measureLatency(client, shape, {
+      warmup: options.warmup,
+      reps: options.reps,
+      budgetMs: options.shapeBudgetMs,
+      countSteps,
+      cpu,
+    });
+    ratchet.assertAlive();
+    log(
+      `latency ${shape.name} (${shape.steps} steps): p50 ${result.latency.p50.toFixed(2)} ms, ` +
+        `p95 ${result.latency.p95.toFixed(2)} ms over ${result.latency.count}`,
+    );
+    latency.push(result);
+  }
+
+  const throughput: ThroughputResult[] = [];
+  for (const [shape, responses] of [
+    [toolRoundShape(1), options.throughputResponses],
+    [toolRoundShape(9), PARALLEL_THROUGHPUT_RESPONSES],
+  ] as const) {
+    const result = await measureThroughput(
+      client,
+      db,
+      shape,
+      responses,
+      options.throughputRounds,
+      cpu,
+    );
+    ratchet.assertAlive();
+    log(
+      `throughput ${responses} x ${shape.name}: ${Math.round(result.stepsPerSecond)} steps/s ` +
+        `(rounds ${result.roundsMs.map((v) => Math.round(v)).join(' / ')} ms)`,
+    );
+    throughput.push(result);
+  }
+  // The baseline and the trace get the machine to themselves.
+  await closeClient();
+  await stopRatchet();
+
+  const baseline = await runBaseline(
+    {
+      databaseUrl: database.url,
+      redisUrl: options.redisUrl,
+      redisPrefix: `${redisPrefix}:baseline`,
+      workers: options.workers,
+      concurrency: options.concurrency,
+    },
+    db,
+    {
+      chainSteps: options.baselineChain,
+      chains: options.throughputResponses,
+      stepsPerChain: toolRoundShape(1).steps,
+      rounds: options.throughputRounds,
+    },
+    cleanup,
+    async (workers) => snapshotCpu([...workers, ...(await postgresBackends(db))]),
+  );
+  log(
+    `baseline: per step p50 ${baseline.perStep.p50.toFixed(2)} ms, ` +
+      `${Math.round(baseline.throughput.stepsPerSecond)} steps/s`,
+  );
+
+  let trace = null;
+  if (options.traceResponses > 0) {
+    trace = await runTrace(
+      {
+        databaseUrl: database.url,
+        redisUrl: options.redisUrl,
+        redisPrefix: `${redisPrefix}:trace`,
+        noopUrl: noop.url,
+        concurrency: options.concurrency,
+        responses: options.traceResponses,
+        warmup: Math.min(options.warmup, 20),
+      },
+      cleanup,
+    );
+    log(`trace: ${trace.processes.map((p) => `${p.name} ${p.pgRoundTrips} pg`).join(', ')}`);
+  }
+
+  const file = path.join(repoRoot, 'docs', 'benchmarks.md');
+  const report = renderReport({
+    machine: await describeMachine(database.url, options.redisUrl),
+    options,
+    startedAt,
+    durationMs: Date.now() - startedAt.getTime(),
+    loadAverage,
+    latency,
+    throughput,
+    baseline,
+    trace,
+  });
+  const markdown = await formatMarkdown(report, file);
+  process.stdout.write(markdown);
+  if (options.write) {
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, markdown);
+    log(`wrote ${path.relative(repoRoot, file)}`);
+  }
+}
+
+const cleanup = new Cleanup();
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    interrupted = true;
+    log(`${signal}: stopping`);
+    void cleanup.run(log).finally(() => process.exit(130));
+  });
+}
+const started = Date.now();
+void main(cleanup)
+  .catch((error: unknown) => {
+    if (!interrupted) log(`failed: ${(error as Error).stack ?? String(error)}`);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await cleanup.run(log);
+    log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
+  });

@@ -1,0 +1,60 @@
+// Everything the benchmark can be tuned with, read once from the environment and argv. The
+// defaults keep a whole run under about three minutes on the 2-core reference machine.
+
+export interface BenchOptions {
+  /** A Postgres server URL; the bench creates (and drops) its own database on it. */
+  serverUrl: string;
+  redisUrl: string;
+  /** Worker processes for ratchet, and for the baseline, so both get the same CPU share. */
+  workers: number;
+  /** Jobs per worker process, for ratchet (WORKER_CONCURRENCY) and the baseline alike. */
+  concurrency: number;
+  /** Untimed responses before each latency shape. */
+  warmup: number;
+  /** Timed responses per latency shape. */
+  reps: number;
+  /** Longest time one latency shape may take; slow shapes stop before `reps`. */
+  shapeBudgetMs: number;
+  /** Background responses submitted at once in the throughput workload. */
+  throughputResponses: number;
+  /** How many times the throughput workload is repeated; the median is reported. */
+  throughputRounds: number;
+  /** Jobs in the baseline's sequential chain. */
+  baselineChain: number;
+  /** Responses traced through the wire taps (0 skips the diagnostic pass). */
+  traceResponses: number;
+  /** Directory for V8 CPU profiles of the ratchet processes (BENCH_CPU_PROFILE_DIR). */
+  cpuProfileDir: string | undefined;
+  /** Write docs/benchmarks.md as well as printing. */
+  write: boolean;
+}
+
+function positiveInt(name: string, fallback: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`${name} must be an integer >= ${min}, got '${raw}'`);
+  }
+  return value;
+}
+
+export function readOptions(argv: readonly string[]): BenchOptions {
+  const unknown = argv.filter((arg) => arg !== '--write');
+  if (unknown.length > 0) throw new Error(`unknown argument(s): ${unknown.join(' ')}`);
+  return {
+    serverUrl: process.env.BENCH_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres',
+    redisUrl: process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379',
+    workers: positiveInt('BENCH_WORKERS', 1),
+    concurrency: positiveInt('BENCH_CONCURRENCY', 64),
+    warmup: positiveInt('BENCH_WARMUP', 20, 0),
+    reps: positiveInt('BENCH_REPS', 200),
+    shapeBudgetMs: positiveInt('BENCH_SHAPE_BUDGET_MS', 12_000),
+    throughputResponses: positiveInt('BENCH_THROUGHPUT_RESPONSES', 300),
+    throughputRounds: positiveInt('BENCH_THROUGHPUT_ROUNDS', 3),
+    baselineChain: positiveInt('BENCH_BASELINE_CHAIN', 1000, 2),
+    traceResponses: positiveInt('BENCH_TRACE_RESPONSES', 50, 0),
+    cpuProfileDir: process.env.BENCH_CPU_PROFILE_DIR || undefined,
+    write: argv.includes('--write'),
+  };
+}

@@ -1,0 +1,212 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { NamedPid } from './cpu';
+import { pollUntil } from './waits';
+
+// ratchet as deployments run it: separate API and worker processes from the build, configured
+// only through the environment and a YAML file.
+
+/** The repository root, from dist/bench/ once compiled. */
+export const repoRoot = path.resolve(__dirname, '..', '..');
+
+const API_SCRIPT = 'dist/apps/api/src/main.js';
+const WORKER_SCRIPT = 'dist/apps/worker/src/main.js';
+/** What a worker prints once its BullMQ worker runs (it has no HTTP endpoint to probe). */
+const WORKER_READY_LINE = 'ratchet worker: processing jobs';
+const READY_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 5_000;
+/** Keep only the tail of a process's output: enough to explain a failure. */
+const OUTPUT_TAIL_CHARS = 16_000;
+
+export interface RatchetSettings {
+  databaseUrl: string;
+  redisUrl: string;
+  redisPrefix: string;
+  /** Where the `noop` tool lives. */
+  noopUrl: string;
+  workers: number;
+  concurrency: number;
+  /** Write V8 CPU profiles of every process into this directory (`--cpu-prof`). */
+  cpuProfileDir?: string;
+  /** The worker's Postgres and Redis URLs, when they differ (the wire taps sit in between). */
+  workerDatabaseUrl?: string;
+  workerRedisUrl?: string;
+}
+
+export interface RatchetProcesses {
+  baseUrl: string;
+  adminKey: string;
+  /** Throws when a process has died, with its last output. */
+  assertAlive(): void;
+  /** The API as `api`, every worker as `worker`. */
+  pids(): NamedPid[];
+  stop(): Promise<void>;
+}
+
+/**
+ * The config the workloads need: the instant `mock` model, the `noop` http tool, and a `chain`
+ * agent that may call itself, so one response can nest agents to script long sequential
+ * chains (the mock answers with text right after a tool round, so a single scope has at most
+ * one tool round). Limits are raised only where the longest shape would hit them.
+ */
+export function benchConfigYaml(noopUrl: string): string {
+  return `models:
+  mock:
+    provider: mock
+tools:
+  noop:
+    type: http
+    url: ${noopUrl}
+    description: Does nothing, at once
+    timeoutMs: 10000
+  chain:
+    type: agent
+    model: mock
+    description: Runs the task as a sub-agent
+    tools: [chain, noop]
+limits:
+  maxDepth: 64
+  maxIterations: 10
+  maxSteps: 10000
+`;
+}
+
+export async function startRatchet(settings: RatchetSettings): Promise<RatchetProcesses> {
+  const configDir = mkdtempSync(path.join(tmpdir(), 'ratchet-bench-'));
+  const configPath = path.join(configDir, 'ratchet.yaml');
+  writeFileSync(configPath, benchConfigYaml(settings.noopUrl));
+  const adminKey = `bench-admin-${randomBytes(16).toString('hex')}`;
+  const port = await freePort();
+  const common = {
+    REDIS_URL: settings.redisUrl,
+    RATCHET_CONFIG: configPath,
+    RATCHET_ADMIN_KEY: adminKey,
+    RATCHET_REDIS_PREFIX: settings.redisPrefix,
+    LOG_LEVEL: 'warn',
+    WORKER_CONCURRENCY: String(settings.concurrency),
+    // Stop quickly at the end: nothing is running by then, and a stuck job is a bench bug.
+    RATCHET_SHUTDOWN_TIMEOUT_MS: '3000',
+  };
+  const nodeArgs = settings.cpuProfileDir
+    ? ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfileDir}`]
+    : [];
+  const processes: ServiceProcess[] = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(processes.map((service) => service.stop()));
+    rmSync(configDir, { recursive: true, force: true });
+  };
+  try {
+    processes.push(
+      startProcess('api', 'api', API_SCRIPT, nodeArgs, null, {
+        ...common,
+        DATABASE_URL: settings.databaseUrl,
+        PORT: String(port),
+      }),
+    );
+    for (let i = 0; i < settings.workers; i++) {
+      processes.push(
+        startProcess('worker', `worker ${i + 1}`, WORKER_SCRIPT, nodeArgs, WORKER_READY_LINE, {
+          ...common,
+          DATABASE_URL: settings.workerDatabaseUrl ?? settings.databaseUrl,
+          REDIS_URL: settings.workerRedisUrl ?? settings.redisUrl,
+        }),
+      );
+    }
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const assertAlive = (): void => processes.forEach((service) => service.assertAlive());
+    await pollUntil(
+      'ratchet /readyz and workers',
+      async () => {
+        assertAlive();
+        if (!processes.every((service) => service.ready())) return null;
+        const ready = await fetch(`${baseUrl}/readyz`, { signal: AbortSignal.timeout(2_000) }).then(
+          (response) => response.ok,
+          () => false,
+        );
+        return ready ? true : null;
+      },
+      { timeoutMs: READY_TIMEOUT_MS, intervalMs: 100 },
+    );
+    const pids = (): NamedPid[] =>
+      processes.map((service) => ({ name: service.role, pid: service.pid }));
+    return { baseUrl, adminKey, assertAlive, pids, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+interface ServiceProcess {
+  role: 'api' | 'worker';
+  pid: number;
+  /** Whether the process printed its ready line (always true when it has none). */
+  ready(): boolean;
+  assertAlive(): void;
+  /** SIGTERM, then SIGKILL if it has not exited within the grace period. */
+  stop(): Promise<void>;
+}
+
+function startProcess(
+  role: ServiceProcess['role'],
+  name: string,
+  script: string,
+  nodeArgs: string[],
+  readyLine: string | null,
+  env: Record<string, string>,
+): ServiceProcess {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(repoRoot, script)], {
+    cwd: repoRoot,
+    // Only what ratchet is documented to read, so the parent's environment cannot skew a run.
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  let ready = readyLine === null;
+  const collect = (chunk: Buffer): void => {
+    output = (output + chunk.toString()).slice(-OUTPUT_TAIL_CHARS);
+    ready ||= readyLine !== null && output.includes(readyLine);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  return {
+    role,
+    pid: child.pid ?? -1,
+    ready: () => ready,
+    assertAlive: () => {
+      if (!running()) {
+        throw new Error(
+          `ratchet ${name} exited (${child.exitCode ?? child.signalCode}):\n${output}`,
+        );
+      }
+    },
+    stop: async () => {
+      if (!running()) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** A port nobody listens on right now (the OS picks it). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        address && typeof address === 'object'
+          ? resolve(address.port)
+          : reject(new Error('the OS gave no port')),
+      );
+    });
+  });
+}

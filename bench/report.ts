@@ -1,0 +1,261 @@
+import type { BaselineResult } from './baseline';
+import type { LatencyResult } from './latency';
+import type { Machine } from './machine';
+import type { BenchOptions } from './options';
+import { linearFit } from './stats';
+import type { ThroughputResult } from './throughput';
+import type { TraceResult } from './trace';
+
+// The results as markdown: printed on every run, written to docs/benchmarks.md with --write.
+
+/** The targets ratchet is held to (see the bench's brief in docs/benchmarks.md). */
+export const TARGETS = { perStepP50Ms: 2, baselineRatio: 2, stepsPerSecond: 1500 };
+
+export interface BenchResults {
+  machine: Machine;
+  options: BenchOptions;
+  startedAt: Date;
+  durationMs: number;
+  /** 1-minute load average when the run started: other work on the machine skews figures. */
+  loadAverage: number;
+  latency: LatencyResult[];
+  throughput: ThroughputResult[];
+  baseline: BaselineResult;
+  trace: TraceResult | null;
+}
+
+const ms = (value: number): string => value.toFixed(2);
+const int = (value: number): string => Math.round(value).toLocaleString('en-US');
+const verdict = (ok: boolean): string => (ok ? 'met' : '**missed**');
+/** CPU ms by process kind, in a fixed order. */
+const cpu = (byKind: Record<string, number>): string =>
+  ['api', 'worker', 'postgres'].map((kind) => ms(byKind[kind] ?? 0)).join(' / ');
+
+export function renderReport(results: BenchResults): string {
+  return [
+    header(results),
+    verdicts(results),
+    latencyTable(results),
+    throughputTable(results),
+    baselineTable(results),
+    results.trace ? traceSection(results.trace) : '',
+    method(results),
+  ]
+    .filter((section) => section !== '')
+    .join('\n\n')
+    .concat('\n');
+}
+
+function header({ machine, options, startedAt, durationMs, loadAverage }: BenchResults): string {
+  return `# Benchmarks
+
+Measured by \`npm run bench\` (bench/) on ${startedAt.toISOString().slice(0, 10)}, in ${Math.round(durationMs / 1000)} s.
+
+| machine | |
+|---|---|
+| CPU | ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB |
+| Node | ${machine.node} |
+| PostgreSQL | ${machine.postgres} |
+| Redis | ${machine.redis} |
+| load average at start | ${loadAverage.toFixed(2)} (1 min; anything else running shares the ${machine.cores} cores) |
+| ratchet processes | 1 API, ${options.workers} worker(s), WORKER_CONCURRENCY ${options.concurrency}, LOG_LEVEL warn |`;
+}
+
+/** Least-squares fit of p50 latency over steps, sequential shapes: marginal and fixed cost. */
+function sequentialFit(latency: LatencyResult[]): { slope: number; intercept: number } {
+  const sequential = latency.filter((result) => result.shape.kind === 'sequential');
+  return linearFit(sequential.map((r) => ({ x: r.shape.steps, y: r.latency.p50 })));
+}
+
+/** p50 latency per step of the one-tool-round shape: the figure the target is stated for. */
+function headlinePerStep(latency: LatencyResult[]): number {
+  const toolRound = latency.find((r) => r.shape.name === 'one tool round') ?? latency[0];
+  return toolRound.latency.p50 / toolRound.shape.steps;
+}
+
+function verdicts({ latency, throughput, baseline }: BenchResults): string {
+  const perStep = headlinePerStep(latency);
+  const marginal = sequentialFit(latency).slope;
+  const floor = baseline.perStep.p50;
+  const stepsPerSecond = throughput[0].stepsPerSecond;
+  return `## Against the targets
+
+| target | ratchet | verdict |
+|---|---|---|
+| per-step p50 <= ${TARGETS.perStepP50Ms} ms (one tool round, latency / 3 steps) | ${ms(perStep)} ms | ${verdict(perStep <= TARGETS.perStepP50Ms)} |
+| per-step within ${TARGETS.baselineRatio}x the baseline (${ms(floor)} ms p50) | ${(perStep / floor).toFixed(1)}x (marginal step: ${(marginal / floor).toFixed(1)}x) | ${verdict(perStep <= TARGETS.baselineRatio * floor)} |
+| >= ${int(TARGETS.stepsPerSecond)} steps/s (${throughput[0].responses} x ${throughput[0].shape.steps}-step responses at once) | ${int(stepsPerSecond)} steps/s (baseline ${int(baseline.throughput.stepsPerSecond)}) | ${verdict(stepsPerSecond >= TARGETS.stepsPerSecond)} |`;
+}
+
+function latencyTable({ latency, options }: BenchResults): string {
+  const rows = latency.map(({ shape, latency: l, cpuPerResponse }) =>
+    [
+      shape.name,
+      shape.kind,
+      shape.steps,
+      shape.criticalPath,
+      l.count,
+      ms(l.p50),
+      ms(l.p95),
+      ms(l.p50 / shape.steps),
+      ms(l.p95 / shape.steps),
+      cpu(cpuPerResponse),
+    ].join(' | '),
+  );
+  const fit = sequentialFit(latency);
+  return `## a. Per-step overhead, one response at a time
+
+Foreground \`POST /v1/responses\` (stream false), one response at a time, timed end to end at
+the client (undici, keep-alive), after ${options.warmup} warm-up responses per shape (at most 3 s
+of them). Steps are the model, tool and agent steps a response records, checked in Postgres.
+The mock model answers with text right after tool results, so one scope holds at most one tool
+round: sequential shapes nest \`chain\` sub-agents (each level adds model, agent step, model
+around the level below); parallel shapes make N tool calls in one round (run at most 16 at a
+time, ratchet's default per-scope limit). CPU is user + system time of all threads from /proc
+over the timed responses: the API, the worker(s) and the Postgres backends serving them
+(redis-server is shared with the rest of the machine and not counted).
+
+| shape | kind | steps | critical path | n | p50 ms | p95 ms | p50 ms / step | p95 ms / step | CPU ms / response: api / worker / pg |
+|---|---|--:|--:|--:|--:|--:|--:|--:|--:|
+${rows.map((row) => `| ${row} |`).join('\n')}
+
+Least-squares fit of p50 over the sequential shapes: **${ms(fit.slope)} ms per additional step**
+plus ${ms(fit.intercept)} ms per response (HTTP, auth, recording the response, waking the waiting
+request). ${perStepTrend(latency)}`;
+}
+
+function perStepTrend(latency: LatencyResult[]): string {
+  const sequential = latency.filter((result) => result.shape.kind === 'sequential');
+  const first = sequential[1] ?? sequential[0];
+  const last = sequential[sequential.length - 1];
+  const a = first.latency.p50 / first.shape.steps;
+  const b = last.latency.p50 / last.shape.steps;
+  const change = ((b - a) / a) * 100;
+  const trend = change > 10 ? 'grows' : 'does not grow';
+  return `Cost per step ${trend} with chain length: p50 / step is ${ms(a)} ms at ${first.shape.steps} steps and ${ms(b)} ms at ${last.shape.steps} steps (${change >= 0 ? '+' : ''}${change.toFixed(0)}%).`;
+}
+
+const totalCpu = (byKind: Record<string, number>): number =>
+  Object.values(byKind).reduce((sum, value) => sum + value, 0);
+
+function throughputTable({ throughput, options, machine, baseline }: BenchResults): string {
+  const rows = throughput.map((t) =>
+    [
+      `${t.responses} x ${t.shape.name} (${t.shape.steps} steps)`,
+      int(t.steps),
+      t.roundsMs.map((value) => int(value)).join(' / '),
+      int(t.stepsPerSecond),
+      int(t.responsesPerSecond),
+      cpu(t.cpuPerStep),
+    ].join(' | '),
+  );
+  const perStep = totalCpu(throughput[0].cpuPerStep);
+  const floorPerStep = totalCpu(baseline.throughput.cpuPerStep);
+  return `## b. Throughput
+
+Background responses submitted all at once; wall time runs from the first submission to the
+last response's \`completed_at\`. ${options.throughputRounds} rounds, median reported.
+
+| workload | steps | wall ms per round | steps/s | responses/s | CPU ms / step: api / worker / pg |
+|---|--:|--:|--:|--:|--:|
+${rows.map((row) => `| ${row} |`).join('\n')}
+
+CPU bounds throughput: the ${throughput[0].shape.steps}-step responses cost ${ms(perStep)} ms of CPU per
+step across the API, the worker(s) and Postgres, so ${machine.cores} cores cannot run more than
+about ${int((machine.cores * 1000) / perStep)} such steps/s at any concurrency (the baseline
+spends ${ms(floorPerStep)} ms per step).`;
+}
+
+function baselineTable({ baseline, options }: BenchResults): string {
+  const { perStep: p, throughput: t } = baseline;
+  return `## c. Baseline: raw BullMQ + pg
+
+${options.workers} worker process(es) of their own (bench/baseline-worker.ts, concurrency
+${options.concurrency}); each job does one \`INSERT\` through \`pg\` and enqueues the next job
+of its chain. Per-step time is the gap between consecutive job starts in one chain of
+${baseline.chainSteps} jobs.
+
+| baseline | p50 ms | p95 ms | mean ms | throughput | CPU ms / step: api / worker / pg |
+|---|--:|--:|--:|--:|--:|
+| sequential chain, per step | ${ms(p.p50)} | ${ms(p.p95)} | ${ms(p.mean)} | | ${cpu(baseline.sequentialCpuPerStep)} |
+| ${t.chains} chains x ${t.stepsPerChain} jobs at once (wall ms per round: ${t.roundsMs.map((v) => int(v)).join(' / ')}) | | | | ${int(t.stepsPerSecond)} steps/s | ${cpu(t.cpuPerStep)} |`;
+}
+
+function traceSection(trace: TraceResult): string {
+  const per = (count: number): string => (count / trace.responses).toFixed(1);
+  const perStep = (count: number): string =>
+    (count / trace.responses / trace.shape.steps).toFixed(1);
+  const processRows = trace.processes.map((p) =>
+    [
+      p.name,
+      per(p.pgRoundTrips),
+      per(p.pgTransactions),
+      per(p.pgWriteCommits),
+      ms(p.pgMs / trace.responses),
+      per(p.redisCommands),
+    ].join(' | '),
+  );
+  const sum = (pick: (p: TraceResult['processes'][number]) => number): number =>
+    trace.processes.reduce((total, p) => total + pick(p), 0);
+  const statementRows = trace.statements.map((s) =>
+    [
+      s.process,
+      `\`${s.text.replace(/\|/g, '\\|')}\``,
+      (s.count / trace.responses).toFixed(2),
+      ms(s.meanMs),
+    ].join(' | '),
+  );
+  const redisRows = trace.redisCommands.map((c) =>
+    [c.process, `\`${c.command}\``, (c.count / trace.responses).toFixed(2)].join(' | '),
+  );
+  return `## Where a step's time goes
+
+${trace.responses} foreground '${trace.shape.name}' responses (${trace.shape.steps} steps each), one at a
+time, through wire taps: TCP proxies between each ratchet process and Postgres or Redis that
+count round trips (a Sync or simple Query until its ReadyForQuery) and commands. The taps add
+latency (end-to-end p50 through them: ${ms(trace.latencyP50Ms)} ms; a trivial \`SELECT 1\` through a
+tap: ${ms(trace.pgFloorMs)} ms), so their times only show proportions.
+
+Per step: **${perStep(sum((p) => p.pgRoundTrips))} Postgres round trips**, ${perStep(sum((p) => p.pgWriteCommits))} commits that write (each a WAL flush),
+${perStep(sum((p) => p.redisCommands))} Redis commands and ${perStep(trace.jobs)} BullMQ jobs; the baseline spends 1 round
+trip, 1 commit and 1 job.
+
+| process | Postgres round trips / response | transactions / response | write commits / response | Postgres ms / response (tapped) | Redis commands / response |
+|---|--:|--:|--:|--:|--:|
+${processRows.map((row) => `| ${row} |`).join('\n')}
+
+Postgres statements per response, most frequent first:
+
+| process | statement | per response | mean ms (tapped) |
+|---|---|--:|--:|
+${statementRows.map((row) => `| ${row} |`).join('\n')}
+
+Redis commands per response (BullMQ scripts by name):
+
+| process | command | per response |
+|---|---|--:|
+${redisRows.map((row) => `| ${row} |`).join('\n')}`;
+}
+
+function method({ options }: BenchResults): string {
+  return `## How to run
+
+\`npm run bench\` builds, creates a database \`ratchet_bench_<random>\` on \`BENCH_DATABASE_URL\`
+(default \`postgresql://postgres@127.0.0.1:5432/postgres\`), migrates it, starts the API and
+worker(s) from \`dist/\` against it and \`BENCH_REDIS_URL\` (default \`redis://127.0.0.1:6379\`)
+under a fresh key prefix, runs the workloads, then stops everything, drops the database and
+deletes the prefix's keys. \`npm run bench -- --write\` also writes this file.
+
+| variable | this run | |
+|---|--:|---|
+| BENCH_WORKERS | ${options.workers} | worker processes (ratchet and baseline) |
+| BENCH_CONCURRENCY | ${options.concurrency} | jobs per worker process |
+| BENCH_WARMUP | ${options.warmup} | untimed responses per latency shape |
+| BENCH_REPS | ${options.reps} | timed responses per latency shape |
+| BENCH_SHAPE_BUDGET_MS | ${options.shapeBudgetMs} | a latency shape stops after this long, whatever BENCH_REPS says |
+| BENCH_CPU_PROFILE_DIR | ${options.cpuProfileDir ?? '(unset)'} | write V8 CPU profiles of the ratchet processes here |
+| BENCH_THROUGHPUT_RESPONSES | ${options.throughputResponses} | responses per throughput round |
+| BENCH_THROUGHPUT_ROUNDS | ${options.throughputRounds} | throughput rounds |
+| BENCH_BASELINE_CHAIN | ${options.baselineChain} | jobs in the baseline's sequential chain |
+| BENCH_TRACE_RESPONSES | ${options.traceResponses} | responses through the wire taps (0: skip) |`;
+}
