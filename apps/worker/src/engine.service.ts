@@ -6,9 +6,7 @@ import {
   finalText,
   isTerminalStatus,
   isTerminalStep,
-  sumUsage,
   transition,
-  type Decision,
   type Item,
   type StepError,
   type StepRecord,
@@ -18,6 +16,7 @@ import { JobQueue, type JobPayload } from '@ratchet/queue';
 import {
   ResponsesRepository,
   StepsRepository,
+  type ClaimedStep,
   type ScopeSnapshot,
   type StepOutcome,
 } from '@ratchet/store';
@@ -36,15 +35,26 @@ type ScopeEnd =
   | { status: 'incomplete'; output: Item[]; reason: string }
   | { status: 'failed'; output: Item[]; error: StepError };
 
+/** A claimed step to run next in this job, with the scope as it was decided on. */
+interface Continuation {
+  claimed: ClaimedStep;
+  snapshot: ScopeSnapshot;
+}
+
 /**
  * Drives responses. `advance` asks the transition function what a scope does next and
- * records it; `runStep` executes one recorded step and, when its round is complete, queues
- * the scope's next advance. Both are safe to run twice for the same input: steps have a
- * deterministic identity, results are fenced by attempt, terminal states are conditional.
+ * records it; `runStep` executes a recorded step. When a round completes, the job that
+ * finished it decides the next round at once, and when that round is a single model or
+ * tool call, runs it too: a sequential chain runs in one job, with no queue hop between
+ * steps. Rounds of several steps are dispatched to the queue, to run on any worker.
+ *
+ * Everything is safe to run twice: steps have a deterministic identity, results are fenced
+ * by attempt, terminal states are conditional.
  */
 @Injectable()
 export class EngineService {
   readonly workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly leaseMs: number;
 
   constructor(
     private readonly config: AppConfig,
@@ -54,87 +64,138 @@ export class EngineService {
     private readonly bus: ResponseBus,
     private readonly executor: StepExecutor,
     private readonly inFlight: InFlightRegistry,
-  ) {}
+  ) {
+    this.leaseMs = Math.max(STEP_LEASE_MS, config.config.limits.maxDurationMs);
+  }
 
+  /** Job: decide for a scope (a new response, a new sub-agent, or a completed round). */
   async advance({ scopeId }: JobPayload<'scope.advance'>): Promise<void> {
-    // A round can be refused at recording time when concurrent scopes of the tree spent the
-    // budget first; deciding again on fresh counts then ends or shrinks the scope.
+    // A fresh scope's first model call may run inline only at the top: a sub-agent's must
+    // take a slot of the response's concurrency limit like any dispatched step.
+    const next = await this.decide(scopeId, (snapshot) => snapshot.scope.parentStepId === null);
+    if (next) await this.runChain(next);
+  }
+
+  /** Job: run one dispatched step (and whatever it leads to inline). */
+  async runStep({ stepId }: JobPayload<'step.run'>): Promise<void> {
+    const claimed = await this.steps.claim(stepId, this.workerId, this.leaseMs);
+    if (!claimed) return;
+    const snapshot = await this.steps.loadScope(claimed.scopeId);
+    if (!snapshot) return;
+    await this.runChain({ claimed, snapshot });
+  }
+
+  /** Runs a step, records it, and carries on with whatever can run inline after it. */
+  private async runChain(first: Continuation): Promise<void> {
+    let next: Continuation | null = first;
+    while (next) {
+      const { claimed, snapshot } = next;
+      const execution = await this.inFlight.run(
+        claimed.responseId,
+        snapshot.response.deadlineAt,
+        (signal) => this.executor.execute(snapshot, claimed.step, signal),
+      );
+      if (execution.type === 'delegated') return;
+      next = await this.recordOutcome(
+        claimed.responseId,
+        claimed.step.id,
+        claimed.attempt,
+        execution.outcome,
+      );
+    }
+  }
+
+  /**
+   * Records a step's outcome. The step that completes its round decides the scope's next
+   * round, inline: the slot it frees is the one the next step takes. Otherwise its freed
+   * slot goes to a waiting step of the response, through the queue.
+   */
+  private async recordOutcome(
+    responseId: string,
+    stepId: string,
+    attempt: number | null,
+    outcome: StepOutcome,
+  ): Promise<Continuation | null> {
+    const { recorded, roundComplete, scopeId } = await this.steps.finish(stepId, attempt, outcome);
+    if (!recorded || scopeId === null) return null;
+    if (!roundComplete) {
+      await this.dispatch(responseId);
+      return null;
+    }
+    return this.decide(scopeId, () => true);
+  }
+
+  /**
+   * Decides what a scope does next and records it. Returns the claimed step to run inline
+   * when the new round is a single model or tool call and `inline` allows it.
+   */
+  private async decide(
+    scopeId: string,
+    inline: (snapshot: ScopeSnapshot) => boolean,
+  ): Promise<Continuation | null> {
     for (let attempt = 0; attempt < MAX_DECISIONS; attempt++) {
-      if (await this.decide(scopeId)) return;
+      const snapshot = await this.steps.loadScope(scopeId);
+      if (!snapshot || isTerminalStatus(snapshot.response.status)) return null;
+      if (snapshot.scope.parentStepId === null && snapshot.response.status === 'queued') {
+        await this.responses.markInProgress(snapshot.response.id);
+      }
+      const { limits } = this.config.config;
+      const request = snapshot.response.request;
+      const maxToolCalls = request.max_tool_calls ?? null;
+      const decision = transition({
+        steps: snapshot.steps,
+        serverTools: snapshot.scope.tools.server,
+        clientTools: snapshot.scope.parentStepId === null,
+        maxIterations: limits.maxIterations,
+        budget: {
+          steps: limits.maxSteps - snapshot.tree.steps,
+          toolCalls:
+            maxToolCalls === null ? null : Math.max(0, maxToolCalls - snapshot.tree.toolCalls),
+          expired:
+            snapshot.response.deadlineAt !== null && snapshot.response.deadlineAt <= new Date(),
+        },
+      });
+      switch (decision.type) {
+        case 'wait':
+          return null;
+        case 'complete':
+          return this.endScope(snapshot, { status: 'completed', output: decision.output });
+        case 'incomplete':
+          return this.endScope(snapshot, {
+            status: 'incomplete',
+            output: decision.output,
+            reason: decision.reason,
+          });
+        case 'fail':
+          return this.endScope(snapshot, { status: 'failed', output: [], error: decision.error });
+        case 'append': {
+          const result = await this.steps.appendRound(
+            {
+              responseId: snapshot.scope.responseId,
+              scopeId,
+              round: decision.round,
+              steps: decision.steps,
+              prevStepId: lastStep(snapshot.steps)?.id ?? null,
+            },
+            { maxSteps: limits.maxSteps, maxToolCalls },
+          );
+          if (result.type === 'ended') return null;
+          // A stale view (the round exists) or a budget spent meanwhile: decide again.
+          if (result.type !== 'recorded') continue;
+          const runnable = result.steps.filter((step) => !isTerminalStep(step.status));
+          // Every call refused by a cap: nothing to run; decide on the recorded refusals.
+          if (runnable.length === 0) continue;
+          if (runnable.length === 1 && runnable[0].kind !== 'agent_call' && inline(snapshot)) {
+            const claimed = await this.steps.claim(runnable[0].id, this.workerId, this.leaseMs);
+            if (claimed) return { claimed, snapshot };
+            return null;
+          }
+          await this.dispatch(snapshot.scope.responseId);
+          return null;
+        }
+      }
     }
     throw new Error(`scope ${scopeId}: no decision fit the budget after ${MAX_DECISIONS} tries`);
-  }
-
-  /** One decision for a scope; false when its round did not fit the budget any more. */
-  private async decide(scopeId: string): Promise<boolean> {
-    const snapshot = await this.steps.loadScope(scopeId);
-    if (!snapshot || isTerminalStatus(snapshot.response.status)) return true;
-    if (snapshot.scope.parentStepId === null && snapshot.response.status === 'queued') {
-      await this.responses.markInProgress(snapshot.response.id);
-    }
-    const { limits } = this.config.config;
-    const maxToolCalls = snapshot.response.request.max_tool_calls;
-    const decision = transition({
-      steps: snapshot.steps,
-      serverTools: snapshot.scope.tools.server,
-      clientTools: snapshot.scope.parentStepId === null,
-      maxIterations: limits.maxIterations,
-      budget: {
-        steps: limits.maxSteps - snapshot.tree.steps,
-        toolCalls:
-          maxToolCalls == null ? null : Math.max(0, maxToolCalls - snapshot.tree.toolCalls),
-        expired:
-          snapshot.response.deadlineAt !== null && snapshot.response.deadlineAt <= new Date(),
-      },
-    });
-    return this.apply(snapshot, decision);
-  }
-
-  private async apply(snapshot: ScopeSnapshot, decision: Decision): Promise<boolean> {
-    switch (decision.type) {
-      case 'wait':
-        return true;
-      case 'append': {
-        const { scope } = snapshot;
-        const rows = await this.steps.appendRound(
-          {
-            responseId: scope.responseId,
-            scopeId: scope.id,
-            round: decision.round,
-            steps: decision.steps,
-            prevStepId: lastStep(snapshot.steps)?.id ?? null,
-          },
-          {
-            maxSteps: this.config.config.limits.maxSteps,
-            maxToolCalls: snapshot.response.request.max_tool_calls ?? null,
-          },
-        );
-        if (rows === null) return false;
-        if (rows.every((row) => isTerminalStep(row.status))) {
-          // Every call of the round was refused by a cap: nothing to run, advance at once.
-          await this.queue.advance(
-            { responseId: scope.responseId, scopeId: scope.id },
-            decision.round,
-          );
-          return true;
-        }
-        await this.dispatch(scope.responseId);
-        return true;
-      }
-      case 'complete':
-        await this.endScope(snapshot, { status: 'completed', output: decision.output });
-        return true;
-      case 'incomplete':
-        await this.endScope(snapshot, {
-          status: 'incomplete',
-          output: decision.output,
-          reason: decision.reason,
-        });
-        return true;
-      case 'fail':
-        await this.endScope(snapshot, { status: 'failed', output: [], error: decision.error });
-        return true;
-    }
   }
 
   /** Queues the response's pending steps as far as its concurrency limits allow. */
@@ -147,29 +208,26 @@ export class EngineService {
     await this.queue.runSteps(responseId, stepIds);
   }
 
-  /** A scope ended: the top scope ends the response; a child scope ends its agent step. */
-  private async endScope(snapshot: ScopeSnapshot, end: ScopeEnd): Promise<void> {
+  /**
+   * A scope ended. The top scope ends the response; a child scope records its agent step's
+   * outcome, which may complete the parent's round and let the parent go on inline.
+   */
+  private async endScope(snapshot: ScopeSnapshot, end: ScopeEnd): Promise<Continuation | null> {
     const { scope } = snapshot;
-    if (scope.parentStepId === null) return this.endResponse(scope.responseId, end);
-
+    if (scope.parentStepId === null) {
+      await this.endResponse(scope.responseId, end);
+      return null;
+    }
     await this.steps.closeScope(
       scope.id,
       end.status === 'completed' ? 'completed' : 'failed',
       end.output,
     );
-    const parent = await this.steps.parentOf(scope.id);
-    if (!parent) return;
-    await this.recordOutcome(
-      scope.responseId,
-      parent.stepId,
-      parent.scopeId,
-      null,
-      agentOutcome(end),
-    );
+    return this.recordOutcome(scope.responseId, scope.parentStepId, null, agentOutcome(end));
   }
 
   private async endResponse(responseId: string, end: ScopeEnd): Promise<void> {
-    const usage = sumUsage(await this.steps.responseUsage(responseId));
+    const usage = await this.steps.responseUsage(responseId);
     const won = await this.responses.finish(responseId, {
       status: end.status,
       output: end.output,
@@ -184,44 +242,6 @@ export class EngineService {
       await this.bus.publishCancel(responseId);
     }
     await this.bus.publish({ type: 'terminal', responseId });
-  }
-
-  async runStep({ responseId, stepId }: JobPayload<'step.run'>): Promise<void> {
-    const leaseMs = Math.max(STEP_LEASE_MS, this.config.config.limits.maxDurationMs);
-    const claimed = await this.steps.claim(stepId, this.workerId, leaseMs);
-    if (!claimed) return;
-    const snapshot = await this.steps.loadScope(claimed.scopeId);
-    if (!snapshot) return;
-    const execution = await this.inFlight.run(responseId, snapshot.response.deadlineAt, (signal) =>
-      this.executor.execute(snapshot, claimed.step, signal),
-    );
-    if (execution.type === 'delegated') return;
-    await this.recordOutcome(
-      responseId,
-      stepId,
-      claimed.scopeId,
-      claimed.attempt,
-      execution.outcome,
-    );
-  }
-
-  /** Records a step's outcome; the sibling that completes a round advances the scope. */
-  private async recordOutcome(
-    responseId: string,
-    stepId: string,
-    scopeId: string,
-    attempt: number | null,
-    outcome: StepOutcome,
-  ): Promise<void> {
-    const { recorded, roundComplete, round } = await this.steps.finish(
-      stepId,
-      scopeId,
-      attempt,
-      outcome,
-    );
-    if (!recorded) return;
-    if (roundComplete) await this.queue.advance({ responseId, scopeId }, round);
-    else await this.dispatch(responseId);
   }
 }
 

@@ -2,5 +2,6 @@ export * from './migrate';
 export * from './api-keys.repository';
 export * from './prisma.service';
 export * from './responses.repository';
+export * from './sql';
 export * from './steps.repository';
 export * from './store.module';

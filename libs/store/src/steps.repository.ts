@@ -11,9 +11,10 @@ import {
   type StepStatus,
   type Usage,
 } from '@ratchet/core';
-import { Prisma } from './generated/prisma/client';
-import { fromJson, toJson } from './json';
-import { PrismaService } from './prisma.service';
+import { Sql, statement } from './sql';
+
+// The engine's hot path: every method is one round trip (dispatch excepted), in plain SQL
+// with prepared statements. Scopes' fixed data is cached, since it never changes.
 
 export interface ScopeRow {
   id: string;
@@ -30,8 +31,15 @@ export interface ScopeRow {
 export interface TreeUsage {
   /** Every step recorded in the response, all scopes. */
   steps: number;
-  /** Tool and agent steps that were (or are being) run, all scopes. */
+  /** Tool and agent calls recorded to run (refused ones excluded), all scopes. */
   toolCalls: number;
+}
+
+/** What never changes about a scope and its response. */
+interface ScopeContext {
+  scope: ScopeRow;
+  request: CreateResponseRequest;
+  deadlineAt: Date | null;
 }
 
 /** Everything the engine needs to advance one scope. */
@@ -78,45 +86,6 @@ export interface NewChildScope {
   tools: ScopeTools;
 }
 
-const stepSelect = {
-  id: true,
-  round: true,
-  index: true,
-  kind: true,
-  status: true,
-  callId: true,
-  name: true,
-  arguments: true,
-  result: true,
-  error: true,
-  usage: true,
-} satisfies Prisma.StepSelect;
-
-type StepRow = Prisma.StepGetPayload<{ select: typeof stepSelect }>;
-
-function toStepRecord(row: StepRow): StepRecord {
-  return {
-    ...row,
-    result: fromJson<StepRecord['result']>(row.result),
-    error: fromJson<StepError | null>(row.error),
-    usage: fromJson<Usage | null>(row.usage),
-  };
-}
-
-/** Data of a finished step, shared by every way a step can finish. */
-function finishedData(outcome: StepOutcome): Prisma.StepUpdateManyMutationInput {
-  return {
-    status: outcome.status,
-    result:
-      outcome.result === undefined || outcome.result === null ? undefined : toJson(outcome.result),
-    error: outcome.error ? toJson(outcome.error) : undefined,
-    usage: outcome.usage ? toJson(outcome.usage) : undefined,
-    completedAt: new Date(),
-    leaseOwner: null,
-    leaseExpiresAt: null,
-  };
-}
-
 /** A round the transition decided on, with where it goes. */
 export interface NewRound {
   responseId: string;
@@ -127,17 +96,168 @@ export interface NewRound {
 }
 
 /**
- * Steps and tool calls of a whole response tree. Refused calls (recorded failed, never
- * started) count as steps but not as tool calls.
+ * What recording a round did: recorded it; found it recorded already (the caller's view
+ * was stale); found it no longer fits the budget; or found the response ended.
  */
-function treeUsageQuery(responseId: string): Prisma.Sql {
-  return Prisma.sql`
-    SELECT count(*)::int AS steps,
-           (count(*) FILTER (WHERE kind <> 'model_call'
-                               AND NOT (status = 'failed' AND started_at IS NULL)))::int
-             AS "toolCalls"
-      FROM steps WHERE response_id = ${responseId}`;
+export type AppendResult =
+  | { type: 'recorded'; steps: StepRecord[] }
+  | { type: 'exists' }
+  | { type: 'over_budget' }
+  | { type: 'ended' };
+
+const STEP_COLUMNS = `id, round, index, kind::text AS kind, status::text AS status,
+  call_id AS "callId", name, arguments, result, error, usage`;
+
+const SQL = {
+  context: statement(
+    'scope-context',
+    `SELECT s.id, s.response_id, s.parent_step_id, s.depth, s.model, s.instructions, s.input,
+            s.tools, r.request, r.deadline_at
+       FROM scopes s JOIN responses r ON r.id = s.response_id
+      WHERE s.id = $1`,
+  ),
+  state: statement(
+    'scope-state',
+    `SELECT r.status::text AS status, r.step_count, r.tool_call_count,
+            coalesce((SELECT json_agg(json_build_object(
+                        'id', id, 'round', round, 'index', index, 'kind', kind, 'status', status,
+                        'callId', call_id, 'name', name, 'arguments', arguments,
+                        'result', result, 'error', error, 'usage', usage))
+                        FROM steps WHERE scope_id = $1), '[]'::json) AS steps
+       FROM responses r WHERE r.id = $2`,
+  ),
+  // Locks the response row, so concurrent scopes of one tree spend the budget one at a time;
+  // FOR UPDATE re-reads the counters as committed by whoever held the lock before.
+  append: statement(
+    'append-round',
+    `WITH lock AS (
+       SELECT step_count, tool_call_count FROM responses
+        WHERE id = $1 AND status IN ('queued', 'in_progress') FOR UPDATE),
+     fits AS (
+       SELECT 1 FROM lock
+        WHERE lock.step_count + $5 <= $6
+          AND ($7::int IS NULL OR lock.tool_call_count + $8 <= $7)),
+     ins AS (
+       INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
+                          arguments, error, prev_step_id, completed_at)
+       SELECT x.id, $1, $2, $3, x.index, x.kind::step_kind, x.status::step_status, x.call_id,
+              x.name, x.arguments, x.error, $4, CASE WHEN x.status = 'failed' THEN now() END
+         FROM json_to_recordset($9::json) AS x(id text, index int, kind text, status text,
+                                               call_id text, name text, arguments text,
+                                               error jsonb)
+        WHERE EXISTS (SELECT 1 FROM fits)
+       ON CONFLICT (scope_id, round, index) DO NOTHING
+       RETURNING ${STEP_COLUMNS}),
+     counted AS (
+       UPDATE responses
+          SET step_count = step_count + (SELECT count(*) FROM ins),
+              tool_call_count = tool_call_count
+                + (SELECT count(*) FROM ins WHERE kind <> 'model_call' AND status <> 'failed')
+        WHERE id = $1 AND EXISTS (SELECT 1 FROM ins)),
+     opened AS (
+       UPDATE scopes SET open_steps = (SELECT count(*) FROM ins WHERE status = 'pending')
+        WHERE id = $2 AND EXISTS (SELECT 1 FROM ins))
+     SELECT (SELECT count(*)::int FROM lock) AS live, (SELECT count(*)::int FROM fits) AS fits,
+            coalesce((SELECT json_agg(ins ORDER BY index) FROM ins), '[]'::json) AS steps`,
+  ),
+  claim: statement(
+    'claim-step',
+    `UPDATE steps
+        SET status = 'running', attempt = attempt + 1, lease_owner = $2, executed_by = $2,
+            lease_expires_at = now() + $3 * interval '1 millisecond',
+            started_at = coalesce(started_at, now())
+      WHERE id = $1
+        AND (status = 'pending' OR (status = 'running' AND lease_expires_at < now()))
+        AND EXISTS (SELECT 1 FROM responses r
+                     WHERE r.id = steps.response_id AND r.status IN ('queued', 'in_progress'))
+     RETURNING ${STEP_COLUMNS}, attempt, scope_id, response_id`,
+  ),
+  // The scope row's counter is decremented under its row lock: of siblings finishing at the
+  // same instant, exactly one brings it to 0.
+  finish: statement(
+    'finish-step',
+    `WITH done AS (
+       UPDATE steps
+          SET status = $3::step_status, result = $4::jsonb, error = $5::jsonb,
+              usage = $6::jsonb, completed_at = now(), lease_owner = NULL,
+              lease_expires_at = NULL
+        WHERE id = $1 AND status = 'running' AND ($2::int IS NULL OR attempt = $2)
+       RETURNING scope_id, round),
+     opened AS (
+       UPDATE scopes SET open_steps = open_steps - 1
+        WHERE id = (SELECT scope_id FROM done) RETURNING open_steps)
+     SELECT (SELECT scope_id FROM done) AS scope_id, (SELECT round FROM done) AS round,
+            (SELECT open_steps FROM opened) AS open`,
+  ),
+  roundSteps: statement(
+    'round-steps',
+    `SELECT ${STEP_COLUMNS} FROM steps WHERE scope_id = $1 AND round = $2 ORDER BY index`,
+  ),
+  lockResponse: statement('lock-response', `SELECT 1 FROM responses WHERE id = $1 FOR UPDATE`),
+  openSteps: statement(
+    'open-steps',
+    `SELECT id, scope_id, kind::text AS kind,
+            (status = 'running' OR dispatched_at IS NOT NULL) AS in_flight
+       FROM steps
+      WHERE response_id = $1 AND status IN ('pending', 'running')
+      ORDER BY created_at, round, index`,
+  ),
+  markDispatched: statement(
+    'mark-dispatched',
+    `UPDATE steps SET dispatched_at = now() WHERE id = ANY($1::text[])`,
+  ),
+  openChild: statement(
+    'open-child-scope',
+    `INSERT INTO scopes (id, response_id, parent_step_id, depth, model, instructions, input, tools)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)
+     ON CONFLICT (id) DO NOTHING`,
+  ),
+  parentOf: statement(
+    'parent-of-scope',
+    `SELECT s.id AS step_id, s.scope_id FROM scopes c JOIN steps s ON s.id = c.parent_step_id
+      WHERE c.id = $1`,
+  ),
+  closeScope: statement(
+    'close-scope',
+    `UPDATE scopes SET status = $2::step_status, output = $3::jsonb, completed_at = now()
+      WHERE id = $1`,
+  ),
+  cancelOpen: statement(
+    'cancel-open-steps',
+    `UPDATE steps SET status = 'cancelled', completed_at = now(), lease_owner = NULL,
+            lease_expires_at = NULL
+      WHERE response_id = $1 AND status IN ('pending', 'running')`,
+  ),
+  usage: statement(
+    'response-usage',
+    `SELECT coalesce(sum((usage->>'input_tokens')::int), 0)::int AS input,
+            coalesce(sum((usage->'input_tokens_details'->>'cached_tokens')::int), 0)::int
+              AS cached,
+            coalesce(sum((usage->>'output_tokens')::int), 0)::int AS output,
+            coalesce(sum((usage->'output_tokens_details'->>'reasoning_tokens')::int), 0)::int
+              AS reasoning
+       FROM steps WHERE response_id = $1 AND usage IS NOT NULL`,
+  ),
+};
+
+const CONTEXT_CACHE_SIZE = 10_000;
+
+interface StepRow {
+  id: string;
+  round: number;
+  index: number;
+  kind: StepRecord['kind'];
+  status: StepRecord['status'];
+  callId: string | null;
+  name: string | null;
+  arguments: string | null;
+  result: StepRecord['result'];
+  error: StepError | null;
+  usage: Usage | null;
 }
+
+const json = (value: unknown): string | null =>
+  value === undefined || value === null ? null : JSON.stringify(value);
 
 /** The child scope of an agent step has an id derived from the step's. */
 export function childScopeId(stepId: string): string {
@@ -146,93 +266,113 @@ export function childScopeId(stepId: string): string {
 
 @Injectable()
 export class StepsRepository {
-  constructor(private readonly prisma: PrismaService) {}
+  private readonly contexts = new Map<string, ScopeContext>();
+
+  constructor(private readonly sql: Sql) {}
 
   async loadScope(scopeId: string): Promise<ScopeSnapshot | null> {
-    const scope = await this.prisma.scope.findUnique({
-      where: { id: scopeId },
-      include: {
-        steps: { select: stepSelect },
-        response: { select: { id: true, status: true, request: true, deadlineAt: true } },
-      },
-    });
-    if (!scope) return null;
-    const [tree] = await this.prisma.$queryRaw<TreeUsage[]>`${treeUsageQuery(scope.responseId)}`;
+    const context = await this.context(scopeId);
+    if (!context) return null;
+    const [state] = await this.sql.query<{
+      status: ResponseStatus;
+      step_count: number;
+      tool_call_count: number;
+      steps: StepRow[];
+    }>(SQL.state, [scopeId, context.scope.responseId]);
+    if (!state) return null;
     return {
-      scope: {
-        id: scope.id,
-        responseId: scope.responseId,
-        parentStepId: scope.parentStepId,
-        depth: scope.depth,
-        model: scope.model,
-        instructions: scope.instructions,
-        input: fromJson<Item[]>(scope.input),
-        tools: fromJson<ScopeTools>(scope.tools),
-      },
-      steps: scope.steps.map(toStepRecord),
+      scope: context.scope,
+      steps: state.steps,
       response: {
-        id: scope.response.id,
-        status: scope.response.status,
-        request: fromJson<CreateResponseRequest>(scope.response.request),
-        deadlineAt: scope.response.deadlineAt,
+        id: context.scope.responseId,
+        status: state.status,
+        request: context.request,
+        deadlineAt: context.deadlineAt,
       },
-      tree,
+      tree: { steps: state.step_count, toolCalls: state.tool_call_count },
     };
   }
 
+  private async context(scopeId: string): Promise<ScopeContext | null> {
+    const cached = this.contexts.get(scopeId);
+    if (cached) return cached;
+    const [row] = await this.sql.query<{
+      id: string;
+      response_id: string;
+      parent_step_id: string | null;
+      depth: number;
+      model: string;
+      instructions: string | null;
+      input: Item[];
+      tools: ScopeTools;
+      request: CreateResponseRequest;
+      deadline_at: Date | null;
+    }>(SQL.context, [scopeId]);
+    if (!row) return null;
+    const context: ScopeContext = {
+      scope: {
+        id: row.id,
+        responseId: row.response_id,
+        parentStepId: row.parent_step_id,
+        depth: row.depth,
+        model: row.model,
+        instructions: row.instructions,
+        input: row.input,
+        tools: row.tools,
+      },
+      request: row.request,
+      deadlineAt: row.deadline_at,
+    };
+    if (this.contexts.size >= CONTEXT_CACHE_SIZE) {
+      this.contexts.delete(this.contexts.keys().next().value as string);
+    }
+    this.contexts.set(scopeId, context);
+    return context;
+  }
+
   /**
-   * Records a round the transition decided on. (scope, round, index) is unique, so recording
-   * the same decision again inserts nothing and returns the round as first recorded.
+   * Records a round the transition decided on, if it still fits the response-wide budgets.
+   * (scope, round, index) is unique, so recording the same decision twice inserts nothing.
    * Refused calls are recorded already failed, so the model hears why they did not run.
-   *
-   * The response-wide budgets are checked again here, under a lock on the response row:
-   * scopes of one tree advance concurrently, and each decided on counts read before the
-   * others recorded theirs. Null means the round no longer fits; the caller decides again.
    */
   async appendRound(
     round: NewRound,
     budget: { maxSteps: number; maxToolCalls: number | null },
-  ): Promise<StepRecord[] | null> {
-    return this.prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT 1 FROM responses WHERE id = ${round.responseId} FOR UPDATE`;
-      const existing = await tx.step.findMany({
-        where: { scopeId: round.scopeId, round: round.round },
-        select: stepSelect,
-        orderBy: { index: 'asc' },
-      });
-      if (existing.length > 0) return existing.map(toStepRecord);
+  ): Promise<AppendResult> {
+    const rows = round.steps.map((step) => ({
+      id: newId('step'),
+      index: step.index,
+      kind: step.kind,
+      status: step.refused ? 'failed' : 'pending',
+      call_id: step.callId,
+      name: step.name,
+      arguments: step.arguments,
+      error: step.refused ?? null,
+    }));
+    const toolCalls = round.steps.filter((s) => s.kind !== 'model_call' && !s.refused).length;
+    const [result] = await this.sql.query<{ live: number; fits: number; steps: StepRow[] }>(
+      SQL.append,
+      [
+        round.responseId,
+        round.scopeId,
+        round.round,
+        round.prevStepId,
+        rows.length,
+        budget.maxSteps,
+        budget.maxToolCalls,
+        toolCalls,
+        JSON.stringify(rows),
+      ],
+    );
+    if (result.live === 0) return { type: 'ended' };
+    if (result.fits === 0) return { type: 'over_budget' };
+    if (result.steps.length === 0) return { type: 'exists' };
+    return { type: 'recorded', steps: result.steps };
+  }
 
-      const [used] = await tx.$queryRaw<TreeUsage[]>`${treeUsageQuery(round.responseId)}`;
-      const newToolCalls = round.steps.filter((s) => s.kind !== 'model_call' && !s.refused).length;
-      if (used.steps + round.steps.length > budget.maxSteps) return null;
-      if (budget.maxToolCalls !== null && used.toolCalls + newToolCalls > budget.maxToolCalls) {
-        return null;
-      }
-      const now = new Date();
-      await tx.step.createMany({
-        data: round.steps.map((step) => ({
-          id: newId('step'),
-          responseId: round.responseId,
-          scopeId: round.scopeId,
-          round: round.round,
-          index: step.index,
-          kind: step.kind,
-          callId: step.callId,
-          name: step.name,
-          arguments: step.arguments,
-          prevStepId: round.prevStepId,
-          ...(step.refused
-            ? { status: 'failed' as const, error: toJson(step.refused), completedAt: now }
-            : {}),
-        })),
-      });
-      const rows = await tx.step.findMany({
-        where: { scopeId: round.scopeId, round: round.round },
-        select: stepSelect,
-        orderBy: { index: 'asc' },
-      });
-      return rows.map(toStepRecord);
-    });
+  /** The steps of one round of a scope, by index. */
+  async round(scopeId: string, round: number): Promise<StepRecord[]> {
+    return this.sql.query<StepRow>(SQL.roundSteps, [scopeId, round]);
   }
 
   /**
@@ -242,16 +382,14 @@ export class StepsRepository {
    * The response row is locked, so concurrent dispatches never overshoot a limit.
    */
   async dispatch(responseId: string, limits: ConcurrencyLimits): Promise<string[]> {
-    return this.prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT 1 FROM responses WHERE id = ${responseId} FOR UPDATE`;
-      const rows = await tx.$queryRaw<
-        { id: string; scope_id: string; kind: string; in_flight: boolean }[]
-      >`
-        SELECT id, scope_id, kind::text AS kind,
-               (status = 'running' OR dispatched_at IS NOT NULL) AS in_flight
-          FROM steps
-         WHERE response_id = ${responseId} AND status IN ('pending', 'running')
-         ORDER BY created_at, round, index`;
+    return this.sql.transaction(async (client) => {
+      await client.query({ ...SQL.lockResponse, values: [responseId] });
+      const { rows } = await client.query<{
+        id: string;
+        scope_id: string;
+        kind: string;
+        in_flight: boolean;
+      }>({ ...SQL.openSteps, values: [responseId] });
       const perScope = new Map<string, number>();
       let inResponse = 0;
       for (const row of rows) {
@@ -270,10 +408,7 @@ export class StepsRepository {
         }
         chosen.push(row.id);
       }
-      if (chosen.length > 0) {
-        await tx.$executeRaw`
-          UPDATE steps SET dispatched_at = now() WHERE id = ANY(${chosen}::text[])`;
-      }
+      if (chosen.length > 0) await client.query({ ...SQL.markDispatched, values: [chosen] });
       return chosen;
     });
   }
@@ -284,98 +419,85 @@ export class StepsRepository {
    * earlier owner's late result.
    */
   async claim(stepId: string, owner: string, leaseMs: number): Promise<ClaimedStep | null> {
-    const rows = await this.prisma.$queryRaw<
-      (StepRow & { scope_id: string; response_id: string; attempt: number })[]
-    >`
-      UPDATE steps
-         SET status = 'running', attempt = attempt + 1, lease_owner = ${owner},
-             executed_by = ${owner},
-             lease_expires_at = now() + ${leaseMs} * interval '1 millisecond',
-             started_at = coalesce(started_at, now())
-       WHERE id = ${stepId}
-         AND (status = 'pending' OR (status = 'running' AND lease_expires_at < now()))
-         AND EXISTS (SELECT 1 FROM responses r
-                      WHERE r.id = steps.response_id AND r.status IN ('queued', 'in_progress'))
-      RETURNING id, round, index, kind::text AS kind, status::text AS status, call_id AS "callId",
-                name, arguments, result, error, usage, attempt, scope_id, response_id`;
-    const row = rows[0];
+    const [row] = await this.sql.query<
+      StepRow & { attempt: number; scope_id: string; response_id: string }
+    >(SQL.claim, [stepId, owner, leaseMs]);
     if (!row) return null;
-    const { scope_id, response_id, attempt, ...step } = row;
-    return { step: toStepRecord(step), scopeId: scope_id, responseId: response_id, attempt };
+    const { attempt, scope_id, response_id, ...step } = row;
+    return { step, scopeId: scope_id, responseId: response_id, attempt };
   }
 
   /**
    * Records a step's outcome if it is still running (and, given an attempt, if that attempt
-   * still owns it), and says whether its round is now complete. The scope row is locked
-   * meanwhile, so of siblings finishing at the same instant exactly one sees it complete.
+   * still owns it), and says whether its round is now complete.
    */
   async finish(
     stepId: string,
-    scopeId: string,
     attempt: number | null,
     outcome: StepOutcome,
-  ): Promise<{ recorded: boolean; roundComplete: boolean; round: number }> {
-    return this.prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT 1 FROM scopes WHERE id = ${scopeId} FOR UPDATE`;
-      const { count } = await tx.step.updateMany({
-        where: { id: stepId, status: 'running', ...(attempt === null ? {} : { attempt }) },
-        data: finishedData(outcome),
-      });
-      const [{ open, round }] = await tx.$queryRaw<{ open: number; round: number }[]>`
-        SELECT count(*) FILTER (WHERE s.status IN ('pending', 'running'))::int AS open,
-               min(s.round)::int AS round
-          FROM steps s
-         WHERE s.scope_id = ${scopeId}
-           AND s.round = (SELECT round FROM steps WHERE id = ${stepId})`;
-      return { recorded: count === 1, roundComplete: count === 1 && open === 0, round };
-    });
+  ): Promise<{ recorded: boolean; roundComplete: boolean; scopeId: string | null }> {
+    const [row] = await this.sql.query<{
+      scope_id: string | null;
+      round: number | null;
+      open: number | null;
+    }>(SQL.finish, [
+      stepId,
+      attempt,
+      outcome.status,
+      json(outcome.result),
+      json(outcome.error),
+      json(outcome.usage),
+    ]);
+    const recorded = row.scope_id !== null;
+    return { recorded, roundComplete: recorded && row.open === 0, scopeId: row.scope_id };
   }
 
   /** Opens the scope an agent step runs; opening it again finds the existing one. */
   async openChildScope(scope: NewChildScope): Promise<void> {
-    await this.prisma.scope.createMany({
-      data: [
-        {
-          ...scope,
-          input: toJson(scope.input),
-          tools: toJson(scope.tools),
-        },
-      ],
-      skipDuplicates: true,
-    });
+    await this.sql.query(SQL.openChild, [
+      scope.id,
+      scope.responseId,
+      scope.parentStepId,
+      scope.depth,
+      scope.model,
+      scope.instructions,
+      JSON.stringify(scope.input),
+      JSON.stringify(scope.tools),
+    ]);
   }
 
   /** The agent step a child scope runs for, with the scope the step belongs to. */
   async parentOf(childScopeIdValue: string): Promise<{ stepId: string; scopeId: string } | null> {
-    const rows = await this.prisma.$queryRaw<{ step_id: string; scope_id: string }[]>`
-      SELECT s.id AS step_id, s.scope_id FROM scopes c JOIN steps s ON s.id = c.parent_step_id
-       WHERE c.id = ${childScopeIdValue}`;
-    return rows[0] ? { stepId: rows[0].step_id, scopeId: rows[0].scope_id } : null;
+    const [row] = await this.sql.query<{ step_id: string; scope_id: string }>(SQL.parentOf, [
+      childScopeIdValue,
+    ]);
+    return row ? { stepId: row.step_id, scopeId: row.scope_id } : null;
   }
 
   /** Marks a scope finished (for inspection; the parent step carries the result). */
   async closeScope(scopeId: string, status: StepStatus, output: Item[]): Promise<void> {
-    await this.prisma.scope.update({
-      where: { id: scopeId },
-      data: { status, output: toJson(output), completedAt: new Date() },
-    });
+    await this.sql.query(SQL.closeScope, [scopeId, status, JSON.stringify(output)]);
   }
 
   /** Ends every unfinished step of a response as cancelled (after the response ended). */
-  async cancelOpenSteps(responseId: string): Promise<number> {
-    const { count } = await this.prisma.step.updateMany({
-      where: { responseId, status: { in: ['pending', 'running'] } },
-      data: finishedData({ status: 'cancelled' }),
-    });
-    return count;
+  async cancelOpenSteps(responseId: string): Promise<void> {
+    await this.sql.query(SQL.cancelOpen, [responseId]);
   }
 
-  /** Usage of every step of a response, sub-agents included. */
-  async responseUsage(responseId: string): Promise<Usage[]> {
-    const rows = await this.prisma.step.findMany({
-      where: { responseId, usage: { not: Prisma.DbNull } },
-      select: { usage: true },
-    });
-    return rows.map((row) => fromJson<Usage>(row.usage));
+  /** Usage summed over every step of a response, sub-agents included. */
+  async responseUsage(responseId: string): Promise<Usage> {
+    const [row] = await this.sql.query<{
+      input: number;
+      cached: number;
+      output: number;
+      reasoning: number;
+    }>(SQL.usage, [responseId]);
+    return {
+      input_tokens: row.input,
+      input_tokens_details: { cached_tokens: row.cached },
+      output_tokens: row.output,
+      output_tokens_details: { reasoning_tokens: row.reasoning },
+      total_tokens: row.input + row.output,
+    };
   }
 }

@@ -3,6 +3,7 @@ import { AppConfig } from '@ratchet/config';
 import { ApiKeysRepository } from './api-keys.repository';
 import { PrismaService } from './prisma.service';
 import { ResponsesRepository } from './responses.repository';
+import { Sql } from './sql';
 import { StepsRepository } from './steps.repository';
 
 const repositories = [ApiKeysRepository, ResponsesRepository, StepsRepository];
@@ -14,8 +15,13 @@ const repositories = [ApiKeysRepository, ResponsesRepository, StepsRepository];
       inject: [AppConfig],
       useFactory: (config: AppConfig) => new PrismaService(config.env.DATABASE_URL),
     },
+    {
+      provide: Sql,
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => new Sql(config.env.DATABASE_URL),
+    },
     ...repositories,
   ],
-  exports: [PrismaService, ...repositories],
+  exports: [PrismaService, Sql, ...repositories],
 })
 export class StoreModule {}

@@ -1,0 +1,52 @@
+import type { OnModuleDestroy } from '@nestjs/common';
+import { Pool, type PoolClient, type QueryResultRow } from 'pg';
+
+/** A SQL statement with a name, so Postgres parses and plans it once per connection. */
+export interface Statement {
+  name: string;
+  text: string;
+}
+
+export function statement(name: string, text: string): Statement {
+  return { name, text };
+}
+
+/**
+ * node-postgres for the engine's hot path: one round trip per call, prepared statements,
+ * no ORM in between. Prisma serves everything else. JSON parameters are passed as text
+ * (`JSON.stringify`), since node-postgres turns JS arrays into Postgres arrays.
+ */
+export class Sql implements OnModuleDestroy {
+  readonly pool: Pool;
+
+  constructor(connectionString: string, max = 20) {
+    this.pool = new Pool({ connectionString, max });
+    // An idle client's connection dropping (a Postgres restart) must not crash the process.
+    this.pool.on('error', () => undefined);
+  }
+
+  async query<T extends QueryResultRow>(sql: Statement, values: unknown[] = []): Promise<T[]> {
+    const result = await this.pool.query<T>({ name: sql.name, text: sql.text, values });
+    return result.rows;
+  }
+
+  /** Runs `work` in a transaction on one connection; rolls back when it throws. */
+  async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.pool.end();
+  }
+}
