@@ -116,13 +116,13 @@ export class EngineService {
     attempt: number | null,
     outcome: StepOutcome,
   ): Promise<Continuation | null> {
-    const { recorded, roundComplete, scopeId } = await this.steps.finish(stepId, attempt, outcome);
-    if (!recorded || scopeId === null) return null;
-    if (!roundComplete) {
+    const finished = await this.steps.finish(stepId, attempt, outcome);
+    if (!finished.recorded || finished.scopeId === null) return null;
+    if (!finished.roundComplete) {
       await this.dispatch(responseId);
       return null;
     }
-    return this.decide(scopeId, () => true);
+    return this.decide(finished.scopeId, () => true, finished.snapshot);
   }
 
   /**
@@ -132,13 +132,11 @@ export class EngineService {
   private async decide(
     scopeId: string,
     inline: (snapshot: ScopeSnapshot) => boolean,
+    preloaded: ScopeSnapshot | null = null,
   ): Promise<Continuation | null> {
     for (let attempt = 0; attempt < MAX_DECISIONS; attempt++) {
-      const snapshot = await this.steps.loadScope(scopeId);
+      const snapshot = (attempt === 0 ? preloaded : null) ?? (await this.steps.loadScope(scopeId));
       if (!snapshot || isTerminalStatus(snapshot.response.status)) return null;
-      if (snapshot.scope.parentStepId === null && snapshot.response.status === 'queued') {
-        await this.responses.markInProgress(snapshot.response.id);
-      }
       const { limits } = this.config.config;
       const request = snapshot.response.request;
       const maxToolCalls = request.max_tool_calls ?? null;
@@ -169,6 +167,13 @@ export class EngineService {
         case 'fail':
           return this.endScope(snapshot, { status: 'failed', output: [], error: decision.error });
         case 'append': {
+          // A round of one model or tool call runs here, recorded already claimed.
+          const runnable = decision.steps.filter((step) => !step.refused);
+          const single = runnable.length === 1 && runnable[0].kind !== 'agent_call';
+          const claim =
+            single && inline(snapshot)
+              ? { owner: this.workerId, leaseMs: this.leaseMs, index: runnable[0].index }
+              : null;
           const result = await this.steps.appendRound(
             {
               responseId: snapshot.scope.responseId,
@@ -178,17 +183,22 @@ export class EngineService {
               prevStepId: lastStep(snapshot.steps)?.id ?? null,
             },
             { maxSteps: limits.maxSteps, maxToolCalls },
+            claim,
           );
           if (result.type === 'ended') return null;
           // A stale view (the round exists) or a budget spent meanwhile: decide again.
           if (result.type !== 'recorded') continue;
-          const runnable = result.steps.filter((step) => !isTerminalStep(step.status));
           // Every call refused by a cap: nothing to run; decide on the recorded refusals.
-          if (runnable.length === 0) continue;
-          if (runnable.length === 1 && runnable[0].kind !== 'agent_call' && inline(snapshot)) {
-            const claimed = await this.steps.claim(runnable[0].id, this.workerId, this.leaseMs);
-            if (claimed) return { claimed, snapshot };
-            return null;
+          if (result.steps.every((step) => isTerminalStep(step.status))) continue;
+          const mine = claim && result.steps.find((step) => step.index === claim.index);
+          if (mine) {
+            const claimed = {
+              step: mine,
+              scopeId,
+              responseId: snapshot.scope.responseId,
+              attempt: 1,
+            };
+            return { claimed, snapshot };
           }
           await this.dispatch(snapshot.scope.responseId);
           return null;
@@ -227,11 +237,9 @@ export class EngineService {
   }
 
   private async endResponse(responseId: string, end: ScopeEnd): Promise<void> {
-    const usage = await this.steps.responseUsage(responseId);
-    const won = await this.responses.finish(responseId, {
+    const won = await this.responses.finishWithUsage(responseId, {
       status: end.status,
       output: end.output,
-      usage,
       error: end.status === 'failed' ? end.error : null,
       incompleteDetails: end.status === 'incomplete' ? { reason: end.reason } : null,
     });

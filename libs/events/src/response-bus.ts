@@ -33,6 +33,7 @@ export class ResponseBus implements OnModuleDestroy {
   private readonly redisUrl: string;
   private publisher: Redis | null = null;
   private subscriber: Redis | null = null;
+  private subscriberReady: Promise<Redis> | null = null;
   private readonly listeners = new Map<string, ChannelEntry>();
 
   constructor(config: AppConfig) {
@@ -74,7 +75,7 @@ export class ResponseBus implements OnModuleDestroy {
     channel: string,
     listener: RawListener,
   ): Promise<() => Promise<void>> {
-    const subscriber = this.ensureSubscriber();
+    const subscriber = await this.ensureSubscriber();
     let entry = this.listeners.get(channel);
     if (!entry) {
       entry = { listeners: new Set(), ready: subscriber.subscribe(channel) };
@@ -93,8 +94,12 @@ export class ResponseBus implements OnModuleDestroy {
     };
   }
 
-  private ensureSubscriber(): Redis {
-    if (this.subscriber) return this.subscriber;
+  /**
+   * The subscriber connection, once ready: a SUBSCRIBE sent while ioredis is still
+   * connecting would put the connection in subscriber mode before its ready check runs.
+   */
+  private ensureSubscriber(): Promise<Redis> {
+    if (this.subscriberReady) return this.subscriberReady;
     const subscriber = createRedis(this.redisUrl, 'ratchet-bus-sub');
     subscriber.on('message', (channel: string, message: string) => {
       const entry = this.listeners.get(channel);
@@ -102,7 +107,11 @@ export class ResponseBus implements OnModuleDestroy {
       for (const listener of entry.listeners) listener(message);
     });
     this.subscriber = subscriber;
-    return subscriber;
+    this.subscriberReady = new Promise((resolve) => {
+      if (subscriber.status === 'ready') resolve(subscriber);
+      else subscriber.once('ready', () => resolve(subscriber));
+    });
+    return this.subscriberReady;
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -5,5 +5,13 @@ import { Redis } from 'ioredis';
  * connections, and lets every client ride out a Redis restart instead of failing commands.
  */
 export function createRedis(url: string, name: string): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null, connectionName: name, lazyConnect: false });
+  const redis = new Redis(url, {
+    maxRetriesPerRequest: null,
+    connectionName: name,
+    lazyConnect: false,
+  });
+  // ioredis reconnects by itself; without a listener it would print every failed attempt
+  // as an unhandled error. /readyz reports whether Redis answers.
+  redis.on('error', () => undefined);
+  return redis;
 }

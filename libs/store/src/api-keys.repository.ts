@@ -21,8 +21,15 @@ export function generateKeySecret(): string {
   return `rk-${randomBytes(32).toString('base64url')}`;
 }
 
+/** How long a key check is remembered: a revoked key stops working within this time. */
+export const KEY_CACHE_TTL_MS = 10_000;
+const KEY_CACHE_SIZE = 10_000;
+
 @Injectable()
 export class ApiKeysRepository {
+  /** Recent checks by key hash (misses included), so requests rarely wait on Postgres. */
+  private readonly checked = new Map<string, { principal: Principal | null; until: number }>();
+
   constructor(private readonly prisma: PrismaService) {}
 
   /** Creates a key and returns its secret; the secret is not stored and cannot be shown again. */
@@ -45,12 +52,18 @@ export class ApiKeysRepository {
   }
 
   async authenticate(secret: string): Promise<Principal | null> {
+    const hash = hashKey(secret);
+    const now = Date.now();
+    const cached = this.checked.get(hash);
+    if (cached && cached.until > now) return cached.principal;
     const key = await this.prisma.apiKey.findUnique({
-      where: { keyHash: hashKey(secret) },
+      where: { keyHash: hash },
       select: { id: true, admin: true, revokedAt: true },
     });
-    if (!key || key.revokedAt) return null;
-    return { keyId: key.id, admin: key.admin };
+    const principal = key && !key.revokedAt ? { keyId: key.id, admin: key.admin } : null;
+    if (this.checked.size >= KEY_CACHE_SIZE) this.checked.clear();
+    this.checked.set(hash, { principal, until: now + KEY_CACHE_TTL_MS });
+    return principal;
   }
 
   /** Makes RATCHET_ADMIN_KEY a working admin key (and retires a previous value of it). */
@@ -79,6 +92,7 @@ export class ApiKeysRepository {
     });
   }
 
+  /** Revokes a key; API processes stop accepting it within KEY_CACHE_TTL_MS. */
   async revoke(id: string): Promise<boolean> {
     const { count } = await this.prisma.apiKey.updateMany({
       where: { id, revokedAt: null },

@@ -10,9 +10,10 @@ import type {
   Usage,
 } from '@ratchet/core';
 import type { Principal } from './api-keys.repository';
-import type { Prisma } from './generated/prisma/client';
-import { fromJson, toJson } from './json';
-import { PrismaService } from './prisma.service';
+import { Sql, statement } from './sql';
+
+// Responses in plain SQL: every request of the API touches this, so each method is one
+// prepared statement. A principal sees its own responses; an admin sees all ($2 = null).
 
 export interface NewResponse {
   id: string;
@@ -41,122 +42,197 @@ export interface TerminalUpdate {
   usage: Usage | null;
 }
 
-const NON_TERMINAL: ResponseStatus[] = ['queued', 'in_progress'];
-
 /** The top scope of a response has an id derived from the response's. */
 export function topScopeId(responseId: string): string {
   return `scope_${responseId.replace(/^resp_/, '')}`;
 }
 
-/** A principal's view: admins see everything, tenants only their own responses. */
-function ownedBy(principal: Principal): Prisma.ResponseWhereInput {
-  return principal.admin ? {} : { ownerId: principal.keyId };
+const RECORD_COLUMNS = `r.id, r.status::text AS status, r.model, r.request, r.output, r.error,
+  r.incomplete_details, r.usage, r.created_at, r.completed_at,
+  (SELECT s.tools FROM scopes s WHERE s.id = 'scope_' || substr(r.id, 6)) AS tools`;
+
+const SQL = {
+  // Parent and children in one statement: foreign keys are checked at its end.
+  create: statement(
+    'create-response',
+    `WITH r AS (
+       INSERT INTO responses (id, owner_id, model, request, previous_response_id, background,
+                              stream, store, metadata, deadline_at)
+       VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::jsonb, $10)
+       RETURNING created_at),
+     items AS (
+       INSERT INTO input_items (response_id, position, item_id, item)
+       SELECT $1, x.position, x.item_id, x.item
+         FROM json_to_recordset($11::json) AS x(position int, item_id text, item jsonb)),
+     scope AS (
+       INSERT INTO scopes (id, response_id, depth, model, instructions, input, tools)
+       VALUES ($12, $1, 0, $3, $13, $14::jsonb, $15::jsonb))
+     SELECT created_at FROM r`,
+  ),
+  find: statement(
+    'find-response',
+    `SELECT ${RECORD_COLUMNS} FROM responses r
+      WHERE r.id = $1 AND ($2::text IS NULL OR r.owner_id = $2)`,
+  ),
+  conversation: statement(
+    'response-conversation',
+    `SELECT r.output, s.input FROM responses r JOIN scopes s ON s.id = 'scope_' || substr(r.id, 6)
+      WHERE r.id = $1 AND r.store AND ($2::text IS NULL OR r.owner_id = $2)`,
+  ),
+  delete: statement(
+    'delete-response',
+    `DELETE FROM responses WHERE id = $1 AND ($2::text IS NULL OR owner_id = $2)`,
+  ),
+  itemPosition: statement(
+    'input-item-position',
+    `SELECT position FROM input_items WHERE response_id = $1 AND item_id = $2`,
+  ),
+  itemsAsc: statement(
+    'input-items-asc',
+    `SELECT item FROM input_items WHERE response_id = $1 AND position > $2
+      ORDER BY position ASC LIMIT $3`,
+  ),
+  itemsDesc: statement(
+    'input-items-desc',
+    `SELECT item FROM input_items WHERE response_id = $1 AND position < $2
+      ORDER BY position DESC LIMIT $3`,
+  ),
+  // Usage summed over every step of the tree, sub-agents included, in the same statement.
+  finishWithUsage: statement(
+    'finish-response-with-usage',
+    `UPDATE responses
+        SET status = $2::response_status, output = $3::jsonb, error = $4::jsonb,
+            incomplete_details = $5::jsonb, completed_at = now(), lease_owner = NULL,
+            lease_expires_at = NULL,
+            usage = (
+              SELECT json_build_object(
+                'input_tokens', coalesce(sum((usage->>'input_tokens')::int), 0),
+                'input_tokens_details', json_build_object(
+                  'cached_tokens',
+                  coalesce(sum((usage->'input_tokens_details'->>'cached_tokens')::int), 0)),
+                'output_tokens', coalesce(sum((usage->>'output_tokens')::int), 0),
+                'output_tokens_details', json_build_object(
+                  'reasoning_tokens',
+                  coalesce(sum((usage->'output_tokens_details'->>'reasoning_tokens')::int), 0)),
+                'total_tokens', coalesce(sum((usage->>'input_tokens')::int), 0)
+                  + coalesce(sum((usage->>'output_tokens')::int), 0))
+                FROM steps WHERE response_id = $1 AND usage IS NOT NULL)
+      WHERE id = $1 AND status IN ('queued', 'in_progress')`,
+  ),
+  finish: statement(
+    'finish-response',
+    `UPDATE responses
+        SET status = $2::response_status, output = $3::jsonb, error = $4::jsonb,
+            incomplete_details = $5::jsonb, usage = $6::jsonb, completed_at = now(),
+            lease_owner = NULL, lease_expires_at = NULL
+      WHERE id = $1 AND status IN ('queued', 'in_progress')`,
+  ),
+};
+
+interface RecordRow {
+  id: string;
+  status: ResponseStatus;
+  model: string;
+  request: CreateResponseRequest;
+  output: Item[] | null;
+  error: ResponseError | null;
+  incomplete_details: IncompleteDetails | null;
+  usage: Usage | null;
+  created_at: Date;
+  completed_at: Date | null;
+  tools: ScopeTools | null;
 }
 
-const recordSelect = {
-  id: true,
-  status: true,
-  model: true,
-  request: true,
-  output: true,
-  error: true,
-  incompleteDetails: true,
-  usage: true,
-  createdAt: true,
-  completedAt: true,
-  scopes: { where: { parentStepId: null }, select: { tools: true } },
-} satisfies Prisma.ResponseSelect;
-
-type RecordRow = Prisma.ResponseGetPayload<{ select: typeof recordSelect }>;
-
 function toRecord(row: RecordRow): ResponseRecord {
-  const tools = row.scopes[0] ? fromJson<ScopeTools>(row.scopes[0].tools).definitions : [];
   return {
     id: row.id,
     status: row.status,
     model: row.model,
-    request: fromJson<CreateResponseRequest>(row.request),
-    tools,
-    output: fromJson<Item[] | null>(row.output),
-    error: fromJson<ResponseError | null>(row.error),
-    incompleteDetails: fromJson<IncompleteDetails | null>(row.incompleteDetails),
-    usage: fromJson<Usage | null>(row.usage),
-    createdAt: row.createdAt,
-    completedAt: row.completedAt,
+    request: row.request,
+    tools: row.tools?.definitions ?? [],
+    output: row.output,
+    error: row.error,
+    incompleteDetails: row.incomplete_details,
+    usage: row.usage,
+    createdAt: row.created_at,
+    completedAt: row.completed_at,
   };
 }
 
+const json = (value: unknown): string | null =>
+  value === undefined || value === null ? null : JSON.stringify(value);
+
+/** The owner filter of a principal: null (everyone's) for admins. */
+const ownerFilter = (principal: Principal): string | null =>
+  principal.admin ? null : principal.keyId;
+
 @Injectable()
 export class ResponsesRepository {
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(private readonly sql: Sql) {}
 
-  /** Records a response, its input items and its top scope in one transaction. */
+  /** Records a response, its input items and its top scope in one statement. */
   async create(response: NewResponse): Promise<ResponseRecord> {
     const { request } = response;
-    const [row] = await this.prisma.$transaction([
-      this.prisma.response.create({
-        data: {
-          id: response.id,
-          ownerId: response.ownerId,
-          model: response.model,
-          request: toJson(request),
-          previousResponseId: request.previous_response_id ?? null,
-          background: request.background ?? false,
-          stream: request.stream ?? false,
-          store: request.store ?? true,
-          metadata: toJson(request.metadata ?? {}),
-          deadlineAt: response.deadlineAt,
-        },
-        select: recordSelect,
-      }),
-      this.prisma.inputItem.createMany({
-        data: response.inputItems.map((item, position) => ({
-          responseId: response.id,
-          position,
-          itemId: item.id,
-          item: toJson(item),
-        })),
-      }),
-      this.prisma.scope.create({
-        data: {
-          id: topScopeId(response.id),
-          responseId: response.id,
-          depth: 0,
-          model: response.model,
-          instructions: request.instructions ?? null,
-          input: toJson(response.context),
-          tools: toJson(response.tools),
-        },
-      }),
+    const [row] = await this.sql.query<{ created_at: Date }>(SQL.create, [
+      response.id,
+      response.ownerId,
+      response.model,
+      JSON.stringify(request),
+      request.previous_response_id ?? null,
+      request.background ?? false,
+      request.stream ?? false,
+      request.store ?? true,
+      JSON.stringify(request.metadata ?? {}),
+      response.deadlineAt,
+      JSON.stringify(
+        response.inputItems.map((item, position) => ({ position, item_id: item.id, item })),
+      ),
+      topScopeId(response.id),
+      request.instructions ?? null,
+      JSON.stringify(response.context),
+      JSON.stringify(response.tools),
     ]);
-    return { ...toRecord(row), tools: response.tools.definitions };
+    return {
+      id: response.id,
+      status: 'queued',
+      model: response.model,
+      request,
+      tools: response.tools.definitions,
+      output: null,
+      error: null,
+      incompleteDetails: null,
+      usage: null,
+      createdAt: row.created_at,
+      completedAt: null,
+    };
   }
 
   async find(id: string, principal: Principal): Promise<ResponseRecord | null> {
-    const row = await this.prisma.response.findFirst({
-      where: { id, ...ownedBy(principal) },
-      select: recordSelect,
-    });
+    const [row] = await this.sql.query<RecordRow>(SQL.find, [id, ownerFilter(principal)]);
+    return row ? toRecord(row) : null;
+  }
+
+  async findById(id: string): Promise<ResponseRecord | null> {
+    const [row] = await this.sql.query<RecordRow>(SQL.find, [id, null]);
     return row ? toRecord(row) : null;
   }
 
   /** What a follow-up continues from: the response's context followed by its output. */
   async conversation(id: string, principal: Principal): Promise<Item[] | null> {
-    const row = await this.prisma.response.findFirst({
-      where: { id, store: true, ...ownedBy(principal) },
-      select: { output: true, scopes: { where: { parentStepId: null }, select: { input: true } } },
-    });
-    if (!row) return null;
-    const context = row.scopes[0] ? fromJson<Item[]>(row.scopes[0].input) : [];
-    return [...context, ...(fromJson<Item[] | null>(row.output) ?? [])];
+    const [row] = await this.sql.query<{ output: Item[] | null; input: Item[] }>(SQL.conversation, [
+      id,
+      ownerFilter(principal),
+    ]);
+    return row ? [...row.input, ...(row.output ?? [])] : null;
   }
 
   /** Deletes a response with everything recorded for it; false when it is not visible. */
   async delete(id: string, principal: Principal): Promise<boolean> {
-    const { count } = await this.prisma.response.deleteMany({
-      where: { id, ...ownedBy(principal) },
+    const result = await this.sql.pool.query({
+      ...SQL.delete,
+      values: [id, ownerFilter(principal)],
     });
-    return count === 1;
+    return result.rowCount === 1;
   }
 
   /**
@@ -167,49 +243,38 @@ export class ResponsesRepository {
     id: string,
     page: { limit: number; order: 'asc' | 'desc'; after: string | null },
   ): Promise<InputItemsPage | null> {
-    let cursor: number | undefined;
+    let cursor = page.order === 'asc' ? -1 : 2 ** 31 - 1;
     if (page.after !== null) {
-      const anchor = await this.prisma.inputItem.findFirst({
-        where: { responseId: id, itemId: page.after },
-        select: { position: true },
-      });
+      const [anchor] = await this.sql.query<{ position: number }>(SQL.itemPosition, [
+        id,
+        page.after,
+      ]);
       if (!anchor) return null;
       cursor = anchor.position;
     }
-    const rows = await this.prisma.inputItem.findMany({
-      where: {
-        responseId: id,
-        ...(cursor === undefined
-          ? {}
-          : { position: page.order === 'asc' ? { gt: cursor } : { lt: cursor } }),
-      },
-      orderBy: { position: page.order },
-      take: page.limit + 1,
-      select: { item: true },
-    });
+    const rows = await this.sql.query<{ item: Item }>(
+      page.order === 'asc' ? SQL.itemsAsc : SQL.itemsDesc,
+      [id, cursor, page.limit + 1],
+    );
     return {
-      items: rows.slice(0, page.limit).map((row) => fromJson<Item>(row.item)),
+      items: rows.slice(0, page.limit).map((row) => row.item),
       hasMore: rows.length > page.limit,
     };
   }
 
-  async findById(id: string): Promise<ResponseRecord | null> {
-    const row = await this.prisma.response.findUnique({ where: { id }, select: recordSelect });
-    return row ? toRecord(row) : null;
-  }
-
-  async status(id: string): Promise<ResponseStatus | null> {
-    const row = await this.prisma.response.findUnique({ where: { id }, select: { status: true } });
-    return row?.status ?? null;
-  }
-
-  /** queued -> in_progress; false when the response had already moved on. */
-  async markInProgress(id: string): Promise<boolean> {
-    const { count } = await this.prisma.response.updateMany({
-      where: { id, status: 'queued' },
-      data: { status: 'in_progress', startedAt: new Date() },
+  /** Writes the terminal state (as `finish`) with usage summed over the whole tree. */
+  async finishWithUsage(id: string, update: Omit<TerminalUpdate, 'usage'>): Promise<boolean> {
+    const result = await this.sql.pool.query({
+      ...SQL.finishWithUsage,
+      values: [
+        id,
+        update.status,
+        JSON.stringify(update.output),
+        json(update.error),
+        json(update.incompleteDetails),
+      ],
     });
-    return count === 1;
+    return result.rowCount === 1;
   }
 
   /**
@@ -217,19 +282,17 @@ export class ResponsesRepository {
    * happens exactly once however many workers race to it; returns whether this call won.
    */
   async finish(id: string, update: TerminalUpdate): Promise<boolean> {
-    const { count } = await this.prisma.response.updateMany({
-      where: { id, status: { in: NON_TERMINAL } },
-      data: {
-        status: update.status,
-        output: toJson(update.output),
-        error: update.error ? toJson(update.error) : undefined,
-        incompleteDetails: update.incompleteDetails ? toJson(update.incompleteDetails) : undefined,
-        usage: update.usage ? toJson(update.usage) : undefined,
-        completedAt: new Date(),
-        leaseOwner: null,
-        leaseExpiresAt: null,
-      },
+    const result = await this.sql.pool.query({
+      ...SQL.finish,
+      values: [
+        id,
+        update.status,
+        JSON.stringify(update.output),
+        json(update.error),
+        json(update.incompleteDetails),
+        json(update.usage),
+      ],
     });
-    return count === 1;
+    return result.rowCount === 1;
   }
 }

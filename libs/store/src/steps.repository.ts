@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import {
+  isTerminalStep,
   newId,
   type CreateResponseRequest,
   type Item,
@@ -86,6 +87,14 @@ export interface NewChildScope {
   tools: ScopeTools;
 }
 
+/** What recording a step's outcome did, with the scope's state when its round completed. */
+export interface Finished {
+  recorded: boolean;
+  roundComplete: boolean;
+  scopeId: string | null;
+  snapshot: ScopeSnapshot | null;
+}
+
 /** A round the transition decided on, with where it goes. */
 export interface NewRound {
   responseId: string;
@@ -108,6 +117,14 @@ export type AppendResult =
 const STEP_COLUMNS = `id, round, index, kind::text AS kind, status::text AS status,
   call_id AS "callId", name, arguments, result, error, usage`;
 
+/** A scope's steps as a JSON array of StepRecords. */
+const STEPS_OF_SCOPE = (scopeId: string): string =>
+  `coalesce((SELECT json_agg(json_build_object(
+       'id', id, 'round', round, 'index', index, 'kind', kind, 'status', status,
+       'callId', call_id, 'name', name, 'arguments', arguments,
+       'result', result, 'error', error, 'usage', usage))
+       FROM steps WHERE scope_id = ${scopeId}), '[]'::json)`;
+
 const SQL = {
   context: statement(
     'scope-context',
@@ -119,11 +136,7 @@ const SQL = {
   state: statement(
     'scope-state',
     `SELECT r.status::text AS status, r.step_count, r.tool_call_count,
-            coalesce((SELECT json_agg(json_build_object(
-                        'id', id, 'round', round, 'index', index, 'kind', kind, 'status', status,
-                        'callId', call_id, 'name', name, 'arguments', arguments,
-                        'result', result, 'error', error, 'usage', usage))
-                        FROM steps WHERE scope_id = $1), '[]'::json) AS steps
+            ${STEPS_OF_SCOPE('$1')} AS steps
        FROM responses r WHERE r.id = $2`,
   ),
   // Locks the response row, so concurrent scopes of one tree spend the budget one at a time;
@@ -139,9 +152,16 @@ const SQL = {
           AND ($7::int IS NULL OR lock.tool_call_count + $8 <= $7)),
      ins AS (
        INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
-                          arguments, error, prev_step_id, completed_at)
+                          arguments, error, prev_step_id, completed_at, attempt, lease_owner,
+                          executed_by, lease_expires_at, started_at, dispatched_at)
        SELECT x.id, $1, $2, $3, x.index, x.kind::step_kind, x.status::step_status, x.call_id,
-              x.name, x.arguments, x.error, $4, CASE WHEN x.status = 'failed' THEN now() END
+              x.name, x.arguments, x.error, $4, CASE WHEN x.status = 'failed' THEN now() END,
+              CASE WHEN x.status = 'running' THEN 1 ELSE 0 END,
+              CASE WHEN x.status = 'running' THEN $10 END,
+              CASE WHEN x.status = 'running' THEN $10 END,
+              CASE WHEN x.status = 'running' THEN now() + $11 * interval '1 millisecond' END,
+              CASE WHEN x.status = 'running' THEN now() END,
+              CASE WHEN x.status = 'running' THEN now() END
          FROM json_to_recordset($9::json) AS x(id text, index int, kind text, status text,
                                                call_id text, name text, arguments text,
                                                error jsonb)
@@ -152,10 +172,11 @@ const SQL = {
        UPDATE responses
           SET step_count = step_count + (SELECT count(*) FROM ins),
               tool_call_count = tool_call_count
-                + (SELECT count(*) FROM ins WHERE kind <> 'model_call' AND status <> 'failed')
+                + (SELECT count(*) FROM ins WHERE kind <> 'model_call' AND status <> 'failed'),
+              status = 'in_progress', started_at = coalesce(started_at, now())
         WHERE id = $1 AND EXISTS (SELECT 1 FROM ins)),
      opened AS (
-       UPDATE scopes SET open_steps = (SELECT count(*) FROM ins WHERE status = 'pending')
+       UPDATE scopes SET open_steps = (SELECT count(*) FROM ins WHERE status <> 'failed')
         WHERE id = $2 AND EXISTS (SELECT 1 FROM ins))
      SELECT (SELECT count(*)::int FROM lock) AS live, (SELECT count(*)::int FROM fits) AS fits,
             coalesce((SELECT json_agg(ins ORDER BY index) FROM ins), '[]'::json) AS steps`,
@@ -174,6 +195,9 @@ const SQL = {
   ),
   // The scope row's counter is decremented under its row lock: of siblings finishing at the
   // same instant, exactly one brings it to 0.
+  // When the round is complete, the scope's steps come along for the next decision. They are
+  // read from the statement's snapshot: this step shows as it was before the update, and a
+  // sibling that finished while we waited for the scope row lock may too (the caller checks).
   finish: statement(
     'finish-step',
     `WITH done AS (
@@ -182,16 +206,14 @@ const SQL = {
               usage = $6::jsonb, completed_at = now(), lease_owner = NULL,
               lease_expires_at = NULL
         WHERE id = $1 AND status = 'running' AND ($2::int IS NULL OR attempt = $2)
-       RETURNING scope_id, round),
+       RETURNING scope_id, response_id),
      opened AS (
        UPDATE scopes SET open_steps = open_steps - 1
         WHERE id = (SELECT scope_id FROM done) RETURNING open_steps)
-     SELECT (SELECT scope_id FROM done) AS scope_id, (SELECT round FROM done) AS round,
-            (SELECT open_steps FROM opened) AS open`,
-  ),
-  roundSteps: statement(
-    'round-steps',
-    `SELECT ${STEP_COLUMNS} FROM steps WHERE scope_id = $1 AND round = $2 ORDER BY index`,
+     SELECT d.scope_id, o.open_steps AS open, r.status::text AS status, r.step_count,
+            r.tool_call_count,
+            CASE WHEN o.open_steps = 0 THEN ${STEPS_OF_SCOPE('d.scope_id')} END AS steps
+       FROM done d JOIN opened o ON true JOIN responses r ON r.id = d.response_id`,
   ),
   lockResponse: statement('lock-response', `SELECT 1 FROM responses WHERE id = $1 FOR UPDATE`),
   openSteps: statement(
@@ -227,16 +249,6 @@ const SQL = {
     `UPDATE steps SET status = 'cancelled', completed_at = now(), lease_owner = NULL,
             lease_expires_at = NULL
       WHERE response_id = $1 AND status IN ('pending', 'running')`,
-  ),
-  usage: statement(
-    'response-usage',
-    `SELECT coalesce(sum((usage->>'input_tokens')::int), 0)::int AS input,
-            coalesce(sum((usage->'input_tokens_details'->>'cached_tokens')::int), 0)::int
-              AS cached,
-            coalesce(sum((usage->>'output_tokens')::int), 0)::int AS output,
-            coalesce(sum((usage->'output_tokens_details'->>'reasoning_tokens')::int), 0)::int
-              AS reasoning
-       FROM steps WHERE response_id = $1 AND usage IS NOT NULL`,
   ),
 };
 
@@ -334,16 +346,19 @@ export class StepsRepository {
    * Records a round the transition decided on, if it still fits the response-wide budgets.
    * (scope, round, index) is unique, so recording the same decision twice inserts nothing.
    * Refused calls are recorded already failed, so the model hears why they did not run.
+   * With `claim`, the step at that index is recorded already claimed by the caller (attempt
+   * 1), saving the claim's round trip. The response moves to in_progress with its first round.
    */
   async appendRound(
     round: NewRound,
     budget: { maxSteps: number; maxToolCalls: number | null },
+    claim: { owner: string; leaseMs: number; index: number } | null = null,
   ): Promise<AppendResult> {
     const rows = round.steps.map((step) => ({
       id: newId('step'),
       index: step.index,
       kind: step.kind,
-      status: step.refused ? 'failed' : 'pending',
+      status: step.refused ? 'failed' : step.index === claim?.index ? 'running' : 'pending',
       call_id: step.callId,
       name: step.name,
       arguments: step.arguments,
@@ -362,17 +377,14 @@ export class StepsRepository {
         budget.maxToolCalls,
         toolCalls,
         JSON.stringify(rows),
+        claim?.owner ?? null,
+        claim?.leaseMs ?? 0,
       ],
     );
     if (result.live === 0) return { type: 'ended' };
     if (result.fits === 0) return { type: 'over_budget' };
     if (result.steps.length === 0) return { type: 'exists' };
     return { type: 'recorded', steps: result.steps };
-  }
-
-  /** The steps of one round of a scope, by index. */
-  async round(scopeId: string, round: number): Promise<StepRecord[]> {
-    return this.sql.query<StepRow>(SQL.roundSteps, [scopeId, round]);
   }
 
   /**
@@ -429,17 +441,18 @@ export class StepsRepository {
 
   /**
    * Records a step's outcome if it is still running (and, given an attempt, if that attempt
-   * still owns it), and says whether its round is now complete.
+   * still owns it), and says whether its round is now complete. A completed round comes with
+   * a snapshot of its scope for the next decision, unless a concurrent sibling may be missing
+   * from it; then `snapshot` is null and the caller loads one.
    */
-  async finish(
-    stepId: string,
-    attempt: number | null,
-    outcome: StepOutcome,
-  ): Promise<{ recorded: boolean; roundComplete: boolean; scopeId: string | null }> {
+  async finish(stepId: string, attempt: number | null, outcome: StepOutcome): Promise<Finished> {
     const [row] = await this.sql.query<{
-      scope_id: string | null;
-      round: number | null;
-      open: number | null;
+      scope_id: string;
+      open: number;
+      status: ResponseStatus;
+      step_count: number;
+      tool_call_count: number;
+      steps: StepRow[] | null;
     }>(SQL.finish, [
       stepId,
       attempt,
@@ -448,8 +461,43 @@ export class StepsRepository {
       json(outcome.error),
       json(outcome.usage),
     ]);
-    const recorded = row.scope_id !== null;
-    return { recorded, roundComplete: recorded && row.open === 0, scopeId: row.scope_id };
+    if (!row) return { recorded: false, roundComplete: false, scopeId: null, snapshot: null };
+    if (row.open !== 0 || row.steps === null) {
+      return { recorded: true, roundComplete: false, scopeId: row.scope_id, snapshot: null };
+    }
+    // The statement read the steps before its own update: put this step's outcome in.
+    const steps = row.steps.map((step) =>
+      step.id === stepId
+        ? {
+            ...step,
+            status: outcome.status,
+            result: outcome.result ?? null,
+            error: outcome.error ?? null,
+            usage: outcome.usage ?? null,
+          }
+        : step,
+    );
+    const context = await this.context(row.scope_id);
+    const fresh = steps.every((step) => isTerminalStep(step.status));
+    return {
+      recorded: true,
+      roundComplete: true,
+      scopeId: row.scope_id,
+      snapshot:
+        context && fresh
+          ? {
+              scope: context.scope,
+              steps,
+              response: {
+                id: context.scope.responseId,
+                status: row.status,
+                request: context.request,
+                deadlineAt: context.deadlineAt,
+              },
+              tree: { steps: row.step_count, toolCalls: row.tool_call_count },
+            }
+          : null,
+    };
   }
 
   /** Opens the scope an agent step runs; opening it again finds the existing one. */
@@ -482,22 +530,5 @@ export class StepsRepository {
   /** Ends every unfinished step of a response as cancelled (after the response ended). */
   async cancelOpenSteps(responseId: string): Promise<void> {
     await this.sql.query(SQL.cancelOpen, [responseId]);
-  }
-
-  /** Usage summed over every step of a response, sub-agents included. */
-  async responseUsage(responseId: string): Promise<Usage> {
-    const [row] = await this.sql.query<{
-      input: number;
-      cached: number;
-      output: number;
-      reasoning: number;
-    }>(SQL.usage, [responseId]);
-    return {
-      input_tokens: row.input,
-      input_tokens_details: { cached_tokens: row.cached },
-      output_tokens: row.output,
-      output_tokens_details: { reasoning_tokens: row.reasoning },
-      total_tokens: row.input + row.output,
-    };
   }
 }
