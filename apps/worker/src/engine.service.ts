@@ -39,6 +39,11 @@ type ScopeEnd =
 interface Continuation {
   claimed: ClaimedStep;
   snapshot: ScopeSnapshot;
+  /**
+   * The step took over the slot of the step before it (a single-step round run in the same
+   * job), rather than a slot the dispatcher handed out.
+   */
+  inline: boolean;
 }
 
 /**
@@ -82,7 +87,7 @@ export class EngineService {
     if (!claimed) return;
     const snapshot = await this.steps.loadScope(claimed.scopeId);
     if (!snapshot) return;
-    await this.runChain({ claimed, snapshot });
+    await this.runChain({ claimed, snapshot, inline: false });
   }
 
   /** Runs a step, records it, and carries on with whatever can run inline after it. */
@@ -95,7 +100,20 @@ export class EngineService {
         snapshot.response.deadlineAt,
         (signal) => this.executor.execute(snapshot, claimed.step, signal),
       );
-      if (execution.type === 'delegated') return;
+      if (execution.type === 'delegated') {
+        // A sub-agent started in a slot handed over inline carries on in it; one started by
+        // the dispatcher queues its scope, whose first step then waits for a slot.
+        if (next.inline) {
+          next = await this.decide(execution.childScopeId, () => true);
+        } else {
+          await this.queue.advance(
+            { responseId: claimed.responseId, scopeId: execution.childScopeId },
+            'start',
+          );
+          next = null;
+        }
+        continue;
+      }
       next = await this.recordOutcome(
         claimed.responseId,
         claimed.step.id,
@@ -167,11 +185,10 @@ export class EngineService {
         case 'fail':
           return this.endScope(snapshot, { status: 'failed', output: [], error: decision.error });
         case 'append': {
-          // A round of one model or tool call runs here, recorded already claimed.
+          // A round of one call runs here, recorded already claimed.
           const runnable = decision.steps.filter((step) => !step.refused);
-          const single = runnable.length === 1 && runnable[0].kind !== 'agent_call';
           const claim =
-            single && inline(snapshot)
+            runnable.length === 1 && inline(snapshot)
               ? { owner: this.workerId, leaseMs: this.leaseMs, index: runnable[0].index }
               : null;
           const result = await this.steps.appendRound(
@@ -198,7 +215,7 @@ export class EngineService {
               responseId: snapshot.scope.responseId,
               attempt: 1,
             };
-            return { claimed, snapshot };
+            return { claimed, snapshot, inline: true };
           }
           await this.dispatch(snapshot.scope.responseId);
           return null;

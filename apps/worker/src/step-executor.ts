@@ -2,7 +2,6 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import { conversationBefore, shapeModelOutput, type StepRecord } from '@ratchet/core';
 import { ProviderRegistry, UpstreamError } from '@ratchet/providers';
-import { JobQueue } from '@ratchet/queue';
 import {
   childScopeId,
   StepsRepository,
@@ -13,8 +12,9 @@ import { HttpToolClient, resolveAgentTools } from '@ratchet/tools';
 import { StepAbort } from './in-flight.registry';
 import { textFormatForModel, toolsForModel } from './model-call';
 
-/** An agent step's outcome arrives later, when its child scope finishes. */
-export type Execution = { type: 'finished'; outcome: StepOutcome } | { type: 'delegated' };
+/** An agent step's outcome arrives later, when the child scope it opened finishes. */
+export type Execution =
+  { type: 'finished'; outcome: StepOutcome } | { type: 'delegated'; childScopeId: string };
 
 /** Runs one claimed step: a model call, an http tool call, or the start of a sub-agent. */
 @Injectable()
@@ -26,7 +26,6 @@ export class StepExecutor {
     private readonly providers: ProviderRegistry,
     private readonly tools: HttpToolClient,
     private readonly steps: StepsRepository,
-    private readonly queue: JobQueue,
   ) {}
 
   async execute(
@@ -119,7 +118,7 @@ export class StepExecutor {
   }
 
   /**
-   * Opens the agent's own scope one level deeper and queues it; the step completes when that
+   * Opens the agent's own scope one level deeper; the step completes when that
    * scope finishes. A call that would nest deeper than maxDepth fails instead, so the calling
    * model hears why and goes on.
    */
@@ -174,8 +173,7 @@ export class StepExecutor {
       ],
       tools: resolveAgentTools(this.config.config, agent.tools),
     });
-    await this.queue.advance({ responseId: snapshot.scope.responseId, scopeId }, 'start');
-    return { type: 'delegated' };
+    return { type: 'delegated', childScopeId: scopeId };
   }
 }
 

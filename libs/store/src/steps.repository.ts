@@ -133,6 +133,15 @@ const SQL = {
        FROM scopes s JOIN responses r ON r.id = s.response_id
       WHERE s.id = $1`,
   ),
+  // A scope not cached yet: its fixed data and its state in one round trip.
+  contextAndState: statement(
+    'scope-context-and-state',
+    `SELECT s.id, s.response_id, s.parent_step_id, s.depth, s.model, s.instructions, s.input,
+            s.tools, r.request, r.deadline_at, r.status::text AS status, r.step_count,
+            r.tool_call_count, ${STEPS_OF_SCOPE('s.id')} AS steps
+       FROM scopes s JOIN responses r ON r.id = s.response_id
+      WHERE s.id = $1`,
+  ),
   state: statement(
     'scope-state',
     `SELECT r.status::text AS status, r.step_count, r.tool_call_count,
@@ -268,6 +277,26 @@ interface StepRow {
   usage: Usage | null;
 }
 
+interface ContextRow {
+  id: string;
+  response_id: string;
+  parent_step_id: string | null;
+  depth: number;
+  model: string;
+  instructions: string | null;
+  input: Item[];
+  tools: ScopeTools;
+  request: CreateResponseRequest;
+  deadline_at: Date | null;
+}
+
+interface StateRow {
+  status: ResponseStatus;
+  step_count: number;
+  tool_call_count: number;
+  steps: StepRow[];
+}
+
 const json = (value: unknown): string | null =>
   value === undefined || value === null ? null : JSON.stringify(value);
 
@@ -283,15 +312,16 @@ export class StepsRepository {
   constructor(private readonly sql: Sql) {}
 
   async loadScope(scopeId: string): Promise<ScopeSnapshot | null> {
-    const context = await this.context(scopeId);
-    if (!context) return null;
-    const [state] = await this.sql.query<{
-      status: ResponseStatus;
-      step_count: number;
-      tool_call_count: number;
-      steps: StepRow[];
-    }>(SQL.state, [scopeId, context.scope.responseId]);
-    if (!state) return null;
+    let context = this.contexts.get(scopeId);
+    let state: StateRow | undefined;
+    if (context) {
+      [state] = await this.sql.query<StateRow>(SQL.state, [scopeId, context.scope.responseId]);
+    } else {
+      const [row] = await this.sql.query<ContextRow & StateRow>(SQL.contextAndState, [scopeId]);
+      if (row) context = this.remember(row);
+      state = row;
+    }
+    if (!context || !state) return null;
     return {
       scope: context.scope,
       steps: state.steps,
@@ -308,19 +338,11 @@ export class StepsRepository {
   private async context(scopeId: string): Promise<ScopeContext | null> {
     const cached = this.contexts.get(scopeId);
     if (cached) return cached;
-    const [row] = await this.sql.query<{
-      id: string;
-      response_id: string;
-      parent_step_id: string | null;
-      depth: number;
-      model: string;
-      instructions: string | null;
-      input: Item[];
-      tools: ScopeTools;
-      request: CreateResponseRequest;
-      deadline_at: Date | null;
-    }>(SQL.context, [scopeId]);
-    if (!row) return null;
+    const [row] = await this.sql.query<ContextRow>(SQL.context, [scopeId]);
+    return row ? this.remember(row) : null;
+  }
+
+  private remember(row: ContextRow): ScopeContext {
     const context: ScopeContext = {
       scope: {
         id: row.id,
@@ -338,7 +360,7 @@ export class StepsRepository {
     if (this.contexts.size >= CONTEXT_CACHE_SIZE) {
       this.contexts.delete(this.contexts.keys().next().value as string);
     }
-    this.contexts.set(scopeId, context);
+    this.contexts.set(row.id, context);
     return context;
   }
 

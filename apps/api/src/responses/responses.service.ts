@@ -65,19 +65,27 @@ export class ResponsesService {
       ? await this.contextOf(request.previous_response_id, principal)
       : [];
     const id = newId('resp');
-    const record = await this.responses.create({
-      id,
-      ownerId: principal.keyId,
-      model: request.model,
-      request,
-      inputItems,
-      context: [...previous, ...inputItems],
-      tools,
-      deadlineAt: new Date(Date.now() + this.config.config.limits.maxDurationMs),
-    });
-    await this.queue.advance({ responseId: id, scopeId: topScopeId(id) }, 'start');
-    if (request.background) return assembleResponse(record);
-    return assembleResponse(await this.awaitTerminal(id, signal));
+    // A foreground caller listens before the work is queued, so no notice can slip past.
+    const [record, watch] = await Promise.all([
+      this.responses.create({
+        id,
+        ownerId: principal.keyId,
+        model: request.model,
+        request,
+        inputItems,
+        context: [...previous, ...inputItems],
+        tools,
+        deadlineAt: new Date(Date.now() + this.config.config.limits.maxDurationMs),
+      }),
+      request.background ? null : this.watch(id),
+    ]);
+    try {
+      await this.queue.advance({ responseId: id, scopeId: topScopeId(id) }, 'start');
+      if (!watch) return assembleResponse(record);
+      return assembleResponse(await this.awaitTerminal(id, watch, signal));
+    } finally {
+      watch?.close();
+    }
   }
 
   async get(id: string, principal: Principal): Promise<ResponseObject> {
@@ -156,28 +164,57 @@ export class ResponsesService {
     return context;
   }
 
-  /** Waits until the response is terminal: woken by bus notices, re-checking on a timer. */
-  private async awaitTerminal(id: string, signal: AbortSignal): Promise<ResponseRecord> {
+  /** Starts listening for notices about a response. */
+  private async watch(id: string): Promise<Watch> {
+    let pending = false;
     let wake: (() => void) | null = null;
-    const unsubscribe = await this.bus.subscribe(id, () => wake?.());
-    try {
-      for (;;) {
-        const record = await this.responses.findById(id);
-        if (!record) throw RatchetError.responseNotFound(id);
-        if (isTerminalStatus(record.status) || signal.aborted) return record;
-        await new Promise<void>((resolve) => {
+    const unsubscribe = await this.bus.subscribe(id, () => {
+      pending = true;
+      wake?.();
+    });
+    return {
+      next: (signal) =>
+        new Promise<void>((resolve) => {
+          if (pending || signal.aborted) {
+            pending = false;
+            return resolve();
+          }
           const timer = setTimeout(done, TERMINAL_RECHECK_MS);
           signal.addEventListener('abort', done, { once: true });
           wake = done;
           function done(): void {
             clearTimeout(timer);
             signal.removeEventListener('abort', done);
+            pending = false;
+            wake = null;
             resolve();
           }
-        });
-      }
-    } finally {
-      await unsubscribe();
+        }),
+      close: () => void unsubscribe().catch(() => undefined),
+    };
+  }
+
+  /**
+   * Waits until the response is terminal: it reads the response when a notice arrives, and
+   * at least every TERMINAL_RECHECK_MS, since notices are hints that may be lost.
+   */
+  private async awaitTerminal(
+    id: string,
+    watch: Watch,
+    signal: AbortSignal,
+  ): Promise<ResponseRecord> {
+    for (;;) {
+      await watch.next(signal);
+      const record = await this.responses.findById(id);
+      if (!record) throw RatchetError.responseNotFound(id);
+      if (isTerminalStatus(record.status) || signal.aborted) return record;
     }
   }
+}
+
+/** Notices about one response, as a foreground request waits for it. */
+interface Watch {
+  /** Resolves at the next notice (or one that came since the last call), or after a while. */
+  next(signal: AbortSignal): Promise<void>;
+  close(): void;
 }
