@@ -1,43 +1,12 @@
 import OpenAI from 'openai';
 import { chatCompletion, startFakeOpenAI, type FakeOpenAI } from './support/fake-openai';
+import { RESPONSE_RESOURCE_KEYS } from './support/open-responses';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 
 // The foundation end to end: the official SDK against the real API and worker, real
 // Postgres and Redis, and a real HTTP server standing in for an OpenAI-compatible upstream.
 
-const RESPONSE_KEYS = [
-  'id',
-  'object',
-  'created_at',
-  'completed_at',
-  'status',
-  'incomplete_details',
-  'model',
-  'previous_response_id',
-  'instructions',
-  'output',
-  'error',
-  'tools',
-  'tool_choice',
-  'truncation',
-  'parallel_tool_calls',
-  'text',
-  'top_p',
-  'presence_penalty',
-  'frequency_penalty',
-  'top_logprobs',
-  'temperature',
-  'reasoning',
-  'usage',
-  'max_output_tokens',
-  'max_tool_calls',
-  'store',
-  'background',
-  'service_tier',
-  'metadata',
-  'safety_identifier',
-  'prompt_cache_key',
-].sort();
+const RESPONSE_KEYS = [...RESPONSE_RESOURCE_KEYS].sort();
 
 let upstream: FakeOpenAI;
 let ratchet: TestRatchet;

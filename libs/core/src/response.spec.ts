@@ -8,41 +8,9 @@ import {
   type ResponseStatus,
 } from './response';
 import type { Usage } from './usage';
+import { RESPONSE_RESOURCE_KEYS } from '../../../test/support/open-responses';
 
-/** The keys the Open Responses ResponseResource schema requires, all 31 of them. */
-const REQUIRED_KEYS = [
-  'id',
-  'object',
-  'created_at',
-  'completed_at',
-  'status',
-  'incomplete_details',
-  'model',
-  'previous_response_id',
-  'instructions',
-  'output',
-  'error',
-  'tools',
-  'tool_choice',
-  'truncation',
-  'parallel_tool_calls',
-  'text',
-  'top_p',
-  'presence_penalty',
-  'frequency_penalty',
-  'top_logprobs',
-  'temperature',
-  'reasoning',
-  'usage',
-  'max_output_tokens',
-  'max_tool_calls',
-  'store',
-  'background',
-  'service_tier',
-  'metadata',
-  'safety_identifier',
-  'prompt_cache_key',
-];
+const REQUIRED_KEYS = RESPONSE_RESOURCE_KEYS;
 
 const CREATED_AT = new Date('2026-03-04T05:06:07.890Z');
 const COMPLETED_AT = new Date('2026-03-04T05:06:09.999Z');

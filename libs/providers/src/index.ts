@@ -1,3 +1,4 @@
+export * from './abort-signals';
 export * from './provider';
 export * from './upstream-errors';
 export * from './openai-chat.provider';

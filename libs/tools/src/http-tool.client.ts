@@ -1,5 +1,6 @@
 import type { HttpToolConfig } from '@ratchet/config';
 import type { StepError } from '@ratchet/core';
+import { type Deadline, MAX_TIMER_MS, startDeadline } from '@ratchet/providers';
 import { type Dispatcher, request } from 'undici';
 
 // Runs one server-side http tool call. Every way a tool can fail becomes an error outcome,
@@ -36,9 +37,6 @@ const EXCERPT_CHARS = 500;
  * reused for the common small error page, while a huge one is cut off instead of drained.
  */
 const ERROR_BODY_BYTES = 64 * 1024;
-
-/** Node fires longer timers after 1 ms (with a warning), so delays are kept within this. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Undici errors that mean the tool took too long rather than could not be reached. */
 const TIMEOUT_ERROR_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
@@ -290,38 +288,4 @@ function transportError(
 function errorCode(error: unknown): string | null {
   if (typeof error !== 'object' || error === null || !('code' in error)) return null;
   return typeof error.code === 'string' ? error.code : null;
-}
-
-/**
- * One call's cancellation: aborts when the caller's signal aborts or when `timeoutMs` passes,
- * and remembers which happened. (Same idea as providers' `startDeadline`; a candidate to share.)
- */
-interface Deadline {
-  readonly signal: AbortSignal;
-  timedOut(): boolean;
-  /** Stops the timer and unhooks from the caller's signal; call once the call is settled. */
-  dispose(): void;
-}
-
-function startDeadline(timeoutMs: number, parent: AbortSignal | undefined): Deadline {
-  const controller = new AbortController();
-  let expired = false;
-  const onParentAbort = (): void => controller.abort(parent?.reason);
-  const timer = setTimeout(
-    () => {
-      expired = true;
-      controller.abort(new DOMException(`Timed out after ${timeoutMs} ms.`, 'TimeoutError'));
-    },
-    Math.min(timeoutMs, MAX_TIMER_MS),
-  );
-  if (parent?.aborted) onParentAbort();
-  else parent?.addEventListener('abort', onParentAbort, { once: true });
-  return {
-    signal: controller.signal,
-    timedOut: () => expired,
-    dispose: () => {
-      clearTimeout(timer);
-      parent?.removeEventListener('abort', onParentAbort);
-    },
-  };
 }
