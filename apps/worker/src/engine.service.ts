@@ -7,7 +7,9 @@ import {
   isTerminalStatus,
   isTerminalStep,
   transition,
+  type Decision,
   type Item,
+  type NewStep,
   type StepError,
   type StepRecord,
 } from '@ratchet/core';
@@ -16,7 +18,11 @@ import { JobQueue, type JobPayload } from '@ratchet/queue';
 import {
   ResponsesRepository,
   StepsRepository,
+  type AppendBudget,
+  type AppendResult,
   type ClaimedStep,
+  type InlineClaim,
+  type NewRound,
   type ScopeSnapshot,
   type StepOutcome,
 } from '@ratchet/store';
@@ -114,13 +120,51 @@ export class EngineService {
         }
         continue;
       }
-      next = await this.recordOutcome(
-        claimed.responseId,
-        claimed.step.id,
-        claimed.attempt,
-        execution.outcome,
-      );
+      next = next.inline
+        ? await this.continueInline(next, execution.outcome)
+        : await this.recordOutcome(
+            claimed.responseId,
+            claimed.step.id,
+            claimed.attempt,
+            execution.outcome,
+          );
     }
+  }
+
+  /**
+   * After a step that was its round's only call: the scope's state is known here (the
+   * snapshot plus this outcome), so the next decision is made before anything is written, and
+   * when it is another round, recording this outcome and that round is one statement.
+   */
+  private async continueInline(
+    { claimed, snapshot }: Continuation,
+    outcome: StepOutcome,
+  ): Promise<Continuation | null> {
+    const finishedStep: StepRecord = {
+      ...claimed.step,
+      status: outcome.status,
+      result: outcome.result ?? null,
+      error: outcome.error ?? null,
+      usage: outcome.usage ?? null,
+    };
+    const after: ScopeSnapshot = {
+      ...snapshot,
+      steps: [...snapshot.steps.filter((step) => step.id !== finishedStep.id), finishedStep],
+    };
+    const decision = this.transitionFor(after);
+    if (decision.type !== 'append') {
+      return this.recordOutcome(claimed.responseId, claimed.step.id, claimed.attempt, outcome);
+    }
+    const claim = this.inlineClaim(decision.steps, true);
+    const result = await this.steps.finishAndAppend(
+      { stepId: claimed.step.id, attempt: claimed.attempt, outcome },
+      this.newRound(after, decision.round, decision.steps),
+      this.budgetLimits(after),
+      claim,
+    );
+    if (!result.recorded) return null;
+    const next = await this.afterAppend(after, decision.steps, result.append, claim);
+    return next === 'decide-again' ? this.decide(claimed.scopeId, () => true) : next;
   }
 
   /**
@@ -155,22 +199,7 @@ export class EngineService {
     for (let attempt = 0; attempt < MAX_DECISIONS; attempt++) {
       const snapshot = (attempt === 0 ? preloaded : null) ?? (await this.steps.loadScope(scopeId));
       if (!snapshot || isTerminalStatus(snapshot.response.status)) return null;
-      const { limits } = this.config.config;
-      const request = snapshot.response.request;
-      const maxToolCalls = request.max_tool_calls ?? null;
-      const decision = transition({
-        steps: snapshot.steps,
-        serverTools: snapshot.scope.tools.server,
-        clientTools: snapshot.scope.parentStepId === null,
-        maxIterations: limits.maxIterations,
-        budget: {
-          steps: limits.maxSteps - snapshot.tree.steps,
-          toolCalls:
-            maxToolCalls === null ? null : Math.max(0, maxToolCalls - snapshot.tree.toolCalls),
-          expired:
-            snapshot.response.deadlineAt !== null && snapshot.response.deadlineAt <= new Date(),
-        },
-      });
+      const decision = this.transitionFor(snapshot);
       switch (decision.type) {
         case 'wait':
           return null;
@@ -185,44 +214,102 @@ export class EngineService {
         case 'fail':
           return this.endScope(snapshot, { status: 'failed', output: [], error: decision.error });
         case 'append': {
-          // A round of one call runs here, recorded already claimed.
-          const runnable = decision.steps.filter((step) => !step.refused);
-          const claim =
-            runnable.length === 1 && inline(snapshot)
-              ? { owner: this.workerId, leaseMs: this.leaseMs, index: runnable[0].index }
-              : null;
+          const claim = this.inlineClaim(decision.steps, inline(snapshot));
           const result = await this.steps.appendRound(
-            {
-              responseId: snapshot.scope.responseId,
-              scopeId,
-              round: decision.round,
-              steps: decision.steps,
-              prevStepId: lastStep(snapshot.steps)?.id ?? null,
-            },
-            { maxSteps: limits.maxSteps, maxToolCalls },
+            this.newRound(snapshot, decision.round, decision.steps),
+            this.budgetLimits(snapshot),
             claim,
           );
-          if (result.type === 'ended') return null;
-          // A stale view (the round exists) or a budget spent meanwhile: decide again.
-          if (result.type !== 'recorded') continue;
-          // Every call refused by a cap: nothing to run; decide on the recorded refusals.
-          if (result.steps.every((step) => isTerminalStep(step.status))) continue;
-          const mine = claim && result.steps.find((step) => step.index === claim.index);
-          if (mine) {
-            const claimed = {
-              step: mine,
-              scopeId,
-              responseId: snapshot.scope.responseId,
-              attempt: 1,
-            };
-            return { claimed, snapshot, inline: true };
-          }
-          await this.dispatch(snapshot.scope.responseId);
-          return null;
+          const next = await this.afterAppend(snapshot, decision.steps, result, claim);
+          if (next === 'decide-again') continue;
+          return next;
         }
       }
     }
     throw new Error(`scope ${scopeId}: no decision fit the budget after ${MAX_DECISIONS} tries`);
+  }
+
+  private transitionFor(snapshot: ScopeSnapshot): Decision {
+    const { limits } = this.config.config;
+    const maxToolCalls = snapshot.response.request.max_tool_calls ?? null;
+    return transition({
+      steps: snapshot.steps,
+      serverTools: snapshot.scope.tools.server,
+      clientTools: snapshot.scope.parentStepId === null,
+      maxIterations: limits.maxIterations,
+      budget: {
+        steps: limits.maxSteps - snapshot.tree.steps,
+        toolCalls:
+          maxToolCalls === null ? null : Math.max(0, maxToolCalls - snapshot.tree.toolCalls),
+        expired:
+          snapshot.response.deadlineAt !== null && snapshot.response.deadlineAt <= new Date(),
+      },
+    });
+  }
+
+  private budgetLimits(snapshot: ScopeSnapshot): AppendBudget {
+    return {
+      maxSteps: this.config.config.limits.maxSteps,
+      maxToolCalls: snapshot.response.request.max_tool_calls ?? null,
+    };
+  }
+
+  private newRound(snapshot: ScopeSnapshot, round: number, steps: NewStep[]): NewRound {
+    return {
+      responseId: snapshot.scope.responseId,
+      scopeId: snapshot.scope.id,
+      round,
+      steps,
+      prevStepId: lastStep(snapshot.steps)?.id ?? null,
+    };
+  }
+
+  /** A round of one call runs in this job, recorded already claimed, when `inline` allows. */
+  private inlineClaim(steps: readonly NewStep[], inline: boolean): InlineClaim | null {
+    const runnable = steps.filter((step) => !step.refused);
+    return runnable.length === 1 && inline
+      ? { owner: this.workerId, leaseMs: this.leaseMs, index: runnable[0].index }
+      : null;
+  }
+
+  /**
+   * What follows recording a round: run its claimed step here, hand its steps to the queue,
+   * or decide again (the round existed already, the budget was spent meanwhile, or every
+   * call was refused by a cap).
+   */
+  private async afterAppend(
+    snapshot: ScopeSnapshot,
+    steps: readonly NewStep[],
+    result: AppendResult,
+    claim: InlineClaim | null,
+  ): Promise<Continuation | null | 'decide-again'> {
+    if (result.type === 'ended') return null;
+    if (result.type !== 'recorded') return 'decide-again';
+    if (result.steps.every((step) => isTerminalStep(step.status))) return 'decide-again';
+    const mine = claim && result.steps.find((step) => step.index === claim.index);
+    if (!mine) {
+      await this.dispatch(snapshot.scope.responseId);
+      return null;
+    }
+    const toolCalls = steps.filter((step) => step.kind !== 'model_call' && !step.refused).length;
+    return {
+      claimed: {
+        step: mine,
+        scopeId: snapshot.scope.id,
+        responseId: snapshot.scope.responseId,
+        attempt: 1,
+      },
+      // The scope as it now is in Postgres: with this round, and the tree's counters spent.
+      snapshot: {
+        ...snapshot,
+        steps: [...snapshot.steps, ...result.steps],
+        tree: {
+          steps: snapshot.tree.steps + result.steps.length,
+          toolCalls: snapshot.tree.toolCalls + toolCalls,
+        },
+      },
+      inline: true,
+    };
   }
 
   /** Queues the response's pending steps as far as its concurrency limits allow. */

@@ -95,6 +95,58 @@ export interface Finished {
   snapshot: ScopeSnapshot | null;
 }
 
+export interface AppendBudget {
+  maxSteps: number;
+  maxToolCalls: number | null;
+}
+
+/** A step to record already claimed by `owner` (attempt 1), by its index in the round. */
+export interface InlineClaim {
+  owner: string;
+  leaseMs: number;
+  index: number;
+}
+
+interface AppendRow {
+  live: number;
+  fits: number;
+  steps: StepRow[];
+}
+
+function appendParams(round: NewRound, budget: AppendBudget, claim: InlineClaim | null): unknown[] {
+  const rows = round.steps.map((step) => ({
+    id: newId('step'),
+    index: step.index,
+    kind: step.kind,
+    status: step.refused ? 'failed' : step.index === claim?.index ? 'running' : 'pending',
+    call_id: step.callId,
+    name: step.name,
+    arguments: step.arguments,
+    error: step.refused ?? null,
+  }));
+  const toolCalls = round.steps.filter((s) => s.kind !== 'model_call' && !s.refused).length;
+  return [
+    round.responseId,
+    round.scopeId,
+    round.round,
+    round.prevStepId,
+    rows.length,
+    budget.maxSteps,
+    budget.maxToolCalls,
+    toolCalls,
+    JSON.stringify(rows),
+    claim?.owner ?? null,
+    claim?.leaseMs ?? 0,
+  ];
+}
+
+function appendResult(row: AppendRow): AppendResult {
+  if (row.live === 0) return { type: 'ended' };
+  if (row.fits === 0) return { type: 'over_budget' };
+  if (row.steps.length === 0) return { type: 'exists' };
+  return { type: 'recorded', steps: row.steps };
+}
+
 /** A round the transition decided on, with where it goes. */
 export interface NewRound {
   responseId: string;
@@ -125,6 +177,58 @@ const STEPS_OF_SCOPE = (scopeId: string): string =>
        'result', result, 'error', error, 'usage', usage))
        FROM steps WHERE scope_id = ${scopeId}), '[]'::json)`;
 
+/**
+ * Recording a round: locks the response row, so concurrent scopes of one tree spend the
+ * budget one at a time (FOR UPDATE re-reads the counters as committed by whoever held the
+ * lock before); inserts the steps if they fit; spends the counters; sets the scope's open
+ * steps; moves the response to in_progress. Parameters, through `p`: 1 response, 2 scope,
+ * 3 round, 4 previous step, 5 steps count, 6 maxSteps, 7 maxToolCalls, 8 tool calls,
+ * 9 steps JSON, 10 claiming worker, 11 lease ms.
+ */
+function appendCtes(p: (n: number) => string, precondition: string): string {
+  return `lock AS (
+       SELECT step_count, tool_call_count FROM responses
+        WHERE id = ${p(1)} AND status IN ('queued', 'in_progress') AND ${precondition}
+          FOR UPDATE),
+     fits AS (
+       SELECT 1 FROM lock
+        WHERE lock.step_count + ${p(5)} <= ${p(6)}
+          AND (${p(7)}::int IS NULL OR lock.tool_call_count + ${p(8)} <= ${p(7)})),
+     ins AS (
+       INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
+                          arguments, error, prev_step_id, completed_at, attempt, lease_owner,
+                          executed_by, lease_expires_at, started_at, dispatched_at)
+       SELECT x.id, ${p(1)}, ${p(2)}, ${p(3)}, x.index, x.kind::step_kind, x.status::step_status,
+              x.call_id, x.name, x.arguments, x.error, ${p(4)},
+              CASE WHEN x.status = 'failed' THEN now() END,
+              CASE WHEN x.status = 'running' THEN 1 ELSE 0 END,
+              CASE WHEN x.status = 'running' THEN ${p(10)} END,
+              CASE WHEN x.status = 'running' THEN ${p(10)} END,
+              CASE WHEN x.status = 'running' THEN now() + ${p(11)} * interval '1 millisecond' END,
+              CASE WHEN x.status = 'running' THEN now() END,
+              CASE WHEN x.status = 'running' THEN now() END
+         FROM json_to_recordset(${p(9)}::json) AS x(id text, index int, kind text, status text,
+                                                  call_id text, name text, arguments text,
+                                                  error jsonb)
+        WHERE EXISTS (SELECT 1 FROM fits)
+       ON CONFLICT (scope_id, round, index) DO NOTHING
+       RETURNING ${STEP_COLUMNS}),
+     counted AS (
+       UPDATE responses
+          SET step_count = step_count + (SELECT count(*) FROM ins),
+              tool_call_count = tool_call_count
+                + (SELECT count(*) FROM ins WHERE kind <> 'model_call' AND status <> 'failed'),
+              status = 'in_progress', started_at = coalesce(started_at, now())
+        WHERE id = ${p(1)} AND EXISTS (SELECT 1 FROM ins)),
+     opened AS (
+       UPDATE scopes SET open_steps = (SELECT count(*) FROM ins WHERE status <> 'failed')
+        WHERE id = ${p(2)} AND EXISTS (SELECT 1 FROM ins))`;
+}
+
+const APPEND_RESULT = `SELECT (SELECT count(*)::int FROM lock) AS live,
+       (SELECT count(*)::int FROM fits) AS fits,
+       coalesce((SELECT json_agg(ins ORDER BY index) FROM ins), '[]'::json) AS steps`;
+
 const SQL = {
   context: statement(
     'scope-context',
@@ -148,47 +252,22 @@ const SQL = {
             ${STEPS_OF_SCOPE('$1')} AS steps
        FROM responses r WHERE r.id = $2`,
   ),
-  // Locks the response row, so concurrent scopes of one tree spend the budget one at a time;
-  // FOR UPDATE re-reads the counters as committed by whoever held the lock before.
-  append: statement(
-    'append-round',
-    `WITH lock AS (
-       SELECT step_count, tool_call_count FROM responses
-        WHERE id = $1 AND status IN ('queued', 'in_progress') FOR UPDATE),
-     fits AS (
-       SELECT 1 FROM lock
-        WHERE lock.step_count + $5 <= $6
-          AND ($7::int IS NULL OR lock.tool_call_count + $8 <= $7)),
-     ins AS (
-       INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
-                          arguments, error, prev_step_id, completed_at, attempt, lease_owner,
-                          executed_by, lease_expires_at, started_at, dispatched_at)
-       SELECT x.id, $1, $2, $3, x.index, x.kind::step_kind, x.status::step_status, x.call_id,
-              x.name, x.arguments, x.error, $4, CASE WHEN x.status = 'failed' THEN now() END,
-              CASE WHEN x.status = 'running' THEN 1 ELSE 0 END,
-              CASE WHEN x.status = 'running' THEN $10 END,
-              CASE WHEN x.status = 'running' THEN $10 END,
-              CASE WHEN x.status = 'running' THEN now() + $11 * interval '1 millisecond' END,
-              CASE WHEN x.status = 'running' THEN now() END,
-              CASE WHEN x.status = 'running' THEN now() END
-         FROM json_to_recordset($9::json) AS x(id text, index int, kind text, status text,
-                                               call_id text, name text, arguments text,
-                                               error jsonb)
-        WHERE EXISTS (SELECT 1 FROM fits)
-       ON CONFLICT (scope_id, round, index) DO NOTHING
-       RETURNING ${STEP_COLUMNS}),
-     counted AS (
-       UPDATE responses
-          SET step_count = step_count + (SELECT count(*) FROM ins),
-              tool_call_count = tool_call_count
-                + (SELECT count(*) FROM ins WHERE kind <> 'model_call' AND status <> 'failed'),
-              status = 'in_progress', started_at = coalesce(started_at, now())
-        WHERE id = $1 AND EXISTS (SELECT 1 FROM ins)),
-     opened AS (
-       UPDATE scopes SET open_steps = (SELECT count(*) FROM ins WHERE status <> 'failed')
-        WHERE id = $2 AND EXISTS (SELECT 1 FROM ins))
-     SELECT (SELECT count(*)::int FROM lock) AS live, (SELECT count(*)::int FROM fits) AS fits,
-            coalesce((SELECT json_agg(ins ORDER BY index) FROM ins), '[]'::json) AS steps`,
+  append: statement('append-round', `WITH ${appendCtes((n) => `$${n}`, 'true')} ${APPEND_RESULT}`),
+  // A step's outcome and the round it leads to, in one statement. The step was its round's
+  // only one, so the scope's open-step counter is simply set for the new round; a round that
+  // does not fit leaves the outcome recorded and the counter stale, and the caller decides
+  // again on fresh state.
+  finishAndAppend: statement(
+    'finish-and-append',
+    `WITH done AS (
+       UPDATE steps
+          SET status = $1::step_status, result = $2::jsonb, error = $3::jsonb,
+              usage = $4::jsonb, completed_at = now(), lease_owner = NULL,
+              lease_expires_at = NULL
+        WHERE id = $5 AND status = 'running' AND attempt = $6
+       RETURNING id),
+     ${appendCtes((n) => `$${n + 6}`, 'EXISTS (SELECT 1 FROM done)')}
+     ${APPEND_RESULT}, (SELECT count(*)::int FROM done) AS recorded`,
   ),
   claim: statement(
     'claim-step',
@@ -373,40 +452,37 @@ export class StepsRepository {
    */
   async appendRound(
     round: NewRound,
-    budget: { maxSteps: number; maxToolCalls: number | null },
-    claim: { owner: string; leaseMs: number; index: number } | null = null,
+    budget: AppendBudget,
+    claim: InlineClaim | null = null,
   ): Promise<AppendResult> {
-    const rows = round.steps.map((step) => ({
-      id: newId('step'),
-      index: step.index,
-      kind: step.kind,
-      status: step.refused ? 'failed' : step.index === claim?.index ? 'running' : 'pending',
-      call_id: step.callId,
-      name: step.name,
-      arguments: step.arguments,
-      error: step.refused ?? null,
-    }));
-    const toolCalls = round.steps.filter((s) => s.kind !== 'model_call' && !s.refused).length;
-    const [result] = await this.sql.query<{ live: number; fits: number; steps: StepRow[] }>(
+    const [result] = await this.sql.query<AppendRow>(
       SQL.append,
-      [
-        round.responseId,
-        round.scopeId,
-        round.round,
-        round.prevStepId,
-        rows.length,
-        budget.maxSteps,
-        budget.maxToolCalls,
-        toolCalls,
-        JSON.stringify(rows),
-        claim?.owner ?? null,
-        claim?.leaseMs ?? 0,
-      ],
+      appendParams(round, budget, claim),
     );
-    if (result.live === 0) return { type: 'ended' };
-    if (result.fits === 0) return { type: 'over_budget' };
-    if (result.steps.length === 0) return { type: 'exists' };
-    return { type: 'recorded', steps: result.steps };
+    return appendResult(result);
+  }
+
+  /**
+   * Records the outcome of a step that was its round's only one (fenced by attempt) and the
+   * round it leads to, as `finish` and `appendRound` would, in one round trip.
+   */
+  async finishAndAppend(
+    step: { stepId: string; attempt: number; outcome: StepOutcome },
+    round: NewRound,
+    budget: AppendBudget,
+    claim: InlineClaim | null,
+  ): Promise<{ recorded: boolean; append: AppendResult }> {
+    const { outcome } = step;
+    const [result] = await this.sql.query<AppendRow & { recorded: number }>(SQL.finishAndAppend, [
+      outcome.status,
+      json(outcome.result),
+      json(outcome.error),
+      json(outcome.usage),
+      step.stepId,
+      step.attempt,
+      ...appendParams(round, budget, claim),
+    ]);
+    return { recorded: result.recorded === 1, append: appendResult(result) };
   }
 
   /**
