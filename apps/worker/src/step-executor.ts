@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { AppConfig } from '@ratchet/config';
+import { AppConfig, type ToolConfig } from '@ratchet/config';
 import { conversationBefore, shapeModelOutput, type StepRecord } from '@ratchet/core';
 import { ProviderRegistry, UpstreamError } from '@ratchet/providers';
 import {
@@ -98,10 +98,8 @@ export class StepExecutor {
 
   private async callTool(step: StepRecord, signal: AbortSignal): Promise<StepOutcome> {
     const name = step.name ?? '';
-    const tool = Object.hasOwn(this.config.config.tools, name)
-      ? this.config.config.tools[name]
-      : undefined;
-    if (!tool || tool.type !== 'http') {
+    const tool = this.configuredTool(name);
+    if (tool?.type !== 'http') {
       return {
         status: 'failed',
         error: { code: 'tool_not_found', message: `No http tool named '${name}' is configured.` },
@@ -117,17 +115,20 @@ export class StepExecutor {
       : { status: 'failed', error: outcome.error };
   }
 
+  private configuredTool(name: string): ToolConfig | undefined {
+    const { tools } = this.config.config;
+    return Object.hasOwn(tools, name) ? tools[name] : undefined;
+  }
+
   /**
-   * Opens the agent's own scope one level deeper; the step completes when that
-   * scope finishes. A call that would nest deeper than maxDepth fails instead, so the calling
+   * Opens the agent's own scope one level deeper; the step completes when that scope
+   * finishes. A call that would nest deeper than maxDepth fails instead, so the calling
    * model hears why and goes on.
    */
   private async startAgent(snapshot: ScopeSnapshot, step: StepRecord): Promise<Execution> {
     const name = step.name ?? '';
-    const agent = Object.hasOwn(this.config.config.tools, name)
-      ? this.config.config.tools[name]
-      : undefined;
-    if (!agent || agent.type !== 'agent') {
+    const agent = this.configuredTool(name);
+    if (agent?.type !== 'agent') {
       return finished({
         status: 'failed',
         error: { code: 'tool_not_found', message: `No agent named '${name}' is configured.` },
