@@ -23,6 +23,7 @@ import {
   type ClaimedStep,
   type InlineClaim,
   type NewRound,
+  type ResponseEnd,
   type ScopeSnapshot,
   type StepOutcome,
 } from '@ratchet/store';
@@ -152,12 +153,20 @@ export class EngineService {
       steps: [...snapshot.steps.filter((step) => step.id !== finishedStep.id), finishedStep],
     };
     const decision = this.transitionFor(after);
+    const step = { stepId: claimed.step.id, attempt: claimed.attempt, outcome };
     if (decision.type !== 'append') {
-      return this.recordOutcome(claimed.responseId, claimed.step.id, claimed.attempt, outcome);
+      const end = scopeEnd(decision);
+      if (end === null || snapshot.scope.parentStepId !== null) {
+        return this.recordOutcome(claimed.responseId, claimed.step.id, claimed.attempt, outcome);
+      }
+      // The response's last step: its outcome and the response's end are one statement.
+      const { won } = await this.steps.finishAndEnd(step, responseEnd(claimed.responseId, end));
+      if (won) await this.afterResponseEnded(claimed.responseId, end.status);
+      return null;
     }
     const claim = this.inlineClaim(decision.steps, true);
     const result = await this.steps.finishAndAppend(
-      { stepId: claimed.step.id, attempt: claimed.attempt, outcome },
+      step,
       this.newRound(after, decision.round, decision.steps),
       this.budgetLimits(after),
       claim,
@@ -200,31 +209,19 @@ export class EngineService {
       const snapshot = (attempt === 0 ? preloaded : null) ?? (await this.steps.loadScope(scopeId));
       if (!snapshot || isTerminalStatus(snapshot.response.status)) return null;
       const decision = this.transitionFor(snapshot);
-      switch (decision.type) {
-        case 'wait':
-          return null;
-        case 'complete':
-          return this.endScope(snapshot, { status: 'completed', output: decision.output });
-        case 'incomplete':
-          return this.endScope(snapshot, {
-            status: 'incomplete',
-            output: decision.output,
-            reason: decision.reason,
-          });
-        case 'fail':
-          return this.endScope(snapshot, { status: 'failed', output: [], error: decision.error });
-        case 'append': {
-          const claim = this.inlineClaim(decision.steps, inline(snapshot));
-          const result = await this.steps.appendRound(
-            this.newRound(snapshot, decision.round, decision.steps),
-            this.budgetLimits(snapshot),
-            claim,
-          );
-          const next = await this.afterAppend(snapshot, decision.steps, result, claim);
-          if (next === 'decide-again') continue;
-          return next;
-        }
+      if (decision.type !== 'append') {
+        const end = scopeEnd(decision);
+        return end ? this.endScope(snapshot, end) : null;
       }
+      const claim = this.inlineClaim(decision.steps, inline(snapshot));
+      const result = await this.steps.appendRound(
+        this.newRound(snapshot, decision.round, decision.steps),
+        this.budgetLimits(snapshot),
+        claim,
+      );
+      const next = await this.afterAppend(snapshot, decision.steps, result, claim);
+      if (next === 'decide-again') continue;
+      return next;
     }
     throw new Error(`scope ${scopeId}: no decision fit the budget after ${MAX_DECISIONS} tries`);
   }
@@ -341,20 +338,50 @@ export class EngineService {
   }
 
   private async endResponse(responseId: string, end: ScopeEnd): Promise<void> {
+    const { status, output, error, incompleteDetails } = responseEnd(responseId, end);
     const won = await this.responses.finishWithUsage(responseId, {
-      status: end.status,
-      output: end.output,
-      error: end.status === 'failed' ? end.error : null,
-      incompleteDetails: end.status === 'incomplete' ? { reason: end.reason } : null,
+      status,
+      output,
+      error,
+      incompleteDetails,
     });
-    if (!won) return;
-    if (end.status !== 'completed') {
+    if (won) await this.afterResponseEnded(responseId, end.status);
+  }
+
+  /** Tells whoever waits that the response ended; an early end also stops its other work. */
+  private async afterResponseEnded(responseId: string, status: ScopeEnd['status']): Promise<void> {
+    if (status !== 'completed') {
       // A cap or failure can end the response while sub-agents still work: stop them.
       await this.steps.cancelOpenSteps(responseId);
       await this.bus.publishCancel(responseId);
     }
     await this.bus.publish({ type: 'terminal', responseId });
   }
+}
+
+/** How a decision ends a scope, if it does. */
+function scopeEnd(decision: Decision): ScopeEnd | null {
+  switch (decision.type) {
+    case 'complete':
+      return { status: 'completed', output: decision.output };
+    case 'incomplete':
+      return { status: 'incomplete', output: decision.output, reason: decision.reason };
+    case 'fail':
+      return { status: 'failed', output: [], error: decision.error };
+    case 'append':
+    case 'wait':
+      return null;
+  }
+}
+
+function responseEnd(responseId: string, end: ScopeEnd): ResponseEnd {
+  return {
+    responseId,
+    status: end.status,
+    output: end.output,
+    error: end.status === 'failed' ? end.error : null,
+    incompleteDetails: end.status === 'incomplete' ? { reason: end.reason } : null,
+  };
 }
 
 /** What an agent step records when its scope ends: its final text, or why it stopped. */

@@ -11,6 +11,7 @@ import type {
 } from '@ratchet/core';
 import type { Principal } from './api-keys.repository';
 import { Sql, statement } from './sql';
+import { usageSumSql } from './usage-sql';
 
 // Responses in plain SQL: every request of the API touches this, so each method is one
 // prepared statement. A principal sees its own responses; an admin sees all ($2 = null).
@@ -104,19 +105,7 @@ const SQL = {
         SET status = $2::response_status, output = $3::jsonb, error = $4::jsonb,
             incomplete_details = $5::jsonb, completed_at = now(), lease_owner = NULL,
             lease_expires_at = NULL,
-            usage = (
-              SELECT json_build_object(
-                'input_tokens', coalesce(sum((usage->>'input_tokens')::int), 0),
-                'input_tokens_details', json_build_object(
-                  'cached_tokens',
-                  coalesce(sum((usage->'input_tokens_details'->>'cached_tokens')::int), 0)),
-                'output_tokens', coalesce(sum((usage->>'output_tokens')::int), 0),
-                'output_tokens_details', json_build_object(
-                  'reasoning_tokens',
-                  coalesce(sum((usage->'output_tokens_details'->>'reasoning_tokens')::int), 0)),
-                'total_tokens', coalesce(sum((usage->>'input_tokens')::int), 0)
-                  + coalesce(sum((usage->>'output_tokens')::int), 0))
-                FROM steps WHERE response_id = $1 AND usage IS NOT NULL)
+            usage = ${usageSumSql('steps WHERE response_id = $1 AND usage IS NOT NULL')}
       WHERE id = $1 AND status IN ('queued', 'in_progress')`,
   ),
   finish: statement(

@@ -13,6 +13,7 @@ import {
   type Usage,
 } from '@ratchet/core';
 import { Sql, statement } from './sql';
+import { usageSumSql } from './usage-sql';
 
 // The engine's hot path: every method is one round trip (dispatch excepted), in plain SQL
 // with prepared statements. Scopes' fixed data is cached, since it never changes.
@@ -93,6 +94,15 @@ export interface Finished {
   roundComplete: boolean;
   scopeId: string | null;
   snapshot: ScopeSnapshot | null;
+}
+
+/** How a response ends, as its top scope decided. */
+export interface ResponseEnd {
+  responseId: string;
+  status: 'completed' | 'incomplete' | 'failed';
+  output: Item[];
+  error: StepError | null;
+  incompleteDetails: { reason: string } | null;
 }
 
 export interface AppendBudget {
@@ -268,6 +278,30 @@ const SQL = {
        RETURNING id),
      ${appendCtes((n) => `$${n + 6}`, 'EXISTS (SELECT 1 FROM done)')}
      ${APPEND_RESULT}, (SELECT count(*)::int FROM done) AS recorded`,
+  ),
+  // The last step of the top scope and the response's end, in one statement. The usage sum
+  // reads the statement's snapshot, which has this step as it was before: its usage is
+  // added from the parameter instead.
+  finishAndEnd: statement(
+    'finish-and-end',
+    `WITH done AS (
+       UPDATE steps
+          SET status = $1::step_status, result = $2::jsonb, error = $3::jsonb,
+              usage = $4::jsonb, completed_at = now(), lease_owner = NULL,
+              lease_expires_at = NULL
+        WHERE id = $5 AND status = 'running' AND attempt = $6
+       RETURNING id),
+     used AS (
+       SELECT usage FROM steps WHERE response_id = $7 AND id <> $5 AND usage IS NOT NULL
+       UNION ALL SELECT $4::jsonb WHERE $4::jsonb IS NOT NULL),
+     ended AS (
+       UPDATE responses
+          SET status = $8::response_status, output = $9::jsonb, error = $10::jsonb,
+              incomplete_details = $11::jsonb, completed_at = now(), lease_owner = NULL,
+              lease_expires_at = NULL, usage = ${usageSumSql('used')}
+        WHERE id = $7 AND status IN ('queued', 'in_progress') AND EXISTS (SELECT 1 FROM done)
+       RETURNING 1)
+     SELECT (SELECT count(*)::int FROM done) AS recorded, (SELECT count(*)::int FROM ended) AS won`,
   ),
   claim: statement(
     'claim-step',
@@ -596,6 +630,32 @@ export class StepsRepository {
             }
           : null,
     };
+  }
+
+  /**
+   * Records the outcome of the top scope's last step (fenced by attempt) and the response's
+   * terminal state with the usage of the whole tree, in one round trip. `won` says whether
+   * this call wrote the terminal state (it is written exactly once).
+   */
+  async finishAndEnd(
+    step: { stepId: string; attempt: number; outcome: StepOutcome },
+    end: ResponseEnd,
+  ): Promise<{ recorded: boolean; won: boolean }> {
+    const { outcome } = step;
+    const [row] = await this.sql.query<{ recorded: number; won: number }>(SQL.finishAndEnd, [
+      outcome.status,
+      json(outcome.result),
+      json(outcome.error),
+      json(outcome.usage),
+      step.stepId,
+      step.attempt,
+      end.responseId,
+      end.status,
+      JSON.stringify(end.output),
+      json(end.error),
+      json(end.incompleteDetails),
+    ]);
+    return { recorded: row.recorded === 1, won: row.won === 1 };
   }
 
   /** Opens the scope an agent step runs; opening it again finds the existing one. */
