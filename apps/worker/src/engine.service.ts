@@ -10,6 +10,7 @@ import {
   type Decision,
   type Item,
   type NewStep,
+  type ResponseRecord,
   type StepError,
   type StepRecord,
 } from '@ratchet/core';
@@ -160,8 +161,8 @@ export class EngineService {
         return this.recordOutcome(claimed.responseId, claimed.step.id, claimed.attempt, outcome);
       }
       // The response's last step: its outcome and the response's end are one statement.
-      const { won } = await this.steps.finishAndEnd(step, responseEnd(claimed.responseId, end));
-      if (won) await this.afterResponseEnded(claimed.responseId, end.status);
+      const { ended } = await this.steps.finishAndEnd(step, responseEnd(claimed.responseId, end));
+      if (ended) await this.afterResponseEnded(ended);
       return null;
     }
     const claim = this.inlineClaim(decision.steps, true);
@@ -339,23 +340,23 @@ export class EngineService {
 
   private async endResponse(responseId: string, end: ScopeEnd): Promise<void> {
     const { status, output, error, incompleteDetails } = responseEnd(responseId, end);
-    const won = await this.responses.finishWithUsage(responseId, {
+    const ended = await this.responses.finishWithUsage(responseId, {
       status,
       output,
       error,
       incompleteDetails,
     });
-    if (won) await this.afterResponseEnded(responseId, end.status);
+    if (ended) await this.afterResponseEnded(ended);
   }
 
   /** Tells whoever waits that the response ended; an early end also stops its other work. */
-  private async afterResponseEnded(responseId: string, status: ScopeEnd['status']): Promise<void> {
-    if (status !== 'completed') {
+  private async afterResponseEnded(ended: ResponseRecord): Promise<void> {
+    if (ended.status !== 'completed') {
       // A cap or failure can end the response while sub-agents still work: stop them.
-      await this.steps.cancelOpenSteps(responseId);
-      await this.bus.publishCancel(responseId);
+      await this.steps.cancelOpenSteps(ended.id);
+      await this.bus.publishCancel(ended.id);
     }
-    await this.bus.publish({ type: 'terminal', responseId });
+    await this.bus.publish({ type: 'terminal', responseId: ended.id, record: ended });
   }
 }
 

@@ -1,12 +1,18 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
+import type { ResponseRecord } from '@ratchet/core';
 import { createRedis } from '@ratchet/queue';
 import type { Redis } from 'ioredis';
 
-/** A notice that something happened to a response; readers then consult Postgres. */
+/**
+ * A notice that something happened to a response. Postgres holds the truth; a terminal
+ * notice may carry the finished response as written there, sparing the reader a query.
+ */
 export interface ResponseNotice {
   type: 'terminal' | 'events';
   responseId: string;
+  /** The finished response (its dates as ISO text, as JSON has them). */
+  record?: ResponseRecord;
 }
 
 /** Broadcast to every process: stop all work of this response now. */

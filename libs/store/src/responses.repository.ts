@@ -48,7 +48,7 @@ export function topScopeId(responseId: string): string {
   return `scope_${responseId.replace(/^resp_/, '')}`;
 }
 
-const RECORD_COLUMNS = `r.id, r.status::text AS status, r.model, r.request, r.output, r.error,
+export const RECORD_COLUMNS = `r.id, r.status::text AS status, r.model, r.request, r.output, r.error,
   r.incomplete_details, r.usage, r.created_at, r.completed_at,
   (SELECT s.tools FROM scopes s WHERE s.id = 'scope_' || substr(r.id, 6)) AS tools`;
 
@@ -101,12 +101,13 @@ const SQL = {
   // Usage summed over every step of the tree, sub-agents included, in the same statement.
   finishWithUsage: statement(
     'finish-response-with-usage',
-    `UPDATE responses
+    `UPDATE responses r
         SET status = $2::response_status, output = $3::jsonb, error = $4::jsonb,
             incomplete_details = $5::jsonb, completed_at = now(), lease_owner = NULL,
             lease_expires_at = NULL,
             usage = ${usageSumSql('steps WHERE response_id = $1 AND usage IS NOT NULL')}
-      WHERE id = $1 AND status IN ('queued', 'in_progress')`,
+      WHERE r.id = $1 AND r.status IN ('queued', 'in_progress')
+     RETURNING ${RECORD_COLUMNS}`,
   ),
   finish: statement(
     'finish-response',
@@ -118,7 +119,7 @@ const SQL = {
   ),
 };
 
-interface RecordRow {
+export interface RecordRow {
   id: string;
   status: ResponseStatus;
   model: string;
@@ -127,12 +128,13 @@ interface RecordRow {
   error: ResponseError | null;
   incomplete_details: IncompleteDetails | null;
   usage: Usage | null;
-  created_at: Date;
-  completed_at: Date | null;
+  /** Dates arrive as Date from a column, as text from a row turned into JSON. */
+  created_at: Date | string;
+  completed_at: Date | string | null;
   tools: ScopeTools | null;
 }
 
-function toRecord(row: RecordRow): ResponseRecord {
+export function toRecord(row: RecordRow): ResponseRecord {
   return {
     id: row.id,
     status: row.status,
@@ -143,8 +145,8 @@ function toRecord(row: RecordRow): ResponseRecord {
     error: row.error,
     incompleteDetails: row.incomplete_details,
     usage: row.usage,
-    createdAt: row.created_at,
-    completedAt: row.completed_at,
+    createdAt: new Date(row.created_at),
+    completedAt: row.completed_at === null ? null : new Date(row.completed_at),
   };
 }
 
@@ -251,19 +253,22 @@ export class ResponsesRepository {
     };
   }
 
-  /** Writes the terminal state (as `finish`) with usage summed over the whole tree. */
-  async finishWithUsage(id: string, update: Omit<TerminalUpdate, 'usage'>): Promise<boolean> {
-    const result = await this.sql.pool.query({
-      ...SQL.finishWithUsage,
-      values: [
-        id,
-        update.status,
-        JSON.stringify(update.output),
-        json(update.error),
-        json(update.incompleteDetails),
-      ],
-    });
-    return result.rowCount === 1;
+  /**
+   * Writes the terminal state (as `finish`) with usage summed over the whole tree; returns
+   * the finished response when this call wrote it, null when it had already ended.
+   */
+  async finishWithUsage(
+    id: string,
+    update: Omit<TerminalUpdate, 'usage'>,
+  ): Promise<ResponseRecord | null> {
+    const [row] = await this.sql.query<RecordRow>(SQL.finishWithUsage, [
+      id,
+      update.status,
+      JSON.stringify(update.output),
+      json(update.error),
+      json(update.incompleteDetails),
+    ]);
+    return row ? toRecord(row) : null;
   }
 
   /**

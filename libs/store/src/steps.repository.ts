@@ -5,6 +5,7 @@ import {
   type CreateResponseRequest,
   type Item,
   type NewStep,
+  type ResponseRecord,
   type ResponseStatus,
   type ScopeTools,
   type StepError,
@@ -12,6 +13,7 @@ import {
   type StepStatus,
   type Usage,
 } from '@ratchet/core';
+import { RECORD_COLUMNS, toRecord, type RecordRow } from './responses.repository';
 import { Sql, statement } from './sql';
 import { usageSumSql } from './usage-sql';
 
@@ -295,13 +297,14 @@ const SQL = {
        SELECT usage FROM steps WHERE response_id = $7 AND id <> $5 AND usage IS NOT NULL
        UNION ALL SELECT $4::jsonb WHERE $4::jsonb IS NOT NULL),
      ended AS (
-       UPDATE responses
+       UPDATE responses r
           SET status = $8::response_status, output = $9::jsonb, error = $10::jsonb,
               incomplete_details = $11::jsonb, completed_at = now(), lease_owner = NULL,
               lease_expires_at = NULL, usage = ${usageSumSql('used')}
-        WHERE id = $7 AND status IN ('queued', 'in_progress') AND EXISTS (SELECT 1 FROM done)
-       RETURNING 1)
-     SELECT (SELECT count(*)::int FROM done) AS recorded, (SELECT count(*)::int FROM ended) AS won`,
+        WHERE r.id = $7 AND r.status IN ('queued', 'in_progress') AND EXISTS (SELECT 1 FROM done)
+       RETURNING ${RECORD_COLUMNS})
+     SELECT (SELECT count(*)::int FROM done) AS recorded,
+            (SELECT row_to_json(ended) FROM ended) AS record`,
   ),
   claim: statement(
     'claim-step',
@@ -634,28 +637,31 @@ export class StepsRepository {
 
   /**
    * Records the outcome of the top scope's last step (fenced by attempt) and the response's
-   * terminal state with the usage of the whole tree, in one round trip. `won` says whether
-   * this call wrote the terminal state (it is written exactly once).
+   * terminal state with the usage of the whole tree, in one round trip. `ended` is the
+   * finished response when this call wrote the terminal state (it is written exactly once).
    */
   async finishAndEnd(
     step: { stepId: string; attempt: number; outcome: StepOutcome },
     end: ResponseEnd,
-  ): Promise<{ recorded: boolean; won: boolean }> {
+  ): Promise<{ recorded: boolean; ended: ResponseRecord | null }> {
     const { outcome } = step;
-    const [row] = await this.sql.query<{ recorded: number; won: number }>(SQL.finishAndEnd, [
-      outcome.status,
-      json(outcome.result),
-      json(outcome.error),
-      json(outcome.usage),
-      step.stepId,
-      step.attempt,
-      end.responseId,
-      end.status,
-      JSON.stringify(end.output),
-      json(end.error),
-      json(end.incompleteDetails),
-    ]);
-    return { recorded: row.recorded === 1, won: row.won === 1 };
+    const [row] = await this.sql.query<{ recorded: number; record: RecordRow | null }>(
+      SQL.finishAndEnd,
+      [
+        outcome.status,
+        json(outcome.result),
+        json(outcome.error),
+        json(outcome.usage),
+        step.stepId,
+        step.attempt,
+        end.responseId,
+        end.status,
+        JSON.stringify(end.output),
+        json(end.error),
+        json(end.incompleteDetails),
+      ],
+    );
+    return { recorded: row.recorded === 1, ended: row.record ? toRecord(row.record) : null };
   }
 
   /** Opens the scope an agent step runs; opening it again finds the existing one. */

@@ -168,11 +168,14 @@ export class ResponsesService {
   private async watch(id: string): Promise<Watch> {
     let pending = false;
     let wake: (() => void) | null = null;
-    const unsubscribe = await this.bus.subscribe(id, () => {
+    let finished: ResponseRecord | null = null;
+    const unsubscribe = await this.bus.subscribe(id, (notice) => {
+      if (notice.type === 'terminal' && notice.record) finished = reviveRecord(notice.record);
       pending = true;
       wake?.();
     });
     return {
+      finished: () => finished,
       next: (signal) =>
         new Promise<void>((resolve) => {
           if (pending || signal.aborted) {
@@ -205,6 +208,8 @@ export class ResponsesService {
   ): Promise<ResponseRecord> {
     for (;;) {
       await watch.next(signal);
+      const finished = watch.finished();
+      if (finished) return finished;
       const record = await this.responses.findById(id);
       if (!record) throw RatchetError.responseNotFound(id);
       if (isTerminalStatus(record.status) || signal.aborted) return record;
@@ -216,5 +221,16 @@ export class ResponsesService {
 interface Watch {
   /** Resolves at the next notice (or one that came since the last call), or after a while. */
   next(signal: AbortSignal): Promise<void>;
+  /** The finished response, when a terminal notice brought it. */
+  finished(): ResponseRecord | null;
   close(): void;
+}
+
+/** A record that travelled as JSON: its dates are text again. */
+function reviveRecord(record: ResponseRecord): ResponseRecord {
+  return {
+    ...record,
+    createdAt: new Date(record.createdAt),
+    completedAt: record.completedAt === null ? null : new Date(record.completedAt),
+  };
 }
