@@ -1,3 +1,4 @@
+export * from './connection-errors';
 export * from './job-queue';
 export * from './jobs';
 export * from './queue.module';

@@ -1,6 +1,7 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, Logger } from '@nestjs/common';
 import type { JobsOptions, Queue } from 'bullmq';
+import { connectionErrorLogger } from './connection-errors';
 import { QUEUE_NAME, type JobName, type JobPayload } from './jobs';
 
 // Jobs are removed once done: Postgres is the record, the queue only carries work. A job id
@@ -13,22 +14,10 @@ const defaults: JobsOptions = {
   backoff: { type: 'exponential', delay: 200 },
 };
 
-/** A lost Redis connection is reported once per this interval, not once per retry. */
-const ERROR_LOG_INTERVAL_MS = 10_000;
-
 @Injectable()
 export class JobQueue {
-  private readonly logger = new Logger(JobQueue.name);
-  private lastErrorLoggedAt = 0;
-
   constructor(@InjectQueue(QUEUE_NAME) private readonly queue: Queue) {
-    // The connection retries by itself; /readyz reports the outage to whoever asks.
-    queue.on('error', (error: Error) => {
-      const now = Date.now();
-      if (now - this.lastErrorLoggedAt < ERROR_LOG_INTERVAL_MS) return;
-      this.lastErrorLoggedAt = now;
-      this.logger.warn(`queue connection: ${error.message}`);
-    });
+    queue.on('error', connectionErrorLogger(new Logger(JobQueue.name), 'queue'));
   }
 
   async advance(payload: JobPayload<'scope.advance'>, round: number | 'start'): Promise<void> {
