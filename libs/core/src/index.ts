@@ -1,4 +1,5 @@
 export * from './errors';
+export * from './events';
 export * from './ids';
 export * from './items';
 export * from './model-output';
