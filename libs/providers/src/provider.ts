@@ -32,7 +32,20 @@ export interface ModelCallRequest {
   topP: number | null;
   textFormat: TextFormat | null;
   signal?: AbortSignal;
+  /**
+   * When given, the provider streams from the upstream and reports each delta as it
+   * arrives. Deltas name the output item they belong to by the id that item has in the
+   * final result, so a listener can open, fill and close items as they stream.
+   */
+  onDelta?: (delta: ModelDelta) => void;
 }
+
+/** A piece of a model's output as it streams, for the output item with id `itemId`. */
+export type ModelDelta =
+  | { type: 'text'; itemId: string; delta: string }
+  | { type: 'refusal'; itemId: string; delta: string }
+  | { type: 'reasoning'; itemId: string; delta: string }
+  | { type: 'arguments'; itemId: string; callId: string; name: string; delta: string };
 
 export interface ModelCallResult {
   /** Assistant message, reasoning and function_call items, each with a fresh id. */
