@@ -3,7 +3,7 @@
 const shared = {
   transform: { '^.+\\.(t|j)sx?$': ['@swc/jest'] },
   transformIgnorePatterns: [
-    '/node_modules/(?!(@nestjs|file-type|strtok3|token-types|@tokenizer|uint8array-extras)/)',
+    '/node_modules/(?!(@nestjs|file-type|strtok3|token-types|@tokenizer|uint8array-extras|eventsource-parser)/)',
   ],
   moduleNameMapper: {
     '^@ratchet/(config|core|store|providers|queue|events|tools)$': '<rootDir>/libs/$1/src/index.ts',
