@@ -26,6 +26,14 @@ models:
   unreachable:
     provider: openai-chat
     baseUrl: http://127.0.0.1:9/v1
+  with-fallback:
+    provider: openai-chat
+    baseUrl: http://127.0.0.1:9/v1
+    fallbacks: [backup]
+  backup:
+    provider: openai-chat
+    baseUrl: ${upstream.url}
+    upstreamModel: backup-model
 `,
     env: { FAKE_UPSTREAM_KEY: 'sk-upstream-secret', RATCHET_BODY_LIMIT_BYTES: '65536' },
   });
@@ -189,6 +197,22 @@ describe('POST /v1/responses (foreground)', () => {
     expect(response.output).toEqual([]);
   });
 
+  it('retries an upstream 500 and completes', async () => {
+    upstream.enqueue({ kind: 'json', status: 500, body: { error: { message: 'try again' } } });
+    const before = upstream.requests.length;
+    const response = await client.responses.create({ model: 'upstream', input: 'hi' });
+    expect(response.status).toBe('completed');
+    expect(upstream.requests.length - before).toBe(2);
+  });
+
+  it('moves to the fallback model when a model stays unreachable', async () => {
+    const before = upstream.requests.length;
+    const response = await client.responses.create({ model: 'with-fallback', input: 'hi' });
+    expect(response.status).toBe('completed');
+    expect(response.model).toBe('with-fallback');
+    expect(upstream.requests.slice(before).map((r) => r.body.model)).toEqual(['backup-model']);
+  });
+
   it('fails, not hangs, when the upstream cannot be reached', async () => {
     const response = await client.responses.create({ model: 'unreachable', input: 'hi' });
     expect(response.status).toBe('failed');
@@ -328,7 +352,13 @@ describe('errors', () => {
 describe('models and health', () => {
   it('lists the configured models', async () => {
     const models = await client.models.list();
-    expect(models.data.map((model) => model.id)).toEqual(['mock', 'upstream', 'unreachable']);
+    expect(models.data.map((model) => model.id)).toEqual([
+      'mock',
+      'upstream',
+      'unreachable',
+      'with-fallback',
+      'backup',
+    ]);
     expect(models.data[1]).toMatchObject({ object: 'model', owned_by: 'openai-chat' });
   });
 

@@ -1,7 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig, type ToolConfig } from '@ratchet/config';
 import { conversationBefore, shapeModelOutput, type StepRecord } from '@ratchet/core';
-import { ProviderRegistry, UpstreamError } from '@ratchet/providers';
+import {
+  callWithResilience,
+  DEFAULT_RETRY_POLICY,
+  ProviderRegistry,
+  resolveTargets,
+  UpstreamError,
+} from '@ratchet/providers';
 import {
   childScopeId,
   StepsRepository,
@@ -73,20 +79,30 @@ export class StepExecutor {
       toolCallsLeft,
     });
     const parallelToolCalls = topScope ? (request.parallel_tool_calls ?? true) : true;
-    const target = this.providers.resolve(scope.model);
-    const result = await target.provider.call({
-      model: target.upstreamModel,
-      instructions: scope.instructions,
-      input: conversationBefore(scope.input, snapshot.steps, step.round),
-      tools,
-      toolChoice,
-      parallelToolCalls,
-      maxOutputTokens: topScope ? (request.max_output_tokens ?? null) : null,
-      temperature: topScope ? (request.temperature ?? null) : null,
-      topP: topScope ? (request.top_p ?? null) : null,
-      textFormat: topScope ? textFormatForModel(request) : null,
-      signal,
-    });
+    const { result } = await callWithResilience(
+      resolveTargets(this.providers, scope.model),
+      {
+        model: scope.model,
+        instructions: scope.instructions,
+        input: conversationBefore(scope.input, snapshot.steps, step.round),
+        tools,
+        toolChoice,
+        parallelToolCalls,
+        maxOutputTokens: topScope ? (request.max_output_tokens ?? null) : null,
+        temperature: topScope ? (request.temperature ?? null) : null,
+        topP: topScope ? (request.top_p ?? null) : null,
+        textFormat: topScope ? textFormatForModel(request) : null,
+        signal,
+      },
+      {
+        policy: DEFAULT_RETRY_POLICY,
+        onAttempt: ({ model, attempt, error, delayMs }) =>
+          this.logger.warn(
+            `step ${step.id}: model '${model}' attempt ${attempt} failed (${error.code}: ${error.message})` +
+              (delayMs === null ? '; moving on' : `; retrying in ${delayMs} ms`),
+          ),
+      },
+    );
     const shaped = shapeModelOutput(result.output, toolChoice, parallelToolCalls);
     if ('error' in shaped) return { status: 'failed', error: shaped.error, usage: result.usage };
     return {

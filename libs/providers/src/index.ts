@@ -4,3 +4,5 @@ export * from './upstream-errors';
 export * from './openai-chat.provider';
 export * from './mock.provider';
 export * from './provider-registry';
+export * from './retry-policy';
+export * from './resilient-call';
