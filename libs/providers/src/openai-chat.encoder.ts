@@ -17,8 +17,8 @@ import {
   UpstreamError,
 } from './provider';
 
-// ModelCallRequest -> Chat Completions request body. Shared by the non-streaming call and a
-// future streaming one, which only adds `stream` options on top.
+// ModelCallRequest -> Chat Completions request body. Shared by the non-streaming call and the
+// streaming one (chosen by `onDelta`), which only adds `stream` options on top.
 
 export function encodeChatRequest(request: ModelCallRequest): ChatCompletionRequest {
   const body: ChatCompletionRequest = {
@@ -36,6 +36,11 @@ export function encodeChatRequest(request: ModelCallRequest): ChatCompletionRequ
   if (request.topP !== null) body.top_p = request.topP;
   const responseFormat = request.textFormat && encodeTextFormat(request.textFormat);
   if (responseFormat) body.response_format = responseFormat;
+  if (request.onDelta) {
+    body.stream = true;
+    // Usage arrives only in a final usage-only chunk, and only when asked for.
+    body.stream_options = { include_usage: true };
+  }
   return body;
 }
 

@@ -1,15 +1,18 @@
 import { type Dispatcher, request } from 'undici';
-import { abortError, type Deadline, MAX_TIMER_MS, startDeadline } from './abort-signals';
+import { type Deadline, MAX_TIMER_MS, startDeadline } from './abort-signals';
 import { decodeChatCompletion } from './openai-chat.decoder';
 import { encodeChatRequest } from './openai-chat.encoder';
+import { decodeChatStream } from './openai-chat.stream';
 import { chatErrorBodySchema } from './openai-chat.wire';
 import {
   type ModelCallRequest,
   type ModelCallResult,
+  type ModelDelta,
   type ModelProvider,
   UpstreamError,
 } from './provider';
 import { parseRetryAfter, upstreamErrorForStatus } from './upstream-errors';
+import { parseJsonBody, transportError } from './upstream-http';
 
 export interface OpenAIChatProviderOptions {
   /** The API root, e.g. `https://api.openai.com/v1`; `/chat/completions` is appended. */
@@ -30,24 +33,23 @@ interface UpstreamReply {
   text: string;
 }
 
-/** Undici errors that mean the upstream took too long rather than could not be reached. */
-const TIMEOUT_ERROR_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-
 /** A model behind an OpenAI-compatible `POST /chat/completions` endpoint. */
 export class OpenAIChatProvider implements ModelProvider {
   private readonly url: string;
   private readonly headers: Record<string, string>;
+  private readonly streamHeaders: Record<string, string>;
 
   constructor(private readonly options: OpenAIChatProviderOptions) {
     this.url = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
-    this.headers = buildHeaders(options.apiKey, options.headers);
+    this.headers = buildHeaders('application/json', options.apiKey, options.headers);
+    this.streamHeaders = buildHeaders('text/event-stream', options.apiKey, options.headers);
   }
 
   async call(callRequest: ModelCallRequest): Promise<ModelCallResult> {
-    const reply = await this.post(
-      JSON.stringify(encodeChatRequest(callRequest)),
-      callRequest.signal,
-    );
+    // The encoder adds the stream options when onDelta is set.
+    const body = JSON.stringify(encodeChatRequest(callRequest));
+    if (callRequest.onDelta) return this.stream(body, callRequest.signal, callRequest.onDelta);
+    const reply = await this.post(body, callRequest.signal);
     if (reply.status < 200 || reply.status >= 300) throw httpError(reply);
     return decodeChatCompletion(parseJsonBody(reply.text));
   }
@@ -56,54 +58,76 @@ export class OpenAIChatProvider implements ModelProvider {
   private async post(body: string, signal: AbortSignal | undefined): Promise<UpstreamReply> {
     const deadline = startDeadline(this.options.timeoutMs, signal);
     try {
-      const response = await request(this.url, {
-        method: 'POST',
-        headers: this.headers,
-        body,
-        signal: deadline.signal,
-        dispatcher: this.options.dispatcher,
-        // Undici's own defaults (300 s) would cut a long generation short of timeoutMs.
-        headersTimeout: Math.min(this.options.timeoutMs, MAX_TIMER_MS),
-        bodyTimeout: Math.min(this.options.timeoutMs, MAX_TIMER_MS),
-      });
+      const response = await this.send(body, deadline, this.headers);
       const text = await readText(response.body);
       return { status: response.statusCode, headers: response.headers, text };
     } catch (error) {
-      throw this.transportError(error, signal, deadline);
+      throw transportError(error, { signal, deadline, timeoutMs: this.options.timeoutMs });
     } finally {
       deadline.dispose();
     }
   }
 
-  private transportError(
-    error: unknown,
+  /**
+   * Sends one streaming request and decodes the SSE body as it arrives, all under the call's
+   * deadline. Failures before the body starts are classified as for `post`; once streaming,
+   * the decoder's own errors (a cut-off or malformed stream) stand unless the caller aborted
+   * or the deadline passed, which is what really cut the stream.
+   */
+  private async stream(
+    body: string,
     signal: AbortSignal | undefined,
-    deadline: Deadline,
-  ): Error {
-    if (signal?.aborted) return abortError(signal);
-    if (deadline.timedOut() || TIMEOUT_ERROR_CODES.has(errorCode(error) ?? '')) {
-      return new UpstreamError(
-        `The upstream model did not answer within ${this.options.timeoutMs} ms.`,
-        { code: 'upstream_timeout', retryable: true, cause: error },
-      );
+    onDelta: (delta: ModelDelta) => void,
+  ): Promise<ModelCallResult> {
+    const deadline = startDeadline(this.options.timeoutMs, signal);
+    let reply: Dispatcher.ResponseData | undefined;
+    let streaming = false;
+    try {
+      reply = await this.send(body, deadline, this.streamHeaders);
+      if (reply.statusCode < 200 || reply.statusCode >= 300) {
+        const text = await readText(reply.body);
+        throw httpError({ status: reply.statusCode, headers: reply.headers, text });
+      }
+      streaming = true;
+      return await decodeChatStream(reply.body, onDelta);
+    } catch (error) {
+      if (signal?.aborted || deadline.timedOut()) {
+        throw transportError(error, { signal, deadline, timeoutMs: this.options.timeoutMs });
+      }
+      // While streaming, the decoder has made every read failure an UpstreamError, so anything
+      // else was thrown by onDelta and is the caller's own.
+      if (streaming || error instanceof UpstreamError) throw error;
+      throw transportError(error, { signal, deadline, timeoutMs: this.options.timeoutMs });
+    } finally {
+      if (reply && !reply.body.readableEnded) reply.body.destroy();
+      deadline.dispose();
     }
-    const detail = errorCode(error) ?? (error instanceof Error ? error.message : String(error));
-    return new UpstreamError(`Could not reach the upstream model server (${detail}).`, {
-      code: 'upstream_unreachable',
-      retryable: true,
-      cause: error,
+  }
+
+  private send(
+    body: string,
+    deadline: Deadline,
+    headers: Record<string, string>,
+  ): Promise<Dispatcher.ResponseData> {
+    return request(this.url, {
+      method: 'POST',
+      headers,
+      body,
+      signal: deadline.signal,
+      dispatcher: this.options.dispatcher,
+      // Undici's own defaults (300 s) would cut a long generation short of timeoutMs.
+      headersTimeout: Math.min(this.options.timeoutMs, MAX_TIMER_MS),
+      bodyTimeout: Math.min(this.options.timeoutMs, MAX_TIMER_MS),
     });
   }
 }
 
 function buildHeaders(
+  accept: string,
   apiKey: string | undefined,
   extra: Record<string, string>,
 ): Record<string, string> {
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    accept: 'application/json',
-  };
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept };
   if (apiKey) headers.authorization = `Bearer ${apiKey}`;
   // Lower-cased so a configured `Authorization` replaces ours instead of duplicating it.
   for (const [name, value] of Object.entries(extra)) headers[name.toLowerCase()] = value;
@@ -142,21 +166,4 @@ function parseErrorBody(text: string): { message: string; code: string | null } 
   const { error } = parsed.data;
   if (typeof error === 'string') return { message: error, code: null };
   return { message: error.message, code: typeof error.code === 'string' ? error.code : null };
-}
-
-function parseJsonBody(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new UpstreamError('The upstream model answered with a body that is not JSON.', {
-      code: 'upstream_bad_response',
-      retryable: false,
-      cause: error,
-    });
-  }
-}
-
-function errorCode(error: unknown): string | null {
-  if (typeof error !== 'object' || error === null || !('code' in error)) return null;
-  return typeof error.code === 'string' ? error.code : null;
 }

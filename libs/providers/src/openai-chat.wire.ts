@@ -57,6 +57,9 @@ export interface ChatCompletionRequest {
   temperature?: number;
   top_p?: number;
   response_format?: ChatResponseFormat;
+  stream?: boolean;
+  /** Asks for a final usage-only chunk; without it a streamed reply reports no usage. */
+  stream_options?: { include_usage: boolean };
 }
 
 const tokenCount = z.number().int().nonnegative().nullish();
@@ -97,6 +100,45 @@ export const chatCompletionSchema = z.looseObject({
     .min(1),
   usage: chatUsageSchema.nullish(),
 });
+
+// A streamed reply is a series of these chunks. Every field of a delta may be missing; a tool
+// call's `id` and `name` come only on its first fragment, `index` ties later fragments to it.
+
+const chatToolCallDeltaSchema = z.looseObject({
+  index: z.number().int().nonnegative().nullish(),
+  id: z.string().nullish(),
+  type: z.string().nullish(),
+  function: z
+    .looseObject({ name: z.string().nullish(), arguments: z.string().nullish() })
+    .nullish(),
+});
+export type ChatToolCallDelta = z.infer<typeof chatToolCallDeltaSchema>;
+
+export const chatChunkDeltaSchema = z.looseObject({
+  role: z.string().nullish(),
+  content: z.string().nullish(),
+  refusal: z.string().nullish(),
+  reasoning_content: z.string().nullish(),
+  /** Newer vLLM and OpenRouter name the reasoning field `reasoning`. */
+  reasoning: z.string().nullish(),
+  tool_calls: z.array(chatToolCallDeltaSchema).nullish(),
+});
+export type ChatChunkDelta = z.infer<typeof chatChunkDeltaSchema>;
+
+export const chatCompletionChunkSchema = z.looseObject({
+  // The usage-only final chunk has an empty list; some servers leave the field out.
+  choices: z
+    .array(
+      z.looseObject({
+        index: z.number().int().nonnegative().nullish(),
+        delta: chatChunkDeltaSchema.nullish(),
+        finish_reason: z.string().nullish(),
+      }),
+    )
+    .nullish(),
+  usage: chatUsageSchema.nullish(),
+});
+export type ChatCompletionChunk = z.infer<typeof chatCompletionChunkSchema>;
 
 /** OpenAI's error envelope; some compatible servers send `error` as a bare string. */
 export const chatErrorBodySchema = z.looseObject({

@@ -1,5 +1,6 @@
 import { parseRatchetConfig } from '@ratchet/config';
 import { MockProvider } from './mock.provider';
+import { AnthropicProvider } from './anthropic.provider';
 import { OpenAIChatProvider } from './openai-chat.provider';
 import { UpstreamError } from './provider';
 import { ProviderRegistry } from './provider-registry';
@@ -98,21 +99,27 @@ describe('ProviderRegistry', () => {
     expect(result.finishReason).toBe('stop');
   });
 
-  it.each([
-    ['responses-model', 'openai-responses'],
-    ['claude', 'anthropic'],
-  ])('refuses %s: provider %s is not supported yet', (model, provider) => {
-    let caught: unknown = null;
-    try {
-      registry().resolve(model);
-    } catch (error) {
-      caught = error;
-    }
-
-    expect(caught).toBeInstanceOf(UpstreamError);
-    expect(caught).toMatchObject({ code: 'provider_not_supported', retryable: false });
-    expect((caught as Error).message).toContain(`'${provider}'`);
+  it('builds an Anthropic provider for provider anthropic', () => {
+    const { provider, upstreamModel } = registry().resolve('claude');
+    expect(provider).toBeInstanceOf(AnthropicProvider);
+    expect(upstreamModel).toBe('claude');
   });
+
+  it.each([['responses-model', 'openai-responses']])(
+    'refuses %s: provider %s is not supported yet',
+    (model, provider) => {
+      let caught: unknown = null;
+      try {
+        registry().resolve(model);
+      } catch (error) {
+        caught = error;
+      }
+
+      expect(caught).toBeInstanceOf(UpstreamError);
+      expect(caught).toMatchObject({ code: 'provider_not_supported', retryable: false });
+      expect((caught as Error).message).toContain(`'${provider}'`);
+    },
+  );
 
   it('throws a plain Error for an unknown model', () => {
     const models = registry();

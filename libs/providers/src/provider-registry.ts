@@ -1,4 +1,5 @@
 import type { ModelConfig, RatchetConfig } from '@ratchet/config';
+import { AnthropicProvider } from './anthropic.provider';
 import { MockProvider } from './mock.provider';
 import { OpenAIChatProvider } from './openai-chat.provider';
 import { type ModelProvider, UpstreamError } from './provider';
@@ -60,13 +61,20 @@ function createProvider(model: string, config: ModelConfig): ModelProvider {
         headers: config.headers,
         timeoutMs: config.timeoutMs,
       });
+    case 'anthropic':
+      return new AnthropicProvider({
+        baseUrl: requireBaseUrl(model, config),
+        apiKey: config.apiKey,
+        headers: config.headers,
+        timeoutMs: config.timeoutMs,
+      });
     case 'mock':
       return new MockProvider({ timeoutMs: config.timeoutMs });
     case 'openai-responses':
-    case 'anthropic':
       throw new UpstreamError(
         `Model '${model}' uses provider '${config.provider}', which this version of ratchet ` +
-          `does not support yet; use 'openai-chat' (any OpenAI-compatible server) or 'mock'.`,
+          `does not support yet; use 'openai-chat' (any OpenAI-compatible server), ` +
+          `'anthropic' or 'mock'.`,
         { code: 'provider_not_supported', retryable: false },
       );
   }

@@ -1,0 +1,181 @@
+import { createParser } from 'eventsource-parser';
+import { type Dispatcher, request } from 'undici';
+import { type Deadline, MAX_TIMER_MS, startDeadline } from './abort-signals';
+import { decodeAnthropicMessage } from './anthropic.decoder';
+import { encodeAnthropicRequest } from './anthropic.encoder';
+import { AnthropicStreamDecoder, streamTruncatedError } from './anthropic.stream-decoder';
+import { ANTHROPIC_VERSION, anthropicErrorBodySchema } from './anthropic.wire';
+import {
+  type ModelCallRequest,
+  type ModelCallResult,
+  type ModelDelta,
+  type ModelProvider,
+  UpstreamError,
+} from './provider';
+import { parseRetryAfter, upstreamErrorForStatus } from './upstream-errors';
+import { parseJsonBody, transportError } from './upstream-http';
+
+export interface AnthropicProviderOptions {
+  /** The API root, e.g. `https://api.anthropic.com/v1`; `/messages` is appended. */
+  baseUrl: string;
+  /** Sent as `x-api-key` when set. */
+  apiKey?: string;
+  /** Extra headers for every request (an `anthropic-beta`, say); they win over the defaults. */
+  headers: Record<string, string>;
+  /** Whole-call budget: connecting, waiting for headers and reading the body or stream. */
+  timeoutMs: number;
+  /** Connection pool to use instead of undici's global one. */
+  dispatcher?: Dispatcher;
+}
+
+type ResponseBody = Dispatcher.ResponseData['body'];
+
+/** A Claude model behind Anthropic's `POST /messages` endpoint, plain or streaming. */
+export class AnthropicProvider implements ModelProvider {
+  private readonly url: string;
+  private readonly headers: Record<string, string>;
+
+  constructor(private readonly options: AnthropicProviderOptions) {
+    this.url = `${options.baseUrl.replace(/\/+$/, '')}/messages`;
+    this.headers = buildHeaders(options.apiKey, options.headers);
+  }
+
+  async call(callRequest: ModelCallRequest): Promise<ModelCallResult> {
+    const body = JSON.stringify(encodeAnthropicRequest(callRequest));
+    const { signal, onDelta } = callRequest;
+    const deadline = startDeadline(this.options.timeoutMs, signal);
+    let response: Dispatcher.ResponseData | undefined;
+    try {
+      response = await this.send(body, onDelta !== undefined, deadline, signal);
+      if (response.statusCode < 200 || response.statusCode >= 300) {
+        throw httpError(
+          response.statusCode,
+          response.headers,
+          await this.readText(response.body, deadline, signal),
+        );
+      }
+      if (!onDelta) {
+        return decodeAnthropicMessage(
+          parseJsonBody(await this.readText(response.body, deadline, signal)),
+        );
+      }
+      return await this.readStream(response.body, onDelta, deadline, signal);
+    } finally {
+      // Whatever ended the call (an error event, a listener's throw, an abort), the socket
+      // must not stay half-read.
+      if (response && !response.body.readableEnded) response.body.destroy();
+      deadline.dispose();
+    }
+  }
+
+  private async send(
+    body: string,
+    stream: boolean,
+    deadline: Deadline,
+    signal: AbortSignal | undefined,
+  ): Promise<Dispatcher.ResponseData> {
+    try {
+      return await request(this.url, {
+        method: 'POST',
+        headers: { accept: stream ? 'text/event-stream' : 'application/json', ...this.headers },
+        body,
+        signal: deadline.signal,
+        dispatcher: this.options.dispatcher,
+        // Undici's own defaults (300 s) would cut a long generation short of timeoutMs; for a
+        // stream the body timeout bounds the silence between chunks, which timeoutMs caps too.
+        headersTimeout: Math.min(this.options.timeoutMs, MAX_TIMER_MS),
+        bodyTimeout: Math.min(this.options.timeoutMs, MAX_TIMER_MS),
+      });
+    } catch (error) {
+      throw transportError(error, { signal, deadline, timeoutMs: this.options.timeoutMs });
+    }
+  }
+
+  private async readText(
+    body: ResponseBody,
+    deadline: Deadline,
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
+    try {
+      return await body.text();
+    } catch (error) {
+      throw transportError(error, { signal, deadline, timeoutMs: this.options.timeoutMs });
+    }
+  }
+
+  /**
+   * Feeds the event stream to the decoder chunk by chunk. Only reading the socket is a
+   * transport failure; an `error` event or a throwing listener propagates as it is.
+   */
+  private async readStream(
+    body: ResponseBody,
+    onDelta: (delta: ModelDelta) => void,
+    deadline: Deadline,
+    signal: AbortSignal | undefined,
+  ): Promise<ModelCallResult> {
+    const decoder = new AnthropicStreamDecoder(onDelta);
+    const parser = createParser({ onEvent: (event) => decoder.push(event.data) });
+    const text = new TextDecoder();
+    const chunks = body[Symbol.asyncIterator]();
+    for (;;) {
+      let chunk: IteratorResult<unknown>;
+      try {
+        chunk = await chunks.next();
+      } catch (error) {
+        throw transportError(error, {
+          signal,
+          deadline,
+          timeoutMs: this.options.timeoutMs,
+          duringStream: streamTruncatedError,
+        });
+      }
+      if (chunk.done) break;
+      parser.feed(text.decode(chunk.value as Uint8Array, { stream: true }));
+    }
+    // A final event without its blank line is incomplete by the SSE rules and so dropped;
+    // the missing message_stop then reports the stream as cut off.
+    parser.feed(text.decode());
+    return decoder.finish();
+  }
+}
+
+function buildHeaders(
+  apiKey: string | undefined,
+  extra: Record<string, string>,
+): Record<string, string> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'anthropic-version': ANTHROPIC_VERSION,
+  };
+  if (apiKey) headers['x-api-key'] = apiKey;
+  // Lower-cased so a configured `X-Api-Key` or `Anthropic-Version` replaces ours instead of
+  // duplicating it.
+  for (const [name, value] of Object.entries(extra)) headers[name.toLowerCase()] = value;
+  return headers;
+}
+
+function httpError(
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  text: string,
+): UpstreamError {
+  const upstream = parseErrorBody(text);
+  const message = upstream?.message ?? `The upstream model answered HTTP ${status}.`;
+  // 529 (overloaded) is a 5xx, so the shared classification already retries it.
+  return upstreamErrorForStatus(status, message, {
+    upstreamCode: upstream?.type ?? null,
+    retryAfterMs: parseRetryAfter(headers),
+  });
+}
+
+/** The message and error type of an Anthropic error body, or null for anything else. */
+function parseErrorBody(text: string): { message: string; type: string } | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const parsed = anthropicErrorBodySchema.safeParse(json);
+  return parsed.success ? parsed.data.error : null;
+}

@@ -1,0 +1,401 @@
+import { type Item, newId } from '@ratchet/core';
+import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
+import { decodeFinishReason, decodeUsage } from './openai-chat.decoder';
+import {
+  type ChatCompletionChunk,
+  type ChatToolCallDelta,
+  type ChatUsage,
+  chatCompletionChunkSchema,
+  chatErrorBodySchema,
+} from './openai-chat.wire';
+import { assistantItem, functionCallItem, reasoningItem } from './output-items';
+import { type ModelCallResult, type ModelDelta, UpstreamError } from './provider';
+import { upstreamErrorForStatus } from './upstream-errors';
+
+// A streamed Chat Completions reply (`stream: true`) -> deltas as they arrive, then the same
+// ModelCallResult the non-streaming decoder gives. Each output item gets its id at its first
+// delta, so a listener can show items before the turn ends and match them to the result.
+
+/**
+ * Reads an SSE body chunk by chunk, reporting deltas to `onDelta`, and returns the turn once
+ * the body ends. A read failure (a dropped connection) or a body that ends before both a
+ * `finish_reason` and `[DONE]` is `upstream_stream_truncated`; callers that know better (an
+ * abort, a timeout) classify such failures themselves. Errors thrown by `onDelta` propagate.
+ */
+export async function decodeChatStream(
+  body: AsyncIterable<Uint8Array | string>,
+  onDelta: (delta: ModelDelta) => void,
+): Promise<ModelCallResult> {
+  const assembler = new ChatStreamAssembler(onDelta);
+  const events: EventSourceMessage[] = [];
+  const parserFailures: ParseError[] = [];
+  const parser = createParser({
+    onEvent: (event) => events.push(event),
+    onError: (error) => {
+      // Unknown fields and bad `retry` values are harmless; only a line too long to buffer
+      // leaves the parser unusable.
+      if (error.type === 'max-buffer-size-exceeded') parserFailures.push(error);
+    },
+  });
+  const utf8 = new TextDecoder();
+  let done = false;
+  for await (const bytes of readBody(body)) {
+    // `stream: true` keeps a multi-byte character split across reads for the next read.
+    parser.feed(typeof bytes === 'string' ? bytes : utf8.decode(bytes, { stream: true }));
+    if (parserFailures.length > 0) {
+      throw badResponse('The upstream model sent an oversized stream event.', parserFailures[0]);
+    }
+    for (const event of events.splice(0)) {
+      // Anything after [DONE] is not part of the turn.
+      if (done) break;
+      if (event.data.trim() === '[DONE]') done = true;
+      else assembler.push(parseChunk(event));
+    }
+    if (done) break;
+  }
+  if (!done || !assembler.finished()) {
+    throw new UpstreamError('The upstream model stream ended before the turn was complete.', {
+      code: 'upstream_stream_truncated',
+      retryable: true,
+    });
+  }
+  return assembler.result();
+}
+
+/** The body's reads, with a read failure (the connection dropped) made an UpstreamError. */
+async function* readBody(
+  body: AsyncIterable<Uint8Array | string>,
+): AsyncGenerator<Uint8Array | string> {
+  const iterator = body[Symbol.asyncIterator]();
+  try {
+    while (true) {
+      let next: IteratorResult<Uint8Array | string>;
+      try {
+        next = await iterator.next();
+      } catch (error) {
+        throw new UpstreamError('The upstream model stream was cut off.', {
+          code: 'upstream_stream_truncated',
+          retryable: true,
+          cause: error,
+        });
+      }
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    // Leaving early (a bad chunk, [DONE], a throwing listener) must release the connection.
+    await iterator.return?.();
+  }
+}
+
+function parseChunk(event: EventSourceMessage): ChatCompletionChunk {
+  let json: unknown;
+  try {
+    json = JSON.parse(event.data);
+  } catch (error) {
+    throw badResponse('The upstream model sent a stream chunk that is not JSON.', error);
+  }
+  const upstreamError = chatErrorBodySchema.safeParse(json);
+  if (upstreamError.success || event.event === 'error') {
+    throw streamedError(upstreamError.success ? upstreamError.data.error : null, event.data);
+  }
+  const chunk = chatCompletionChunkSchema.safeParse(json);
+  if (!chunk.success) {
+    throw badResponse('The upstream model sent a stream chunk of an unknown shape.', chunk.error);
+  }
+  return chunk.data;
+}
+
+/**
+ * An error the upstream reported inside a 200 stream. vLLM puts the HTTP status it would have
+ * answered in `code`, which then classifies the error; otherwise the generation failed on the
+ * server's side, which is worth retrying as a 5xx would be.
+ */
+function streamedError(
+  error: string | { message: string; code?: unknown } | null,
+  data: string,
+): UpstreamError {
+  const message =
+    (typeof error === 'string' ? error : error?.message) ||
+    `The upstream model reported an error mid-stream: ${data.slice(0, 200)}`;
+  const code = typeof error === 'object' ? error?.code : undefined;
+  if (typeof code === 'number' && code >= 400 && code <= 599) {
+    return upstreamErrorForStatus(code, message);
+  }
+  return new UpstreamError(message, {
+    code: code === 'context_length_exceeded' ? code : 'upstream_error',
+    retryable: code !== 'context_length_exceeded',
+  });
+}
+
+/**
+ * A bad chunk is not retried: like a non-JSON non-streaming body, it says the server speaks
+ * something else, which a second attempt will not change.
+ */
+function badResponse(message: string, cause?: unknown): UpstreamError {
+  return new UpstreamError(message, { code: 'upstream_bad_response', retryable: false, cause });
+}
+
+interface CallState {
+  index: number;
+  callId: string | null;
+  /** Arguments that came before the name, reported once the call opens. */
+  pending: string;
+  /** Null until the fragment with the call's name arrives: every delta names its call. */
+  open: OpenCall | null;
+}
+
+interface OpenCall {
+  itemId: string;
+  callId: string;
+  name: string;
+  arguments: string;
+}
+
+/**
+ * Folds parsed chunks into deltas and a result. Pure apart from `newId` and the listener, so
+ * chunk sequences can be tested without a server.
+ */
+export class ChatStreamAssembler {
+  private reasoning: { itemId: string; text: string } | null = null;
+  private message: { itemId: string; text: string; refusal: string } | null = null;
+  private readonly calls = new Map<number, CallState>();
+  private readonly content = new ThinkTagSplitter();
+  private finishReason: string | null = null;
+  private usage: ChatUsage | null = null;
+
+  constructor(private readonly onDelta: (delta: ModelDelta) => void) {}
+
+  push(chunk: ChatCompletionChunk): void {
+    if (chunk.usage) this.usage = chunk.usage;
+    for (const choice of chunk.choices ?? []) {
+      // Ratchet never asks for n > 1; other choices would belong to other answers.
+      if ((choice.index ?? 0) !== 0) continue;
+      const delta = choice.delta;
+      if (delta) {
+        this.addReasoning(delta.reasoning_content || delta.reasoning || '');
+        if (delta.content) this.addContent(this.content.push(delta.content));
+        if (delta.refusal) this.addRefusal(delta.refusal);
+        (delta.tool_calls ?? []).forEach((fragment, position) =>
+          this.addToolCall(fragment, position),
+        );
+      }
+      if (choice.finish_reason) this.finishReason = choice.finish_reason;
+    }
+  }
+
+  /** Whether the upstream said why the turn ended. */
+  finished(): boolean {
+    return this.finishReason !== null;
+  }
+
+  /** The turn so far as a result; call once the stream has ended. */
+  result(): ModelCallResult {
+    this.addContent(this.content.end());
+    const calls = [...this.calls.values()]
+      .sort((a, b) => a.index - b.index)
+      .map(({ open }) => {
+        if (!open) throw badResponse('The upstream model streamed a tool call without a name.');
+        // Some servers send nothing for a call without parameters, which is not JSON; the
+        // non-streaming decoder says `{}`, and the listener hears it too.
+        if (open.arguments === '') this.emitArguments(open, '{}');
+        return open;
+      });
+    const finishReason = decodeFinishReason(this.finishReason, calls.length > 0);
+    // Output cut off by the token limit is incomplete, as the Responses API marks it.
+    const status = finishReason === 'length' ? 'incomplete' : 'completed';
+    const output: Item[] = [];
+    if (this.reasoning) {
+      output.push({ ...reasoningItem(this.reasoning.text), id: this.reasoning.itemId });
+    }
+    if (this.message) {
+      const { itemId, text, refusal } = this.message;
+      output.push({ ...assistantItem(text, refusal || null, status), id: itemId });
+    } else if (calls.length === 0) {
+      // As in the non-streaming decoder, a turn without calls always answers something; no
+      // delta named this empty message, so it has a fresh id.
+      output.push(assistantItem('', null, status));
+    }
+    for (const call of calls) {
+      output.push({
+        ...functionCallItem(call.callId, call.name, call.arguments, status),
+        id: call.itemId,
+      });
+    }
+    return { output, usage: decodeUsage(this.usage), finishReason };
+  }
+
+  private addContent(pieces: readonly ContentPiece[]): void {
+    for (const piece of pieces) {
+      if (piece.kind === 'reasoning') this.addReasoning(piece.text);
+      else this.addText(piece.text);
+    }
+  }
+
+  private addReasoning(text: string): void {
+    if (!text) return;
+    this.reasoning ??= { itemId: newId('rs'), text: '' };
+    this.reasoning.text += text;
+    this.onDelta({ type: 'reasoning', itemId: this.reasoning.itemId, delta: text });
+  }
+
+  private addText(text: string): void {
+    const message = this.openMessage();
+    message.text += text;
+    this.onDelta({ type: 'text', itemId: message.itemId, delta: text });
+  }
+
+  private addRefusal(refusal: string): void {
+    const message = this.openMessage();
+    message.refusal += refusal;
+    this.onDelta({ type: 'refusal', itemId: message.itemId, delta: refusal });
+  }
+
+  private openMessage(): { itemId: string; text: string; refusal: string } {
+    this.message ??= { itemId: newId('msg'), text: '', refusal: '' };
+    return this.message;
+  }
+
+  private addToolCall(fragment: ChatToolCallDelta, position: number): void {
+    const index = this.callIndex(fragment, position);
+    let call = this.calls.get(index);
+    if (!call) {
+      call = { index, callId: null, pending: '', open: null };
+      this.calls.set(index, call);
+    }
+    const args = fragment.function?.arguments ?? '';
+    if (call.open) {
+      // Later fragments may repeat the id and name (vLLM does) or leave them out; the first
+      // ones stay, so every delta of a call names it the same way.
+      if (args) this.emitArguments(call.open, args);
+      return;
+    }
+    call.callId ??= fragment.id || null;
+    call.pending += args;
+    const name = fragment.function?.name;
+    if (!name) return;
+    call.open = {
+      itemId: newId('fc'),
+      // Some servers leave out the id; the call still needs one to pair its output with.
+      callId: call.callId ?? newId('call'),
+      name,
+      arguments: '',
+    };
+    if (call.pending) this.emitArguments(call.open, call.pending);
+    call.pending = '';
+  }
+
+  private emitArguments(call: OpenCall, delta: string): void {
+    call.arguments += delta;
+    this.onDelta({
+      type: 'arguments',
+      itemId: call.itemId,
+      callId: call.callId,
+      name: call.name,
+      delta,
+    });
+  }
+
+  /**
+   * OpenAI always sends `index`. Servers that do not send whole calls, one per entry: a known
+   * id continues its call, a new id starts the next one, and no id falls back to the entry's
+   * position in the list.
+   */
+  private callIndex(fragment: ChatToolCallDelta, position: number): number {
+    if (typeof fragment.index === 'number') return fragment.index;
+    if (fragment.id) {
+      for (const call of this.calls.values()) {
+        if ((call.open?.callId ?? call.callId) === fragment.id) return call.index;
+      }
+      return this.calls.size === 0 ? 0 : Math.max(...this.calls.keys()) + 1;
+    }
+    return position;
+  }
+}
+
+export interface ContentPiece {
+  kind: 'text' | 'reasoning';
+  text: string;
+}
+
+const OPEN_TAG = '<think>';
+const CLOSE_TAG = '</think>';
+
+/**
+ * Splits streamed `content` into reasoning and text when a server (vLLM or Ollama without a
+ * reasoning parser, DeepSeek-R1 distills) puts the model's thinking inline as
+ * `<think>...</think>`. Only a span at the very start of the content counts (after
+ * whitespace): that is where these models put it, and an answer that merely mentions the tag
+ * stays text. Characters that might begin a tag are held back until the next piece decides,
+ * so a tag split across chunks (`<thi` + `nk>`) is still recognised. Whitespace between the
+ * tags and their neighbours is dropped, as the tags' own formatting.
+ */
+export class ThinkTagSplitter {
+  private state: 'start' | 'thinking' | 'answer' = 'start';
+  private held = '';
+  /** Drop leading whitespace of the next reasoning or text, right after a tag. */
+  private trimNext = false;
+
+  push(piece: string): ContentPiece[] {
+    const out: ContentPiece[] = [];
+    this.held += piece;
+    this.drain(out);
+    return out;
+  }
+
+  /** Whatever is still held back once the content is over. */
+  end(): ContentPiece[] {
+    const rest = this.held;
+    this.held = '';
+    if (!rest) return [];
+    // An unfinished span (a cut-off turn) was still thinking; an unfinished opening tag or
+    // bare whitespace at the start was text after all.
+    return this.emit(this.state === 'thinking' ? 'reasoning' : 'text', rest);
+  }
+
+  private drain(out: ContentPiece[]): void {
+    if (this.state === 'start') {
+      const trimmed = this.held.trimStart();
+      if (trimmed.startsWith(OPEN_TAG)) {
+        this.state = 'thinking';
+        this.trimNext = true;
+        this.held = trimmed.slice(OPEN_TAG.length);
+      } else if (OPEN_TAG.startsWith(trimmed)) {
+        return;
+      } else {
+        this.state = 'answer';
+      }
+    }
+    if (this.state === 'thinking') {
+      const close = this.held.indexOf(CLOSE_TAG);
+      if (close === -1) {
+        const keep = partialTagLength(this.held, CLOSE_TAG);
+        out.push(...this.emit('reasoning', this.held.slice(0, this.held.length - keep)));
+        this.held = this.held.slice(this.held.length - keep);
+        return;
+      }
+      out.push(...this.emit('reasoning', this.held.slice(0, close)));
+      this.held = this.held.slice(close + CLOSE_TAG.length);
+      this.state = 'answer';
+      this.trimNext = true;
+    }
+    const text = this.held;
+    this.held = '';
+    out.push(...this.emit('text', text));
+  }
+
+  private emit(kind: ContentPiece['kind'], raw: string): ContentPiece[] {
+    const text = this.trimNext ? raw.trimStart() : raw;
+    if (!text) return [];
+    this.trimNext = false;
+    return [{ kind, text }];
+  }
+}
+
+/** How many trailing characters of `text` could be the start of `tag`. */
+function partialTagLength(text: string, tag: string): number {
+  for (let length = Math.min(tag.length - 1, text.length); length > 0; length--) {
+    if (text.endsWith(tag.slice(0, length))) return length;
+  }
+  return 0;
+}

@@ -1,0 +1,57 @@
+import { abortError, type Deadline } from './abort-signals';
+import { UpstreamError } from './provider';
+
+// What every HTTP provider does alike with a failed request or an unreadable body.
+
+/** Undici errors that mean the upstream took too long rather than could not be reached. */
+const TIMEOUT_ERROR_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/** The `code` of a Node or undici error (`ECONNREFUSED`, `UND_ERR_SOCKET`...), if any. */
+export function errorCode(error: unknown): string | null {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return null;
+  return typeof error.code === 'string' ? error.code : null;
+}
+
+/**
+ * The error a request that failed in transport stands for: the caller's abort (its own
+ * reason), a timeout, or an unreachable server. `duringStream` maps a connection lost after
+ * the stream began, which reached the server fine: what failed is the turn's end.
+ */
+export function transportError(
+  error: unknown,
+  context: {
+    signal: AbortSignal | undefined;
+    deadline: Deadline;
+    timeoutMs: number;
+    duringStream?: (error: unknown) => Error;
+  },
+): Error {
+  if (context.signal?.aborted) return abortError(context.signal);
+  if (context.deadline.timedOut() || TIMEOUT_ERROR_CODES.has(errorCode(error) ?? '')) {
+    return new UpstreamError(`The upstream model did not answer within ${context.timeoutMs} ms.`, {
+      code: 'upstream_timeout',
+      retryable: true,
+      cause: error,
+    });
+  }
+  if (context.duringStream) return context.duringStream(error);
+  const detail = errorCode(error) ?? (error instanceof Error ? error.message : String(error));
+  return new UpstreamError(`Could not reach the upstream model server (${detail}).`, {
+    code: 'upstream_unreachable',
+    retryable: true,
+    cause: error,
+  });
+}
+
+/** A 2xx body parsed as JSON; anything else is a bad response, not worth retrying. */
+export function parseJsonBody(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UpstreamError('The upstream model answered with a body that is not JSON.', {
+      code: 'upstream_bad_response',
+      retryable: false,
+      cause: error,
+    });
+  }
+}
