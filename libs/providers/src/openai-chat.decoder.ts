@@ -1,10 +1,11 @@
 import { type Item, newId, type Usage } from '@ratchet/core';
+import { ThinkTagSplitter } from './think-tags';
 import { type ChatResponseMessage, type ChatUsage, chatCompletionSchema } from './openai-chat.wire';
 import { assistantItem, functionCallItem, reasoningItem } from './output-items';
 import { type FinishReason, type ModelCallResult, UpstreamError } from './provider';
 
 // Chat Completions response -> ModelCallResult. The finish reason and usage mappings are
-// exported for a streaming decoder, which assembles the same pieces from deltas.
+// exported for the streaming decoder, which assembles the same pieces from deltas.
 
 /** Decodes a parsed non-streaming response body; a body without choices is a bad response. */
 export function decodeChatCompletion(body: unknown): ModelCallResult {
@@ -30,12 +31,16 @@ function decodeMessage(message: ChatResponseMessage, finishReason: FinishReason)
   // Output cut off by the token limit is incomplete, as the Responses API marks it.
   const status = finishReason === 'length' ? 'incomplete' : 'completed';
   const toolCalls = message.tool_calls ?? [];
+  const { reasoning, text } = splitContent(message.content ?? '');
+  // As in a stream, where the reasoning field's deltas come before the content's: both go
+  // into the one reasoning item, the field's first.
+  const allReasoning = reasoningField(message) + reasoning;
   const output: Item[] = [];
-  if (message.reasoning_content) output.push(reasoningItem(message.reasoning_content));
+  if (allReasoning) output.push(reasoningItem(allReasoning));
   // A turn with no tool calls always yields a message, even an empty one, so the response
   // has an answer to show.
-  if (message.content || message.refusal || toolCalls.length === 0) {
-    output.push(assistantItem(message.content ?? '', message.refusal || null, status));
+  if (text || message.refusal || toolCalls.length === 0) {
+    output.push(assistantItem(text, message.refusal || null, status));
   }
   for (const call of toolCalls) {
     // Some compatible servers leave out the id (the call still needs one to pair its output
@@ -45,6 +50,31 @@ function decodeMessage(message: ChatResponseMessage, finishReason: FinishReason)
     output.push(functionCallItem(callId, call.function.name, args, status));
   }
   return output;
+}
+
+/**
+ * The reasoning the server parsed out: `reasoning_content` (DeepSeek, older vLLM) or
+ * `reasoning` (newer vLLM, OpenRouter), preferred in that order as the stream decoder does.
+ * The response schema does not name `reasoning`, but lets unknown fields through.
+ */
+function reasoningField(message: ChatResponseMessage): string {
+  if (message.reasoning_content) return message.reasoning_content;
+  return typeof message.reasoning === 'string' ? message.reasoning : '';
+}
+
+/**
+ * Splits inline `<think>...</think>` reasoning off the content with the stream decoder's
+ * splitter, fed the whole content at once, so both paths agree on the same content.
+ */
+function splitContent(content: string): { reasoning: string; text: string } {
+  const splitter = new ThinkTagSplitter();
+  let reasoning = '';
+  let text = '';
+  for (const piece of [...splitter.push(content), ...splitter.end()]) {
+    if (piece.kind === 'reasoning') reasoning += piece.text;
+    else text += piece.text;
+  }
+  return { reasoning, text };
 }
 
 /**

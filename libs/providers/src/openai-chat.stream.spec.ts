@@ -4,7 +4,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { OpenAIChatProvider } from './openai-chat.provider';
-import { ThinkTagSplitter } from './openai-chat.stream';
+import { ThinkTagSplitter } from './think-tags';
 import { type ModelCallRequest, type ModelDelta, UpstreamError } from './provider';
 
 // A real upstream on 127.0.0.1 writing SSE transcripts in pieces with small pauses, so the
