@@ -2,6 +2,7 @@ import { parseRatchetConfig } from '@ratchet/config';
 import { MockProvider } from './mock.provider';
 import { AnthropicProvider } from './anthropic.provider';
 import { OpenAIChatProvider } from './openai-chat.provider';
+import { OpenAIResponsesProvider } from './openai-responses.provider';
 import { UpstreamError } from './provider';
 import { ProviderRegistry } from './provider-registry';
 
@@ -105,21 +106,9 @@ describe('ProviderRegistry', () => {
     expect(upstreamModel).toBe('claude');
   });
 
-  it.each([['responses-model', 'openai-responses']])(
-    'refuses %s: provider %s is not supported yet',
-    (model, provider) => {
-      let caught: unknown = null;
-      try {
-        registry().resolve(model);
-      } catch (error) {
-        caught = error;
-      }
-
-      expect(caught).toBeInstanceOf(UpstreamError);
-      expect(caught).toMatchObject({ code: 'provider_not_supported', retryable: false });
-      expect((caught as Error).message).toContain(`'${provider}'`);
-    },
-  );
+  it('builds an OpenAI Responses provider for provider openai-responses', () => {
+    expect(registry().resolve('responses-model').provider).toBeInstanceOf(OpenAIResponsesProvider);
+  });
 
   it('throws a plain Error for an unknown model', () => {
     const models = registry();

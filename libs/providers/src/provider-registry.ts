@@ -2,7 +2,8 @@ import type { ModelConfig, RatchetConfig } from '@ratchet/config';
 import { AnthropicProvider } from './anthropic.provider';
 import { MockProvider } from './mock.provider';
 import { OpenAIChatProvider } from './openai-chat.provider';
-import { type ModelProvider, UpstreamError } from './provider';
+import { OpenAIResponsesProvider } from './openai-responses.provider';
+import type { ModelProvider } from './provider';
 
 export interface ResolvedModel {
   provider: ModelProvider;
@@ -71,12 +72,12 @@ function createProvider(model: string, config: ModelConfig): ModelProvider {
     case 'mock':
       return new MockProvider({ timeoutMs: config.timeoutMs });
     case 'openai-responses':
-      throw new UpstreamError(
-        `Model '${model}' uses provider '${config.provider}', which this version of ratchet ` +
-          `does not support yet; use 'openai-chat' (any OpenAI-compatible server), ` +
-          `'anthropic' or 'mock'.`,
-        { code: 'provider_not_supported', retryable: false },
-      );
+      return new OpenAIResponsesProvider({
+        baseUrl: requireBaseUrl(model, config),
+        apiKey: config.apiKey,
+        headers: config.headers,
+        timeoutMs: config.timeoutMs,
+      });
   }
 }
 

@@ -438,10 +438,6 @@ describe('movesToFallback', () => {
       upstreamErrorForStatus(429, 'Quota.', { upstreamCode: 'insufficient_quota' }),
     ],
     [
-      'an unsupported provider',
-      new UpstreamError('No.', { code: 'provider_not_supported', retryable: false }),
-    ],
-    [
       'a garbled answer',
       new UpstreamError('?', { code: 'upstream_bad_response', retryable: false }),
     ],
@@ -482,19 +478,12 @@ models:
     fallbacks: [gpt]
 `;
   const configs = new Map(Object.entries(parseRatchetConfig(CONFIG, 'test.yaml', {}).models));
-  // A stand-in for ProviderRegistry, so these tests build no HTTP provider: it throws for
-  // 'claude' the way the real one throws for a provider it does not support.
+  // A stand-in for ProviderRegistry, so these tests build no HTTP provider.
   const registry: Pick<ProviderRegistry, 'resolve' | 'list'> = {
     list: () => [...configs].map(([id, config]) => ({ id, config })),
     resolve: (model: string): ResolvedModel => {
       const config = configs.get(model);
       if (!config) throw new Error(`Unknown model '${model}'.`);
-      if (config.provider === 'anthropic') {
-        throw new UpstreamError('Not supported.', {
-          code: 'provider_not_supported',
-          retryable: false,
-        });
-      }
       return {
         provider: new ScriptedProvider([{ answer: `from ${model}` }]),
         upstreamModel: config.upstreamModel ?? model,
@@ -513,19 +502,6 @@ models:
       ['local', 'local'],
     ]);
     expect(resolveTargets(registry, 'local').map((t) => t.name)).toEqual(['local', 'gpt']);
-  });
-
-  it('turns a provider that cannot be built into a target that fails over', async () => {
-    const targets = resolveTargets(registry, 'claude');
-
-    expect(targets.map((t) => t.name)).toEqual(['claude', 'local']);
-    await expect(targets[0].provider.call(modelRequest())).rejects.toMatchObject({
-      code: 'provider_not_supported',
-    });
-    const { options, delays } = harness();
-    const { model } = await callWithResilience(targets, modelRequest(), options);
-    expect(model).toBe('local');
-    expect(delays).toEqual([]);
   });
 
   it('throws for a model that is not configured', () => {

@@ -51,13 +51,12 @@ export interface ResilientCallResult {
 
 /**
  * Codes of non-retryable failures that belong to the model rather than to the request, so
- * another model may well succeed where this one cannot: it is not configured usably, our
- * credentials or quota for it are bad, or its server answers garbage. Anything else that is
+ * another model may well succeed where this one cannot: our credentials or quota for it are
+ * bad, or its server answers garbage. Anything else that is
  * not retryable — context length, malformed input, other 4xx — is the request's own fault
  * and a fallback would fail the same way, wasting a call and hiding the real error.
  */
 const MODEL_LEVEL_CODES: ReadonlySet<string> = new Set([
-  'provider_not_supported',
   'upstream_auth_error',
   'insufficient_quota',
   'upstream_bad_response',
@@ -176,8 +175,6 @@ function gaveUp(last: UpstreamError, attempts: number, tried: readonly string[])
  * The targets for a request naming `model`: it, then its configured fallbacks in order.
  * Fallbacks are not followed transitively (a fallback's own fallbacks are ignored), which keeps
  * the chain what the config says for this model and rules out cycles; repeats are dropped.
- * A model whose provider cannot be built (`provider_not_supported`) becomes a target that fails
- * with that error, so the chain moves on to a fallback instead of failing outright.
  */
 export function resolveTargets(
   registry: Pick<ProviderRegistry, 'resolve' | 'list'>,
@@ -188,16 +185,7 @@ export function resolveTargets(
   if (!primary) throw new Error(`Unknown model '${model}'.`);
   const names = [...new Set([model, ...primary.fallbacks])];
   return names.map((name) => {
-    try {
-      const resolved = registry.resolve(name);
-      return { name, provider: resolved.provider, upstreamModel: resolved.upstreamModel };
-    } catch (error) {
-      if (!(error instanceof UpstreamError)) throw error;
-      return {
-        name,
-        provider: { call: () => Promise.reject(error) },
-        upstreamModel: configs.get(name)?.upstreamModel ?? name,
-      };
-    }
+    const resolved = registry.resolve(name);
+    return { name, provider: resolved.provider, upstreamModel: resolved.upstreamModel };
   });
 }

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+
+// The Responses API wire format (OpenAI's and Open Responses'), as much of it as ratchet
+// speaks to an upstream. Request types are what the encoder builds; response schemas are
+// deliberately loose (unknown fields pass, most fields nullish) because compatible servers
+// differ in what they leave out.
+
+export type ResponsesInputContent =
+  | { type: 'input_text'; text: string }
+  | { type: 'input_image'; image_url?: string; file_id?: string; detail: 'low' | 'high' | 'auto' }
+  | {
+      type: 'input_file';
+      file_id?: string;
+      file_data?: string;
+      file_url?: string;
+      filename?: string;
+    }
+  | { type: 'output_text'; text: string; annotations?: unknown[] }
+  | { type: 'refusal'; refusal: string };
+
+export type ResponsesInputItem =
+  | {
+      type: 'message';
+      role: 'user' | 'system' | 'developer' | 'assistant';
+      content: ResponsesInputContent[];
+    }
+  | { type: 'function_call'; call_id: string; name: string; arguments: string }
+  | { type: 'function_call_output'; call_id: string; output: string | ResponsesInputContent[] }
+  | {
+      type: 'reasoning';
+      summary: { type: 'summary_text'; text: string }[];
+      encrypted_content: string;
+    };
+
+export interface ResponsesTool {
+  type: 'function';
+  name: string;
+  description?: string;
+  parameters?: Record<string, unknown>;
+  strict?: boolean;
+}
+
+export type ResponsesToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; name: string };
+
+export type ResponsesTextFormat =
+  | { type: 'json_object' }
+  | {
+      type: 'json_schema';
+      name: string;
+      schema: Record<string, unknown>;
+      description?: string;
+      strict?: boolean;
+    };
+
+export interface ResponsesRequest {
+  model: string;
+  instructions?: string;
+  input: ResponsesInputItem[];
+  tools?: ResponsesTool[];
+  tool_choice?: ResponsesToolChoice;
+  parallel_tool_calls?: boolean;
+  max_output_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  text?: { format: ResponsesTextFormat };
+  /** Always false: ratchet keeps the conversation, so the upstream need not (and should not). */
+  store: false;
+  stream: false;
+}
+
+const tokenCount = z.number().int().nonnegative().nullish();
+
+export const responsesUsageSchema = z.looseObject({
+  input_tokens: tokenCount,
+  output_tokens: tokenCount,
+  total_tokens: tokenCount,
+  input_tokens_details: z.looseObject({ cached_tokens: tokenCount }).nullish(),
+  output_tokens_details: z.looseObject({ reasoning_tokens: tokenCount }).nullish(),
+});
+export type ResponsesUsage = z.infer<typeof responsesUsageSchema>;
+
+const itemStatusSchema = z.string().nullish();
+
+export const responsesContentPartSchema = z.looseObject({
+  type: z.string(),
+  text: z.string().nullish(),
+  refusal: z.string().nullish(),
+  annotations: z.array(z.unknown()).nullish(),
+});
+export type ResponsesContentPart = z.infer<typeof responsesContentPartSchema>;
+
+const textPartSchema = z.looseObject({ type: z.string(), text: z.string().nullish() });
+
+export const responsesMessageSchema = z.looseObject({
+  type: z.literal('message'),
+  status: itemStatusSchema,
+  content: z.array(responsesContentPartSchema).nullish(),
+});
+export type ResponsesMessage = z.infer<typeof responsesMessageSchema>;
+
+export const responsesFunctionCallSchema = z.looseObject({
+  type: z.literal('function_call'),
+  call_id: z.string().nullish(),
+  name: z.string(),
+  arguments: z.string().nullish(),
+  status: itemStatusSchema,
+});
+export type ResponsesFunctionCall = z.infer<typeof responsesFunctionCallSchema>;
+
+export const responsesReasoningSchema = z.looseObject({
+  type: z.literal('reasoning'),
+  summary: z.array(textPartSchema).nullish(),
+  content: z.array(textPartSchema).nullish(),
+  encrypted_content: z.string().nullish(),
+});
+export type ResponsesReasoning = z.infer<typeof responsesReasoningSchema>;
+
+export const responsesErrorSchema = z.looseObject({
+  code: z.string().nullish(),
+  message: z.string().nullish(),
+});
+
+export const responseResourceSchema = z.looseObject({
+  status: z.string().nullish(),
+  // Items are checked one by one against their type's schema, so an item of a type ratchet
+  // does not know (a hosted tool's call, say) does not fail the whole body.
+  output: z.array(z.looseObject({ type: z.string() })),
+  incomplete_details: z.looseObject({ reason: z.string().nullish() }).nullish(),
+  error: responsesErrorSchema.nullish(),
+  usage: responsesUsageSchema.nullish(),
+});
+export type ResponseResource = z.infer<typeof responseResourceSchema>;
+
+/** OpenAI's error envelope; some compatible servers send `error` as a bare string. */
+export const responsesErrorBodySchema = z.looseObject({
+  error: z.union([
+    z.string(),
+    z.looseObject({ message: z.string(), code: z.unknown().optional() }),
+  ]),
+});
