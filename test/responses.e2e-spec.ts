@@ -117,7 +117,7 @@ describe('POST /v1/responses (foreground)', () => {
     });
   });
 
-  it('passes sampling, output limits and text.format json_schema to the upstream', async () => {
+  it('passes sampling, output limits, reasoning effort and text.format json_schema to the upstream', async () => {
     const before = upstream.requests.length;
     const schema = {
       type: 'object',
@@ -129,6 +129,7 @@ describe('POST /v1/responses (foreground)', () => {
       input: 'Answer in JSON.',
       top_p: 0.5,
       max_output_tokens: 64,
+      reasoning: { effort: 'low' },
       text: { format: { type: 'json_schema', name: 'answer', schema, strict: true } },
     });
     expect(response.text?.format).toEqual({
@@ -141,6 +142,7 @@ describe('POST /v1/responses (foreground)', () => {
     expect(upstream.requests[before].body).toMatchObject({
       top_p: 0.5,
       max_completion_tokens: 64,
+      reasoning_effort: 'low',
       response_format: {
         type: 'json_schema',
         json_schema: { name: 'answer', schema, strict: true },

@@ -92,6 +92,7 @@ export class StepExecutor {
         temperature: topScope ? (request.temperature ?? null) : null,
         topP: topScope ? (request.top_p ?? null) : null,
         textFormat: topScope ? textFormatForModel(request) : null,
+        reasoningEffort: topScope ? (request.reasoning?.effort ?? null) : null,
         signal,
       },
       {

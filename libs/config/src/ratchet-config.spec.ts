@@ -95,6 +95,7 @@ describe('parseRatchetConfig', () => {
         fallbacks: ['claude', 'mock'],
         timeoutMs: 600_000,
         headers: {},
+        maxTokensParameter: 'max_completion_tokens',
       });
       expect(config.models.resp.provider).toBe('openai-responses');
       expect(config.models.claude).toMatchObject({
@@ -111,6 +112,7 @@ describe('parseRatchetConfig', () => {
         fallbacks: [],
         timeoutMs: 600_000,
         headers: {},
+        maxTokensParameter: 'max_completion_tokens',
       });
       expect(config.models.resp.timeoutMs).toBe(120_000);
       expect(config.models.resp.headers).toEqual({ 'OpenAI-Organization': 'org-1' });
@@ -172,6 +174,7 @@ describe('parseRatchetConfig', () => {
         fallbacks: [],
         timeoutMs: 600_000,
         headers: {},
+        maxTokensParameter: 'max_completion_tokens',
       },
     });
     expect(config.tools).toEqual({});

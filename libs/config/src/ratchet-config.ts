@@ -17,6 +17,10 @@ export const modelConfigSchema = z.strictObject({
   timeoutMs: z.int().positive().default(600_000),
   /** Extra HTTP headers sent upstream (e.g. an organisation header). */
   headers: z.record(z.string(), z.string()).default({}),
+  /** openai-chat: the parameter that carries the output token limit. */
+  maxTokensParameter: z
+    .enum(['max_completion_tokens', 'max_tokens'])
+    .default('max_completion_tokens'),
   description: z.string().optional(),
 });
 export type ModelConfig = z.infer<typeof modelConfigSchema>;

@@ -20,7 +20,13 @@ import {
 // ModelCallRequest -> Chat Completions request body. Shared by the non-streaming call and the
 // streaming one (chosen by `onDelta`), which only adds `stream` options on top.
 
-export function encodeChatRequest(request: ModelCallRequest): ChatCompletionRequest {
+/** Which parameter carries the output token limit: OpenAI's current name or the older one. */
+export type MaxTokensParameter = 'max_completion_tokens' | 'max_tokens';
+
+export function encodeChatRequest(
+  request: ModelCallRequest,
+  maxTokensParameter: MaxTokensParameter = 'max_completion_tokens',
+): ChatCompletionRequest {
   const body: ChatCompletionRequest = {
     model: request.model,
     messages: encodeMessages(request.instructions, request.input),
@@ -31,7 +37,8 @@ export function encodeChatRequest(request: ModelCallRequest): ChatCompletionRequ
     body.tool_choice = encodeToolChoice(request.toolChoice);
     body.parallel_tool_calls = request.parallelToolCalls;
   }
-  if (request.maxOutputTokens !== null) body.max_completion_tokens = request.maxOutputTokens;
+  if (request.maxOutputTokens !== null) body[maxTokensParameter] = request.maxOutputTokens;
+  if (request.reasoningEffort) body.reasoning_effort = request.reasoningEffort;
   if (request.temperature !== null) body.temperature = request.temperature;
   if (request.topP !== null) body.top_p = request.topP;
   const responseFormat = request.textFormat && encodeTextFormat(request.textFormat);

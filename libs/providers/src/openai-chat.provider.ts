@@ -1,7 +1,7 @@
 import { type Dispatcher, request } from 'undici';
 import { type Deadline, MAX_TIMER_MS, startDeadline } from './abort-signals';
 import { decodeChatCompletion } from './openai-chat.decoder';
-import { encodeChatRequest } from './openai-chat.encoder';
+import { encodeChatRequest, type MaxTokensParameter } from './openai-chat.encoder';
 import { decodeChatStream } from './openai-chat.stream';
 import { chatErrorBodySchema } from './openai-chat.wire';
 import {
@@ -23,6 +23,8 @@ export interface OpenAIChatProviderOptions {
   headers: Record<string, string>;
   /** Whole-call budget: connecting, waiting for headers and reading the body. */
   timeoutMs: number;
+  /** The parameter that carries max_output_tokens (config `maxTokensParameter`). */
+  maxTokensParameter?: MaxTokensParameter;
   /** Connection pool to use instead of undici's global one. */
   dispatcher?: Dispatcher;
 }
@@ -47,7 +49,7 @@ export class OpenAIChatProvider implements ModelProvider {
 
   async call(callRequest: ModelCallRequest): Promise<ModelCallResult> {
     // The encoder adds the stream options when onDelta is set.
-    const body = JSON.stringify(encodeChatRequest(callRequest));
+    const body = JSON.stringify(encodeChatRequest(callRequest, this.options.maxTokensParameter));
     if (callRequest.onDelta) return this.stream(body, callRequest.signal, callRequest.onDelta);
     const reply = await this.post(body, callRequest.signal);
     if (reply.status < 200 || reply.status >= 300) throw httpError(reply);

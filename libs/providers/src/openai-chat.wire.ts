@@ -54,6 +54,9 @@ export interface ChatCompletionRequest {
   tool_choice?: ChatToolChoice;
   parallel_tool_calls?: boolean;
   max_completion_tokens?: number;
+  /** Older servers and dialects (vLLM before 0.6, some proxies) know only this name. */
+  max_tokens?: number;
+  reasoning_effort?: string;
   temperature?: number;
   top_p?: number;
   response_format?: ChatResponseFormat;

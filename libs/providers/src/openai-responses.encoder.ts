@@ -33,6 +33,7 @@ export function encodeResponsesRequest(request: ModelCallRequest): ResponsesRequ
     body.parallel_tool_calls = request.parallelToolCalls;
   }
   if (request.maxOutputTokens !== null) body.max_output_tokens = request.maxOutputTokens;
+  if (request.reasoningEffort) body.reasoning = { effort: request.reasoningEffort };
   if (request.temperature !== null) body.temperature = request.temperature;
   if (request.topP !== null) body.top_p = request.topP;
   const format = request.textFormat && encodeTextFormat(request.textFormat);

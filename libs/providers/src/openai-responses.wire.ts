@@ -63,6 +63,7 @@ export interface ResponsesRequest {
   temperature?: number;
   top_p?: number;
   text?: { format: ResponsesTextFormat };
+  reasoning?: { effort: string };
   /** Always false: ratchet keeps the conversation, so the upstream need not (and should not). */
   store: false;
   stream: false;

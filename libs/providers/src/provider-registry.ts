@@ -61,6 +61,7 @@ function createProvider(model: string, config: ModelConfig): ModelProvider {
         apiKey: config.apiKey,
         headers: config.headers,
         timeoutMs: config.timeoutMs,
+        maxTokensParameter: config.maxTokensParameter,
       });
     case 'anthropic':
       return new AnthropicProvider({

@@ -18,6 +18,8 @@ export type TextFormat =
       strict?: boolean | null;
     };
 
+export type ReasoningEffort = 'none' | 'minimal' | 'low' | 'medium' | 'high' | 'xhigh';
+
 /** One model turn, in provider-neutral terms. */
 export interface ModelCallRequest {
   /** The model name the upstream knows (config `upstreamModel`, defaulting to the key). */
@@ -31,6 +33,8 @@ export interface ModelCallRequest {
   temperature: number | null;
   topP: number | null;
   textFormat: TextFormat | null;
+  /** How hard a reasoning model should think (the request's `reasoning.effort`). */
+  reasoningEffort?: ReasoningEffort | null;
   signal?: AbortSignal;
   /**
    * When given, the provider streams from the upstream and reports each delta as it
