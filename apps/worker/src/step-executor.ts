@@ -93,6 +93,7 @@ export class StepExecutor {
         topP: topScope ? (request.top_p ?? null) : null,
         textFormat: topScope ? textFormatForModel(request) : null,
         reasoningEffort: topScope ? (request.reasoning?.effort ?? null) : null,
+        promptCacheKey: topScope ? (request.prompt_cache_key ?? null) : null,
         signal,
       },
       {

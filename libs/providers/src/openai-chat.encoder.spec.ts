@@ -34,4 +34,30 @@ describe('encodeChatRequest options', () => {
     expect(encodeChatRequest(request({ reasoningEffort: 'high' })).reasoning_effort).toBe('high');
     expect(encodeChatRequest(request())).not.toHaveProperty('reasoning_effort');
   });
+
+  it('derives a prompt_cache_key from model, instructions and tools, stable across inputs', () => {
+    const tool = {
+      type: 'function' as const,
+      name: 't',
+      description: null,
+      parameters: null,
+      strict: null,
+    };
+    const base = encodeChatRequest(request({ instructions: 'Be brief.', tools: [tool] }));
+    const sameHead = encodeChatRequest(
+      request({
+        instructions: 'Be brief.',
+        tools: [tool],
+        input: [{ type: 'message', id: 'msg_1', role: 'user', status: 'completed', content: [] }],
+      }),
+    );
+    const otherHead = encodeChatRequest(request({ instructions: 'Be thorough.', tools: [tool] }));
+    expect(base.prompt_cache_key).toMatch(/^ratchet-[0-9a-f]{32}$/);
+    expect(sameHead.prompt_cache_key).toBe(base.prompt_cache_key);
+    expect(otherHead.prompt_cache_key).not.toBe(base.prompt_cache_key);
+  });
+
+  it("uses the request's own prompt_cache_key when it has one", () => {
+    expect(encodeChatRequest(request({ promptCacheKey: 'mine' })).prompt_cache_key).toBe('mine');
+  });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ContentPart, FunctionCallItem, Item, MessageItem } from '@ratchet/core';
 import { toolOutputText } from './item-text';
 import {
@@ -30,6 +31,7 @@ export function encodeChatRequest(
   const body: ChatCompletionRequest = {
     model: request.model,
     messages: encodeMessages(request.instructions, request.input),
+    prompt_cache_key: request.promptCacheKey ?? promptCacheKey(request),
   };
   // OpenAI rejects tool_choice and parallel_tool_calls when no tools are offered.
   if (request.tools.length > 0) {
@@ -49,6 +51,15 @@ export function encodeChatRequest(
     body.stream_options = { include_usage: true };
   }
   return body;
+}
+
+/**
+ * A cache key that is the same for every call sharing the prompt's stable head (model,
+ * instructions, tools), so an upstream with prompt caching sends them to the same cache.
+ */
+export function promptCacheKey(request: ModelCallRequest): string {
+  const head = JSON.stringify([request.model, request.instructions, request.tools]);
+  return `ratchet-${createHash('sha256').update(head).digest('hex').slice(0, 32)}`;
 }
 
 function encodeMessages(instructions: string | null, input: readonly Item[]): ChatMessage[] {

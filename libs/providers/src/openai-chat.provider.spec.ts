@@ -170,6 +170,7 @@ describe('OpenAIChatProvider encoding', () => {
     expect(request.headers['openai-organization']).toBe('org-1');
     expect(request.body).toEqual({
       model: 'gpt-test',
+      prompt_cache_key: expect.stringMatching(/^ratchet-[0-9a-f]{32}$/) as unknown,
       messages: [
         { role: 'system', content: 'Be brief.' },
         { role: 'user', content: 'Hi' },
@@ -271,6 +272,7 @@ describe('OpenAIChatProvider encoding', () => {
 
     expect(onlyRequest().body).toEqual({
       model: 'gpt-test',
+      prompt_cache_key: expect.stringMatching(/^ratchet-[0-9a-f]{32}$/) as unknown,
       messages: [
         { role: 'system', content: 'System rules.' },
         { role: 'system', content: 'Use metric units.' },
@@ -342,6 +344,7 @@ describe('OpenAIChatProvider encoding', () => {
 
     expect(onlyRequest().body).toEqual({
       model: 'gpt-test',
+      prompt_cache_key: expect.stringMatching(/^ratchet-[0-9a-f]{32}$/) as unknown,
       messages: [{ role: 'user', content: 'Hi' }],
       tools: [
         {
@@ -388,13 +391,19 @@ describe('OpenAIChatProvider encoding', () => {
     await provider().call(modelRequest({ textFormat: { type: 'json_object' } }));
     await provider().call(modelRequest({ textFormat: { type: 'text' } }));
 
+    const cacheKey = expect.stringMatching(/^ratchet-[0-9a-f]{32}$/) as unknown;
     expect(received.map((request) => request.body)).toEqual([
       {
         model: 'gpt-test',
         messages: [{ role: 'user', content: 'Hi' }],
+        prompt_cache_key: cacheKey,
         response_format: { type: 'json_object' },
       },
-      { model: 'gpt-test', messages: [{ role: 'user', content: 'Hi' }] },
+      {
+        model: 'gpt-test',
+        messages: [{ role: 'user', content: 'Hi' }],
+        prompt_cache_key: cacheKey,
+      },
     ]);
   });
 

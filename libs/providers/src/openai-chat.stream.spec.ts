@@ -180,6 +180,7 @@ describe('OpenAIChatProvider streaming', () => {
       {
         model: 'gpt-test',
         messages: [{ role: 'user', content: 'Hi' }],
+        prompt_cache_key: expect.stringMatching(/^ratchet-[0-9a-f]{32}$/) as unknown,
         stream: true,
         stream_options: { include_usage: true },
       },

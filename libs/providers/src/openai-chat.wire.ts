@@ -57,6 +57,8 @@ export interface ChatCompletionRequest {
   /** Older servers and dialects (vLLM before 0.6, some proxies) know only this name. */
   max_tokens?: number;
   reasoning_effort?: string;
+  /** Routes requests that share a prefix to the same cache (OpenAI prompt caching). */
+  prompt_cache_key?: string;
   temperature?: number;
   top_p?: number;
   response_format?: ChatResponseFormat;

@@ -35,6 +35,8 @@ export interface ModelCallRequest {
   textFormat: TextFormat | null;
   /** How hard a reasoning model should think (the request's `reasoning.effort`). */
   reasoningEffort?: ReasoningEffort | null;
+  /** The request's own `prompt_cache_key`; providers that use one derive it otherwise. */
+  promptCacheKey?: string | null;
   signal?: AbortSignal;
   /**
    * When given, the provider streams from the upstream and reports each delta as it
