@@ -60,4 +60,61 @@ describe('encodeChatRequest options', () => {
   it("uses the request's own prompt_cache_key when it has one", () => {
     expect(encodeChatRequest(request({ promptCacheKey: 'mine' })).prompt_cache_key).toBe('mine');
   });
+
+  it("moves images a tool returned into a user message after the turn's tool messages", () => {
+    const body = encodeChatRequest(
+      request({
+        input: [
+          {
+            type: 'function_call',
+            id: 'fc_1',
+            call_id: 'call_1',
+            name: 'shot',
+            arguments: '{}',
+            status: 'completed',
+          },
+          {
+            type: 'function_call',
+            id: 'fc_2',
+            call_id: 'call_2',
+            name: 'echo',
+            arguments: '{}',
+            status: 'completed',
+          },
+          {
+            type: 'function_call_output',
+            id: 'fco_1',
+            call_id: 'call_1',
+            status: 'completed',
+            output: [
+              { type: 'input_text', text: 'Here it is.' },
+              { type: 'input_image', image_url: 'https://img.test/a.png', detail: 'auto' },
+            ],
+          },
+          {
+            type: 'function_call_output',
+            id: 'fco_2',
+            call_id: 'call_2',
+            status: 'completed',
+            output: 'ok',
+          },
+        ],
+      }),
+    );
+    expect(body.messages.slice(1)).toEqual([
+      {
+        role: 'tool',
+        tool_call_id: 'call_1',
+        content: 'Here it is.\n[1 attachment(s) of this result follow in the next user message]',
+      },
+      { role: 'tool', tool_call_id: 'call_2', content: 'ok' },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'Attachments returned by tool call call_1:' },
+          { type: 'image_url', image_url: { url: 'https://img.test/a.png', detail: 'auto' } },
+        ],
+      },
+    ]);
+  });
 });

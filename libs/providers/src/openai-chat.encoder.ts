@@ -65,7 +65,15 @@ export function promptCacheKey(request: ModelCallRequest): string {
 function encodeMessages(instructions: string | null, input: readonly Item[]): ChatMessage[] {
   const messages: ChatMessage[] = [];
   if (instructions) messages.push({ role: 'system', content: instructions });
+  // Tool messages can only carry text, and the tool messages answering one assistant turn
+  // must follow it directly; images and files a tool returned go in a user message after them.
+  let attachments: ChatContentPart[] = [];
+  const flushAttachments = (): void => {
+    if (attachments.length > 0) messages.push({ role: 'user', content: attachments });
+    attachments = [];
+  };
   for (const item of input) {
+    if (item.type !== 'function_call_output') flushAttachments();
     switch (item.type) {
       case 'message':
         messages.push(encodeMessage(item));
@@ -73,19 +81,35 @@ function encodeMessages(instructions: string | null, input: readonly Item[]): Ch
       case 'function_call':
         appendToolCall(messages, item);
         break;
-      case 'function_call_output':
+      case 'function_call_output': {
+        const files = typeof item.output === 'string' ? [] : item.output.filter(isAttachment);
+        const note = files.length
+          ? `\n[${files.length} attachment(s) of this result follow in the next user message]`
+          : '';
         messages.push({
           role: 'tool',
           tool_call_id: item.call_id,
-          content: toolOutputText(item.output),
+          content: toolOutputText(item.output) + note,
         });
+        if (files.length > 0) {
+          attachments.push(
+            { type: 'text', text: `Attachments returned by tool call ${item.call_id}:` },
+            ...files.map(encodePart),
+          );
+        }
         break;
+      }
       case 'reasoning':
         // Chat Completions has no way to hand reasoning back to the model.
         break;
     }
   }
+  flushAttachments();
   return messages;
+}
+
+function isAttachment(part: ContentPart): boolean {
+  return part.type === 'input_image' || part.type === 'input_file';
 }
 
 function encodeMessage(item: MessageItem): ChatMessage {
