@@ -1,6 +1,6 @@
 import { createParser } from 'eventsource-parser';
-import { type Dispatcher, request } from 'undici';
-import { type Deadline, MAX_TIMER_MS, startDeadline } from './abort-signals';
+import type { Dispatcher } from 'undici';
+import { type Deadline, startDeadline } from './abort-signals';
 import { decodeAnthropicMessage } from './anthropic.decoder';
 import { encodeAnthropicRequest } from './anthropic.encoder';
 import { AnthropicStreamDecoder, streamTruncatedError } from './anthropic.stream-decoder';
@@ -13,7 +13,13 @@ import {
   UpstreamError,
 } from './provider';
 import { parseRetryAfter, upstreamErrorForStatus } from './upstream-errors';
-import { parseJsonBody, transportError } from './upstream-http';
+import {
+  parseJsonBody,
+  postUpstream,
+  readUpstreamText,
+  transportError,
+  type UpstreamEndpoint,
+} from './upstream-http';
 
 export interface AnthropicProviderOptions {
   /** The API root, e.g. `https://api.anthropic.com/v1`; `/messages` is appended. */
@@ -32,32 +38,36 @@ type ResponseBody = Dispatcher.ResponseData['body'];
 
 /** A Claude model behind Anthropic's `POST /messages` endpoint, plain or streaming. */
 export class AnthropicProvider implements ModelProvider {
-  private readonly url: string;
-  private readonly headers: Record<string, string>;
+  private readonly endpoint: UpstreamEndpoint;
 
-  constructor(private readonly options: AnthropicProviderOptions) {
-    this.url = `${options.baseUrl.replace(/\/+$/, '')}/messages`;
-    this.headers = buildHeaders(options.apiKey, options.headers);
+  constructor(options: AnthropicProviderOptions) {
+    this.endpoint = {
+      url: `${options.baseUrl.replace(/\/+$/, '')}/messages`,
+      headers: buildHeaders(options.apiKey, options.headers),
+      timeoutMs: options.timeoutMs,
+      dispatcher: options.dispatcher,
+    };
   }
 
   async call(callRequest: ModelCallRequest): Promise<ModelCallResult> {
     const body = JSON.stringify(encodeAnthropicRequest(callRequest));
     const { signal, onDelta } = callRequest;
-    const deadline = startDeadline(this.options.timeoutMs, signal);
+    const { timeoutMs } = this.endpoint;
+    const deadline = startDeadline(timeoutMs, signal);
     let response: Dispatcher.ResponseData | undefined;
     try {
-      response = await this.send(body, onDelta !== undefined, deadline, signal);
+      response = await postUpstream(this.endpoint, body, {
+        deadline,
+        signal,
+        accept: onDelta ? 'text/event-stream' : 'application/json',
+      });
       if (response.statusCode < 200 || response.statusCode >= 300) {
-        throw httpError(
-          response.statusCode,
-          response.headers,
-          await this.readText(response.body, deadline, signal),
-        );
+        const text = await readUpstreamText(response.body, { deadline, signal, timeoutMs });
+        throw httpError(response.statusCode, response.headers, text);
       }
       if (!onDelta) {
-        return decodeAnthropicMessage(
-          parseJsonBody(await this.readText(response.body, deadline, signal)),
-        );
+        const text = await readUpstreamText(response.body, { deadline, signal, timeoutMs });
+        return decodeAnthropicMessage(parseJsonBody(text));
       }
       return await this.readStream(response.body, onDelta, deadline, signal);
     } finally {
@@ -65,41 +75,6 @@ export class AnthropicProvider implements ModelProvider {
       // must not stay half-read.
       if (response && !response.body.readableEnded) response.body.destroy();
       deadline.dispose();
-    }
-  }
-
-  private async send(
-    body: string,
-    stream: boolean,
-    deadline: Deadline,
-    signal: AbortSignal | undefined,
-  ): Promise<Dispatcher.ResponseData> {
-    try {
-      return await request(this.url, {
-        method: 'POST',
-        headers: { accept: stream ? 'text/event-stream' : 'application/json', ...this.headers },
-        body,
-        signal: deadline.signal,
-        dispatcher: this.options.dispatcher,
-        // Undici's own defaults (300 s) would cut a long generation short of timeoutMs; for a
-        // stream the body timeout bounds the silence between chunks, which timeoutMs caps too.
-        headersTimeout: Math.min(this.options.timeoutMs, MAX_TIMER_MS),
-        bodyTimeout: Math.min(this.options.timeoutMs, MAX_TIMER_MS),
-      });
-    } catch (error) {
-      throw transportError(error, { signal, deadline, timeoutMs: this.options.timeoutMs });
-    }
-  }
-
-  private async readText(
-    body: ResponseBody,
-    deadline: Deadline,
-    signal: AbortSignal | undefined,
-  ): Promise<string> {
-    try {
-      return await body.text();
-    } catch (error) {
-      throw transportError(error, { signal, deadline, timeoutMs: this.options.timeoutMs });
     }
   }
 
@@ -125,7 +100,7 @@ export class AnthropicProvider implements ModelProvider {
         throw transportError(error, {
           signal,
           deadline,
-          timeoutMs: this.options.timeoutMs,
+          timeoutMs: this.endpoint.timeoutMs,
           duringStream: streamTruncatedError,
         });
       }

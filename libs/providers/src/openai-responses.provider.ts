@@ -1,5 +1,5 @@
-import { type Dispatcher, request } from 'undici';
-import { type Deadline, MAX_TIMER_MS, startDeadline } from './abort-signals';
+import type { Dispatcher } from 'undici';
+import { startDeadline } from './abort-signals';
 import { decodeResponse } from './openai-responses.decoder';
 import { encodeResponsesRequest } from './openai-responses.encoder';
 import { responsesErrorBodySchema } from './openai-responses.wire';
@@ -10,7 +10,12 @@ import {
   UpstreamError,
 } from './provider';
 import { parseRetryAfter, upstreamErrorForStatus } from './upstream-errors';
-import { parseJsonBody, transportError } from './upstream-http';
+import {
+  parseJsonBody,
+  postUpstream,
+  readUpstreamText,
+  type UpstreamEndpoint,
+} from './upstream-http';
 
 export interface OpenAIResponsesProviderOptions {
   /** The API root, e.g. `https://api.openai.com/v1`; `/responses` is appended. */
@@ -25,7 +30,6 @@ export interface OpenAIResponsesProviderOptions {
   dispatcher?: Dispatcher;
 }
 
-type ResponseBody = Dispatcher.ResponseData['body'];
 type Headers = Record<string, string | string[] | undefined>;
 
 /**
@@ -34,22 +38,30 @@ type Headers = Record<string, string | string[] | undefined>;
  * conversation, the upstream only answers.
  */
 export class OpenAIResponsesProvider implements ModelProvider {
-  private readonly url: string;
-  private readonly headers: Record<string, string>;
+  private readonly endpoint: UpstreamEndpoint;
 
-  constructor(private readonly options: OpenAIResponsesProviderOptions) {
-    this.url = `${options.baseUrl.replace(/\/+$/, '')}/responses`;
-    this.headers = buildHeaders(options.apiKey, options.headers);
+  constructor(options: OpenAIResponsesProviderOptions) {
+    this.endpoint = {
+      url: `${options.baseUrl.replace(/\/+$/, '')}/responses`,
+      headers: buildHeaders(options.apiKey, options.headers),
+      timeoutMs: options.timeoutMs,
+      dispatcher: options.dispatcher,
+    };
   }
 
   async call(callRequest: ModelCallRequest): Promise<ModelCallResult> {
     const body = JSON.stringify(encodeResponsesRequest(callRequest));
     const { signal } = callRequest;
-    const deadline = startDeadline(this.options.timeoutMs, signal);
+    const { timeoutMs } = this.endpoint;
+    const deadline = startDeadline(timeoutMs, signal);
     let response: Dispatcher.ResponseData | undefined;
     try {
-      response = await this.send(body, deadline, signal);
-      const text = await this.readText(response.body, deadline, signal);
+      response = await postUpstream(this.endpoint, body, {
+        deadline,
+        signal,
+        accept: 'application/json',
+      });
+      const text = await readUpstreamText(response.body, { deadline, signal, timeoutMs });
       if (response.statusCode < 200 || response.statusCode >= 300) {
         throw httpError(response.statusCode, response.headers, text);
       }
@@ -60,39 +72,6 @@ export class OpenAIResponsesProvider implements ModelProvider {
       deadline.dispose();
     }
   }
-
-  private async send(
-    body: string,
-    deadline: Deadline,
-    signal: AbortSignal | undefined,
-  ): Promise<Dispatcher.ResponseData> {
-    try {
-      return await request(this.url, {
-        method: 'POST',
-        headers: this.headers,
-        body,
-        signal: deadline.signal,
-        dispatcher: this.options.dispatcher,
-        // Undici's own defaults (300 s) would cut a long generation short of timeoutMs.
-        headersTimeout: Math.min(this.options.timeoutMs, MAX_TIMER_MS),
-        bodyTimeout: Math.min(this.options.timeoutMs, MAX_TIMER_MS),
-      });
-    } catch (error) {
-      throw transportError(error, { signal, deadline, timeoutMs: this.options.timeoutMs });
-    }
-  }
-
-  private async readText(
-    body: ResponseBody,
-    deadline: Deadline,
-    signal: AbortSignal | undefined,
-  ): Promise<string> {
-    try {
-      return await body.text();
-    } catch (error) {
-      throw transportError(error, { signal, deadline, timeoutMs: this.options.timeoutMs });
-    }
-  }
 }
 
 function buildHeaders(
@@ -101,7 +80,6 @@ function buildHeaders(
 ): Record<string, string> {
   const headers: Record<string, string> = {
     'content-type': 'application/json',
-    accept: 'application/json',
   };
   if (apiKey) headers.authorization = `Bearer ${apiKey}`;
   // Lower-cased so a configured `Authorization` replaces ours instead of duplicating it.

@@ -1,4 +1,5 @@
-import { abortError, type Deadline } from './abort-signals';
+import { type Dispatcher, request } from 'undici';
+import { abortError, type Deadline, MAX_TIMER_MS } from './abort-signals';
 import { UpstreamError } from './provider';
 
 // What every HTTP provider does alike with a failed request or an unreadable body.
@@ -53,5 +54,50 @@ export function parseJsonBody(text: string): unknown {
       retryable: false,
       cause: error,
     });
+  }
+}
+
+/** Where a provider sends its calls. */
+export interface UpstreamEndpoint {
+  url: string;
+  headers: Record<string, string>;
+  timeoutMs: number;
+  dispatcher?: Dispatcher;
+}
+
+/**
+ * POSTs a JSON body under the call's deadline. Undici's own timeouts (300 s) are raised to
+ * the call's, or they would cut a long generation short; for a stream the body timeout then
+ * bounds the silence between chunks. A failure to connect or send is a transport error.
+ */
+export async function postUpstream(
+  endpoint: UpstreamEndpoint,
+  body: string,
+  call: { deadline: Deadline; signal: AbortSignal | undefined; accept: string },
+): Promise<Dispatcher.ResponseData> {
+  try {
+    return await request(endpoint.url, {
+      method: 'POST',
+      headers: { accept: call.accept, ...endpoint.headers },
+      body,
+      signal: call.deadline.signal,
+      dispatcher: endpoint.dispatcher,
+      headersTimeout: Math.min(endpoint.timeoutMs, MAX_TIMER_MS),
+      bodyTimeout: Math.min(endpoint.timeoutMs, MAX_TIMER_MS),
+    });
+  } catch (error) {
+    throw transportError(error, { ...call, timeoutMs: endpoint.timeoutMs });
+  }
+}
+
+/** Reads a whole reply body as text; losing the connection meanwhile is a transport error. */
+export async function readUpstreamText(
+  body: Dispatcher.ResponseData['body'],
+  call: { deadline: Deadline; signal: AbortSignal | undefined; timeoutMs: number },
+): Promise<string> {
+  try {
+    return await body.text();
+  } catch (error) {
+    throw transportError(error, call);
   }
 }
