@@ -1,81 +1,23 @@
 import type { Item } from '@ratchet/core';
-import { once } from 'node:events';
-import {
-  createServer,
-  type IncomingHttpHeaders,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { AnthropicProvider, type AnthropicProviderOptions } from './anthropic.provider';
+import { type RecordedRequest, sendJson, TestUpstream } from './testing/upstream-server';
 import { type ModelCallRequest, type ModelDelta, UpstreamError } from './provider';
 
 // A real Anthropic-style upstream on 127.0.0.1: undici bypasses in-process HTTP mocks, and a
 // real socket is the only way to see a stream cut off or a connection closed on abort.
 
-interface RecordedRequest {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: unknown;
-}
-
-type Handler = (request: RecordedRequest, response: ServerResponse) => void;
-
-let server: Server;
-let baseUrl: string;
-let handler: Handler;
-let received: RecordedRequest[];
-
-/** Resolves when the server sees a response closed before it was finished. */
-let abandoned: Promise<void>;
-let markAbandoned: () => void;
+let upstream: TestUpstream;
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      const recorded: RecordedRequest = {
-        method: req.method ?? '',
-        url: req.url ?? '',
-        headers: req.headers,
-        body: text ? JSON.parse(text) : null,
-      };
-      received.push(recorded);
-      res.on('close', () => {
-        if (!res.writableFinished) markAbandoned();
-      });
-      handler(recorded, res);
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/`;
+  upstream = await TestUpstream.start();
 });
 
-beforeEach(() => {
-  received = [];
-  handler = (_request, response) => sendJson(response, 200, message([textBlock('ok')]));
-  abandoned = new Promise((resolve) => (markAbandoned = resolve));
-});
+beforeEach(() =>
+  upstream.reset((_request, response) => sendJson(response, 200, message([textBlock('ok')]))),
+);
 
-afterAll(async () => {
-  server.closeAllConnections();
-  server.close();
-  await once(server, 'close');
-});
-
-function sendJson(
-  response: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  response.writeHead(status, { 'content-type': 'application/json', ...headers });
-  response.end(JSON.stringify(body));
-}
+afterAll(() => upstream.close());
 
 function message(
   content: unknown[],
@@ -112,7 +54,12 @@ function startStream(response: ServerResponse): void {
 }
 
 function provider(options: Partial<AnthropicProviderOptions> = {}): AnthropicProvider {
-  return new AnthropicProvider({ baseUrl, headers: {}, timeoutMs: 5_000, ...options });
+  return new AnthropicProvider({
+    baseUrl: upstream.baseUrl,
+    headers: {},
+    timeoutMs: 5_000,
+    ...options,
+  });
 }
 
 function modelRequest(overrides: Partial<ModelCallRequest> = {}): ModelCallRequest {
@@ -163,8 +110,8 @@ function functionOutput(callId: string, output: string): Item {
 }
 
 function onlyRequest(): RecordedRequest {
-  expect(received).toHaveLength(1);
-  return received[0];
+  expect(upstream.received).toHaveLength(1);
+  return upstream.received[0];
 }
 
 /** Matches a fresh id from newId. */
@@ -454,13 +401,13 @@ describe('AnthropicProvider encoding', () => {
 
     expect(jsonFormat).toMatchObject({ code: 'unsupported_input', retryable: false });
     expect(fileImage).toMatchObject({ code: 'unsupported_input', retryable: false });
-    expect(received).toHaveLength(0);
+    expect(upstream.received).toHaveLength(0);
   });
 });
 
 describe('AnthropicProvider decoding', () => {
   it('decodes text in one message with usage, counting cache reads and writes as input', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(
         response,
         200,
@@ -496,7 +443,7 @@ describe('AnthropicProvider decoding', () => {
   });
 
   it('decodes thinking, text and parallel tool_use blocks in order, keeping the tool_use ids', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(
         response,
         200,
@@ -550,7 +497,7 @@ describe('AnthropicProvider decoding', () => {
   });
 
   it('marks output cut off by max_tokens as incomplete with finish reason length', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(response, 200, message([textBlock('Once upon')], 'max_tokens'));
 
     const result = await provider().call(modelRequest());
@@ -560,7 +507,7 @@ describe('AnthropicProvider decoding', () => {
   });
 
   it('maps a refusal stop to content_filter and still answers with an empty message', async () => {
-    handler = (_request, response) => sendJson(response, 200, message([], 'refusal'));
+    upstream.handler = (_request, response) => sendJson(response, 200, message([], 'refusal'));
 
     const result = await provider().call(modelRequest());
 
@@ -661,7 +608,7 @@ describe('AnthropicProvider streaming', () => {
   ].join('');
 
   it('reports deltas in order under the final items ids and assembles the same result', async () => {
-    handler = (_request, response) => {
+    upstream.handler = (_request, response) => {
       startStream(response);
       // Odd-sized chunks split events, lines and the multi-byte sun mid-character.
       const bytes = Buffer.from(transcript, 'utf8');
@@ -753,7 +700,7 @@ describe('AnthropicProvider streaming', () => {
   });
 
   it('gives a call that streams no input the arguments {}', async () => {
-    handler = (_request, response) => {
+    upstream.handler = (_request, response) => {
       startStream(response);
       response.end(
         [
@@ -789,7 +736,7 @@ describe('AnthropicProvider streaming', () => {
   });
 
   it('turns an overloaded_error event into a retryable error', async () => {
-    handler = (_request, response) => {
+    upstream.handler = (_request, response) => {
       startStream(response);
       response.write(sse({ type: 'message_start', message: { usage: { input_tokens: 3 } } }));
       response.end(sse(anthropicError('overloaded_error', 'Overloaded') as { type: string }));
@@ -806,7 +753,7 @@ describe('AnthropicProvider streaming', () => {
   });
 
   it('turns an invalid_request_error event into a non-retryable error', async () => {
-    handler = (_request, response) => {
+    upstream.handler = (_request, response) => {
       startStream(response);
       response.end(sse(anthropicError('invalid_request_error', 'Bad input.') as { type: string }));
     };
@@ -817,7 +764,7 @@ describe('AnthropicProvider streaming', () => {
   });
 
   it('reports a stream that ends without message_stop as truncated', async () => {
-    handler = (_request, response) => {
+    upstream.handler = (_request, response) => {
       startStream(response);
       response.write(sse({ type: 'message_start', message: { usage: { input_tokens: 3 } } }));
       response.write(sse({ type: 'content_block_start', index: 0, content_block: textBlock('') }));
@@ -836,7 +783,7 @@ describe('AnthropicProvider streaming', () => {
   });
 
   it('reports a connection dropped mid-stream as truncated', async () => {
-    handler = (_request, response) => {
+    upstream.handler = (_request, response) => {
       startStream(response);
       response.write(sse({ type: 'message_start', message: { usage: { input_tokens: 3 } } }), () =>
         response.destroy(),
@@ -852,7 +799,7 @@ describe('AnthropicProvider streaming', () => {
   });
 
   it('stops reading and rejects with the listener error when a delta listener throws', async () => {
-    handler = (_request, response) => {
+    upstream.handler = (_request, response) => {
       startStream(response);
       response.write(sse({ type: 'content_block_start', index: 0, content_block: textBlock('') }));
       response.write(
@@ -876,13 +823,13 @@ describe('AnthropicProvider streaming', () => {
     );
 
     expect(error).toBe(listenerError);
-    await within(2_000, abandoned);
+    await within(2_000, upstream.abandoned);
   });
 });
 
 describe('AnthropicProvider errors', () => {
   it('turns a 529 overloaded into a retryable error with the upstream message and Retry-After', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(response, 529, anthropicError('overloaded_error', 'Overloaded'), {
         'retry-after': '3',
       });
@@ -899,7 +846,7 @@ describe('AnthropicProvider errors', () => {
   });
 
   it('classifies a 529 before a stream starts the same way', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(response, 529, anthropicError('overloaded_error', 'Overloaded'));
 
     const error = await upstreamFailure(provider().call(modelRequest({ onDelta: () => {} })));
@@ -908,7 +855,7 @@ describe('AnthropicProvider errors', () => {
   });
 
   it('turns a 400 invalid_request_error into a non-retryable error with its message', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(
         response,
         400,
@@ -926,7 +873,7 @@ describe('AnthropicProvider errors', () => {
   });
 
   it('recognises a prompt that is too long', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(
         response,
         400,
@@ -942,7 +889,7 @@ describe('AnthropicProvider errors', () => {
   });
 
   it('classifies a 401 as an auth error', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(response, 401, anthropicError('authentication_error', 'invalid x-api-key'));
 
     const error = await upstreamFailure(provider().call(modelRequest()));
@@ -951,7 +898,7 @@ describe('AnthropicProvider errors', () => {
   });
 
   it('rejects a 2xx body that is not a message', async () => {
-    handler = (_request, response) => sendJson(response, 200, { choices: [] });
+    upstream.handler = (_request, response) => sendJson(response, 200, { choices: [] });
 
     const error = await upstreamFailure(provider().call(modelRequest()));
 
@@ -959,7 +906,7 @@ describe('AnthropicProvider errors', () => {
   });
 
   it('gives up after timeoutMs and closes the connection', async () => {
-    handler = () => {
+    upstream.handler = () => {
       // Never answer.
     };
 
@@ -969,13 +916,13 @@ describe('AnthropicProvider errors', () => {
     );
 
     expect(error).toMatchObject({ code: 'upstream_timeout', retryable: true });
-    await within(2_000, abandoned);
+    await within(2_000, upstream.abandoned);
   });
 });
 
 describe('AnthropicProvider cancellation', () => {
   it('rejects with the abort reason and closes the connection when aborted mid-stream', async () => {
-    handler = (_request, response) => {
+    upstream.handler = (_request, response) => {
       startStream(response);
       response.write(sse({ type: 'message_start', message: { usage: { input_tokens: 3 } } }));
       response.write(sse({ type: 'content_block_start', index: 0, content_block: textBlock('') }));
@@ -1000,7 +947,7 @@ describe('AnthropicProvider cancellation', () => {
     );
 
     expect(error).toBe(reason);
-    await within(2_000, abandoned);
+    await within(2_000, upstream.abandoned);
   });
 
   it('does not call the upstream when the signal is already aborted', async () => {
@@ -1010,6 +957,6 @@ describe('AnthropicProvider cancellation', () => {
     await expect(
       provider().call(modelRequest({ signal: controller.signal, onDelta: () => {} })),
     ).rejects.toThrow('cancelled by client');
-    expect(received).toHaveLength(0);
+    expect(upstream.received).toHaveLength(0);
   });
 });

@@ -1,82 +1,24 @@
 import type { Item } from '@ratchet/core';
-import { once } from 'node:events';
-import {
-  createServer,
-  type IncomingHttpHeaders,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { OpenAIChatProvider, type OpenAIChatProviderOptions } from './openai-chat.provider';
+import { freePort } from '../../../apps/dev/src/free-port';
+import { type RecordedRequest, sendJson, TestUpstream } from './testing/upstream-server';
 import { type ModelCallRequest, UpstreamError } from './provider';
 
 // A real OpenAI-compatible upstream on 127.0.0.1: undici bypasses in-process HTTP mocks, and
 // a real socket is the only way to see connections close on abort and timeout.
 
-interface RecordedRequest {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: unknown;
-}
-
-type Handler = (request: RecordedRequest, response: ServerResponse) => void;
-
-let server: Server;
-let baseUrl: string;
-let handler: Handler;
-let received: RecordedRequest[];
-
-/** Resolves when the server sees a response closed before it was finished. */
-let abandoned: Promise<void>;
-let markAbandoned: () => void;
+let upstream: TestUpstream;
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      const recorded: RecordedRequest = {
-        method: req.method ?? '',
-        url: req.url ?? '',
-        headers: req.headers,
-        body: text ? JSON.parse(text) : null,
-      };
-      received.push(recorded);
-      res.on('close', () => {
-        if (!res.writableFinished) markAbandoned();
-      });
-      handler(recorded, res);
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/`;
+  upstream = await TestUpstream.start();
 });
 
-beforeEach(() => {
-  received = [];
-  handler = (_request, response) => sendJson(response, 200, completion({ content: 'ok' }));
-  abandoned = new Promise((resolve) => (markAbandoned = resolve));
-});
+beforeEach(() =>
+  upstream.reset((_request, response) => sendJson(response, 200, completion({ content: 'ok' }))),
+);
 
-afterAll(async () => {
-  server.closeAllConnections();
-  server.close();
-  await once(server, 'close');
-});
-
-function sendJson(
-  response: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  response.writeHead(status, { 'content-type': 'application/json', ...headers });
-  response.end(JSON.stringify(body));
-}
+afterAll(() => upstream.close());
 
 function completion(
   message: Record<string, unknown>,
@@ -95,7 +37,12 @@ function completion(
 }
 
 function provider(options: Partial<OpenAIChatProviderOptions> = {}): OpenAIChatProvider {
-  return new OpenAIChatProvider({ baseUrl, headers: {}, timeoutMs: 5_000, ...options });
+  return new OpenAIChatProvider({
+    baseUrl: upstream.baseUrl,
+    headers: {},
+    timeoutMs: 5_000,
+    ...options,
+  });
 }
 
 function modelRequest(overrides: Partial<ModelCallRequest> = {}): ModelCallRequest {
@@ -125,8 +72,8 @@ function userMessage(text: string): Item {
 }
 
 function onlyRequest(): RecordedRequest {
-  expect(received).toHaveLength(1);
-  return received[0];
+  expect(upstream.received).toHaveLength(1);
+  return upstream.received[0];
 }
 
 /** Matches a fresh id from newId. */
@@ -392,7 +339,7 @@ describe('OpenAIChatProvider encoding', () => {
     await provider().call(modelRequest({ textFormat: { type: 'text' } }));
 
     const cacheKey = expect.stringMatching(/^ratchet-[0-9a-f]{32}$/) as unknown;
-    expect(received.map((request) => request.body)).toEqual([
+    expect(upstream.received.map((request) => request.body)).toEqual([
       {
         model: 'gpt-test',
         messages: [{ role: 'user', content: 'Hi' }],
@@ -421,13 +368,13 @@ describe('OpenAIChatProvider encoding', () => {
     const error = await upstreamFailure(provider().call(modelRequest({ input })));
 
     expect(error).toMatchObject({ code: 'unsupported_input', retryable: false });
-    expect(received).toHaveLength(0);
+    expect(upstream.received).toHaveLength(0);
   });
 });
 
 describe('OpenAIChatProvider decoding', () => {
   it('decodes a text answer with usage, including cached and reasoning tokens', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(
         response,
         200,
@@ -462,7 +409,7 @@ describe('OpenAIChatProvider decoding', () => {
   });
 
   it('decodes parallel tool calls after the message text, keeping the upstream call ids', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(
         response,
         200,
@@ -507,7 +454,7 @@ describe('OpenAIChatProvider decoding', () => {
   });
 
   it('decodes a turn that is only tool calls without an empty message', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(
         response,
         200,
@@ -527,7 +474,7 @@ describe('OpenAIChatProvider decoding', () => {
   });
 
   it('decodes a refusal into a refusal part', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(response, 200, completion({ content: null, refusal: 'I cannot help with that.' }));
 
     const result = await provider().call(modelRequest());
@@ -541,7 +488,7 @@ describe('OpenAIChatProvider decoding', () => {
   });
 
   it('puts reasoning_content first as a reasoning item', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(response, 200, completion({ content: '42', reasoning_content: 'Six times seven.' }));
 
     const result = await provider().call(modelRequest());
@@ -566,9 +513,9 @@ describe('OpenAIChatProvider decoding', () => {
     ['length', 'length', 'incomplete'],
     ['content_filter', 'content_filter', 'completed'],
     ['function_call', 'tool_calls', 'completed'],
-  ] as const)('maps finish_reason %s to %s', async (upstream, expected, messageStatus) => {
-    handler = (_request, response) =>
-      sendJson(response, 200, completion({ content: 'x' }, upstream));
+  ] as const)('maps finish_reason %s to %s', async (finishReason, expected, messageStatus) => {
+    upstream.handler = (_request, response) =>
+      sendJson(response, 200, completion({ content: 'x' }, finishReason));
 
     const result = await provider().call(modelRequest());
 
@@ -577,7 +524,7 @@ describe('OpenAIChatProvider decoding', () => {
   });
 
   it('reports zero usage when the upstream sends none', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(response, 200, {
         choices: [{ message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
       });
@@ -600,7 +547,7 @@ describe('OpenAIChatProvider errors', () => {
   }
 
   it('turns a 500 into a retryable error with the upstream message and status', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(response, 500, openAIError('The server had an error.'));
 
     const error = await upstreamFailure(provider().call(modelRequest()));
@@ -615,7 +562,7 @@ describe('OpenAIChatProvider errors', () => {
   });
 
   it('reads Retry-After seconds on a 429', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(response, 429, openAIError('Rate limit reached.', 'rate_limit_exceeded'), {
         'retry-after': '7',
       });
@@ -633,7 +580,7 @@ describe('OpenAIChatProvider errors', () => {
 
   it('reads Retry-After as an HTTP date on a 429', async () => {
     const retryAt = new Date(Math.ceil(Date.now() / 1000) * 1000 + 30_000);
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(response, 429, openAIError('Slow down.'), { 'retry-after': retryAt.toUTCString() });
 
     const error = await upstreamFailure(provider().call(modelRequest()));
@@ -644,7 +591,7 @@ describe('OpenAIChatProvider errors', () => {
   });
 
   it('does not retry a 429 for an exhausted quota', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(
         response,
         429,
@@ -657,7 +604,7 @@ describe('OpenAIChatProvider errors', () => {
   });
 
   it('recognises a 400 about the context length', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(
         response,
         400,
@@ -672,7 +619,7 @@ describe('OpenAIChatProvider errors', () => {
   });
 
   it('classifies a 401 with a non-JSON body as an auth error', async () => {
-    handler = (_request, response) => {
+    upstream.handler = (_request, response) => {
       response.writeHead(401, { 'content-type': 'text/html' });
       response.end('<html>Unauthorized</html>');
     };
@@ -688,7 +635,7 @@ describe('OpenAIChatProvider errors', () => {
   });
 
   it('rejects a 2xx body that is not JSON', async () => {
-    handler = (_request, response) => {
+    upstream.handler = (_request, response) => {
       response.writeHead(200, { 'content-type': 'application/json' });
       response.end('{"choices": [');
     };
@@ -699,7 +646,7 @@ describe('OpenAIChatProvider errors', () => {
   });
 
   it('rejects a 2xx body without choices', async () => {
-    handler = (_request, response) => sendJson(response, 200, { id: 'x', choices: [] });
+    upstream.handler = (_request, response) => sendJson(response, 200, { id: 'x', choices: [] });
 
     const error = await upstreamFailure(provider().call(modelRequest()));
 
@@ -707,12 +654,7 @@ describe('OpenAIChatProvider errors', () => {
   });
 
   it('reports a refused connection as a retryable unreachable upstream', async () => {
-    const closed = createServer();
-    closed.listen(0, '127.0.0.1');
-    await once(closed, 'listening');
-    const { port } = closed.address() as AddressInfo;
-    closed.close();
-    await once(closed, 'close');
+    const port = await freePort();
 
     const error = await upstreamFailure(
       provider({ baseUrl: `http://127.0.0.1:${port}/v1` }).call(modelRequest()),
@@ -723,7 +665,7 @@ describe('OpenAIChatProvider errors', () => {
   });
 
   it('gives up after timeoutMs and closes the connection', async () => {
-    handler = () => {
+    upstream.handler = () => {
       // Never answer.
     };
 
@@ -733,12 +675,12 @@ describe('OpenAIChatProvider errors', () => {
     );
 
     expect(error).toMatchObject({ code: 'upstream_timeout', retryable: true });
-    await within(2_000, abandoned);
+    await within(2_000, upstream.abandoned);
   });
 
   it('reads error bodies to the end so a one-connection pool keeps working', async () => {
     const dispatcher = new Agent({ connections: 1 });
-    handler = (_request, response) => sendJson(response, 503, openAIError('Overloaded.'));
+    upstream.handler = (_request, response) => sendJson(response, 503, openAIError('Overloaded.'));
     try {
       for (let attempt = 0; attempt < 3; attempt++) {
         const error = await within(
@@ -747,7 +689,7 @@ describe('OpenAIChatProvider errors', () => {
         );
         expect(error).toMatchObject({ status: 503, retryable: true });
       }
-      expect(received).toHaveLength(3);
+      expect(upstream.received).toHaveLength(3);
     } finally {
       await dispatcher.close();
     }
@@ -758,7 +700,7 @@ describe('OpenAIChatProvider cancellation', () => {
   it('rejects with the abort reason and closes the connection when the signal aborts', async () => {
     let arrived!: () => void;
     const requestArrived = new Promise<void>((resolve) => (arrived = resolve));
-    handler = () => arrived();
+    upstream.handler = () => arrived();
     const controller = new AbortController();
 
     const call = provider().call(modelRequest({ signal: controller.signal }));
@@ -772,7 +714,7 @@ describe('OpenAIChatProvider cancellation', () => {
     const error = await within(2_000, outcome);
     expect(error).not.toBeInstanceOf(UpstreamError);
     expect(error).toMatchObject({ name: 'AbortError' });
-    await within(2_000, abandoned);
+    await within(2_000, upstream.abandoned);
   });
 
   it('does not call the upstream when the signal is already aborted', async () => {
@@ -782,6 +724,6 @@ describe('OpenAIChatProvider cancellation', () => {
     await expect(provider().call(modelRequest({ signal: controller.signal }))).rejects.toThrow(
       'cancelled by client',
     );
-    expect(received).toHaveLength(0);
+    expect(upstream.received).toHaveLength(0);
   });
 });

@@ -1,52 +1,22 @@
 import type { Item } from '@ratchet/core';
-import { once } from 'node:events';
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { OpenAIChatProvider } from './openai-chat.provider';
 import { ThinkTagSplitter } from './think-tags';
+import { type Handler, TestUpstream } from './testing/upstream-server';
 import { type ModelCallRequest, type ModelDelta, UpstreamError } from './provider';
 
 // A real upstream on 127.0.0.1 writing SSE transcripts in pieces with small pauses, so the
 // provider sees chunk boundaries inside JSON lines and tags, and real sockets close on abort.
 
-type Handler = (body: unknown, response: ServerResponse) => void;
-
-let server: Server;
-let baseUrl: string;
-let handler: Handler;
-let received: unknown[];
-let abandoned: Promise<void>;
-let markAbandoned: () => void;
+let upstream: TestUpstream;
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      received.push(body);
-      res.on('close', () => {
-        if (!res.writableFinished) markAbandoned();
-      });
-      handler(body, res);
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  upstream = await TestUpstream.start();
 });
 
-beforeEach(() => {
-  received = [];
-  abandoned = new Promise((resolve) => (markAbandoned = resolve));
-});
+beforeEach(() => upstream.reset());
 
-afterAll(async () => {
-  server.closeAllConnections();
-  server.close();
-  await once(server, 'close');
-});
+afterAll(() => upstream.close());
 
 /** One `data:` event per chunk object (or raw string), then `[DONE]` unless told otherwise. */
 function transcript(chunks: readonly (object | string)[], done = true): string {
@@ -66,7 +36,7 @@ function serveInPieces(text: string, size = 37, options: { end?: boolean } = {})
 
 /** Writes each piece as given, pausing between them, so boundaries fall where a test wants. */
 function serveExactly(pieces: readonly string[], options: { end?: boolean } = {}): Handler {
-  return (_body, response) => {
+  return (_request, response) => {
     response.writeHead(200, { 'content-type': 'text/event-stream' });
     void (async () => {
       for (const piece of pieces) {
@@ -127,7 +97,7 @@ function userMessage(text: string): Item {
 }
 
 function provider(timeoutMs = 5_000): OpenAIChatProvider {
-  return new OpenAIChatProvider({ baseUrl, headers: {}, timeoutMs });
+  return new OpenAIChatProvider({ baseUrl: upstream.baseUrl, headers: {}, timeoutMs });
 }
 
 function newItemId(prefix: string): unknown {
@@ -170,13 +140,13 @@ function joined(deltas: readonly ModelDelta[], type: ModelDelta['type']): string
 
 describe('OpenAIChatProvider streaming', () => {
   it('asks for a stream with usage and accepts event-stream', async () => {
-    handler = serveInPieces(
+    upstream.handler = serveInPieces(
       transcript([chunk({ role: 'assistant', content: 'ok' }, 'stop'), usageChunk(USAGE)]),
     );
 
     await provider().call(streamingRequest([]));
 
-    expect(received).toEqual([
+    expect(upstream.bodies).toEqual([
       {
         model: 'gpt-test',
         messages: [{ role: 'user', content: 'Hi' }],
@@ -189,7 +159,7 @@ describe('OpenAIChatProvider streaming', () => {
 
   it('reports text deltas in order, split inside JSON lines, and returns the same text and id', async () => {
     const words = ['Hel', 'lo', ', ', 'wor', 'ld', '!'];
-    handler = serveInPieces(
+    upstream.handler = serveInPieces(
       transcript([
         chunk({ role: 'assistant', content: '' }),
         ...words.map((word) => chunk({ content: word })),
@@ -228,7 +198,7 @@ describe('OpenAIChatProvider streaming', () => {
   it('assembles interleaved parallel tool calls by index, naming each fragment by its call', async () => {
     const call = (index: number, fields: Record<string, unknown>): object =>
       chunk({ tool_calls: [{ index, ...fields }] });
-    handler = serveInPieces(
+    upstream.handler = serveInPieces(
       transcript([
         chunk({ role: 'assistant', content: null }),
         call(0, {
@@ -285,7 +255,7 @@ describe('OpenAIChatProvider streaming', () => {
   });
 
   it('puts reasoning_content first as a reasoning item, with usage details', async () => {
-    handler = serveInPieces(
+    upstream.handler = serveInPieces(
       transcript([
         chunk({ role: 'assistant', reasoning_content: 'Six ' }),
         chunk({ reasoning_content: 'times seven.' }),
@@ -335,7 +305,7 @@ describe('OpenAIChatProvider streaming', () => {
       usageChunk(USAGE),
     ]);
     // Boundaries inside the JSON lines too: cut each event in two.
-    handler = serveExactly(
+    upstream.handler = serveExactly(
       text.split('\n\n').flatMap((event) => [event.slice(0, 20), event.slice(20) + '\n\n']),
     );
     const deltas: ModelDelta[] = [];
@@ -358,7 +328,7 @@ describe('OpenAIChatProvider streaming', () => {
   });
 
   it('streams a refusal into a refusal part', async () => {
-    handler = serveInPieces(
+    upstream.handler = serveInPieces(
       transcript([
         chunk({ role: 'assistant', refusal: 'I cannot ' }),
         chunk({ refusal: 'help with that.' }),
@@ -385,9 +355,9 @@ describe('OpenAIChatProvider streaming', () => {
   it.each([
     ['length', 'length', 'incomplete'],
     ['content_filter', 'content_filter', 'completed'],
-  ] as const)('maps finish_reason %s to %s', async (upstream, expected, status) => {
-    handler = serveInPieces(
-      transcript([chunk({ content: 'Once upon' }), chunk({}, upstream), usageChunk(USAGE)]),
+  ] as const)('maps finish_reason %s to %s', async (finishReason, expected, status) => {
+    upstream.handler = serveInPieces(
+      transcript([chunk({ content: 'Once upon' }), chunk({}, finishReason), usageChunk(USAGE)]),
     );
 
     const result = await provider().call(streamingRequest([]));
@@ -397,7 +367,9 @@ describe('OpenAIChatProvider streaming', () => {
   });
 
   it('answers an empty message when the turn says nothing, like the non-streaming path', async () => {
-    handler = serveInPieces(transcript([chunk({ role: 'assistant' }, 'stop'), usageChunk(USAGE)]));
+    upstream.handler = serveInPieces(
+      transcript([chunk({ role: 'assistant' }, 'stop'), usageChunk(USAGE)]),
+    );
 
     const result = await provider().call(streamingRequest([]));
 
@@ -412,7 +384,9 @@ describe('OpenAIChatProvider streaming', () => {
 
 describe('OpenAIChatProvider streaming failures', () => {
   it('rejects a chunk that is not JSON as a bad response and closes the stream', async () => {
-    handler = serveInPieces(transcript([chunk({ content: 'Hi' }), '{"choices": [{"delta"']));
+    upstream.handler = serveInPieces(
+      transcript([chunk({ content: 'Hi' }), '{"choices": [{"delta"']),
+    );
 
     const error = await upstreamFailure(provider().call(streamingRequest([])));
 
@@ -421,7 +395,7 @@ describe('OpenAIChatProvider streaming failures', () => {
 
   it('reports a stream cut mid-way as truncated and retryable', async () => {
     const text = transcript([chunk({ content: 'Hello' }), chunk({ content: ' there' })], false);
-    handler = serveInPieces(text + 'data: {"choices":[{"in', 40, { end: false });
+    upstream.handler = serveInPieces(text + 'data: {"choices":[{"in', 40, { end: false });
     const deltas: ModelDelta[] = [];
 
     const error = await upstreamFailure(provider().call(streamingRequest(deltas)));
@@ -431,7 +405,7 @@ describe('OpenAIChatProvider streaming failures', () => {
   });
 
   it('requires [DONE] even after a finish_reason and usage', async () => {
-    handler = serveInPieces(
+    upstream.handler = serveInPieces(
       transcript([chunk({ content: 'Hi' }, 'stop'), usageChunk(USAGE)], false),
     );
 
@@ -441,7 +415,7 @@ describe('OpenAIChatProvider streaming failures', () => {
   });
 
   it('requires a finish_reason even with [DONE]', async () => {
-    handler = serveInPieces(transcript([chunk({ content: 'Hi' }), usageChunk(USAGE)]));
+    upstream.handler = serveInPieces(transcript([chunk({ content: 'Hi' }), usageChunk(USAGE)]));
 
     const error = await upstreamFailure(provider().call(streamingRequest([])));
 
@@ -449,7 +423,7 @@ describe('OpenAIChatProvider streaming failures', () => {
   });
 
   it('turns an error object in the stream into an UpstreamError with its message', async () => {
-    handler = serveInPieces(
+    upstream.handler = serveInPieces(
       transcript(
         [
           chunk({ content: 'Hi' }),
@@ -469,7 +443,7 @@ describe('OpenAIChatProvider streaming failures', () => {
   });
 
   it('classifies an HTTP error before the stream as the non-streaming path does', async () => {
-    handler = (_body, response) => {
+    upstream.handler = (_request, response) => {
       response.writeHead(429, { 'content-type': 'application/json', 'retry-after': '2' });
       response.end(
         JSON.stringify({ error: { message: 'Slow down.', code: 'rate_limit_exceeded' } }),
@@ -488,7 +462,7 @@ describe('OpenAIChatProvider streaming failures', () => {
   });
 
   it('times out a stream that stalls, under the whole-call timeout', async () => {
-    handler = (_body, response) => {
+    upstream.handler = (_request, response) => {
       response.writeHead(200, { 'content-type': 'text/event-stream' });
       response.write(transcript([chunk({ content: 'Hi' })], false));
     };
@@ -496,12 +470,12 @@ describe('OpenAIChatProvider streaming failures', () => {
     const error = await within(3_000, upstreamFailure(provider(200).call(streamingRequest([]))));
 
     expect(error).toMatchObject({ code: 'upstream_timeout', retryable: true });
-    await within(2_000, abandoned);
+    await within(2_000, upstream.abandoned);
   });
 
   it('closes the connection and rejects with the abort reason when cancelled mid-stream', async () => {
     const controller = new AbortController();
-    handler = (_body, response) => {
+    upstream.handler = (_request, response) => {
       response.writeHead(200, { 'content-type': 'text/event-stream' });
       response.write(transcript([chunk({ content: 'Hi' })], false));
       // Then nothing more: the caller cancels while waiting.
@@ -522,12 +496,14 @@ describe('OpenAIChatProvider streaming failures', () => {
     );
 
     expect(await within(2_000, outcome)).toBe(reason);
-    await within(1_000, abandoned);
+    await within(1_000, upstream.abandoned);
     expect(deltas).toHaveLength(1);
   });
 
   it('lets an error thrown by the listener through unchanged', async () => {
-    handler = serveInPieces(transcript([chunk({ content: 'Hi' }, 'stop'), usageChunk(USAGE)]));
+    upstream.handler = serveInPieces(
+      transcript([chunk({ content: 'Hi' }, 'stop'), usageChunk(USAGE)]),
+    );
     const bug = new TypeError('listener bug');
 
     const error = await failure(

@@ -1,84 +1,27 @@
 import type { Item } from '@ratchet/core';
-import { once } from 'node:events';
-import {
-  createServer,
-  type IncomingHttpHeaders,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   OpenAIResponsesProvider,
   type OpenAIResponsesProviderOptions,
 } from './openai-responses.provider';
+import { sendJson, TestUpstream } from './testing/upstream-server';
 import { type ModelCallRequest, UpstreamError } from './provider';
 
 // A real Responses API upstream on 127.0.0.1: undici bypasses in-process HTTP mocks, and a
 // real socket is the only way to see the connection close on abort.
 
-interface RecordedRequest {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: unknown;
-}
-
-type Handler = (request: RecordedRequest, response: ServerResponse) => void;
-
-let server: Server;
-let baseUrl: string;
-let handler: Handler;
-let received: RecordedRequest[];
-
-/** Resolves when the server sees a response closed before it was finished. */
-let abandoned: Promise<void>;
-let markAbandoned: () => void;
+let upstream: TestUpstream;
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      const recorded: RecordedRequest = {
-        method: req.method ?? '',
-        url: req.url ?? '',
-        headers: req.headers,
-        body: text ? JSON.parse(text) : null,
-      };
-      received.push(recorded);
-      res.on('close', () => {
-        if (!res.writableFinished) markAbandoned();
-      });
-      handler(recorded, res);
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/`;
+  upstream = await TestUpstream.start();
 });
 
-beforeEach(() => {
-  received = [];
-  handler = (_request, response) => sendJson(response, 200, responseBody([textMessage('ok')]));
-  abandoned = new Promise((resolve) => (markAbandoned = resolve));
-});
+beforeEach(() =>
+  upstream.reset((_request, response) =>
+    sendJson(response, 200, responseBody([textMessage('ok')])),
+  ),
+);
 
-afterAll(async () => {
-  server.closeAllConnections();
-  server.close();
-  await once(server, 'close');
-});
-
-function sendJson(
-  response: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  response.writeHead(status, { 'content-type': 'application/json', ...headers });
-  response.end(JSON.stringify(body));
-}
+afterAll(() => upstream.close());
 
 function responseBody(
   output: unknown[],
@@ -130,7 +73,12 @@ function openAIError(message: string, code: string | null = null): unknown {
 }
 
 function provider(options: Partial<OpenAIResponsesProviderOptions> = {}): OpenAIResponsesProvider {
-  return new OpenAIResponsesProvider({ baseUrl, headers: {}, timeoutMs: 5_000, ...options });
+  return new OpenAIResponsesProvider({
+    baseUrl: upstream.baseUrl,
+    headers: {},
+    timeoutMs: 5_000,
+    ...options,
+  });
 }
 
 function modelRequest(overrides: Partial<ModelCallRequest> = {}): ModelCallRequest {
@@ -188,8 +136,8 @@ describe('OpenAIResponsesProvider requests', () => {
       modelRequest({ instructions: 'Be brief.' }),
     );
 
-    expect(received).toHaveLength(1);
-    const [request] = received;
+    expect(upstream.received).toHaveLength(1);
+    const [request] = upstream.received;
     expect(request.method).toBe('POST');
     expect(request.url).toBe('/v1/responses');
     expect(request.headers.authorization).toBe('Bearer sk-test');
@@ -206,7 +154,7 @@ describe('OpenAIResponsesProvider requests', () => {
 
   it('sends no Authorization header without an api key', async () => {
     await provider().call(modelRequest());
-    expect(received[0].headers.authorization).toBeUndefined();
+    expect(upstream.received[0].headers.authorization).toBeUndefined();
   });
 
   it('sends the conversation as Responses items without ratchet ids and statuses', async () => {
@@ -284,7 +232,7 @@ describe('OpenAIResponsesProvider requests', () => {
 
     await provider().call(modelRequest({ input }));
 
-    expect((received[0].body as { input: unknown }).input).toEqual([
+    expect((upstream.received[0].body as { input: unknown }).input).toEqual([
       { type: 'message', role: 'developer', content: [{ type: 'input_text', text: 'Use tools.' }] },
       {
         type: 'message',
@@ -344,7 +292,7 @@ describe('OpenAIResponsesProvider requests', () => {
       }),
     );
 
-    expect(received[0].body).toEqual({
+    expect(upstream.received[0].body).toEqual({
       model: 'gpt-test',
       input: [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Hi' }] }],
       tools: [
@@ -385,19 +333,19 @@ describe('OpenAIResponsesProvider requests', () => {
     );
     await provider().call(modelRequest({ textFormat: { type: 'text' } }));
 
-    expect(received[0].body).toMatchObject({
+    expect(upstream.received[0].body).toMatchObject({
       text: { format: { type: 'json_object' } },
       tool_choice: 'required',
       parallel_tool_calls: true,
     });
-    expect(received[1].body).not.toHaveProperty('text');
-    expect(received[1].body).not.toHaveProperty('tool_choice');
+    expect(upstream.received[1].body).not.toHaveProperty('text');
+    expect(upstream.received[1].body).not.toHaveProperty('tool_choice');
   });
 });
 
 describe('OpenAIResponsesProvider responses', () => {
   it('decodes a text answer with usage, giving it a fresh id', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(
         response,
         200,
@@ -435,7 +383,7 @@ describe('OpenAIResponsesProvider responses', () => {
   });
 
   it('decodes parallel function calls, keeping call ids, as a tool_calls turn', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(
         response,
         200,
@@ -471,7 +419,7 @@ describe('OpenAIResponsesProvider responses', () => {
   });
 
   it('decodes reasoning summary, content and encrypted content, and a refusal', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(
         response,
         200,
@@ -528,7 +476,7 @@ describe('OpenAIResponsesProvider responses', () => {
   });
 
   it('maps an incomplete response cut by max_output_tokens to length', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(
         response,
         200,
@@ -545,7 +493,7 @@ describe('OpenAIResponsesProvider responses', () => {
   });
 
   it('maps an incomplete response stopped by the content filter to content_filter', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(
         response,
         200,
@@ -561,7 +509,7 @@ describe('OpenAIResponsesProvider responses', () => {
   });
 
   it('reports zero usage when the upstream sends none', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(response, 200, responseBody([textMessage('x')], { usage: null }));
 
     const result = await provider().call(modelRequest());
@@ -578,7 +526,7 @@ describe('OpenAIResponsesProvider responses', () => {
 
 describe('OpenAIResponsesProvider errors', () => {
   it('turns a failed response into an UpstreamError with the upstream code', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(
         response,
         200,
@@ -598,7 +546,7 @@ describe('OpenAIResponsesProvider errors', () => {
   });
 
   it('does not retry a failed response for a bad prompt', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(
         response,
         200,
@@ -614,7 +562,7 @@ describe('OpenAIResponsesProvider errors', () => {
   });
 
   it('reads the error envelope and Retry-After on a 429', async () => {
-    handler = (_request, response) =>
+    upstream.handler = (_request, response) =>
       sendJson(response, 429, openAIError('Slow down.', 'rate_limit_exceeded'), {
         'retry-after': '7',
       });
@@ -631,7 +579,8 @@ describe('OpenAIResponsesProvider errors', () => {
   });
 
   it('turns a 500 into a retryable error with the upstream message', async () => {
-    handler = (_request, response) => sendJson(response, 500, openAIError('Internal trouble.'));
+    upstream.handler = (_request, response) =>
+      sendJson(response, 500, openAIError('Internal trouble.'));
 
     const error = await upstreamFailure(provider().call(modelRequest()));
 
@@ -644,7 +593,7 @@ describe('OpenAIResponsesProvider errors', () => {
   });
 
   it('rejects a 2xx body that is not JSON', async () => {
-    handler = (_request, response) => {
+    upstream.handler = (_request, response) => {
       response.writeHead(200, { 'content-type': 'text/html' });
       response.end('<html>gateway</html>');
     };
@@ -655,7 +604,7 @@ describe('OpenAIResponsesProvider errors', () => {
   });
 
   it('rejects a 2xx body that is not a Response object', async () => {
-    handler = (_request, response) => sendJson(response, 200, { choices: [] });
+    upstream.handler = (_request, response) => sendJson(response, 200, { choices: [] });
 
     const error = await upstreamFailure(provider().call(modelRequest()));
 
@@ -663,7 +612,7 @@ describe('OpenAIResponsesProvider errors', () => {
   });
 
   it('gives up after timeoutMs and closes the connection', async () => {
-    handler = () => {
+    upstream.handler = () => {
       // Never answer.
     };
 
@@ -673,7 +622,7 @@ describe('OpenAIResponsesProvider errors', () => {
     );
 
     expect(error).toMatchObject({ code: 'upstream_timeout', retryable: true });
-    await within(2_000, abandoned);
+    await within(2_000, upstream.abandoned);
   });
 });
 
@@ -681,7 +630,7 @@ describe('OpenAIResponsesProvider cancellation', () => {
   it('rejects with the abort reason and closes the connection when the signal aborts', async () => {
     let arrived!: () => void;
     const requestArrived = new Promise<void>((resolve) => (arrived = resolve));
-    handler = () => arrived();
+    upstream.handler = () => arrived();
     const controller = new AbortController();
 
     const outcome = provider()
@@ -696,7 +645,7 @@ describe('OpenAIResponsesProvider cancellation', () => {
     const error = await within(2_000, outcome);
     expect(error).not.toBeInstanceOf(UpstreamError);
     expect(error).toMatchObject({ name: 'AbortError' });
-    await within(2_000, abandoned);
+    await within(2_000, upstream.abandoned);
   });
 
   it('does not call the upstream when the signal is already aborted', async () => {
@@ -706,6 +655,6 @@ describe('OpenAIResponsesProvider cancellation', () => {
     await expect(provider().call(modelRequest({ signal: controller.signal }))).rejects.toThrow(
       'cancelled by client',
     );
-    expect(received).toHaveLength(0);
+    expect(upstream.received).toHaveLength(0);
   });
 });
