@@ -2,7 +2,13 @@ import type { Item } from '@ratchet/core';
 import type { ServerResponse } from 'node:http';
 import { AnthropicProvider, type AnthropicProviderOptions } from './anthropic.provider';
 import { type RecordedRequest, sendJson, TestUpstream } from './testing/upstream-server';
-import { type ModelCallRequest, type ModelDelta, UpstreamError } from './provider';
+import {
+  modelRequest as baseRequest,
+  upstreamFailure,
+  userMessage,
+  within,
+} from './testing/fixtures';
+import type { ModelCallRequest, ModelDelta } from './provider';
 
 // A real Anthropic-style upstream on 127.0.0.1: undici bypasses in-process HTTP mocks, and a
 // real socket is the only way to see a stream cut off or a connection closed on abort.
@@ -63,29 +69,7 @@ function provider(options: Partial<AnthropicProviderOptions> = {}): AnthropicPro
 }
 
 function modelRequest(overrides: Partial<ModelCallRequest> = {}): ModelCallRequest {
-  return {
-    model: 'claude-test',
-    instructions: null,
-    input: [userMessage('Hi')],
-    tools: [],
-    toolChoice: 'auto',
-    parallelToolCalls: true,
-    maxOutputTokens: null,
-    temperature: null,
-    topP: null,
-    textFormat: null,
-    ...overrides,
-  };
-}
-
-function userMessage(text: string): Item {
-  return {
-    type: 'message',
-    id: 'msg_u',
-    role: 'user',
-    status: 'completed',
-    content: [{ type: 'input_text', text }],
-  };
+  return baseRequest({ model: 'claude-test', ...overrides });
 }
 
 function functionCall(callId: string, name: string, args: string): Item {
@@ -126,25 +110,6 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
     },
     (caught: unknown) => caught,
   );
-}
-
-async function upstreamFailure(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await failure(promise);
-  expect(error).toBeInstanceOf(UpstreamError);
-  return error as UpstreamError;
-}
-
-/** Waits for `promise`, failing the test instead of hanging when it does not settle. */
-async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`not settled within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 describe('AnthropicProvider encoding', () => {

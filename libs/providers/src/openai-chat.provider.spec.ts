@@ -3,7 +3,8 @@ import { Agent } from 'undici';
 import { OpenAIChatProvider, type OpenAIChatProviderOptions } from './openai-chat.provider';
 import { freePort } from '../../../apps/dev/src/free-port';
 import { type RecordedRequest, sendJson, TestUpstream } from './testing/upstream-server';
-import { type ModelCallRequest, UpstreamError } from './provider';
+import { modelRequest, upstreamFailure, within } from './testing/fixtures';
+import { UpstreamError } from './provider';
 
 // A real OpenAI-compatible upstream on 127.0.0.1: undici bypasses in-process HTTP mocks, and
 // a real socket is the only way to see connections close on abort and timeout.
@@ -45,32 +46,6 @@ function provider(options: Partial<OpenAIChatProviderOptions> = {}): OpenAIChatP
   });
 }
 
-function modelRequest(overrides: Partial<ModelCallRequest> = {}): ModelCallRequest {
-  return {
-    model: 'gpt-test',
-    instructions: null,
-    input: [userMessage('Hi')],
-    tools: [],
-    toolChoice: 'auto',
-    parallelToolCalls: true,
-    maxOutputTokens: null,
-    temperature: null,
-    topP: null,
-    textFormat: null,
-    ...overrides,
-  };
-}
-
-function userMessage(text: string): Item {
-  return {
-    type: 'message',
-    id: 'msg_u',
-    role: 'user',
-    status: 'completed',
-    content: [{ type: 'input_text', text }],
-  };
-}
-
 function onlyRequest(): RecordedRequest {
   expect(upstream.received).toHaveLength(1);
   return upstream.received[0];
@@ -79,28 +54,6 @@ function onlyRequest(): RecordedRequest {
 /** Matches a fresh id from newId. */
 function newItemId(prefix: string): unknown {
   return expect.stringMatching(new RegExp(`^${prefix}_[0-9a-f]{48}$`));
-}
-
-async function upstreamFailure(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await promise.then(
-    () => null,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(UpstreamError);
-  return error as UpstreamError;
-}
-
-/** Waits for `promise`, failing the test instead of hanging when it does not settle. */
-async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`not settled within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 describe('OpenAIChatProvider encoding', () => {

@@ -1,9 +1,9 @@
-import type { Item } from '@ratchet/core';
 import { setTimeout as delay } from 'node:timers/promises';
 import { OpenAIChatProvider } from './openai-chat.provider';
 import { ThinkTagSplitter } from './think-tags';
 import { type Handler, TestUpstream } from './testing/upstream-server';
-import { type ModelCallRequest, type ModelDelta, UpstreamError } from './provider';
+import { modelRequest, upstreamFailure, within } from './testing/fixtures';
+import type { ModelCallRequest, ModelDelta } from './provider';
 
 // A real upstream on 127.0.0.1 writing SSE transcripts in pieces with small pauses, so the
 // provider sees chunk boundaries inside JSON lines and tags, and real sockets close on abort.
@@ -70,30 +70,7 @@ function streamingRequest(
   deltas: ModelDelta[],
   overrides: Partial<ModelCallRequest> = {},
 ): ModelCallRequest {
-  return {
-    model: 'gpt-test',
-    instructions: null,
-    input: [userMessage('Hi')],
-    tools: [],
-    toolChoice: 'auto',
-    parallelToolCalls: true,
-    maxOutputTokens: null,
-    temperature: null,
-    topP: null,
-    textFormat: null,
-    onDelta: (delta) => deltas.push(delta),
-    ...overrides,
-  };
-}
-
-function userMessage(text: string): Item {
-  return {
-    type: 'message',
-    id: 'msg_u',
-    role: 'user',
-    status: 'completed',
-    content: [{ type: 'input_text', text }],
-  };
+  return modelRequest({ onDelta: (delta) => deltas.push(delta), ...overrides });
 }
 
 function provider(timeoutMs = 5_000): OpenAIChatProvider {
@@ -111,24 +88,6 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
     },
     (error: unknown) => error,
   );
-}
-
-async function upstreamFailure(promise: Promise<unknown>): Promise<UpstreamError> {
-  const error = await failure(promise);
-  expect(error).toBeInstanceOf(UpstreamError);
-  return error as UpstreamError;
-}
-
-async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`not settled within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function joined(deltas: readonly ModelDelta[], type: ModelDelta['type']): string {

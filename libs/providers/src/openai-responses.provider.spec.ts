@@ -4,7 +4,8 @@ import {
   type OpenAIResponsesProviderOptions,
 } from './openai-responses.provider';
 import { sendJson, TestUpstream } from './testing/upstream-server';
-import { type ModelCallRequest, UpstreamError } from './provider';
+import { modelRequest, upstreamFailure, within } from './testing/fixtures';
+import { UpstreamError } from './provider';
 
 // A real Responses API upstream on 127.0.0.1: undici bypasses in-process HTTP mocks, and a
 // real socket is the only way to see the connection close on abort.
@@ -81,53 +82,9 @@ function provider(options: Partial<OpenAIResponsesProviderOptions> = {}): OpenAI
   });
 }
 
-function modelRequest(overrides: Partial<ModelCallRequest> = {}): ModelCallRequest {
-  return {
-    model: 'gpt-test',
-    instructions: null,
-    input: [userMessage('Hi')],
-    tools: [],
-    toolChoice: 'auto',
-    parallelToolCalls: true,
-    maxOutputTokens: null,
-    temperature: null,
-    topP: null,
-    textFormat: null,
-    ...overrides,
-  };
-}
-
-function userMessage(text: string): Item {
-  return {
-    type: 'message',
-    id: 'msg_u',
-    role: 'user',
-    status: 'completed',
-    content: [{ type: 'input_text', text }],
-  };
-}
-
-async function upstreamFailure(call: Promise<unknown>): Promise<UpstreamError> {
-  const error = await call.then(
-    () => null,
-    (failure: unknown) => failure,
-  );
-  if (!(error instanceof UpstreamError))
-    throw new Error(`Expected an UpstreamError, got ${String(error)}`);
-  return error;
-}
-
 /** Matches a fresh id from newId, never the upstream's own. */
 function freshId(prefix: string): unknown {
   return expect.stringMatching(new RegExp(`^${prefix}_[0-9a-f]{48}$`));
-}
-
-function within<T>(ms: number, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`Not settled within ${ms} ms.`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 describe('OpenAIResponsesProvider requests', () => {
