@@ -3,9 +3,11 @@ import { MockProvider } from './mock.provider';
 import {
   type ModelCallRequest,
   type ModelCallResult,
+  type ModelDelta,
   type ToolDefinition,
   UpstreamError,
 } from './provider';
+import { within } from './testing/fixtures';
 
 function user(text: string): MessageItem {
   return {
@@ -347,16 +349,28 @@ describe('MockProvider /fail', () => {
 });
 
 describe('MockProvider malformed directives', () => {
-  it.each(['/sleep soon', '/sleep 9999999999', '/fail 200 fine', '/fail abc', '/call'])(
-    'rejects %s',
-    async (line) => {
-      const error = await failure(say(line));
+  it.each([
+    '/sleep soon',
+    '/sleep 9999999999',
+    '/fail 200 fine',
+    '/fail abc',
+    '/call',
+    '/stream x',
+    '/stream',
+    '/stream -5',
+    '/stream 1.5',
+    '/stream 9999999999',
+    '/cut',
+    '/cut -1',
+    '/cut two',
+    '/cut 99999999999999999999',
+  ])('rejects %s', async (line) => {
+    const error = await failure(say(line));
 
-      expect(error).toBeInstanceOf(UpstreamError);
-      expect(error).toMatchObject({ code: 'invalid_mock_directive', retryable: false });
-      expect((error as Error).message).toContain(line);
-    },
-  );
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect(error).toMatchObject({ code: 'invalid_mock_directive', retryable: false });
+    expect((error as Error).message).toContain(line);
+  });
 });
 
 describe('MockProvider limits and usage', () => {
@@ -393,5 +407,313 @@ describe('MockProvider limits and usage', () => {
     const result = await say('/call abc {"k":1}');
 
     expect(result.usage.output_tokens).toBe(3);
+  });
+});
+
+/** Calls the mock with `onDelta`, collecting the deltas it reports. */
+function streamed(
+  text: string,
+  overrides: Partial<ModelCallRequest> = {},
+  provider = new MockProvider(),
+): { deltas: ModelDelta[]; done: Promise<ModelCallResult> } {
+  const deltas: ModelDelta[] = [];
+  const done = provider.call(
+    modelRequest({ input: [user(text)], onDelta: (delta) => deltas.push(delta), ...overrides }),
+  );
+  return { deltas, done };
+}
+
+/** What the deltas naming `itemId` add up to. */
+function joined(deltas: readonly ModelDelta[], itemId: string): string {
+  return deltas
+    .filter((delta) => delta.itemId === itemId)
+    .map((delta) => delta.delta)
+    .join('');
+}
+
+/** A UTF-16 surrogate without its other half. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+describe('MockProvider streaming', () => {
+  it('reports deltas that add up to each output item, named by its id, in output order', async () => {
+    const { deltas, done } = streamed(
+      '/think Let me check the weather.\n/reply Hello world, looking it up.\n' +
+        '/call get_weather {"city": "Oslo", "units": "metric"}\n/call get_time',
+    );
+
+    const result = await done;
+
+    expect(result.output.map((item) => item.type)).toEqual([
+      'reasoning',
+      'message',
+      'function_call',
+      'function_call',
+    ]);
+    const [reasoning, message, weather, time] = result.output;
+    expect(joined(deltas, reasoning.id)).toBe('Let me check the weather.');
+    expect(joined(deltas, message.id)).toBe(answer(result));
+    expect(joined(deltas, weather.id)).toBe('{"city": "Oslo", "units": "metric"}');
+    expect(joined(deltas, time.id)).toBe('{}');
+    // Every delta names an output item, and the items stream one after another, in order.
+    const order = deltas.map((delta) =>
+      result.output.findIndex((item) => item.id === delta.itemId),
+    );
+    expect(order).not.toContain(-1);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect([...new Set(deltas.map((delta) => delta.type))]).toEqual([
+      'reasoning',
+      'text',
+      'arguments',
+    ]);
+    expect(deltas.filter((delta) => delta.itemId === reasoning.id)).toEqual(
+      ['Let ', 'me ', 'check ', 'the ', 'weather.'].map((delta) => ({
+        type: 'reasoning',
+        itemId: reasoning.id,
+        delta,
+      })),
+    );
+  });
+
+  it('streams text a word at a time with the whitespace after it', async () => {
+    const { deltas, done } = streamed('/reply Hello world\n/reply  again ');
+
+    const result = await done;
+
+    expect(answer(result)).toBe('Hello world\nagain');
+    expect(deltas).toEqual(
+      ['Hello ', 'world\n', 'again'].map((delta) => ({
+        type: 'text',
+        itemId: result.output[0].id,
+        delta,
+      })),
+    );
+  });
+
+  it('streams arguments in short fragments that name the call', async () => {
+    const args = '{"query": "weather in Oslo tomorrow"}';
+    const { deltas, done } = streamed(`/call search ${args}`);
+
+    const result = await done;
+
+    const call = result.output[0];
+    if (call.type !== 'function_call') throw new Error('expected a function call');
+    expect(deltas.length).toBeGreaterThan(2);
+    for (const delta of deltas) {
+      expect(delta).toEqual({
+        type: 'arguments',
+        itemId: call.id,
+        callId: call.call_id,
+        name: 'search',
+        delta: expect.any(String) as unknown,
+      });
+      expect(delta.delta.length).toBeGreaterThan(0);
+      expect(delta.delta.length).toBeLessThanOrEqual(8);
+    }
+    expect(joined(deltas, call.id)).toBe(args);
+  });
+
+  it('never splits a surrogate pair', async () => {
+    // '{"ab":"' is 7 UTF-16 units, so 8-unit pieces would split the first emoji.
+    const args = '{"ab":"😀😀😀😀😀😀"}';
+    const { deltas, done } = streamed(`/reply 😀😀 ok😀😀\n/call emoji ${args}`);
+
+    const result = await done;
+
+    expect(deltas.length).toBeGreaterThan(3);
+    for (const delta of deltas) expect(delta.delta).not.toMatch(LONE_SURROGATE);
+    expect(joined(deltas, result.output[0].id)).toBe('😀😀 ok😀😀');
+    expect(joined(deltas, result.output[1].id)).toBe(args);
+  });
+
+  it('reports no delta for empty text', async () => {
+    const { deltas, done } = streamed('/reply');
+
+    const result = await done;
+
+    expect(answer(result)).toBe('');
+    expect(deltas).toEqual([]);
+  });
+
+  it('streams the plain echo, and an answer cut by max_output_tokens as it ends', async () => {
+    const echo = streamed('hi there');
+    const limited = streamed(`/reply ${'ab '.repeat(20)}`, { maxOutputTokens: 3 });
+
+    const echoed = await echo.done;
+    const cut = await limited.done;
+
+    expect(echo.deltas.map((delta) => delta.delta)).toEqual(['You ', 'said: ', 'hi ', 'there']);
+    expect(answer(cut)).toBe('ab ab ab ab ');
+    expect(joined(limited.deltas, cut.output[0].id)).toBe('ab ab ab ab ');
+    expect(joined(echo.deltas, echoed.output[0].id)).toBe('You said: hi there');
+  });
+
+  it('streams the answer after tool results', async () => {
+    const deltas: ModelDelta[] = [];
+    const input: Item[] = [
+      user('/call get_time'),
+      {
+        type: 'function_call',
+        id: 'fc_1',
+        call_id: 'call_1',
+        name: 'get_time',
+        arguments: '{}',
+        status: 'completed',
+      },
+      {
+        type: 'function_call_output',
+        id: 'fco_1',
+        call_id: 'call_1',
+        output: '12:00 UTC',
+        status: 'completed',
+      },
+    ];
+
+    const result = await new MockProvider().call(
+      modelRequest({ input, onDelta: (delta) => deltas.push(delta) }),
+    );
+
+    expect(answer(result)).toBe('get_time: 12:00 UTC');
+    expect(deltas.map((delta) => delta.delta)).toEqual(['get_time: ', '12:00 ', 'UTC']);
+  });
+
+  it('returns the same kind of result as a call that does not stream', async () => {
+    const script = '/think Hmm.\n/reply Sure.\n/call f {"a":1}';
+
+    const plain = await say(script);
+    const { done } = streamed(script);
+    const result = await done;
+
+    // Ids are fresh on every call; only their kind is compared.
+    const shape = (items: Item[]): unknown[] =>
+      items.map((item) => ({
+        ...item,
+        id: item.id.split('_')[0],
+        ...(item.type === 'function_call' ? { call_id: item.call_id.split('_')[0] } : {}),
+      }));
+    expect(shape(result.output)).toEqual(shape(plain.output));
+    expect(result.usage).toEqual(plain.usage);
+    expect(result.finishReason).toBe(plain.finishReason);
+  });
+
+  it('reports no delta for a turn that fails with /fail', async () => {
+    const { deltas, done } = streamed('/fail 503 busy\n/reply never');
+
+    const error = await failure(done);
+
+    expect(error).toMatchObject({ code: 'upstream_error', status: 503 });
+    expect(deltas).toEqual([]);
+  });
+});
+
+describe('MockProvider /stream', () => {
+  it('waits between consecutive deltas', async () => {
+    const times: number[] = [];
+    const started = Date.now();
+
+    const result = await new MockProvider().call(
+      modelRequest({
+        input: [user('/stream 20\n/reply one two three')],
+        onDelta: () => times.push(Date.now()),
+      }),
+    );
+
+    expect(answer(result)).toBe('one two three');
+    expect(times).toHaveLength(3);
+    // Two waits of 20 ms; timers may fire a millisecond early.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(30);
+    expect(times[2] - times[0]).toBeGreaterThanOrEqual(30);
+  });
+
+  it('is ignored when the call does not stream', async () => {
+    const result = await within(2_000, say('/stream 60000\n/reply hi'));
+
+    expect(answer(result)).toBe('hi');
+  });
+
+  it('rejects promptly with the abort reason when cancelled mid-stream', async () => {
+    const controller = new AbortController();
+    const reason = new Error('client went away');
+    const { deltas, done } = streamed('/stream 60000\n/reply one two three', {
+      signal: controller.signal,
+      onDelta: (delta) => {
+        deltas.push(delta);
+        setTimeout(() => controller.abort(reason), 20);
+      },
+    });
+
+    const error = await within(2_000, failure(done));
+
+    expect(error).toBe(reason);
+    expect(deltas).toHaveLength(1);
+  });
+
+  it('stops at once when a listener aborts, even without waits', async () => {
+    const controller = new AbortController();
+    const { deltas, done } = streamed('/reply one two three', {
+      signal: controller.signal,
+      onDelta: (delta) => {
+        deltas.push(delta);
+        controller.abort();
+      },
+    });
+
+    const error = await failure(done);
+
+    expect(error).toMatchObject({ name: 'AbortError' });
+    expect(error).not.toBeInstanceOf(UpstreamError);
+    expect(deltas).toHaveLength(1);
+  });
+
+  it('counts its waits toward the timeout, with /sleep', async () => {
+    // 30 ms of /sleep and a first wait of 20 ms use up the 50 ms timeout: the second wait fails.
+    const { deltas, done } = streamed(
+      '/sleep 30\n/stream 20\n/reply a b c d',
+      {},
+      new MockProvider({ timeoutMs: 50 }),
+    );
+
+    const error = await failure(done);
+
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect(error).toMatchObject({ code: 'upstream_timeout', retryable: true });
+    expect(deltas.map((delta) => delta.delta)).toEqual(['a ', 'b ']);
+  });
+});
+
+describe('MockProvider /cut', () => {
+  it('reports exactly n deltas, then fails like a dropped stream', async () => {
+    const { deltas, done } = streamed('/cut 2\n/reply one two three four');
+
+    const error = await failure(done);
+
+    expect(deltas.map((delta) => delta.delta)).toEqual(['one ', 'two ']);
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect(error).toMatchObject({
+      code: 'upstream_stream_error',
+      retryable: true,
+      message: 'The upstream model stream was cut after 2 deltas.',
+    });
+  });
+
+  it('cuts after the last delta of a shorter turn, and before any with /cut 0', async () => {
+    const short = streamed('/cut 10\n/reply a b');
+    const none = streamed('/cut 0\n/stream 5\n/cut 1\n/reply a b');
+
+    const shortError = await failure(short.done);
+    const noneError = await failure(none.done);
+
+    expect(short.deltas).toHaveLength(2);
+    expect(shortError).toMatchObject({
+      code: 'upstream_stream_error',
+      message: 'The upstream model stream was cut after 2 deltas.',
+    });
+    expect(none.deltas).toEqual([]);
+    expect(noneError).toMatchObject({ code: 'upstream_stream_error', retryable: true });
+  });
+
+  it('is ignored when the call does not stream', async () => {
+    const result = await say('/cut 1\n/reply one two');
+
+    expect(answer(result)).toBe('one two');
   });
 });

@@ -7,7 +7,8 @@
  * **After tool results.** When the input ends with `function_call_output` items (the results
  * of the last tool round), the mock answers with one line per result, in order:
  * `<tool name>: <output>` (array outputs flattened to their text). It does so whatever
- * `tool_choice` says, so a scripted tool loop always ends.
+ * `tool_choice` says, so a scripted tool loop always ends. Of the last user message's
+ * directives only the streaming ones, `/stream` and `/cut`, still apply to that answer.
  *
  * **Otherwise** it reads the last `user` message. A line that starts (after trimming) with one
  * of these directives scripts the turn; every other line is ordinary text.
@@ -25,6 +26,14 @@
  *   408, 409, 429 and 5xx are retryable; 429 is `rate_limit_exceeded`, 401 and 403 are
  *   `upstream_auth_error`, a 400 whose message is about the context length is
  *   `context_length_exceeded`, anything else `upstream_error`.
+ * - `/stream <ms>` waits that long between consecutive deltas of a streamed turn (the last
+ *   `/stream` line wins; default 0, no waits). Like `/sleep`, cancelling interrupts the waits,
+ *   and the waits count toward the model's `timeoutMs`. Ignored when the call does not stream.
+ * - `/cut <n>` breaks a streamed turn off after `n` deltas (after its last delta when it has
+ *   fewer): the call fails with `upstream_stream_error`, retryable, like an upstream whose
+ *   stream dropped mid-way. It cuts every streamed call (the mock keeps no state), so use it
+ *   with a fallback model or to test failures. The first `/cut` line wins; ignored when the
+ *   call does not stream.
  *
  * Without `/reply` and without calls, the answer is `You said: <the other lines, trimmed>`,
  * or `Hello from the mock model.` when there is no user message at all. A turn that calls
@@ -40,8 +49,17 @@
  * tokens from the characters of the instructions and of every input item's text (message
  * text, call names and arguments, tool outputs, reasoning), output tokens from the output's.
  *
- * A malformed directive (`/sleep soon`, `/call` without a name, `/fail 200`) fails the call
- * with code `invalid_mock_directive`, so a typo in a script is never silently ignored.
+ * **Streaming.** When the call passes `onDelta`, the mock reports deltas for its output before
+ * it returns, in output order: the reasoning text, then the message text, then each call's
+ * arguments. Each delta names its item by the id the item has in the result, and an item's
+ * deltas add up to exactly its final text (or arguments). Message and reasoning text come a
+ * word at a time with the whitespace after it (`Hello `, `world`), arguments in fragments of
+ * up to 8 characters; neither ever splits a surrogate pair, and empty text has no delta.
+ * `/sleep` and `/fail` act before the first delta.
+ *
+ * A malformed directive (`/sleep soon`, `/call` without a name, `/fail 200`, `/stream x`,
+ * `/cut -1`) fails the call with code `invalid_mock_directive`, so a typo in a script is never
+ * silently ignored.
  */
 import {
   type FunctionCallOutputItem,
@@ -58,13 +76,17 @@ import {
   type FinishReason,
   type ModelCallRequest,
   type ModelCallResult,
+  type ModelDelta,
   type ModelProvider,
   UpstreamError,
 } from './provider';
 import { upstreamErrorForStatus } from './upstream-errors';
 
 export interface MockProviderOptions {
-  /** Like a real upstream's timeout: a `/sleep` longer than this fails as `upstream_timeout`. */
+  /**
+   * Like a real upstream's timeout: when `/sleep` and the `/stream` waits together would take
+   * longer than this, the call fails as `upstream_timeout` once this has passed.
+   */
   timeoutMs?: number;
 }
 
@@ -80,41 +102,164 @@ interface Script {
   thoughts: string[];
   sleepMs: number;
   failure: { status: number; message: string } | null;
+  /** Milliseconds between consecutive deltas of a streamed turn. */
+  streamDelayMs: number;
+  /** How many deltas a streamed turn reports before it breaks off; null streams it all. */
+  cutAfter: number | null;
   /** The non-directive lines, trimmed. */
   text: string;
 }
 
 const CHARS_PER_TOKEN = 4;
 
+/** The most characters of function call arguments one delta carries. */
+const ARGUMENT_FRAGMENT_CHARS = 8;
+
 export class MockProvider implements ModelProvider {
   constructor(private readonly options: MockProviderOptions = {}) {}
 
   async call(request: ModelCallRequest): Promise<ModelCallResult> {
     if (request.signal?.aborted) throw abortError(request.signal);
-    const toolResults = trailingToolResults(request.input);
-    if (toolResults.length > 0) {
-      return finish(request, [], summariseToolResults(request.input, toolResults), []);
-    }
+    const clock = new CallClock(this.options.timeoutMs, request.signal);
     const userMessage = lastUserMessage(request.input);
     const script = parseScript(userMessage ? messageText(userMessage) : '');
-    await this.wait(script.sleepMs, request.signal);
-    if (script.failure) {
-      throw upstreamErrorForStatus(script.failure.status, script.failure.message);
+    const result = await turnResult(request, userMessage, script, clock);
+    if (request.onDelta) {
+      await stream(outputDeltas(result.output), script, clock, request.onDelta, request.signal);
     }
-    const calls = chooseCalls(script.calls, request);
-    return finish(request, script.thoughts, answerText(script, userMessage, calls), calls);
+    return result;
   }
+}
 
-  private async wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
-    const timeoutMs = this.options.timeoutMs;
+/** The turn's result, once `/sleep` has passed and unless `/fail` fails it. */
+async function turnResult(
+  request: ModelCallRequest,
+  userMessage: MessageItem | null,
+  script: Script,
+  clock: CallClock,
+): Promise<ModelCallResult> {
+  const toolResults = trailingToolResults(request.input);
+  if (toolResults.length > 0) {
+    return finish(request, [], summariseToolResults(request.input, toolResults), []);
+  }
+  await clock.wait(script.sleepMs);
+  if (script.failure) {
+    throw upstreamErrorForStatus(script.failure.status, script.failure.message);
+  }
+  const calls = chooseCalls(script.calls, request);
+  return finish(request, script.thoughts, answerText(script, userMessage, calls), calls);
+}
+
+/**
+ * The time one call has spent waiting, against the model's timeout: like a real upstream's
+ * deadline, it covers the whole call, `/sleep` and the waits between deltas alike.
+ */
+class CallClock {
+  private waitedMs = 0;
+
+  constructor(
+    private readonly timeoutMs: number | undefined,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  /** Waits `ms`; fails as an upstream timeout once the timeout passes first. */
+  async wait(ms: number): Promise<void> {
     if (ms === 0) return;
-    if (timeoutMs === undefined || ms <= timeoutMs) return sleep(ms, signal);
-    await sleep(timeoutMs, signal);
-    throw new UpstreamError(`The upstream model did not answer within ${timeoutMs} ms.`, {
+    const leftMs = this.timeoutMs === undefined ? Infinity : this.timeoutMs - this.waitedMs;
+    if (ms <= leftMs) {
+      this.waitedMs += ms;
+      return sleep(ms, this.signal);
+    }
+    await sleep(leftMs, this.signal);
+    throw new UpstreamError(`The upstream model did not answer within ${this.timeoutMs} ms.`, {
       code: 'upstream_timeout',
       retryable: true,
     });
   }
+}
+
+/**
+ * Reports `deltas` one by one, `/stream` apart, and breaks off as `/cut` says. An abort
+ * interrupts the waits, and one raised by a listener stops the stream at once.
+ */
+async function stream(
+  deltas: readonly ModelDelta[],
+  script: Script,
+  clock: CallClock,
+  onDelta: (delta: ModelDelta) => void,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const cutAt = script.cutAfter === null ? null : Math.min(script.cutAfter, deltas.length);
+  const end = cutAt ?? deltas.length;
+  for (let index = 0; index < end; index++) {
+    if (index > 0) await clock.wait(script.streamDelayMs);
+    onDelta(deltas[index]);
+    if (signal?.aborted) throw abortError(signal);
+  }
+  if (cutAt !== null) {
+    const count = `${cutAt} ${cutAt === 1 ? 'delta' : 'deltas'}`;
+    throw new UpstreamError(`The upstream model stream was cut after ${count}.`, {
+      code: 'upstream_stream_error',
+      retryable: true,
+    });
+  }
+}
+
+/** The deltas that add up to `output`, in output order, each naming its item by id. */
+function outputDeltas(output: readonly Item[]): ModelDelta[] {
+  const deltas: ModelDelta[] = [];
+  for (const item of output) {
+    switch (item.type) {
+      case 'reasoning':
+        for (const part of item.content ?? []) {
+          for (const delta of words(part.text)) {
+            deltas.push({ type: 'reasoning', itemId: item.id, delta });
+          }
+        }
+        break;
+      case 'message':
+        for (const part of item.content) {
+          if (part.type !== 'output_text') continue;
+          for (const delta of words(part.text)) {
+            deltas.push({ type: 'text', itemId: item.id, delta });
+          }
+        }
+        break;
+      case 'function_call':
+        for (const delta of fragments(item.arguments, ARGUMENT_FRAGMENT_CHARS)) {
+          deltas.push({
+            type: 'arguments',
+            itemId: item.id,
+            callId: item.call_id,
+            name: item.name,
+            delta,
+          });
+        }
+        break;
+      case 'function_call_output':
+        break;
+    }
+  }
+  return deltas;
+}
+
+/**
+ * `text` as a tokenizer might stream it: each word with the whitespace after it, and any
+ * leading whitespace on its own. The pieces join up to `text`; a surrogate pair is never split
+ * (both halves are non-whitespace).
+ */
+function words(text: string): string[] {
+  return text.match(/\S+\s*|\s+/gu) ?? [];
+}
+
+/** `text` in pieces of up to `size` code points, so no surrogate pair is split. */
+function fragments(text: string, size: number): string[] {
+  const codePoints = Array.from(text);
+  const pieces: string[] = [];
+  for (let start = 0; start < codePoints.length; start += size) {
+    pieces.push(codePoints.slice(start, start + size).join(''));
+  }
+  return pieces;
 }
 
 /** The function_call_output items at the very end of the input. */
@@ -178,6 +323,19 @@ const DIRECTIVES: Record<string, DirectiveHandler> = {
     // The first failure wins: an upstream fails only once per call.
     script.failure ??= { status: code, message: message?.trim() || `Mock failure (HTTP ${code}).` };
   },
+  stream: (script, argument, line) => {
+    if (!/^\d+$/.test(argument) || Number(argument) > MAX_TIMER_MS) {
+      throw invalidDirective(line, `expected /stream <milliseconds, at most ${MAX_TIMER_MS}>`);
+    }
+    script.streamDelayMs = Number(argument);
+  },
+  cut: (script, argument, line) => {
+    if (!/^\d+$/.test(argument) || !Number.isSafeInteger(Number(argument))) {
+      throw invalidDirective(line, 'expected /cut <number of deltas>');
+    }
+    // The first cut wins: a stream breaks off only once.
+    script.cutAfter ??= Number(argument);
+  },
 };
 
 /** Reads the directives of a user message; lines that are not directives are its text. */
@@ -188,6 +346,8 @@ function parseScript(text: string): Script {
     thoughts: [],
     sleepMs: 0,
     failure: null,
+    streamDelayMs: 0,
+    cutAfter: null,
     text: '',
   };
   const plainLines: string[] = [];
