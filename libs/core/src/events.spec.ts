@@ -1,5 +1,8 @@
 import {
+  AGENT_EVENT_TYPE,
+  agentEvent,
   chunkText,
+  closeOpenItems,
   errorEvent,
   isTerminalEvent,
   ItemStreamer,
@@ -7,7 +10,9 @@ import {
   responseEvent,
   RESPONSE_EVENT_TYPES,
   sequenceEvents,
+  type StreamEventType,
   type UnsequencedEvent,
+  type UnsequencedEventOf,
 } from './events';
 import {
   assistantMessage,
@@ -73,6 +78,16 @@ function streamOf(body: UnsequencedEvent[], output: Item[]) {
 }
 
 const types = (events: readonly UnsequencedEvent[]): string[] => events.map((e) => e.type);
+
+/** The first event of `type` among `events`. */
+function eventOf<T extends StreamEventType>(
+  events: readonly UnsequencedEvent[],
+  type: T,
+): UnsequencedEventOf<T> {
+  const event = events.find((e): e is UnsequencedEventOf<T> => e.type === type);
+  if (!event) throw new Error(`no ${type} event`);
+  return event;
+}
 
 describe('itemEvents', () => {
   it('streams a message: item, part, one delta, done events, in spec order and shape', () => {
@@ -485,5 +500,373 @@ describe('ItemStreamer', () => {
     streamer.textDelta(0, 'msg_1', 'a');
     expect(() => streamer.textDelta(0, 'msg_2', 'b')).toThrow(/msg_1/);
     expect(() => streamer.reasoningDelta(0, 'msg_1', 'b')).toThrow(/message/);
+  });
+});
+
+/** One call on a streamer, returning the events it logs. */
+type StreamerCall = (streamer: ItemStreamer) => UnsequencedEvent[];
+
+const WEATHER = { call_id: 'call_1', name: 'get_weather' };
+
+/**
+ * Rebuilds a streamer from what `original` logged and checks that it stands where the original
+ * does: the same items open, closed with the same events. Returns those events.
+ */
+function expectRebuiltLike(
+  original: ItemStreamer,
+  logged: readonly UnsequencedEvent[],
+): UnsequencedEvent[] {
+  const rebuilt = ItemStreamer.fromEvents(logged);
+  expect(rebuilt.openOutputIndexes()).toEqual(original.openOutputIndexes());
+  const closing = rebuilt.finishAllIncomplete();
+  expect(closing).toEqual(original.finishAllIncomplete());
+  return closing;
+}
+
+/** Makes `calls` on a new streamer; returns it and the events they logged, in order. */
+function streamed(calls: readonly StreamerCall[]): {
+  streamer: ItemStreamer;
+  logged: UnsequencedEvent[];
+} {
+  const streamer = new ItemStreamer();
+  return { streamer, logged: calls.flatMap((call) => call(streamer)) };
+}
+
+describe('ItemStreamer.fromEvents', () => {
+  it('closes a message cut short in its text as the original streamer would', () => {
+    const { streamer, logged } = streamed([
+      (s) => s.textDelta(0, 'msg_1', 'Hel'),
+      (s) => s.textDelta(0, 'msg_1', 'lo'),
+    ]);
+    const closing = expectRebuiltLike(streamer, logged);
+    expect(closing.at(-1)).toEqual({
+      type: 'response.output_item.done',
+      output_index: 0,
+      item: assistantMessage('msg_1', 'Hello', 'incomplete'),
+    });
+  });
+
+  it('keeps a closed text part and the open refusal after it', () => {
+    const { streamer, logged } = streamed([
+      (s) => s.textDelta(0, 'msg_1', 'Sure'),
+      (s) => s.refusalDelta(0, 'msg_1', 'No, '),
+      (s) => s.refusalDelta(0, 'msg_1', 'sorry'),
+    ]);
+    const closing = expectRebuiltLike(streamer, logged);
+    expect(types(closing)).toEqual([
+      'response.refusal.done',
+      'response.content_part.done',
+      'response.output_item.done',
+    ]);
+    expect(closing[2]).toMatchObject({
+      item: {
+        status: 'incomplete',
+        content: [
+          { type: 'output_text', text: 'Sure' },
+          { type: 'refusal', refusal: 'No, sorry' },
+        ],
+      },
+    });
+  });
+
+  it('rebuilds reasoning summaries by index and raw reasoning, whichever part is open', () => {
+    const calls: StreamerCall[] = [
+      (s) => s.summaryDelta(0, 'rs_1', 0, 'Fir'),
+      (s) => s.summaryDelta(0, 'rs_1', 0, 'st'),
+      (s) => s.summaryDelta(0, 'rs_1', 1, 'Sec'),
+      (s) => s.reasoningDelta(0, 'rs_1', 'raw '),
+      (s) => s.reasoningDelta(0, 'rs_1', 'thoughts'),
+    ];
+    for (let n = 1; n <= calls.length; n++) {
+      const { streamer, logged } = streamed(calls.slice(0, n));
+      expectRebuiltLike(streamer, logged);
+    }
+    const { streamer, logged } = streamed(calls);
+    expect(expectRebuiltLike(streamer, logged).at(-1)).toEqual({
+      type: 'response.output_item.done',
+      output_index: 0,
+      item: {
+        type: 'reasoning',
+        id: 'rs_1',
+        summary: [
+          { type: 'summary_text', text: 'First' },
+          { type: 'summary_text', text: 'Sec' },
+        ],
+        content: [{ type: 'reasoning_text', text: 'raw thoughts' }],
+        status: 'incomplete',
+      },
+    });
+  });
+
+  it('rebuilds function call arguments', () => {
+    const { streamer, logged } = streamed([
+      (s) => s.argumentsDelta(1, 'fc_1', WEATHER, '{"ci'),
+      (s) => s.argumentsDelta(1, 'fc_1', WEATHER, 'ty":'),
+    ]);
+    const closing = expectRebuiltLike(streamer, logged);
+    expect(closing).toEqual([
+      {
+        type: 'response.function_call_arguments.done',
+        item_id: 'fc_1',
+        output_index: 1,
+        arguments: '{"city":',
+        name: 'get_weather',
+      },
+      {
+        type: 'response.output_item.done',
+        output_index: 1,
+        item: { ...CALL, arguments: '{"city":', status: 'incomplete' },
+      },
+    ]);
+  });
+
+  it('stands where the original does after every call of an interleaved stream', () => {
+    const message = assistantMessage('msg_3', 'Hello world');
+    const calls: StreamerCall[] = [
+      (s) => s.summaryDelta(0, 'rs_1', 0, 'Weather'),
+      (s) => s.argumentsDelta(1, 'fc_1', WEATHER, '{"city":'),
+      (s) => s.summaryDelta(0, 'rs_1', 0, ' lookup'),
+      (s) => s.textDelta(2, 'msg_3', 'Hello'),
+      (s) => s.reasoningDelta(0, 'rs_1', 'The user wants Paris.'),
+      (s) => s.finish(3, CALL_OUTPUT),
+      (s) => s.argumentsDelta(1, 'fc_1', WEATHER, '"Paris"}'),
+      (s) => s.finish(0, REASONING),
+      (s) => s.refusalDelta(4, 'msg_4', 'I cannot'),
+      (s) => s.finish(1, CALL),
+      (s) => s.finish(2, message),
+      (s) => s.refusalDelta(4, 'msg_4', ' say.'),
+    ];
+    // In output order; the output holds those that finished (the others close incomplete).
+    const finished = [REASONING, CALL, message, CALL_OUTPUT];
+    for (let n = 0; n <= calls.length; n++) {
+      const { streamer, logged } = streamed(calls.slice(0, n));
+      const closing = expectRebuiltLike(streamer, logged);
+      const output = finished.filter((item) =>
+        logged.some((e) => e.type === 'response.output_item.done' && e.item.id === item.id),
+      );
+      expect(checkStream(streamOf([...logged, ...closing], output))).toEqual([]);
+    }
+  });
+
+  it('has nothing to close once every item finished', () => {
+    const { logged } = streamed([
+      (s) => s.textDelta(0, 'msg_1', 'Hi'),
+      (s) => s.finish(0, assistantMessage('msg_1', 'Hi')),
+      (s) => s.finish(1, CALL),
+    ]);
+    const rebuilt = ItemStreamer.fromEvents(logged);
+    expect(rebuilt.openOutputIndexes()).toEqual([]);
+    expect(rebuilt.finishAllIncomplete()).toEqual([]);
+    expect(() => rebuilt.textDelta(0, 'msg_1', 'more')).toThrow(/already closed/);
+    expect(() => rebuilt.finish(1, CALL)).toThrow(/already closed/);
+  });
+
+  it('goes on streaming exactly as the original would', () => {
+    const { streamer, logged } = streamed([
+      (s) => s.textDelta(0, 'msg_1', 'Hello'),
+      (s) => s.argumentsDelta(1, 'fc_1', WEATHER, '{"city":'),
+    ]);
+    const rebuilt = ItemStreamer.fromEvents(logged);
+    const more: StreamerCall[] = [
+      (s) => s.textDelta(0, 'msg_1', ' wor'),
+      (s) => s.refusalDelta(0, 'msg_1', 'No'),
+      (s) => s.finish(1, CALL),
+      (s) => s.summaryDelta(2, 'rs_2', 0, 'Hmm'),
+    ];
+    for (const call of more) expect(call(rebuilt)).toEqual(call(streamer));
+    expect(() => rebuilt.finish(0, assistantMessage('msg_1', 'Hello world'))).toThrow(
+      /more content parts streamed/,
+    );
+    expect(() => rebuilt.argumentsDelta(1, 'fc_1', WEATHER, 'x')).toThrow(/already closed/);
+    expect(rebuilt.finishAllIncomplete()).toEqual(streamer.finishAllIncomplete());
+  });
+
+  it('takes logged events with their sequence numbers', () => {
+    const { streamer, logged } = streamed([
+      (s) => s.textDelta(0, 'msg_1', 'Hel'),
+      (s) => s.reasoningDelta(1, 'rs_1', 'hmm'),
+    ]);
+    const rebuilt = ItemStreamer.fromEvents(sequenceEvents(logged, 42));
+    expect(rebuilt.finishAllIncomplete()).toEqual(streamer.finishAllIncomplete());
+  });
+
+  it('takes a suffix of the log and ignores events of items announced before it', () => {
+    const { streamer, logged } = streamed([
+      (s) => s.textDelta(0, 'msg_1', 'Hel'),
+      (s) => s.argumentsDelta(1, 'fc_1', WEATHER, '{"ci'),
+      (s) => s.textDelta(0, 'msg_1', 'lo'),
+      (s) => s.refusalDelta(0, 'msg_1', 'No'),
+      (s) =>
+        s.finish(0, {
+          type: 'message',
+          id: 'msg_1',
+          role: 'assistant',
+          status: 'completed',
+          content: [
+            { type: 'output_text', text: 'Hello', annotations: [], logprobs: [] },
+            { type: 'refusal', refusal: 'No' },
+          ],
+        }),
+      (s) => s.reasoningDelta(2, 'rs_1', 'hmm'),
+    ]);
+    // The log from the announcement of the first item still open (fc_1): msg_1's deltas,
+    // part events and done follow, without its output_item.added.
+    const first = logged.findIndex(
+      (e) => e.type === 'response.output_item.added' && e.output_index === 1,
+    );
+    const suffix = logged.slice(first);
+    expect(types(suffix)).toContain('response.output_text.delta');
+    const rebuilt = ItemStreamer.fromEvents(suffix);
+    expect(rebuilt.openOutputIndexes()).toEqual([1, 2]);
+    // Its output_item.done still says output 0 is closed.
+    expect(() => rebuilt.textDelta(0, 'msg_1', 'x')).toThrow(/already closed/);
+    expect(rebuilt.finishAllIncomplete()).toEqual(streamer.finishAllIncomplete());
+    // A suffix that starts inside an item's events ignores them rather than throwing.
+    const inside = logged.findIndex((e) => e.type === 'response.output_text.delta') + 1;
+    expect(() => ItemStreamer.fromEvents(logged.slice(inside))).not.toThrow();
+  });
+
+  it('skips lifecycle, error and sub-agent events', () => {
+    const { streamer, logged } = streamed([(s) => s.textDelta(0, 'msg_1', 'Hi')]);
+    const child = itemEvents(0, assistantMessage('msg_child', 'from the sub-agent'));
+    const agent = { step_id: 'step_1', call_id: 'call_1', name: 'researcher', depth: 1 };
+    const rebuilt = ItemStreamer.fromEvents([
+      responseEvent('response.created', response('in_progress')),
+      responseEvent('response.in_progress', response('in_progress')),
+      ...logged,
+      ...child.slice(0, 3).map((event) => agentEvent(agent, event)),
+      errorEvent({ type: 'server_error', code: null, message: 'boom', param: null }),
+    ]);
+    expect(rebuilt.finishAllIncomplete()).toEqual(streamer.finishAllIncomplete());
+  });
+
+  it('closes an announced function_call_output, which no delta opens, with its output', () => {
+    const [added] = itemEvents(2, CALL_OUTPUT);
+    expect(ItemStreamer.fromEvents([added]).finishAllIncomplete()).toEqual([
+      {
+        type: 'response.output_item.done',
+        output_index: 2,
+        item: { ...CALL_OUTPUT, status: 'incomplete' },
+      },
+    ]);
+    expect(ItemStreamer.fromEvents([added]).finish(2, CALL_OUTPUT)).toEqual([
+      { type: 'response.output_item.done', output_index: 2, item: CALL_OUTPUT },
+    ]);
+  });
+
+  it('refuses a log that contradicts the items it names', () => {
+    const message = itemEvents(0, assistantMessage('msg_1', 'Hi'));
+    const added = eventOf(message, 'response.output_item.added');
+    const partAdded = eventOf(message, 'response.content_part.added');
+    const delta = eventOf(message, 'response.output_text.delta');
+    const partDone = eventOf(message, 'response.content_part.done');
+    const replay = (events: UnsequencedEvent[]) => () => ItemStreamer.fromEvents(events);
+    expect(replay([added, added])).toThrow(/cannot open there/);
+    expect(replay([...message, added])).toThrow(/already closed/);
+    expect(replay([added, { ...partAdded, item_id: 'msg_2' }])).toThrow(/not msg_2/);
+    expect(replay([added, delta])).toThrow(/not the open part/);
+    expect(replay([added, partAdded, partAdded])).toThrow(/out of order/);
+    expect(replay([added, partAdded, { ...delta, content_index: 1 }])).toThrow(/not the open/);
+    const refusal: UnsequencedEvent = {
+      type: 'response.refusal.delta',
+      item_id: 'msg_1',
+      output_index: 0,
+      content_index: 0,
+      delta: 'No',
+    };
+    expect(replay([added, partAdded, refusal])).toThrow(/not the open part/);
+    expect(replay([added, partAdded, partDone])).toThrow(/other text/);
+    const reasoning = eventOf(itemEvents(0, REASONING), 'response.output_item.added');
+    expect(replay([reasoning, { ...partAdded, item_id: 'rs_1' }])).toThrow(
+      /no output_text part streams in a reasoning/,
+    );
+    const args: UnsequencedEvent = {
+      type: 'response.function_call_arguments.delta',
+      item_id: 'msg_1',
+      output_index: 0,
+      delta: '{',
+    };
+    expect(replay([added, args])).toThrow(/no arguments/);
+  });
+});
+
+describe('closeOpenItems', () => {
+  it('is what a streamer rebuilt from the log closes', () => {
+    const { streamer, logged } = streamed([
+      (s) => s.summaryDelta(0, 'rs_1', 0, 'Weather'),
+      (s) => s.argumentsDelta(1, 'fc_1', WEATHER, '{"city":'),
+    ]);
+    const closing = closeOpenItems(sequenceEvents(logged));
+    expect(closing).toEqual(streamer.finishAllIncomplete());
+    expect(types(closing)).toEqual([
+      'response.reasoning_summary_text.done',
+      'response.reasoning_summary_part.done',
+      'response.output_item.done',
+      'response.function_call_arguments.done',
+      'response.output_item.done',
+    ]);
+    expect(checkStream(streamOf([...logged, ...closing], []))).toEqual([]);
+  });
+
+  it('closes a whole item cut short in its log', () => {
+    const message = assistantMessage('msg_1', 'Hello world');
+    const events = itemEvents(0, message, { split: (text) => chunkText(text, 4) });
+    const cut = events.slice(0, 4);
+    const closing = closeOpenItems(cut);
+    expect(closing.at(-1)).toEqual({
+      type: 'response.output_item.done',
+      output_index: 0,
+      item: assistantMessage('msg_1', 'Hello wo', 'incomplete'),
+    });
+    expect(checkStream(streamOf([...cut, ...closing], []))).toEqual([]);
+  });
+
+  it('closes nothing when nothing is open', () => {
+    expect(closeOpenItems([])).toEqual([]);
+    expect(closeOpenItems(itemEvents(0, REASONING))).toEqual([]);
+  });
+});
+
+describe('agentEvent', () => {
+  const agent = { step_id: 'step_1', call_id: 'call_1', name: 'researcher', depth: 1 };
+
+  it('wraps a sub-agent event under a namespaced type', () => {
+    const [added] = itemEvents(0, CALL);
+    const event: UnsequencedEvent = agentEvent(agent, added);
+    expect(event).toEqual({ type: 'ratchet:agent.event', agent, event: added });
+    expect(AGENT_EVENT_TYPE).toBe('ratchet:agent.event');
+    expect(agentEvent({ ...agent, call_id: null }, added)).toMatchObject({
+      agent: { call_id: null },
+    });
+  });
+
+  it("drops the inner event's sequence number; the top-level log numbers the outer one", () => {
+    const [added] = sequenceEvents(itemEvents(0, CALL), 9);
+    const [numbered] = sequenceEvents([agentEvent(agent, added)], 3);
+    expect(numbered).toEqual({
+      type: 'ratchet:agent.event',
+      sequence_number: 3,
+      agent,
+      event: itemEvents(0, CALL)[0],
+    });
+    expect(added.sequence_number).toBe(9);
+  });
+
+  it('is never terminal, even around a terminal event', () => {
+    const event = agentEvent(agent, responseEvent('response.completed', response('completed')));
+    expect(isTerminalEvent(event.type)).toBe(false);
+  });
+
+  it('nests for deeper scopes', () => {
+    const inner = agentEvent(
+      { ...agent, depth: 2 },
+      errorEvent({
+        type: 'server_error',
+        code: null,
+        message: 'boom',
+        param: null,
+      }),
+    );
+    expect(agentEvent(agent, inner)).toMatchObject({ event: { agent: { depth: 2 } } });
   });
 });

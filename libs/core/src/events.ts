@@ -1,4 +1,11 @@
-import type { ContentPart, FunctionCallItem, Item, MessageItem, ReasoningItem } from './items';
+import type {
+  ContentPart,
+  FunctionCallItem,
+  FunctionCallOutputItem,
+  Item,
+  MessageItem,
+  ReasoningItem,
+} from './items';
 import type { ResponseObject, ResponseStatus } from './response';
 
 // The streaming events of a response, as the Open Responses spec names and shapes them, and
@@ -219,6 +226,34 @@ export interface ErrorEvent {
   error: StreamErrorPayload;
 }
 
+/** The type of sub-agent events; the `ratchet:` prefix keeps it out of the spec's namespace. */
+export const AGENT_EVENT_TYPE = 'ratchet:agent.event';
+
+/** Which sub-agent an agent event comes from. */
+export interface AgentIdentity {
+  /** The step that runs the sub-agent (the agent call's step). */
+  step_id: string;
+  /** The agent call's call_id, null when the sub-agent was not started by a function call. */
+  call_id: string | null;
+  /** The agent's name, as the config names it. */
+  name: string;
+  /** How deep the sub-agent's scope is nested below the response's top-level scope. */
+  depth: number;
+}
+
+/**
+ * Not in the Open Responses spec: one event of a sub-agent's scope, carried in the top-level
+ * stream. Its type is namespaced, so spec-strict clients can skip it as an unknown event. The
+ * outer event takes its sequence number from the top-level log; the inner `event` is the
+ * child scope's event as its builders made it, without one.
+ */
+export interface AgentEvent {
+  type: typeof AGENT_EVENT_TYPE;
+  sequence_number: number;
+  agent: AgentIdentity;
+  event: UnsequencedEvent;
+}
+
 export type ResponseStreamEvent =
   | ResponseLifecycleEvent
   | OutputItemAddedEvent
@@ -238,7 +273,8 @@ export type ResponseStreamEvent =
   | ReasoningSummaryTextDoneEvent
   | FunctionCallArgumentsDeltaEvent
   | FunctionCallArgumentsDoneEvent
-  | ErrorEvent;
+  | ErrorEvent
+  | AgentEvent;
 
 export type StreamEventType = ResponseStreamEvent['type'];
 
@@ -292,6 +328,24 @@ export function responseEvent<T extends ResponseEventType>(
 
 export function errorEvent(error: StreamErrorPayload): UnsequencedEventOf<'error'> {
   return { type: 'error', error };
+}
+
+/**
+ * Wraps one event of a sub-agent's scope for the top-level stream. `event` may come from the
+ * child scope's log: its sequence number, if any, is dropped, since only the top-level log
+ * numbers what the top-level stream carries.
+ */
+export function agentEvent(
+  agent: AgentIdentity,
+  event: UnsequencedEvent | ResponseStreamEvent,
+): UnsequencedEventOf<typeof AGENT_EVENT_TYPE> {
+  return { type: AGENT_EVENT_TYPE, agent: { ...agent }, event: unsequenced(event) };
+}
+
+function unsequenced(event: UnsequencedEvent | ResponseStreamEvent): UnsequencedEvent {
+  if (!('sequence_number' in event)) return event;
+  const { sequence_number: _sequenceNumber, ...rest } = event;
+  return rest;
 }
 
 // ---- Parts: the shared shapes of part-level events ----
@@ -569,14 +623,21 @@ const areaOf = (kind: TextPartKind): PartArea => (kind === 'summary_text' ? 'sum
 
 interface OpenItem {
   outputIndex: number;
-  /** What output_item.added announced. */
-  opening: MessageItem | FunctionCallItem | ReasoningItem;
+  /**
+   * What output_item.added announced. Deltas never open a function_call_output; only a
+   * replayed log (fromEvents) can hold one announced and not yet done.
+   */
+  opening: MessageItem | FunctionCallItem | ReasoningItem | FunctionCallOutputItem;
   content: StreamedPart[];
   summary: StreamedPart[];
   /** The part taking deltas (always the last of its area's list), if any. */
   openArea: PartArea | null;
   arguments: string;
 }
+
+/** Where a logged item-level event points: an output index and the item it names there. */
+type ItemEventLocation = { output_index: number } & ({ item: Item } | { item_id: string });
+type PartEventLocation = { output_index: number; item_id: string };
 
 export interface FunctionCallIdentity {
   call_id: string;
@@ -594,6 +655,27 @@ export interface FunctionCallIdentity {
 export class ItemStreamer {
   private readonly open = new Map<number, OpenItem>();
   private readonly closed = new Set<number>();
+
+  /**
+   * Rebuilds a streamer from the events it (or streamers like it) logged, for a process that
+   * lacks the streaming one's memory: a model step that died mid-stream, or a response
+   * cancelled while another process streams. The rebuilt streamer behaves as the original
+   * would have: `finishAllIncomplete()` closes the same items with the same events.
+   *
+   * `events` are in log order, with or without sequence numbers. They may be a suffix of the
+   * log, provided it starts at or before the output_item.added of every item still open:
+   * events of an item whose output_item.added is not among them (its deltas, parts, done
+   * events) are ignored, except that its output_item.done marks its output index closed.
+   * Lifecycle, error, text `.done`, annotation and function_call_arguments.done events carry
+   * nothing the streamer keeps, and sub-agent events belong to another scope's items, so all
+   * are skipped. Events that contradict the item they name (a delta for a part that is not
+   * open, an item announced twice at one output index) throw: such a log was never streamed.
+   */
+  static fromEvents(events: readonly (UnsequencedEvent | ResponseStreamEvent)[]): ItemStreamer {
+    const streamer = new ItemStreamer();
+    for (const event of events) streamer.replay(event);
+    return streamer;
+  }
 
   /** Text of the assistant message at `outputIndex`. */
   textDelta(outputIndex: number, itemId: string, delta: string): UnsequencedEvent[] {
@@ -671,7 +753,6 @@ export class ItemStreamer {
       );
     }
     const events: UnsequencedEvent[] = [];
-    // No delta opens a function_call_output, so the check above has ruled one out here.
     switch (item.type) {
       case 'message':
         if (item.content.some((part) => !isTextPart(part))) {
@@ -706,6 +787,9 @@ export class ItemStreamer {
           });
         }
         events.push(argumentsDone(outputIndex, item));
+        break;
+      case 'function_call_output':
+        // Open only in a replayed log; nothing of it streams, so the item closes alone.
         break;
     }
     events.push(itemDone(outputIndex, item));
@@ -744,6 +828,9 @@ export class ItemStreamer {
           content: parts(state.content) as ReasoningTextPart[],
         };
         break;
+      case 'function_call_output':
+        item = { ...state.opening, status: 'incomplete' };
+        break;
     }
     events.push(itemDone(outputIndex, item));
     this.close(outputIndex);
@@ -760,6 +847,173 @@ export class ItemStreamer {
   /** Output indexes of items opened and not yet closed. */
   openOutputIndexes(): number[] {
     return [...this.open.keys()].sort((a, b) => a - b);
+  }
+
+  /** Applies one logged event to the streamer's state, as the call that logged it did. */
+  private replay(event: UnsequencedEvent | ResponseStreamEvent): void {
+    switch (event.type) {
+      case 'response.output_item.added':
+        this.replayAdded(event.output_index, event.item);
+        return;
+      case 'response.output_item.done':
+        if (this.replayed(event)) this.close(event.output_index);
+        // Announced before the events begin: all there is to keep is that its index is closed.
+        else this.closed.add(event.output_index);
+        return;
+      case 'response.content_part.added':
+        this.replayPartAdded(event, event.content_index, event.part);
+        return;
+      case 'response.reasoning_summary_part.added':
+        this.replayPartAdded(event, event.summary_index, event.part);
+        return;
+      case 'response.output_text.delta':
+        this.replayDelta(event, 'output_text', event.content_index, event.delta);
+        return;
+      case 'response.refusal.delta':
+        this.replayDelta(event, 'refusal', event.content_index, event.delta);
+        return;
+      case 'response.reasoning.delta':
+        this.replayDelta(event, 'reasoning_text', event.content_index, event.delta);
+        return;
+      case 'response.reasoning_summary_text.delta':
+        this.replayDelta(event, 'summary_text', event.summary_index, event.delta);
+        return;
+      case 'response.content_part.done':
+        this.replayPartDone(event, event.content_index, event.part);
+        return;
+      case 'response.reasoning_summary_part.done':
+        this.replayPartDone(event, event.summary_index, event.part);
+        return;
+      case 'response.function_call_arguments.delta': {
+        const state = this.replayed(event);
+        if (!state) return;
+        if (state.opening.type !== 'function_call') {
+          throw new Error(`item ${event.item_id} is a ${state.opening.type}, with no arguments`);
+        }
+        state.arguments += event.delta;
+        return;
+      }
+      // The rest carry nothing the streamer keeps: the text's done events repeat what the
+      // deltas sent; annotations and function_call_arguments.done come in the same batch as
+      // the output_item.done that closes their item; a sub-agent's items live in its own
+      // scope, with output indexes of their own.
+      case 'response.created':
+      case 'response.queued':
+      case 'response.in_progress':
+      case 'response.completed':
+      case 'response.failed':
+      case 'response.incomplete':
+      case 'response.cancelled':
+      case 'error':
+      case 'response.output_text.done':
+      case 'response.output_text.annotation.added':
+      case 'response.refusal.done':
+      case 'response.reasoning.done':
+      case 'response.reasoning_summary_text.done':
+      case 'response.function_call_arguments.done':
+      case AGENT_EVENT_TYPE:
+        return;
+    }
+  }
+
+  private replayAdded(outputIndex: number, item: Item): void {
+    const existing = this.open.get(outputIndex);
+    if (existing) {
+      throw new Error(
+        `output ${outputIndex} streams ${existing.opening.type} ${existing.opening.id}; ${item.type} ${item.id} cannot open there`,
+      );
+    }
+    this.assertNotClosed(outputIndex);
+    this.open.set(outputIndex, {
+      outputIndex,
+      opening: { ...item },
+      content: [],
+      summary: [],
+      openArea: null,
+      arguments: '',
+    });
+  }
+
+  /**
+   * The open item a logged event names, or undefined when none is open at its output index
+   * (announced before the events begin, or closed already). Throws if another item is.
+   */
+  private replayed(event: ItemEventLocation): OpenItem | undefined {
+    const state = this.open.get(event.output_index);
+    const itemId = 'item' in event ? event.item.id : event.item_id;
+    if (state && state.opening.id !== itemId) {
+      throw new Error(
+        `output ${event.output_index} streams ${state.opening.type} ${state.opening.id}, not ${itemId}`,
+      );
+    }
+    return state;
+  }
+
+  private replayPartAdded(
+    event: PartEventLocation,
+    index: number,
+    part: StreamContentPart | SummaryTextPart,
+  ): void {
+    const state = this.replayed(event);
+    if (!state) return;
+    const kind = this.replayedKind(state, part);
+    const area = areaOf(kind);
+    // Parts open one at a time, each at the next index of its list.
+    if (state.openArea !== null || index !== state[area].length) {
+      throw new Error(`item ${event.item_id}: ${area} part ${index} opens out of order`);
+    }
+    state[area].push({ kind, text: '' });
+    state.openArea = area;
+  }
+
+  private replayDelta(
+    event: PartEventLocation,
+    kind: TextPartKind,
+    index: number,
+    delta: string,
+  ): void {
+    const state = this.replayed(event);
+    if (state) this.replayedPart(state, kind, index).text += delta;
+  }
+
+  private replayPartDone(
+    event: PartEventLocation,
+    index: number,
+    finished: StreamContentPart | SummaryTextPart,
+  ): void {
+    const state = this.replayed(event);
+    if (!state) return;
+    const kind = this.replayedKind(state, finished);
+    const part = this.replayedPart(state, kind, index);
+    if (partText(finished as TextPart) !== part.text) {
+      throw new Error(`item ${event.item_id}: ${kind} part ${index} closes with other text`);
+    }
+    state.openArea = null;
+  }
+
+  /** The kind of a logged part, if parts of that kind stream in the item; throws otherwise. */
+  private replayedKind(state: OpenItem, part: StreamContentPart | SummaryTextPart): TextPartKind {
+    const kinds: Partial<Record<OpenItem['opening']['type'], readonly string[]>> = {
+      message: ['output_text', 'refusal'],
+      reasoning: ['reasoning_text', 'summary_text'],
+    };
+    if (!kinds[state.opening.type]?.includes(part.type)) {
+      throw new Error(
+        `item ${state.opening.id}: no ${part.type} part streams in a ${state.opening.type}`,
+      );
+    }
+    return part.type as TextPartKind;
+  }
+
+  /** The part a logged delta or done event names, which must be the open one. */
+  private replayedPart(state: OpenItem, kind: TextPartKind, index: number): StreamedPart {
+    const area = areaOf(kind);
+    const list = state[area];
+    const part = list[index];
+    if (state.openArea !== area || index !== list.length - 1 || part.kind !== kind) {
+      throw new Error(`item ${state.opening.id}: ${kind} part ${index} is not the open part`);
+    }
+    return part;
   }
 
   private partDelta(
@@ -906,4 +1160,15 @@ export class ItemStreamer {
     this.open.delete(outputIndex);
     this.closed.add(outputIndex);
   }
+}
+
+/**
+ * The events that close, as `incomplete`, every item the logged `events` announced and never
+ * finished, keeping what streamed: `ItemStreamer.fromEvents(events).finishAllIncomplete()`,
+ * with the same rules for which events it may be given.
+ */
+export function closeOpenItems(
+  events: readonly (UnsequencedEvent | ResponseStreamEvent)[],
+): UnsequencedEvent[] {
+  return ItemStreamer.fromEvents(events).finishAllIncomplete();
 }
