@@ -433,6 +433,9 @@ class StreamChecker {
     }
     // Events after the terminal one are reported once, together, by check().
     if (this.terminal) return;
+    // Extension events (Open Responses lets implementations add their own, under their own
+    // prefix) are numbered like the rest; clients that do not know them skip them.
+    if (type.startsWith('ratchet:')) return;
     const spec = EVENT_FIELDS[type];
     if (!spec) {
       this.report('not an Open Responses event type');

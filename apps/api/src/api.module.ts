@@ -8,6 +8,7 @@ import { OpenAIExceptionFilter } from './errors/openai-exception.filter';
 import { HealthController } from './health/health.controller';
 import { ModelsController } from './models/models.controller';
 import { ResponsesController } from './responses/responses.controller';
+import { EventStreamService } from './responses/event-stream.service';
 import { ResponsesService } from './responses/responses.service';
 
 @Module({
@@ -15,6 +16,7 @@ import { ResponsesService } from './responses/responses.service';
   controllers: [HealthController, ModelsController, ResponsesController],
   providers: [
     ResponsesService,
+    EventStreamService,
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
   ],

@@ -30,6 +30,7 @@ import {
 } from '@ratchet/store';
 import { InFlightRegistry } from './in-flight.registry';
 import { StepExecutor } from './step-executor';
+import { StreamEvents } from './stream-events';
 
 /** Decisions tried for one advance before it fails (and BullMQ retries it). */
 const MAX_DECISIONS = 5;
@@ -77,6 +78,7 @@ export class EngineService {
     private readonly bus: ResponseBus,
     private readonly executor: StepExecutor,
     private readonly inFlight: InFlightRegistry,
+    private readonly stream: StreamEvents,
   ) {
     this.leaseMs = Math.max(STEP_LEASE_MS, config.config.limits.maxDurationMs);
   }
@@ -106,7 +108,7 @@ export class EngineService {
       const execution = await this.inFlight.run(
         claimed.responseId,
         snapshot.response.deadlineAt,
-        (signal) => this.executor.execute(snapshot, claimed.step, signal),
+        (signal) => this.executor.execute(snapshot, claimed.step, claimed.attempt, signal),
       );
       if (execution.type === 'delegated') {
         // A sub-agent started in a slot handed over inline carries on in it; one started by
@@ -162,7 +164,10 @@ export class EngineService {
       }
       // The response's last step: its outcome and the response's end are one statement.
       const { ended } = await this.steps.finishAndEnd(step, responseEnd(claimed.responseId, end));
-      if (ended) await this.afterResponseEnded(ended);
+      if (ended) {
+        await this.stream.roundOutputs(after);
+        await this.afterResponseEnded(ended);
+      }
       return null;
     }
     const claim = this.inlineClaim(decision.steps, true);
@@ -173,6 +178,7 @@ export class EngineService {
       claim,
     );
     if (!result.recorded) return null;
+    await this.stream.roundOutputs(after);
     const next = await this.afterAppend(after, decision.steps, result.append, claim);
     return next === 'decide-again' ? this.decide(claimed.scopeId, () => true) : next;
   }
@@ -209,6 +215,7 @@ export class EngineService {
     for (let attempt = 0; attempt < MAX_DECISIONS; attempt++) {
       const snapshot = (attempt === 0 ? preloaded : null) ?? (await this.steps.loadScope(scopeId));
       if (!snapshot || isTerminalStatus(snapshot.response.status)) return null;
+      await this.stream.beforeDecision(snapshot);
       const decision = this.transitionFor(snapshot);
       if (decision.type !== 'append') {
         const end = scopeEnd(decision);
@@ -356,6 +363,7 @@ export class EngineService {
       await this.steps.cancelOpenSteps(ended.id);
       await this.bus.publishCancel(ended.id);
     }
+    await this.stream.ended(ended);
     await this.bus.publish({ type: 'terminal', responseId: ended.id, record: ended });
   }
 }

@@ -17,6 +17,7 @@ import {
 import { HttpToolClient, resolveAgentTools } from '@ratchet/tools';
 import { StepAbort } from './in-flight.registry';
 import { textFormatForModel, toolsForModel } from './model-call';
+import { StreamEvents, type ModelStream } from './stream-events';
 
 /** An agent step's outcome arrives later, when the child scope it opened finishes. */
 export type Execution =
@@ -32,17 +33,19 @@ export class StepExecutor {
     private readonly providers: ProviderRegistry,
     private readonly tools: HttpToolClient,
     private readonly steps: StepsRepository,
+    private readonly stream: StreamEvents,
   ) {}
 
   async execute(
     snapshot: ScopeSnapshot,
     step: StepRecord,
+    attempt: number | null,
     signal: AbortSignal,
   ): Promise<Execution> {
     try {
       switch (step.kind) {
         case 'model_call':
-          return finished(await this.callModel(snapshot, step, signal));
+          return finished(await this.streamModel(snapshot, step, attempt ?? 1, signal));
         case 'tool_call':
           return finished(await this.callTool(step, signal));
         case 'agent_call':
@@ -61,10 +64,36 @@ export class StepExecutor {
     }
   }
 
+  /** A model call whose items stream to the response's event log, when it has one. */
+  private async streamModel(
+    snapshot: ScopeSnapshot,
+    step: StepRecord,
+    attempt: number,
+    signal: AbortSignal,
+  ): Promise<StepOutcome> {
+    const stream = await this.stream.modelStream(snapshot, step, attempt);
+    if (!stream) return this.callModel(snapshot, step, signal, null);
+    let outcome: StepOutcome;
+    try {
+      outcome = await this.callModel(snapshot, step, signal, stream);
+    } catch (error) {
+      await stream.abandon().catch(() => undefined);
+      throw error;
+    }
+    const result = outcome.result;
+    if (outcome.status === 'completed' && result !== null && typeof result === 'object') {
+      await stream.finish(result.output);
+    } else {
+      await stream.abandon();
+    }
+    return outcome;
+  }
+
   private async callModel(
     snapshot: ScopeSnapshot,
     step: StepRecord,
     signal: AbortSignal,
+    stream: ModelStream | null,
   ): Promise<StepOutcome> {
     const { scope, response } = snapshot;
     const request = response.request;
@@ -95,9 +124,11 @@ export class StepExecutor {
         reasoningEffort: topScope ? (request.reasoning?.effort ?? null) : null,
         promptCacheKey: topScope ? (request.prompt_cache_key ?? null) : null,
         signal,
+        ...(stream ? { onDelta: stream.onDelta } : {}),
       },
       {
         policy: DEFAULT_RETRY_POLICY,
+        ...(stream ? { onAbandon: stream.onAbandon } : {}),
         onAttempt: ({ model, attempt, error, delayMs }) =>
           this.logger.warn(
             `step ${step.id}: model '${model}' attempt ${attempt} failed (${error.code}: ${error.message})` +

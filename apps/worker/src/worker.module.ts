@@ -8,6 +8,7 @@ import { HttpToolClient } from '@ratchet/tools';
 import { EngineService } from './engine.service';
 import { InFlightRegistry } from './in-flight.registry';
 import { StepExecutor } from './step-executor';
+import { StreamEvents } from './stream-events';
 import { StepsProcessor } from './steps.processor';
 
 @Module({
@@ -17,6 +18,7 @@ import { StepsProcessor } from './steps.processor';
     StepExecutor,
     InFlightRegistry,
     StepsProcessor,
+    StreamEvents,
     { provide: HttpToolClient, useFactory: () => new HttpToolClient() },
     {
       provide: ProviderRegistry,

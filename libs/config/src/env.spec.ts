@@ -27,6 +27,8 @@ describe('parseEnv', () => {
       RATCHET_REDIS_PREFIX: 'ratchet',
       RATCHET_SHUTDOWN_TIMEOUT_MS: 30_000,
       RATCHET_BODY_LIMIT_BYTES: 20 * 1024 * 1024,
+      RATCHET_SSE_KEEPALIVE_MS: 15_000,
+      RATCHET_STREAM_LINGER_MS: 5,
     });
     expect(env.DATABASE_URL).toBeUndefined();
     expect(env.REDIS_URL).toBeUndefined();
@@ -45,6 +47,8 @@ describe('parseEnv', () => {
       RATCHET_REDIS_PREFIX: 'test:run-1_a',
       RATCHET_SHUTDOWN_TIMEOUT_MS: '5000',
       RATCHET_BODY_LIMIT_BYTES: '2048',
+      RATCHET_SSE_KEEPALIVE_MS: '250',
+      RATCHET_STREAM_LINGER_MS: '0',
     });
     expect(env).toEqual<Env>({
       ...SERVICES,
@@ -56,6 +60,8 @@ describe('parseEnv', () => {
       RATCHET_REDIS_PREFIX: 'test:run-1_a',
       RATCHET_SHUTDOWN_TIMEOUT_MS: 5000,
       RATCHET_BODY_LIMIT_BYTES: 2048,
+      RATCHET_SSE_KEEPALIVE_MS: 250,
+      RATCHET_STREAM_LINGER_MS: 0,
     });
   });
 

@@ -64,7 +64,13 @@ export const createResponseSchema = z.strictObject({
   store: z.boolean().nullish(),
   background: z.boolean().nullish(),
   stream: z.boolean().nullish(),
-  stream_options: z.strictObject({ include_obfuscation: z.boolean().optional() }).nullish(),
+  stream_options: z
+    .strictObject({
+      include_obfuscation: z.boolean().optional(),
+      // ratchet's own: stream sub-agents' events too, wrapped as `ratchet:agent.event`.
+      agent_events: z.boolean().optional(),
+    })
+    .nullish(),
   text: z
     .strictObject({
       format: textFormatSchema.optional(),

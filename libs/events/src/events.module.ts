@@ -1,5 +1,11 @@
 import { Module } from '@nestjs/common';
+import { StoreModule } from '@ratchet/store';
+import { EventLog } from './event-log';
 import { ResponseBus } from './response-bus';
 
-@Module({ providers: [ResponseBus], exports: [ResponseBus] })
+@Module({
+  imports: [StoreModule],
+  providers: [ResponseBus, EventLog],
+  exports: [ResponseBus, EventLog],
+})
 export class EventsModule {}

@@ -1,2 +1,3 @@
 export * from './events.module';
 export * from './response-bus';
+export * from './event-log';

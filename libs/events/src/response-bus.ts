@@ -2,27 +2,65 @@ import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import type { ResponseRecord } from '@ratchet/core';
 import { createRedis } from '@ratchet/queue';
+import type { LoggedEvent } from '@ratchet/store';
 import type { Redis } from 'ioredis';
 
 /**
  * A notice that something happened to a response. Postgres holds the truth; a terminal
  * notice may carry the finished response as written there, sparing the reader a query.
  */
-export interface ResponseNotice {
-  type: 'terminal' | 'events';
+export interface TerminalNotice {
+  type: 'terminal';
   responseId: string;
   /** The finished response (its dates as ISO text, as JSON has them). */
   record?: ResponseRecord;
+}
+
+/** Events just logged for a response, as Postgres numbered them. */
+export interface EventsNotice {
+  type: 'events';
+  responseId: string;
+  events: LoggedEvent[];
+}
+
+export type ResponseNotice = TerminalNotice | EventsNotice;
+
+/**
+ * Events travel in a frame of their own, not JSON, so their JSON text is neither escaped
+ * nor parsed on the way: `E` and the response id, then one line per event,
+ * `<sequence> <type> <data>` (JSON text has no raw line breaks).
+ */
+function encodeEventsNotice(responseId: string, events: readonly LoggedEvent[]): string {
+  let frame = `E ${responseId}`;
+  for (const event of events) frame += `\n${event.sequence} ${event.type} ${event.data}`;
+  return frame;
+}
+
+function decodeNotice(message: string): ResponseNotice {
+  if (!message.startsWith('E ')) return JSON.parse(message) as TerminalNotice;
+  const lines = message.split('\n');
+  const events = lines.slice(1).map((line): LoggedEvent => {
+    const space = line.indexOf(' ');
+    const second = line.indexOf(' ', space + 1);
+    return {
+      sequence: Number(line.slice(0, space)),
+      type: line.slice(space + 1, second),
+      data: line.slice(second + 1),
+    };
+  });
+  return { type: 'events', responseId: lines[0].slice(2), events };
 }
 
 /** Broadcast to every process: stop all work of this response now. */
 export const CANCEL_CHANNEL = 'cancel';
 
 type Listener = (notice: ResponseNotice) => void;
-type RawListener = (message: string) => void;
+type RawListener = (message: unknown) => void;
 
 interface ChannelEntry {
   listeners: Set<RawListener>;
+  /** Turns a message into what listeners get, once per message however many listen. */
+  decode: (message: string) => unknown;
   /** Resolves once Redis confirmed the subscription. */
   ready: Promise<unknown>;
 }
@@ -47,8 +85,17 @@ export class ResponseBus implements OnModuleDestroy {
     this.redisUrl = config.env.REDIS_URL;
   }
 
-  async publish(notice: ResponseNotice): Promise<void> {
+  async publish(notice: TerminalNotice): Promise<void> {
     await this.ensurePublisher().publish(this.prefix + notice.responseId, JSON.stringify(notice));
+  }
+
+  /** Hands events, already durable in Postgres, to the live tails of every process. */
+  async publishEvents(responseId: string, events: readonly LoggedEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.ensurePublisher().publish(
+      this.prefix + responseId,
+      encodeEventsNotice(responseId, events),
+    );
   }
 
   /** Tells every process to abort the in-flight work of a response. */
@@ -58,7 +105,11 @@ export class ResponseBus implements OnModuleDestroy {
 
   /** Calls `listener` with the id of every response cancelled anywhere. */
   async onCancel(listener: (responseId: string) => void): Promise<() => Promise<void>> {
-    return this.subscribeChannel(this.prefix + CANCEL_CHANNEL, (message) => listener(message));
+    return this.subscribeChannel(
+      this.prefix + CANCEL_CHANNEL,
+      (message) => message,
+      (message) => listener(message as string),
+    );
   }
 
   private ensurePublisher(): Redis {
@@ -68,23 +119,31 @@ export class ResponseBus implements OnModuleDestroy {
 
   /** Listens for notices about one response; resolves once the subscription is active. */
   async subscribe(responseId: string, listener: Listener): Promise<() => Promise<void>> {
-    return this.subscribeChannel(this.prefix + responseId, (message) => {
-      try {
-        listener(JSON.parse(message) as ResponseNotice);
-      } catch {
-        this.logger.warn(`ignoring malformed notice for ${responseId}`);
-      }
-    });
+    return this.subscribeChannel(
+      this.prefix + responseId,
+      (message) => {
+        try {
+          return decodeNotice(message);
+        } catch {
+          this.logger.warn(`ignoring malformed notice for ${responseId}`);
+          return null;
+        }
+      },
+      (notice) => {
+        if (notice !== null) listener(notice as ResponseNotice);
+      },
+    );
   }
 
   private async subscribeChannel(
     channel: string,
+    decode: (message: string) => unknown,
     listener: RawListener,
   ): Promise<() => Promise<void>> {
     const subscriber = await this.ensureSubscriber();
     let entry = this.listeners.get(channel);
     if (!entry) {
-      entry = { listeners: new Set(), ready: subscriber.subscribe(channel) };
+      entry = { listeners: new Set(), decode, ready: subscriber.subscribe(channel) };
       this.listeners.set(channel, entry);
     }
     entry.listeners.add(listener);
@@ -110,7 +169,8 @@ export class ResponseBus implements OnModuleDestroy {
     subscriber.on('message', (channel: string, message: string) => {
       const entry = this.listeners.get(channel);
       if (!entry) return;
-      for (const listener of entry.listeners) listener(message);
+      const decoded = entry.decode(message);
+      for (const listener of entry.listeners) listener(decoded);
     });
     this.subscriber = subscriber;
     this.subscriberReady = new Promise((resolve) => {

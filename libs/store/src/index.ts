@@ -1,5 +1,6 @@
 export * from './migrate';
 export * from './api-keys.repository';
+export * from './events.repository';
 export * from './prisma.service';
 export * from './responses.repository';
 export * from './sql';

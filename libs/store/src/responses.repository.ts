@@ -7,9 +7,11 @@ import type {
   ResponseRecord,
   ResponseStatus,
   ScopeTools,
+  UnsequencedEvent,
   Usage,
 } from '@ratchet/core';
 import type { Principal } from './api-keys.repository';
+import { encodeEvents, NUMBERED_EVENTS } from './events.repository';
 import { Sql, statement } from './sql';
 import { usageSumSql } from './usage-sql';
 
@@ -28,6 +30,8 @@ export interface NewResponse {
   tools: ScopeTools;
   /** When the response's wall-clock budget runs out. */
   deadlineAt: Date;
+  /** The first events of its log (a streamed response's `response.created`...). */
+  events?: (record: ResponseRecord) => readonly UnsequencedEvent[];
 }
 
 export interface InputItemsPage {
@@ -53,21 +57,26 @@ export const RECORD_COLUMNS = `r.id, r.status::text AS status, r.model, r.reques
   (SELECT s.tools FROM scopes s WHERE s.id = 'scope_' || substr(r.id, 6)) AS tools`;
 
 const SQL = {
-  // Parent and children in one statement: foreign keys are checked at its end.
+  // Parent and children in one statement: foreign keys are checked at its end. Events are
+  // $2-$4 as the event log's append has them, so the numbering SQL is shared.
   create: statement(
     'create-response',
     `WITH r AS (
        INSERT INTO responses (id, owner_id, model, request, previous_response_id, background,
-                              stream, store, metadata, deadline_at)
-       VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::jsonb, $10)
+                              stream, store, metadata, deadline_at, next_sequence, created_at)
+       VALUES ($1, $5, $6, $7::jsonb, $8, $9, $10, $11, $12::jsonb, $13, cardinality($2::text[]),
+               $19)
        RETURNING created_at),
+     events AS (
+       INSERT INTO events (response_id, sequence, type, data)
+       SELECT $1, n.sequence, n.type, n.data FROM (${NUMBERED_EVENTS('0')}) n),
      items AS (
        INSERT INTO input_items (response_id, position, item_id, item)
        SELECT $1, x.position, x.item_id, x.item
-         FROM json_to_recordset($11::json) AS x(position int, item_id text, item jsonb)),
+         FROM json_to_recordset($14::json) AS x(position int, item_id text, item jsonb)),
      scope AS (
        INSERT INTO scopes (id, response_id, depth, model, instructions, input, tools)
-       VALUES ($12, $1, 0, $3, $13, $14::jsonb, $15::jsonb))
+       VALUES ($15, $1, 0, $6, $16, $17::jsonb, $18::jsonb))
      SELECT created_at FROM r`,
   ),
   find: statement(
@@ -161,11 +170,29 @@ const ownerFilter = (principal: Principal): string | null =>
 export class ResponsesRepository {
   constructor(private readonly sql: Sql) {}
 
-  /** Records a response, its input items and its top scope in one statement. */
+  /** Records a response, its input items, its top scope and its first events in one statement. */
   async create(response: NewResponse): Promise<ResponseRecord> {
     const { request } = response;
-    const [row] = await this.sql.query<{ created_at: Date }>(SQL.create, [
+    const record: ResponseRecord = {
+      id: response.id,
+      status: 'queued',
+      model: response.model,
+      request,
+      tools: response.tools.definitions,
+      output: null,
+      error: null,
+      incompleteDetails: null,
+      usage: null,
+      // The application's clock, so the first events can carry the record as it is stored.
+      createdAt: new Date(),
+      completedAt: null,
+    };
+    const { types, heads, tails } = encodeEvents(response.events?.(record) ?? []);
+    await this.sql.query(SQL.create, [
       response.id,
+      types,
+      heads,
+      tails,
       response.ownerId,
       response.model,
       JSON.stringify(request),
@@ -182,20 +209,9 @@ export class ResponsesRepository {
       request.instructions ?? null,
       JSON.stringify(response.context),
       JSON.stringify(response.tools),
+      record.createdAt,
     ]);
-    return {
-      id: response.id,
-      status: 'queued',
-      model: response.model,
-      request,
-      tools: response.tools.definitions,
-      output: null,
-      error: null,
-      incompleteDetails: null,
-      usage: null,
-      createdAt: row.created_at,
-      completedAt: null,
-    };
+    return record;
   }
 
   async find(id: string, principal: Principal): Promise<ResponseRecord | null> {

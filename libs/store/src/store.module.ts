@@ -1,12 +1,13 @@
 import { Module } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import { ApiKeysRepository } from './api-keys.repository';
+import { EventsRepository } from './events.repository';
 import { PrismaService } from './prisma.service';
 import { ResponsesRepository } from './responses.repository';
 import { Sql } from './sql';
 import { StepsRepository } from './steps.repository';
 
-const repositories = [ApiKeysRepository, ResponsesRepository, StepsRepository];
+const repositories = [ApiKeysRepository, EventsRepository, ResponsesRepository, StepsRepository];
 
 @Module({
   providers: [

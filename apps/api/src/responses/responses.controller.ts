@@ -1,10 +1,23 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  Post,
+  Query,
+  Res,
+} from '@nestjs/common';
 import type { ResponseObject } from '@ratchet/core';
 import type { Principal } from '@ratchet/store';
 import type { Response } from 'express';
 import { CurrentPrincipal } from '../auth/principal.decorator';
+import { EventStreamService } from './event-stream.service';
 import { parseInputItemsQuery } from './input-items.query';
 import { ResponsesService, type InputItemsList } from './responses.service';
+import { parseRetrieveQuery } from './stream.query';
 
 /** Aborts when the exchange ends: answered, or the client went away first. */
 function exchangeClosed(response: Response): AbortSignal {
@@ -15,21 +28,37 @@ function exchangeClosed(response: Response): AbortSignal {
 
 @Controller('v1/responses')
 export class ResponsesController {
-  constructor(private readonly responses: ResponsesService) {}
+  constructor(
+    private readonly responses: ResponsesService,
+    private readonly streams: EventStreamService,
+  ) {}
 
   @Post()
-  @HttpCode(200)
-  create(
+  async create(
     @Body() body: unknown,
     @CurrentPrincipal() principal: Principal,
-    @Res({ passthrough: true }) response: Response,
-  ): Promise<ResponseObject> {
-    return this.responses.create(body, principal, exchangeClosed(response));
+    @Res() response: Response,
+  ): Promise<void> {
+    const created = await this.responses.create(body, principal, exchangeClosed(response));
+    if (created.type === 'stream') await this.streams.stream(created.responseId, -1, response);
+    else response.status(200).json(created.response);
   }
 
   @Get(':id')
-  get(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<ResponseObject> {
-    return this.responses.get(id, principal);
+  async get(
+    @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @CurrentPrincipal() principal: Principal,
+    @Res() response: Response,
+  ): Promise<void> {
+    const mode = parseRetrieveQuery(query, lastEventId);
+    if (!mode.stream) {
+      response.status(200).json(await this.responses.get(id, principal));
+      return;
+    }
+    await this.responses.streamable(id, principal);
+    await this.streams.stream(id, mode.after, response);
   }
 
   @Post(':id/cancel')

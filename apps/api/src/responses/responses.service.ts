@@ -8,12 +8,14 @@ import {
   normalizeInput,
   parseCreateResponse,
   RatchetError,
+  responseEvent,
   scopeOutput,
   type Item,
   type ResponseObject,
   type ResponseRecord,
+  type UnsequencedEvent,
 } from '@ratchet/core';
-import { ResponseBus } from '@ratchet/events';
+import { EventLog, ResponseBus } from '@ratchet/events';
 import { JobQueue } from '@ratchet/queue';
 import { ResponsesRepository, StepsRepository, topScopeId, type Principal } from '@ratchet/store';
 import { resolveRequestTools } from '@ratchet/tools';
@@ -21,6 +23,10 @@ import type { InputItemsQuery } from './input-items.query';
 
 /** A foreground request re-reads the response at least this often, notices or not. */
 const TERMINAL_RECHECK_MS = 1000;
+
+/** What creating a response gives the caller: the response, or its stream to follow. */
+export type Created =
+  { type: 'response'; response: ResponseObject } | { type: 'stream'; responseId: string };
 
 export interface InputItemsList {
   object: 'list';
@@ -38,21 +44,16 @@ export class ResponsesService {
     private readonly steps: StepsRepository,
     private readonly queue: JobQueue,
     private readonly bus: ResponseBus,
+    private readonly log: EventLog,
   ) {}
 
   /**
-   * Records a response and queues it. Background requests get it back at once, queued;
-   * others wait for it to finish (it keeps running if the client goes away).
+   * Records a response and queues it. Streamed requests get its event stream; background
+   * requests get it back at once, queued; others wait for it to finish. Whatever the client
+   * does meanwhile, the response runs to its end.
    */
-  async create(body: unknown, principal: Principal, signal: AbortSignal): Promise<ResponseObject> {
+  async create(body: unknown, principal: Principal, signal: AbortSignal): Promise<Created> {
     const request = parseCreateResponse(body);
-    if (request.stream) {
-      throw RatchetError.invalid(
-        'Streaming responses are not available in this version of ratchet; omit stream or set it to false.',
-        'stream',
-        'unsupported_parameter',
-      );
-    }
     if (!Object.hasOwn(this.config.config.models, request.model)) {
       throw new RatchetError('invalid_request', `The model '${request.model}' does not exist.`, {
         param: 'model',
@@ -65,6 +66,7 @@ export class ResponsesService {
       ? await this.contextOf(request.previous_response_id, principal)
       : [];
     const id = newId('resp');
+    const waits = !request.background && !request.stream;
     // A foreground caller listens before the work is queued, so no notice can slip past.
     const [record, watch] = await Promise.all([
       this.responses.create({
@@ -76,13 +78,15 @@ export class ResponsesService {
         context: [...previous, ...inputItems],
         tools,
         deadlineAt: new Date(Date.now() + this.config.config.limits.maxDurationMs),
+        events: request.stream ? openingEvents : undefined,
       }),
-      request.background ? null : this.watch(id),
+      waits ? this.watch(id) : null,
     ]);
     try {
       await this.queue.advance({ responseId: id, scopeId: topScopeId(id) }, 'start');
-      if (!watch) return assembleResponse(record);
-      return assembleResponse(await this.awaitTerminal(id, watch, signal));
+      if (request.stream) return { type: 'stream', responseId: id };
+      const response = watch ? await this.awaitTerminal(id, watch, signal) : record;
+      return { type: 'response', response: assembleResponse(response) };
     } finally {
       watch?.close();
     }
@@ -90,6 +94,21 @@ export class ResponsesService {
 
   async get(id: string, principal: Principal): Promise<ResponseObject> {
     return assembleResponse(await this.visible(id, principal));
+  }
+
+  /**
+   * Checks that a response's events can be streamed: it must have been created with
+   * `stream: true` (only those have an event log).
+   */
+  async streamable(id: string, principal: Principal): Promise<void> {
+    const record = await this.visible(id, principal);
+    if (!record.request.stream) {
+      throw RatchetError.invalid(
+        `Response '${id}' was not created with stream: true, so it has no events to stream. Retrieve it without stream=true.`,
+        'stream',
+        'invalid_value',
+      );
+    }
   }
 
   /**
@@ -112,8 +131,10 @@ export class ResponsesService {
     await this.responses.finish(id, { status: 'cancelled', output, usage: null });
     await this.steps.cancelOpenSteps(id);
     await this.bus.publishCancel(id);
+    const cancelled = await this.visible(id, principal);
+    if (cancelled.request.stream) await this.log.close(cancelled);
     await this.bus.publish({ type: 'terminal', responseId: id });
-    return assembleResponse(await this.visible(id, principal));
+    return assembleResponse(cancelled);
   }
 
   /** Deletes a response and everything recorded for it; in-flight work is aborted. */
@@ -224,6 +245,19 @@ interface Watch {
   /** The finished response, when a terminal notice brought it. */
   finished(): ResponseRecord | null;
   close(): void;
+}
+
+/**
+ * A streamed response's first events: `response.created` (and `response.queued` for a
+ * background one) carrying the response as recorded. A foreground response is shown
+ * in_progress from the start, as OpenAI shows it; a background one waits in the queue.
+ */
+function openingEvents(record: ResponseRecord): UnsequencedEvent[] {
+  const background = record.request.background === true;
+  const response = assembleResponse({ ...record, status: background ? 'queued' : 'in_progress' });
+  return background
+    ? [responseEvent('response.created', response), responseEvent('response.queued', response)]
+    : [responseEvent('response.created', response)];
 }
 
 /** A record that travelled as JSON: its dates are text again. */

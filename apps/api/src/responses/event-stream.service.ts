@@ -1,0 +1,197 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '@ratchet/config';
+import { isTerminalEvent, isTerminalStatus } from '@ratchet/core';
+import { EventLog, ResponseBus } from '@ratchet/events';
+import { EventsRepository, ResponsesRepository, type LoggedEvent } from '@ratchet/store';
+import type { Response } from 'express';
+
+/** Events read from Postgres per query while replaying. */
+const REPLAY_PAGE = 1000;
+
+/**
+ * A response that ended without its terminal event this long after the terminal notice (its
+ * writer died in between) gets the event from the tail itself.
+ */
+const TERMINAL_GRACE_MS = 2000;
+
+/**
+ * Streams a response's event log as server-sent events: replays from Postgres what follows
+ * the cursor, then follows live events from Redis until the terminal event, then `[DONE]`.
+ * It subscribes before it replays and drops live events it has already sent, so the
+ * hand-over loses and doubles nothing; a live event that skips a number sends it back to
+ * Postgres for the missing ones. Nothing polls: an idle stream costs a timer.
+ */
+@Injectable()
+export class EventStreamService {
+  private readonly logger = new Logger(EventStreamService.name);
+  private readonly keepaliveMs: number;
+
+  constructor(
+    config: AppConfig,
+    private readonly events: EventsRepository,
+    private readonly responses: ResponsesRepository,
+    private readonly log: EventLog,
+    private readonly bus: ResponseBus,
+  ) {
+    this.keepaliveMs = config.env.RATCHET_SSE_KEEPALIVE_MS;
+  }
+
+  /** Streams events after `after` to `res`; resolves when the stream ends or the client left. */
+  async stream(responseId: string, after: number, res: Response): Promise<void> {
+    const tail = new Tail(responseId, after, res);
+    res.once('close', () => tail.stop());
+    const unsubscribe = await this.bus.subscribe(responseId, (notice) => {
+      if (notice.type === 'events') tail.live(notice.events);
+      else tail.terminalNoticed();
+    });
+    res.status(200);
+    res.setHeader('content-type', 'text/event-stream; charset=utf-8');
+    res.setHeader('cache-control', 'no-cache');
+    res.setHeader('connection', 'keep-alive');
+    res.setHeader('x-accel-buffering', 'no');
+    res.flushHeaders();
+    const keepalive = setInterval(() => tail.keepalive(), this.keepaliveMs);
+    try {
+      await this.run(tail);
+    } catch (error) {
+      this.logger.warn(`stream of ${responseId} broke off: ${String(error)}`);
+    } finally {
+      clearInterval(keepalive);
+      await unsubscribe().catch(() => undefined);
+      if (!res.writableEnded) res.end();
+    }
+  }
+
+  private async run(tail: Tail): Promise<void> {
+    while (!tail.stopped) {
+      if (tail.needsReplay) {
+        tail.needsReplay = false;
+        let page: LoggedEvent[];
+        do {
+          page = await this.events.after(tail.responseId, tail.last, REPLAY_PAGE);
+          for (const event of page) await tail.send(event);
+        } while (page.length === REPLAY_PAGE && !tail.finished && !tail.stopped);
+      }
+      tail.drainLive();
+      await tail.flushed();
+      if (tail.finished) {
+        tail.done();
+        return;
+      }
+      if (tail.needsReplay) continue;
+      const woke = await tail.wait(TERMINAL_GRACE_MS);
+      if (!woke && tail.terminalSeen) await this.repairTerminal(tail.responseId);
+    }
+  }
+
+  /** Logs the terminal event of a response that ended without one. */
+  private async repairTerminal(responseId: string): Promise<void> {
+    const record = await this.responses.findById(responseId);
+    if (record && isTerminalStatus(record.status)) await this.log.close(record);
+  }
+}
+
+/** One client's stream: what it has been sent, and the live events not yet sent. */
+class Tail {
+  last: number;
+  needsReplay = true;
+  finished = false;
+  stopped = false;
+  terminalSeen = false;
+  private pending: LoggedEvent[] = [];
+  private wake: ((woke: boolean) => void) | null = null;
+  private draining: Promise<void> | null = null;
+
+  constructor(
+    readonly responseId: string,
+    after: number,
+    private readonly res: Response,
+  ) {
+    this.last = after;
+  }
+
+  live(events: LoggedEvent[]): void {
+    for (const event of events) this.pending.push(event);
+    this.notify(true);
+  }
+
+  terminalNoticed(): void {
+    this.terminalSeen = true;
+    this.notify(true);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.notify(false);
+  }
+
+  /** Sends the live events that continue the stream; a gap asks for a replay instead. */
+  drainLive(): void {
+    const pending = this.pending;
+    this.pending = [];
+    for (const event of pending) {
+      if (this.finished || this.needsReplay) break;
+      if (event.sequence <= this.last) continue;
+      if (event.sequence !== this.last + 1) {
+        this.needsReplay = true;
+        break;
+      }
+      void this.send(event);
+    }
+  }
+
+  /** Writes one event in one write; waits for the client to drain its backlog. */
+  send(event: LoggedEvent): Promise<void> {
+    if (this.finished || this.stopped || event.sequence !== this.last + 1) {
+      return Promise.resolve();
+    }
+    this.last = event.sequence;
+    if (isTerminalEvent(event.type)) this.finished = true;
+    const ok = this.res.write(
+      `id: ${event.sequence}\nevent: ${event.type}\ndata: ${event.data}\n\n`,
+    );
+    if (ok) return Promise.resolve();
+    this.draining ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        this.draining = null;
+        resolve();
+      };
+      this.res.on('drain', done);
+      this.res.on('close', done);
+    });
+    return this.draining;
+  }
+
+  /** Resolves once the client took what was written (at once unless it is slow). */
+  async flushed(): Promise<void> {
+    while (this.draining) await this.draining;
+  }
+
+  done(): void {
+    if (!this.stopped) this.res.end('data: [DONE]\n\n');
+  }
+
+  keepalive(): void {
+    if (!this.stopped && !this.res.writableEnded) this.res.write(': keepalive\n\n');
+  }
+
+  /** Waits for live events or the end; resolves false when `ms` passed without either. */
+  wait(ms: number): Promise<boolean> {
+    if (this.pending.length > 0 || this.stopped) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.notify(false), ms);
+      this.wake = (woke) => {
+        clearTimeout(timer);
+        resolve(woke);
+      };
+    });
+  }
+
+  private notify(woke: boolean): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.(woke);
+  }
+}

@@ -1,0 +1,237 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AppConfig } from '@ratchet/config';
+import {
+  agentEvent,
+  assembleResponse,
+  closeOpenItems,
+  isTerminalStep,
+  itemEvents,
+  ItemStreamer,
+  responseEvent,
+  toolOutputItem,
+  type AgentIdentity,
+  type CreateResponseRequest,
+  type Item,
+  type ResponseRecord,
+  type ResponseStreamEvent,
+  type StepRecord,
+  type UnsequencedEvent,
+} from '@ratchet/core';
+import { EventLog, type BatchedWriter } from '@ratchet/events';
+import type { ModelDelta } from '@ratchet/providers';
+import { EventsRepository, ResponsesRepository, type ScopeSnapshot } from '@ratchet/store';
+
+type Wrap = (event: UnsequencedEvent) => UnsequencedEvent;
+
+/**
+ * What the engine logs for a streamed response (`stream: true`), and only for one: its
+ * progress, each model call's items as they stream, each tool round's outputs, and its end.
+ * A sub-agent's scope streams too when the request asked for agent events
+ * (`stream_options.agent_events`), each event wrapped as `ratchet:agent.event`.
+ *
+ * Every write here is safe to repeat: progress and tool outputs are logged once per step,
+ * and the end is logged once per response.
+ */
+@Injectable()
+export class StreamEvents {
+  private readonly logger = new Logger(StreamEvents.name);
+  private readonly lingerMs: number;
+
+  constructor(
+    config: AppConfig,
+    private readonly log: EventLog,
+    private readonly events: EventsRepository,
+    private readonly responses: ResponsesRepository,
+  ) {
+    this.lingerMs = config.env.RATCHET_STREAM_LINGER_MS;
+  }
+
+  /** Whether the scope's events go to the response's stream. */
+  streams(snapshot: ScopeSnapshot): boolean {
+    const request = snapshot.response.request;
+    return (
+      request.stream === true && (snapshot.scope.parentStepId === null || agentEvents(request))
+    );
+  }
+
+  /**
+   * Before a scope's next decision: the response's `response.in_progress` when the top scope
+   * starts, and the outputs of the round that just completed, in call order.
+   */
+  async beforeDecision(snapshot: ScopeSnapshot): Promise<void> {
+    if (!this.streams(snapshot)) return;
+    const { scope, response } = snapshot;
+    if (scope.parentStepId === null && snapshot.steps.length === 0) {
+      const record = await this.responses.findById(response.id);
+      if (!record) return;
+      const event = responseEvent(
+        'response.in_progress',
+        assembleResponse({ ...record, status: 'in_progress' }),
+      );
+      await this.log.appendOnce(response.id, [event], { unlessType: event.type });
+      return;
+    }
+    await this.roundOutputs(snapshot);
+  }
+
+  /** Logs the outputs of the scope's last round when it was a completed round of calls. */
+  async roundOutputs(snapshot: ScopeSnapshot): Promise<void> {
+    if (!this.streams(snapshot)) return;
+    const round = lastRound(snapshot.steps);
+    if (round.length === 0 || round.some((step) => step.kind === 'model_call')) return;
+    if (!round.every((step) => isTerminalStep(step.status))) return;
+    const wrap = await this.wrapFor(snapshot);
+    const first = await this.log.nextOutputIndex(snapshot.scope.id);
+    const events = round.flatMap((step, offset) =>
+      itemEvents(first + offset, toolOutputItem(step)),
+    );
+    await this.log.appendOnce(snapshot.response.id, wrap ? events.map(wrap) : events, {
+      stepId: round[0].id,
+      items: { scopeId: snapshot.scope.id, count: round.length },
+    });
+  }
+
+  /**
+   * A stream for a model step's items, or null when the scope does not stream. A step run
+   * again (its earlier attempt died mid-stream) first closes what that attempt left open.
+   */
+  async modelStream(
+    snapshot: ScopeSnapshot,
+    step: StepRecord,
+    attempt: number,
+  ): Promise<ModelStream | null> {
+    if (!this.streams(snapshot)) return null;
+    const wrap = await this.wrapFor(snapshot);
+    const writer = this.log.writer(snapshot.response.id, {
+      stepId: step.id,
+      scopeId: snapshot.scope.id,
+      lingerMs: this.lingerMs,
+      wrap: wrap ?? undefined,
+    });
+    if (attempt > 1) {
+      const earlier = await this.events.ofStep(snapshot.response.id, step.id);
+      const unwrapped = earlier.map((row) => unwrap(JSON.parse(row.data) as ResponseStreamEvent));
+      writer.push(closeOpenItems(unwrapped));
+      await writer.flush();
+    }
+    return new ModelStream(writer, await this.log.nextOutputIndex(snapshot.scope.id), this.logger);
+  }
+
+  /** Logs a streamed response's terminal event (after closing anything still streaming). */
+  async ended(record: ResponseRecord): Promise<void> {
+    if (record.request.stream) await this.log.close(record);
+  }
+
+  private async wrapFor(snapshot: ScopeSnapshot): Promise<Wrap | null> {
+    const parentStepId = snapshot.scope.parentStepId;
+    if (parentStepId === null) return null;
+    const call = await this.events.agentCall(parentStepId);
+    const agent: AgentIdentity = {
+      step_id: parentStepId,
+      call_id: call?.callId ?? null,
+      name: call?.name ?? '',
+      depth: snapshot.scope.depth,
+    };
+    return (event) => agentEvent(agent, event);
+  }
+}
+
+/**
+ * One model call's items on the stream: deltas open and fill items as they arrive, each at
+ * the next output_index; `finish` closes them with the call's final output.
+ */
+export class ModelStream {
+  private readonly streamer = new ItemStreamer();
+  private readonly indexes = new Map<string, number>();
+
+  constructor(
+    private readonly writer: BatchedWriter,
+    private next: number,
+    private readonly logger: Logger,
+  ) {}
+
+  readonly onDelta = (delta: ModelDelta): void => {
+    const index = this.indexOf(delta.itemId);
+    switch (delta.type) {
+      case 'text':
+        return this.writer.push(this.streamer.textDelta(index, delta.itemId, delta.delta));
+      case 'refusal':
+        return this.writer.push(this.streamer.refusalDelta(index, delta.itemId, delta.delta));
+      case 'reasoning':
+        return this.writer.push(this.streamer.reasoningDelta(index, delta.itemId, delta.delta));
+      case 'arguments':
+        return this.writer.push(
+          this.streamer.argumentsDelta(
+            index,
+            delta.itemId,
+            { call_id: delta.callId, name: delta.name },
+            delta.delta,
+          ),
+        );
+    }
+  };
+
+  /** An attempt that streamed failed and another follows: its items close `incomplete`. */
+  readonly onAbandon = (): void => {
+    this.writer.push(this.streamer.finishAllIncomplete());
+  };
+
+  /**
+   * Closes the streamed items with the call's output, in output_index order; items that
+   * never streamed follow whole, and streamed items the output dropped close `incomplete`.
+   */
+  async finish(output: readonly Item[]): Promise<void> {
+    const kept = new Set(output.map((item) => item.id));
+    for (const [id, index] of this.indexes) {
+      if (!kept.has(id)) this.writer.push(this.streamer.finishIncomplete(index));
+    }
+    const ordered = [...output].sort(
+      (a, b) => (this.indexes.get(a.id) ?? Infinity) - (this.indexes.get(b.id) ?? Infinity),
+    );
+    for (const item of ordered) this.writer.push(this.finishItem(item));
+    await this.writer.flush();
+  }
+
+  /** The call failed or was cut short: what streamed stays, closed `incomplete`. */
+  async abandon(): Promise<void> {
+    this.writer.push(this.streamer.finishAllIncomplete());
+    await this.writer.flush();
+  }
+
+  private finishItem(item: Item): UnsequencedEvent[] {
+    const index = this.indexOf(item.id);
+    try {
+      return this.streamer.finish(index, item);
+    } catch (error) {
+      // The final item contradicts what streamed (an upstream that revised itself): the
+      // streamed one closes incomplete and the final one streams whole after it.
+      this.logger.warn(`item ${item.id} does not match what streamed: ${String(error)}`);
+      const closing = this.streamer.finishIncomplete(index);
+      return [...closing, ...itemEvents(this.next++, item)];
+    }
+  }
+
+  private indexOf(itemId: string): number {
+    let index = this.indexes.get(itemId);
+    if (index === undefined) {
+      index = this.next++;
+      this.indexes.set(itemId, index);
+    }
+    return index;
+  }
+}
+
+/** Whether the request asked for its sub-agents' events. */
+function agentEvents(request: CreateResponseRequest): boolean {
+  return request.stream_options?.agent_events === true;
+}
+
+function unwrap(event: ResponseStreamEvent): UnsequencedEvent | ResponseStreamEvent {
+  return event.type === 'ratchet:agent.event' ? event.event : event;
+}
+
+/** The steps of the scope's last round, in call order. */
+function lastRound(steps: readonly StepRecord[]): StepRecord[] {
+  const round = steps.reduce((max, step) => Math.max(max, step.round), -1);
+  return steps.filter((step) => step.round === round).sort((a, b) => a.index - b.index);
+}

@@ -1,0 +1,401 @@
+import type { INestApplication } from '@nestjs/common';
+import { AppConfig } from '@ratchet/config';
+import type OpenAI from 'openai';
+import { Client } from 'pg';
+import { createApiApp } from '../apps/api/src/api-app';
+import { startFakeTools, type FakeTools } from './support/fake-tools';
+import { startRatchet, type TestRatchet } from './support/ratchet';
+import { checkSse, checkStream, eventsFromSse } from './support/stream-checker';
+
+// Streaming end to end: the event log in Postgres, SSE from POST and GET, resume by cursor
+// from any API process, sub-agent events on request, with the official SDK as the client.
+
+type StreamEvent = OpenAI.Responses.ResponseStreamEvent;
+type Event = { type: string; sequence_number: number } & Record<string, unknown>;
+
+let tools: FakeTools;
+let ratchet: TestRatchet;
+let client: OpenAI;
+let key: string;
+
+const fn = (name: string): OpenAI.Responses.FunctionTool =>
+  ({ type: 'function', name }) as OpenAI.Responses.FunctionTool;
+
+beforeAll(async () => {
+  tools = await startFakeTools();
+  ratchet = await startRatchet('streaming', {
+    configYaml: `
+models:
+  mock: { provider: mock }
+tools:
+  echo: { type: http, url: ${tools.url}/echo, description: Echoes its arguments, parameters: { type: object } }
+  sleep: { type: http, url: ${tools.url}/sleep, parameters: { type: object } }
+  helper: { type: agent, model: mock, description: A helper agent, tools: [echo] }
+limits: { maxDepth: 4, maxIterations: 10 }
+`,
+    env: { RATCHET_SSE_KEEPALIVE_MS: '200' },
+  });
+  key = await ratchet.newKey();
+  client = ratchet.client(key);
+});
+
+afterAll(async () => {
+  await ratchet?.close();
+  await tools?.close();
+});
+
+/** Reads an SSE body through to its end, or until `until` says stop (then hangs up). */
+async function readSse(
+  response: Response,
+  until?: (events: Event[]) => boolean,
+): Promise<{ text: string; events: Event[] }> {
+  const reader = response.body!.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+  const decoder = new TextDecoder();
+  let text = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+    if (until && until(parsedEvents(text))) {
+      await reader.cancel();
+      break;
+    }
+  }
+  return { text, events: parsedEvents(text) };
+}
+
+/** Events of complete SSE frames in a (possibly cut) body. */
+function parsedEvents(text: string): Event[] {
+  const complete = text.slice(0, text.lastIndexOf('\n\n') + 2);
+  return eventsFromSse(complete + 'data: [DONE]\n\n').events as Event[];
+}
+
+function post(body: Record<string, unknown>): Promise<Response> {
+  return ratchet.request('/v1/responses', { method: 'POST', key, body: JSON.stringify(body) });
+}
+
+function streamOf(id: string, query = '', headers: Record<string, string> = {}): Promise<Response> {
+  return ratchet.request(`/v1/responses/${id}?stream=true${query}`, { key, headers });
+}
+
+/** A response without the fields the SDK's stream helper adds for parsed output. */
+function withoutParsed(response: OpenAI.Responses.Response): OpenAI.Responses.Response {
+  return JSON.parse(
+    JSON.stringify(response, (key, value: unknown) =>
+      key === 'parsed' || key === 'output_parsed' ? undefined : value,
+    ),
+  ) as OpenAI.Responses.Response;
+}
+
+async function collect(stream: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> {
+  const events: StreamEvent[] = [];
+  for await (const event of stream) events.push(event);
+  return events;
+}
+
+async function waitForTerminal(id: string, timeoutMs = 15_000): Promise<OpenAI.Responses.Response> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const response = await client.responses.retrieve(id);
+    if (response.status !== 'queued' && response.status !== 'in_progress') return response;
+    if (Date.now() > deadline) throw new Error(`${id} still ${response.status}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+async function loggedEvents(id: string): Promise<number> {
+  const db = new Client({ connectionString: ratchet.database.url });
+  await db.connect();
+  try {
+    const { rows } = await db.query<{ count: string }>(
+      'SELECT count(*) FROM events WHERE response_id = $1',
+      [id],
+    );
+    return Number(rows[0].count);
+  } finally {
+    await db.end();
+  }
+}
+
+describe('POST /v1/responses with stream: true', () => {
+  it('streams a text answer that the SDK accumulates into the response GET returns', async () => {
+    const stream = client.responses.stream({
+      model: 'mock',
+      input: '/reply The quick brown fox jumps over the lazy dog',
+    });
+    const events = await collect(stream);
+    const final = await stream.finalResponse();
+    expect(checkStream(events)).toEqual([]);
+    expect(events.map((event) => event.type)).toEqual([
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+      ...Array<string>(9).fill('response.output_text.delta'),
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ]);
+    expect(final.output_text).toBe('The quick brown fox jumps over the lazy dog');
+    const stored = await client.responses.retrieve(final.id);
+    expect(stored).toEqual(withoutParsed(final));
+    expect(stored.status).toBe('completed');
+  });
+
+  it('streams server-side tool calls and their outputs in output order', async () => {
+    const response = await post({
+      model: 'mock',
+      stream: true,
+      input: '/call echo {"n":1}\n/call echo {"n":2}',
+      tools: [fn('echo')],
+    });
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const { text, events } = await readSse(response);
+    expect(checkSse(text)).toEqual([]);
+    const terminal = events[events.length - 1] as Event & { response: OpenAI.Responses.Response };
+    expect(terminal.type).toBe('response.completed');
+    const added = events
+      .filter((event) => event.type === 'response.output_item.added')
+      .map((event) => (event.item as { type: string }).type);
+    expect(added).toEqual([
+      'function_call',
+      'function_call',
+      'function_call_output',
+      'function_call_output',
+      'message',
+    ]);
+    // Every item the stream finished is the item the final response holds, at its index.
+    const done = events.filter((event) => event.type === 'response.output_item.done');
+    expect(done.map((event) => event.item)).toEqual(terminal.response.output);
+    expect(done.map((event) => event.output_index)).toEqual([0, 1, 2, 3, 4]);
+    const argumentsDone = events.filter((e) => e.type === 'response.function_call_arguments.done');
+    expect(argumentsDone.map((event) => [event.name, event.arguments])).toEqual([
+      ['echo', '{"n":1}'],
+      ['echo', '{"n":2}'],
+    ]);
+  });
+
+  it('ends with response.failed when the model fails mid-run', async () => {
+    const response = await post({ model: 'mock', stream: true, input: '/fail 400 bad request' });
+    const { text, events } = await readSse(response);
+    expect(checkSse(text)).toEqual([]);
+    expect(events[events.length - 1].type).toBe('response.failed');
+  });
+
+  it('keeps a background stream going after its client hangs up, and sends keepalives', async () => {
+    const response = await post({
+      model: 'mock',
+      stream: true,
+      background: true,
+      input: '/stream 100\n/reply one two three four five six',
+    });
+    const { text, events } = await readSse(response, (seen) =>
+      seen.some((event) => event.type === 'response.output_text.delta'),
+    );
+    expect(events.slice(0, 3).map((event) => event.type)).toEqual([
+      'response.created',
+      'response.queued',
+      'response.in_progress',
+    ]);
+    const id = (events[0].response as { id: string }).id;
+    expect(text).not.toContain(': keepalive');
+    const final = await waitForTerminal(id);
+    expect(final.status).toBe('completed');
+    expect(final.output_text).toBe('one two three four five six');
+
+    const slow = await post({ model: 'mock', stream: true, input: '/sleep 500\nhi' });
+    const whole = await readSse(slow);
+    expect(whole.text).toContain(': keepalive\n\n');
+    expect(checkSse(whole.text)).toEqual([]);
+  });
+});
+
+describe('GET /v1/responses/{id}?stream=true', () => {
+  it('resumes a cut SDK stream after its last event: the two halves are the uninterrupted stream', async () => {
+    const first = await client.responses.create({
+      model: 'mock',
+      stream: true,
+      background: true,
+      input: '/stream 20\n/think Let me see\n/reply alpha beta gamma delta epsilon zeta eta theta',
+    });
+    const head: StreamEvent[] = [];
+    for await (const event of first) {
+      head.push(event);
+      if (event.type === 'response.output_text.delta' && head.length > 8) break;
+    }
+    const id = (head[0] as OpenAI.Responses.ResponseCreatedEvent).response.id;
+    const cursor = head[head.length - 1].sequence_number;
+    const rest = await collect(
+      await client.responses.retrieve(id, { stream: true, starting_after: cursor }),
+    );
+    const whole = await collect(await client.responses.retrieve(id, { stream: true }));
+    expect(checkStream(whole)).toEqual([]);
+    expect([...head, ...rest]).toEqual(whole);
+    expect(rest[0].sequence_number).toBe(cursor + 1);
+    // Every replay is the same.
+    expect(await collect(await client.responses.retrieve(id, { stream: true }))).toEqual(whole);
+  });
+
+  it('resumes from another API process, by Last-Event-ID too', async () => {
+    const response = await post({
+      model: 'mock',
+      stream: true,
+      background: true,
+      input: '/stream 30\n/reply a b c d e f g h',
+    });
+    const { events: head } = await readSse(response, (seen) => seen.length >= 6);
+    const id = (head[0].response as { id: string }).id;
+    const last = head[head.length - 1].sequence_number;
+
+    const other: INestApplication = await createApiApp(AppConfig.fromEnvironment(ratchet.env), {
+      logger: ['error'] as never,
+    });
+    await other.listen(0, '127.0.0.1');
+    try {
+      const url = (await other.getUrl()).replace('[::1]', '127.0.0.1');
+      const resumed = await fetch(`${url}/v1/responses/${id}?stream=true`, {
+        headers: { authorization: `Bearer ${key}`, 'last-event-id': String(last) },
+      });
+      const { events: tail } = await readSse(resumed);
+      const { events: whole, text } = await readSse(await streamOf(id));
+      expect(checkSse(text)).toEqual([]);
+      expect([...head, ...tail]).toEqual(whole);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('gives 200 concurrent streams of one response the same events', async () => {
+    const created = await client.responses.create({
+      model: 'mock',
+      background: true,
+      stream: true,
+      input: '/stream 50\n/reply one two three four five',
+    });
+    let id = '';
+    for await (const event of created) {
+      if (event.type === 'response.created') {
+        id = event.response.id;
+        break;
+      }
+    }
+    const bodies = await Promise.all(
+      Array.from({ length: 200 }, async () => (await readSse(await streamOf(id))).text),
+    );
+    expect(checkSse(bodies[0])).toEqual([]);
+    const distinct = new Set(bodies.map((body) => body.replace(/: keepalive\n\n/g, '')));
+    expect(distinct.size).toBe(1);
+  });
+
+  it('waits at a cursor beyond the end for the events that come', async () => {
+    const response = await post({
+      model: 'mock',
+      stream: true,
+      background: true,
+      input: '/stream 50\n/reply w1 w2 w3 w4 w5 w6 w7 w8',
+    });
+    const { events: head } = await readSse(response, (seen) => seen.length >= 4);
+    const id = (head[0].response as { id: string }).id;
+    const ahead = head[head.length - 1].sequence_number + 3;
+    const { events } = await readSse(await streamOf(id, `&starting_after=${ahead}`));
+    expect(events[0].sequence_number).toBe(ahead + 1);
+    expect(events[events.length - 1].type).toBe('response.completed');
+  });
+
+  it('rejects bad cursors and responses that were not streamed', async () => {
+    const plain = await client.responses.create({ model: 'mock', input: 'hi' });
+    for (const [query, param] of [
+      ['&starting_after=-1', 'starting_after'],
+      ['&starting_after=abc', 'starting_after'],
+      ['&starting_after=1.5', 'starting_after'],
+    ] as const) {
+      const response = await streamOf(plain.id, query);
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: { param: string } }).error.param).toBe(param);
+    }
+    const lastEventId = await streamOf(plain.id, '', { 'last-event-id': 'x' });
+    expect(lastEventId.status).toBe(400);
+    const notStreamed = await streamOf(plain.id);
+    expect(notStreamed.status).toBe(400);
+    expect(((await notStreamed.json()) as { error: { param: string } }).error.param).toBe('stream');
+    const badFlag = await ratchet.request(`/v1/responses/${plain.id}?stream=yes`, { key });
+    expect(badFlag.status).toBe(400);
+    const other = ratchet.client(await ratchet.newKey('other'));
+    await expect(other.responses.retrieve(plain.id, { stream: true })).rejects.toMatchObject({
+      status: 404,
+    });
+  });
+
+  it('ends a cancelled stream with response.cancelled after closing the open item', async () => {
+    const response = await post({
+      model: 'mock',
+      stream: true,
+      background: true,
+      input: '/stream 200\n/reply one two three four five six seven',
+    });
+    const { events: head } = await readSse(response, (seen) =>
+      seen.some((event) => event.type === 'response.output_text.delta'),
+    );
+    const id = (head[0].response as { id: string }).id;
+    const cancelled = await client.responses.cancel(id);
+    expect(cancelled.status).toBe('cancelled');
+    const { text, events } = await readSse(await streamOf(id));
+    expect(checkSse(text)).toEqual([]);
+    const closing = events.filter((event) => event.type === 'response.output_item.done');
+    expect(closing.map((event) => (event.item as { status: string }).status)).toEqual([
+      'incomplete',
+    ]);
+    expect(events[events.length - 1].type).toBe('response.cancelled');
+  });
+
+  it('deletes the events with the response', async () => {
+    const stream = client.responses.stream({ model: 'mock', input: 'hello' });
+    const final = await stream.finalResponse();
+    expect(await loggedEvents(final.id)).toBeGreaterThan(4);
+    await client.responses.delete(final.id);
+    expect(await loggedEvents(final.id)).toBe(0);
+  });
+});
+
+describe('sub-agents on the stream', () => {
+  const agentInput = '/call helper {"input":"/call echo {\\"x\\":1}"}';
+
+  it('shows only the agent call and its output by default', async () => {
+    const { text, events } = await readSse(
+      await post({ model: 'mock', stream: true, input: agentInput, tools: [fn('helper')] }),
+    );
+    expect(checkSse(text)).toEqual([]);
+    expect(events.some((event) => event.type.startsWith('ratchet:'))).toBe(false);
+    const items = events
+      .filter((event) => event.type === 'response.output_item.done')
+      .map((event) => (event.item as { type: string }).type);
+    expect(items).toEqual(['function_call', 'function_call_output', 'message']);
+  });
+
+  it('adds its internals, namespaced, with stream_options.agent_events', async () => {
+    const { text, events } = await readSse(
+      await post({
+        model: 'mock',
+        stream: true,
+        stream_options: { agent_events: true },
+        input: agentInput,
+        tools: [fn('helper')],
+      }),
+    );
+    expect(checkSse(text)).toEqual([]);
+    const inner = events.filter((event) => event.type === 'ratchet:agent.event');
+    expect(inner.length).toBeGreaterThan(0);
+    const innerItems = inner
+      .map((event) => event.event as { type: string; item?: { type: string } })
+      .filter((event) => event.type === 'response.output_item.done')
+      .map((event) => event.item?.type);
+    expect(innerItems).toEqual(['function_call', 'function_call_output', 'message']);
+    expect(inner[0].agent).toMatchObject({ name: 'helper', depth: 1 });
+    // The top-level items are the same as without the option.
+    const top = events
+      .filter((event) => event.type === 'response.output_item.done')
+      .map((event) => (event.item as { type: string }).type);
+    expect(top).toEqual(['function_call', 'function_call_output', 'message']);
+  });
+});
