@@ -47,7 +47,7 @@ async function newResponse(): Promise<{ id: string; response: ResponseObject }> 
     request: { model: 'mock', input: 'hi', stream: true },
     inputItems: [],
     context: [],
-    tools: { definitions: [], server: {} } as never,
+    tools: { definitions: [], server: {} },
     deadlineAt: new Date(Date.now() + 60_000),
     events: (record) => {
       created = {
