@@ -3,6 +3,7 @@ import { AppConfig } from '@ratchet/config';
 import type OpenAI from 'openai';
 import { Client } from 'pg';
 import { createApiApp } from '../apps/api/src/api-app';
+import { startFakeOpenAI, type FakeOpenAI } from './support/fake-openai';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 import { checkSse, checkStream, eventsFromSse } from './support/stream-checker';
@@ -14,6 +15,7 @@ type StreamEvent = OpenAI.Responses.ResponseStreamEvent;
 type Event = { type: string; sequence_number: number } & Record<string, unknown>;
 
 let tools: FakeTools;
+let upstream: FakeOpenAI;
 let ratchet: TestRatchet;
 let client: OpenAI;
 let key: string;
@@ -23,10 +25,12 @@ const fn = (name: string): OpenAI.Responses.FunctionTool =>
 
 beforeAll(async () => {
   tools = await startFakeTools();
+  upstream = await startFakeOpenAI();
   ratchet = await startRatchet('streaming', {
     configYaml: `
 models:
   mock: { provider: mock }
+  upstream: { provider: openai-chat, baseUrl: ${upstream.url}, upstreamModel: upstream-model }
 tools:
   echo: { type: http, url: ${tools.url}/echo, description: Echoes its arguments, parameters: { type: object } }
   sleep: { type: http, url: ${tools.url}/sleep, parameters: { type: object } }
@@ -42,7 +46,29 @@ limits: { maxDepth: 4, maxIterations: 10 }
 afterAll(async () => {
   await ratchet?.close();
   await tools?.close();
+  await upstream?.close();
 });
+
+/** One Chat Completions stream chunk as an SSE frame. */
+function chunk(delta: Record<string, unknown>, finish: string | null = null): string {
+  const body = {
+    id: 'chatcmpl-stream',
+    object: 'chat.completion.chunk',
+    created: 1_700_000_000,
+    model: 'upstream-model',
+    choices: [{ index: 0, delta, finish_reason: finish }],
+  };
+  return `data: ${JSON.stringify(body)}\n\n`;
+}
+
+const USAGE_CHUNK = `data: ${JSON.stringify({
+  id: 'chatcmpl-stream',
+  object: 'chat.completion.chunk',
+  created: 1_700_000_000,
+  model: 'upstream-model',
+  choices: [],
+  usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
+})}\n\n`;
 
 /** Reads an SSE body through to its end, or until `until` says stop (then hangs up). */
 async function readSse(
@@ -237,6 +263,47 @@ describe('GET /v1/responses/{id}?stream=true', () => {
     expect(await collect(await client.responses.retrieve(id, { stream: true }))).toEqual(whole);
   });
 
+  it('reconstructs the uninterrupted stream from any cut point of a live stream', async () => {
+    const created = await client.responses.create({
+      model: 'mock',
+      stream: true,
+      background: true,
+      input: '/stream 15\n/call echo {"k":1}\n/reply r1 r2 r3 r4 r5 r6 r7 r8 r9 r10 r11 r12',
+      tools: [fn('echo')],
+    });
+    let id = '';
+    for await (const event of created) {
+      if (event.type === 'response.created') id = event.response.id;
+      break;
+    }
+    // Clients cut at points spread over the stream while it is still running, each resuming
+    // with the SDK from the last event it saw; a fixed pseudo-random sequence keeps the test
+    // reproducible.
+    let seed = 7;
+    const cuts = Array.from({ length: 12 }, () => {
+      seed = (seed * 48271) % 2147483647;
+      return seed % 30;
+    });
+    const joined = await Promise.all(
+      cuts.map(async (cut) => {
+        const head: StreamEvent[] = [];
+        for await (const event of await client.responses.retrieve(id, { stream: true })) {
+          head.push(event);
+          if (head.length > cut) break;
+        }
+        const after = head[head.length - 1].sequence_number;
+        const rest = await collect(
+          await client.responses.retrieve(id, { stream: true, starting_after: after }),
+        );
+        return [...head, ...rest];
+      }),
+    );
+    const whole = await collect(await client.responses.retrieve(id, { stream: true }));
+    expect(checkStream(whole)).toEqual([]);
+    expect(whole.length).toBeGreaterThan(30);
+    for (const stream of joined) expect(stream).toEqual(whole);
+  });
+
   it('resumes from another API process, by Last-Event-ID too', async () => {
     const response = await post({
       model: 'mock',
@@ -355,6 +422,108 @@ describe('GET /v1/responses/{id}?stream=true', () => {
     expect(await loggedEvents(final.id)).toBeGreaterThan(4);
     await client.responses.delete(final.id);
     expect(await loggedEvents(final.id)).toBe(0);
+  });
+});
+
+describe('upstream streams through the engine', () => {
+  it('closes the items of an attempt cut mid-stream and streams the retry as new items', async () => {
+    upstream.enqueue(
+      {
+        kind: 'handler',
+        handle: (_request, response) => {
+          response.writeHead(200, { 'content-type': 'text/event-stream' });
+          response.write(chunk({ role: 'assistant', content: 'Hel' }));
+          response.write(chunk({ content: 'lo' }), () => response.destroy());
+        },
+      },
+      {
+        kind: 'handler',
+        handle: (_request, response) => {
+          response.writeHead(200, { 'content-type': 'text/event-stream' });
+          response.write(chunk({ role: 'assistant', content: 'Hello ' }));
+          response.write(chunk({ content: 'again' }));
+          response.write(chunk({}, 'stop'));
+          response.end(USAGE_CHUNK + 'data: [DONE]\n\n');
+        },
+      },
+    );
+    const before = upstream.requests.length;
+    const { text, events } = await readSse(
+      await post({ model: 'upstream', stream: true, input: 'hi' }),
+    );
+    expect(checkSse(text)).toEqual([]);
+    expect(upstream.requests.slice(before).map((request) => request.body.stream)).toEqual([
+      true,
+      true,
+    ]);
+    const done = events.filter((event) => event.type === 'response.output_item.done');
+    expect(
+      done.map((event) => [event.output_index, (event.item as { status: string }).status]),
+    ).toEqual([
+      [0, 'incomplete'],
+      [1, 'completed'],
+    ]);
+    const terminal = events[events.length - 1] as Event & { response: OpenAI.Responses.Response };
+    expect(terminal.type).toBe('response.completed');
+    // The final output holds only the attempt that succeeded.
+    expect(terminal.response.output).toEqual([done[1].item]);
+    expect(terminal.response.usage).toMatchObject({ input_tokens: 5, output_tokens: 3 });
+  });
+
+  it('streams a tool call whose arguments arrive in fragments, then the answer', async () => {
+    upstream.enqueue(
+      {
+        kind: 'handler',
+        handle: (_request, response) => {
+          response.writeHead(200, { 'content-type': 'text/event-stream' });
+          response.write(
+            chunk({
+              role: 'assistant',
+              tool_calls: [
+                {
+                  index: 0,
+                  id: 'call_a',
+                  type: 'function',
+                  function: { name: 'echo', arguments: '{"q"' },
+                },
+              ],
+            }),
+          );
+          response.write(chunk({ tool_calls: [{ index: 0, function: { arguments: ':"x"}' } }] }));
+          response.write(chunk({}, 'tool_calls'));
+          response.end(USAGE_CHUNK + 'data: [DONE]\n\n');
+        },
+      },
+      {
+        kind: 'handler',
+        handle: (_request, response) => {
+          response.writeHead(200, { 'content-type': 'text/event-stream' });
+          response.write(chunk({ role: 'assistant', content: 'done' }));
+          response.write(chunk({}, 'stop'));
+          response.end(USAGE_CHUNK + 'data: [DONE]\n\n');
+        },
+      },
+    );
+    const { text, events } = await readSse(
+      await post({ model: 'upstream', stream: true, input: 'call it', tools: [fn('echo')] }),
+    );
+    expect(checkSse(text)).toEqual([]);
+    const fragments = events
+      .filter((event) => event.type === 'response.function_call_arguments.delta')
+      .map((event) => [event.item_id, event.delta]);
+    const callItem = events.find((event) => event.type === 'response.output_item.added')!.item as {
+      id: string;
+      call_id: string;
+    };
+    expect(callItem.call_id).toBe('call_a');
+    expect(fragments).toEqual([
+      [callItem.id, '{"q"'],
+      [callItem.id, ':"x"}'],
+    ]);
+    const items = events
+      .filter((event) => event.type === 'response.output_item.done')
+      .map((event) => (event.item as { type: string }).type);
+    expect(items).toEqual(['function_call', 'function_call_output', 'message']);
   });
 });
 
