@@ -16,6 +16,8 @@ import { RatchetClient } from './ratchet-client';
 import { repoRoot, startRatchet } from './ratchet-processes';
 import { renderReport } from './report';
 import { latencyShapes, toolRoundShape } from './shapes';
+import { startStreamUpstream } from './stream-upstream';
+import { measureStreaming, type StreamingResult } from './streaming';
 import { measureThroughput, type ThroughputResult } from './throughput';
 import { runTrace } from './trace';
 
@@ -24,6 +26,9 @@ import { runTrace } from './trace';
 
 /** Responses in the second throughput workload, whose steps are mostly parallel tool calls. */
 const PARALLEL_THROUGHPUT_RESPONSES = 100;
+/** What the fake streaming upstream sends per reply: deltas, this far apart (ms). */
+const STREAM_DELTAS = 40;
+const STREAM_INTERVAL_MS = 10;
 
 function log(line: string): void {
   process.stderr.write(`bench: ${line}\n`);
@@ -48,12 +53,18 @@ async function main(cleanup: Cleanup): Promise<void> {
   cleanup.add('bench pg pool', () => db.end());
   const noop = await startNoopToolServer();
   cleanup.add('noop tool server', noop.close);
+  const upstream = await startStreamUpstream({
+    deltas: STREAM_DELTAS,
+    intervalMs: STREAM_INTERVAL_MS,
+  });
+  cleanup.add('stream upstream', upstream.close);
 
   const ratchet = await startRatchet({
     databaseUrl: database.url,
     redisUrl: options.redisUrl,
     redisPrefix,
     noopUrl: noop.url,
+    streamUpstreamUrl: upstream.baseUrl,
     workers: options.workers,
     concurrency: options.concurrency,
     cpuProfileDir: options.cpuProfileDir,
@@ -109,6 +120,23 @@ async function main(cleanup: Cleanup): Promise<void> {
     );
     throughput.push(result);
   }
+
+  let streaming: StreamingResult | null = null;
+  if (options.streamResponses > 0) {
+    const streamingStarted = Date.now();
+    streaming = await measureStreaming(ratchet.baseUrl, ratchet.adminKey, upstream, {
+      responses: options.streamResponses,
+      replayEvents: options.streamEvents,
+    });
+    ratchet.assertAlive();
+    const replay = streaming.replay.rows[0];
+    log(
+      `streaming: delta p50 ${streaming.ratchet.p50.toFixed(2)} ms / p99 ` +
+        `${streaming.ratchet.p99.toFixed(2)} ms (direct ${streaming.direct.p50.toFixed(2)} / ` +
+        `${streaming.direct.p99.toFixed(2)} ms); replay of ${replay.events} events ` +
+        `${Math.round(replay.medianMs)} ms (${Math.round((Date.now() - streamingStarted) / 1000)} s)`,
+    );
+  }
   // The baseline and the trace get the machine to themselves.
   await closeClient();
   await stopRatchet();
@@ -162,6 +190,7 @@ async function main(cleanup: Cleanup): Promise<void> {
     loadAverage,
     latency,
     throughput,
+    streaming,
     baseline,
     trace,
   });

@@ -23,6 +23,10 @@ export interface BenchOptions {
   baselineChain: number;
   /** Responses traced through the wire taps (0 skips the diagnostic pass). */
   traceResponses: number;
+  /** Timed streamed responses for the delta latency (0 skips the streaming workload). */
+  streamResponses: number;
+  /** Events in the response the streaming workload replays. */
+  streamEvents: number;
   /** Directory for V8 CPU profiles of the ratchet processes (BENCH_CPU_PROFILE_DIR). */
   cpuProfileDir: string | undefined;
   /** Write docs/benchmarks.md as well as printing. */
@@ -54,6 +58,8 @@ export function readOptions(argv: readonly string[]): BenchOptions {
     throughputRounds: positiveInt('BENCH_THROUGHPUT_ROUNDS', 3),
     baselineChain: positiveInt('BENCH_BASELINE_CHAIN', 1000, 2),
     traceResponses: positiveInt('BENCH_TRACE_RESPONSES', 50, 0),
+    streamResponses: positiveInt('BENCH_STREAM_RESPONSES', 20, 0),
+    streamEvents: positiveInt('BENCH_STREAM_EVENTS', 10_000, 100),
     cpuProfileDir: process.env.BENCH_CPU_PROFILE_DIR || undefined,
     write: argv.includes('--write'),
   };

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '../apps/dev/src/free-port';
 import type { NamedPid } from './cpu';
+import { UPSTREAM_MODEL } from './stream-upstream';
 import { pollUntil } from './waits';
 
 // ratchet as deployments run it: separate API and worker processes from the build, configured
@@ -28,6 +29,8 @@ export interface RatchetSettings {
   redisPrefix: string;
   /** Where the `noop` tool lives. */
   noopUrl: string;
+  /** The fake streaming upstream's API root; adds the `streamer` model when set. */
+  streamUpstreamUrl?: string;
   workers: number;
   concurrency: number;
   /** Write V8 CPU profiles of every process into this directory (`--cpu-prof`). */
@@ -51,13 +54,24 @@ export interface RatchetProcesses {
  * The config the workloads need: the instant `mock` model, the `noop` http tool, and a `chain`
  * agent that may call itself, so one response can nest agents to script long sequential
  * chains (the mock answers with text right after a tool round, so a single scope has at most
- * one tool round). Limits are raised only where the longest shape would hit them.
+ * one tool round). Limits are raised only where the longest shape would hit them. With
+ * `streamUpstreamUrl`, also the `streamer` model: openai-chat against the bench's fake
+ * streaming upstream (bench/stream-upstream.ts).
  */
-export function benchConfigYaml(noopUrl: string): string {
+export function benchConfigYaml(noopUrl: string, streamUpstreamUrl?: string): string {
+  const streamer = streamUpstreamUrl
+    ? `  streamer:
+    provider: openai-chat
+    baseUrl: ${streamUpstreamUrl}
+    apiKey: bench
+    upstreamModel: ${UPSTREAM_MODEL}
+    timeoutMs: 30000
+`
+    : '';
   return `models:
   mock:
     provider: mock
-tools:
+${streamer}tools:
   noop:
     type: http
     url: ${noopUrl}
@@ -78,7 +92,7 @@ limits:
 export async function startRatchet(settings: RatchetSettings): Promise<RatchetProcesses> {
   const configDir = mkdtempSync(path.join(tmpdir(), 'ratchet-bench-'));
   const configPath = path.join(configDir, 'ratchet.yaml');
-  writeFileSync(configPath, benchConfigYaml(settings.noopUrl));
+  writeFileSync(configPath, benchConfigYaml(settings.noopUrl, settings.streamUpstreamUrl));
   const adminKey = `bench-admin-${randomBytes(16).toString('hex')}`;
   const port = await freePort();
   const common = {

@@ -3,6 +3,7 @@ import type { LatencyResult } from './latency';
 import type { Machine } from './machine';
 import type { BenchOptions } from './options';
 import { linearFit } from './stats';
+import type { StreamingResult } from './streaming';
 import type { ThroughputResult } from './throughput';
 import type { TraceResult } from './trace';
 
@@ -20,6 +21,8 @@ export interface BenchResults {
   loadAverage: number;
   latency: LatencyResult[];
   throughput: ThroughputResult[];
+  /** Null when BENCH_STREAM_RESPONSES is 0. */
+  streaming: StreamingResult | null;
   baseline: BaselineResult;
   trace: TraceResult | null;
 }
@@ -38,6 +41,7 @@ export function renderReport(results: BenchResults): string {
     latencyTable(results),
     throughputTable(results),
     baselineTable(results),
+    results.streaming ? streamingSection(results.streaming) : '',
     results.trace ? traceSection(results.trace) : '',
     method(results),
   ]
@@ -181,6 +185,59 @@ ${baseline.chainSteps} jobs.
 | ${t.chains} chains x ${t.stepsPerChain} jobs at once (wall ms per round: ${t.roundsMs.map((v) => int(v)).join(' / ')}) | | | | ${int(t.stepsPerSecond)} steps/s | ${cpu(t.cpuPerStep)} |`;
 }
 
+function streamingSection(streaming: StreamingResult): string {
+  const { direct, ratchet, replay } = streaming;
+  const latencyRow = (path: string, l: typeof direct): string =>
+    `| ${path} | ${int(l.count)} | ${ms(l.p50)} | ${ms(l.p99)} | ${ms(l.max)} |`;
+  const replayRows = replay.rows.map((row) => {
+    const seconds = row.medianMs / 1000;
+    return [
+      row.after === null ? 'from the start' : `starting_after=${row.after}`,
+      int(row.events),
+      (row.bytes / 1e6).toFixed(2),
+      row.runsMs.map((value) => ms(value)).join(' / '),
+      ms(row.medianMs),
+      int(row.events / seconds),
+      (row.bytes / 1e6 / seconds).toFixed(1),
+    ].join(' | ');
+  });
+  const full = replay.rows[0];
+  return `## d. Streaming
+
+**Delta latency.** A fake Chat Completions upstream inside the bench process
+(bench/stream-upstream.ts) answers every \`stream: true\` request with ${streaming.deltasPerResponse} content
+deltas ${streaming.intervalMs} ms apart, each naming its stream and position. Through ratchet, the
+\`streamer\` model (provider \`openai-chat\`) points at it and the bench client streams
+\`POST /v1/responses\` (\`"stream": true\`, foreground); each \`response.output_text.delta\`
+event's arrival at the client minus the moment the upstream wrote that delta is one sample
+(same process, same clock). The path: upstream -> worker (openai-chat provider) -> batched
+writer (RATCHET_STREAM_LINGER_MS at its default 0: a delta is written at once unless a batch is
+being written, and then goes out with the next) -> Postgres -> Redis -> API -> client.
+Directly: the same client reading the upstream's own SSE. ${streaming.responses} responses each way,
+alternating, after ${streaming.warmupPairs} untimed pairs.
+
+| path | deltas | p50 ms | p99 ms | max ms |
+|---|--:|--:|--:|--:|
+${latencyRow('upstream read directly', direct)}
+${latencyRow('through ratchet', ratchet)}
+
+Added by ratchet: **${ms(ratchet.p50 - direct.p50)} ms at p50, ${ms(ratchet.p99 - direct.p99)} ms at p99**.
+
+**Replay.** A background streamed response of the mock model with ${int(replay.events)} logged events
+(${int(replay.deltas)} text deltas, one per word of a \`/reply\`, plus the lifecycle and item events)
+streamed live to its creator in ${int(replay.liveMs)} ms. It is then replayed with
+\`GET /v1/responses/{id}?stream=true\` from Postgres, timed from the request to \`data: [DONE]\`
+at the client (one untimed replay first; ${full.runsMs.length} runs per cursor, median reported).
+
+| replay | events | MB | ms per run | median ms | events/s | MB/s |
+|---|--:|--:|--:|--:|--:|--:|
+${replayRows.map((row) => `| ${row} |`).join('\n')}
+
+A replay's time grows with the events it sends; the last row is what any replay costs beyond
+them (the request, auth, subscribing for live events, the first query). Its few events are
+heavy: the closing \`.done\` events and \`response.completed\` each carry the whole text.`;
+}
+
 function traceSection(trace: TraceResult): string {
   const per = (count: number): string => (count / trace.responses).toFixed(1);
   const perStep = (count: number): string =>
@@ -257,5 +314,7 @@ deletes the prefix's keys. \`npm run bench -- --write\` also writes this file.
 | BENCH_THROUGHPUT_RESPONSES | ${options.throughputResponses} | responses per throughput round |
 | BENCH_THROUGHPUT_ROUNDS | ${options.throughputRounds} | throughput rounds |
 | BENCH_BASELINE_CHAIN | ${options.baselineChain} | jobs in the baseline's sequential chain |
+| BENCH_STREAM_RESPONSES | ${options.streamResponses} | streamed responses timed for delta latency, each way (0: skip streaming) |
+| BENCH_STREAM_EVENTS | ${options.streamEvents} | events in the replayed response |
 | BENCH_TRACE_RESPONSES | ${options.traceResponses} | responses through the wire taps (0: skip) |`;
 }

@@ -28,7 +28,7 @@ describe('parseEnv', () => {
       RATCHET_SHUTDOWN_TIMEOUT_MS: 30_000,
       RATCHET_BODY_LIMIT_BYTES: 20 * 1024 * 1024,
       RATCHET_SSE_KEEPALIVE_MS: 15_000,
-      RATCHET_STREAM_LINGER_MS: 5,
+      RATCHET_STREAM_LINGER_MS: 0,
     });
     expect(env.DATABASE_URL).toBeUndefined();
     expect(env.REDIS_URL).toBeUndefined();

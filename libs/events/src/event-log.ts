@@ -9,8 +9,11 @@ import {
 import { EventsRepository, type AppendOptions, type LoggedEvent } from '@ratchet/store';
 import { ResponseBus } from './response-bus';
 
-/** How long a writer gathers deltas before logging them as one batch. */
-export const DEFAULT_LINGER_MS = 5;
+/**
+ * How long a writer gathers deltas before logging them as one batch. 0 writes at once when
+ * no batch is being written; deltas that arrive meanwhile still go out together.
+ */
+export const DEFAULT_LINGER_MS = 0;
 
 const TERMINAL_EVENT: Record<TerminalStatus, TerminalEventType> = {
   completed: 'response.completed',
@@ -99,13 +102,14 @@ export interface WriterOptions {
 
 /**
  * Logs a streaming step's events in batches: the first event after a quiet spell waits
- * `lingerMs` for company, and events that arrive while a batch is being written go out
- * together in the next. Batches are written one at a time, in order. Once the log refuses a
+ * `lingerMs` for company (with 0, only for the current tick), and events that arrive while a
+ * batch is being written go out together in the next. Batches are written one at a time, in order. Once the log refuses a
  * batch (the response ended), later events are dropped.
  */
 export class BatchedWriter {
   private buffer: UnsequencedEvent[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private scheduled = false;
   private writing: Promise<void> = Promise.resolve();
   private closed = false;
   private failure: Error | null = null;
@@ -123,7 +127,18 @@ export class BatchedWriter {
     if (this.closed || events.length === 0) return;
     const wrap = this.options.wrap;
     for (const event of events) this.buffer.push(wrap ? wrap(event) : event);
-    this.timer ??= setTimeout(() => {
+    if (this.timer !== null || this.scheduled) return;
+    if (this.lingerMs === 0) {
+      // The writes are chained, so a batch started now waits for the one being written and
+      // takes everything that arrived until it starts.
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.startBatch();
+      });
+      return;
+    }
+    this.timer = setTimeout(() => {
       this.timer = null;
       this.startBatch();
     }, this.lingerMs);
