@@ -1,6 +1,6 @@
 import { AppConfig, exitOnSignals, PinoLogger, runMain } from '@ratchet/config';
 import { createApiApp } from '@ratchet/api';
-import { WorkerModule } from '@ratchet/worker';
+import { handBackDelay, InFlightRegistry, WorkerModule } from '@ratchet/worker';
 
 // `npm start`: the API and a worker in one process, sharing one Postgres and one Redis.
 runMain('all', async () => {
@@ -9,7 +9,12 @@ runMain('all', async () => {
     logger: PinoLogger.create(config.env.LOG_LEVEL, 'ratchet'),
     extraModules: [WorkerModule],
   });
-  exitOnSignals(app, { deadlineMs: config.env.RATCHET_SHUTDOWN_TIMEOUT_MS });
+  const deadlineMs = config.env.RATCHET_SHUTDOWN_TIMEOUT_MS;
+  exitOnSignals(app, {
+    deadlineMs,
+    onSignal: () => app.get(InFlightRegistry).handBackAfter(handBackDelay(deadlineMs)),
+    log: (line) => process.stderr.write(`ratchet all: ${line}\n`),
+  });
   await app.listen(config.env.PORT, '0.0.0.0');
   return `api and worker listening on http://127.0.0.1:${config.env.PORT}`;
 });

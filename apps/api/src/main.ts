@@ -7,7 +7,10 @@ runMain('api', async () => {
   const app = await createApiApp(config, {
     logger: PinoLogger.create(config.env.LOG_LEVEL, 'ratchet-api'),
   });
-  exitOnSignals(app, { deadlineMs: config.env.RATCHET_SHUTDOWN_TIMEOUT_MS });
+  exitOnSignals(app, {
+    deadlineMs: config.env.RATCHET_SHUTDOWN_TIMEOUT_MS,
+    log: (line) => process.stderr.write(`ratchet api: ${line}\n`),
+  });
   await app.listen(config.env.PORT, '0.0.0.0');
   return `listening on http://127.0.0.1:${config.env.PORT}`;
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createApiApp } from '@ratchet/api';
 import { AppConfig, exitOnSignals, PinoLogger, runMain } from '@ratchet/config';
 import { ensureDatabase, findMigrationsDir, generateKeySecret, migrate } from '@ratchet/store';
-import { WorkerModule } from '@ratchet/worker';
+import { handBackDelay, InFlightRegistry, WorkerModule } from '@ratchet/worker';
 import { startEmbeddedPostgres, startRedisServer, type RunningService } from './embedded-services';
 
 // `npm run dev`: zero configuration. Uses DATABASE_URL / REDIS_URL when given, otherwise
@@ -62,8 +62,10 @@ runMain('dev', async () => {
     // signal, racing our own shutdown; this process stops what it started, in order.
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
       process.removeAllListeners(signal);
+    const deadlineMs = config.env.RATCHET_SHUTDOWN_TIMEOUT_MS;
     exitOnSignals(app, {
-      deadlineMs: config.env.RATCHET_SHUTDOWN_TIMEOUT_MS,
+      deadlineMs,
+      onSignal: () => app.get(InFlightRegistry).handBackAfter(handBackDelay(deadlineMs)),
       onStop: stopAll,
       log: say,
     });

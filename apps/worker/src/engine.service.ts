@@ -17,6 +17,7 @@ import {
 import { ResponseBus } from '@ratchet/events';
 import { JobQueue, type JobPayload } from '@ratchet/queue';
 import {
+  RecoveryRepository,
   ResponsesRepository,
   StepsRepository,
   type AppendBudget,
@@ -29,14 +30,18 @@ import {
   type StepOutcome,
 } from '@ratchet/store';
 import { InFlightRegistry } from './in-flight.registry';
+import { LeaseKeeper } from './lease-keeper';
 import { StepExecutor } from './step-executor';
 import { StreamEvents } from './stream-events';
 
 /** Decisions tried for one advance before it fails (and BullMQ retries it). */
 const MAX_DECISIONS = 5;
 
-/** How long a claimed model or tool step is ours before another worker may take it over. */
-const STEP_LEASE_MS = 5 * 60_000;
+/**
+ * Attempts of one step before it fails for good: each worker that claimed it either died or
+ * hit an error of ratchet's own (not the model's or the tool's, which are outcomes).
+ */
+const MAX_STEP_ATTEMPTS = 5;
 
 /** How a scope ended, in the terms its parent (the response or an agent step) needs. */
 type ScopeEnd =
@@ -79,8 +84,10 @@ export class EngineService {
     private readonly executor: StepExecutor,
     private readonly inFlight: InFlightRegistry,
     private readonly stream: StreamEvents,
+    private readonly leases: LeaseKeeper,
+    private readonly recovery: RecoveryRepository,
   ) {
-    this.leaseMs = Math.max(STEP_LEASE_MS, config.config.limits.maxDurationMs);
+    this.leaseMs = leases.leaseMs;
   }
 
   /** Job: decide for a scope (a new response, a new sub-agent, or a completed round). */
@@ -95,6 +102,19 @@ export class EngineService {
   async runStep({ stepId }: JobPayload<'step.run'>): Promise<void> {
     const claimed = await this.steps.claim(stepId, this.workerId, this.leaseMs);
     if (!claimed) return;
+    if (claimed.attempt > MAX_STEP_ATTEMPTS) {
+      const outcome: StepOutcome = {
+        status: 'failed',
+        error: {
+          code: 'server_error',
+          message: `The ${claimed.step.kind} was tried ${MAX_STEP_ATTEMPTS} times and never finished.`,
+        },
+      };
+      await this.recordOutcome(claimed.responseId, stepId, claimed.attempt, outcome).then(
+        (next) => next && this.runChain(next),
+      );
+      return;
+    }
     const snapshot = await this.steps.loadScope(claimed.scopeId);
     if (!snapshot) return;
     await this.runChain({ claimed, snapshot, inline: false });
@@ -105,11 +125,8 @@ export class EngineService {
     let next: Continuation | null = first;
     while (next) {
       const { claimed, snapshot } = next;
-      const execution = await this.inFlight.run(
-        claimed.responseId,
-        snapshot.response.deadlineAt,
-        (signal) => this.executor.execute(snapshot, claimed.step, claimed.attempt, signal),
-      );
+      const execution = await this.execute(claimed, snapshot);
+      if (execution === null) return;
       if (execution.type === 'delegated') {
         // A sub-agent started in a slot handed over inline carries on in it; one started by
         // the dispatcher queues its scope, whose first step then waits for a slot.
@@ -132,6 +149,34 @@ export class EngineService {
             claimed.attempt,
             execution.outcome,
           );
+    }
+  }
+
+  /**
+   * Executes a claimed step under its lease. Null when the step was not finished here: this
+   * worker is shutting down (the step is handed back), or ratchet itself failed (the step is
+   * released at once for a retry, and the error rethrown so the job shows it).
+   */
+  private async execute(claimed: ClaimedStep, snapshot: ScopeSnapshot) {
+    const release = this.leases.hold(claimed.step.id, this.workerId);
+    try {
+      const execution = await this.inFlight.run(
+        claimed.responseId,
+        snapshot.response.deadlineAt,
+        (signal) => this.executor.execute(snapshot, claimed.step, claimed.attempt, signal),
+      );
+      if (!this.inFlight.handingBack) return execution;
+      await this.recovery.releaseLease(claimed.step.id, claimed.attempt);
+      await this.queue.requeue(
+        { advance: [], run: [{ responseId: claimed.responseId, stepId: claimed.step.id }] },
+        `handback${claimed.attempt}`,
+      );
+      return null;
+    } catch (error) {
+      await this.recovery.releaseLease(claimed.step.id, claimed.attempt).catch(() => undefined);
+      throw error;
+    } finally {
+      release();
     }
   }
 
@@ -318,7 +363,7 @@ export class EngineService {
   }
 
   /** Queues the response's pending steps as far as its concurrency limits allow. */
-  private async dispatch(responseId: string): Promise<void> {
+  async dispatch(responseId: string): Promise<void> {
     const { limits } = this.config.config;
     const stepIds = await this.steps.dispatch(responseId, {
       perScope: limits.maxConcurrentStepsPerScope,

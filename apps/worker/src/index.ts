@@ -1,2 +1,3 @@
 export * from './worker-app';
 export * from './worker.module';
+export { handBackDelay, InFlightRegistry } from './in-flight.registry';

@@ -56,11 +56,10 @@ export class StepExecutor {
       if (error instanceof UpstreamError) {
         return finished({ status: 'failed', error: { code: error.code, message: error.message } });
       }
-      this.logger.error(`step ${step.id} (${step.kind}) failed unexpectedly`, error as Error);
-      return finished({
-        status: 'failed',
-        error: { code: 'server_error', message: `The ${step.kind} failed inside ratchet.` },
-      });
+      // Ratchet's own trouble (Postgres or Redis away, a bug) is not the step's outcome: the
+      // step is tried again, and fails only after its attempts run out.
+      this.logger.error(`step ${step.id} (${step.kind}) failed inside ratchet`, error as Error);
+      throw error;
     }
   }
 

@@ -8,7 +8,9 @@ import { HttpToolClient } from '@ratchet/tools';
 import { EngineService } from './engine.service';
 import { InFlightRegistry } from './in-flight.registry';
 import { StepExecutor } from './step-executor';
+import { LeaseKeeper } from './lease-keeper';
 import { StreamEvents } from './stream-events';
+import { Sweeper } from './sweeper.service';
 import { StepsProcessor } from './steps.processor';
 
 @Module({
@@ -19,6 +21,8 @@ import { StepsProcessor } from './steps.processor';
     InFlightRegistry,
     StepsProcessor,
     StreamEvents,
+    LeaseKeeper,
+    Sweeper,
     { provide: HttpToolClient, useFactory: () => new HttpToolClient() },
     {
       provide: ProviderRegistry,

@@ -27,6 +27,12 @@ export const envSchema = z.object({
     .default('ratchet'),
   /** How long a stopping process may take to finish running work before it exits anyway. */
   RATCHET_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
+  /** How long a running step is its worker's without renewal; renewed every third of it. */
+  RATCHET_STEP_LEASE_MS: z.coerce.number().int().min(100).default(30_000),
+  /** How often a worker looks for work nobody is doing (one worker at a time does). */
+  RATCHET_SWEEP_INTERVAL_MS: z.coerce.number().int().min(50).default(5_000),
+  /** How long work must sit idle before the sweeper takes it back. */
+  RATCHET_SWEEP_GRACE_MS: z.coerce.number().int().min(0).default(15_000),
   /** How often an idle event stream gets a keepalive comment. */
   RATCHET_SSE_KEEPALIVE_MS: z.coerce.number().int().min(100).default(15_000),
   /** How long a streaming step gathers deltas before logging them as one batch. */

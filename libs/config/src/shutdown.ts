@@ -11,13 +11,20 @@ export interface Closable {
  */
 export function exitOnSignals(
   app: Closable,
-  options: { deadlineMs: number; onStop?: () => Promise<void>; log?: (line: string) => void },
+  options: {
+    deadlineMs: number;
+    /** Called at the signal, before closing starts (a worker schedules its hand-back). */
+    onSignal?: () => void;
+    onStop?: () => Promise<void>;
+    log?: (line: string) => void;
+  },
 ): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
     options.log?.(`${signal}: shutting down`);
+    options.onSignal?.();
     const timer = setTimeout(() => {
       options.log?.(`shutdown did not finish within ${options.deadlineMs} ms; exiting`);
       process.exit(1);

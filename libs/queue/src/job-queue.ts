@@ -36,6 +36,30 @@ export class JobQueue {
     );
   }
 
+  /**
+   * Queues work again that recovery found idle. The job ids are new (`tag` tells them apart),
+   * so a job stuck in the queue under the old id does not hide them; running the same work
+   * twice is safe.
+   */
+  async requeue(
+    work: { advance: JobPayload<'scope.advance'>[]; run: JobPayload<'step.run'>[] },
+    tag: string,
+  ): Promise<void> {
+    const jobs = [
+      ...work.advance.map((data) => ({
+        name: 'scope.advance' as const,
+        data,
+        opts: { ...defaults, jobId: `advance.${data.scopeId}.${tag}` },
+      })),
+      ...work.run.map((data) => ({
+        name: 'step.run' as const,
+        data,
+        opts: { ...defaults, jobId: `run.${data.stepId}.${tag}` },
+      })),
+    ];
+    if (jobs.length > 0) await this.queue.addBulk(jobs);
+  }
+
   /** Round trip to Redis, for readiness checks. */
   async ping(): Promise<void> {
     await this.queue.count();

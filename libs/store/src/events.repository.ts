@@ -62,7 +62,8 @@ const SQL = {
     `WITH alloc AS (
        UPDATE responses
           SET next_sequence = next_sequence + cardinality($2::text[]),
-              events_closed = $8::boolean
+              events_closed = $8::boolean,
+              lease_expires_at = CASE WHEN $8::boolean THEN NULL ELSE lease_expires_at END
         WHERE id = $1 AND NOT events_closed
        RETURNING next_sequence - cardinality($2::text[]) AS first),
      items AS (

@@ -52,6 +52,12 @@ export function topScopeId(responseId: string): string {
   return `scope_${responseId.replace(/^resp_/, '')}`;
 }
 
+/**
+ * A response's lease once it has ended: a streamed one keeps it until its event log is
+ * closed, so a sweeper can close a log whose writer died before writing the terminal event.
+ */
+export const LOG_DUE = 'CASE WHEN stream AND NOT events_closed THEN now() END';
+
 export const RECORD_COLUMNS = `r.id, r.status::text AS status, r.model, r.request, r.output, r.error,
   r.incomplete_details, r.usage, r.created_at, r.completed_at,
   (SELECT s.tools FROM scopes s WHERE s.id = 'scope_' || substr(r.id, 6)) AS tools`;
@@ -113,7 +119,7 @@ const SQL = {
     `UPDATE responses r
         SET status = $2::response_status, output = $3::jsonb, error = $4::jsonb,
             incomplete_details = $5::jsonb, completed_at = now(), lease_owner = NULL,
-            lease_expires_at = NULL,
+            lease_expires_at = ${LOG_DUE},
             usage = ${usageSumSql('steps WHERE response_id = $1 AND usage IS NOT NULL')}
       WHERE r.id = $1 AND r.status IN ('queued', 'in_progress')
      RETURNING ${RECORD_COLUMNS}`,
@@ -123,7 +129,7 @@ const SQL = {
     `UPDATE responses
         SET status = $2::response_status, output = $3::jsonb, error = $4::jsonb,
             incomplete_details = $5::jsonb, usage = $6::jsonb, completed_at = now(),
-            lease_owner = NULL, lease_expires_at = NULL
+            lease_owner = NULL, lease_expires_at = ${LOG_DUE}
       WHERE id = $1 AND status IN ('queued', 'in_progress')`,
   ),
 };

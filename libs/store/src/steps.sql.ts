@@ -1,4 +1,4 @@
-import { RECORD_COLUMNS } from './responses.repository';
+import { LOG_DUE, RECORD_COLUMNS } from './responses.repository';
 import { statement } from './sql';
 import { usageSumSql } from './usage-sql';
 
@@ -127,7 +127,7 @@ export const STEPS_SQL = {
        UPDATE responses r
           SET status = $8::response_status, output = $9::jsonb, error = $10::jsonb,
               incomplete_details = $11::jsonb, completed_at = now(), lease_owner = NULL,
-              lease_expires_at = NULL, usage = ${usageSumSql('used')}
+              lease_expires_at = ${LOG_DUE}, usage = ${usageSumSql('used')}
         WHERE r.id = $7 AND r.status IN ('queued', 'in_progress') AND EXISTS (SELECT 1 FROM done)
        RETURNING ${RECORD_COLUMNS})
      SELECT (SELECT count(*)::int FROM done) AS recorded,
@@ -182,9 +182,14 @@ export const STEPS_SQL = {
   ),
   openChild: statement(
     'open-child-scope',
-    `INSERT INTO scopes (id, response_id, parent_step_id, depth, model, instructions, input, tools)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)
-     ON CONFLICT (id) DO NOTHING`,
+    `WITH scope AS (
+       INSERT INTO scopes (id, response_id, parent_step_id, depth, model, instructions, input,
+                           tools)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)
+       ON CONFLICT (id) DO NOTHING)
+     -- The agent step now waits for its scope, which recovery watches instead: no lease.
+     UPDATE steps SET lease_owner = NULL, lease_expires_at = NULL
+      WHERE id = $3 AND status = 'running'`,
   ),
   parentOf: statement(
     'parent-of-scope',

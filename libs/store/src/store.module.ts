@@ -3,11 +3,18 @@ import { AppConfig } from '@ratchet/config';
 import { ApiKeysRepository } from './api-keys.repository';
 import { EventsRepository } from './events.repository';
 import { PrismaService } from './prisma.service';
+import { RecoveryRepository } from './recovery.repository';
 import { ResponsesRepository } from './responses.repository';
 import { Sql } from './sql';
 import { StepsRepository } from './steps.repository';
 
-const repositories = [ApiKeysRepository, EventsRepository, ResponsesRepository, StepsRepository];
+const repositories = [
+  ApiKeysRepository,
+  EventsRepository,
+  RecoveryRepository,
+  ResponsesRepository,
+  StepsRepository,
+];
 
 @Module({
   providers: [

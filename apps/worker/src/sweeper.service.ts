@@ -1,0 +1,104 @@
+import {
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
+import { AppConfig } from '@ratchet/config';
+import { isTerminalStatus } from '@ratchet/core';
+import { EventLog, ResponseBus } from '@ratchet/events';
+import { JobQueue } from '@ratchet/queue';
+import { RecoveryRepository, ResponsesRepository, type SweepFindings } from '@ratchet/store';
+import { EngineService } from './engine.service';
+
+/**
+ * Finds the work of live responses that nobody is doing and queues it again, from Postgres
+ * alone: steps whose owner stopped renewing its lease, steps whose job was lost (a Redis
+ * flush), scopes whose next decision was never made, and logs of streamed responses that
+ * ended without their terminal event. Every worker runs it; an advisory lock lets one sweep
+ * at a time. Everything it queues is safe to run twice.
+ */
+@Injectable()
+export class Sweeper implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(Sweeper.name);
+  private readonly intervalMs: number;
+  private readonly graceMs: number;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private sweeps = 0;
+
+  constructor(
+    config: AppConfig,
+    private readonly recovery: RecoveryRepository,
+    private readonly responses: ResponsesRepository,
+    private readonly queue: JobQueue,
+    private readonly engine: EngineService,
+    private readonly log: EventLog,
+    private readonly bus: ResponseBus,
+  ) {
+    this.intervalMs = config.env.RATCHET_SWEEP_INTERVAL_MS;
+    this.graceMs = config.env.RATCHET_SWEEP_GRACE_MS;
+  }
+
+  onApplicationBootstrap(): void {
+    this.schedule();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  private schedule(): void {
+    // Jittered, so the workers' attempts spread out instead of all meeting the lock at once.
+    const delay = this.intervalMs * (0.75 + Math.random() / 2);
+    this.timer = setTimeout(() => {
+      this.running = this.sweepOnce()
+        .then(() => undefined)
+        .catch((error: unknown) => this.logger.warn(`sweep failed: ${String(error)}`))
+        .finally(() => {
+          this.running = null;
+          if (this.timer) this.schedule();
+        });
+    }, delay);
+    this.timer.unref();
+  }
+
+  /** One sweep; resolves with what it found, or null when another worker was sweeping. */
+  async sweepOnce(): Promise<SweepFindings | null> {
+    const tag = `sweep${Date.now().toString(36)}${++this.sweeps}`;
+    return this.recovery.sweep(this.graceMs, async (found) => {
+      const run = found.steps
+        .filter((step) => step.status === 'running' || step.dispatched)
+        .map((step) => ({ responseId: step.responseId, stepId: step.id }));
+      const advance = found.scopes.map((scope) => ({
+        responseId: scope.responseId,
+        scopeId: scope.id,
+      }));
+      if (run.length + advance.length > 0) {
+        this.logger.warn(
+          `recovering ${run.length} step(s) and ${advance.length} scope(s) nobody was working on`,
+        );
+        await this.queue.requeue({ advance, run }, tag);
+      }
+      // Steps waiting for a slot whose dispatch was lost get one if the limits allow.
+      const waiting = new Set(
+        found.steps.filter((step) => step.status === 'pending' && !step.dispatched),
+      );
+      for (const responseId of new Set([...waiting].map((step) => step.responseId))) {
+        await this.engine.dispatch(responseId);
+      }
+      for (const responseId of found.unclosedLogs) await this.closeLog(responseId);
+      return found;
+    });
+  }
+
+  private async closeLog(responseId: string): Promise<void> {
+    const record = await this.responses.findById(responseId);
+    if (!record || !isTerminalStatus(record.status)) return;
+    this.logger.warn(`closing the event log of ${responseId}, which ended without it`);
+    await this.log.close(record);
+    await this.bus.publish({ type: 'terminal', responseId, record });
+  }
+}

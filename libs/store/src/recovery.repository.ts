@@ -1,0 +1,128 @@
+import { Injectable } from '@nestjs/common';
+import type { PoolClient } from 'pg';
+import { Sql, statement } from './sql';
+
+// What recovery reads and writes: leases of running steps, and the work of live responses
+// that nobody is doing (its owner died, its job was lost with Redis, its next decision was
+// never made). Every query starts from the responses that are still running (an index on
+// status), so its cost follows the live work, not the history.
+
+/** Advisory lock key of the sweeper: one worker sweeps at a time. */
+const SWEEPER_LOCK = 72_707_370;
+
+/** Rows one sweep handles of each kind; the next sweep takes the rest. */
+const SWEEP_LIMIT = 500;
+
+const SQL = {
+  renew: statement(
+    'renew-leases',
+    `UPDATE steps SET lease_expires_at = now() + $3 * interval '1 millisecond'
+      WHERE id = ANY($1::text[]) AND lease_owner = $2 AND status = 'running'
+        AND lease_expires_at IS NOT NULL`,
+  ),
+  release: statement(
+    'release-lease',
+    `UPDATE steps SET lease_expires_at = now(), lease_owner = NULL
+      WHERE id = $1 AND attempt = $2 AND status = 'running'`,
+  ),
+  // Model and tool steps whose owner stopped renewing, and pending steps whose job has not
+  // been taken for a while (lost, or still waiting for a slot).
+  idleSteps: statement(
+    'idle-steps',
+    `SELECT s.id, s.response_id AS "responseId", s.status::text AS status,
+            s.dispatched_at IS NOT NULL AS dispatched
+       FROM responses r JOIN steps s ON s.response_id = r.id
+      WHERE r.status IN ('queued', 'in_progress')
+        AND ((s.status = 'running' AND s.lease_expires_at < now())
+          OR (s.status = 'pending'
+              AND coalesce(s.dispatched_at, s.created_at) < now() - $1 * interval '1 millisecond'))
+      LIMIT ${SWEEP_LIMIT}`,
+  ),
+  // Scopes with nothing pending or running whose next decision was never made: a new
+  // response whose job was lost, a round whose last step was recorded by a worker that died
+  // before deciding, a sub-agent that ended without its agent step being recorded.
+  stalledScopes: statement(
+    'stalled-scopes',
+    `SELECT sc.id, sc.response_id AS "responseId"
+       FROM responses r JOIN scopes sc ON sc.response_id = r.id
+      WHERE r.status IN ('queued', 'in_progress')
+        AND NOT EXISTS (SELECT 1 FROM steps s
+                         WHERE s.scope_id = sc.id AND s.status IN ('pending', 'running'))
+        AND (sc.parent_step_id IS NULL
+             OR EXISTS (SELECT 1 FROM steps p
+                         WHERE p.id = sc.parent_step_id AND p.status = 'running'))
+        AND coalesce((SELECT max(s.completed_at) FROM steps s WHERE s.scope_id = sc.id),
+                     sc.created_at) < now() - $1 * interval '1 millisecond'
+      LIMIT ${SWEEP_LIMIT}`,
+  ),
+  // Streamed responses that ended without their terminal event (the writer died between the
+  // two): their lease says by when the log should have been closed.
+  unclosedLogs: statement(
+    'unclosed-logs',
+    `SELECT id FROM responses
+      WHERE status IN ('completed', 'failed', 'incomplete', 'cancelled')
+        AND lease_expires_at < now() - $1 * interval '1 millisecond'
+      LIMIT ${SWEEP_LIMIT}`,
+  ),
+};
+
+export interface IdleStep {
+  id: string;
+  responseId: string;
+  status: 'pending' | 'running';
+  dispatched: boolean;
+}
+
+export interface StalledScope {
+  id: string;
+  responseId: string;
+}
+
+/** What one sweep found, all of it safe to act on twice. */
+export interface SweepFindings {
+  steps: IdleStep[];
+  scopes: StalledScope[];
+  unclosedLogs: string[];
+}
+
+@Injectable()
+export class RecoveryRepository {
+  constructor(private readonly sql: Sql) {}
+
+  /** Extends the leases `owner` holds on these running steps. */
+  async renewLeases(stepIds: readonly string[], owner: string, leaseMs: number): Promise<void> {
+    if (stepIds.length === 0) return;
+    await this.sql.query(SQL.renew, [stepIds, owner, leaseMs]);
+  }
+
+  /** Gives a running step up for another worker to take at once (a worker shutting down). */
+  async releaseLease(stepId: string, attempt: number): Promise<void> {
+    await this.sql.query(SQL.release, [stepId, attempt]);
+  }
+
+  /**
+   * Runs `work` with what needs recovering, unless another process is sweeping (then null).
+   * The lock is held until `work` is done, so sweeps never overlap.
+   */
+  async sweep<T>(graceMs: number, work: (found: SweepFindings) => Promise<T>): Promise<T | null> {
+    return this.sql.transaction(async (client) => {
+      const [{ locked }] = (
+        await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [
+          SWEEPER_LOCK,
+        ])
+      ).rows;
+      if (!locked) return null;
+      const found = await this.find(client, graceMs);
+      return work(found);
+    });
+  }
+
+  private async find(client: PoolClient, graceMs: number): Promise<SweepFindings> {
+    const [steps, scopes, logs] = [
+      (await client.query<IdleStep>({ ...SQL.idleSteps, values: [graceMs] })).rows,
+      (await client.query<StalledScope>({ ...SQL.stalledScopes, values: [graceMs] })).rows,
+      (await client.query<{ id: string }>({ ...SQL.unclosedLogs, values: [graceMs] })).rows,
+    ];
+    return { steps, scopes, unclosedLogs: logs.map((row) => row.id) };
+  }
+}

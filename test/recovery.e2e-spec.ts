@@ -1,0 +1,199 @@
+import { Redis } from 'ioredis';
+import type OpenAI from 'openai';
+import { Client } from 'pg';
+import { startFakeTools, type FakeTools } from './support/fake-tools';
+import { startProcess, type ServiceProcess } from './support/processes';
+import { REDIS_URL, startRatchet, type TestRatchet } from './support/ratchet';
+import { checkSse, eventsFromSse } from './support/stream-checker';
+
+// Recovery, one failure at a time, with real worker processes: a worker killed mid tool call,
+// a worker stopped with work still running, jobs lost with Redis, and an event log whose
+// writer died before the terminal event. The chaos suite mixes them all at random.
+
+let tools: FakeTools;
+let ratchet: TestRatchet;
+let client: OpenAI;
+const workers: ServiceProcess[] = [];
+
+const fn = (name: string): OpenAI.Responses.FunctionTool =>
+  ({ type: 'function', name }) as OpenAI.Responses.FunctionTool;
+
+beforeAll(async () => {
+  tools = await startFakeTools();
+  ratchet = await startRatchet('recovery', {
+    workers: 0,
+    configYaml: `
+models:
+  mock: { provider: mock }
+tools:
+  sleep: { type: http, url: ${tools.url}/sleep, timeoutMs: 20000 }
+`,
+    env: {
+      RATCHET_STEP_LEASE_MS: '1000',
+      RATCHET_SWEEP_INTERVAL_MS: '200',
+      RATCHET_SWEEP_GRACE_MS: '500',
+    },
+  });
+  client = ratchet.client(await ratchet.newKey());
+});
+
+afterAll(async () => {
+  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
+  await ratchet?.close();
+  await tools?.close();
+});
+
+async function startWorker(env: Record<string, string> = {}): Promise<ServiceProcess> {
+  const worker = startProcess('dist/apps/worker/src/main.js', {
+    ...ratchet.env,
+    WORKER_CONCURRENCY: '4',
+    ...env,
+  });
+  workers.push(worker);
+  const deadline = Date.now() + 20_000;
+  while (!worker.output().includes('processing jobs')) {
+    if (worker.child.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`worker not ready:\n${worker.output()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return worker;
+}
+
+async function waitFor<T>(what: string, check: () => Promise<T | null>, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== null) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function terminal(id: string, timeoutMs = 20_000): Promise<OpenAI.Responses.Response> {
+  return waitFor(
+    `${id} to finish`,
+    async () => {
+      const response = await client.responses.retrieve(id);
+      return response.status === 'queued' || response.status === 'in_progress' ? null : response;
+    },
+    timeoutMs,
+  );
+}
+
+async function query<T extends object>(sql: string, values: unknown[] = []): Promise<T[]> {
+  const db = new Client({ connectionString: ratchet.database.url });
+  await db.connect();
+  try {
+    return (await db.query<T>(sql, values)).rows;
+  } finally {
+    await db.end();
+  }
+}
+
+function callsFor(marker: number) {
+  return tools.calls.filter(
+    (call) => (call.body as { marker?: number } | undefined)?.marker === marker,
+  );
+}
+
+it('finishes a tool call whose worker was killed mid-call on another worker, same Idempotency-Key', async () => {
+  const doomed = await startWorker();
+  const response = await client.responses.create({
+    model: 'mock',
+    background: true,
+    input: '/call sleep {"ms":1500,"marker":1}',
+    tools: [fn('sleep')],
+  });
+  await waitFor('the tool call', async () => (callsFor(1).length > 0 ? true : null));
+  doomed.child.kill('SIGKILL');
+  await doomed.exited;
+  await startWorker();
+
+  const done = await terminal(response.id);
+  expect(done.status).toBe('completed');
+  expect(done.output_text).toBe('sleep: {"slept":1500}');
+  const calls = callsFor(1);
+  expect(calls).toHaveLength(2);
+  const steps = await query<{ id: string; attempt: number }>(
+    `SELECT id, attempt FROM steps WHERE response_id = $1 AND kind = 'tool_call'`,
+    [response.id],
+  );
+  expect(steps).toHaveLength(1);
+  expect(steps[0].attempt).toBe(2);
+  expect(calls.map((call) => call.idempotencyKey)).toEqual([steps[0].id, steps[0].id]);
+});
+
+it('hands running steps back when a worker stops, so another finishes them at once', async () => {
+  const stopping = await startWorker({ RATCHET_SHUTDOWN_TIMEOUT_MS: '2000' });
+  const response = await client.responses.create({
+    model: 'mock',
+    background: true,
+    input: '/call sleep {"ms":4000,"marker":2}',
+    tools: [fn('sleep')],
+  });
+  await waitFor('the tool call', async () => (callsFor(2).length > 0 ? true : null));
+  // Every other worker is gone: the hand-back must not wait for a lease to expire.
+  await Promise.all(workers.filter((worker) => worker !== stopping).map((w) => w.stop('SIGKILL')));
+  const stoppedAt = Date.now();
+  const code = await stopping.stop('SIGTERM');
+  if (code !== 0) throw new Error(`worker exited ${code}:\n${stopping.output()}`);
+  expect(Date.now() - stoppedAt).toBeLessThan(2500);
+  await startWorker();
+
+  const done = await terminal(response.id);
+  expect(done.status).toBe('completed');
+  expect(callsFor(2)).toHaveLength(2);
+  // Taken over at once, not after the tool's 4 s or a lease expiry.
+  expect(callsFor(2)[1].startedAt - stoppedAt).toBeLessThan(3000);
+  expect(callsFor(2)[0].abortedAt).not.toBeNull();
+});
+
+it('starts and finishes responses whose jobs were lost with all of Redis', async () => {
+  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
+  const created = await Promise.all(
+    [3, 4, 5].map((marker) =>
+      client.responses.create({
+        model: 'mock',
+        background: true,
+        input: `/call sleep {"ms":100,"marker":${marker}}`,
+        tools: [fn('sleep')],
+      }),
+    ),
+  );
+  // Everything ratchet keeps in Redis is gone (the queue with these responses' jobs).
+  const redis = new Redis(REDIS_URL);
+  try {
+    const keys = await redis.keys(`${ratchet.env.RATCHET_REDIS_PREFIX}:*`);
+    expect(keys.length).toBeGreaterThan(0);
+    await redis.del(...keys);
+  } finally {
+    redis.disconnect();
+  }
+  await startWorker();
+  for (const response of created) {
+    const done = await terminal(response.id);
+    expect(done.status).toBe('completed');
+  }
+  for (const marker of [3, 4, 5]) expect(callsFor(marker)).toHaveLength(1);
+});
+
+it('closes the event log of a streamed response that ended without its terminal event', async () => {
+  if (workers.every((worker) => worker.child.exitCode !== null)) await startWorker();
+  const stream = client.responses.stream({ model: 'mock', input: 'hello' });
+  const final = await stream.finalResponse();
+  // As if the worker died between ending the response and logging its terminal event.
+  await query(`DELETE FROM events WHERE response_id = $1 AND type = 'response.completed'`, [
+    final.id,
+  ]);
+  await query(
+    `UPDATE responses SET events_closed = false, next_sequence = next_sequence - 1,
+            lease_expires_at = now() WHERE id = $1`,
+    [final.id],
+  );
+  const resumed = await ratchet.request(`/v1/responses/${final.id}?stream=true`);
+  const text = await resumed.text();
+  expect(checkSse(text)).toEqual([]);
+  const events = eventsFromSse(text).events as { type: string }[];
+  expect(events[events.length - 1].type).toBe('response.completed');
+});
