@@ -34,6 +34,9 @@ models:
     provider: openai-responses
     baseUrl: https://api.openai.com/v1
     timeoutMs: 120000
+    connectTimeoutMs: 5000
+    firstByteTimeoutMs: 30000
+    idleTimeoutMs: 45000
     headers: { OpenAI-Organization: org-1 }
   claude:
     provider: anthropic
@@ -65,6 +68,14 @@ limits: { maxDepth: 3, maxIterations: 5 }
 
 const ENV = { OPENAI_API_KEY: 'sk-openai', ANTHROPIC_API_KEY: 'sk-anthropic' };
 
+/** A model's timeouts when the config gives none. */
+const DEFAULT_TIMEOUTS = {
+  timeoutMs: 600_000,
+  connectTimeoutMs: 10_000,
+  firstByteTimeoutMs: 120_000,
+  idleTimeoutMs: 300_000,
+};
+
 /** The smallest valid config, with `extra` appended (YAML, indented as given). */
 function withModel(extra = ''): string {
   return `models:\n  gpt:\n    provider: openai-chat\n    baseUrl: https://api.openai.com/v1\n${extra}`;
@@ -93,7 +104,7 @@ describe('parseRatchetConfig', () => {
         apiKey: 'sk-openai',
         upstreamModel: 'gpt-4o-mini',
         fallbacks: ['claude', 'mock'],
-        timeoutMs: 600_000,
+        ...DEFAULT_TIMEOUTS,
         headers: {},
         maxTokensParameter: 'max_completion_tokens',
       });
@@ -110,11 +121,16 @@ describe('parseRatchetConfig', () => {
       expect(config.models.mock).toEqual({
         provider: 'mock',
         fallbacks: [],
-        timeoutMs: 600_000,
+        ...DEFAULT_TIMEOUTS,
         headers: {},
         maxTokensParameter: 'max_completion_tokens',
       });
-      expect(config.models.resp.timeoutMs).toBe(120_000);
+      expect(config.models.resp).toMatchObject({
+        timeoutMs: 120_000,
+        connectTimeoutMs: 5_000,
+        firstByteTimeoutMs: 30_000,
+        idleTimeoutMs: 45_000,
+      });
       expect(config.models.resp.headers).toEqual({ 'OpenAI-Organization': 'org-1' });
       expect(config.models.resp.upstreamModel).toBeUndefined();
     });
@@ -172,7 +188,7 @@ describe('parseRatchetConfig', () => {
         provider: 'mock',
         description: 'Deterministic scripted model for demos and tests',
         fallbacks: [],
-        timeoutMs: 600_000,
+        ...DEFAULT_TIMEOUTS,
         headers: {},
         maxTokensParameter: 'max_completion_tokens',
       },
@@ -284,6 +300,17 @@ describe('parseRatchetConfig', () => {
         `${withModel()}limits: { maxIterations: 0 }\n`,
       ],
       ['a fractional timeout', 'models.gpt.timeoutMs', withModel('    timeoutMs: 1.5\n')],
+      [
+        'a zero connect timeout',
+        'models.gpt.connectTimeoutMs',
+        withModel('    connectTimeoutMs: 0\n'),
+      ],
+      [
+        'a negative first-byte timeout',
+        'models.gpt.firstByteTimeoutMs',
+        withModel('    firstByteTimeoutMs: -1\n'),
+      ],
+      ['a string idle timeout', 'models.gpt.idleTimeoutMs', withModel('    idleTimeoutMs: 1m\n')],
       ['an unknown provider', 'models.gpt.provider', 'models:\n  gpt:\n    provider: cohere\n'],
       [
         'a baseUrl that is not a URL',

@@ -7,14 +7,46 @@ import { z } from 'zod';
 
 const toolName = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must match ^[a-zA-Z0-9_-]{1,64}$');
 
+/**
+ * How long one upstream model call may take, in milliseconds, phase by phase. `timeoutMs`
+ * bounds the whole call; the others fail a call stuck in one phase long before that.
+ */
+export const MODEL_TIMEOUT_DEFAULTS = Object.freeze({
+  /** The whole call: connecting, waiting for the answer and reading all of it. */
+  timeoutMs: 600_000,
+  /** Opening the TCP connection and, for https, the TLS handshake. */
+  connectTimeoutMs: 10_000,
+  /**
+   * A streamed call, from sending the request to the response headers. A streaming upstream
+   * answers headers at once and streams the turn after them; only a queued, overloaded or
+   * model-loading server keeps a client waiting here. (A non-streamed upstream sends its
+   * headers only with the finished answer, so non-streamed calls wait up to `timeoutMs`.)
+   */
+  firstByteTimeoutMs: 120_000,
+  /**
+   * The longest silence between two pieces of a response body. Generous because reasoning
+   * models may stream nothing while they think (minutes, at high effort, from upstreams
+   * that send no keepalives); a false expiry would throw that thinking away and retry it.
+   */
+  idleTimeoutMs: 300_000,
+});
+
+const timeout = (defaultMs: number) => z.int().positive().default(defaultMs);
+
 export const modelConfigSchema = z.strictObject({
   provider: z.enum(['openai-chat', 'openai-responses', 'anthropic', 'mock']),
   baseUrl: z.url().optional(),
   apiKey: z.string().optional(),
   upstreamModel: z.string().min(1).optional(),
   fallbacks: z.array(z.string().min(1)).default([]),
-  /** Whole-request timeout for one upstream call, in milliseconds. */
-  timeoutMs: z.int().positive().default(600_000),
+  /** Whole-request timeout for one upstream call, in milliseconds; the ceiling of the others. */
+  timeoutMs: timeout(MODEL_TIMEOUT_DEFAULTS.timeoutMs),
+  /** TCP (and TLS) connect timeout of an upstream call. */
+  connectTimeoutMs: timeout(MODEL_TIMEOUT_DEFAULTS.connectTimeoutMs),
+  /** Streamed calls: time from sending the request until the response headers arrive. */
+  firstByteTimeoutMs: timeout(MODEL_TIMEOUT_DEFAULTS.firstByteTimeoutMs),
+  /** Longest gap between two chunks of a response body, streamed or not. */
+  idleTimeoutMs: timeout(MODEL_TIMEOUT_DEFAULTS.idleTimeoutMs),
   /** Extra HTTP headers sent upstream (e.g. an organisation header). */
   headers: z.record(z.string(), z.string()).default({}),
   /** openai-chat: the parameter that carries the output token limit. */

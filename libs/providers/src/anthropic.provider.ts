@@ -19,18 +19,21 @@ import {
   readUpstreamText,
   transportError,
   type UpstreamEndpoint,
+  upstreamEndpoint,
+  type UpstreamTimeoutOptions,
 } from './upstream-http';
 
-export interface AnthropicProviderOptions {
+export interface AnthropicProviderOptions extends UpstreamTimeoutOptions {
   /** The API root, e.g. `https://api.anthropic.com/v1`; `/messages` is appended. */
   baseUrl: string;
   /** Sent as `x-api-key` when set. */
   apiKey?: string;
   /** Extra headers for every request (an `anthropic-beta`, say); they win over the defaults. */
   headers: Record<string, string>;
-  /** Whole-call budget: connecting, waiting for headers and reading the body or stream. */
-  timeoutMs: number;
-  /** Connection pool to use instead of undici's global one. */
+  /**
+   * Connection pool to use instead of a shared one; its own connect timeout then applies
+   * instead of `connectTimeoutMs`.
+   */
   dispatcher?: Dispatcher;
 }
 
@@ -41,32 +44,33 @@ export class AnthropicProvider implements ModelProvider {
   private readonly endpoint: UpstreamEndpoint;
 
   constructor(options: AnthropicProviderOptions) {
-    this.endpoint = {
-      url: `${options.baseUrl.replace(/\/+$/, '')}/messages`,
+    this.endpoint = upstreamEndpoint({
+      baseUrl: options.baseUrl,
+      path: 'messages',
       headers: buildHeaders(options.apiKey, options.headers),
-      timeoutMs: options.timeoutMs,
+      timeouts: options,
       dispatcher: options.dispatcher,
-    };
+    });
   }
 
   async call(callRequest: ModelCallRequest): Promise<ModelCallResult> {
     const body = JSON.stringify(encodeAnthropicRequest(callRequest));
     const { signal, onDelta } = callRequest;
-    const { timeoutMs } = this.endpoint;
-    const deadline = startDeadline(timeoutMs, signal);
+    const { timeouts } = this.endpoint;
+    const deadline = startDeadline(timeouts.timeoutMs, signal);
     let response: Dispatcher.ResponseData | undefined;
     try {
       response = await postUpstream(this.endpoint, body, {
         deadline,
         signal,
-        accept: onDelta ? 'text/event-stream' : 'application/json',
+        stream: onDelta !== undefined,
       });
       if (response.statusCode < 200 || response.statusCode >= 300) {
-        const text = await readUpstreamText(response.body, { deadline, signal, timeoutMs });
+        const text = await readUpstreamText(response.body, { deadline, signal, timeouts });
         throw httpError(response.statusCode, response.headers, text);
       }
       if (!onDelta) {
-        const text = await readUpstreamText(response.body, { deadline, signal, timeoutMs });
+        const text = await readUpstreamText(response.body, { deadline, signal, timeouts });
         return decodeAnthropicMessage(parseJsonBody(text));
       }
       return await this.readStream(response.body, onDelta, deadline, signal);
@@ -100,7 +104,7 @@ export class AnthropicProvider implements ModelProvider {
         throw transportError(error, {
           signal,
           deadline,
-          timeoutMs: this.endpoint.timeoutMs,
+          timeouts: this.endpoint.timeouts,
           duringStream: streamTruncatedError,
         });
       }

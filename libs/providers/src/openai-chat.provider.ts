@@ -1,5 +1,5 @@
-import { type Dispatcher, request } from 'undici';
-import { type Deadline, MAX_TIMER_MS, startDeadline } from './abort-signals';
+import type { Dispatcher } from 'undici';
+import { startDeadline } from './abort-signals';
 import { decodeChatCompletion } from './openai-chat.decoder';
 import { encodeChatRequest, type MaxTokensParameter } from './openai-chat.encoder';
 import { decodeChatStream } from './openai-chat.stream';
@@ -12,20 +12,29 @@ import {
   UpstreamError,
 } from './provider';
 import { parseRetryAfter, upstreamErrorForStatus } from './upstream-errors';
-import { parseJsonBody, transportError } from './upstream-http';
+import {
+  parseJsonBody,
+  postUpstream,
+  timeoutError,
+  transportError,
+  type UpstreamEndpoint,
+  upstreamEndpoint,
+  type UpstreamTimeoutOptions,
+} from './upstream-http';
 
-export interface OpenAIChatProviderOptions {
+export interface OpenAIChatProviderOptions extends UpstreamTimeoutOptions {
   /** The API root, e.g. `https://api.openai.com/v1`; `/chat/completions` is appended. */
   baseUrl: string;
   /** Sent as `Authorization: Bearer <apiKey>` when set. */
   apiKey?: string;
   /** Extra headers for every request; they win over the defaults. */
   headers: Record<string, string>;
-  /** Whole-call budget: connecting, waiting for headers and reading the body. */
-  timeoutMs: number;
   /** The parameter that carries max_output_tokens (config `maxTokensParameter`). */
   maxTokensParameter?: MaxTokensParameter;
-  /** Connection pool to use instead of undici's global one. */
+  /**
+   * Connection pool to use instead of a shared one; its own connect timeout then applies
+   * instead of `connectTimeoutMs`.
+   */
   dispatcher?: Dispatcher;
 }
 
@@ -37,14 +46,16 @@ interface UpstreamReply {
 
 /** A model behind an OpenAI-compatible `POST /chat/completions` endpoint. */
 export class OpenAIChatProvider implements ModelProvider {
-  private readonly url: string;
-  private readonly headers: Record<string, string>;
-  private readonly streamHeaders: Record<string, string>;
+  private readonly endpoint: UpstreamEndpoint;
 
   constructor(private readonly options: OpenAIChatProviderOptions) {
-    this.url = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
-    this.headers = buildHeaders('application/json', options.apiKey, options.headers);
-    this.streamHeaders = buildHeaders('text/event-stream', options.apiKey, options.headers);
+    this.endpoint = upstreamEndpoint({
+      baseUrl: options.baseUrl,
+      path: 'chat/completions',
+      headers: buildHeaders(options.apiKey, options.headers),
+      timeouts: options,
+      dispatcher: options.dispatcher,
+    });
   }
 
   async call(callRequest: ModelCallRequest): Promise<ModelCallResult> {
@@ -58,13 +69,19 @@ export class OpenAIChatProvider implements ModelProvider {
 
   /** Sends one request and reads the whole reply under the call's deadline. */
   private async post(body: string, signal: AbortSignal | undefined): Promise<UpstreamReply> {
-    const deadline = startDeadline(this.options.timeoutMs, signal);
+    const { timeouts } = this.endpoint;
+    const deadline = startDeadline(timeouts.timeoutMs, signal);
     try {
-      const response = await this.send(body, deadline, this.headers);
+      const response = await postUpstream(this.endpoint, body, {
+        deadline,
+        signal,
+        stream: false,
+      });
       const text = await readText(response.body);
       return { status: response.statusCode, headers: response.headers, text };
     } catch (error) {
-      throw transportError(error, { signal, deadline, timeoutMs: this.options.timeoutMs });
+      if (error instanceof UpstreamError) throw error;
+      throw transportError(error, { signal, deadline, timeouts });
     } finally {
       deadline.dispose();
     }
@@ -74,18 +91,19 @@ export class OpenAIChatProvider implements ModelProvider {
    * Sends one streaming request and decodes the SSE body as it arrives, all under the call's
    * deadline. Failures before the body starts are classified as for `post`; once streaming,
    * the decoder's own errors (a cut-off or malformed stream) stand unless the caller aborted
-   * or the deadline passed, which is what really cut the stream.
+   * or a timeout (the deadline, or the silence between chunks) is what really cut the stream.
    */
   private async stream(
     body: string,
     signal: AbortSignal | undefined,
     onDelta: (delta: ModelDelta) => void,
   ): Promise<ModelCallResult> {
-    const deadline = startDeadline(this.options.timeoutMs, signal);
+    const { timeouts } = this.endpoint;
+    const deadline = startDeadline(timeouts.timeoutMs, signal);
     let reply: Dispatcher.ResponseData | undefined;
     let streaming = false;
     try {
-      reply = await this.send(body, deadline, this.streamHeaders);
+      reply = await postUpstream(this.endpoint, body, { deadline, signal, stream: true });
       if (reply.statusCode < 200 || reply.statusCode >= 300) {
         const text = await readText(reply.body);
         throw httpError({ status: reply.statusCode, headers: reply.headers, text });
@@ -93,43 +111,25 @@ export class OpenAIChatProvider implements ModelProvider {
       streaming = true;
       return await decodeChatStream(reply.body, onDelta);
     } catch (error) {
-      if (signal?.aborted || deadline.timedOut()) {
-        throw transportError(error, { signal, deadline, timeoutMs: this.options.timeoutMs });
-      }
+      if (signal?.aborted) throw transportError(error, { signal, deadline, timeouts });
+      const timedOut = timeoutError(error, { deadline, timeouts });
+      if (timedOut) throw timedOut;
       // While streaming, the decoder has made every read failure an UpstreamError, so anything
       // else was thrown by onDelta and is the caller's own.
       if (streaming || error instanceof UpstreamError) throw error;
-      throw transportError(error, { signal, deadline, timeoutMs: this.options.timeoutMs });
+      throw transportError(error, { signal, deadline, timeouts });
     } finally {
       if (reply && !reply.body.readableEnded) reply.body.destroy();
       deadline.dispose();
     }
   }
-
-  private send(
-    body: string,
-    deadline: Deadline,
-    headers: Record<string, string>,
-  ): Promise<Dispatcher.ResponseData> {
-    return request(this.url, {
-      method: 'POST',
-      headers,
-      body,
-      signal: deadline.signal,
-      dispatcher: this.options.dispatcher,
-      // Undici's own defaults (300 s) would cut a long generation short of timeoutMs.
-      headersTimeout: Math.min(this.options.timeoutMs, MAX_TIMER_MS),
-      bodyTimeout: Math.min(this.options.timeoutMs, MAX_TIMER_MS),
-    });
-  }
 }
 
 function buildHeaders(
-  accept: string,
   apiKey: string | undefined,
   extra: Record<string, string>,
 ): Record<string, string> {
-  const headers: Record<string, string> = { 'content-type': 'application/json', accept };
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (apiKey) headers.authorization = `Bearer ${apiKey}`;
   // Lower-cased so a configured `Authorization` replaces ours instead of duplicating it.
   for (const [name, value] of Object.entries(extra)) headers[name.toLowerCase()] = value;

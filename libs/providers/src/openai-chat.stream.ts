@@ -1,5 +1,5 @@
 import { type Item, newId } from '@ratchet/core';
-import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
+import type { EventSourceMessage } from 'eventsource-parser';
 import { decodeFinishReason, decodeUsage } from './openai-chat.decoder';
 import {
   type ChatCompletionChunk,
@@ -10,6 +10,7 @@ import {
 } from './openai-chat.wire';
 import { assistantItem, functionCallItem, reasoningItem } from './output-items';
 import { type ModelCallResult, type ModelDelta, UpstreamError } from './provider';
+import { sseEvents, streamTruncatedError } from './sse-stream';
 import { type ContentPiece, ThinkTagSplitter } from './think-tags';
 import { upstreamErrorForStatus } from './upstream-errors';
 
@@ -28,65 +29,17 @@ export async function decodeChatStream(
   onDelta: (delta: ModelDelta) => void,
 ): Promise<ModelCallResult> {
   const assembler = new ChatStreamAssembler(onDelta);
-  const events: EventSourceMessage[] = [];
-  const parserFailures: ParseError[] = [];
-  const parser = createParser({
-    onEvent: (event) => events.push(event),
-    onError: (error) => {
-      // Unknown fields and bad `retry` values are harmless; only a line too long to buffer
-      // leaves the parser unusable.
-      if (error.type === 'max-buffer-size-exceeded') parserFailures.push(error);
-    },
-  });
-  const utf8 = new TextDecoder();
   let done = false;
-  for await (const bytes of readBody(body)) {
-    // `stream: true` keeps a multi-byte character split across reads for the next read.
-    parser.feed(typeof bytes === 'string' ? bytes : utf8.decode(bytes, { stream: true }));
-    if (parserFailures.length > 0) {
-      throw badResponse('The upstream model sent an oversized stream event.', parserFailures[0]);
+  for await (const event of sseEvents(body)) {
+    // Anything after [DONE] is not part of the turn.
+    if (event.data.trim() === '[DONE]') {
+      done = true;
+      break;
     }
-    for (const event of events.splice(0)) {
-      // Anything after [DONE] is not part of the turn.
-      if (done) break;
-      if (event.data.trim() === '[DONE]') done = true;
-      else assembler.push(parseChunk(event));
-    }
-    if (done) break;
+    assembler.push(parseChunk(event));
   }
-  if (!done || !assembler.finished()) {
-    throw new UpstreamError('The upstream model stream ended before the turn was complete.', {
-      code: 'upstream_stream_truncated',
-      retryable: true,
-    });
-  }
+  if (!done || !assembler.finished()) throw streamTruncatedError();
   return assembler.result();
-}
-
-/** The body's reads, with a read failure (the connection dropped) made an UpstreamError. */
-async function* readBody(
-  body: AsyncIterable<Uint8Array | string>,
-): AsyncGenerator<Uint8Array | string> {
-  const iterator = body[Symbol.asyncIterator]();
-  try {
-    while (true) {
-      let next: IteratorResult<Uint8Array | string>;
-      try {
-        next = await iterator.next();
-      } catch (error) {
-        throw new UpstreamError('The upstream model stream was cut off.', {
-          code: 'upstream_stream_truncated',
-          retryable: true,
-          cause: error,
-        });
-      }
-      if (next.done) return;
-      yield next.value;
-    }
-  } finally {
-    // Leaving early (a bad chunk, [DONE], a throwing listener) must release the connection.
-    await iterator.return?.();
-  }
 }
 
 function parseChunk(event: EventSourceMessage): ChatCompletionChunk {

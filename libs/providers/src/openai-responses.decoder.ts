@@ -28,7 +28,18 @@ export function decodeResponse(body: unknown): ModelCallResult {
   return decodeResponseResource(parsed.data);
 }
 
-export function decodeResponseResource(response: ResponseResource): ModelCallResult {
+/**
+ * The id a streamed upstream output item (at `index` of the Response's output) already has
+ * in ratchet's deltas, or null for an item no delta named, which gets a fresh one.
+ */
+export type StreamedItemId = (item: ResponseOutputItem, index: number) => string | null;
+
+type ResponseOutputItem = ResponseResource['output'][number];
+
+export function decodeResponseResource(
+  response: ResponseResource,
+  streamedItemId?: StreamedItemId,
+): ModelCallResult {
   switch (response.status ?? 'completed') {
     case 'completed':
     case 'incomplete':
@@ -42,7 +53,11 @@ export function decodeResponseResource(response: ResponseResource): ModelCallRes
   }
   const finishReason = decodeFinishReason(response);
   const fallbackStatus: ItemStatus = response.status === 'incomplete' ? 'incomplete' : 'completed';
-  const output = response.output.flatMap((item) => decodeOutputItem(item, fallbackStatus));
+  const output = response.output.flatMap((item, index) => {
+    const decoded = decodeOutputItem(item, fallbackStatus);
+    const id = streamedItemId?.(item, index);
+    return id ? decoded.map((one) => ({ ...one, id })) : decoded;
+  });
   return { output, usage: decodeUsage(response.usage), finishReason };
 }
 

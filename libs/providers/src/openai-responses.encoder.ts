@@ -20,9 +20,8 @@ export function encodeResponsesRequest(request: ModelCallRequest): ResponsesRequ
     // Ratchet stores the conversation and replays it each step; a stored copy upstream would
     // only cost the operator data retention.
     store: false,
-    // Streaming is not wired yet: a caller with onDelta gets the whole turn at once, which
-    // the ModelProvider contract allows (deltas are a courtesy, the result is the answer).
-    stream: false,
+    // A caller listening for deltas gets them from the upstream's event stream.
+    stream: request.onDelta !== undefined,
   };
   if (request.instructions) body.instructions = request.instructions;
   // OpenAI rejects tool_choice naming a function when no tools are offered; parallel_tool_calls

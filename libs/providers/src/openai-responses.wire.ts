@@ -66,7 +66,8 @@ export interface ResponsesRequest {
   reasoning?: { effort: string };
   /** Always false: ratchet keeps the conversation, so the upstream need not (and should not). */
   store: false;
-  stream: false;
+  /** True when the caller listens for deltas: the reply is then an SSE stream of events. */
+  stream: boolean;
 }
 
 const tokenCount = z.number().int().nonnegative().nullish();
@@ -139,3 +140,56 @@ export const responsesErrorBodySchema = z.looseObject({
     z.looseObject({ message: z.string(), code: z.unknown().optional() }),
   ]),
 });
+
+// Streaming (`stream: true`): each SSE event's data is one JSON object with its `type`. Only
+// the events ratchet reads have schemas; every other type is skipped.
+
+/** `response.output_item.added`: an item starts; its `id` names it in the deltas that follow. */
+export const outputItemAddedEventSchema = z.looseObject({
+  output_index: z.number().int().nonnegative().nullish(),
+  item: z.looseObject({
+    type: z.string(),
+    id: z.string().nullish(),
+    call_id: z.string().nullish(),
+    name: z.string().nullish(),
+  }),
+});
+
+/** `response.output_item.done`: an item is finished, given whole. */
+export const outputItemDoneEventSchema = z.looseObject({
+  output_index: z.number().int().nonnegative().nullish(),
+  item: z.looseObject({ type: z.string(), id: z.string().nullish() }),
+});
+
+/** Text, refusal, reasoning and arguments deltas, each naming its item. */
+export const itemDeltaEventSchema = z.looseObject({
+  item_id: z.string().nullish(),
+  output_index: z.number().int().nonnegative().nullish(),
+  delta: z.string(),
+});
+export type ItemDeltaEvent = z.infer<typeof itemDeltaEventSchema>;
+
+/** `response.completed` and `response.incomplete` carry the whole Response. */
+export const terminalEventSchema = z.looseObject({ response: responseResourceSchema });
+
+/** `response.failed`: only the Response's error matters. */
+export const failedEventSchema = z.looseObject({
+  response: z.looseObject({ error: responsesErrorSchema.nullish() }).nullish(),
+});
+
+/**
+ * An `error` event. OpenAI puts `code` and `message` at the top level; some compatible
+ * servers wrap them in an `error` object (with an HTTP status as the code, at times).
+ */
+export const streamErrorEventSchema = z.looseObject({
+  code: z.union([z.string(), z.number()]).nullish(),
+  message: z.string().nullish(),
+  error: z
+    .looseObject({
+      code: z.union([z.string(), z.number()]).nullish(),
+      message: z.string().nullish(),
+      type: z.string().nullish(),
+    })
+    .nullish(),
+});
+export type StreamErrorEvent = z.infer<typeof streamErrorEventSchema>;

@@ -4,6 +4,7 @@ import { MockProvider } from './mock.provider';
 import { OpenAIChatProvider } from './openai-chat.provider';
 import { OpenAIResponsesProvider } from './openai-responses.provider';
 import type { ModelProvider } from './provider';
+import type { UpstreamTimeouts } from './upstream-http';
 
 export interface ResolvedModel {
   provider: ModelProvider;
@@ -60,7 +61,7 @@ function createProvider(model: string, config: ModelConfig): ModelProvider {
         baseUrl: requireBaseUrl(model, config),
         apiKey: config.apiKey,
         headers: config.headers,
-        timeoutMs: config.timeoutMs,
+        ...upstreamTimeouts(config),
         maxTokensParameter: config.maxTokensParameter,
       });
     case 'anthropic':
@@ -68,7 +69,7 @@ function createProvider(model: string, config: ModelConfig): ModelProvider {
         baseUrl: requireBaseUrl(model, config),
         apiKey: config.apiKey,
         headers: config.headers,
-        timeoutMs: config.timeoutMs,
+        ...upstreamTimeouts(config),
       });
     case 'mock':
       return new MockProvider({ timeoutMs: config.timeoutMs });
@@ -77,9 +78,19 @@ function createProvider(model: string, config: ModelConfig): ModelProvider {
         baseUrl: requireBaseUrl(model, config),
         apiKey: config.apiKey,
         headers: config.headers,
-        timeoutMs: config.timeoutMs,
+        ...upstreamTimeouts(config),
       });
   }
+}
+
+/** The model's timeouts, whole call and phase by phase, as every HTTP provider takes them. */
+function upstreamTimeouts(config: ModelConfig): UpstreamTimeouts {
+  return {
+    timeoutMs: config.timeoutMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    firstByteTimeoutMs: config.firstByteTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+  };
 }
 
 /** Config validation already requires it; this keeps a hand-built config honest too. */

@@ -1,16 +1,121 @@
-import { type Dispatcher, request } from 'undici';
+import { MODEL_TIMEOUT_DEFAULTS } from '@ratchet/config';
+import { Agent, type Dispatcher, request } from 'undici';
 import { abortError, type Deadline, MAX_TIMER_MS } from './abort-signals';
 import { UpstreamError } from './provider';
 
-// What every HTTP provider does alike with a failed request or an unreadable body.
+// What every HTTP provider does alike: its timeouts, its connection pool, sending a request
+// and classifying a request that failed or a body that could not be read.
 
-/** Undici errors that mean the upstream took too long rather than could not be reached. */
-const TIMEOUT_ERROR_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+/**
+ * How long one upstream call may take, in milliseconds, phase by phase (the model config's
+ * keys of the same names). `timeoutMs` bounds the whole call and so each phase too.
+ */
+export interface UpstreamTimeouts {
+  /** The whole call: connecting, waiting for headers and reading the body or stream. */
+  timeoutMs: number;
+  /** TCP connect plus, for https, the TLS handshake. */
+  connectTimeoutMs: number;
+  /**
+   * Streamed calls: sending the request until the response headers. Non-streamed calls wait
+   * for headers up to `timeoutMs`, since an upstream sends them with the finished answer.
+   */
+  firstByteTimeoutMs: number;
+  /** The longest silence between two chunks of a response body, streamed or not. */
+  idleTimeoutMs: number;
+}
+
+/** Provider options for the timeouts: the whole-call one is required, phases default. */
+export type UpstreamTimeoutOptions = Pick<UpstreamTimeouts, 'timeoutMs'> &
+  Partial<Omit<UpstreamTimeouts, 'timeoutMs'>>;
+
+export function resolveTimeouts(options: UpstreamTimeoutOptions): UpstreamTimeouts {
+  return {
+    timeoutMs: options.timeoutMs,
+    connectTimeoutMs: options.connectTimeoutMs ?? MODEL_TIMEOUT_DEFAULTS.connectTimeoutMs,
+    firstByteTimeoutMs: options.firstByteTimeoutMs ?? MODEL_TIMEOUT_DEFAULTS.firstByteTimeoutMs,
+    idleTimeoutMs: options.idleTimeoutMs ?? MODEL_TIMEOUT_DEFAULTS.idleTimeoutMs,
+  };
+}
+
+/**
+ * Connection pools by connect timeout. The connect timeout is a pool setting in undici (not
+ * a request one), so models with the same one share a pool, as they shared undici's global
+ * one before; keep-alive connections to one upstream serve all its models.
+ */
+const pools = new Map<number, Agent>();
+
+/** The pool a provider sends through: the one given (tests, callers), else a shared one. */
+export function upstreamDispatcher(
+  given: Dispatcher | undefined,
+  connectTimeoutMs: number,
+): Dispatcher {
+  if (given) return given;
+  const timeout = Math.min(connectTimeoutMs, MAX_TIMER_MS);
+  let pool = pools.get(timeout);
+  if (!pool) {
+    pool = new Agent({ connect: { timeout } });
+    pools.set(timeout, pool);
+  }
+  return pool;
+}
 
 /** The `code` of a Node or undici error (`ECONNREFUSED`, `UND_ERR_SOCKET`...), if any. */
 export function errorCode(error: unknown): string | null {
   if (typeof error !== 'object' || error === null || !('code' in error)) return null;
   return typeof error.code === 'string' ? error.code : null;
+}
+
+/**
+ * Undici's error code for each phase timeout, and what its expiry tells an operator. Each is
+ * an `upstream_timeout`, retryable; the message names the config key that expired.
+ */
+const PHASE_TIMEOUTS: Readonly<
+  Record<string, { key: keyof UpstreamTimeouts; message: (ms: number) => string }>
+> = {
+  UND_ERR_CONNECT_TIMEOUT: {
+    key: 'connectTimeoutMs',
+    message: (ms) =>
+      `Could not connect to the upstream model server within ${ms} ms (connectTimeoutMs).`,
+  },
+  UND_ERR_HEADERS_TIMEOUT: {
+    key: 'firstByteTimeoutMs',
+    message: (ms) =>
+      `The upstream model server did not start answering within ${ms} ms (firstByteTimeoutMs).`,
+  },
+  UND_ERR_BODY_TIMEOUT: {
+    key: 'idleTimeoutMs',
+    message: (ms) =>
+      `The upstream model server sent nothing for ${ms} ms in the middle of its answer (idleTimeoutMs).`,
+  },
+};
+
+/**
+ * The phase timeout behind `error`, looking one `cause` deep: stream decoders wrap a failed
+ * read (an idle timeout among them) in their own error.
+ */
+function phaseTimeout(error: unknown): (typeof PHASE_TIMEOUTS)[string] | null {
+  const direct = PHASE_TIMEOUTS[errorCode(error) ?? ''];
+  if (direct) return direct;
+  const cause = error instanceof Error ? error.cause : undefined;
+  return PHASE_TIMEOUTS[errorCode(cause) ?? ''] ?? null;
+}
+
+/**
+ * The timeout `error` stands for (the whole call's, or one phase's), or null when it is no
+ * timeout. The whole call's deadline wins when it has passed, whatever undici reported.
+ */
+export function timeoutError(
+  error: unknown,
+  context: { deadline: Deadline; timeouts: UpstreamTimeouts },
+): UpstreamError | null {
+  const { timeouts } = context;
+  const phase = context.deadline.timedOut() ? null : phaseTimeout(error);
+  if (!phase && !context.deadline.timedOut()) return null;
+  const ms = phase ? timeouts[phase.key] : timeouts.timeoutMs;
+  const message = phase
+    ? phase.message(ms)
+    : `The upstream model did not finish answering within ${ms} ms (timeoutMs).`;
+  return new UpstreamError(message, { code: 'upstream_timeout', retryable: true, cause: error });
 }
 
 /**
@@ -23,18 +128,13 @@ export function transportError(
   context: {
     signal: AbortSignal | undefined;
     deadline: Deadline;
-    timeoutMs: number;
+    timeouts: UpstreamTimeouts;
     duringStream?: (error: unknown) => Error;
   },
 ): Error {
   if (context.signal?.aborted) return abortError(context.signal);
-  if (context.deadline.timedOut() || TIMEOUT_ERROR_CODES.has(errorCode(error) ?? '')) {
-    return new UpstreamError(`The upstream model did not answer within ${context.timeoutMs} ms.`, {
-      code: 'upstream_timeout',
-      retryable: true,
-      cause: error,
-    });
-  }
+  const timedOut = timeoutError(error, context);
+  if (timedOut) return timedOut;
   if (context.duringStream) return context.duringStream(error);
   const detail = errorCode(error) ?? (error instanceof Error ? error.message : String(error));
   return new UpstreamError(`Could not reach the upstream model server (${detail}).`, {
@@ -61,39 +161,63 @@ export function parseJsonBody(text: string): unknown {
 export interface UpstreamEndpoint {
   url: string;
   headers: Record<string, string>;
-  timeoutMs: number;
+  timeouts: UpstreamTimeouts;
+  dispatcher: Dispatcher;
+}
+
+/** The endpoint for `path` under a provider's base URL, its pool chosen by connect timeout. */
+export function upstreamEndpoint(options: {
+  baseUrl: string;
+  path: string;
+  headers: Record<string, string>;
+  timeouts: UpstreamTimeoutOptions;
   dispatcher?: Dispatcher;
+}): UpstreamEndpoint {
+  const timeouts = resolveTimeouts(options.timeouts);
+  return {
+    url: `${options.baseUrl.replace(/\/+$/, '')}/${options.path}`,
+    headers: options.headers,
+    timeouts,
+    dispatcher: upstreamDispatcher(options.dispatcher, timeouts.connectTimeoutMs),
+  };
 }
 
 /**
- * POSTs a JSON body under the call's deadline. Undici's own timeouts (300 s) are raised to
- * the call's, or they would cut a long generation short; for a stream the body timeout then
- * bounds the silence between chunks. A failure to connect or send is a transport error.
+ * POSTs a JSON body under the call's deadline. Undici's headers timeout is the first-byte one
+ * for a stream and none otherwise (a non-streamed upstream answers headers only with the
+ * finished turn, so only the whole call's deadline bounds that wait); its body timeout is the
+ * idle one. Both replace undici's defaults (300 s), which know nothing of the model's config.
+ * A failure to connect or send, or no headers in time, is a transport error.
  */
 export async function postUpstream(
   endpoint: UpstreamEndpoint,
   body: string,
-  call: { deadline: Deadline; signal: AbortSignal | undefined; accept: string },
+  call: { deadline: Deadline; signal: AbortSignal | undefined; stream: boolean },
 ): Promise<Dispatcher.ResponseData> {
+  const { timeouts } = endpoint;
   try {
     return await request(endpoint.url, {
       method: 'POST',
-      headers: { accept: call.accept, ...endpoint.headers },
+      headers: {
+        accept: call.stream ? 'text/event-stream' : 'application/json',
+        ...endpoint.headers,
+      },
       body,
       signal: call.deadline.signal,
       dispatcher: endpoint.dispatcher,
-      headersTimeout: Math.min(endpoint.timeoutMs, MAX_TIMER_MS),
-      bodyTimeout: Math.min(endpoint.timeoutMs, MAX_TIMER_MS),
+      // 0 turns undici's off: the call's deadline alone then bounds the wait.
+      headersTimeout: call.stream ? Math.min(timeouts.firstByteTimeoutMs, MAX_TIMER_MS) : 0,
+      bodyTimeout: Math.min(timeouts.idleTimeoutMs, MAX_TIMER_MS),
     });
   } catch (error) {
-    throw transportError(error, { ...call, timeoutMs: endpoint.timeoutMs });
+    throw transportError(error, { ...call, timeouts });
   }
 }
 
 /** Reads a whole reply body as text; losing the connection meanwhile is a transport error. */
 export async function readUpstreamText(
   body: Dispatcher.ResponseData['body'],
-  call: { deadline: Deadline; signal: AbortSignal | undefined; timeoutMs: number },
+  call: { deadline: Deadline; signal: AbortSignal | undefined; timeouts: UpstreamTimeouts },
 ): Promise<string> {
   try {
     return await body.text();

@@ -91,3 +91,33 @@ export function sendJson(
   response.writeHead(status, { 'content-type': 'application/json', ...headers });
   response.end(JSON.stringify(body));
 }
+
+/** Starts a 200 event-stream reply, as a streaming upstream does before its first event. */
+export function startEventStream(response: ServerResponse): void {
+  response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+}
+
+/**
+ * Answers with an event stream written in pieces of `size` characters, pausing between them,
+ * so the provider sees chunk boundaries inside events. `end: false` destroys the connection
+ * after the last piece instead of ending the body, as a crashed upstream leaves it.
+ */
+export function serveEventStream(
+  text: string,
+  options: { size?: number; end?: boolean } = {},
+): Handler {
+  const size = options.size ?? 37;
+  return (_request, response) => {
+    startEventStream(response);
+    void (async () => {
+      for (let at = 0; at < text.length; at += size) {
+        if (response.destroyed) return;
+        response.write(text.slice(at, at + size));
+        // A turn of the event loop between pieces: the reader takes each one on its own.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      if (options.end === false) response.destroy();
+      else response.end();
+    })();
+  };
+}
