@@ -33,6 +33,12 @@ export const envSchema = z.object({
   RATCHET_SWEEP_INTERVAL_MS: z.coerce.number().int().min(50).default(5_000),
   /** How long work must sit idle before the sweeper takes it back. */
   RATCHET_SWEEP_GRACE_MS: z.coerce.number().int().min(0).default(15_000),
+  /** How long an Idempotency-Key of POST /v1/responses is remembered. */
+  RATCHET_IDEMPOTENCY_TTL_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(24 * 60 * 60_000),
   /** How often an idle event stream gets a keepalive comment. */
   RATCHET_SSE_KEEPALIVE_MS: z.coerce.number().int().min(100).default(15_000),
   /** How long a streaming step gathers deltas before logging them as one batch. */

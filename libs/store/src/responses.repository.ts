@@ -30,6 +30,8 @@ export interface NewResponse {
   tools: ScopeTools;
   /** When the response's wall-clock budget runs out. */
   deadlineAt: Date;
+  /** The client's Idempotency-Key, with a hash of the request it came with. */
+  idempotency?: { key: string; requestHash: string } | null;
   /** The first events of its log (a streamed response's `response.created`...). */
   events?: (record: ResponseRecord) => readonly UnsequencedEvent[];
 }
@@ -69,9 +71,10 @@ const SQL = {
     'create-response',
     `WITH r AS (
        INSERT INTO responses (id, owner_id, model, request, previous_response_id, background,
-                              stream, store, metadata, deadline_at, next_sequence, created_at)
+                              stream, store, metadata, deadline_at, next_sequence, created_at,
+                              idempotency_key, request_hash)
        VALUES ($1, $5, $6, $7::jsonb, $8, $9, $10, $11, $12::jsonb, $13, cardinality($2::text[]),
-               $19)
+               $19, $20, $21)
        RETURNING created_at),
      events AS (
        INSERT INTO events (response_id, sequence, type, data)
@@ -84,6 +87,15 @@ const SQL = {
        INSERT INTO scopes (id, response_id, depth, model, instructions, input, tools)
        VALUES ($15, $1, 0, $6, $16, $17::jsonb, $18::jsonb))
      SELECT created_at FROM r`,
+  ),
+  byIdempotencyKey: statement(
+    'response-by-idempotency-key',
+    `SELECT id, request_hash AS "requestHash", created_at AS "createdAt" FROM responses
+      WHERE owner_id = $1 AND idempotency_key = $2`,
+  ),
+  forgetIdempotencyKey: statement(
+    'forget-idempotency-key',
+    `UPDATE responses SET idempotency_key = NULL WHERE id = $1`,
   ),
   find: statement(
     'find-response',
@@ -216,8 +228,27 @@ export class ResponsesRepository {
       JSON.stringify(response.context),
       JSON.stringify(response.tools),
       record.createdAt,
+      response.idempotency?.key ?? null,
+      response.idempotency?.requestHash ?? null,
     ]);
     return record;
+  }
+
+  /** The response an owner created with an Idempotency-Key, if any. */
+  async findByIdempotencyKey(
+    ownerId: string,
+    key: string,
+  ): Promise<{ id: string; requestHash: string | null; createdAt: Date } | null> {
+    const [row] = await this.sql.query<{ id: string; requestHash: string | null; createdAt: Date }>(
+      SQL.byIdempotencyKey,
+      [ownerId, key],
+    );
+    return row ?? null;
+  }
+
+  /** Frees an expired Idempotency-Key for a new request. */
+  async forgetIdempotencyKey(id: string): Promise<void> {
+    await this.sql.query(SQL.forgetIdempotencyKey, [id]);
   }
 
   async find(id: string, principal: Principal): Promise<ResponseRecord | null> {

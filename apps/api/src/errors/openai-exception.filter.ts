@@ -45,6 +45,18 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
           : exception.message;
       return [status, errorBody(status, message)];
     }
+    if (isDatabaseUnavailable(exception)) {
+      this.logger.warn(`${request.method} ${request.path}: Postgres unavailable`);
+      return [
+        503,
+        errorBody(
+          503,
+          'ratchet cannot reach its database right now; nothing was lost. Retry shortly (with the same Idempotency-Key for a POST).',
+          null,
+          'service_unavailable',
+        ),
+      ];
+    }
     const requestId = `req_${randomUUID().replace(/-/g, '')}`;
     this.logger.error(`${requestId} ${request.method} ${request.path} failed`, exception as Error);
     return [
@@ -52,4 +64,22 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
       errorBody(500, `The server had an error processing your request (request id ${requestId}).`),
     ];
   }
+}
+
+/** SQLSTATE classes and socket errors that mean Postgres is away, not that the query is wrong. */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+]);
+
+function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || /^(08|57P)/.test(code))) {
+    return true;
+  }
+  return /Connection terminated|timeout exceeded when trying to connect/i.test(error.message);
 }

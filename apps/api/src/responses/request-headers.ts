@@ -48,6 +48,19 @@ function cursor(value: unknown, param: string): number | null {
   return Number(value);
 }
 
+/** The Idempotency-Key header: absent, or 1-255 visible ASCII characters. */
+export function parseIdempotencyKey(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  if (!/^[\x21-\x7e]{1,255}$/.test(value)) {
+    throw RatchetError.invalid(
+      'Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good choice).',
+      'Idempotency-Key',
+      'invalid_value',
+    );
+  }
+  return value;
+}
+
 /** A query value as the error message shows it (repeated parameters arrive as arrays). */
 function shown(value: unknown): string {
   return typeof value === 'string' ? `'${value}'` : JSON.stringify(value);

@@ -17,7 +17,7 @@ import { CurrentPrincipal } from '../auth/principal.decorator';
 import { EventStreamService } from './event-stream.service';
 import { parseInputItemsQuery } from './input-items.query';
 import { ResponsesService, type InputItemsList } from './responses.service';
-import { parseRetrieveQuery } from './stream.query';
+import { parseIdempotencyKey, parseRetrieveQuery } from './request-headers';
 
 /** Aborts when the exchange ends: answered, or the client went away first. */
 function exchangeClosed(response: Response): AbortSignal {
@@ -36,10 +36,17 @@ export class ResponsesController {
   @Post()
   async create(
     @Body() body: unknown,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
     @CurrentPrincipal() principal: Principal,
     @Res() response: Response,
   ): Promise<void> {
-    const created = await this.responses.create(body, principal, exchangeClosed(response));
+    const created = await this.responses.create(
+      body,
+      principal,
+      exchangeClosed(response),
+      parseIdempotencyKey(idempotencyKey),
+    );
+    if (created.replayed) response.setHeader('idempotent-replayed', 'true');
     if (created.type === 'stream') await this.streams.stream(created.responseId, -1, response);
     else response.status(200).json(created.response);
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import {
@@ -10,6 +11,7 @@ import {
   RatchetError,
   responseEvent,
   scopeOutput,
+  type CreateResponseRequest,
   type Item,
   type ResponseObject,
   type ResponseRecord,
@@ -24,9 +26,19 @@ import type { InputItemsQuery } from './input-items.query';
 /** A foreground request re-reads the response at least this often, notices or not. */
 const TERMINAL_RECHECK_MS = 1000;
 
-/** What creating a response gives the caller: the response, or its stream to follow. */
-export type Created =
-  { type: 'response'; response: ResponseObject } | { type: 'stream'; responseId: string };
+/**
+ * What creating a response gives the caller: the response, or its stream to follow.
+ * `replayed` says it was created earlier, by a request with the same Idempotency-Key.
+ */
+export type Created = (
+  { type: 'response'; response: ResponseObject } | { type: 'stream'; responseId: string }
+) & { replayed: boolean };
+
+/** A request's Idempotency-Key with a hash of its body, to tell a retry from a new request. */
+interface Idempotency {
+  key: string;
+  requestHash: string;
+}
 
 export interface InputItemsList {
   object: 'list';
@@ -52,7 +64,12 @@ export class ResponsesService {
    * requests get it back at once, queued; others wait for it to finish. Whatever the client
    * does meanwhile, the response runs to its end.
    */
-  async create(body: unknown, principal: Principal, signal: AbortSignal): Promise<Created> {
+  async create(
+    body: unknown,
+    principal: Principal,
+    signal: AbortSignal,
+    idempotencyKey: string | null = null,
+  ): Promise<Created> {
     const request = parseCreateResponse(body);
     if (!Object.hasOwn(this.config.config.models, request.model)) {
       throw new RatchetError('invalid_request', `The model '${request.model}' does not exist.`, {
@@ -61,6 +78,12 @@ export class ResponsesService {
       });
     }
     const tools = resolveRequestTools(this.config.config, request);
+    const idempotency =
+      idempotencyKey === null ? null : { key: idempotencyKey, requestHash: hashRequest(body) };
+    if (idempotency) {
+      const earlier = await this.earlierRequest(principal, idempotency);
+      if (earlier) return this.replay(earlier, request, signal);
+    }
     const inputItems = normalizeInput(request.input);
     const previous = request.previous_response_id
       ? await this.contextOf(request.previous_response_id, principal)
@@ -68,7 +91,7 @@ export class ResponsesService {
     const id = newId('resp');
     const waits = !request.background && !request.stream;
     // A foreground caller listens before the work is queued, so no notice can slip past.
-    const [record, watch] = await Promise.all([
+    const creating = Promise.all([
       this.responses.create({
         id,
         ownerId: principal.keyId,
@@ -79,16 +102,74 @@ export class ResponsesService {
         tools,
         deadlineAt: new Date(Date.now() + this.config.config.limits.maxDurationMs),
         events: request.stream ? openingEvents : undefined,
+        idempotency,
       }),
       waits ? this.watch(id) : null,
     ]);
+    let record: ResponseRecord;
+    let watch: Watch | null;
+    try {
+      [record, watch] = await creating;
+    } catch (error) {
+      // Two requests with one key raced, and the other one created the response.
+      const earlier =
+        idempotency && isKeyTaken(error) && (await this.earlierRequest(principal, idempotency));
+      if (earlier) return this.replay(earlier, request, signal);
+      throw error;
+    }
     try {
       await this.queue.advance({ responseId: id, scopeId: topScopeId(id) }, 'start');
-      if (request.stream) return { type: 'stream', responseId: id };
+      if (request.stream) return { type: 'stream', responseId: id, replayed: false };
       const response = watch ? await this.awaitTerminal(id, watch, signal) : record;
-      return { type: 'response', response: assembleResponse(response) };
+      return { type: 'response', response: assembleResponse(response), replayed: false };
     } finally {
       watch?.close();
+    }
+  }
+
+  /**
+   * The response an earlier request with this Idempotency-Key created, if the key is still
+   * remembered. The same key with another request is refused: it is a client bug, and
+   * answering with the other request's response would hide it.
+   */
+  private async earlierRequest(
+    principal: Principal,
+    idempotency: Idempotency,
+  ): Promise<string | null> {
+    const earlier = await this.responses.findByIdempotencyKey(principal.keyId, idempotency.key);
+    if (!earlier) return null;
+    if (Date.now() - earlier.createdAt.getTime() > this.config.env.RATCHET_IDEMPOTENCY_TTL_MS) {
+      await this.responses.forgetIdempotencyKey(earlier.id);
+      return null;
+    }
+    if (earlier.requestHash !== idempotency.requestHash) {
+      throw new RatchetError(
+        'conflict',
+        `Idempotency-Key '${idempotency.key}' was already used with a different request (response ${earlier.id}). Use a new key for a new request.`,
+        { param: 'Idempotency-Key', code: 'idempotency_key_reused' },
+      );
+    }
+    return earlier.id;
+  }
+
+  /** Answers a repeated request as the original was answered, from the response it made. */
+  private async replay(
+    id: string,
+    request: CreateResponseRequest,
+    signal: AbortSignal,
+  ): Promise<Created> {
+    if (request.stream) return { type: 'stream', responseId: id, replayed: true };
+    if (request.background) {
+      const record = await this.responses.findById(id);
+      if (!record) throw RatchetError.responseNotFound(id);
+      return { type: 'response', response: assembleResponse(record), replayed: true };
+    }
+    const watch = await this.watch(id);
+    try {
+      const record = await this.awaitTerminal(id, watch, signal);
+      return { type: 'response', response: assembleResponse(record), replayed: true };
+    } finally {
+      watch.close();
     }
   }
 
@@ -258,6 +339,28 @@ function openingEvents(record: ResponseRecord): UnsequencedEvent[] {
   return background
     ? [responseEvent('response.created', response), responseEvent('response.queued', response)]
     : [responseEvent('response.created', response)];
+}
+
+/** A hash of a request body that ignores the order of object keys. */
+function hashRequest(body: unknown): string {
+  return createHash('sha256').update(canonicalJson(body)).digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, item]) => item !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Whether creating failed on the unique (owner, Idempotency-Key) of another response. */
+function isKeyTaken(error: unknown): boolean {
+  const pg = error as { code?: string; constraint?: string };
+  return pg.code === '23505' && (pg.constraint ?? '').includes('idempotency_key');
 }
 
 /** A record that travelled as JSON: its dates are text again. */
