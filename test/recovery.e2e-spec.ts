@@ -91,6 +91,12 @@ async function query<T extends object>(sql: string, values: unknown[] = []): Pro
   }
 }
 
+async function progressOf(id: string): Promise<{ waiting_for: string[]; steps: unknown[] }> {
+  const response = await ratchet.request(`/v1/responses/${id}/steps`);
+  expect(response.status).toBe(200);
+  return (await response.json()) as { waiting_for: string[]; steps: unknown[] };
+}
+
 function callsFor(marker: number) {
   return tools.calls.filter(
     (call) => (call.body as { marker?: number } | undefined)?.marker === marker,
@@ -106,8 +112,17 @@ it('finishes a tool call whose worker was killed mid-call on another worker, sam
     tools: [fn('sleep')],
   });
   await waitFor('the tool call', async () => (callsFor(1).length > 0 ? true : null));
+  const running = await progressOf(response.id);
+  expect(running.waiting_for).toEqual([
+    expect.stringMatching(/^tool_call 'sleep' \(step step_\w+\): running on worker .*:\d+:/),
+  ]);
   doomed.child.kill('SIGKILL');
   await doomed.exited;
+  // Nobody renews the lease now; the response says so until another worker takes over.
+  await waitFor('the lease to run out', async () => {
+    const view = await progressOf(response.id);
+    return view.waiting_for.some((reason) => reason.includes('stopped renewing')) ? view : null;
+  });
   await startWorker();
 
   const done = await terminal(response.id);
@@ -122,6 +137,7 @@ it('finishes a tool call whose worker was killed mid-call on another worker, sam
   expect(steps).toHaveLength(1);
   expect(steps[0].attempt).toBe(2);
   expect(calls.map((call) => call.idempotencyKey)).toEqual([steps[0].id, steps[0].id]);
+  expect((await progressOf(response.id)).waiting_for).toEqual([]);
 });
 
 it('hands running steps back when a worker stops, so another finishes them at once', async () => {

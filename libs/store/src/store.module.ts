@@ -3,6 +3,7 @@ import { AppConfig } from '@ratchet/config';
 import { ApiKeysRepository } from './api-keys.repository';
 import { EventsRepository } from './events.repository';
 import { PrismaService } from './prisma.service';
+import { ProgressRepository } from './progress.repository';
 import { RecoveryRepository } from './recovery.repository';
 import { ResponsesRepository } from './responses.repository';
 import { Sql } from './sql';
@@ -11,6 +12,7 @@ import { StepsRepository } from './steps.repository';
 const repositories = [
   ApiKeysRepository,
   EventsRepository,
+  ProgressRepository,
   RecoveryRepository,
   ResponsesRepository,
   StepsRepository,

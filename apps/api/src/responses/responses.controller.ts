@@ -16,6 +16,7 @@ import type { Response } from 'express';
 import { CurrentPrincipal } from '../auth/principal.decorator';
 import { EventStreamService } from './event-stream.service';
 import { parseInputItemsQuery } from './input-items.query';
+import type { ProgressView } from './progress';
 import { ResponsesService, type InputItemsList } from './responses.service';
 import { parseIdempotencyKey, parseRetrieveQuery } from './request-headers';
 
@@ -83,6 +84,11 @@ export class ResponsesController {
     @CurrentPrincipal() principal: Principal,
   ): Promise<{ id: string; object: 'response'; deleted: true }> {
     return this.responses.delete(id, principal);
+  }
+
+  @Get(':id/steps')
+  steps(@Param('id') id: string, @CurrentPrincipal() principal: Principal): Promise<ProgressView> {
+    return this.responses.progressOf(id, principal);
   }
 
   @Get(':id/input_items')

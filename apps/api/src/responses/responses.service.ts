@@ -19,9 +19,16 @@ import {
 } from '@ratchet/core';
 import { EventLog, ResponseBus } from '@ratchet/events';
 import { JobQueue } from '@ratchet/queue';
-import { ResponsesRepository, StepsRepository, topScopeId, type Principal } from '@ratchet/store';
+import {
+  ProgressRepository,
+  ResponsesRepository,
+  StepsRepository,
+  topScopeId,
+  type Principal,
+} from '@ratchet/store';
 import { resolveRequestTools } from '@ratchet/tools';
 import type { InputItemsQuery } from './input-items.query';
+import { progressView, type ProgressView } from './progress';
 
 /** A foreground request re-reads the response at least this often, notices or not. */
 const TERMINAL_RECHECK_MS = 1000;
@@ -57,6 +64,7 @@ export class ResponsesService {
     private readonly queue: JobQueue,
     private readonly bus: ResponseBus,
     private readonly log: EventLog,
+    private readonly progress: ProgressRepository,
   ) {}
 
   /**
@@ -227,6 +235,12 @@ export class ResponsesService {
     if (!(await this.responses.delete(id, principal))) throw RatchetError.responseNotFound(id);
     if (!isTerminalStatus(record.status)) await this.bus.publishCancel(id);
     return { id, object: 'response', deleted: true };
+  }
+
+  /** The response's steps and what it waits for (ratchet's own endpoint). */
+  async progressOf(id: string, principal: Principal): Promise<ProgressView> {
+    const record = await this.visible(id, principal);
+    return progressView(id, record.status, await this.progress.steps(id), new Date());
   }
 
   async inputItems(

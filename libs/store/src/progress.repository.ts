@@ -1,0 +1,59 @@
+import { Injectable } from '@nestjs/common';
+import { Sql, statement } from './sql';
+
+/** A step as the progress view shows it: where it is, who runs it, until when. */
+export interface StepProgress {
+  id: string;
+  scope_id: string;
+  depth: number;
+  round: number;
+  index: number;
+  kind: 'model_call' | 'tool_call' | 'agent_call';
+  status: 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+  name: string | null;
+  call_id: string | null;
+  attempt: number;
+  worker: string | null;
+  lease_expires_at: string | null;
+  dispatched_at: string | null;
+  started_at: string | null;
+  completed_at: string | null;
+  error: { code: string; message: string } | null;
+}
+
+const SQL = {
+  steps: statement(
+    'response-progress',
+    `SELECT s.id, s.scope_id, sc.depth, s.round, s.index, s.kind::text AS kind,
+            s.status::text AS status, s.name, s.call_id, s.attempt, s.lease_owner AS worker,
+            s.lease_expires_at, s.dispatched_at, s.started_at, s.completed_at, s.error
+       FROM steps s JOIN scopes sc ON sc.id = s.scope_id
+      WHERE s.response_id = $1
+      ORDER BY s.created_at, sc.depth, s.round, s.index`,
+  ),
+};
+
+/** Reads what a response's steps are doing, for people and tools watching it. */
+@Injectable()
+export class ProgressRepository {
+  constructor(private readonly sql: Sql) {}
+
+  async steps(responseId: string): Promise<StepProgress[]> {
+    const rows = await this.sql.query<
+      Omit<StepProgress, 'lease_expires_at' | 'dispatched_at' | 'started_at' | 'completed_at'> & {
+        lease_expires_at: Date | null;
+        dispatched_at: Date | null;
+        started_at: Date | null;
+        completed_at: Date | null;
+      }
+    >(SQL.steps, [responseId]);
+    const iso = (date: Date | null): string | null => date?.toISOString() ?? null;
+    return rows.map((row) => ({
+      ...row,
+      lease_expires_at: iso(row.lease_expires_at),
+      dispatched_at: iso(row.dispatched_at),
+      started_at: iso(row.started_at),
+      completed_at: iso(row.completed_at),
+    }));
+  }
+}
