@@ -129,6 +129,30 @@ async function waitForTerminal(id: string, timeoutMs = 15_000): Promise<OpenAI.R
   }
 }
 
+async function stepUsage(id: string): Promise<{ usage: Record<string, unknown> | null }[]> {
+  const db = new Client({ connectionString: ratchet.database.url });
+  await db.connect();
+  try {
+    const { rows } = await db.query<{ usage: Record<string, unknown> | null }>(
+      `SELECT usage FROM steps WHERE response_id = $1 AND kind = 'model_call' ORDER BY created_at`,
+      [id],
+    );
+    return rows;
+  } finally {
+    await db.end();
+  }
+}
+
+async function waitForUsage(id: string): Promise<OpenAI.Responses.ResponseUsage> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const { usage } = await client.responses.retrieve(id);
+    if (usage && usage.total_tokens > 0) return usage;
+    if (Date.now() > deadline) throw new Error(`${id} has no usage`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
 async function loggedEvents(id: string): Promise<number> {
   const db = new Client({ connectionString: ratchet.database.url });
   await db.connect();
@@ -414,6 +438,12 @@ describe('GET /v1/responses/{id}?stream=true', () => {
       'incomplete',
     ]);
     expect(events[events.length - 1].type).toBe('response.cancelled');
+    // The cut call's usage is estimated from what it read and wrote, and counted.
+    const usage = await waitForUsage(id);
+    expect(usage.input_tokens).toBeGreaterThan(0);
+    expect(usage.output_tokens).toBeGreaterThan(0);
+    const [step] = await stepUsage(id);
+    expect(step.usage).toMatchObject({ estimated: true });
   });
 
   it('deletes the events with the response', async () => {
@@ -467,7 +497,11 @@ describe('upstream streams through the engine', () => {
     expect(terminal.type).toBe('response.completed');
     // The final output holds only the attempt that succeeded.
     expect(terminal.response.output).toEqual([done[1].item]);
-    expect(terminal.response.usage).toMatchObject({ input_tokens: 5, output_tokens: 3 });
+    // The upstream's usage of the attempt that answered, plus an estimate for the one cut
+    // short ('hi' read, 'Hello' written: a token or two each at four characters a token).
+    expect(terminal.response.usage).toMatchObject({ input_tokens: 6, output_tokens: 5 });
+    const [step] = await stepUsage(terminal.response.id);
+    expect(step.usage).toMatchObject({ input_tokens: 6, output_tokens: 5, estimated: true });
   });
 
   it('streams a tool call whose arguments arrive in fragments, then the answer', async () => {

@@ -4,9 +4,12 @@ import { conversationBefore, shapeModelOutput, type StepRecord } from '@ratchet/
 import {
   callWithResilience,
   DEFAULT_RETRY_POLICY,
+  estimateTokens,
+  inputChars,
   ProviderRegistry,
   resolveTargets,
   UpstreamError,
+  type ModelDelta,
 } from '@ratchet/providers';
 import {
   childScopeId,
@@ -18,6 +21,7 @@ import { HttpToolClient, resolveAgentTools } from '@ratchet/tools';
 import { StepAbort } from './in-flight.registry';
 import { textFormatForModel, toolsForModel } from './model-call';
 import { StreamEvents, type ModelStream } from './stream-events';
+import { UsageMeter } from './usage-meter';
 
 /** An agent step's outcome arrives later, when the child scope it opened finishes. */
 export type Execution =
@@ -45,7 +49,7 @@ export class StepExecutor {
     try {
       switch (step.kind) {
         case 'model_call':
-          return finished(await this.streamModel(snapshot, step, attempt ?? 1, signal));
+          return finished(await this.runModel(snapshot, step, attempt ?? 1, signal));
         case 'tool_call':
           return finished(await this.callTool(step, signal));
         case 'agent_call':
@@ -63,27 +67,45 @@ export class StepExecutor {
     }
   }
 
-  /** A model call whose items stream to the response's event log, when it has one. */
-  private async streamModel(
+  /**
+   * A model call. Its items stream to the response's event log when it has one, and a call
+   * cut short (cancelled, or given up after its stream broke) records estimated usage, since
+   * the upstream never reported any.
+   */
+  private async runModel(
     snapshot: ScopeSnapshot,
     step: StepRecord,
     attempt: number,
     signal: AbortSignal,
   ): Promise<StepOutcome> {
     const stream = await this.stream.modelStream(snapshot, step, attempt);
-    if (!stream) return this.callModel(snapshot, step, signal, null);
+    const meter = new UsageMeter();
     let outcome: StepOutcome;
     try {
-      outcome = await this.callModel(snapshot, step, signal, stream);
+      outcome = await this.callModel(snapshot, step, signal, stream, meter);
     } catch (error) {
-      await stream.abandon().catch(() => undefined);
+      await stream?.abandon().catch(() => undefined);
+      if (signal.aborted) {
+        const usage = meter.cutShort();
+        await this.steps
+          .recordCutShortUsage({ id: step.id, attempt, responseId: snapshot.response.id }, usage)
+          .catch(() => undefined);
+        return { ...abortedOutcome(signal), usage };
+      }
+      if (error instanceof UpstreamError) {
+        return {
+          status: 'failed',
+          error: { code: error.code, message: error.message },
+          usage: meter.streamed(),
+        };
+      }
       throw error;
     }
     const result = outcome.result;
     if (outcome.status === 'completed' && result !== null && typeof result === 'object') {
-      await stream.finish(result.output);
+      await stream?.finish(result.output);
     } else {
-      await stream.abandon();
+      await stream?.abandon();
     }
     return outcome;
   }
@@ -93,6 +115,7 @@ export class StepExecutor {
     step: StepRecord,
     signal: AbortSignal,
     stream: ModelStream | null,
+    meter: UsageMeter,
   ): Promise<StepOutcome> {
     const { scope, response } = snapshot;
     const request = response.request;
@@ -107,12 +130,14 @@ export class StepExecutor {
       toolCallsLeft,
     });
     const parallelToolCalls = topScope ? (request.parallel_tool_calls ?? true) : true;
+    const input = conversationBefore(scope.input, snapshot.steps, step.round);
+    meter.input(estimateTokens(inputChars({ instructions: scope.instructions, input })));
     const { result } = await callWithResilience(
       resolveTargets(this.providers, scope.model),
       {
         model: scope.model,
         instructions: scope.instructions,
-        input: conversationBefore(scope.input, snapshot.steps, step.round),
+        input,
         tools,
         toolChoice,
         parallelToolCalls,
@@ -123,11 +148,25 @@ export class StepExecutor {
         reasoningEffort: topScope ? (request.reasoning?.effort ?? null) : null,
         promptCacheKey: topScope ? (request.prompt_cache_key ?? null) : null,
         signal,
-        ...(stream ? { onDelta: stream.onDelta } : {}),
+        ...(stream
+          ? {
+              onDelta: (delta: ModelDelta) => {
+                meter.delta(delta.delta);
+                stream.onDelta(delta);
+              },
+            }
+          : {}),
       },
       {
         policy: DEFAULT_RETRY_POLICY,
-        ...(stream ? { onAbandon: stream.onAbandon } : {}),
+        ...(stream
+          ? {
+              onAbandon: () => {
+                meter.abandon();
+                stream.onAbandon();
+              },
+            }
+          : {}),
         onAttempt: ({ model, attempt, error, delayMs }) =>
           this.logger.warn(
             `step ${step.id}: model '${model}' attempt ${attempt} failed (${error.code}: ${error.message})` +
@@ -135,12 +174,13 @@ export class StepExecutor {
           ),
       },
     );
+    const usage = meter.withAbandoned(result.usage);
     const shaped = shapeModelOutput(result.output, toolChoice, parallelToolCalls);
-    if ('error' in shaped) return { status: 'failed', error: shaped.error, usage: result.usage };
+    if ('error' in shaped) return { status: 'failed', error: shaped.error, usage };
     return {
       status: 'completed',
       result: { output: shaped.output, finishReason: result.finishReason },
-      usage: result.usage,
+      usage,
     };
   }
 

@@ -5,6 +5,11 @@ export interface Usage {
   output_tokens: number;
   output_tokens_details: { reasoning_tokens: number };
   total_tokens: number;
+  /**
+   * A step's usage only: some of these tokens were estimated, because the call was cut short
+   * (cancelled, its stream broke) and its upstream never reported them.
+   */
+  estimated?: boolean;
 }
 
 export function emptyUsage(): Usage {
@@ -29,6 +34,7 @@ export function addUsage(a: Usage, b: Usage): Usage {
         a.output_tokens_details.reasoning_tokens + b.output_tokens_details.reasoning_tokens,
     },
     total_tokens: a.total_tokens + b.total_tokens,
+    ...(a.estimated || b.estimated ? { estimated: true } : {}),
   };
 }
 

@@ -8,3 +8,4 @@ export * from './mock.provider';
 export * from './provider-registry';
 export * from './retry-policy';
 export * from './resilient-call';
+export * from './usage-estimate';

@@ -70,7 +70,7 @@ import {
   type Usage,
 } from '@ratchet/core';
 import { abortError, MAX_TIMER_MS, sleep } from './abort-signals';
-import { contentText, toolOutputText } from './item-text';
+import { toolOutputText } from './item-text';
 import { assistantItem, functionCallItem, reasoningItem } from './output-items';
 import {
   type FinishReason,
@@ -81,6 +81,13 @@ import {
   UpstreamError,
 } from './provider';
 import { upstreamErrorForStatus } from './upstream-errors';
+import {
+  CHARS_PER_TOKEN,
+  estimateTokens,
+  inputChars,
+  itemChars,
+  usageOf,
+} from './usage-estimate';
 
 export interface MockProviderOptions {
   /**
@@ -109,8 +116,6 @@ interface Script {
   /** The non-directive lines, trimmed. */
   text: string;
 }
-
-const CHARS_PER_TOKEN = 4;
 
 /** The most characters of function call arguments one delta carries. */
 const ARGUMENT_FRAGMENT_CHARS = 8;
@@ -426,39 +431,7 @@ function finishReasonOf(truncated: boolean, calledTools: boolean): FinishReason 
   return calledTools ? 'tool_calls' : 'stop';
 }
 
-function estimateTokens(chars: number): number {
-  return Math.ceil(chars / CHARS_PER_TOKEN);
-}
-
 function estimateUsage(request: ModelCallRequest, output: readonly Item[]): Usage {
-  const inputChars =
-    (request.instructions?.length ?? 0) +
-    request.input.reduce((sum, item) => sum + itemChars(item), 0);
   const outputChars = output.reduce((sum, item) => sum + itemChars(item), 0);
-  const inputTokens = estimateTokens(inputChars);
-  const outputTokens = estimateTokens(outputChars);
-  return {
-    input_tokens: inputTokens,
-    input_tokens_details: { cached_tokens: 0 },
-    output_tokens: outputTokens,
-    output_tokens_details: { reasoning_tokens: 0 },
-    total_tokens: inputTokens + outputTokens,
-  };
-}
-
-/** Characters of text an item carries, for the usage estimate. */
-function itemChars(item: Item): number {
-  switch (item.type) {
-    case 'message':
-      return contentText(item.content).length;
-    case 'function_call':
-      return item.name.length + item.arguments.length;
-    case 'function_call_output':
-      return toolOutputText(item.output).length;
-    case 'reasoning':
-      return [...item.summary, ...(item.content ?? [])].reduce(
-        (sum, part) => sum + part.text.length,
-        0,
-      );
-  }
+  return usageOf(estimateTokens(inputChars(request)), estimateTokens(outputChars));
 }

@@ -46,7 +46,6 @@ export interface TerminalUpdate {
   output: Item[];
   error?: ResponseError | null;
   incompleteDetails?: IncompleteDetails | null;
-  usage: Usage | null;
 }
 
 /** The top scope of a response has an id derived from the response's. */
@@ -135,14 +134,6 @@ const SQL = {
             usage = ${usageSumSql('steps WHERE response_id = $1 AND usage IS NOT NULL')}
       WHERE r.id = $1 AND r.status IN ('queued', 'in_progress')
      RETURNING ${RECORD_COLUMNS}`,
-  ),
-  finish: statement(
-    'finish-response',
-    `UPDATE responses
-        SET status = $2::response_status, output = $3::jsonb, error = $4::jsonb,
-            incomplete_details = $5::jsonb, usage = $6::jsonb, completed_at = now(),
-            lease_owner = NULL, lease_expires_at = ${LOG_DUE}
-      WHERE id = $1 AND status IN ('queued', 'in_progress')`,
   ),
 };
 
@@ -307,13 +298,11 @@ export class ResponsesRepository {
   }
 
   /**
-   * Writes the terminal state (as `finish`) with usage summed over the whole tree; returns
-   * the finished response when this call wrote it, null when it had already ended.
+   * Writes the terminal state with usage summed over the whole tree. Conditional on the
+   * response not having ended, so it happens exactly once however many workers race to it;
+   * returns the finished response when this call wrote it, null when it had already ended.
    */
-  async finishWithUsage(
-    id: string,
-    update: Omit<TerminalUpdate, 'usage'>,
-  ): Promise<ResponseRecord | null> {
+  async finishWithUsage(id: string, update: TerminalUpdate): Promise<ResponseRecord | null> {
     const [row] = await this.sql.query<RecordRow>(SQL.finishWithUsage, [
       id,
       update.status,
@@ -322,24 +311,5 @@ export class ResponsesRepository {
       json(update.incompleteDetails),
     ]);
     return row ? toRecord(row) : null;
-  }
-
-  /**
-   * Writes the terminal state. Conditional on the response not being terminal yet, so it
-   * happens exactly once however many workers race to it; returns whether this call won.
-   */
-  async finish(id: string, update: TerminalUpdate): Promise<boolean> {
-    const result = await this.sql.pool.query({
-      ...SQL.finish,
-      values: [
-        id,
-        update.status,
-        JSON.stringify(update.output),
-        json(update.error),
-        json(update.incompleteDetails),
-        json(update.usage),
-      ],
-    });
-    return result.rowCount === 1;
   }
 }

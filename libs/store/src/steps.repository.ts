@@ -501,6 +501,22 @@ export class StepsRepository {
   }
 
   /** Ends every unfinished step of a response as cancelled (after the response ended). */
+  /**
+   * Records the estimated usage of a call that was cut short, even if its step was already
+   * ended by the cancel; a cancelled response's usage then includes it.
+   */
+  async recordCutShortUsage(
+    step: { id: string; attempt: number; responseId: string },
+    usage: Usage,
+  ): Promise<void> {
+    await this.sql.query(STEPS_SQL.cutShortUsage, [
+      step.id,
+      step.attempt,
+      JSON.stringify(usage),
+      step.responseId,
+    ]);
+  }
+
   async cancelOpenSteps(responseId: string): Promise<void> {
     await this.sql.query(STEPS_SQL.cancelOpen, [responseId]);
   }

@@ -201,6 +201,19 @@ export const STEPS_SQL = {
     `UPDATE scopes SET status = $2::step_status, output = $3::jsonb, completed_at = now()
       WHERE id = $1`,
   ),
+  // Usage of a call cut short, recorded even when the step was already ended by the cancel
+  // that cut it; a cancelled response's usage is summed again to include it.
+  cutShortUsage: statement(
+    'cut-short-usage',
+    `WITH s AS (
+       UPDATE steps SET usage = $3::jsonb
+        WHERE id = $1 AND attempt = $2 AND usage IS NULL RETURNING response_id),
+     used AS (
+       SELECT usage FROM steps WHERE response_id = $4 AND id <> $1 AND usage IS NOT NULL
+       UNION ALL SELECT $3::jsonb)
+     UPDATE responses SET usage = ${usageSumSql('used')}
+      WHERE id = $4 AND status = 'cancelled' AND EXISTS (SELECT 1 FROM s)`,
+  ),
   cancelOpen: statement(
     'cancel-open-steps',
     `UPDATE steps SET status = 'cancelled', completed_at = now(), lease_owner = NULL,

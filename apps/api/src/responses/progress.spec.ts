@@ -21,6 +21,7 @@ function step(overrides: Partial<StepProgress>): StepProgress {
     started_at: null,
     completed_at: null,
     error: null,
+    usage: null,
     ...overrides,
   };
 }

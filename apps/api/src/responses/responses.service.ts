@@ -217,7 +217,8 @@ export class ResponsesService {
     if (isTerminalStatus(record.status)) return assembleResponse(record);
     const snapshot = await this.steps.loadScope(topScopeId(id));
     const output = snapshot ? scopeOutput(groupRounds(snapshot.steps)) : [];
-    await this.responses.finish(id, { status: 'cancelled', output, usage: null });
+    // Usage of what ran so far; calls cut short add their estimates as they stop.
+    await this.responses.finishWithUsage(id, { status: 'cancelled', output });
     await this.steps.cancelOpenSteps(id);
     await this.bus.publishCancel(id);
     const cancelled = await this.visible(id, principal);
