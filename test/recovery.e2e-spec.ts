@@ -13,6 +13,7 @@ import { checkSse, eventsFromSse } from './support/stream-checker';
 let tools: FakeTools;
 let ratchet: TestRatchet;
 let client: OpenAI;
+let key: string;
 const workers: ServiceProcess[] = [];
 
 const fn = (name: string): OpenAI.Responses.FunctionTool =>
@@ -34,7 +35,8 @@ tools:
       RATCHET_SWEEP_GRACE_MS: '500',
     },
   });
-  client = ratchet.client(await ratchet.newKey());
+  key = await ratchet.newKey();
+  client = ratchet.client(key);
 });
 
 afterAll(async () => {
@@ -92,7 +94,7 @@ async function query<T extends object>(sql: string, values: unknown[] = []): Pro
 }
 
 async function progressOf(id: string): Promise<{ waiting_for: string[]; steps: unknown[] }> {
-  const response = await ratchet.request(`/v1/responses/${id}/steps`);
+  const response = await ratchet.request(`/v1/responses/${id}/steps`, { key });
   expect(response.status).toBe(200);
   return (await response.json()) as { waiting_for: string[]; steps: unknown[] };
 }
@@ -207,9 +209,52 @@ it('closes the event log of a streamed response that ended without its terminal 
             lease_expires_at = now() WHERE id = $1`,
     [final.id],
   );
-  const resumed = await ratchet.request(`/v1/responses/${final.id}?stream=true`);
+  const resumed = await ratchet.request(`/v1/responses/${final.id}?stream=true`, { key });
   const text = await resumed.text();
   expect(checkSse(text)).toEqual([]);
   const events = eventsFromSse(text).events as { type: string }[];
   expect(events[events.length - 1].type).toBe('response.completed');
+});
+
+it('recovers a model call killed mid-stream: its items close incomplete, the retry streams anew', async () => {
+  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
+  const doomed = await startWorker();
+  const created = await ratchet.request('/v1/responses', {
+    method: 'POST',
+    key,
+    body: JSON.stringify({
+      model: 'mock',
+      stream: true,
+      background: true,
+      input: '/stream 100\n/reply one two three four five six seven eight nine ten',
+    }),
+  });
+  const body = created.body!.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+  let seen = '';
+  while ((seen.match(/response\.output_text\.delta/g) ?? []).length < 4) {
+    const { value, done } = await body.read();
+    if (done) break;
+    seen += new TextDecoder().decode(value);
+  }
+  await body.cancel();
+  doomed.child.kill('SIGKILL');
+  await doomed.exited;
+  const id = /"id":"(resp_[0-9a-f]+)"/.exec(seen)![1];
+  await startWorker();
+
+  const done = await terminal(id);
+  expect(done.status).toBe('completed');
+  expect(done.output_text).toBe('one two three four five six seven eight nine ten');
+  const text = await (await ratchet.request(`/v1/responses/${id}?stream=true`, { key })).text();
+  expect(checkSse(text)).toEqual([]);
+  const events = eventsFromSse(text).events as { type: string; item?: { status: string } }[];
+  const closed = events.filter((event) => event.type === 'response.output_item.done');
+  expect(closed.map((event) => event.item?.status)).toEqual(['incomplete', 'completed']);
+  // The dead attempt's tokens are estimated into the step's usage.
+  const [step] = await query<{ attempt: number; usage: { estimated?: boolean } }>(
+    `SELECT attempt, usage FROM steps WHERE response_id = $1`,
+    [id],
+  );
+  expect(step.attempt).toBe(2);
+  expect(step.usage.estimated).toBe(true);
 });

@@ -80,6 +80,8 @@ export class StepExecutor {
   ): Promise<StepOutcome> {
     const stream = await this.stream.modelStream(snapshot, step, attempt);
     const meter = new UsageMeter();
+    // An earlier attempt died mid-stream with its worker: what it streamed was paid for.
+    if (stream && stream.earlierChars > 0) meter.earlierAttempt(stream.earlierChars);
     let outcome: StepOutcome;
     try {
       outcome = await this.callModel(snapshot, step, signal, stream, meter);

@@ -108,13 +108,20 @@ export class StreamEvents {
       lingerMs: this.lingerMs,
       wrap: wrap ?? undefined,
     });
+    let earlierChars = 0;
     if (attempt > 1) {
       const earlier = await this.events.ofStep(snapshot.response.id, step.id);
       const unwrapped = earlier.map((row) => unwrap(JSON.parse(row.data) as ResponseStreamEvent));
+      earlierChars = unwrapped.reduce((sum, event) => sum + deltaChars(event), 0);
       writer.push(closeOpenItems(unwrapped));
       await writer.flush();
     }
-    return new ModelStream(writer, await this.log.nextOutputIndex(snapshot.scope.id), this.logger);
+    return new ModelStream(
+      writer,
+      await this.log.nextOutputIndex(snapshot.scope.id),
+      this.logger,
+      earlierChars,
+    );
   }
 
   /** Logs a streamed response's terminal event (after closing anything still streaming). */
@@ -148,6 +155,8 @@ export class ModelStream {
     private readonly writer: BatchedWriter,
     private next: number,
     private readonly logger: Logger,
+    /** Characters that earlier attempts of the step streamed before their worker died. */
+    readonly earlierChars = 0,
   ) {}
 
   readonly onDelta = (delta: ModelDelta): void => {
@@ -229,6 +238,21 @@ function agentEvents(request: CreateResponseRequest): boolean {
 function unwrap(event: ResponseStreamEvent): UnsequencedEvent | ResponseStreamEvent {
   return event.type === 'ratchet:agent.event' ? event.event : event;
 }
+
+/** Characters of model output a delta event carried. */
+function deltaChars(event: UnsequencedEvent | ResponseStreamEvent): number {
+  return DELTA_TYPES.has(event.type) && 'delta' in event && typeof event.delta === 'string'
+    ? event.delta.length
+    : 0;
+}
+
+const DELTA_TYPES: ReadonlySet<string> = new Set([
+  'response.output_text.delta',
+  'response.refusal.delta',
+  'response.reasoning.delta',
+  'response.reasoning_summary_text.delta',
+  'response.function_call_arguments.delta',
+]);
 
 /** The steps of the scope's last round, in call order. */
 function lastRound(steps: readonly StepRecord[]): StepRecord[] {

@@ -21,6 +21,11 @@ export class UsageMeter {
     this.current += text.length;
   }
 
+  /** An attempt of another worker, known only by what it streamed before it died. */
+  earlierAttempt(chars: number): void {
+    this.abandoned.push(chars);
+  }
+
   abandon(): void {
     this.abandoned.push(this.current);
     this.current = 0;
