@@ -34,9 +34,7 @@ interface ResponseBody {
   output: { content?: { text: string }[] }[];
 }
 
-async function json<T = ResponseBody>(
-  response: Response,
-): Promise<T> {
+async function json<T = ResponseBody>(response: Response): Promise<T> {
   return (await response.json()) as T;
 }
 

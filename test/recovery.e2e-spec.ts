@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import type OpenAI from 'openai';
 import { Client } from 'pg';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
-import { startProcess, type ServiceProcess } from './support/processes';
+import { startProcess, waitForOutput, type ServiceProcess } from './support/processes';
 import { REDIS_URL, startRatchet, type TestRatchet } from './support/ratchet';
 import { checkSse, eventsFromSse } from './support/stream-checker';
 
@@ -52,13 +52,7 @@ async function startWorker(env: Record<string, string> = {}): Promise<ServicePro
     ...env,
   });
   workers.push(worker);
-  const deadline = Date.now() + 20_000;
-  while (!worker.output().includes('processing jobs')) {
-    if (worker.child.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`worker not ready:\n${worker.output()}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await waitForOutput(worker, 'processing jobs');
   return worker;
 }
 

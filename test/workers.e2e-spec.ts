@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
-import { startProcess, type ServiceProcess } from './support/processes';
+import { startProcess, waitForOutput, type ServiceProcess } from './support/processes';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 
 // Siblings of one round run concurrently, on any worker process: the API here runs no
@@ -27,18 +27,8 @@ tools:
       startProcess('dist/apps/worker/src/main.js', { ...ratchet.env, WORKER_CONCURRENCY: '2' }),
     );
   }
-  await Promise.all(workers.map((worker) => waitForLine(worker, 'processing jobs')));
+  await Promise.all(workers.map((worker) => waitForOutput(worker, 'processing jobs')));
 });
-
-async function waitForLine(service: ServiceProcess, text: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!service.output().includes(text)) {
-    if (service.child.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`worker not ready:\n${service.output()}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 afterAll(async () => {
   await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));

@@ -1,7 +1,6 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { Client, escapeIdentifier } from 'pg';
 import {
   startEmbeddedPostgres,
@@ -9,6 +8,7 @@ import {
   type RunningService,
 } from '../../apps/dev/src/embedded-services';
 import { migrate } from '../../libs/store/src/migrate';
+import { withShortRedis } from './redis-probe';
 import { TEMPLATE_DATABASE, databaseUrl, dropDatabase, serverUrl, withClient } from './database';
 
 // Tests use the Postgres and Redis on their default local ports (or TEST_DATABASE_URL and
@@ -85,20 +85,10 @@ async function postgresAnswers(url: string): Promise<boolean> {
 }
 
 async function redisAnswers(url: string): Promise<boolean> {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: 2000,
-  });
-  client.on('error', () => undefined);
   try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
+    return (await withShortRedis(url, (client) => client.ping())) === 'PONG';
   } catch {
     return false;
-  } finally {
-    client.disconnect();
   }
 }
 

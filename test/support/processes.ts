@@ -66,3 +66,19 @@ export async function waitForReady(
   }
   throw new Error(`${url} not ready after ${timeoutMs} ms:\n${service.output()}`);
 }
+
+/** Resolves once `service` printed `text`; throws if it exits or the deadline passes first. */
+export async function waitForOutput(
+  service: ServiceProcess,
+  text: string,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!service.output().includes(text)) {
+    if (service.child.exitCode !== null || Date.now() > deadline) {
+      const lines = service.output().trimEnd().split('\n').slice(-30).join('\n');
+      throw new Error(`no '${text}' in the output:\n${lines}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

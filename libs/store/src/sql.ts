@@ -1,6 +1,15 @@
 import type { OnModuleDestroy } from '@nestjs/common';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
 
+/** Errors that leave a connection unusable (as opposed to a query that failed). */
+function isConnectionError(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  return (
+    (typeof code === 'string' && /^(08|57P|E[A-Z]+$)/.test(code)) ||
+    /Connection terminated|not queryable/i.test(error.message)
+  );
+}
+
 /** A SQL statement with a name, so Postgres parses and plans it once per connection. */
 export interface Statement {
   name: string;
@@ -33,16 +42,26 @@ export class Sql implements OnModuleDestroy {
   /** Runs `work` in a transaction on one connection; rolls back when it throws. */
   async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A checked-out client has no error listener of the pool's: a connection that drops
+    // between queries (a Postgres restart) would otherwise crash the process. The error
+    // also fails the transaction's next query, and the client is discarded, not reused.
+    let broken: Error | undefined;
+    const onError = (error: Error): void => {
+      broken ??= error;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await work(client);
       await client.query('COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      broken ??= error instanceof Error && isConnectionError(error) ? error : undefined;
+      if (!broken) await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
-      client.release();
+      client.off('error', onError);
+      client.release(broken);
     }
   }
 
