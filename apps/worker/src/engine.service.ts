@@ -38,10 +38,12 @@ import { StreamEvents } from './stream-events';
 const MAX_DECISIONS = 5;
 
 /**
- * Attempts of one step before it fails for good: each worker that claimed it either died or
- * hit an error of ratchet's own (not the model's or the tool's, which are outcomes).
+ * Runs of one step before it fails for good: each worker that claimed it either died or hit
+ * an error of ratchet's own (not the model's or the tool's, which are outcomes). Generous,
+ * since deploys and crashes may cut a step several times; finite, so a step that kills every
+ * worker that runs it does not go on forever.
  */
-const MAX_STEP_ATTEMPTS = 5;
+const MAX_STEP_ATTEMPTS = 10;
 
 /** How a scope ended, in the terms its parent (the response or an agent step) needs. */
 type ScopeEnd =
