@@ -252,3 +252,27 @@ it('recovers a model call killed mid-stream: its items close incomplete, the ret
   expect(step.attempt).toBe(2);
   expect(step.usage.estimated).toBe(true);
 });
+
+it('fails a step for good once it has been run 10 times, and the model hears why', async () => {
+  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
+  const doomed = await startWorker();
+  const response = await client.responses.create({
+    model: 'mock',
+    background: true,
+    input: '/call sleep {"ms":3000,"marker":6}',
+    tools: [fn('sleep')],
+  });
+  await waitFor('the tool call', async () => (callsFor(6).length > 0 ? true : null));
+  doomed.child.kill('SIGKILL');
+  await doomed.exited;
+  // As if nine workers had died running it already.
+  await query(`UPDATE steps SET attempt = 10 WHERE response_id = $1 AND kind = 'tool_call'`, [
+    response.id,
+  ]);
+  await startWorker();
+
+  const done = await terminal(response.id);
+  expect(done.status).toBe('completed');
+  expect(done.output_text).toContain('was tried 10 times and never finished');
+  expect(callsFor(6)).toHaveLength(1);
+});
