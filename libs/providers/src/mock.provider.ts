@@ -81,13 +81,7 @@ import {
   UpstreamError,
 } from './provider';
 import { upstreamErrorForStatus } from './upstream-errors';
-import {
-  CHARS_PER_TOKEN,
-  estimateTokens,
-  inputChars,
-  itemChars,
-  usageOf,
-} from './usage-estimate';
+import { CHARS_PER_TOKEN, estimateTokens, inputChars, itemChars, usageOf } from './usage-estimate';
 
 export interface MockProviderOptions {
   /**
