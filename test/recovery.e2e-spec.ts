@@ -276,3 +276,23 @@ it('fails a step for good once it has been run 10 times, and the model hears why
   expect(done.output_text).toContain('was tried 10 times and never finished');
   expect(callsFor(6)).toHaveLength(1);
 });
+
+it('shows a model call backing off after an upstream failure, until when and why', async () => {
+  if (workers.every((worker) => worker.child.exitCode !== null)) await startWorker();
+  const response = await client.responses.create({
+    model: 'mock',
+    background: true,
+    input: '/fail 503 upstream overloaded',
+  });
+  const view = await waitFor('a backoff', async () => {
+    const progress = await progressOf(response.id);
+    return progress.waiting_for.some((reason) => reason.includes('backing off until'))
+      ? progress
+      : null;
+  });
+  expect(view.waiting_for[0]).toMatch(
+    /^model_call \(step step_\w+\): backing off until \S+ on worker \S+ after attempt \d of model 'mock' failed \(upstream_error: upstream overloaded\)$/,
+  );
+  const done = await terminal(response.id);
+  expect(done.status).toBe('failed');
+});

@@ -13,6 +13,7 @@ import {
 } from '@ratchet/providers';
 import {
   childScopeId,
+  RecoveryRepository,
   StepsRepository,
   type ScopeSnapshot,
   type StepOutcome,
@@ -38,6 +39,7 @@ export class StepExecutor {
     private readonly tools: HttpToolClient,
     private readonly steps: StepsRepository,
     private readonly stream: StreamEvents,
+    private readonly recovery: RecoveryRepository,
   ) {}
 
   async execute(
@@ -84,7 +86,7 @@ export class StepExecutor {
     if (stream && stream.earlierChars > 0) meter.earlierAttempt(stream.earlierChars);
     let outcome: StepOutcome;
     try {
-      outcome = await this.callModel(snapshot, step, signal, stream, meter);
+      outcome = await this.callModel(snapshot, step, signal, stream, meter, attempt);
     } catch (error) {
       await stream?.abandon().catch(() => undefined);
       if (signal.aborted) {
@@ -118,6 +120,7 @@ export class StepExecutor {
     signal: AbortSignal,
     stream: ModelStream | null,
     meter: UsageMeter,
+    claimedAttempt: number | null,
   ): Promise<StepOutcome> {
     const { scope, response } = snapshot;
     const request = response.request;
@@ -169,11 +172,17 @@ export class StepExecutor {
               },
             }
           : {}),
-        onAttempt: ({ model, attempt, error, delayMs }) =>
+        onAttempt: ({ model, attempt, error, delayMs }) => {
           this.logger.warn(
             `step ${step.id}: model '${model}' attempt ${attempt} failed (${error.code}: ${error.message})` +
               (delayMs === null ? '; moving on' : `; retrying in ${delayMs} ms`),
-          ),
+          );
+          if (delayMs === null || claimedAttempt === null) return;
+          const until = new Date(Date.now() + delayMs).toISOString();
+          const backoff = { until, model, attempt, code: error.code, message: error.message };
+          // Only for people watching: a lost write hides the reason, nothing else.
+          this.recovery.recordBackoff(step.id, claimedAttempt, backoff).catch(() => undefined);
+        },
       },
     );
     const usage = meter.withAbandoned(result.usage);

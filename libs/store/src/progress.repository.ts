@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Usage } from '@ratchet/core';
+import type { StepBackoff } from './recovery.repository';
 import { Sql, statement } from './sql';
 
 /** A step as the progress view shows it: where it is, who runs it, until when. */
@@ -22,6 +23,8 @@ export interface StepProgress {
   error: { code: string; message: string } | null;
   /** The step's usage; `estimated` when the call was cut short and its tokens estimated. */
   usage: Usage | null;
+  /** The last time this model call waited out an upstream failure. */
+  backoff: StepBackoff | null;
 }
 
 const SQL = {
@@ -29,7 +32,8 @@ const SQL = {
     'response-progress',
     `SELECT s.id, s.scope_id, sc.depth, s.round, s.index, s.kind::text AS kind,
             s.status::text AS status, s.name, s.call_id, s.attempt, s.lease_owner AS worker,
-            s.lease_expires_at, s.dispatched_at, s.started_at, s.completed_at, s.error, s.usage
+            s.lease_expires_at, s.dispatched_at, s.started_at, s.completed_at, s.error, s.usage,
+            s.backoff
        FROM steps s JOIN scopes sc ON sc.id = s.scope_id
       WHERE s.response_id = $1
       ORDER BY s.created_at, sc.depth, s.round, s.index`,

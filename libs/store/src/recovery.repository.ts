@@ -20,6 +20,10 @@ const SQL = {
       WHERE id = ANY($1::text[]) AND lease_owner = $2 AND status = 'running'
         AND lease_expires_at IS NOT NULL`,
   ),
+  backoff: statement(
+    'step-backoff',
+    `UPDATE steps SET backoff = $3::jsonb WHERE id = $1 AND attempt = $2 AND status = 'running'`,
+  ),
   release: statement(
     'release-lease',
     `UPDATE steps SET lease_expires_at = now(), lease_owner = NULL
@@ -66,6 +70,15 @@ const SQL = {
   ),
 };
 
+/** A model call between two tries: until when it waits, and why. */
+export interface StepBackoff {
+  until: string;
+  model: string;
+  attempt: number;
+  code: string;
+  message: string;
+}
+
 export interface IdleStep {
   id: string;
   responseId: string;
@@ -93,6 +106,11 @@ export class RecoveryRepository {
   async renewLeases(stepIds: readonly string[], owner: string, leaseMs: number): Promise<void> {
     if (stepIds.length === 0) return;
     await this.sql.query(SQL.renew, [stepIds, owner, leaseMs]);
+  }
+
+  /** Says that a running model call waits out an upstream failure until `backoff.until`. */
+  async recordBackoff(stepId: string, attempt: number, backoff: StepBackoff): Promise<void> {
+    await this.sql.query(SQL.backoff, [stepId, attempt, JSON.stringify(backoff)]);
   }
 
   /** Gives a running step up for another worker to take at once (a worker shutting down). */

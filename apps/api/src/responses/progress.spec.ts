@@ -22,6 +22,7 @@ function step(overrides: Partial<StepProgress>): StepProgress {
     completed_at: null,
     error: null,
     usage: null,
+    backoff: null,
     ...overrides,
   };
 }
@@ -56,6 +57,34 @@ describe('progressView', () => {
     expect(view.waiting_for).toEqual([
       "tool_call 'lookup' (step step_a): running on worker w1 (attempt 1, lease until 2026-11-21T12:00:05.000Z)",
       "tool_call 'lookup' (step step_b): its worker w2 stopped renewing its lease at 2026-11-21T11:59:55.000Z; another worker takes it over",
+    ]);
+  });
+
+  it('says when a model call backs off after an upstream failure, and why', () => {
+    const view = progressView(
+      'resp_1',
+      'in_progress',
+      [
+        step({
+          id: 'step_m',
+          kind: 'model_call',
+          name: null,
+          status: 'running',
+          worker: 'w1',
+          lease_expires_at: '2026-11-21T12:00:20.000Z',
+          backoff: {
+            until: '2026-11-21T12:00:02.000Z',
+            model: 'gpt',
+            attempt: 2,
+            code: 'rate_limit_exceeded',
+            message: 'Slow down.',
+          },
+        }),
+      ],
+      now,
+    );
+    expect(view.waiting_for).toEqual([
+      "model_call (step step_m): backing off until 2026-11-21T12:00:02.000Z on worker w1 after attempt 2 of model 'gpt' failed (rate_limit_exceeded: Slow down.)",
     ]);
   });
 

@@ -40,6 +40,12 @@ function waitingOn(step: StepProgress, now: Date): string[] {
       return [`${what}: its sub-agent is running (scope depth ${step.depth + 1})`];
     }
     const expired = step.lease_expires_at !== null && new Date(step.lease_expires_at) < now;
+    const backoff = step.backoff;
+    if (!expired && backoff && new Date(backoff.until) > now) {
+      return [
+        `${what}: backing off until ${backoff.until} on worker ${step.worker ?? '?'} after attempt ${backoff.attempt} of model '${backoff.model}' failed (${backoff.code}: ${backoff.message})`,
+      ];
+    }
     return [
       expired
         ? `${what}: its worker ${step.worker ?? '?'} stopped renewing its lease at ${step.lease_expires_at}; another worker takes it over`
