@@ -28,8 +28,8 @@ import { checkSse, jsonEqual } from './support/stream-checker';
 
 // Chaos: ~30 background responses (parallel tool rounds, sub-agents two levels deep, streamed
 // and plain) run on three worker processes from dist/ while the test SIGKILLs a worker every
-// 1.5-3 s (starting a replacement each time), flushes all of Redis once and restarts Postgres
-// once. The API runs as its own process. Postgres, Redis and the tools are the test's own, on
+// 1.5-3 s (starting a replacement each time), flushes all of Redis once, restarts Postgres
+// once and then Redis once (it comes back empty). The API runs as its own process. Postgres, Redis and the tools are the test's own, on
 // loopback. Afterwards every response must have completed with its whole output, each tool
 // step must have run under its own Idempotency-Key (at least once, rarely more), and every
 // streamed response's event log must replay gap-free to its terminal event.
@@ -47,6 +47,8 @@ const SETTLE_MS = 60_000;
 const WORKERS = 3;
 const CONCURRENCY = 8;
 const POSTGRES_DOWN_MS = 1500;
+/** How long Redis stays down in its restart (it comes back empty). */
+const REDIS_DOWN_MS = 1500;
 
 const RECOVERY_ENV = {
   RATCHET_STEP_LEASE_MS: '1500',
@@ -387,7 +389,21 @@ beforeAll(async () => {
     await sleep(500);
     gate.closing = false;
   };
-  await Promise.all([submitAll(), killWorkers(), flushRedis(), restartPostgres()]);
+  const restartRedis = async (): Promise<void> => {
+    // After the Postgres restart; requests and workers wait for Redis to come back.
+    await at(random.int(15_000, 17_000));
+    timeline.note('stopping Redis');
+    const down = { from: Date.now(), to: Infinity, what: 'the Redis restart' };
+    outages.push(down);
+    try {
+      await redis!.restart(REDIS_DOWN_MS);
+      timeline.note('Redis is up again (empty)');
+    } catch (error) {
+      timeline.note(`Redis did not come back: ${message(error)}`);
+    }
+    down.to = Date.now();
+  };
+  await Promise.all([submitAll(), killWorkers(), flushRedis(), restartPostgres(), restartRedis()]);
   timeline.note('chaos over');
 
   // ---- Wait (bounded) for every response to end ----
@@ -876,7 +892,7 @@ function summary(): string {
   const resumes = runs.reduce((sum, run) => sum + Math.max(0, run.live.segments - 1), 0);
   const deliberate = runs.filter((run) => run.hangUpAfter !== null && run.live.segments > 1).length;
   return [
-    `chaos seed ${SEED}: ${runs.length} responses, ${kills} workers SIGKILLed, Redis flushed once, Postgres restarted once`,
+    `chaos seed ${SEED}: ${runs.length} responses, ${kills} workers SIGKILLed, Redis flushed once and restarted once, Postgres restarted once`,
     `statuses: ${[...statuses].map(([s, n]) => `${n} ${s}`).join(', ')}; all ended ${settledAt === null ? 'never' : seconds(settledAt)}`,
     `${toolStats()}; live streams resumed ${resumes} times (${deliberate} after a deliberate hang-up)`,
     ...timeline.entries.map((entry) => `  ${entry}`),
@@ -885,7 +901,7 @@ function summary(): string {
 
 // ---- The assertions ----
 
-describe('chaos: worker SIGKILLs, a Redis FLUSHALL and a Postgres restart', () => {
+describe('chaos: worker SIGKILLs, a Redis FLUSHALL, a Redis restart and a Postgres restart', () => {
   it('completes every response with its whole output and its usage', () => {
     const problems: { run?: Run; text: string }[] = [];
     for (const run of runs) {

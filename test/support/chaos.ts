@@ -2,7 +2,6 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { arch, platform, tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Redis } from 'ioredis';
 import { freePort, repoRoot, startProcess, type ServiceProcess } from './processes';
 import { withShortRedis } from './redis-probe';
 import { eventsFromSse } from './stream-checker';
@@ -277,6 +276,8 @@ function run(
 export interface ChaosRedis {
   url: string;
   flushAll(): Promise<void>;
+  /** Stops the server, keeps it down for `downMs`, and starts it again on the same port. */
+  restart(downMs: number): Promise<void>;
   log(): string;
   stop(): Promise<void>;
 }
@@ -285,14 +286,43 @@ export interface ChaosRedis {
 export async function startChaosRedis(): Promise<ChaosRedis> {
   const binary = process.env.REDIS_SERVER_BINARY ?? 'redis-server';
   const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
   let log = '';
+  let server = await spawnRedis(binary, port, url, (text) => (log += text));
+  return {
+    url,
+    flushAll: async () => {
+      await withShortRedis(url, (client) => client.flushall());
+    },
+    restart: async (downMs) => {
+      await server.stop();
+      await sleep(downMs);
+      server = await spawnRedis(binary, port, url, (text) => (log += text));
+    },
+    log: () => log,
+    stop: () => server.stop(),
+  };
+}
+
+/** Starts redis-server on `port` and waits until it answers. */
+async function spawnRedis(
+  binary: string,
+  port: number,
+  url: string,
+  append: (text: string) => void,
+): Promise<{ stop(): Promise<void> }> {
   const child = spawn(
     binary,
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  child.stdout?.on('data', (chunk: Buffer) => (log += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  let log = '';
+  const collect = (chunk: Buffer): void => {
+    log += chunk.toString();
+    append(chunk.toString());
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
   // A binary that cannot be spawned emits 'error' and never 'exit'.
   const exited = new Promise<void>((resolve) => {
     child.once('exit', () => resolve());
@@ -304,9 +334,6 @@ export async function startChaosRedis(): Promise<ChaosRedis> {
     ),
   );
   spawnError.catch(() => undefined);
-  const url = `redis://127.0.0.1:${port}`;
-  const withClient = <T>(work: (client: Redis) => Promise<T>): Promise<T> =>
-    withShortRedis(url, work);
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
@@ -314,8 +341,8 @@ export async function startChaosRedis(): Promise<ChaosRedis> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     try {
-      await Promise.race([withClient((client) => client.ping()), spawnError]);
-      break;
+      await Promise.race([withShortRedis(url, (client) => client.ping()), spawnError]);
+      return { stop };
     } catch (error) {
       const failed = error instanceof Error && error.message.startsWith('could not start');
       if (failed || Date.now() > deadline || child.exitCode !== null) {
@@ -327,14 +354,6 @@ export async function startChaosRedis(): Promise<ChaosRedis> {
       await sleep(50);
     }
   }
-  return {
-    url,
-    flushAll: async () => {
-      await withClient((client) => client.flushall());
-    },
-    log: () => log,
-    stop,
-  };
 }
 
 // ---- ratchet processes ----
