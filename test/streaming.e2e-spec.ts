@@ -1,11 +1,12 @@
 import type { INestApplication } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
+import { Redis } from 'ioredis';
 import type OpenAI from 'openai';
 import { Client } from 'pg';
 import { createApiApp } from '../apps/api/src/api-app';
 import { startFakeOpenAI, type FakeOpenAI } from './support/fake-openai';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
-import { startRatchet, type TestRatchet } from './support/ratchet';
+import { REDIS_URL, startRatchet, type TestRatchet } from './support/ratchet';
 import { checkSse, checkStream, eventsFromSse } from './support/stream-checker';
 
 // Streaming end to end: the event log in Postgres, SSE from POST and GET, resume by cursor
@@ -377,6 +378,44 @@ describe('GET /v1/responses/{id}?stream=true', () => {
     expect(checkSse(bodies[0])).toEqual([]);
     const distinct = new Set(bodies.map((body) => body.replace(/: keepalive\n\n/g, '')));
     expect(distinct.size).toBe(1);
+  });
+
+  it('holds one Redis subscription per response for all its streams, freed when clients leave', async () => {
+    const response = await post({
+      model: 'mock',
+      stream: true,
+      background: true,
+      input: '/stream 200\n/reply a b c d e f g h i j k l m n o p',
+    });
+    const { events: head } = await readSse(response, (seen) => seen.length >= 3);
+    const id = (head[0].response as { id: string }).id;
+    const channel = `${ratchet.env.RATCHET_REDIS_PREFIX}:response:${id}`;
+    const subscribers = async (): Promise<number> => {
+      const redis = new Redis(REDIS_URL);
+      try {
+        const [, count] = (await redis.pubsub('NUMSUB', channel)) as [string, number];
+        return count;
+      } finally {
+        redis.disconnect();
+      }
+    };
+    const clients = Array.from({ length: 20 }, () => new AbortController());
+    const streams = await Promise.all(
+      clients.map((controller) =>
+        ratchet.request(`/v1/responses/${id}?stream=true`, { key, signal: controller.signal }),
+      ),
+    );
+    expect(streams.every((stream) => stream.status === 200)).toBe(true);
+    expect(await subscribers()).toBe(1);
+    for (const controller of clients) controller.abort();
+    const deadline = Date.now() + 2000;
+    while ((await subscribers()) > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(await subscribers()).toBe(0);
+    // The response did not notice its watchers leave; it runs on (cancelled here to save time).
+    expect((await client.responses.retrieve(id)).status).toBe('in_progress');
+    await client.responses.cancel(id);
   });
 
   it('waits at a cursor beyond the end for the events that come', async () => {
