@@ -28,6 +28,8 @@ models:
   mock: { provider: mock }
 tools:
   sleep: { type: http, url: ${tools.url}/sleep, timeoutMs: 20000 }
+  hang: { type: http, url: ${tools.url}/hang, timeoutMs: 60000 }
+  helper: { type: agent, model: mock, tools: [hang] }
 `,
     env: {
       RATCHET_STEP_LEASE_MS: '1000',
@@ -295,4 +297,57 @@ it('shows a model call backing off after an upstream failure, until when and why
   );
   const done = await terminal(response.id);
   expect(done.status).toBe('failed');
+});
+
+it('cancels work in every worker process and every sub-agent within a second', async () => {
+  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
+  // Two job slots each, so the four sub-agents' hanging calls spread over both processes.
+  const pair = [
+    await startWorker({ WORKER_CONCURRENCY: '2' }),
+    await startWorker({ WORKER_CONCURRENCY: '2' }),
+  ];
+  const agentCall = (n: number) => `/call helper {"input":"/call hang {\\"agent\\":${n}}"}`;
+  const response = await client.responses.create({
+    model: 'mock',
+    background: true,
+    input: [1, 2, 3, 4].map(agentCall).join('\n'),
+    tools: [fn('helper')],
+  });
+  const hanging = () =>
+    tools.calls.filter(
+      (call) =>
+        call.path === '/hang' &&
+        typeof (call.body as { agent?: number }).agent === 'number' &&
+        call.endedAt === null &&
+        call.abortedAt === null,
+    );
+  await waitFor('four hanging calls', async () => (hanging().length === 4 ? true : null));
+  const running = await query<{ executed_by: string }>(
+    `SELECT executed_by FROM steps WHERE response_id = $1 AND name = 'hang' AND status = 'running'`,
+    [response.id],
+  );
+  expect(new Set(running.map((row) => row.executed_by)).size).toBe(2);
+  const calls = hanging();
+
+  const cancelledAt = Date.now();
+  expect((await client.responses.cancel(response.id)).status).toBe('cancelled');
+  await waitFor(
+    'every hanging call to be cut',
+    async () => (calls.every((call) => call.abortedAt !== null) ? true : null),
+    2000,
+  );
+  for (const call of calls) expect(call.abortedAt! - cancelledAt).toBeLessThan(1000);
+  // Nothing ran after the cancel, and nothing is left running.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const steps = await query<{ status: string; started_at: Date | null }>(
+    `SELECT status, started_at FROM steps WHERE response_id = $1`,
+    [response.id],
+  );
+  expect(steps.filter((step) => step.status === 'running' || step.status === 'pending')).toEqual(
+    [],
+  );
+  expect(
+    steps.filter((step) => step.started_at && step.started_at.getTime() > cancelledAt),
+  ).toEqual([]);
+  expect(pair.every((worker) => worker.child.exitCode === null)).toBe(true);
 });
