@@ -318,6 +318,28 @@ const stopFollowing = new AbortController();
 /** Redis flushes and Postgres outages (epoch ms), to explain re-runs; kills are on the processes. */
 const outages: { from: number; to: number; what: string }[] = [];
 
+/** What the API answered while Postgres was down: its readiness, and a create. */
+const duringOutage: {
+  readyz?: { status: number; body: unknown };
+  create?: { status: number; body: unknown };
+} = {};
+
+/** Asks the API what it says while Postgres is down (it must not answer 500s). */
+async function probeOutage(): Promise<void> {
+  try {
+    const ready = await request('/readyz', { timeoutMs: 1000 });
+    duringOutage.readyz = { status: ready.status, body: await ready.json() };
+    const created = await request('/v1/responses', {
+      method: 'POST',
+      body: JSON.stringify({ model: 'mock', input: 'during the outage', background: true }),
+      timeoutMs: 1000,
+    });
+    duringOutage.create = { status: created.status, body: await created.json() };
+  } catch (error) {
+    timeline.note(`outage probe failed: ${message(error)}`);
+  }
+}
+
 /** Holds new submissions (and kills) while Postgres is being restarted. */
 const gate = { closing: false, creating: 0 };
 
@@ -376,7 +398,9 @@ beforeAll(async () => {
     outages.push(down);
     await postgres!.stop();
     timeline.note('Postgres is down');
-    await sleep(POSTGRES_DOWN_MS);
+    const downSince = Date.now();
+    await probeOutage();
+    await sleep(Math.max(0, POSTGRES_DOWN_MS - (Date.now() - downSince)));
     try {
       await postgres!.start();
     } catch (error) {
@@ -1075,6 +1099,17 @@ describe('chaos: worker SIGKILLs, a Redis FLUSHALL, a Redis restart and a Postgr
       }
     }
     assertNone('live streams differ from the log', problems);
+  });
+
+  it('says Postgres is away while it is (/readyz 503, a create 503 to retry), not 500', () => {
+    expect(duringOutage.readyz).toEqual({
+      status: 503,
+      body: { status: 'unavailable', postgres: 'unavailable', redis: 'ok' },
+    });
+    expect(duringOutage.create).toMatchObject({
+      status: 503,
+      body: { error: { type: 'server_error', code: 'service_unavailable' } },
+    });
   });
 
   it('loses no process but those the chaos killed', () => {

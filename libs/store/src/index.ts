@@ -8,3 +8,4 @@ export * from './responses.repository';
 export * from './sql';
 export * from './steps.repository';
 export * from './store.module';
+export * from './unavailable';

@@ -1,14 +1,6 @@
 import type { OnModuleDestroy } from '@nestjs/common';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
-
-/** Errors that leave a connection unusable (as opposed to a query that failed). */
-function isConnectionError(error: Error): boolean {
-  const code = (error as { code?: unknown }).code;
-  return (
-    (typeof code === 'string' && /^(08|57P|E[A-Z]+$)/.test(code)) ||
-    /Connection terminated|not queryable/i.test(error.message)
-  );
-}
+import { isDatabaseUnavailable } from './unavailable';
 
 /** A SQL statement with a name, so Postgres parses and plans it once per connection. */
 export interface Statement {
@@ -56,7 +48,7 @@ export class Sql implements OnModuleDestroy {
       await client.query('COMMIT');
       return result;
     } catch (error) {
-      broken ??= error instanceof Error && isConnectionError(error) ? error : undefined;
+      broken ??= error instanceof Error && isDatabaseUnavailable(error) ? error : undefined;
       if (!broken) await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {

@@ -7,6 +7,7 @@ import {
   Logger,
 } from '@nestjs/common';
 import { RatchetError } from '@ratchet/core';
+import { isDatabaseUnavailable } from '@ratchet/store';
 import type { Request, Response } from 'express';
 import { errorBody, statusOfKind, type ErrorBody } from './error-body';
 
@@ -64,22 +65,4 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
       errorBody(500, `The server had an error processing your request (request id ${requestId}).`),
     ];
   }
-}
-
-/** SQLSTATE classes and socket errors that mean Postgres is away, not that the query is wrong. */
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-]);
-
-function isDatabaseUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || /^(08|57P)/.test(code))) {
-    return true;
-  }
-  return /Connection terminated|timeout exceeded when trying to connect/i.test(error.message);
 }
