@@ -54,6 +54,13 @@ function decodeNotice(message: string): ResponseNotice {
 /** Broadcast to every process: stop all work of this response now. */
 export const CANCEL_CHANNEL = 'cancel';
 
+/**
+ * Broadcast to every process: this response ended. One channel for all responses, so a
+ * request waiting for one subscribes to nothing of its own (a process receives one message
+ * per response, which it hands to whoever waits for that one).
+ */
+export const TERMINAL_CHANNEL = 'terminal';
+
 type Listener = (notice: ResponseNotice) => void;
 type RawListener = (message: unknown) => void;
 
@@ -79,6 +86,8 @@ export class ResponseBus implements OnModuleDestroy {
   private subscriber: Redis | null = null;
   private subscriberReady: Promise<Redis> | null = null;
   private readonly listeners = new Map<string, ChannelEntry>();
+  private readonly terminalListeners = new Map<string, Set<(notice: TerminalNotice) => void>>();
+  private terminalReady: Promise<unknown> | null = null;
 
   constructor(config: AppConfig) {
     this.prefix = `${config.env.RATCHET_REDIS_PREFIX}:response:`;
@@ -86,7 +95,7 @@ export class ResponseBus implements OnModuleDestroy {
   }
 
   async publish(notice: TerminalNotice): Promise<void> {
-    await this.ensurePublisher().publish(this.prefix + notice.responseId, JSON.stringify(notice));
+    await this.ensurePublisher().publish(this.prefix + TERMINAL_CHANNEL, JSON.stringify(notice));
   }
 
   /** Hands events, already durable in Postgres, to the live tails of every process. */
@@ -117,22 +126,81 @@ export class ResponseBus implements OnModuleDestroy {
     return this.publisher;
   }
 
-  /** Listens for notices about one response; resolves once the subscription is active. */
-  async subscribe(responseId: string, listener: Listener): Promise<() => Promise<void>> {
+  /**
+   * Listens for a response's end; resolves once notices are flowing. Costs no Redis command
+   * after the first call in a process.
+   */
+  async onTerminal(
+    responseId: string,
+    listener: (notice: TerminalNotice) => void,
+  ): Promise<() => void> {
+    this.terminalReady ??= this.subscribeTerminal();
+    let set = this.terminalListeners.get(responseId);
+    if (!set) {
+      set = new Set();
+      this.terminalListeners.set(responseId, set);
+    }
+    set.add(listener);
+    const stop = (): void => {
+      const current = this.terminalListeners.get(responseId);
+      current?.delete(listener);
+      if (current?.size === 0) this.terminalListeners.delete(responseId);
+    };
+    try {
+      await this.terminalReady;
+    } catch (error) {
+      stop();
+      throw error;
+    }
+    return stop;
+  }
+
+  /** The process's one subscription to terminal notices; tried again after a failure. */
+  private subscribeTerminal(): Promise<unknown> {
     return this.subscribeChannel(
-      this.prefix + responseId,
-      (message) => {
-        try {
-          return decodeNotice(message);
-        } catch {
-          this.logger.warn(`ignoring malformed notice for ${responseId}`);
-          return null;
+      this.prefix + TERMINAL_CHANNEL,
+      (message) => this.decode(message, TERMINAL_CHANNEL),
+      (notice) => {
+        if (notice === null) return;
+        const { responseId } = notice as TerminalNotice;
+        for (const waiting of this.terminalListeners.get(responseId) ?? []) {
+          waiting(notice as TerminalNotice);
         }
       },
-      (notice) => {
-        if (notice !== null) listener(notice as ResponseNotice);
-      },
-    );
+    ).catch((error: unknown) => {
+      this.terminalReady = null;
+      throw error;
+    });
+  }
+
+  /**
+   * Listens for everything about one response (its events as they are logged, and its
+   * end); resolves once the subscription is active.
+   */
+  async subscribe(responseId: string, listener: Listener): Promise<() => Promise<void>> {
+    const [stopEvents, stopTerminal] = await Promise.all([
+      this.subscribeChannel(
+        this.prefix + responseId,
+        (message) => this.decode(message, responseId),
+        (notice) => {
+          if (notice !== null) listener(notice as ResponseNotice);
+        },
+      ),
+      this.onTerminal(responseId, listener),
+    ]);
+    return async () => {
+      stopTerminal();
+      await stopEvents();
+    };
+  }
+
+  private decode(message: string, channel: string): ResponseNotice | null {
+    try {
+      return decodeNotice(message);
+    } catch {
+      this.logger.warn(`ignoring a malformed notice on ${channel}`);
+      return null;
+    }
   }
 
   private async subscribeChannel(

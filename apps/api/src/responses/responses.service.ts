@@ -286,8 +286,8 @@ export class ResponsesService {
     let pending = false;
     let wake: (() => void) | null = null;
     let finished: ResponseRecord | null = null;
-    const unsubscribe = await this.bus.subscribe(id, (notice) => {
-      if (notice.type === 'terminal' && notice.record) finished = reviveRecord(notice.record);
+    const unsubscribe = await this.bus.onTerminal(id, (notice) => {
+      if (notice.record) finished = reviveRecord(notice.record);
       pending = true;
       wake?.();
     });
@@ -310,7 +310,7 @@ export class ResponsesService {
             resolve();
           }
         }),
-      close: () => void unsubscribe().catch(() => undefined),
+      close: unsubscribe,
     };
   }
 
