@@ -26,6 +26,7 @@ import {
   type InlineClaim,
   type NewRound,
   type ResponseEnd,
+  topScopeId,
   type ScopeSnapshot,
   type StepOutcome,
 } from '@ratchet/store';
@@ -93,11 +94,48 @@ export class EngineService {
   }
 
   /** Job: decide for a scope (a new response, a new sub-agent, or a completed round). */
-  async advance({ scopeId }: JobPayload<'scope.advance'>): Promise<void> {
+  async advance({ scopeId, responseId }: JobPayload<'scope.advance'>): Promise<void> {
+    // A new response's first round is recorded without reading its scope first.
+    const started =
+      scopeId === topScopeId(responseId) ? await this.start(responseId, scopeId) : null;
     // A fresh scope's first model call may run inline only at the top: a sub-agent's must
     // take a slot of the response's concurrency limit like any dispatched step.
-    const next = await this.decide(scopeId, (snapshot) => snapshot.scope.parentStepId === null);
+    const next =
+      started ?? (await this.decide(scopeId, (snapshot) => snapshot.scope.parentStepId === null));
     if (next) await this.runChain(next);
+  }
+
+  /**
+   * The first round of a new response. The transition decides it from an empty scope, which
+   * needs nothing read: the round is recorded (claimed, to run here) in the statement that
+   * reads the scope. Null when the scope turns out not to be new (a job run again, or
+   * requeued by the sweeper): the caller reads it and decides as usual.
+   */
+  private async start(responseId: string, scopeId: string): Promise<Continuation | null> {
+    const { limits } = this.config.config;
+    const decision = transition({
+      steps: [],
+      serverTools: {},
+      clientTools: true,
+      maxIterations: limits.maxIterations,
+      budget: { steps: limits.maxSteps, toolCalls: null, expired: false },
+    });
+    if (decision.type !== 'append' || decision.steps.length !== 1) return null;
+    const claim = this.inlineClaim(decision.steps, true);
+    const started = await this.steps.appendFirstRound(
+      { responseId, scopeId, round: decision.round, steps: decision.steps, prevStepId: null },
+      { maxSteps: limits.maxSteps, maxToolCalls: null },
+      claim,
+    );
+    const mine = started?.steps.find((step) => step.index === claim?.index);
+    if (!started || !mine) return null;
+    // Streamed responses log response.in_progress before the first step streams anything.
+    await this.stream.beforeDecision({ ...started.snapshot, steps: [] });
+    return {
+      claimed: { step: mine, scopeId, responseId, attempt: 1 },
+      snapshot: started.snapshot,
+      inline: true,
+    };
   }
 
   /** Job: run one dispatched step (and whatever it leads to inline). */

@@ -306,6 +306,45 @@ export class StepsRepository {
   }
 
   /**
+   * Records a new scope's first round as `appendRound` would, without reading the scope
+   * first, and returns the scope as it then is. Null when the scope has steps already (or
+   * its response ended, or the round does not fit): the caller reads it and decides again.
+   */
+  async appendFirstRound(
+    round: NewRound,
+    budget: AppendBudget,
+    claim: InlineClaim | null,
+  ): Promise<{ snapshot: ScopeSnapshot; steps: StepRecord[] } | null> {
+    const [row] = await this.sql.query<AppendRow & { context: ContextRow | null }>(
+      STEPS_SQL.appendFirst,
+      appendParams(round, budget, claim),
+    );
+    const result = appendResult(row);
+    if (result.type !== 'recorded' || !row.context) return null;
+    const context = this.remember({
+      ...row.context,
+      deadline_at: row.context.deadline_at === null ? null : new Date(row.context.deadline_at),
+    });
+    const toolCalls = result.steps.filter(
+      (step) => step.kind !== 'model_call' && step.status !== 'failed',
+    ).length;
+    return {
+      steps: result.steps,
+      snapshot: {
+        scope: context.scope,
+        steps: result.steps,
+        response: {
+          id: context.scope.responseId,
+          status: 'in_progress',
+          request: context.request,
+          deadlineAt: context.deadlineAt,
+        },
+        tree: { steps: result.steps.length, toolCalls },
+      },
+    };
+  }
+
+  /**
    * Records the outcome of a step that was its round's only one (fenced by attempt) and the
    * round it leads to, as `finish` and `appendRound` would, in one round trip.
    */

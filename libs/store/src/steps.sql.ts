@@ -92,6 +92,18 @@ export const STEPS_SQL = {
        FROM responses r WHERE r.id = $2`,
   ),
   append: statement('append-round', `WITH ${appendCtes((n) => `$${n}`, 'true')} ${APPEND_RESULT}`),
+  // A new scope's first round, recorded without reading the scope first (an empty scope's
+  // decision needs nothing from it), returning the scope's fixed data with it. Nothing is
+  // recorded when the scope has steps already (a job run twice): the caller decides again.
+  appendFirst: statement(
+    'append-first-round',
+    `WITH ${appendCtes((n) => `$${n}`, 'NOT EXISTS (SELECT 1 FROM steps WHERE scope_id = $2)')}
+     ${APPEND_RESULT},
+     (SELECT row_to_json(c) FROM (
+        SELECT s.id, s.response_id, s.parent_step_id, s.depth, s.model, s.instructions,
+               s.input, s.tools, r.request, r.deadline_at
+          FROM scopes s JOIN responses r ON r.id = s.response_id WHERE s.id = $2) c) AS context`,
+  ),
   // A step's outcome and the round it leads to, in one statement. The step was its round's
   // only one, so the scope's open-step counter is simply set for the new round; a round that
   // does not fit leaves the outcome recorded and the counter stale, and the caller decides
