@@ -351,3 +351,29 @@ it('cancels work in every worker process and every sub-agent within a second', a
   ).toEqual([]);
   expect(pair.every((worker) => worker.child.exitCode === null)).toBe(true);
 });
+
+it('makes the decision a worker died before making, after a round was recorded', async () => {
+  if (workers.every((worker) => worker.child.exitCode !== null)) await startWorker();
+  const done = await client.responses.create({
+    model: 'mock',
+    input: '/call sleep {"ms":10,"marker":7}',
+    tools: [fn('sleep')],
+  });
+  expect(done.status).toBe('completed');
+  // As if the worker died right after recording the tool's result: the round is complete,
+  // the next model call was never decided, and the response is still running.
+  await query(`DELETE FROM steps WHERE response_id = $1 AND round = 2`, [done.id]);
+  await query(
+    `UPDATE responses SET status = 'in_progress', output = NULL, usage = NULL, completed_at = NULL,
+            step_count = step_count - 1 WHERE id = $1`,
+    [done.id],
+  );
+  const again = await terminal(done.id);
+  expect(again.status).toBe('completed');
+  expect(again.output_text).toBe(done.output_text);
+  const steps = await query<{ round: number }>(
+    `SELECT round FROM steps WHERE response_id = $1 ORDER BY round`,
+    [done.id],
+  );
+  expect(steps.map((step) => step.round)).toEqual([0, 1, 2]);
+});
