@@ -30,13 +30,13 @@ export type ResponseNotice = TerminalNotice | EventsNotice;
  * nor parsed on the way: `E` and the response id, then one line per event,
  * `<sequence> <type> <data>` (JSON text has no raw line breaks).
  */
-function encodeEventsNotice(responseId: string, events: readonly LoggedEvent[]): string {
+export function encodeEventsNotice(responseId: string, events: readonly LoggedEvent[]): string {
   let frame = `E ${responseId}`;
   for (const event of events) frame += `\n${event.sequence} ${event.type} ${event.data}`;
   return frame;
 }
 
-function decodeNotice(message: string): ResponseNotice {
+export function decodeNotice(message: string): ResponseNotice {
   if (!message.startsWith('E ')) return JSON.parse(message) as TerminalNotice;
   const lines = message.split('\n');
   const events = lines.slice(1).map((line): LoggedEvent => {
