@@ -20,10 +20,13 @@ import type { ProgressView } from './progress';
 import { ResponsesService, type InputItemsList } from './responses.service';
 import { parseIdempotencyKey, parseRetrieveQuery } from './request-headers';
 
+/** Why an exchange's signal aborts; shared, since a DOMException per request costs a stack. */
+const EXCHANGE_CLOSED = new Error('The HTTP exchange ended.');
+
 /** Aborts when the exchange ends: answered, or the client went away first. */
 function exchangeClosed(response: Response): AbortSignal {
   const controller = new AbortController();
-  response.once('close', () => controller.abort());
+  response.once('close', () => controller.abort(EXCHANGE_CLOSED));
   return controller.signal;
 }
 
