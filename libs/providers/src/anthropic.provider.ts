@@ -1,6 +1,6 @@
 import { createParser } from 'eventsource-parser';
 import type { Dispatcher } from 'undici';
-import { type Deadline, startDeadline } from './abort-signals';
+import type { Deadline } from './abort-signals';
 import { decodeAnthropicMessage } from './anthropic.decoder';
 import { encodeAnthropicRequest } from './anthropic.encoder';
 import { AnthropicStreamDecoder, streamTruncatedError } from './anthropic.stream-decoder';
@@ -14,9 +14,8 @@ import {
 } from './provider';
 import { parseRetryAfter, upstreamErrorForStatus } from './upstream-errors';
 import {
+  exchange,
   parseJsonBody,
-  postUpstream,
-  readUpstreamText,
   transportError,
   type UpstreamEndpoint,
   upstreamEndpoint,
@@ -47,39 +46,25 @@ export class AnthropicProvider implements ModelProvider {
     this.endpoint = upstreamEndpoint({
       baseUrl: options.baseUrl,
       path: 'messages',
-      headers: buildHeaders(options.apiKey, options.headers),
+      headers: {
+        'anthropic-version': ANTHROPIC_VERSION,
+        ...(options.apiKey ? { 'x-api-key': options.apiKey } : {}),
+      },
+      configured: options.headers,
       timeouts: options,
       dispatcher: options.dispatcher,
     });
   }
 
   async call(callRequest: ModelCallRequest): Promise<ModelCallResult> {
-    const body = JSON.stringify(encodeAnthropicRequest(callRequest));
     const { signal, onDelta } = callRequest;
-    const { timeouts } = this.endpoint;
-    const deadline = startDeadline(timeouts.timeoutMs, signal);
-    let response: Dispatcher.ResponseData | undefined;
-    try {
-      response = await postUpstream(this.endpoint, body, {
-        deadline,
-        signal,
-        stream: onDelta !== undefined,
-      });
-      if (response.statusCode < 200 || response.statusCode >= 300) {
-        const text = await readUpstreamText(response.body, { deadline, signal, timeouts });
-        throw httpError(response.statusCode, response.headers, text);
-      }
-      if (!onDelta) {
-        const text = await readUpstreamText(response.body, { deadline, signal, timeouts });
-        return decodeAnthropicMessage(parseJsonBody(text));
-      }
-      return await this.readStream(response.body, onDelta, deadline, signal);
-    } finally {
-      // Whatever ended the call (an error event, a listener's throw, an abort), the socket
-      // must not stay half-read.
-      if (response && !response.body.readableEnded) response.body.destroy();
-      deadline.dispose();
-    }
+    return exchange(this.endpoint, JSON.stringify(encodeAnthropicRequest(callRequest)), signal, {
+      httpError,
+      decodeBody: (text) => decodeAnthropicMessage(parseJsonBody(text)),
+      decodeStream: onDelta
+        ? (response, deadline) => this.readStream(response.body, onDelta, deadline, signal)
+        : undefined,
+    });
   }
 
   /**
@@ -116,21 +101,6 @@ export class AnthropicProvider implements ModelProvider {
     parser.feed(text.decode());
     return decoder.finish();
   }
-}
-
-function buildHeaders(
-  apiKey: string | undefined,
-  extra: Record<string, string>,
-): Record<string, string> {
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    'anthropic-version': ANTHROPIC_VERSION,
-  };
-  if (apiKey) headers['x-api-key'] = apiKey;
-  // Lower-cased so a configured `X-Api-Key` or `Anthropic-Version` replaces ours instead of
-  // duplicating it.
-  for (const [name, value] of Object.entries(extra)) headers[name.toLowerCase()] = value;
-  return headers;
 }
 
 function httpError(

@@ -3,7 +3,7 @@ import { startDeadline } from './abort-signals';
 import { decodeChatCompletion } from './openai-chat.decoder';
 import { encodeChatRequest, type MaxTokensParameter } from './openai-chat.encoder';
 import { decodeChatStream } from './openai-chat.stream';
-import { chatErrorBodySchema } from './openai-chat.wire';
+import { openAIHttpError } from './openai-errors';
 import {
   type ModelCallRequest,
   type ModelCallResult,
@@ -11,7 +11,6 @@ import {
   type ModelProvider,
   UpstreamError,
 } from './provider';
-import { parseRetryAfter, upstreamErrorForStatus } from './upstream-errors';
 import {
   parseJsonBody,
   postUpstream,
@@ -52,7 +51,8 @@ export class OpenAIChatProvider implements ModelProvider {
     this.endpoint = upstreamEndpoint({
       baseUrl: options.baseUrl,
       path: 'chat/completions',
-      headers: buildHeaders(options.apiKey, options.headers),
+      headers: options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {},
+      configured: options.headers,
       timeouts: options,
       dispatcher: options.dispatcher,
     });
@@ -125,17 +125,6 @@ export class OpenAIChatProvider implements ModelProvider {
   }
 }
 
-function buildHeaders(
-  apiKey: string | undefined,
-  extra: Record<string, string>,
-): Record<string, string> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (apiKey) headers.authorization = `Bearer ${apiKey}`;
-  // Lower-cased so a configured `Authorization` replaces ours instead of duplicating it.
-  for (const [name, value] of Object.entries(extra)) headers[name.toLowerCase()] = value;
-  return headers;
-}
-
 /** Reads a body to the end; on any failure destroys it so the socket is not left half-read. */
 async function readText(body: Dispatcher.ResponseData['body']): Promise<string> {
   try {
@@ -146,26 +135,5 @@ async function readText(body: Dispatcher.ResponseData['body']): Promise<string> 
 }
 
 function httpError(reply: UpstreamReply): UpstreamError {
-  const retryAfterMs = parseRetryAfter(reply.headers);
-  const upstream = parseErrorBody(reply.text);
-  const message = upstream?.message ?? `The upstream model answered HTTP ${reply.status}.`;
-  return upstreamErrorForStatus(reply.status, message, {
-    upstreamCode: upstream?.code ?? null,
-    retryAfterMs,
-  });
-}
-
-/** The message and code of an OpenAI-style error body, or null for anything else. */
-function parseErrorBody(text: string): { message: string; code: string | null } | null {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  const parsed = chatErrorBodySchema.safeParse(json);
-  if (!parsed.success) return null;
-  const { error } = parsed.data;
-  if (typeof error === 'string') return { message: error, code: null };
-  return { message: error.message, code: typeof error.code === 'string' ? error.code : null };
+  return openAIHttpError(reply.status, reply.headers, reply.text);
 }

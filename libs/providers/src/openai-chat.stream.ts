@@ -1,3 +1,4 @@
+import { openAIErrorBodySchema } from './openai-errors';
 import { type Item, newId } from '@ratchet/core';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { decodeFinishReason, decodeUsage } from './openai-chat.decoder';
@@ -6,7 +7,6 @@ import {
   type ChatToolCallDelta,
   type ChatUsage,
   chatCompletionChunkSchema,
-  chatErrorBodySchema,
 } from './openai-chat.wire';
 import { assistantItem, functionCallItem, reasoningItem } from './output-items';
 import { type ModelCallResult, type ModelDelta, UpstreamError } from './provider';
@@ -49,7 +49,7 @@ function parseChunk(event: EventSourceMessage): ChatCompletionChunk {
   } catch (error) {
     throw badResponse('The upstream model sent a stream chunk that is not JSON.', error);
   }
-  const upstreamError = chatErrorBodySchema.safeParse(json);
+  const upstreamError = openAIErrorBodySchema.safeParse(json);
   if (upstreamError.success || event.event === 'error') {
     throw streamedError(upstreamError.success ? upstreamError.data.error : null, event.data);
   }

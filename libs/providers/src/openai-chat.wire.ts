@@ -144,11 +144,3 @@ export const chatCompletionChunkSchema = z.looseObject({
   usage: chatUsageSchema.nullish(),
 });
 export type ChatCompletionChunk = z.infer<typeof chatCompletionChunkSchema>;
-
-/** OpenAI's error envelope; some compatible servers send `error` as a bare string. */
-export const chatErrorBodySchema = z.looseObject({
-  error: z.union([
-    z.string(),
-    z.looseObject({ message: z.string(), code: z.unknown().optional() }),
-  ]),
-});

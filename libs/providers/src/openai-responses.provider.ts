@@ -1,21 +1,18 @@
 import type { Dispatcher } from 'undici';
-import { abortError, type Deadline, startDeadline } from './abort-signals';
+import { abortError, type Deadline } from './abort-signals';
 import { decodeResponse } from './openai-responses.decoder';
 import { encodeResponsesRequest } from './openai-responses.encoder';
 import { decodeResponsesStream } from './openai-responses.stream';
-import { responsesErrorBodySchema } from './openai-responses.wire';
+import { openAIHttpError } from './openai-errors';
 import {
   type ModelCallRequest,
   type ModelCallResult,
   type ModelDelta,
   type ModelProvider,
-  UpstreamError,
 } from './provider';
-import { parseRetryAfter, upstreamErrorForStatus } from './upstream-errors';
 import {
+  exchange,
   parseJsonBody,
-  postUpstream,
-  readUpstreamText,
   timeoutError,
   type UpstreamEndpoint,
   upstreamEndpoint,
@@ -52,7 +49,8 @@ export class OpenAIResponsesProvider implements ModelProvider {
     this.endpoint = upstreamEndpoint({
       baseUrl: options.baseUrl,
       path: 'responses',
-      headers: buildHeaders(options.apiKey, options.headers),
+      headers: options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {},
+      configured: options.headers,
       timeouts: options,
       dispatcher: options.dispatcher,
     });
@@ -60,34 +58,19 @@ export class OpenAIResponsesProvider implements ModelProvider {
 
   async call(callRequest: ModelCallRequest): Promise<ModelCallResult> {
     // The encoder asks for a stream when onDelta is set.
-    const body = JSON.stringify(encodeResponsesRequest(callRequest));
     const { signal, onDelta } = callRequest;
-    const { timeouts } = this.endpoint;
-    const deadline = startDeadline(timeouts.timeoutMs, signal);
-    let response: Dispatcher.ResponseData | undefined;
-    try {
-      response = await postUpstream(this.endpoint, body, {
-        deadline,
-        signal,
-        stream: onDelta !== undefined,
-      });
-      if (response.statusCode < 200 || response.statusCode >= 300) {
-        const text = await readUpstreamText(response.body, { deadline, signal, timeouts });
-        throw httpError(response.statusCode, response.headers, text);
-      }
+    return exchange(this.endpoint, JSON.stringify(encodeResponsesRequest(callRequest)), signal, {
+      httpError: openAIHttpError,
+      decodeBody: (text) => decodeResponse(parseJsonBody(text)),
       // A server that cannot stream may answer a stream request with the whole Response;
       // the caller then hears no deltas but still gets the turn.
-      if (!onDelta || isJson(response.headers)) {
-        const text = await readUpstreamText(response.body, { deadline, signal, timeouts });
-        return decodeResponse(parseJsonBody(text));
-      }
-      return await this.readStream(response.body, onDelta, deadline, signal);
-    } finally {
-      // Whatever ended the call (a terminal or error event, a listener's throw, an abort),
-      // the socket must not stay half-read.
-      if (response && !response.body.readableEnded) response.body.destroy();
-      deadline.dispose();
-    }
+      decodeStream: onDelta
+        ? (response, deadline) =>
+            isJson(response.headers)
+              ? null
+              : this.readStream(response.body, onDelta, deadline, signal)
+        : undefined,
+    });
   }
 
   /**
@@ -110,44 +93,7 @@ export class OpenAIResponsesProvider implements ModelProvider {
   }
 }
 
-function buildHeaders(
-  apiKey: string | undefined,
-  extra: Record<string, string>,
-): Record<string, string> {
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-  };
-  if (apiKey) headers.authorization = `Bearer ${apiKey}`;
-  // Lower-cased so a configured `Authorization` replaces ours instead of duplicating it.
-  for (const [name, value] of Object.entries(extra)) headers[name.toLowerCase()] = value;
-  return headers;
-}
-
 function isJson(headers: Headers): boolean {
   const type = headers['content-type'];
   return /^application\/json\b/i.test(Array.isArray(type) ? (type[0] ?? '') : (type ?? ''));
-}
-
-function httpError(status: number, headers: Headers, text: string): UpstreamError {
-  const upstream = parseErrorBody(text);
-  const message = upstream?.message ?? `The upstream model answered HTTP ${status}.`;
-  return upstreamErrorForStatus(status, message, {
-    upstreamCode: upstream?.code ?? null,
-    retryAfterMs: parseRetryAfter(headers),
-  });
-}
-
-/** The message and code of an OpenAI-style error body, or null for anything else. */
-function parseErrorBody(text: string): { message: string; code: string | null } | null {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  const parsed = responsesErrorBodySchema.safeParse(json);
-  if (!parsed.success) return null;
-  const { error } = parsed.data;
-  if (typeof error === 'string') return { message: error, code: null };
-  return { message: error.message, code: typeof error.code === 'string' ? error.code : null };
 }

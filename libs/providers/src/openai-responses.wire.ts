@@ -133,14 +133,6 @@ export const responseResourceSchema = z.looseObject({
 });
 export type ResponseResource = z.infer<typeof responseResourceSchema>;
 
-/** OpenAI's error envelope; some compatible servers send `error` as a bare string. */
-export const responsesErrorBodySchema = z.looseObject({
-  error: z.union([
-    z.string(),
-    z.looseObject({ message: z.string(), code: z.unknown().optional() }),
-  ]),
-});
-
 // Streaming (`stream: true`): each SSE event's data is one JSON object with its `type`. Only
 // the events ratchet reads have schemas; every other type is skipped.
 

@@ -1,6 +1,6 @@
 import { MODEL_TIMEOUT_DEFAULTS } from '@ratchet/config';
 import { Agent, type Dispatcher, request } from 'undici';
-import { abortError, type Deadline, MAX_TIMER_MS } from './abort-signals';
+import { abortError, type Deadline, MAX_TIMER_MS, startDeadline } from './abort-signals';
 import { UpstreamError } from './provider';
 
 // What every HTTP provider does alike: its timeouts, its connection pool, sending a request
@@ -165,18 +165,32 @@ export interface UpstreamEndpoint {
   dispatcher: Dispatcher;
 }
 
-/** The endpoint for `path` under a provider's base URL, its pool chosen by connect timeout. */
+/**
+ * The endpoint for `path` under a provider's base URL, its pool chosen by connect timeout.
+ * Its headers: JSON, the provider's own (its credentials, its API version), then the
+ * configured ones, lower-cased so that one spelt `Authorization` replaces ours instead of
+ * going out twice.
+ */
 export function upstreamEndpoint(options: {
   baseUrl: string;
   path: string;
+  /** The provider's own headers, lower-case. */
   headers: Record<string, string>;
+  /** Headers from the model's config; they win. */
+  configured: Record<string, string>;
   timeouts: UpstreamTimeoutOptions;
   dispatcher?: Dispatcher;
 }): UpstreamEndpoint {
   const timeouts = resolveTimeouts(options.timeouts);
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    ...options.headers,
+  };
+  for (const [name, value] of Object.entries(options.configured))
+    headers[name.toLowerCase()] = value;
   return {
     url: `${options.baseUrl.replace(/\/+$/, '')}/${options.path}`,
-    headers: options.headers,
+    headers,
     timeouts,
     dispatcher: upstreamDispatcher(options.dispatcher, timeouts.connectTimeoutMs),
   };
@@ -223,5 +237,57 @@ export async function readUpstreamText(
     return await body.text();
   } catch (error) {
     throw transportError(error, call);
+  }
+}
+
+/** How one exchange reads its answer: whole, or as it streams. */
+export interface UpstreamAnswer<T> {
+  /** The error for a non-2xx answer, from its status, headers and body. */
+  httpError(
+    status: number,
+    headers: Record<string, string | string[] | undefined>,
+    text: string,
+  ): UpstreamError;
+  /** Decodes a whole body. */
+  decodeBody(text: string): T;
+  /**
+   * Set when the call streams: decodes the body as it arrives (classifying its own read
+   * errors), or returns null to have it read whole instead (a server that answered a stream
+   * request with plain JSON).
+   */
+  decodeStream?: (response: Dispatcher.ResponseData, deadline: Deadline) => Promise<T> | null;
+}
+
+/**
+ * One upstream call under the call's deadline: POSTs `body`, turns a non-2xx answer into an
+ * UpstreamError, decodes the answer, and never leaves the socket half-read, whatever ended
+ * the call (an error, a listener's throw, an abort).
+ */
+export async function exchange<T>(
+  endpoint: UpstreamEndpoint,
+  body: string,
+  signal: AbortSignal | undefined,
+  answer: UpstreamAnswer<T>,
+): Promise<T> {
+  const { timeouts } = endpoint;
+  const deadline = startDeadline(timeouts.timeoutMs, signal);
+  let response: Dispatcher.ResponseData | undefined;
+  try {
+    response = await postUpstream(endpoint, body, {
+      deadline,
+      signal,
+      stream: answer.decodeStream !== undefined,
+    });
+    const reply = response;
+    const text = (): Promise<string> =>
+      readUpstreamText(reply.body, { deadline, signal, timeouts });
+    if (reply.statusCode < 200 || reply.statusCode >= 300) {
+      throw answer.httpError(reply.statusCode, reply.headers, await text());
+    }
+    const streamed = answer.decodeStream?.(reply, deadline) ?? null;
+    return streamed ? await streamed : answer.decodeBody(await text());
+  } finally {
+    if (response && !response.body.readableEnded) response.body.destroy();
+    deadline.dispose();
   }
 }
