@@ -12,7 +12,7 @@ import type {
 } from '@ratchet/core';
 import type { Principal } from './api-keys.repository';
 import { encodeEvents, NUMBERED_EVENTS } from './events.repository';
-import { Sql, statement } from './sql';
+import { jsonParam, Sql, statement } from './sql';
 import { usageSumSql } from './usage-sql';
 
 // Responses in plain SQL: every request of the API touches this, so each method is one
@@ -168,9 +168,6 @@ export function toRecord(row: RecordRow): ResponseRecord {
   };
 }
 
-const json = (value: unknown): string | null =>
-  value === undefined || value === null ? null : JSON.stringify(value);
-
 /** The owner filter of a principal: null (everyone's) for admins. */
 const ownerFilter = (principal: Principal): string | null =>
   principal.admin ? null : principal.keyId;
@@ -307,8 +304,8 @@ export class ResponsesRepository {
       id,
       update.status,
       JSON.stringify(update.output),
-      json(update.error),
-      json(update.incompleteDetails),
+      jsonParam(update.error),
+      jsonParam(update.incompleteDetails),
     ]);
     return row ? toRecord(row) : null;
   }

@@ -2,6 +2,10 @@ import type { OnModuleDestroy } from '@nestjs/common';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
 import { isDatabaseUnavailable } from './unavailable';
 
+/** A JSON parameter: the value as JSON text, or SQL NULL for null and undefined. */
+export const jsonParam = (value: unknown): string | null =>
+  value === undefined || value === null ? null : JSON.stringify(value);
+
 /** A SQL statement with a name, so Postgres parses and plans it once per connection. */
 export interface Statement {
   name: string;

@@ -14,7 +14,7 @@ import {
   type Usage,
 } from '@ratchet/core';
 import { toRecord, type RecordRow } from './responses.repository';
-import { Sql } from './sql';
+import { jsonParam, Sql } from './sql';
 import { STEPS_SQL } from './steps.sql';
 
 // The engine's hot path: every method is one round trip (dispatch excepted), in plain SQL
@@ -152,6 +152,19 @@ function appendParams(round: NewRound, budget: AppendBudget, claim: InlineClaim 
   ];
 }
 
+/** The parameters of FINISH_FENCED ($1-$6): a step's outcome and the attempt that wrote it. */
+function finishParams(step: { stepId: string; attempt: number; outcome: StepOutcome }): unknown[] {
+  const { outcome } = step;
+  return [
+    outcome.status,
+    jsonParam(outcome.result),
+    jsonParam(outcome.error),
+    jsonParam(outcome.usage),
+    step.stepId,
+    step.attempt,
+  ];
+}
+
 function appendResult(row: AppendRow): AppendResult {
   if (row.live === 0) return { type: 'ended' };
   if (row.fits === 0) return { type: 'over_budget' };
@@ -213,9 +226,6 @@ interface StateRow {
   tool_call_count: number;
   steps: StepRow[];
 }
-
-const json = (value: unknown): string | null =>
-  value === undefined || value === null ? null : JSON.stringify(value);
 
 /** The child scope of an agent step has an id derived from the step's. */
 export function childScopeId(stepId: string): string {
@@ -354,18 +364,9 @@ export class StepsRepository {
     budget: AppendBudget,
     claim: InlineClaim | null,
   ): Promise<{ recorded: boolean; append: AppendResult }> {
-    const { outcome } = step;
     const [result] = await this.sql.query<AppendRow & { recorded: number }>(
       STEPS_SQL.finishAndAppend,
-      [
-        outcome.status,
-        json(outcome.result),
-        json(outcome.error),
-        json(outcome.usage),
-        step.stepId,
-        step.attempt,
-        ...appendParams(round, budget, claim),
-      ],
+      [...finishParams(step), ...appendParams(round, budget, claim)],
     );
     return { recorded: result.recorded === 1, append: appendResult(result) };
   }
@@ -440,9 +441,9 @@ export class StepsRepository {
       stepId,
       attempt,
       outcome.status,
-      json(outcome.result),
-      json(outcome.error),
-      json(outcome.usage),
+      jsonParam(outcome.result),
+      jsonParam(outcome.error),
+      jsonParam(outcome.usage),
     ]);
     if (!row) return { recorded: false, roundComplete: false, scopeId: null, snapshot: null };
     if (row.open !== 0 || row.steps === null) {
@@ -492,21 +493,15 @@ export class StepsRepository {
     step: { stepId: string; attempt: number; outcome: StepOutcome },
     end: ResponseEnd,
   ): Promise<{ recorded: boolean; ended: ResponseRecord | null }> {
-    const { outcome } = step;
     const [row] = await this.sql.query<{ recorded: number; record: RecordRow | null }>(
       STEPS_SQL.finishAndEnd,
       [
-        outcome.status,
-        json(outcome.result),
-        json(outcome.error),
-        json(outcome.usage),
-        step.stepId,
-        step.attempt,
+        ...finishParams(step),
         end.responseId,
         end.status,
         JSON.stringify(end.output),
-        json(end.error),
-        json(end.incompleteDetails),
+        jsonParam(end.error),
+        jsonParam(end.incompleteDetails),
       ],
     );
     return { recorded: row.recorded === 1, ended: row.record ? toRecord(row.record) : null };

@@ -68,6 +68,18 @@ const APPEND_RESULT = `SELECT (SELECT count(*)::int FROM lock) AS live,
        (SELECT count(*)::int FROM fits) AS fits,
        coalesce((SELECT json_agg(ins ORDER BY index) FROM ins), '[]'::json) AS steps`;
 
+/**
+ * A step's outcome, written only by the attempt that holds the step (the fence): $1 status,
+ * $2 result, $3 error, $4 usage, $5 step, $6 attempt. The CTE `done` has its id if written.
+ */
+const FINISH_FENCED = `done AS (
+       UPDATE steps
+          SET status = $1::step_status, result = $2::jsonb, error = $3::jsonb,
+              usage = $4::jsonb, completed_at = now(), lease_owner = NULL,
+              lease_expires_at = NULL
+        WHERE id = $5 AND status = 'running' AND attempt = $6
+       RETURNING id)`;
+
 export const STEPS_SQL = {
   context: statement(
     'scope-context',
@@ -110,13 +122,7 @@ export const STEPS_SQL = {
   // again on fresh state.
   finishAndAppend: statement(
     'finish-and-append',
-    `WITH done AS (
-       UPDATE steps
-          SET status = $1::step_status, result = $2::jsonb, error = $3::jsonb,
-              usage = $4::jsonb, completed_at = now(), lease_owner = NULL,
-              lease_expires_at = NULL
-        WHERE id = $5 AND status = 'running' AND attempt = $6
-       RETURNING id),
+    `WITH ${FINISH_FENCED},
      ${appendCtes((n) => `$${n + 6}`, 'EXISTS (SELECT 1 FROM done)')}
      ${APPEND_RESULT}, (SELECT count(*)::int FROM done) AS recorded`,
   ),
@@ -125,13 +131,7 @@ export const STEPS_SQL = {
   // added from the parameter instead.
   finishAndEnd: statement(
     'finish-and-end',
-    `WITH done AS (
-       UPDATE steps
-          SET status = $1::step_status, result = $2::jsonb, error = $3::jsonb,
-              usage = $4::jsonb, completed_at = now(), lease_owner = NULL,
-              lease_expires_at = NULL
-        WHERE id = $5 AND status = 'running' AND attempt = $6
-       RETURNING id),
+    `WITH ${FINISH_FENCED},
      used AS (
        SELECT usage FROM steps WHERE response_id = $7 AND id <> $5 AND usage IS NOT NULL
        UNION ALL SELECT $4::jsonb WHERE $4::jsonb IS NOT NULL),
