@@ -1,3 +1,4 @@
+import { usageOf } from '@ratchet/providers';
 import { UsageMeter } from './usage-meter';
 
 const exact = {
@@ -14,7 +15,7 @@ describe('UsageMeter', () => {
     meter.input(50);
     meter.delta('Hello there');
     expect(meter.withAbandoned(exact)).toEqual(exact);
-    expect(meter.streamed()).toEqual({ ...estimate(50, 3), estimated: true });
+    expect(meter.streamed()).toEqual({ ...usageOf(50, 3), estimated: true });
   });
 
   it('adds an estimate for each attempt abandoned mid-stream, flagged as estimated', () => {
@@ -36,9 +37,9 @@ describe('UsageMeter', () => {
   it('estimates a cancelled call, its input read even if nothing streamed', () => {
     const meter = new UsageMeter();
     meter.input(40);
-    expect(meter.cutShort()).toEqual({ ...estimate(40, 0), estimated: true });
+    expect(meter.cutShort()).toEqual({ ...usageOf(40, 0), estimated: true });
     meter.delta('x'.repeat(9)); // 3 tokens
-    expect(meter.cutShort()).toEqual({ ...estimate(40, 3), estimated: true });
+    expect(meter.cutShort()).toEqual({ ...usageOf(40, 3), estimated: true });
   });
 
   it('charges nothing for a call that failed before streaming', () => {
@@ -47,13 +48,3 @@ describe('UsageMeter', () => {
     expect(meter.streamed()).toBeNull();
   });
 });
-
-function estimate(input: number, output: number) {
-  return {
-    input_tokens: input,
-    input_tokens_details: { cached_tokens: 0 },
-    output_tokens: output,
-    output_tokens_details: { reasoning_tokens: 0 },
-    total_tokens: input + output,
-  };
-}

@@ -62,6 +62,7 @@
  * silently ignored.
  */
 import {
+  chunkText,
   type FunctionCallOutputItem,
   type Item,
   type MessageItem,
@@ -225,7 +226,7 @@ function outputDeltas(output: readonly Item[]): ModelDelta[] {
         }
         break;
       case 'function_call':
-        for (const delta of fragments(item.arguments, ARGUMENT_FRAGMENT_CHARS)) {
+        for (const delta of chunkText(item.arguments, ARGUMENT_FRAGMENT_CHARS)) {
           deltas.push({
             type: 'arguments',
             itemId: item.id,
@@ -249,16 +250,6 @@ function outputDeltas(output: readonly Item[]): ModelDelta[] {
  */
 function words(text: string): string[] {
   return text.match(/\S+\s*|\s+/gu) ?? [];
-}
-
-/** `text` in pieces of up to `size` code points, so no surrogate pair is split. */
-function fragments(text: string, size: number): string[] {
-  const codePoints = Array.from(text);
-  const pieces: string[] = [];
-  for (let start = 0; start < codePoints.length; start += size) {
-    pieces.push(codePoints.slice(start, start + size).join(''));
-  }
-  return pieces;
 }
 
 /** The function_call_output items at the very end of the input. */
