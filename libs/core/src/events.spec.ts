@@ -14,33 +14,10 @@ import {
   type UnsequencedEvent,
   type UnsequencedEventOf,
 } from './events';
-import {
-  assistantMessage,
-  type FunctionCallItem,
-  type FunctionCallOutputItem,
-  type Item,
-  type MessageItem,
-  type ReasoningItem,
-} from './items';
+import { assistantMessage, type Item, type MessageItem, type ReasoningItem } from './items';
+import { CALL, CALL_OUTPUT } from './testing/items';
 import { assembleResponse, type ResponseObject, type ResponseStatus } from './response';
 import { checkStream } from '../../../test/support/stream-checker';
-
-const CALL: FunctionCallItem = {
-  type: 'function_call',
-  id: 'fc_1',
-  call_id: 'call_1',
-  name: 'get_weather',
-  arguments: '{"city":"Paris"}',
-  status: 'completed',
-};
-
-const CALL_OUTPUT: FunctionCallOutputItem = {
-  type: 'function_call_output',
-  id: 'fco_1',
-  call_id: 'call_1',
-  output: 'sunny',
-  status: 'completed',
-};
 
 const REASONING: ReasoningItem = {
   type: 'reasoning',

@@ -8,13 +8,8 @@ import {
   type ResponseStreamEvent,
   type UnsequencedEvent,
 } from './events';
-import {
-  assistantMessage,
-  type FunctionCallItem,
-  type FunctionCallOutputItem,
-  type Item,
-  type ReasoningItem,
-} from './items';
+import { assistantMessage, type Item, type ReasoningItem } from './items';
+import { CALL, CALL_OUTPUT } from './testing/items';
 import { assembleResponse, type ResponseObject, type ResponseStatus } from './response';
 import { RESPONSE_RESOURCE_KEYS } from '../../../test/support/open-responses';
 import {
@@ -26,21 +21,6 @@ import {
   sseBody,
 } from '../../../test/support/stream-checker';
 
-const CALL: FunctionCallItem = {
-  type: 'function_call',
-  id: 'fc_1',
-  call_id: 'call_1',
-  name: 'get_weather',
-  arguments: '{"city":"Paris"}',
-  status: 'completed',
-};
-const CALL_OUTPUT: FunctionCallOutputItem = {
-  type: 'function_call_output',
-  id: 'fco_1',
-  call_id: 'call_1',
-  output: 'sunny',
-  status: 'completed',
-};
 const REASONING: ReasoningItem = {
   type: 'reasoning',
   id: 'rs_1',
