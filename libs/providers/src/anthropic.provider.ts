@@ -1,9 +1,9 @@
-import { createParser } from 'eventsource-parser';
 import type { Dispatcher } from 'undici';
-import type { Deadline } from './abort-signals';
+import { abortError, type Deadline } from './abort-signals';
 import { decodeAnthropicMessage } from './anthropic.decoder';
 import { encodeAnthropicRequest } from './anthropic.encoder';
-import { AnthropicStreamDecoder, streamTruncatedError } from './anthropic.stream-decoder';
+import { AnthropicStreamDecoder } from './anthropic.stream-decoder';
+import { sseEvents } from './sse-stream';
 import { ANTHROPIC_VERSION, anthropicErrorBodySchema } from './anthropic.wire';
 import {
   type ModelCallRequest,
@@ -16,7 +16,7 @@ import { parseRetryAfter, upstreamErrorForStatus } from './upstream-errors';
 import {
   exchange,
   parseJsonBody,
-  transportError,
+  timeoutError,
   type UpstreamEndpoint,
   upstreamEndpoint,
   type UpstreamTimeoutOptions,
@@ -68,8 +68,9 @@ export class AnthropicProvider implements ModelProvider {
   }
 
   /**
-   * Feeds the event stream to the decoder chunk by chunk. Only reading the socket is a
-   * transport failure; an `error` event or a throwing listener propagates as it is.
+   * Feeds the event stream to the decoder as it arrives. The decoder's own errors (an `error`
+   * event, a cut-off stream) and a listener's throw stand, unless the caller aborted or a
+   * timeout (the deadline, or the silence between chunks) is what really cut the stream.
    */
   private async readStream(
     body: ResponseBody,
@@ -78,27 +79,12 @@ export class AnthropicProvider implements ModelProvider {
     signal: AbortSignal | undefined,
   ): Promise<ModelCallResult> {
     const decoder = new AnthropicStreamDecoder(onDelta);
-    const parser = createParser({ onEvent: (event) => decoder.push(event.data) });
-    const text = new TextDecoder();
-    const chunks = body[Symbol.asyncIterator]();
-    for (;;) {
-      let chunk: IteratorResult<unknown>;
-      try {
-        chunk = await chunks.next();
-      } catch (error) {
-        throw transportError(error, {
-          signal,
-          deadline,
-          timeouts: this.endpoint.timeouts,
-          duringStream: streamTruncatedError,
-        });
-      }
-      if (chunk.done) break;
-      parser.feed(text.decode(chunk.value as Uint8Array, { stream: true }));
+    try {
+      for await (const event of sseEvents(body)) decoder.push(event.data);
+    } catch (error) {
+      if (signal?.aborted) throw abortError(signal);
+      throw timeoutError(error, { deadline, timeouts: this.endpoint.timeouts }) ?? error;
     }
-    // A final event without its blank line is incomplete by the SSE rules and so dropped;
-    // the missing message_stop then reports the stream as cut off.
-    parser.feed(text.decode());
     return decoder.finish();
   }
 }

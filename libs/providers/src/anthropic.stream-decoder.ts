@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { streamTruncatedError } from './sse-stream';
 import {
   AnthropicOutputBuilder,
   decodeStopReason,
@@ -187,15 +188,6 @@ const USAGE_KEYS = [
   'cache_creation_input_tokens',
   'cache_read_input_tokens',
 ] as const;
-
-/** A stream that stopped before `message_stop`: trying again may get the whole turn. */
-export function streamTruncatedError(cause?: unknown): UpstreamError {
-  return new UpstreamError('The upstream model stream ended before the message was complete.', {
-    code: 'upstream_stream_truncated',
-    retryable: true,
-    cause,
-  });
-}
 
 function isNonEmptyObject(value: unknown): boolean {
   return typeof value === 'object' && value !== null && Object.keys(value).length > 0;
