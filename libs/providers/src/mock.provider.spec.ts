@@ -7,7 +7,7 @@ import {
   type ToolDefinition,
   UpstreamError,
 } from './provider';
-import { within } from './testing/fixtures';
+import { within, modelRequest as plainRequest } from './testing/fixtures';
 
 function user(text: string): MessageItem {
   return {
@@ -24,19 +24,7 @@ function tool(name: string): ToolDefinition {
 }
 
 function modelRequest(overrides: Partial<ModelCallRequest> = {}): ModelCallRequest {
-  return {
-    model: 'mock',
-    instructions: null,
-    input: [],
-    tools: [],
-    toolChoice: 'auto',
-    parallelToolCalls: true,
-    maxOutputTokens: null,
-    temperature: null,
-    topP: null,
-    textFormat: null,
-    ...overrides,
-  };
+  return plainRequest({ model: 'mock', input: [], ...overrides });
 }
 
 function say(text: string, overrides: Partial<ModelCallRequest> = {}): Promise<ModelCallResult> {

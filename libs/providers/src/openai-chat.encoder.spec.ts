@@ -1,20 +1,9 @@
 import { encodeChatRequest } from './openai-chat.encoder';
 import type { ModelCallRequest } from './provider';
+import { modelRequest as plainRequest } from './testing/fixtures';
 
 function request(overrides: Partial<ModelCallRequest> = {}): ModelCallRequest {
-  return {
-    model: 'm',
-    instructions: null,
-    input: [],
-    tools: [],
-    toolChoice: 'auto',
-    parallelToolCalls: true,
-    maxOutputTokens: null,
-    temperature: null,
-    topP: null,
-    textFormat: null,
-    ...overrides,
-  };
+  return plainRequest({ model: 'm', input: [], ...overrides });
 }
 
 describe('encodeChatRequest options', () => {

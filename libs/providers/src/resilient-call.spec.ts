@@ -17,6 +17,7 @@ import {
 } from './resilient-call';
 import type { RetryPolicy } from './retry-policy';
 import { upstreamErrorForStatus } from './upstream-errors';
+import { modelRequest as plainRequest } from './testing/fixtures';
 
 const POLICY: RetryPolicy = {
   maxAttempts: 3,
@@ -75,19 +76,7 @@ function target(name: string, steps: Step[]): ResolvedTarget & { provider: Scrip
 }
 
 function modelRequest(overrides: Partial<ModelCallRequest> = {}): ModelCallRequest {
-  return {
-    model: 'ignored',
-    instructions: null,
-    input: [],
-    tools: [],
-    toolChoice: 'auto',
-    parallelToolCalls: true,
-    maxOutputTokens: null,
-    temperature: null,
-    topP: null,
-    textFormat: null,
-    ...overrides,
-  };
+  return plainRequest({ model: 'ignored', input: [], ...overrides });
 }
 
 const status = (code: number, retryAfterMs: number | null = null): UpstreamError =>
