@@ -83,10 +83,8 @@ export class Sweeper implements OnApplicationBootstrap, OnModuleDestroy {
         await this.queue.requeue({ advance, run }, tag);
       }
       // Steps waiting for a slot whose dispatch was lost get one if the limits allow.
-      const waiting = new Set(
-        found.steps.filter((step) => step.status === 'pending' && !step.dispatched),
-      );
-      for (const responseId of new Set([...waiting].map((step) => step.responseId))) {
+      const waiting = found.steps.filter((step) => step.status === 'pending' && !step.dispatched);
+      for (const responseId of new Set(waiting.map((step) => step.responseId))) {
         await this.engine.dispatch(responseId);
       }
       for (const responseId of found.unclosedLogs) await this.closeLog(responseId);
