@@ -1,8 +1,9 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, Logger } from '@nestjs/common';
+import { Batcher } from '@ratchet/core';
 import type { JobsOptions, Queue } from 'bullmq';
 import { connectionErrorLogger } from './connection-errors';
-import { QUEUE_NAME, type JobName, type JobPayload } from './jobs';
+import { QUEUE_NAME, type JobPayload } from './jobs';
 
 // Jobs are removed once done: Postgres is the record, the queue only carries work. A job id
 // is derived from what the job does, so enqueueing the same work twice while it is waiting
@@ -14,15 +15,34 @@ const defaults: JobsOptions = {
   backoff: { type: 'exponential', delay: 200 },
 };
 
+interface AdvanceJob {
+  name: 'scope.advance';
+  data: JobPayload<'scope.advance'>;
+  opts: JobsOptions & { jobId: string };
+}
+
 @Injectable()
 export class JobQueue {
+  /**
+   * Scopes to advance, added many at a time under load (one Redis transaction for all the
+   * responses an API process accepts at once); alone, a job is added at once.
+   */
+  private readonly advances = new Batcher<AdvanceJob, void>(
+    async (jobs) => {
+      if (jobs.length === 1) await this.queue.add(jobs[0].name, jobs[0].data, jobs[0].opts);
+      else await this.queue.addBulk(jobs);
+      return jobs.map(() => undefined);
+    },
+    { keyOf: (job) => job.opts.jobId, maxInFlight: 2, maxBatch: 100 },
+  );
+
   constructor(@InjectQueue(QUEUE_NAME) private readonly queue: Queue) {
     queue.on('error', connectionErrorLogger(new Logger(JobQueue.name), 'queue'));
   }
 
   async advance(payload: JobPayload<'scope.advance'>, round: number | 'start'): Promise<void> {
     const jobId = `advance.${payload.scopeId}.${round}`;
-    await this.add('scope.advance', payload, jobId);
+    await this.advances.run({ name: 'scope.advance', data: payload, opts: { ...defaults, jobId } });
   }
 
   async runSteps(responseId: string, stepIds: readonly string[]): Promise<void> {
@@ -63,9 +83,5 @@ export class JobQueue {
   /** Round trip to Redis, for readiness checks. */
   async ping(): Promise<void> {
     await this.queue.count();
-  }
-
-  private async add<N extends JobName>(name: N, data: JobPayload<N>, jobId: string): Promise<void> {
-    await this.queue.add(name, data, { ...defaults, jobId });
   }
 }

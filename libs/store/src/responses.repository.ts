@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type {
+  Batcher,
   CreateResponseRequest,
   IncompleteDetails,
   Item,
@@ -12,7 +13,7 @@ import type {
 } from '@ratchet/core';
 import type { Principal } from './api-keys.repository';
 import { encodeEvents, NUMBERED_EVENTS } from './events.repository';
-import { jsonParam, Sql, statement } from './sql';
+import { batchStatement, jsonParam, Sql, statement } from './sql';
 import { usageSumSql } from './usage-sql';
 
 // Responses in plain SQL: every request of the API touches this, so each method is one
@@ -64,28 +65,41 @@ export const RECORD_COLUMNS = `r.id, r.status::text AS status, r.model, r.reques
   (SELECT s.tools FROM scopes s WHERE s.id = 'scope_' || substr(r.id, 6)) AS tools`;
 
 const SQL = {
-  // Parent and children in one statement: foreign keys are checked at its end. Events are
-  // $2-$4 as the event log's append has them, so the numbering SQL is shared.
-  create: statement(
+  // Parent and children in one statement: foreign keys are checked at its end. A batch
+  // statement (see sql.ts): an API process records the responses it accepts at once together.
+  // Each operation's events are encoded as the event log's append has them, so the numbering
+  // SQL is shared.
+  create: batchStatement(
     'create-response',
-    `WITH r AS (
+    `id text, owner_id text, model text, request jsonb, previous_response_id text,
+     background boolean, stream boolean, store boolean, metadata jsonb, deadline_at timestamptz,
+     created_at timestamptz, idempotency_key text, request_hash text, events json, items json,
+     scope_id text, instructions text, context jsonb, tools jsonb`,
+    (ops) => `WITH ${ops},
+     r AS (
        INSERT INTO responses (id, owner_id, model, request, previous_response_id, background,
                               stream, store, metadata, deadline_at, next_sequence, created_at,
                               idempotency_key, request_hash)
-       VALUES ($1, $5, $6, $7::jsonb, $8, $9, $10, $11, $12::jsonb, $13, cardinality($2::text[]),
-               $19, $20, $21)
-       RETURNING created_at),
+       SELECT id, owner_id, model, request, previous_response_id, background, stream, store,
+              metadata, deadline_at, json_array_length(events), created_at, idempotency_key,
+              request_hash
+         FROM op),
      events AS (
        INSERT INTO events (response_id, sequence, type, data)
-       SELECT $1, n.sequence, n.type, n.data FROM (${NUMBERED_EVENTS('0')}) n),
+       SELECT op.id, n.sequence, n.type, n.data
+         FROM op CROSS JOIN LATERAL (${NUMBERED_EVENTS(
+           '0',
+           'json_to_recordset(op.events) AS (type text, head text, tail text)',
+         )}) n),
      items AS (
        INSERT INTO input_items (response_id, position, item_id, item)
-       SELECT $1, x.position, x.item_id, x.item
-         FROM json_to_recordset($14::json) AS x(position int, item_id text, item jsonb)),
+       SELECT op.id, x.position, x.item_id, x.item
+         FROM op CROSS JOIN LATERAL json_to_recordset(op.items)
+              AS x(position int, item_id text, item jsonb)),
      scope AS (
        INSERT INTO scopes (id, response_id, depth, model, instructions, input, tools)
-       VALUES ($15, $1, 0, $6, $16, $17::jsonb, $18::jsonb))
-     SELECT created_at FROM r`,
+       SELECT scope_id, id, 0, model, instructions, context, tools FROM op)
+     SELECT o FROM op`,
   ),
   byIdempotencyKey: statement(
     'response-by-idempotency-key',
@@ -174,7 +188,12 @@ const ownerFilter = (principal: Principal): string | null =>
 
 @Injectable()
 export class ResponsesRepository {
-  constructor(private readonly sql: Sql) {}
+  /** Responses accepted at once are recorded together (one per response in a batch). */
+  private readonly creates: Batcher<{ id: string } & Record<string, unknown>, { o: number }>;
+
+  constructor(private readonly sql: Sql) {
+    this.creates = sql.batcher(SQL.create, (op) => op.id);
+  }
 
   /** Records a response, its input items, its top scope and its first events in one statement. */
   async create(response: NewResponse): Promise<ResponseRecord> {
@@ -194,31 +213,27 @@ export class ResponsesRepository {
       completedAt: null,
     };
     const { types, heads, tails } = encodeEvents(response.events?.(record) ?? []);
-    await this.sql.query(SQL.create, [
-      response.id,
-      types,
-      heads,
-      tails,
-      response.ownerId,
-      response.model,
-      JSON.stringify(request),
-      request.previous_response_id ?? null,
-      request.background ?? false,
-      request.stream ?? false,
-      request.store ?? true,
-      JSON.stringify(request.metadata ?? {}),
-      response.deadlineAt,
-      JSON.stringify(
-        response.inputItems.map((item, position) => ({ position, item_id: item.id, item })),
-      ),
-      topScopeId(response.id),
-      request.instructions ?? null,
-      JSON.stringify(response.context),
-      JSON.stringify(response.tools),
-      record.createdAt,
-      response.idempotency?.key ?? null,
-      response.idempotency?.requestHash ?? null,
-    ]);
+    await this.creates.run({
+      id: response.id,
+      owner_id: response.ownerId,
+      model: response.model,
+      request,
+      previous_response_id: request.previous_response_id ?? null,
+      background: request.background ?? false,
+      stream: request.stream ?? false,
+      store: request.store ?? true,
+      metadata: request.metadata ?? {},
+      deadline_at: response.deadlineAt,
+      created_at: record.createdAt,
+      idempotency_key: response.idempotency?.key ?? null,
+      request_hash: response.idempotency?.requestHash ?? null,
+      events: types.map((type, i) => ({ type, head: heads[i], tail: tails[i] })),
+      items: response.inputItems.map((item, position) => ({ position, item_id: item.id, item })),
+      scope_id: topScopeId(response.id),
+      instructions: request.instructions ?? null,
+      context: response.context,
+      tools: response.tools,
+    });
     return record;
   }
 

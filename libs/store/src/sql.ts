@@ -1,4 +1,5 @@
 import type { OnModuleDestroy } from '@nestjs/common';
+import { Batcher } from '@ratchet/core';
 import { Pool, type PoolClient, type QueryResultRow } from 'pg';
 import { isDatabaseUnavailable } from './unavailable';
 
@@ -17,6 +18,74 @@ export function statement(name: string, text: string): Statement {
 }
 
 /**
+ * A statement that takes a batch of operations, each numbered by `o`, and returns one row per
+ * operation: a process under load sends the operations of many responses as one statement
+ * (one round trip, one commit). It comes in two forms that differ only in how the CTE `op`
+ * is made. `one` takes an operation alone as one parameter per column, so nothing is decoded
+ * twice and it is planned as the single row it is. `many` takes `$1` as a JSON array read
+ * with `ratchet_each`, which the planner takes for one row too (see its migration), so every
+ * lookup goes through an index whatever the batch's size. `columns` lists an operation's
+ * columns as `name type` pairs, comma-separated.
+ */
+export interface BatchStatement {
+  one: Statement;
+  many: Statement;
+  /** The columns of an operation, in the order of `one`'s parameters. */
+  columns: ReadonlyArray<{ name: string; json: boolean }>;
+}
+
+export function batchStatement(
+  name: string,
+  columns: string,
+  text: (ops: string) => string,
+): BatchStatement {
+  const parsed = columns.split(',').map((column) => {
+    const [columnName, type] = column.trim().split(/\s+/);
+    return { name: columnName, type };
+  });
+  const params = parsed.map((column, i) => `$${i + 1}::${column.type} AS ${column.name}`);
+  return {
+    one: statement(name, text(`op AS (SELECT 0 AS o, ${params.join(', ')})`)),
+    many: statement(
+      `${name}-batch`,
+      text(
+        `op AS (SELECT op.* FROM ratchet_each($1::json) e, json_to_record(e) AS op(o int, ${columns}))`,
+      ),
+    ),
+    columns: parsed.map((column) => ({
+      name: column.name,
+      json: column.type === 'json' || column.type === 'jsonb',
+    })),
+  };
+}
+
+/** Batches of one statement that may run at once per process: one commits, the next runs. */
+const BATCHES_IN_FLIGHT = 2;
+const MAX_BATCH = 64;
+
+/**
+ * A node-postgres pool for ratchet's own connections. Every query ratchet makes is short, so
+ * Postgres's JIT compiler only ever costs: with it on, a recovery sweep whose estimated cost
+ * crossed `jit_above_cost` spent about 170 ms compiling each time it ran. It is turned off for
+ * every connection as it opens, before the pool hands it out; by a SET, since connection
+ * poolers such as PgBouncer refuse settings sent as a startup option.
+ */
+export function createPool(connectionString: string, max: number): Pool {
+  const pool = new Pool({
+    connectionString,
+    max,
+    // pg-pool waits for the promise before handing the client out; @types/pg says void.
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises
+    onConnect: async (client) => {
+      await client.query('SET jit = off');
+    },
+  });
+  // An idle client's connection dropping (a Postgres restart) must not crash the process.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/**
  * node-postgres for the engine's hot path: one round trip per call, prepared statements,
  * no ORM in between. Prisma serves everything else. JSON parameters are passed as text
  * (`JSON.stringify`), since node-postgres turns JS arrays into Postgres arrays.
@@ -25,14 +94,41 @@ export class Sql implements OnModuleDestroy {
   readonly pool: Pool;
 
   constructor(connectionString: string, max = 20) {
-    this.pool = new Pool({ connectionString, max });
-    // An idle client's connection dropping (a Postgres restart) must not crash the process.
-    this.pool.on('error', () => undefined);
+    this.pool = createPool(connectionString, max);
   }
 
   async query<T extends QueryResultRow>(sql: Statement, values: unknown[] = []): Promise<T[]> {
     const result = await this.pool.query<T>({ name: sql.name, text: sql.text, values });
     return result.rows;
+  }
+
+  /**
+   * Runs a batch statement's operations, as many at a time as arrive together (see Batcher);
+   * operations with the same key never share a batch.
+   */
+  batcher<Op extends object, Row extends QueryResultRow>(
+    sql: BatchStatement,
+    keyOf: (op: Op) => string,
+  ): Batcher<Op, Row> {
+    return new Batcher<Op, Row>(
+      async (ops) => {
+        if (ops.length === 1) {
+          const op = ops[0] as Record<string, unknown>;
+          const values = sql.columns.map(({ name, json }) =>
+            json ? jsonParam(op[name]) : (op[name] ?? null),
+          );
+          const [row] = await this.query<Row>(sql.one, values);
+          return [row];
+        }
+        const rows = await this.query<Row & { o: number }>(sql.many, [
+          JSON.stringify(ops.map((op, o) => ({ ...op, o }))),
+        ]);
+        const byOp: Row[] = [];
+        for (const row of rows) byOp[row.o] = row;
+        return ops.map((_, o) => byOp[o]);
+      },
+      { keyOf, maxInFlight: BATCHES_IN_FLIGHT, maxBatch: MAX_BATCH },
+    );
   }
 
   /** Runs `work` in a transaction on one connection; rolls back when it throws. */

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import {
+  type Batcher,
   isTerminalStep,
   newId,
   type CreateResponseRequest,
@@ -120,13 +121,42 @@ export interface InlineClaim {
 }
 
 interface AppendRow {
-  live: number;
-  fits: number;
+  live: boolean;
+  fits: boolean;
   steps: StepRow[];
 }
 
-function appendParams(round: NewRound, budget: AppendBudget, claim: InlineClaim | null): unknown[] {
-  const rows = round.steps.map((step) => ({
+/**
+ * One operation of the batched round statements, as its JSON (steps.sql.ts names the keys):
+ * a round to record, and for some statements the outcome of the step before it or how the
+ * response ends.
+ */
+interface RoundOp {
+  response_id: string;
+  scope_id?: string;
+  round?: number;
+  prev_step_id?: string | null;
+  n?: number;
+  steps?: unknown[];
+  max_steps?: number;
+  max_tool_calls?: number | null;
+  tool_calls?: number;
+  owner?: string | null;
+  lease_ms?: number;
+  step_id?: string;
+  attempt?: number;
+  outcome_status?: string;
+  result?: unknown;
+  error?: unknown;
+  usage?: unknown;
+  end_status?: string;
+  output?: unknown;
+  end_error?: unknown;
+  incomplete_details?: unknown;
+}
+
+function roundOp(round: NewRound, budget: AppendBudget, claim: InlineClaim | null): RoundOp {
+  const steps = round.steps.map((step) => ({
     id: newId('step'),
     index: step.index,
     kind: step.kind,
@@ -136,38 +166,37 @@ function appendParams(round: NewRound, budget: AppendBudget, claim: InlineClaim 
     arguments: step.arguments,
     error: step.refused ?? null,
   }));
-  const toolCalls = round.steps.filter((s) => s.kind !== 'model_call' && !s.refused).length;
-  return [
-    round.responseId,
-    round.scopeId,
-    round.round,
-    round.prevStepId,
-    rows.length,
-    budget.maxSteps,
-    budget.maxToolCalls,
-    toolCalls,
-    JSON.stringify(rows),
-    claim?.owner ?? null,
-    claim?.leaseMs ?? 0,
-  ];
+  return {
+    response_id: round.responseId,
+    scope_id: round.scopeId,
+    round: round.round,
+    prev_step_id: round.prevStepId,
+    n: steps.length,
+    steps,
+    max_steps: budget.maxSteps,
+    max_tool_calls: budget.maxToolCalls,
+    tool_calls: round.steps.filter((s) => s.kind !== 'model_call' && !s.refused).length,
+    owner: claim?.owner ?? null,
+    lease_ms: claim?.leaseMs ?? 0,
+  };
 }
 
-/** The parameters of FINISH_FENCED ($1-$6): a step's outcome and the attempt that wrote it. */
-function finishParams(step: { stepId: string; attempt: number; outcome: StepOutcome }): unknown[] {
+/** The outcome part of an operation: a step's outcome and the attempt that wrote it. */
+function outcomeOp(step: { stepId: string; attempt: number; outcome: StepOutcome }) {
   const { outcome } = step;
-  return [
-    outcome.status,
-    jsonParam(outcome.result),
-    jsonParam(outcome.error),
-    jsonParam(outcome.usage),
-    step.stepId,
-    step.attempt,
-  ];
+  return {
+    step_id: step.stepId,
+    attempt: step.attempt,
+    outcome_status: outcome.status,
+    result: outcome.result ?? null,
+    error: outcome.error ?? null,
+    usage: outcome.usage ?? null,
+  };
 }
 
 function appendResult(row: AppendRow): AppendResult {
-  if (row.live === 0) return { type: 'ended' };
-  if (row.fits === 0) return { type: 'over_budget' };
+  if (!row.live) return { type: 'ended' };
+  if (!row.fits) return { type: 'over_budget' };
   if (row.steps.length === 0) return { type: 'exists' };
   return { type: 'recorded', steps: row.steps };
 }
@@ -235,8 +264,22 @@ export function childScopeId(stepId: string): string {
 @Injectable()
 export class StepsRepository {
   private readonly contexts = new Map<string, ScopeContext>();
+  // A round statement's operations go many responses' at a time, one per response.
+  private readonly appendBatcher: Batcher<RoundOp, AppendRow>;
+  private readonly appendFirstBatcher: Batcher<RoundOp, AppendRow & { context: ContextRow | null }>;
+  private readonly finishAndAppendBatcher: Batcher<RoundOp, AppendRow & { recorded: boolean }>;
+  private readonly finishAndEndBatcher: Batcher<
+    RoundOp,
+    { recorded: boolean; record: RecordRow | null }
+  >;
 
-  constructor(private readonly sql: Sql) {}
+  constructor(private readonly sql: Sql) {
+    const byResponse = (op: RoundOp): string => op.response_id;
+    this.appendBatcher = sql.batcher(STEPS_SQL.append, byResponse);
+    this.appendFirstBatcher = sql.batcher(STEPS_SQL.appendFirst, byResponse);
+    this.finishAndAppendBatcher = sql.batcher(STEPS_SQL.finishAndAppend, byResponse);
+    this.finishAndEndBatcher = sql.batcher(STEPS_SQL.finishAndEnd, byResponse);
+  }
 
   async loadScope(scopeId: string): Promise<ScopeSnapshot | null> {
     let context = this.contexts.get(scopeId);
@@ -308,11 +351,7 @@ export class StepsRepository {
     budget: AppendBudget,
     claim: InlineClaim | null = null,
   ): Promise<AppendResult> {
-    const [result] = await this.sql.query<AppendRow>(
-      STEPS_SQL.append,
-      appendParams(round, budget, claim),
-    );
-    return appendResult(result);
+    return appendResult(await this.appendBatcher.run(roundOp(round, budget, claim)));
   }
 
   /**
@@ -325,10 +364,7 @@ export class StepsRepository {
     budget: AppendBudget,
     claim: InlineClaim | null,
   ): Promise<{ snapshot: ScopeSnapshot; steps: StepRecord[] } | null> {
-    const [row] = await this.sql.query<AppendRow & { context: ContextRow | null }>(
-      STEPS_SQL.appendFirst,
-      appendParams(round, budget, claim),
-    );
+    const row = await this.appendFirstBatcher.run(roundOp(round, budget, claim));
     const result = appendResult(row);
     if (result.type !== 'recorded' || !row.context) return null;
     const context = this.remember({
@@ -364,11 +400,11 @@ export class StepsRepository {
     budget: AppendBudget,
     claim: InlineClaim | null,
   ): Promise<{ recorded: boolean; append: AppendResult }> {
-    const [result] = await this.sql.query<AppendRow & { recorded: number }>(
-      STEPS_SQL.finishAndAppend,
-      [...finishParams(step), ...appendParams(round, budget, claim)],
-    );
-    return { recorded: result.recorded === 1, append: appendResult(result) };
+    const result = await this.finishAndAppendBatcher.run({
+      ...roundOp(round, budget, claim),
+      ...outcomeOp(step),
+    });
+    return { recorded: result.recorded, append: appendResult(result) };
   }
 
   /**
@@ -493,18 +529,15 @@ export class StepsRepository {
     step: { stepId: string; attempt: number; outcome: StepOutcome },
     end: ResponseEnd,
   ): Promise<{ recorded: boolean; ended: ResponseRecord | null }> {
-    const [row] = await this.sql.query<{ recorded: number; record: RecordRow | null }>(
-      STEPS_SQL.finishAndEnd,
-      [
-        ...finishParams(step),
-        end.responseId,
-        end.status,
-        JSON.stringify(end.output),
-        jsonParam(end.error),
-        jsonParam(end.incompleteDetails),
-      ],
-    );
-    return { recorded: row.recorded === 1, ended: row.record ? toRecord(row.record) : null };
+    const row = await this.finishAndEndBatcher.run({
+      response_id: end.responseId,
+      ...outcomeOp(step),
+      end_status: end.status,
+      output: end.output,
+      end_error: end.error,
+      incomplete_details: end.incompleteDetails,
+    });
+    return { recorded: row.recorded, ended: row.record ? toRecord(row.record) : null };
   }
 
   /** Opens the scope an agent step runs; opening it again finds the existing one. */

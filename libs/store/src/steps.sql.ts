@@ -1,5 +1,5 @@
 import { LOG_DUE, RECORD_COLUMNS } from './responses.repository';
-import { statement } from './sql';
+import { batchStatement, statement, type BatchStatement } from './sql';
 import { usageSumSql } from './usage-sql';
 
 // The statements of the engine's hot path (StepsRepository). Each is one round trip; the
@@ -17,68 +17,98 @@ const STEPS_OF_SCOPE = (scopeId: string): string =>
        FROM steps WHERE scope_id = ${scopeId}), '[]'::json)`;
 
 /**
- * Recording a round: locks the response row, so concurrent scopes of one tree spend the
- * budget one at a time (FOR UPDATE re-reads the counters as committed by whoever held the
- * lock before); inserts the steps if they fit; spends the counters; sets the scope's open
- * steps; moves the response to in_progress. Parameters, through `p`: 1 response, 2 scope,
- * 3 round, 4 previous step, 5 steps count, 6 maxSteps, 7 maxToolCalls, 8 tool calls,
- * 9 steps JSON, 10 claiming worker, 11 lease ms.
+ * The statements that record rounds and outcomes are batch statements (see sql.ts): a batch
+ * holds at most one operation per response, so an operation sees its response as if it ran
+ * alone. An operation's fields: the round to record (response_id, scope_id, round,
+ * prev_step_id, n = steps in it, steps = the rows to insert, max_steps, max_tool_calls,
+ * tool_calls = calls it would spend, owner and lease_ms of a step recorded already claimed),
+ * the outcome of the step before it (step_id, attempt, outcome_status, result, error, usage),
+ * and how the response ends (end_status, output, end_error, incomplete_details).
  */
-function appendCtes(p: (n: number) => string, precondition: string): string {
-  return `lock AS (
-       SELECT step_count, tool_call_count FROM responses
-        WHERE id = ${p(1)} AND status IN ('queued', 'in_progress') AND ${precondition}
-          FOR UPDATE),
+const OP_COLUMNS = `response_id text, scope_id text, round int, prev_step_id text, n int,
+  steps json, max_steps int, max_tool_calls int, tool_calls int, owner text, lease_ms int,
+  step_id text, attempt int, outcome_status text, result jsonb, error jsonb, usage jsonb,
+  end_status text, output jsonb, end_error jsonb, incomplete_details jsonb`;
+
+const roundStatement = (name: string, text: (ops: string) => string): BatchStatement =>
+  batchStatement(name, OP_COLUMNS, text);
+
+/**
+ * Each operation's step outcome, written only by the attempt that holds the step (the
+ * fence). The CTE `done` has the numbers of the operations whose outcome was written.
+ */
+const FINISH_FENCED = `done AS (
+       UPDATE steps s
+          SET status = op.outcome_status::step_status, result = op.result, error = op.error,
+              usage = op.usage, completed_at = now(), lease_owner = NULL,
+              lease_expires_at = NULL
+         FROM op
+        WHERE s.id = op.step_id AND s.status = 'running' AND s.attempt = op.attempt
+       RETURNING op.o)`;
+
+/**
+ * Recording rounds: locks each response row, so concurrent scopes of one tree spend the
+ * budget one at a time (FOR UPDATE re-reads the counters as committed by whoever held the
+ * lock before); inserts a round's steps if they fit; spends the counters; sets the scope's
+ * open steps; moves the response to in_progress. `precondition` may refer to the operation
+ * as `op`. Rows are locked in id order, so batches running at once never wait on each other
+ * in a cycle; they are found by id alone, with the status read from the locked row, so the
+ * plan cannot prefer the status index.
+ */
+function appendCtes(precondition: string): string {
+  return `locked AS (
+       SELECT op.o, r.status, r.step_count, r.tool_call_count
+         FROM responses r JOIN op ON op.response_id = r.id
+        WHERE ${precondition}
+        ORDER BY r.id
+          FOR UPDATE OF r),
+     lock AS (SELECT * FROM locked WHERE status IN ('queued', 'in_progress')),
      fits AS (
-       SELECT 1 FROM lock
-        WHERE lock.step_count + ${p(5)} <= ${p(6)}
-          AND (${p(7)}::int IS NULL OR lock.tool_call_count + ${p(8)} <= ${p(7)})),
+       SELECT op.o FROM lock JOIN op USING (o)
+        WHERE lock.step_count + op.n <= op.max_steps
+          AND (op.max_tool_calls IS NULL OR lock.tool_call_count + op.tool_calls <= op.max_tool_calls)),
      ins AS (
        INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
                           arguments, error, prev_step_id, completed_at, attempt, lease_owner,
                           executed_by, lease_expires_at, started_at, dispatched_at)
-       SELECT x.id, ${p(1)}, ${p(2)}, ${p(3)}, x.index, x.kind::step_kind, x.status::step_status,
-              x.call_id, x.name, x.arguments, x.error, ${p(4)},
+       SELECT x.id, op.response_id, op.scope_id, op.round, x.index, x.kind::step_kind,
+              x.status::step_status, x.call_id, x.name, x.arguments, x.error, op.prev_step_id,
               CASE WHEN x.status = 'failed' THEN now() END,
               CASE WHEN x.status = 'running' THEN 1 ELSE 0 END,
-              CASE WHEN x.status = 'running' THEN ${p(10)} END,
-              CASE WHEN x.status = 'running' THEN ${p(10)} END,
-              CASE WHEN x.status = 'running' THEN now() + ${p(11)} * interval '1 millisecond' END,
+              CASE WHEN x.status = 'running' THEN op.owner END,
+              CASE WHEN x.status = 'running' THEN op.owner END,
+              CASE WHEN x.status = 'running' THEN now() + op.lease_ms * interval '1 millisecond' END,
               CASE WHEN x.status = 'running' THEN now() END,
               CASE WHEN x.status = 'running' THEN now() END
-         FROM json_to_recordset(${p(9)}::json) AS x(id text, index int, kind text, status text,
-                                                  call_id text, name text, arguments text,
-                                                  error jsonb)
-        WHERE EXISTS (SELECT 1 FROM fits)
+         FROM op JOIN fits USING (o)
+              CROSS JOIN LATERAL json_to_recordset(op.steps) AS x(
+                id text, index int, kind text, status text, call_id text, name text,
+                arguments text, error jsonb)
        ON CONFLICT (scope_id, round, index) DO NOTHING
-       RETURNING ${STEP_COLUMNS}),
+       RETURNING scope_id, response_id, ${STEP_COLUMNS}),
      counted AS (
-       UPDATE responses
-          SET step_count = step_count + (SELECT count(*) FROM ins),
-              tool_call_count = tool_call_count
-                + (SELECT count(*) FROM ins WHERE kind <> 'model_call' AND status <> 'failed'),
-              status = 'in_progress', started_at = coalesce(started_at, now())
-        WHERE id = ${p(1)} AND EXISTS (SELECT 1 FROM ins)),
+       UPDATE responses r
+          SET step_count = r.step_count + (SELECT count(*) FROM ins WHERE ins.scope_id = op.scope_id),
+              tool_call_count = r.tool_call_count
+                + (SELECT count(*) FROM ins
+                    WHERE ins.scope_id = op.scope_id AND kind <> 'model_call' AND status <> 'failed'),
+              status = 'in_progress', started_at = coalesce(r.started_at, now())
+         FROM op
+        WHERE r.id = op.response_id AND EXISTS (SELECT 1 FROM ins WHERE ins.scope_id = op.scope_id)),
      opened AS (
-       UPDATE scopes SET open_steps = (SELECT count(*) FROM ins WHERE status <> 'failed')
-        WHERE id = ${p(2)} AND EXISTS (SELECT 1 FROM ins))`;
+       UPDATE scopes sc
+          SET open_steps = (SELECT count(*) FROM ins
+                             WHERE ins.scope_id = op.scope_id AND status <> 'failed')
+         FROM op
+        WHERE sc.id = op.scope_id AND EXISTS (SELECT 1 FROM ins WHERE ins.scope_id = op.scope_id))`;
 }
 
-const APPEND_RESULT = `SELECT (SELECT count(*)::int FROM lock) AS live,
-       (SELECT count(*)::int FROM fits) AS fits,
-       coalesce((SELECT json_agg(ins ORDER BY index) FROM ins), '[]'::json) AS steps`;
-
-/**
- * A step's outcome, written only by the attempt that holds the step (the fence): $1 status,
- * $2 result, $3 error, $4 usage, $5 step, $6 attempt. The CTE `done` has its id if written.
- */
-const FINISH_FENCED = `done AS (
-       UPDATE steps
-          SET status = $1::step_status, result = $2::jsonb, error = $3::jsonb,
-              usage = $4::jsonb, completed_at = now(), lease_owner = NULL,
-              lease_expires_at = NULL
-        WHERE id = $5 AND status = 'running' AND attempt = $6
-       RETURNING id)`;
+/** Per operation: whether its response was live, whether its round fit, the steps recorded. */
+const APPEND_RESULT = `SELECT op.o,
+       EXISTS (SELECT 1 FROM lock WHERE lock.o = op.o) AS live,
+       EXISTS (SELECT 1 FROM fits WHERE fits.o = op.o) AS fits,
+       coalesce((SELECT json_agg(to_jsonb(ins) - 'scope_id' - 'response_id' ORDER BY ins.index)
+                   FROM ins WHERE ins.scope_id = op.scope_id), '[]'::json) AS steps`;
 
 export const STEPS_SQL = {
   context: statement(
@@ -103,47 +133,58 @@ export const STEPS_SQL = {
             ${STEPS_OF_SCOPE('$1')} AS steps
        FROM responses r WHERE r.id = $2`,
   ),
-  append: statement('append-round', `WITH ${appendCtes((n) => `$${n}`, 'true')} ${APPEND_RESULT}`),
-  // A new scope's first round, recorded without reading the scope first (an empty scope's
-  // decision needs nothing from it), returning the scope's fixed data with it. Nothing is
-  // recorded when the scope has steps already (a job run twice): the caller decides again.
-  appendFirst: statement(
+  append: roundStatement(
+    'append-round',
+    (ops) => `WITH ${ops}, ${appendCtes('true')} ${APPEND_RESULT} FROM op`,
+  ),
+  // New scopes' first rounds, recorded without reading the scopes first (an empty scope's
+  // decision needs nothing from it), returning each scope's fixed data with it. Nothing is
+  // recorded for a scope that has steps already (a job run twice): the caller decides again.
+  appendFirst: roundStatement(
     'append-first-round',
-    `WITH ${appendCtes((n) => `$${n}`, 'NOT EXISTS (SELECT 1 FROM steps WHERE scope_id = $2)')}
+    (ops) => `WITH ${ops},
+     ${appendCtes('NOT EXISTS (SELECT 1 FROM steps WHERE scope_id = op.scope_id)')}
      ${APPEND_RESULT},
      (SELECT row_to_json(c) FROM (
         SELECT s.id, s.response_id, s.parent_step_id, s.depth, s.model, s.instructions,
                s.input, s.tools, r.request, r.deadline_at
-          FROM scopes s JOIN responses r ON r.id = s.response_id WHERE s.id = $2) c) AS context`,
+          FROM scopes s JOIN responses r ON r.id = s.response_id WHERE s.id = op.scope_id) c)
+       AS context
+     FROM op`,
   ),
-  // A step's outcome and the round it leads to, in one statement. The step was its round's
+  // Steps' outcomes and the rounds they lead to, in one statement. Each step was its round's
   // only one, so the scope's open-step counter is simply set for the new round; a round that
   // does not fit leaves the outcome recorded and the counter stale, and the caller decides
   // again on fresh state.
-  finishAndAppend: statement(
+  finishAndAppend: roundStatement(
     'finish-and-append',
-    `WITH ${FINISH_FENCED},
-     ${appendCtes((n) => `$${n + 6}`, 'EXISTS (SELECT 1 FROM done)')}
-     ${APPEND_RESULT}, (SELECT count(*)::int FROM done) AS recorded`,
+    (ops) => `WITH ${ops}, ${FINISH_FENCED},
+     ${appendCtes('op.o IN (SELECT o FROM done)')}
+     ${APPEND_RESULT}, op.o IN (SELECT o FROM done) AS recorded
+     FROM op`,
   ),
-  // The last step of the top scope and the response's end, in one statement. The usage sum
-  // reads the statement's snapshot, which has this step as it was before: its usage is
-  // added from the parameter instead.
-  finishAndEnd: statement(
+  // The last steps of top scopes and their responses' ends, in one statement. The usage sum
+  // reads the statement's snapshot, which has the step as it was before: its usage is added
+  // from the operation instead.
+  finishAndEnd: roundStatement(
     'finish-and-end',
-    `WITH ${FINISH_FENCED},
-     used AS (
-       SELECT usage FROM steps WHERE response_id = $7 AND id <> $5 AND usage IS NOT NULL
-       UNION ALL SELECT $4::jsonb WHERE $4::jsonb IS NOT NULL),
+    (ops) => `WITH ${ops}, ${FINISH_FENCED},
      ended AS (
        UPDATE responses r
-          SET status = $8::response_status, output = $9::jsonb, error = $10::jsonb,
-              incomplete_details = $11::jsonb, completed_at = now(), lease_owner = NULL,
-              lease_expires_at = ${LOG_DUE}, usage = ${usageSumSql('used')}
-        WHERE r.id = $7 AND r.status IN ('queued', 'in_progress') AND EXISTS (SELECT 1 FROM done)
-       RETURNING ${RECORD_COLUMNS})
-     SELECT (SELECT count(*)::int FROM done) AS recorded,
-            (SELECT row_to_json(ended) FROM ended) AS record`,
+          SET status = op.end_status::response_status, output = op.output,
+              error = op.end_error, incomplete_details = op.incomplete_details,
+              completed_at = now(), lease_owner = NULL, lease_expires_at = ${LOG_DUE},
+              usage = ${usageSumSql(`(SELECT s.usage FROM steps s
+                          WHERE s.response_id = op.response_id AND s.id <> op.step_id
+                            AND s.usage IS NOT NULL
+                         UNION ALL SELECT op.usage WHERE op.usage IS NOT NULL) used`)}
+         FROM op
+        WHERE r.id = op.response_id AND r.status IN ('queued', 'in_progress')
+          AND op.o IN (SELECT o FROM done)
+       RETURNING op.o, ${RECORD_COLUMNS})
+     SELECT op.o, op.o IN (SELECT o FROM done) AS recorded,
+            (SELECT row_to_json(ended) FROM ended WHERE ended.o = op.o) AS record
+       FROM op`,
   ),
   claim: statement(
     'claim-step',

@@ -1,0 +1,249 @@
+import type { NewStep, Usage } from '@ratchet/core';
+import {
+  ResponsesRepository,
+  Sql,
+  StepsRepository,
+  topScopeId,
+  type AppendBudget,
+  type InlineClaim,
+  type StepOutcome,
+} from '@ratchet/store';
+import { createTestDatabase, type TestDatabase, withClient } from './support/database';
+
+// The engine's round statements run many responses' operations as one statement when they
+// arrive together. Each operation must come out as it would alone: fenced, within its own
+// budget, refused when its response has ended, with its own usage.
+
+const RESPONSES = 12;
+
+let database: TestDatabase;
+let sql: Sql;
+let responses: ResponsesRepository;
+let steps: StepsRepository;
+let batchedStatements: string[];
+
+beforeAll(async () => {
+  database = await createTestDatabase('batching');
+  sql = new Sql(database.url, 20);
+  responses = new ResponsesRepository(sql);
+  steps = new StepsRepository(sql);
+  await withClient(database.url, (client) =>
+    client.query(
+      `INSERT INTO api_keys (id, name, key_hash, prefix) VALUES ('key_batch', 'b', 'h', 'p')`,
+    ),
+  );
+  const query = sql.query.bind(sql);
+  jest.spyOn(sql, 'query').mockImplementation((statement, values) => {
+    if (statement.name.endsWith('-batch')) batchedStatements.push(statement.name);
+    return query(statement, values);
+  });
+});
+
+beforeEach(() => {
+  batchedStatements = [];
+});
+
+afterAll(async () => {
+  await sql?.onModuleDestroy();
+  await database?.drop();
+});
+
+let counter = 0;
+
+async function newResponse(): Promise<string> {
+  const id = `resp_batch${++counter}`;
+  await responses.create({
+    id,
+    ownerId: 'key_batch',
+    model: 'mock',
+    request: { model: 'mock', input: 'hi', background: true },
+    inputItems: [],
+    context: [],
+    tools: { definitions: [], server: {} },
+    deadlineAt: new Date(Date.now() + 60_000),
+  });
+  return id;
+}
+
+const modelCall: NewStep = {
+  index: 0,
+  kind: 'model_call',
+  callId: null,
+  name: null,
+  arguments: null,
+};
+const toolCall: NewStep = {
+  index: 0,
+  kind: 'tool_call',
+  callId: 'call_1',
+  name: 'noop',
+  arguments: '{}',
+};
+const claim: InlineClaim = { owner: 'worker-test', leaseMs: 30_000, index: 0 };
+const budget: AppendBudget = { maxSteps: 100, maxToolCalls: null };
+
+function usage(tokens: number): Usage {
+  return {
+    input_tokens: tokens,
+    input_tokens_details: { cached_tokens: 0 },
+    output_tokens: tokens,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: 2 * tokens,
+  };
+}
+
+const completed = (tokens: number): StepOutcome => ({
+  status: 'completed',
+  result: { output: [], finishReason: 'stop' },
+  usage: usage(tokens),
+});
+
+/** Starts responses at once: each first model call is recorded, claimed by the test. */
+async function startAll(ids: string[]): Promise<string[]> {
+  const started = await Promise.all(
+    ids.map((id) =>
+      steps.appendFirstRound(
+        { responseId: id, scopeId: topScopeId(id), round: 0, steps: [modelCall], prevStepId: null },
+        budget,
+        claim,
+      ),
+    ),
+  );
+  return started.map((result) => {
+    if (!result) throw new Error('first round not recorded');
+    return result.steps[0].id;
+  });
+}
+
+async function stepRows(responseId: string) {
+  return withClient(database.url, async (client) => {
+    const { rows } = await client.query<{ round: number; kind: string; status: string }>(
+      `SELECT round, kind::text AS kind, status::text AS status FROM steps
+        WHERE response_id = $1 ORDER BY round, index`,
+      [responseId],
+    );
+    return rows;
+  });
+}
+
+it('records many responses in one statement, each as it would be alone', async () => {
+  const ids = await Promise.all(Array.from({ length: RESPONSES }, () => newResponse()));
+  const first = await startAll(ids);
+  expect(batchedStatements).toContain('append-first-round-batch');
+
+  // Every model call finishes at once and leads to a tool round; response 0 is late: its
+  // attempt was taken over, so its outcome is fenced out and its round not recorded.
+  batchedStatements = [];
+  const appended = await Promise.all(
+    ids.map((id, i) =>
+      steps.finishAndAppend(
+        { stepId: first[i], attempt: i === 0 ? 2 : 1, outcome: completed(i + 1) },
+        {
+          responseId: id,
+          scopeId: topScopeId(id),
+          round: 1,
+          steps: [toolCall],
+          prevStepId: first[i],
+        },
+        budget,
+        claim,
+      ),
+    ),
+  );
+  expect(batchedStatements).toContain('finish-and-append-batch');
+  expect(appended[0]).toEqual({ recorded: false, append: { type: 'ended' } });
+  for (const result of appended.slice(1)) {
+    expect(result.recorded).toBe(true);
+    expect(result.append).toMatchObject({
+      type: 'recorded',
+      steps: [{ round: 1, index: 0, kind: 'tool_call', status: 'running', callId: 'call_1' }],
+    });
+  }
+  expect(await stepRows(ids[0])).toEqual([{ round: 0, kind: 'model_call', status: 'running' }]);
+
+  // The tool calls finish and every response ends at once, each with its own usage.
+  batchedStatements = [];
+  const ended = await Promise.all(
+    ids.slice(1).map((id, i) => {
+      const result = appended[i + 1].append;
+      if (result.type !== 'recorded') throw new Error('no tool step');
+      return steps.finishAndEnd(
+        { stepId: result.steps[0].id, attempt: 1, outcome: completed(100) },
+        { responseId: id, status: 'completed', output: [], error: null, incompleteDetails: null },
+      );
+    }),
+  );
+  expect(batchedStatements).toContain('finish-and-end-batch');
+  ended.forEach((result, i) => {
+    const tokens = i + 2 + 100;
+    expect(result.recorded).toBe(true);
+    expect(result.ended).toMatchObject({
+      id: ids[i + 1],
+      status: 'completed',
+      usage: usage(tokens),
+    });
+  });
+  expect(await stepRows(ids[1])).toEqual([
+    { round: 0, kind: 'model_call', status: 'completed' },
+    { round: 1, kind: 'tool_call', status: 'completed' },
+  ]);
+});
+
+it('refuses, within a batch, only the rounds over their own budget or of ended responses', async () => {
+  const ids = await Promise.all(Array.from({ length: RESPONSES }, () => newResponse()));
+  const first = await startAll(ids);
+  // Response 1 is cancelled; response 2 may record no more steps.
+  await withClient(database.url, (client) =>
+    client.query(`UPDATE responses SET status = 'cancelled' WHERE id = $1`, [ids[1]]),
+  );
+
+  batchedStatements = [];
+  const appended = await Promise.all(
+    ids.map((id, i) =>
+      steps.finishAndAppend(
+        { stepId: first[i], attempt: 1, outcome: completed(1) },
+        {
+          responseId: id,
+          scopeId: topScopeId(id),
+          round: 1,
+          steps: [toolCall],
+          prevStepId: first[i],
+        },
+        i === 2 ? { maxSteps: 1, maxToolCalls: null } : budget,
+        claim,
+      ),
+    ),
+  );
+
+  expect(batchedStatements).toContain('finish-and-append-batch');
+  expect(appended[1]).toEqual({ recorded: true, append: { type: 'ended' } });
+  expect(appended[2]).toEqual({ recorded: true, append: { type: 'over_budget' } });
+  for (const i of [0, ...ids.keys()].filter((n) => n > 2)) {
+    expect(appended[i]).toMatchObject({ recorded: true, append: { type: 'recorded' } });
+  }
+  expect(await stepRows(ids[2])).toEqual([{ round: 0, kind: 'model_call', status: 'completed' }]);
+});
+
+it('records a decision taken twice at once only once', async () => {
+  const id = await newResponse();
+  const other = await newResponse();
+  const [stepId, otherStep] = await startAll([id, other]);
+  const round = (responseId: string, prevStepId: string) => ({
+    responseId,
+    scopeId: topScopeId(responseId),
+    round: 1,
+    steps: [toolCall],
+    prevStepId,
+  });
+
+  const [a, b, c] = await Promise.all([
+    steps.appendRound(round(id, stepId), budget),
+    steps.appendRound(round(other, otherStep), budget),
+    steps.appendRound(round(id, stepId), budget),
+  ]);
+
+  expect(a.type).toBe('recorded');
+  expect(b.type).toBe('recorded');
+  expect(c).toEqual({ type: 'exists' });
+  expect((await stepRows(id)).filter((row) => row.round === 1)).toHaveLength(1);
+});
