@@ -258,6 +258,57 @@ describe('MockProvider after tool results', () => {
   });
 });
 
+describe('MockProvider /rounds', () => {
+  /** The input after `rounds` tool rounds of one noop call each, answered `ok`. */
+  function afterRounds(script: string, rounds: number): Item[] {
+    const input: Item[] = [user(script)];
+    for (let round = 1; round <= rounds; round++) {
+      const callId = `call_${round}`;
+      input.push(
+        {
+          type: 'function_call',
+          id: `fc_${round}`,
+          call_id: callId,
+          name: 'noop',
+          arguments: '{}',
+          status: 'completed',
+        },
+        {
+          type: 'function_call_output',
+          id: `fco_${round}`,
+          call_id: callId,
+          output: 'ok',
+          status: 'completed',
+        },
+      );
+    }
+    return input;
+  }
+
+  it('calls again after each tool round until the rounds have run, then answers', async () => {
+    const provider = new MockProvider();
+    const script = '/rounds 3\n/call noop {"n":1}';
+
+    for (const rounds of [0, 1, 2]) {
+      const result = await provider.call(modelRequest({ input: afterRounds(script, rounds) }));
+      expect(calls(result)).toEqual([{ name: 'noop', arguments: '{"n":1}' }]);
+      expect(result.finishReason).toBe('tool_calls');
+    }
+    const last = await provider.call(modelRequest({ input: afterRounds(script, 3) }));
+    expect(calls(last)).toEqual([]);
+    expect(answer(last)).toBe('noop: ok');
+  });
+
+  it('counts only the rounds since the last user message', async () => {
+    const earlier = afterRounds('/rounds 2\n/call noop', 2);
+    const input = [...earlier, ...afterRounds('/rounds 2\n/call noop', 1)];
+
+    const result = await new MockProvider().call(modelRequest({ input }));
+
+    expect(calls(result)).toEqual([{ name: 'noop', arguments: '{}' }]);
+  });
+});
+
 describe('MockProvider /sleep', () => {
   it('waits before answering', async () => {
     const started = Date.now();
@@ -352,6 +403,9 @@ describe('MockProvider malformed directives', () => {
     '/cut -1',
     '/cut two',
     '/cut 99999999999999999999',
+    '/rounds 0',
+    '/rounds 1001',
+    '/rounds many',
   ])('rejects %s', async (line) => {
     const error = await failure(say(line));
 

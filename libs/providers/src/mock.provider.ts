@@ -5,7 +5,8 @@
  * is driven by the conversation, so demos and tests can script whole agent runs.
  *
  * **After tool results.** When the input ends with `function_call_output` items (the results
- * of the last tool round), the mock answers with one line per result, in order:
+ * of the last tool round) and the tool rounds `/rounds` asks for have run, the mock answers
+ * with one line per result, in order:
  * `<tool name>: <output>` (array outputs flattened to their text). It does so whatever
  * `tool_choice` says, so a scripted tool loop always ends. Of the last user message's
  * directives only the streaming ones, `/stream` and `/cut`, still apply to that answer.
@@ -17,6 +18,10 @@
  *   when omitted). Several `/call` lines are parallel calls in one turn; only the first is
  *   made when `parallel_tool_calls` is false, and none when `tool_choice` is `none`. The tool
  *   need not be in `tools`, so client-side tools can be scripted too.
+ * - `/rounds <n>` makes the turn's calls again after each tool round, until `n` tool rounds
+ *   (1-1000; default 1) have run since the user message: a sequential tool loop in one scope.
+ *   The rounds are counted from the input (runs of `function_call_output` items after the
+ *   last user message), so the mock keeps no state.
  * - `/reply <text>` makes the answer exactly `<text>`; several `/reply` lines are joined with
  *   newlines.
  * - `/think <text>` also emits a reasoning item with `<text>` before the answer.
@@ -58,7 +63,7 @@
  * `/sleep` and `/fail` act before the first delta.
  *
  * A malformed directive (`/sleep soon`, `/call` without a name, `/fail 200`, `/stream x`,
- * `/cut -1`) fails the call with code `invalid_mock_directive`, so a typo in a script is never
+ * `/cut -1`, `/rounds 0`) fails the call with code `invalid_mock_directive`, so a typo in a script is never
  * silently ignored.
  */
 import {
@@ -108,9 +113,14 @@ interface Script {
   streamDelayMs: number;
   /** How many deltas a streamed turn reports before it breaks off; null streams it all. */
   cutAfter: number | null;
+  /** Tool rounds to run before answering the tools' results. */
+  rounds: number;
   /** The non-directive lines, trimmed. */
   text: string;
 }
+
+/** The most tool rounds `/rounds` may ask for. */
+const MAX_ROUNDS = 1000;
 
 /** The most characters of function call arguments one delta carries. */
 const ARGUMENT_FRAGMENT_CHARS = 8;
@@ -139,7 +149,7 @@ async function turnResult(
   clock: CallClock,
 ): Promise<ModelCallResult> {
   const toolResults = trailingToolResults(request.input);
-  if (toolResults.length > 0) {
+  if (toolResults.length > 0 && toolRoundsRun(request.input) >= script.rounds) {
     return finish(request, [], summariseToolResults(request.input, toolResults), []);
   }
   await clock.wait(script.sleepMs);
@@ -263,6 +273,20 @@ function trailingToolResults(input: readonly Item[]): FunctionCallOutputItem[] {
   return results;
 }
 
+/** Tool rounds since the last user message: runs of function_call_output items. */
+function toolRoundsRun(input: readonly Item[]): number {
+  let rounds = 0;
+  let inRun = false;
+  for (let i = input.length - 1; i >= 0; i--) {
+    const item = input[i];
+    if (item.type === 'message' && item.role === 'user') break;
+    const isOutput = item.type === 'function_call_output';
+    if (isOutput && !inRun) rounds += 1;
+    inRun = isOutput;
+  }
+  return rounds;
+}
+
 function summariseToolResults(input: readonly Item[], results: FunctionCallOutputItem[]): string {
   const names = new Map<string, string>();
   for (const item of input) {
@@ -291,6 +315,13 @@ const DIRECTIVES: Record<string, DirectiveHandler> = {
     const [, name, args] = /^(\S+)(?:\s+(.*))?$/.exec(argument) ?? [];
     if (!name) throw invalidDirective(line, 'expected /call <name> [json arguments]');
     script.calls.push({ name, arguments: args?.trim() || '{}' });
+  },
+  rounds: (script, argument, line) => {
+    const rounds = Number(argument);
+    if (!/^\d+$/.test(argument) || rounds < 1 || rounds > MAX_ROUNDS) {
+      throw invalidDirective(line, `expected /rounds <tool rounds, 1-${MAX_ROUNDS}>`);
+    }
+    script.rounds = rounds;
   },
   reply: (script, argument) => {
     script.replies.push(argument);
@@ -338,6 +369,7 @@ function parseScript(text: string): Script {
     failure: null,
     streamDelayMs: 0,
     cutAfter: null,
+    rounds: 1,
     text: '',
   };
   const plainLines: string[] = [];
