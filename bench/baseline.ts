@@ -51,7 +51,13 @@ export interface BaselineResult {
 export async function runBaseline(
   settings: BaselineSettings,
   db: Pool,
-  workload: { chainSteps: number; chains: number; stepsPerChain: number; rounds: number },
+  workload: {
+    chainSteps: number;
+    chains: number;
+    stepsPerChain: number;
+    rounds: number;
+    warmupRounds: number;
+  },
   cleanup: Cleanup,
   /** A CPU snapshot of these worker processes and of the Postgres backends. */
   cpu: (workers: NamedPid[]) => Promise<CpuSnapshot>,
@@ -95,14 +101,16 @@ export async function runBaseline(
     );
     const gaps = rows.slice(1).map((row, i) => row.started_at - rows[i].started_at);
 
-    const roundsMs: number[] = [];
-    const throughputBefore = await snapshot();
-    for (let round = 0; round < workload.rounds; round++) {
+    const runRound = async (): Promise<number> => {
       const startedAt = Date.now();
       const chains = await startChains(workload.chains, workload.stepsPerChain);
       const last = await waitForSteps(db, chains, workload.stepsPerChain);
-      roundsMs.push(last.getTime() - startedAt);
-    }
+      return last.getTime() - startedAt;
+    };
+    for (let round = 0; round < workload.warmupRounds; round++) await runRound();
+    const roundsMs: number[] = [];
+    const throughputBefore = await snapshot();
+    for (let round = 0; round < workload.rounds; round++) roundsMs.push(await runRound());
     const throughputCpu = cpuBetween(throughputBefore, await snapshot());
     const wallMs = median(roundsMs);
     const steps = workload.chains * workload.stepsPerChain;

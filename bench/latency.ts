@@ -15,6 +15,12 @@ export interface LatencyResult {
   latency: Summary;
   /** CPU ms per response, by process kind (api, worker, postgres). */
   cpuPerResponse: Record<string, number>;
+  /**
+   * Time between the starts of consecutive steps of one response, ms, over the timed
+   * responses: each gap is one step run and recorded and the next one decided and claimed.
+   * Null for a one-step shape.
+   */
+  stepGaps: Summary | null;
 }
 
 export interface LatencyOptions {
@@ -24,6 +30,8 @@ export interface LatencyOptions {
   budgetMs: number;
   /** Steps recorded for a response, read from Postgres, to prove the shape is what it claims. */
   countSteps: (responseId: string) => Promise<number>;
+  /** The gaps between consecutive step starts of each response, from Postgres. */
+  stepGaps: (responseIds: string[]) => Promise<number[]>;
   cpu: CpuProbe;
 }
 
@@ -43,15 +51,22 @@ export async function measureLatency(
   }
 
   const samples: number[] = [];
+  const ids: string[] = [];
   const deadline = nowMs() + options.budgetMs;
   const cpuBefore = await options.cpu();
   while (samples.length < options.reps && nowMs() < deadline) {
     const started = nowMs();
-    await runOnce(client, shape);
+    ids.push((await runOnce(client, shape)).id);
     samples.push(nowMs() - started);
   }
   const cpu = cpuBetween(cpuBefore, await options.cpu());
-  return { shape, latency: summarize(samples), cpuPerResponse: cpuPer(cpu, samples.length) };
+  const gaps = shape.steps > 1 ? await options.stepGaps(ids) : [];
+  return {
+    shape,
+    latency: summarize(samples),
+    cpuPerResponse: cpuPer(cpu, samples.length),
+    stepGaps: gaps.length > 0 ? summarize(gaps) : null,
+  };
 }
 
 async function runOnce(client: RatchetClient, shape: Shape): Promise<{ id: string }> {

@@ -83,6 +83,16 @@ async function main(cleanup: Cleanup): Promise<void> {
     );
     return rows[0].steps;
   };
+  // Postgres's clock: each step's started_at is set by the statement that claims it.
+  const stepGaps = async (responseIds: string[]): Promise<number[]> => {
+    const { rows } = await db.query<{ starts: number[] }>(
+      `SELECT array_agg(extract(epoch FROM started_at) * 1000 ORDER BY started_at)::float8[]
+              AS starts
+         FROM steps WHERE response_id = ANY($1::text[]) GROUP BY response_id`,
+      [responseIds],
+    );
+    return rows.flatMap(({ starts }) => starts.slice(1).map((start, i) => start - starts[i]));
+  };
   const latency: LatencyResult[] = [];
   for (const shape of latencyShapes()) {
     const result = await measureLatency(client, shape, {
@@ -90,6 +100,7 @@ async function main(cleanup: Cleanup): Promise<void> {
       reps: options.reps,
       budgetMs: options.shapeBudgetMs,
       countSteps,
+      stepGaps,
       cpu,
     });
     ratchet.assertAlive();
@@ -110,7 +121,7 @@ async function main(cleanup: Cleanup): Promise<void> {
       db,
       shape,
       responses,
-      options.throughputRounds,
+      { timed: options.throughputRounds, warmup: options.throughputWarmupRounds },
       cpu,
     );
     ratchet.assertAlive();
@@ -155,6 +166,7 @@ async function main(cleanup: Cleanup): Promise<void> {
       chains: options.throughputResponses,
       stepsPerChain: toolRoundShape(1).steps,
       rounds: options.throughputRounds,
+      warmupRounds: options.throughputWarmupRounds,
     },
     cleanup,
     async (workers) => snapshotCpu([...workers, ...(await postgresBackends(db))]),

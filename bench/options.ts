@@ -19,6 +19,8 @@ export interface BenchOptions {
   throughputResponses: number;
   /** How many times the throughput workload is repeated; the median is reported. */
   throughputRounds: number;
+  /** Untimed rounds before them, for ratchet and the baseline alike. */
+  throughputWarmupRounds: number;
   /** Jobs in the baseline's sequential chain. */
   baselineChain: number;
   /** Responses traced through the wire taps (0 skips the diagnostic pass). */
@@ -55,7 +57,8 @@ export function readOptions(argv: readonly string[]): BenchOptions {
     reps: positiveInt('BENCH_REPS', 200),
     shapeBudgetMs: positiveInt('BENCH_SHAPE_BUDGET_MS', 12_000),
     throughputResponses: positiveInt('BENCH_THROUGHPUT_RESPONSES', 300),
-    throughputRounds: positiveInt('BENCH_THROUGHPUT_ROUNDS', 3),
+    throughputRounds: positiveInt('BENCH_THROUGHPUT_ROUNDS', 5),
+    throughputWarmupRounds: positiveInt('BENCH_THROUGHPUT_WARMUP_ROUNDS', 1, 0),
     baselineChain: positiveInt('BENCH_BASELINE_CHAIN', 1000, 2),
     traceResponses: positiveInt('BENCH_TRACE_RESPONSES', 50, 0),
     streamResponses: positiveInt('BENCH_STREAM_RESPONSES', 20, 0),

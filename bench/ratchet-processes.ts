@@ -84,7 +84,7 @@ ${streamer}tools:
     tools: [chain, noop]
 limits:
   maxDepth: 64
-  maxIterations: 10
+  maxIterations: 16
   maxSteps: 10000
 `;
 }

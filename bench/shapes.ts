@@ -1,7 +1,8 @@
 // Response shapes the mock model can be scripted into, with the number of steps each records.
 //
-// The mock answers with text as soon as it sees tool results, so one scope holds at most one
-// tool round: model -> tools -> model. Longer *sequential* chains come from sub-agents: the
+// The mock answers with text as soon as it sees tool results unless `/rounds` asks for more,
+// so a scope holds one tool round (model -> tools -> model) or a loop of them. Sequential
+// chains across scopes come from sub-agents: the
 // `chain` agent's task is itself a `/call chain ...` script, so each level of nesting adds
 // model -> agent step -> model around the level below. Every level has to JSON-escape the task
 // of the level below, which doubles its backslashes, so the script grows ~2x per level
@@ -51,6 +52,22 @@ export function toolRoundShape(calls: number): Shape {
   };
 }
 
+/**
+ * model -> noop -> model -> ... : `rounds` sequential tool rounds in one scope (the mock's
+ * `/rounds`), 2 * rounds + 1 steps. The chain whose consecutive steps give the per-step
+ * overhead, as the baseline's chain of jobs gives its own.
+ */
+export function toolLoopShape(rounds: number): Shape {
+  const steps = 2 * rounds + 1;
+  return {
+    name: `${rounds} tool rounds`,
+    kind: 'sequential',
+    steps,
+    criticalPath: steps,
+    body: { model: 'mock', input: `/rounds ${rounds}\n/call noop {}`, tools: [NOOP] },
+  };
+}
+
 /** `levels` nested sub-agents around one tool round: 3 * (levels + 1) steps, all sequential. */
 export function agentChainShape(levels: number): Shape {
   let script = '/call noop {}';
@@ -67,11 +84,15 @@ export function agentChainShape(levels: number): Shape {
   };
 }
 
+/** Rounds of the tool loop shape; its model calls stay within the bench's maxIterations. */
+export const TOOL_LOOP_ROUNDS = 10;
+
 /** The shapes of the per-step latency workload, shortest first. */
 export function latencyShapes(): Shape[] {
   return [
     textShape(),
     toolRoundShape(1),
+    toolLoopShape(TOOL_LOOP_ROUNDS),
     agentChainShape(3),
     agentChainShape(9),
     toolRoundShape(9),
