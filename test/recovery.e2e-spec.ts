@@ -212,20 +212,44 @@ it('closes the event log of a streamed response that ended without its terminal 
   expect(events[events.length - 1].type).toBe('response.completed');
 });
 
-it('recovers a model call killed mid-stream: its items close incomplete, the retry streams anew', async () => {
+/**
+ * Kills every worker and starts one to doom, then submits a streamed background response to
+ * it. Returns the worker and the response's SSE body, to read from and cancel.
+ */
+async function streamOnDoomedWorker(input: string) {
   await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
   const doomed = await startWorker();
-  const created = await ratchet.request('/v1/responses', {
+  const response = await ratchet.request('/v1/responses', {
     method: 'POST',
     key,
-    body: JSON.stringify({
-      model: 'mock',
-      stream: true,
-      background: true,
-      input: '/stream 100\n/reply one two three four five six seven eight nine ten',
-    }),
+    body: JSON.stringify({ model: 'mock', stream: true, background: true, input }),
   });
-  const body = created.body!.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+  const body = response.body!.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+  return { doomed, body };
+}
+
+const responseIdIn = (sse: string): string => /"id":"(resp_[0-9a-f]+)"/.exec(sse)![1];
+
+/**
+ * Waits for the response to complete with `text`, replays its stream (which must pass the
+ * checker), and returns the statuses its items closed with, in order.
+ */
+async function closedItemStatuses(id: string, text: string): Promise<string[]> {
+  const done = await terminal(id);
+  expect(done.status).toBe('completed');
+  expect(done.output_text).toBe(text);
+  const sse = await (await ratchet.request(`/v1/responses/${id}?stream=true`, { key })).text();
+  expect(checkSse(sse)).toEqual([]);
+  const events = eventsFromSse(sse).events as { type: string; item?: { status: string } }[];
+  return events
+    .filter((event) => event.type === 'response.output_item.done')
+    .map((event) => event.item?.status ?? '');
+}
+
+it('recovers a model call killed mid-stream: its items close incomplete, the retry streams anew', async () => {
+  const { doomed, body } = await streamOnDoomedWorker(
+    '/stream 100\n/reply one two three four five six seven eight nine ten',
+  );
   let seen = '';
   while ((seen.match(/response\.output_text\.delta/g) ?? []).length < 4) {
     const { value, done } = await body.read();
@@ -235,17 +259,13 @@ it('recovers a model call killed mid-stream: its items close incomplete, the ret
   await body.cancel();
   doomed.child.kill('SIGKILL');
   await doomed.exited;
-  const id = /"id":"(resp_[0-9a-f]+)"/.exec(seen)![1];
+  const id = responseIdIn(seen);
   await startWorker();
 
-  const done = await terminal(id);
-  expect(done.status).toBe('completed');
-  expect(done.output_text).toBe('one two three four five six seven eight nine ten');
-  const text = await (await ratchet.request(`/v1/responses/${id}?stream=true`, { key })).text();
-  expect(checkSse(text)).toEqual([]);
-  const events = eventsFromSse(text).events as { type: string; item?: { status: string } }[];
-  const closed = events.filter((event) => event.type === 'response.output_item.done');
-  expect(closed.map((event) => event.item?.status)).toEqual(['incomplete', 'completed']);
+  expect(await closedItemStatuses(id, 'one two three four five six seven eight nine ten')).toEqual([
+    'incomplete',
+    'completed',
+  ]);
   // The dead attempt's tokens are estimated into the step's usage.
   const [step] = await query<{ attempt: number; usage: { estimated?: boolean } }>(
     `SELECT attempt, usage FROM steps WHERE response_id = $1`,
@@ -253,6 +273,90 @@ it('recovers a model call killed mid-stream: its items close incomplete, the ret
   );
   expect(step.attempt).toBe(2);
   expect(step.usage.estimated).toBe(true);
+});
+
+/**
+ * Streams a model call on a worker that is then killed while its outcome waits for the
+ * step's row (held by the test): the call has streamed everything, and its items must not be
+ * logged done yet. `record` says whether the blocked statement still commits after the
+ * worker died (it had reached Postgres) or never does (its backend is ended).
+ */
+async function killBeforeRecorded(record: boolean): Promise<{ id: string; closed: string[] }> {
+  const { doomed, body } = await streamOnDoomedWorker(
+    '/stream 60\n/reply alpha bravo charlie delta echo foxtrot',
+  );
+  const { value } = await body.read();
+  await body.cancel();
+  const id = responseIdIn(new TextDecoder().decode(value));
+  const types = async (): Promise<string[]> =>
+    (
+      await query<{ type: string }>(
+        'SELECT type FROM events WHERE response_id = $1 ORDER BY sequence',
+        [id],
+      )
+    ).map((row) => row.type);
+  const db = new Client({ connectionString: ratchet.database.url });
+  await db.connect();
+  try {
+    const [step] = await waitFor('the model step', async () => {
+      const rows = await query<{ id: string }>(
+        `SELECT id FROM steps WHERE response_id = $1 AND status = 'running'`,
+        [id],
+      );
+      return rows.length > 0 ? rows : null;
+    });
+    await db.query('BEGIN');
+    await db.query('SELECT 1 FROM steps WHERE id = $1 FOR UPDATE', [step.id]);
+    await waitFor('every delta logged', async () => {
+      const logged = await types();
+      const deltas = logged.filter((type) => type === 'response.output_text.delta');
+      return deltas.length === 6 ? logged : null;
+    });
+    await waitFor('the outcome waiting for the step row', async () => {
+      const waiting = await query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+      );
+      return waiting.length > 0 ? waiting : null;
+    });
+    expect(await types()).not.toContain('response.output_item.done');
+    doomed.child.kill('SIGKILL');
+    await doomed.exited;
+    if (!record) {
+      await query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+      );
+    }
+  } finally {
+    await db.query('ROLLBACK').catch(() => undefined);
+    await db.end();
+  }
+  await startWorker();
+
+  return { id, closed: await closedItemStatuses(id, 'alpha bravo charlie delta echo foxtrot') };
+}
+
+it('logs streamed items done only once their step is recorded: a worker killed before, the retry streams anew', async () => {
+  const { id, closed } = await killBeforeRecorded(false);
+
+  expect(closed).toEqual(['incomplete', 'completed']);
+  const [step] = await query<{ attempt: number }>(
+    'SELECT attempt FROM steps WHERE response_id = $1',
+    [id],
+  );
+  expect(step.attempt).toBe(2);
+});
+
+it('completes the streamed items of a step recorded just as its worker died, from its output', async () => {
+  const { id, closed } = await killBeforeRecorded(true);
+
+  expect(closed).toEqual(['completed']);
+  const [step] = await query<{ attempt: number }>(
+    'SELECT attempt FROM steps WHERE response_id = $1',
+    [id],
+  );
+  expect(step.attempt).toBe(1);
 });
 
 it('fails a step for good once it has been run 10 times, and the model hears why', async () => {

@@ -32,7 +32,7 @@ import {
 } from '@ratchet/store';
 import { InFlightRegistry } from './in-flight.registry';
 import { LeaseKeeper } from './lease-keeper';
-import { StepExecutor } from './step-executor';
+import { StepExecutor, type AfterRecord } from './step-executor';
 import { StreamEvents } from './stream-events';
 
 /** Decisions tried for one advance before it fails (and BullMQ retries it). */
@@ -45,6 +45,9 @@ const MAX_DECISIONS = 5;
  * worker that runs it does not go on forever.
  */
 const MAX_STEP_ATTEMPTS = 10;
+
+/** For a step that streamed nothing: nothing to end once it is recorded. */
+const noStream: AfterRecord = () => Promise.resolve();
 
 /** How a scope ended, in the terms its parent (the response or an agent step) needs. */
 type ScopeEnd =
@@ -181,13 +184,15 @@ export class EngineService {
         }
         continue;
       }
+      const recorded = execution.recorded ?? noStream;
       next = next.inline
-        ? await this.continueInline(next, execution.outcome)
+        ? await this.continueInline(next, execution.outcome, recorded)
         : await this.recordOutcome(
             claimed.responseId,
             claimed.step.id,
             claimed.attempt,
             execution.outcome,
+            recorded,
           );
     }
   }
@@ -228,6 +233,7 @@ export class EngineService {
   private async continueInline(
     { claimed, snapshot }: Continuation,
     outcome: StepOutcome,
+    recorded: AfterRecord,
   ): Promise<Continuation | null> {
     const finishedStep: StepRecord = {
       ...claimed.step,
@@ -245,10 +251,18 @@ export class EngineService {
     if (decision.type !== 'append') {
       const end = scopeEnd(decision);
       if (end === null || snapshot.scope.parentStepId !== null) {
-        return this.recordOutcome(claimed.responseId, claimed.step.id, claimed.attempt, outcome);
+        return this.recordOutcome(
+          claimed.responseId,
+          claimed.step.id,
+          claimed.attempt,
+          outcome,
+          recorded,
+        );
       }
       // The response's last step: its outcome and the response's end are one statement.
-      const { ended } = await this.steps.finishAndEnd(step, responseEnd(claimed.responseId, end));
+      const result = await this.steps.finishAndEnd(step, responseEnd(claimed.responseId, end));
+      await recorded(result.recorded);
+      const { ended } = result;
       if (ended) {
         await this.stream.roundOutputs(after);
         await this.afterResponseEnded(ended);
@@ -262,6 +276,7 @@ export class EngineService {
       this.budgetLimits(after),
       claim,
     );
+    await recorded(result.recorded);
     if (!result.recorded) return null;
     await this.stream.roundOutputs(after);
     const next = await this.afterAppend(after, decision.steps, result.append, claim);
@@ -278,8 +293,10 @@ export class EngineService {
     stepId: string,
     attempt: number | null,
     outcome: StepOutcome,
+    recorded: AfterRecord = noStream,
   ): Promise<Continuation | null> {
     const finished = await this.steps.finish(stepId, attempt, outcome);
+    await recorded(finished.recorded);
     if (!finished.recorded || finished.scopeId === null) return null;
     if (!finished.roundComplete) {
       await this.dispatch(responseId);
@@ -449,7 +466,12 @@ export class EngineService {
       await this.bus.publishCancel(ended.id);
     }
     await this.stream.ended(ended);
-    await this.bus.publish({ type: 'terminal', responseId: ended.id, record: ended });
+    // Only a foreground request or a stream's follower waits for the notice; a background
+    // response's end is read from Postgres by whoever asks.
+    const { background, stream } = ended.request;
+    if (!background || stream) {
+      await this.bus.publish({ type: 'terminal', responseId: ended.id, record: ended });
+    }
   }
 }
 

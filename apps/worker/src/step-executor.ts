@@ -24,9 +24,19 @@ import { textFormatForModel, toolsForModel } from './model-call';
 import { StreamEvents, type ModelStream } from './stream-events';
 import { UsageMeter } from './usage-meter';
 
-/** An agent step's outcome arrives later, when the child scope it opened finishes. */
+/**
+ * A finished step's outcome, to record. `recorded` ends what the step streamed once the
+ * outcome is (or is not) recorded: a streamed model call's items are logged done only after
+ * its outcome is durable, so an attempt whose worker dies before recording it leaves them
+ * open, and the attempt that runs instead closes them `incomplete`. An agent step's outcome
+ * arrives later, when the child scope it opened finishes.
+ */
 export type Execution =
-  { type: 'finished'; outcome: StepOutcome } | { type: 'delegated'; childScopeId: string };
+  | { type: 'finished'; outcome: StepOutcome; recorded?: AfterRecord }
+  | { type: 'delegated'; childScopeId: string };
+
+/** Ends what a step streamed, once its outcome is recorded or refused (see Execution). */
+export type AfterRecord = (recorded: boolean) => Promise<void>;
 
 /** Runs one claimed step: a model call, an http tool call, or the start of a sub-agent. */
 @Injectable()
@@ -51,7 +61,7 @@ export class StepExecutor {
     try {
       switch (step.kind) {
         case 'model_call':
-          return finished(await this.runModel(snapshot, step, attempt ?? 1, signal));
+          return await this.runModel(snapshot, step, attempt ?? 1, signal);
         case 'tool_call':
           return finished(await this.callTool(step, signal));
         case 'agent_call':
@@ -79,7 +89,7 @@ export class StepExecutor {
     step: StepRecord,
     attempt: number,
     signal: AbortSignal,
-  ): Promise<StepOutcome> {
+  ): Promise<Execution> {
     const stream = await this.stream.modelStream(snapshot, step, attempt);
     const meter = new UsageMeter();
     // An earlier attempt died mid-stream with its worker: what it streamed was paid for.
@@ -94,24 +104,28 @@ export class StepExecutor {
         await this.steps
           .recordCutShortUsage({ id: step.id, attempt, responseId: snapshot.response.id }, usage)
           .catch(() => undefined);
-        return { ...abortedOutcome(signal), usage };
+        return finished({ ...abortedOutcome(signal), usage });
       }
       if (error instanceof UpstreamError) {
-        return {
+        return finished({
           status: 'failed',
           error: { code: error.code, message: error.message },
           usage: meter.streamed(),
-        };
+        });
       }
       throw error;
     }
     const result = outcome.result;
-    if (outcome.status === 'completed' && result !== null && typeof result === 'object') {
-      await stream?.finish(result.output);
-    } else {
-      await stream?.abandon();
+    if (!stream) return finished(outcome);
+    if (outcome.status !== 'completed' || result === null || typeof result !== 'object') {
+      await stream.abandon();
+      return finished(outcome);
     }
-    return outcome;
+    return {
+      type: 'finished',
+      outcome,
+      recorded: (recorded) => (recorded ? stream.finish(result.output) : stream.abandon()),
+    };
   }
 
   private async callModel(

@@ -802,6 +802,43 @@ describe('closeOpenItems', () => {
     expect(closeOpenItems([])).toEqual([]);
     expect(closeOpenItems(itemEvents(0, REASONING))).toEqual([]);
   });
+
+  it('finishes the open items the final output holds, as it has them; the rest incomplete', () => {
+    const kept = assistantMessage('msg_1', 'Hello world');
+    const streamedOnly = assistantMessage('msg_2', 'Goodbye');
+    const split = { split: (text: string) => chunkText(text, 4) };
+    const logged = [
+      ...itemEvents(0, kept, split).slice(0, 4),
+      ...itemEvents(1, streamedOnly, split).slice(0, 3),
+    ];
+
+    const closing = closeOpenItems(logged, [kept]);
+
+    const done = closing.filter((event) => event.type === 'response.output_item.done');
+    expect(done).toEqual([
+      { type: 'response.output_item.done', output_index: 0, item: kept },
+      {
+        type: 'response.output_item.done',
+        output_index: 1,
+        item: assistantMessage('msg_2', 'Good', 'incomplete'),
+      },
+    ]);
+    expect(checkStream(streamOf([...logged, ...closing], [kept]))).toEqual([]);
+  });
+
+  it('closes an item incomplete when the output contradicts what streamed', () => {
+    const logged = itemEvents(0, assistantMessage('msg_1', 'Hello world'), {
+      split: (text) => chunkText(text, 4),
+    }).slice(0, 4);
+
+    const closing = closeOpenItems(logged, [assistantMessage('msg_1', 'Something else')]);
+
+    expect(closing.at(-1)).toEqual({
+      type: 'response.output_item.done',
+      output_index: 0,
+      item: assistantMessage('msg_1', 'Hello wo', 'incomplete'),
+    });
+  });
 });
 
 describe('agentEvent', () => {

@@ -849,6 +849,13 @@ export class ItemStreamer {
     return [...this.open.keys()].sort((a, b) => a - b);
   }
 
+  /** The items opened and not yet closed, in output order. */
+  openItems(): { outputIndex: number; itemId: string }[] {
+    return [...this.open]
+      .sort(([a], [b]) => a - b)
+      .map(([outputIndex, state]) => ({ outputIndex, itemId: state.opening.id }));
+  }
+
   /** Applies one logged event to the streamer's state, as the call that logged it did. */
   private replay(event: UnsequencedEvent | ResponseStreamEvent): void {
     switch (event.type) {
@@ -1163,12 +1170,27 @@ export class ItemStreamer {
 }
 
 /**
- * The events that close, as `incomplete`, every item the logged `events` announced and never
- * finished, keeping what streamed: `ItemStreamer.fromEvents(events).finishAllIncomplete()`,
- * with the same rules for which events it may be given.
+ * The events that close every item the logged `events` announced and never finished, with the
+ * same rules as `ItemStreamer.fromEvents` for which events it may be given. An item that
+ * `output` holds (the response's final output: its step was recorded, and its worker died
+ * before logging the item's end) finishes as the output has it; any other closes
+ * `incomplete`, keeping what streamed.
  */
 export function closeOpenItems(
   events: readonly (UnsequencedEvent | ResponseStreamEvent)[],
+  output: readonly Item[] = [],
 ): UnsequencedEvent[] {
-  return ItemStreamer.fromEvents(events).finishAllIncomplete();
+  const streamer = ItemStreamer.fromEvents(events);
+  const finished = new Map(output.map((item) => [item.id, item]));
+  return streamer.openItems().flatMap(({ outputIndex, itemId }) => {
+    const item = finished.get(itemId);
+    if (item) {
+      try {
+        return streamer.finish(outputIndex, item);
+      } catch {
+        // What streamed contradicts the item: it closes incomplete, as a cut-short one does.
+      }
+    }
+    return streamer.finishIncomplete(outputIndex);
+  });
 }

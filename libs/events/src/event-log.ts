@@ -66,6 +66,7 @@ export class EventLog {
     const logged = await this.events.close(
       record.id,
       responseEvent(type, assembleResponse(record)),
+      record.output ?? [],
     );
     await this.published(record.id, logged);
   }

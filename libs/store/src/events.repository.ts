@@ -1,5 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { closeOpenItems, type ResponseStreamEvent, type UnsequencedEvent } from '@ratchet/core';
+import {
+  closeOpenItems,
+  type Item,
+  type ResponseStreamEvent,
+  type UnsequencedEvent,
+} from '@ratchet/core';
 import type { PoolClient } from 'pg';
 import { Sql, statement } from './sql';
 
@@ -49,11 +54,18 @@ export function encodeEvents(events: readonly UnsequencedEvent[]): EncodedEvents
   return encoded;
 }
 
-/** The SQL that turns the encoded columns ($2 types, $3 heads, $4 tails) into numbered rows. */
-export const NUMBERED_EVENTS = (first: string): string => `
+/** Encoded events as the arrays $2 (types), $3 (heads) and $4 (tails) of a statement. */
+export const EVENT_ARRAYS = `unnest($2::text[], $3::text[], $4::text[])`;
+
+/**
+ * The SQL that numbers encoded events from `first` and puts each number in its JSON text.
+ * `source` yields the events as rows (type, head, tail), in order: EVENT_ARRAYS, or a set
+ * function with its column definition list.
+ */
+export const NUMBERED_EVENTS = (first: string, source: string = EVENT_ARRAYS): string => `
   SELECT ${first} + x.ord - 1 AS sequence, x.type,
          x.head || ',"sequence_number":' || (${first} + x.ord - 1) || x.tail AS data
-    FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS x(type, head, tail, ord)`;
+    FROM ROWS FROM (${source}) WITH ORDINALITY AS x(type, head, tail, ord)`;
 
 const SQL = {
   // $1 response, $2-$4 encoded events, $5 step, $6 scope, $7 items announced, $8 terminal.
@@ -153,11 +165,17 @@ export class EventsRepository {
   }
 
   /**
-   * Ends the log: closes the top-level items still open (a model step cut short by a cancel,
-   * a failure elsewhere in the tree or a crash) as `incomplete`, keeping what they streamed,
-   * then logs the terminal event. Exactly once: returns null when the log was closed already.
+   * Ends the log: closes the top-level items still open, then logs the terminal event. An
+   * item of the final `output` (its step was recorded, and its worker died before logging
+   * the item's end) finishes as the output has it; the rest (a model step cut short by a
+   * cancel, a failure elsewhere in the tree or a crash) close `incomplete`, keeping what they
+   * streamed. Exactly once: returns null when the log was closed already.
    */
-  async close(responseId: string, terminal: UnsequencedEvent): Promise<LoggedEvent[] | null> {
+  async close(
+    responseId: string,
+    terminal: UnsequencedEvent,
+    output: readonly Item[] = [],
+  ): Promise<LoggedEvent[] | null> {
     return this.sql.transaction(async (client) => {
       const [lock] = (
         await client.query<{ events_closed: boolean }>({ ...SQL.lock, values: [responseId] })
@@ -175,7 +193,10 @@ export class EventsRepository {
           })
         ).rows;
         closing.push(
-          ...closeOpenItems(rows.map((row) => JSON.parse(row.data) as ResponseStreamEvent)),
+          ...closeOpenItems(
+            rows.map((row) => JSON.parse(row.data) as ResponseStreamEvent),
+            output,
+          ),
         );
       }
       return this.appendWith(client, responseId, [...closing, terminal], {}, true);
