@@ -433,6 +433,47 @@ describe('GET /v1/responses/{id}?stream=true', () => {
     expect(events[events.length - 1].type).toBe('response.completed');
   });
 
+  it('reads from Postgres the events whose publication was lost with their writer', async () => {
+    const stream = client.responses.stream({ model: 'mock', input: 'hello' });
+    const final = await stream.finalResponse();
+    // As if the worker died between logging the terminal event and publishing it: the event
+    // is taken out of the log, a follower waits at its cursor, and the event is put back
+    // in Postgres alone. The lease is far off, so the sweeper leaves the log be.
+    const db = new Client({ connectionString: ratchet.database.url });
+    await db.connect();
+    try {
+      const {
+        rows: [terminal],
+      } = await db.query<{ sequence: number; type: string; data: string }>(
+        `DELETE FROM events WHERE response_id = $1 AND type = 'response.completed'
+         RETURNING sequence, type, data`,
+        [final.id],
+      );
+      await db.query(
+        `UPDATE responses SET events_closed = false, next_sequence = next_sequence - 1,
+                lease_expires_at = now() + interval '1 hour' WHERE id = $1`,
+        [final.id],
+      );
+      const following = readSse(
+        await streamOf(final.id, `&starting_after=${terminal.sequence - 1}`),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await db.query(
+        `WITH logged AS (
+           INSERT INTO events (response_id, sequence, type, data) VALUES ($1, $2, $3, $4))
+         UPDATE responses SET events_closed = true, next_sequence = next_sequence + 1,
+                lease_expires_at = NULL WHERE id = $1`,
+        [final.id, terminal.sequence, terminal.type, terminal.data],
+      );
+
+      const { text, events } = await following;
+      expect(events.map((event) => event.type)).toEqual(['response.completed']);
+      expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
+    } finally {
+      await db.end();
+    }
+  });
+
   it('rejects bad cursors and responses that were not streamed', async () => {
     const plain = await client.responses.create({ model: 'mock', input: 'hi' });
     for (const [query, param] of [

@@ -15,11 +15,20 @@ const REPLAY_PAGE = 1000;
 const TERMINAL_GRACE_MS = 2000;
 
 /**
+ * Live events are hints: a worker that dies between logging events and publishing them
+ * leaves them in Postgres alone. A tail that has heard nothing for a while reads Postgres
+ * for what follows its cursor, first after TERMINAL_GRACE_MS, then twice as long each time
+ * it finds nothing, up to this; any live event resets it.
+ */
+const IDLE_RECHECK_MAX_MS = 15_000;
+
+/**
  * Streams a response's event log as server-sent events: replays from Postgres what follows
  * the cursor, then follows live events from Redis until the terminal event, then `[DONE]`.
  * It subscribes before it replays and drops live events it has already sent, so the
  * hand-over loses and doubles nothing; a live event that skips a number sends it back to
- * Postgres for the missing ones. Nothing polls: an idle stream costs a timer.
+ * Postgres for the missing ones. An idle stream costs a timer and, less and less often, one
+ * query for events whose publication was lost.
  */
 @Injectable()
 export class EventStreamService {
@@ -63,6 +72,7 @@ export class EventStreamService {
   }
 
   private async run(tail: Tail): Promise<void> {
+    let idleMs = TERMINAL_GRACE_MS;
     while (!tail.stopped) {
       if (tail.needsReplay) {
         tail.needsReplay = false;
@@ -79,8 +89,13 @@ export class EventStreamService {
         return;
       }
       if (tail.needsReplay) continue;
-      const woke = await tail.wait(TERMINAL_GRACE_MS);
-      if (!woke && tail.terminalSeen) await this.repairTerminal(tail.responseId);
+      if (await tail.wait(idleMs)) {
+        idleMs = TERMINAL_GRACE_MS;
+        continue;
+      }
+      if (tail.terminalSeen) await this.repairTerminal(tail.responseId);
+      tail.needsReplay = true;
+      idleMs = Math.min(idleMs * 2, IDLE_RECHECK_MAX_MS);
     }
   }
 
