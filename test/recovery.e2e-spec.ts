@@ -216,13 +216,19 @@ it('closes the event log of a streamed response that ended without its terminal 
  * Kills every worker and starts one to doom, then submits a streamed background response to
  * it. Returns the worker and the response's SSE body, to read from and cancel.
  */
-async function streamOnDoomedWorker(input: string) {
+async function streamOnDoomedWorker(input: string, tools: string[] = []) {
   await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
   const doomed = await startWorker();
   const response = await ratchet.request('/v1/responses', {
     method: 'POST',
     key,
-    body: JSON.stringify({ model: 'mock', stream: true, background: true, input }),
+    body: JSON.stringify({
+      model: 'mock',
+      stream: true,
+      background: true,
+      input,
+      tools: tools.map(fn),
+    }),
   });
   const body = response.body!.getReader() as ReadableStreamDefaultReader<Uint8Array>;
   return { doomed, body };
@@ -357,6 +363,78 @@ it('completes the streamed items of a step recorded just as its worker died, fro
     [id],
   );
   expect(step.attempt).toBe(1);
+});
+
+it('records a model call only after all its items hold their place in the log, so a worker killed meanwhile leaves them in order', async () => {
+  // Any event that announces output_index 1 waits for a lock the test holds: the model call
+  // has streamed its first call's item, and the second's cannot be logged.
+  const db = new Client({ connectionString: ratchet.database.url });
+  await db.connect();
+  await db.query(`SELECT pg_advisory_lock(7301)`);
+  await db.query(`
+    CREATE FUNCTION stall_second_item() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.type = 'response.output_item.added' AND NEW.data::jsonb->>'output_index' = '1' THEN
+        PERFORM pg_advisory_xact_lock(7301);
+      END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER stall_second_item BEFORE INSERT ON events
+      FOR EACH ROW EXECUTE FUNCTION stall_second_item();`);
+  let id: string;
+  try {
+    const { doomed, body } = await streamOnDoomedWorker(
+      '/stream 20\n/call sleep {"ms":10,"marker":9}\n/call sleep {"ms":20,"marker":9}',
+      ['sleep'],
+    );
+    const { value } = await body.read();
+    await body.cancel();
+    id = responseIdIn(new TextDecoder().decode(value));
+    await waitFor('the second item to stall', async () => {
+      const waiting = await query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event = 'advisory'`,
+      );
+      return waiting.length > 0 ? waiting : null;
+    });
+    // The call has long finished streaming; its outcome must still wait for its items, not
+    // be on its way to Postgres (where it would wait for the stalled insert's row locks).
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const recording = await query<{ query: string }>(
+      `SELECT query FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock'
+          AND wait_event <> 'advisory'`,
+    );
+    expect(recording).toEqual([]);
+    const [step] = await query<{ status: string }>(
+      `SELECT status::text FROM steps WHERE response_id = $1 AND kind = 'model_call'`,
+      [id],
+    );
+    expect(step.status).toBe('running');
+    doomed.child.kill('SIGKILL');
+    await doomed.exited;
+    await query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event = 'advisory'`,
+    );
+  } finally {
+    await db.query('SELECT pg_advisory_unlock(7301)');
+    await db.query('DROP TRIGGER IF EXISTS stall_second_item ON events');
+    await db.query('DROP FUNCTION IF EXISTS stall_second_item()');
+    await db.end();
+  }
+  await startWorker();
+
+  // The dead attempt's item closes incomplete; the retry's two calls, their outputs and the
+  // answer follow in order.
+  expect(await closedItemStatuses(id, 'sleep: {"slept":10}\nsleep: {"slept":20}')).toEqual([
+    'incomplete',
+    'completed',
+    'completed',
+    'completed',
+    'completed',
+    'completed',
+  ]);
 });
 
 it('fails a step for good once it has been run 10 times, and the model hears why', async () => {

@@ -26,9 +26,11 @@ import { UsageMeter } from './usage-meter';
 
 /**
  * A finished step's outcome, to record. `recorded` ends what the step streamed once the
- * outcome is (or is not) recorded: a streamed model call's items are logged done only after
- * its outcome is durable, so an attempt whose worker dies before recording it leaves them
- * open, and the attempt that runs instead closes them `incomplete`. An agent step's outcome
+ * outcome is (or is not) recorded: a streamed model call's items all take their place in the
+ * log before its outcome is recorded and are logged done only after, so an attempt whose
+ * worker dies before recording leaves them open, and the attempt that runs instead closes
+ * them `incomplete`; one that dies just after leaves them for the log's end to finish as the
+ * output has them. An agent step's outcome
  * arrives later, when the child scope it opened finishes.
  */
 export type Execution =
@@ -121,6 +123,7 @@ export class StepExecutor {
       await stream.abandon();
       return finished(outcome);
     }
+    await stream.announce(result.output);
     return {
       type: 'finished',
       outcome,

@@ -186,18 +186,35 @@ export class ModelStream {
   };
 
   /**
-   * Closes the streamed items with the call's output, in output_index order; items that
-   * never streamed follow whole, and streamed items the output dropped close `incomplete`.
+   * Before the call's outcome is recorded: every item of its output takes its output_index
+   * in the log, durably, so nothing logged once the outcome is (the round's tool outputs, the
+   * next call's items) can take an index before it, even if this worker dies in between.
+   * Streamed items the output dropped close `incomplete`; one the output contradicts (an
+   * upstream that revised itself) closes `incomplete` and its final form takes a new index.
+   * The items' content and ends follow with `finish`.
    */
-  async finish(output: readonly Item[]): Promise<void> {
+  async announce(output: readonly Item[]): Promise<void> {
     const kept = new Set(output.map((item) => item.id));
     for (const [id, index] of this.indexes) {
       if (!kept.has(id)) this.writer.push(this.streamer.finishIncomplete(index));
     }
-    const ordered = [...output].sort(
-      (a, b) => (this.indexes.get(a.id) ?? Infinity) - (this.indexes.get(b.id) ?? Infinity),
-    );
-    for (const item of ordered) this.writer.push(this.finishItem(item));
+    for (const item of this.inOutputOrder(output)) {
+      const streamed = this.indexes.get(item.id);
+      if (streamed !== undefined && !this.streamer.accepts(streamed, item)) {
+        this.logger.warn(`item ${item.id} does not match what streamed; it streams again whole`);
+        this.writer.push(this.streamer.finishIncomplete(streamed));
+        this.indexes.delete(item.id);
+      }
+      this.writer.push(this.streamer.announce(this.indexOf(item.id), item));
+    }
+    await this.writer.flush();
+  }
+
+  /** Once the outcome is recorded: the announced items finish as the output has them. */
+  async finish(output: readonly Item[]): Promise<void> {
+    for (const item of this.inOutputOrder(output)) {
+      this.writer.push(this.streamer.finish(this.indexOf(item.id), item));
+    }
     await this.writer.flush();
   }
 
@@ -207,17 +224,10 @@ export class ModelStream {
     await this.writer.flush();
   }
 
-  private finishItem(item: Item): UnsequencedEvent[] {
-    const index = this.indexOf(item.id);
-    try {
-      return this.streamer.finish(index, item);
-    } catch (error) {
-      // The final item contradicts what streamed (an upstream that revised itself): the
-      // streamed one closes incomplete and the final one streams whole after it.
-      this.logger.warn(`item ${item.id} does not match what streamed: ${String(error)}`);
-      const closing = this.streamer.finishIncomplete(index);
-      return [...closing, ...itemEvents(this.next++, item)];
-    }
+  /** The output's items by output_index: those that streamed first, then the others. */
+  private inOutputOrder(output: readonly Item[]): Item[] {
+    const index = (item: Item): number => this.indexes.get(item.id) ?? Infinity;
+    return [...output].sort((a, b) => index(a) - index(b));
   }
 
   private indexOf(itemId: string): number {

@@ -342,6 +342,34 @@ describe('ItemStreamer', () => {
     expect(streamer.finish(3, CALL_OUTPUT)).toEqual(itemEvents(3, CALL_OUTPUT));
   });
 
+  it('announces an item ahead of its content, which finish then streams whole', () => {
+    const streamer = new ItemStreamer();
+    const message = assistantMessage('msg_1', 'Hello');
+    const announced = [...streamer.announce(0, message), ...streamer.announce(1, CALL)];
+    expect(announced).toEqual([itemEvents(0, message)[0], itemEvents(1, CALL)[0]]);
+    const finished = [...streamer.finish(0, message), ...streamer.finish(1, CALL)];
+    expect(finished).toEqual([...itemEvents(0, message).slice(1), ...itemEvents(1, CALL).slice(1)]);
+    expect(checkStream(streamOf([...announced, ...finished], [message, CALL]))).toEqual([]);
+  });
+
+  it('leaves an item that is streaming as it is when announced', () => {
+    const streamer = new ItemStreamer();
+    streamer.textDelta(0, 'msg_1', 'Hel');
+    expect(streamer.announce(0, assistantMessage('msg_1', 'Hello'))).toEqual([]);
+    expect(() => streamer.announce(0, CALL)).toThrow(/msg_1/);
+  });
+
+  it('tells whether finish would accept an item, without changing anything', () => {
+    const streamer = new ItemStreamer();
+    streamer.textDelta(0, 'msg_1', 'Hello');
+    expect(streamer.accepts(0, assistantMessage('msg_1', 'Hello world'))).toBe(true);
+    expect(streamer.accepts(0, assistantMessage('msg_1', 'Goodbye'))).toBe(false);
+    expect(streamer.accepts(0, CALL)).toBe(false);
+    expect(streamer.accepts(1, CALL)).toBe(true);
+    streamer.finish(0, assistantMessage('msg_1', 'Hello world'));
+    expect(streamer.accepts(0, assistantMessage('msg_1', 'Hello world'))).toBe(false);
+  });
+
   it('closes one part before opening the next when the kind changes', () => {
     const streamer = new ItemStreamer();
     const events = [

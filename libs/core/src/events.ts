@@ -736,6 +736,31 @@ export class ItemStreamer {
   }
 
   /**
+   * Announces a finished item at `outputIndex` ahead of its content: output_item.added, with
+   * the item as it opens. Its content and end follow with `finish`. An item already streaming
+   * there stays as it is (no events).
+   */
+  announce(outputIndex: number, item: Item): UnsequencedEvent[] {
+    assertFinished(item);
+    const events: UnsequencedEvent[] = [];
+    const opening = openingItem(item);
+    this.openItem(outputIndex, item.id, item.type, events, () => opening);
+    return events;
+  }
+
+  /** Whether `finish(outputIndex, item)` would close the item there (nothing contradicts it). */
+  accepts(outputIndex: number, item: Item): boolean {
+    const state = this.open.get(outputIndex);
+    if (!state) return !this.closed.has(outputIndex);
+    try {
+      this.assertFinishes(state, item);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
    * Closes the item at `outputIndex` with the finished item. Text the item has beyond what
    * streamed is sent as a last delta; an item that never streamed is streamed whole.
    */
@@ -747,18 +772,10 @@ export class ItemStreamer {
       this.closed.add(outputIndex);
       return itemEvents(outputIndex, item);
     }
-    if (state.opening.id !== item.id || state.opening.type !== item.type) {
-      throw new Error(
-        `output ${outputIndex} streams ${state.opening.type} ${state.opening.id}, not ${item.type} ${item.id}`,
-      );
-    }
+    this.assertFinishes(state, item);
     const events: UnsequencedEvent[] = [];
     switch (item.type) {
       case 'message':
-        if (item.content.some((part) => !isTextPart(part))) {
-          throw new Error(`message ${item.id} has parts that cannot follow streamed text`);
-        }
-        this.assertConsistent(state, 'content', item.content.filter(isTextPart));
         events.push(...this.finishParts(state, 'content', item.content.filter(isTextPart)));
         break;
       case 'reasoning': {
@@ -766,8 +783,6 @@ export class ItemStreamer {
         const finished = { summary: item.summary, content: item.content ?? [] };
         const first: PartArea = state.openArea ?? 'summary';
         const second: PartArea = first === 'summary' ? 'content' : 'summary';
-        this.assertConsistent(state, first, finished[first]);
-        this.assertConsistent(state, second, finished[second]);
         events.push(
           ...this.finishParts(state, first, finished[first]),
           ...this.finishParts(state, second, finished[second]),
@@ -775,9 +790,6 @@ export class ItemStreamer {
         break;
       }
       case 'function_call':
-        if (!item.arguments.startsWith(state.arguments)) {
-          throw new Error(`function call ${item.id}: finished arguments contradict streamed ones`);
-        }
         if (item.arguments.length > state.arguments.length) {
           events.push({
             type: 'response.function_call_arguments.delta',
@@ -1100,6 +1112,34 @@ export class ItemStreamer {
     state.openArea = null;
     const at = { itemId: state.opening.id, outputIndex: state.outputIndex, index };
     return partClosed(at, partWithText(part.kind, part.text));
+  }
+
+  /** Throws unless `item` can close the open item `state`: the same item, extending what streamed. */
+  private assertFinishes(state: OpenItem, item: Item): void {
+    if (state.opening.id !== item.id || state.opening.type !== item.type) {
+      throw new Error(
+        `output ${state.outputIndex} streams ${state.opening.type} ${state.opening.id}, not ${item.type} ${item.id}`,
+      );
+    }
+    switch (item.type) {
+      case 'message':
+        if (item.content.some((part) => !isTextPart(part))) {
+          throw new Error(`message ${item.id} has parts that cannot follow streamed text`);
+        }
+        this.assertConsistent(state, 'content', item.content.filter(isTextPart));
+        return;
+      case 'reasoning':
+        this.assertConsistent(state, 'summary', item.summary);
+        this.assertConsistent(state, 'content', item.content ?? []);
+        return;
+      case 'function_call':
+        if (!item.arguments.startsWith(state.arguments)) {
+          throw new Error(`function call ${item.id}: finished arguments contradict streamed ones`);
+        }
+        return;
+      case 'function_call_output':
+        return;
+    }
   }
 
   /** Throws unless the finished parts extend what streamed in `area`; checked before emitting. */

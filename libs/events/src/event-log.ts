@@ -68,7 +68,7 @@ export class EventLog {
       responseEvent(type, assembleResponse(record)),
       record.output ?? [],
     );
-    await this.published(record.id, logged);
+    this.published(record.id, logged);
   }
 
   async nextOutputIndex(scopeId: string): Promise<number> {
@@ -80,14 +80,17 @@ export class EventLog {
     return new BatchedWriter(this, responseId, options);
   }
 
-  private async published(responseId: string, logged: LoggedEvent[] | null): Promise<boolean> {
+  /**
+   * Publishes events already durable in Postgres, without waiting for Redis: a writer's next
+   * batch, and the step's record after it, must not wait out a Redis outage. One connection
+   * publishes everything, so publications keep their order; one that fails loses nothing
+   * (live tails read Postgres when they see a gap, or after a quiet spell).
+   */
+  private published(responseId: string, logged: LoggedEvent[] | null): boolean {
     if (logged === null) return false;
-    try {
-      await this.bus.publishEvents(responseId, logged);
-    } catch (error) {
-      // Durable already: live tails notice the gap at the next event and read Postgres.
+    this.bus.publishEvents(responseId, logged).catch((error: unknown) => {
       this.logger.warn(`events of ${responseId} logged but not published: ${String(error)}`);
-    }
+    });
     return true;
   }
 }
