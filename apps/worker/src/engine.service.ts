@@ -32,7 +32,7 @@ import {
 } from '@ratchet/store';
 import { InFlightRegistry } from './in-flight.registry';
 import { LeaseKeeper } from './lease-keeper';
-import { StepExecutor, type AfterRecord } from './step-executor';
+import { StepExecutor, type AfterRecord, type Execution } from './step-executor';
 import { StreamEvents } from './stream-events';
 
 /** Decisions tried for one advance before it fails (and BullMQ retries it). */
@@ -135,7 +135,13 @@ export class EngineService {
     // Streamed responses log response.in_progress before the first step streams anything.
     await this.stream.beforeDecision({ ...started.snapshot, steps: [] });
     return {
-      claimed: { step: mine, scopeId, responseId, attempt: 1 },
+      claimed: {
+        step: mine,
+        scopeId,
+        responseId,
+        attempt: 1,
+        deadlineAt: started.snapshot.response.deadlineAt,
+      },
       snapshot: started.snapshot,
       inline: true,
     };
@@ -158,6 +164,22 @@ export class EngineService {
       );
       return;
     }
+    if (claimed.step.kind === 'tool_call') {
+      // A tool call needs nothing of its scope, which is read only if it completes its round:
+      // a sibling costs the same however long the scope's chain has grown.
+      const execution = await this.execute(claimed, (signal) =>
+        this.executor.executeTool(claimed.step, signal),
+      );
+      if (execution?.type !== 'finished') return;
+      const next = await this.recordOutcome(
+        claimed.responseId,
+        stepId,
+        claimed.attempt,
+        execution.outcome,
+      );
+      if (next) await this.runChain(next);
+      return;
+    }
     const snapshot = await this.steps.loadScope(claimed.scopeId);
     if (!snapshot) return;
     await this.runChain({ claimed, snapshot, inline: false });
@@ -168,7 +190,9 @@ export class EngineService {
     let next: Continuation | null = first;
     while (next) {
       const { claimed, snapshot } = next;
-      const execution = await this.execute(claimed, snapshot);
+      const execution = await this.execute(claimed, (signal) =>
+        this.executor.execute(snapshot, claimed.step, claimed.attempt, signal),
+      );
       if (execution === null) return;
       if (execution.type === 'delegated') {
         // A sub-agent started in a slot handed over inline carries on in it; one started by
@@ -202,14 +226,13 @@ export class EngineService {
    * worker is shutting down (the step is handed back), or ratchet itself failed (the step is
    * released at once for a retry, and the error rethrown so the job shows it).
    */
-  private async execute(claimed: ClaimedStep, snapshot: ScopeSnapshot) {
+  private async execute(
+    claimed: ClaimedStep,
+    run: (signal: AbortSignal) => Promise<Execution>,
+  ): Promise<Execution | null> {
     const release = this.leases.hold(claimed.step.id, this.workerId);
     try {
-      const execution = await this.inFlight.run(
-        claimed.responseId,
-        snapshot.response.deadlineAt,
-        (signal) => this.executor.execute(snapshot, claimed.step, claimed.attempt, signal),
-      );
+      const execution = await this.inFlight.run(claimed.responseId, claimed.deadlineAt, run);
       if (!this.inFlight.handingBack) return execution;
       await this.recovery.releaseLease(claimed.step.id, claimed.attempt);
       await this.queue.requeue(
@@ -299,7 +322,8 @@ export class EngineService {
     await recorded(finished.recorded);
     if (!finished.recorded || finished.scopeId === null) return null;
     if (!finished.roundComplete) {
-      await this.dispatch(responseId);
+      // The slot this step held goes to a step the limits held back, if one waits.
+      if (await this.steps.hasWaitingSteps(responseId)) await this.dispatch(responseId);
       return null;
     }
     return this.decide(finished.scopeId, () => true, finished.snapshot);
@@ -405,6 +429,7 @@ export class EngineService {
         scopeId: snapshot.scope.id,
         responseId: snapshot.scope.responseId,
         attempt: 1,
+        deadlineAt: snapshot.response.deadlineAt,
       },
       // The scope as it now is in Postgres: with this round, and the tree's counters spent.
       snapshot: {

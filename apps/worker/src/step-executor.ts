@@ -60,15 +60,30 @@ export class StepExecutor {
     attempt: number | null,
     signal: AbortSignal,
   ): Promise<Execution> {
-    try {
+    return this.guarded(step, signal, () => {
       switch (step.kind) {
         case 'model_call':
-          return await this.runModel(snapshot, step, attempt ?? 1, signal);
+          return this.runModel(snapshot, step, attempt ?? 1, signal);
         case 'tool_call':
-          return finished(await this.callTool(step, signal));
+          return this.runTool(step, signal);
         case 'agent_call':
-          return await this.startAgent(snapshot, step);
+          return this.startAgent(snapshot, step);
       }
+    });
+  }
+
+  /** A tool call, which needs nothing of its scope. */
+  executeTool(step: StepRecord, signal: AbortSignal): Promise<Execution> {
+    return this.guarded(step, signal, () => this.runTool(step, signal));
+  }
+
+  private async guarded(
+    step: StepRecord,
+    signal: AbortSignal,
+    run: () => Promise<Execution>,
+  ): Promise<Execution> {
+    try {
+      return await run();
     } catch (error) {
       if (signal.aborted) return finished(abortedOutcome(signal));
       if (error instanceof UpstreamError) {
@@ -79,6 +94,10 @@ export class StepExecutor {
       this.logger.error(`step ${step.id} (${step.kind}) failed inside ratchet`, error as Error);
       throw error;
     }
+  }
+
+  private async runTool(step: StepRecord, signal: AbortSignal): Promise<Execution> {
+    return finished(await this.callTool(step, signal));
   }
 
   /**

@@ -66,6 +66,8 @@ export interface ClaimedStep {
   scopeId: string;
   responseId: string;
   attempt: number;
+  /** When the response's wall-clock budget runs out (null: no budget). */
+  deadlineAt: Date | null;
 }
 
 export interface StepOutcome {
@@ -408,6 +410,17 @@ export class StepsRepository {
   }
 
   /**
+   * Whether a pending step of the response waits to be dispatched (held back by a
+   * concurrency limit). Asked, without a lock, after a step's outcome is committed: a step
+   * recorded before then is seen, and one recorded after is dispatched by its own recorder,
+   * which then sees this step finished.
+   */
+  async hasWaitingSteps(responseId: string): Promise<boolean> {
+    const [row] = await this.sql.query<{ waiting: boolean }>(STEPS_SQL.waiting, [responseId]);
+    return row?.waiting === true;
+  }
+
+  /**
    * Hands pending steps of a response to the queue, as far as the concurrency limits allow;
    * returns the ids to enqueue. Model and tool steps in flight count against the limits;
    * agent steps do not, since they only wait for their child scope, whose steps count.
@@ -452,11 +465,22 @@ export class StepsRepository {
    */
   async claim(stepId: string, owner: string, leaseMs: number): Promise<ClaimedStep | null> {
     const [row] = await this.sql.query<
-      StepRow & { attempt: number; scope_id: string; response_id: string }
+      StepRow & {
+        attempt: number;
+        scope_id: string;
+        response_id: string;
+        deadline_at: Date | null;
+      }
     >(STEPS_SQL.claim, [stepId, owner, leaseMs]);
     if (!row) return null;
-    const { attempt, scope_id, response_id, ...step } = row;
-    return { step, scopeId: scope_id, responseId: response_id, attempt };
+    const { attempt, scope_id, response_id, deadline_at, ...step } = row;
+    return {
+      step,
+      scopeId: scope_id,
+      responseId: response_id,
+      attempt,
+      deadlineAt: deadline_at,
+    };
   }
 
   /**

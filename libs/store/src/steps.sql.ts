@@ -196,7 +196,8 @@ export const STEPS_SQL = {
         AND (status = 'pending' OR (status = 'running' AND lease_expires_at < now()))
         AND EXISTS (SELECT 1 FROM responses r
                      WHERE r.id = steps.response_id AND r.status IN ('queued', 'in_progress'))
-     RETURNING ${STEP_COLUMNS}, attempt, scope_id, response_id`,
+     RETURNING ${STEP_COLUMNS}, attempt, scope_id, response_id,
+               (SELECT deadline_at FROM responses r WHERE r.id = steps.response_id)`,
   ),
   // The scope row's counter is decremented under its row lock: of siblings finishing at the
   // same instant, exactly one brings it to 0.
@@ -228,6 +229,12 @@ export const STEPS_SQL = {
        FROM steps
       WHERE response_id = $1 AND status IN ('pending', 'running')
       ORDER BY created_at, round, index`,
+  ),
+  waiting: statement(
+    'waiting-steps',
+    `SELECT EXISTS (SELECT 1 FROM steps
+                     WHERE response_id = $1 AND status = 'pending' AND dispatched_at IS NULL)
+              AS waiting`,
   ),
   markDispatched: statement(
     'mark-dispatched',
