@@ -1,12 +1,7 @@
-import {
-  itemEvents,
-  ItemStreamer,
-  responseEvent,
-  type ResponseObject,
-  type UnsequencedEvent,
-} from '@ratchet/core';
+import { itemEvents, ItemStreamer, responseEvent, type ResponseObject } from '@ratchet/core';
 import { EventsRepository, ResponsesRepository, Sql } from '@ratchet/store';
 import { createTestDatabase, type TestDatabase, withClient } from './support/database';
+import { textDelta as delta } from '../libs/core/src/testing/events';
 
 // The event log's store against real Postgres: numbering under concurrency, once-only
 // appends, and the close that ends a log.
@@ -60,15 +55,6 @@ async function newResponse(): Promise<{ id: string; response: ResponseObject }> 
   });
   return { id, response: created! };
 }
-
-const delta = (text: string): UnsequencedEvent => ({
-  type: 'response.output_text.delta',
-  item_id: 'msg_1',
-  output_index: 0,
-  content_index: 0,
-  delta: text,
-  logprobs: [],
-});
 
 async function numbers(id: string): Promise<number[]> {
   return (await events.after(id, -1, 100_000)).map((event) => event.sequence);

@@ -1,5 +1,6 @@
 import { RatchetError } from './errors';
 import { createResponseSchema, paramOf, parseCreateResponse } from './request';
+import { CALL } from './testing/items';
 
 /** The RatchetError that parsing `body` throws; fails the test when parsing succeeds. */
 function rejection(body: unknown): RatchetError {
@@ -29,14 +30,7 @@ const MAXIMAL_BODY = {
   input: [
     { type: 'message', id: 'msg_1', role: 'developer', content: 'Be brief.', status: 'completed' },
     { role: 'user', content: [{ type: 'input_text', text: 'Weather in Paris?' }] },
-    {
-      type: 'function_call',
-      id: 'fc_1',
-      call_id: 'call_1',
-      name: 'get_weather',
-      arguments: '{"city":"Paris"}',
-      status: 'completed',
-    },
+    CALL,
     { type: 'function_call_output', id: 'fco_1', call_id: 'call_1', output: '{"temp":21}' },
     {
       type: 'reasoning',

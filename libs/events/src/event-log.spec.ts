@@ -1,18 +1,10 @@
 import type { UnsequencedEvent } from '@ratchet/core';
 import type { AppendOptions } from '@ratchet/store';
 import { BatchedWriter, type EventLog } from './event-log';
+import { textDelta as delta } from '../../core/src/testing/events';
 
 // The writer's batching against a log that records what it was asked to append; the real
 // log (Postgres, Redis) is exercised end to end in test/streaming.e2e-spec.ts.
-
-const delta = (text: string): UnsequencedEvent => ({
-  type: 'response.output_text.delta',
-  item_id: 'msg_1',
-  output_index: 0,
-  content_index: 0,
-  delta: text,
-  logprobs: [],
-});
 
 const added: UnsequencedEvent = {
   type: 'response.output_item.added',

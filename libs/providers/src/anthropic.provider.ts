@@ -12,7 +12,7 @@ import {
   type ModelProvider,
   UpstreamError,
 } from './provider';
-import { parseRetryAfter, upstreamErrorForStatus } from './upstream-errors';
+import { upstreamHttpError } from './upstream-errors';
 import {
   exchange,
   parseJsonBody,
@@ -94,17 +94,12 @@ function httpError(
   headers: Record<string, string | string[] | undefined>,
   text: string,
 ): UpstreamError {
-  const upstream = parseErrorBody(text);
-  const message = upstream?.message ?? `The upstream model answered HTTP ${status}.`;
   // 529 (overloaded) is a 5xx, so the shared classification already retries it.
-  return upstreamErrorForStatus(status, message, {
-    upstreamCode: upstream?.type ?? null,
-    retryAfterMs: parseRetryAfter(headers),
-  });
+  return upstreamHttpError(status, headers, parseErrorBody(text));
 }
 
-/** The message and error type of an Anthropic error body, or null for anything else. */
-function parseErrorBody(text: string): { message: string; type: string } | null {
+/** The message and error type (as its code) of an Anthropic error body, or null. */
+function parseErrorBody(text: string): { message: string; code: string } | null {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -112,5 +107,7 @@ function parseErrorBody(text: string): { message: string; type: string } | null 
     return null;
   }
   const parsed = anthropicErrorBodySchema.safeParse(json);
-  return parsed.success ? parsed.data.error : null;
+  return parsed.success
+    ? { message: parsed.data.error.message, code: parsed.data.error.type }
+    : null;
 }

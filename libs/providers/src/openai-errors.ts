@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { UpstreamError } from './provider';
-import { parseRetryAfter, upstreamErrorForStatus } from './upstream-errors';
+import { upstreamHttpError } from './upstream-errors';
 
 // OpenAI's error envelope, spoken alike by the Chat Completions and Responses APIs and by
 // the servers compatible with them.
@@ -36,10 +36,5 @@ export function openAIHttpError(
   headers: Record<string, string | string[] | undefined>,
   text: string,
 ): UpstreamError {
-  const upstream = parseOpenAIErrorBody(text);
-  const message = upstream?.message ?? `The upstream model answered HTTP ${status}.`;
-  return upstreamErrorForStatus(status, message, {
-    upstreamCode: upstream?.code ?? null,
-    retryAfterMs: parseRetryAfter(headers),
-  });
+  return upstreamHttpError(status, headers, parseOpenAIErrorBody(text));
 }

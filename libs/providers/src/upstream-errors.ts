@@ -17,6 +17,22 @@ export interface UpstreamFailureDetails {
   retryAfterMs?: number | null;
 }
 
+/**
+ * The UpstreamError for a non-2xx answer: the message and code the provider read from its
+ * error body (null when the body said nothing it understood), and any Retry-After.
+ */
+export function upstreamHttpError(
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  upstream: { message: string; code: string | null } | null,
+): UpstreamError {
+  return upstreamErrorForStatus(
+    status,
+    upstream?.message ?? `The upstream model answered HTTP ${status}.`,
+    { upstreamCode: upstream?.code ?? null, retryAfterMs: parseRetryAfter(headers) },
+  );
+}
+
 /** The UpstreamError for an HTTP error status with the upstream's message. */
 export function upstreamErrorForStatus(
   status: number,
