@@ -4,7 +4,20 @@ import { Client, escapeIdentifier } from 'pg';
 // Each e2e test file works in a database of its own, cloned from a template that global-setup
 // migrates once, so tests never truncate tables or depend on each other's data.
 
-export const TEMPLATE_DATABASE = 'ratchet_test_template';
+/**
+ * The migrated template of this test run. Each run builds its own (global-setup names it in
+ * RATCHET_TEST_TEMPLATE), so test runs of several checkouts can share one Postgres server.
+ */
+export function templateDatabase(): string {
+  const name = process.env.RATCHET_TEST_TEMPLATE;
+  if (!name) throw new Error('RATCHET_TEST_TEMPLATE is not set: e2e tests run under global-setup');
+  return name;
+}
+
+/** A new template name for a test run. */
+export function newTemplateName(): string {
+  return `ratchet_test_template_${randomBytes(4).toString('hex')}`;
+}
 
 const DEFAULT_SERVER_URL = 'postgresql://postgres@127.0.0.1:5432/postgres';
 
@@ -54,7 +67,7 @@ export async function createTestDatabase(
   options: CreateTestDatabaseOptions = {},
 ): Promise<TestDatabase> {
   const database = uniqueDatabaseName(name);
-  const template = options.empty ? 'template0' : TEMPLATE_DATABASE;
+  const template = options.empty ? 'template0' : templateDatabase();
   await withClient(serverUrl(), (client) =>
     client.query(
       `CREATE DATABASE ${escapeIdentifier(database)} TEMPLATE ${escapeIdentifier(template)}`,

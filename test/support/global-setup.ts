@@ -9,14 +9,15 @@ import {
 } from '../../apps/dev/src/embedded-services';
 import { migrate } from '../../libs/store/src/migrate';
 import { withShortRedis } from './redis-probe';
-import { TEMPLATE_DATABASE, databaseUrl, dropDatabase, serverUrl, withClient } from './database';
+import { databaseUrl, newTemplateName, serverUrl, withClient } from './database';
 
 // Tests use the Postgres and Redis on their default local ports (or TEST_DATABASE_URL and
 // TEST_REDIS_URL). Where none answers, as on a fresh machine, they get an embedded Postgres
 // and a throwaway redis-server of their own, stopped again by global-teardown.
 //
-// The template database is rebuilt on every run rather than reused: a template left by an
-// older checkout may hold a different schema, and migrating one small database is quick.
+// Every run migrates a template database of its own, which global-teardown drops: a template
+// left by an older checkout may hold a different schema, runs of several checkouts may share
+// the server, and migrating one small database is quick.
 
 declare global {
   var ratchetTestServices: RunningService[] | undefined;
@@ -25,17 +26,18 @@ declare global {
 export default async function globalSetup(): Promise<void> {
   globalThis.ratchetTestServices = [];
   await ensureServices(globalThis.ratchetTestServices);
+  const template = newTemplateName();
+  process.env.RATCHET_TEST_TEMPLATE = template;
   try {
-    await dropDatabase(TEMPLATE_DATABASE);
     await withClient(serverUrl(), (client) =>
-      client.query(`CREATE DATABASE ${escapeIdentifier(TEMPLATE_DATABASE)}`),
+      client.query(`CREATE DATABASE ${escapeIdentifier(template)}`),
     );
-    await migrate(databaseUrl(TEMPLATE_DATABASE));
+    await migrate(databaseUrl(template));
   } catch (error) {
     // Jest shows only the message of a failed global setup, so the cause goes into it.
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(
-      `e2e setup could not build ${TEMPLATE_DATABASE} on ${describeServer()}: ${reason} ` +
+      `e2e setup could not build ${template} on ${describeServer()}: ${reason} ` +
         '(is Postgres running? TEST_DATABASE_URL selects another server)',
       { cause: error },
     );
