@@ -100,7 +100,7 @@ describe('with default limits', () => {
   });
   afterAll(() => ratchet?.close());
 
-  it('runs parallel server-side tool calls and pairs every output with its call id', async () => {
+  it('runs parallel server-side tool calls and shows each as an mcp_call with its output', async () => {
     const response = await client.responses.create({
       model: 'mock',
       input: calls(['echo', { n: 1 }], ['echo', { n: 2 }], ['echo', { n: 3 }]),
@@ -109,24 +109,17 @@ describe('with default limits', () => {
 
     expect(response.status).toBe('completed');
     const types = response.output.map((item) => item.type);
-    expect(types).toEqual([
-      'function_call',
-      'function_call',
-      'function_call',
-      'function_call_output',
-      'function_call_output',
-      'function_call_output',
-      'message',
+    expect(types).toEqual(['mcp_call', 'mcp_call', 'mcp_call', 'message']);
+    const served = response.output.slice(0, 3) as OpenAI.Responses.ResponseOutputItem.McpCall[];
+    expect(served.map((item) => [item.server_label, item.name, item.arguments])).toEqual([
+      ['http', 'echo', '{"n":1}'],
+      ['http', 'echo', '{"n":2}'],
+      ['http', 'echo', '{"n":3}'],
     ]);
-    const callIds = response.output
-      .slice(0, 3)
-      .map((item) => (item as { call_id: string }).call_id);
-    const outputs = response.output.slice(
-      3,
-      6,
-    ) as OpenAI.Responses.ResponseInputItem.FunctionCallOutput[];
-    expect(outputs.map((item) => item.call_id)).toEqual(callIds);
-    expect(outputs.map((item) => item.output)).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
+    expect(served.map((item) => item.output)).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
+    expect(served.map((item) => [item.status, item.error])).toEqual(
+      Array(3).fill(['completed', null]),
+    );
     expect(response.output_text).toBe('echo: {"n":1}\necho: {"n":2}\necho: {"n":3}');
     expect(response.tools).toEqual([
       {
@@ -146,7 +139,10 @@ describe('with default limits', () => {
       [1, 2, 'tool_call', 'completed'],
       [2, 0, 'model_call', 'completed'],
     ]);
-    expect(steps.slice(1, 4).map((s) => s.call_id)).toEqual(callIds);
+    // Each call's step ran the call the item shows, under the model's own call id.
+    expect(steps.slice(1, 4).map((s) => s.call_id)).toEqual(
+      served.map((item) => (item as { call_id?: string }).call_id),
+    );
   });
 
   it('sends each tool its step id as Idempotency-Key', async () => {
@@ -216,6 +212,33 @@ describe('with default limits', () => {
     ]);
     expect(response.usage?.input_tokens).toBe(11 + 11 + 30);
     expect(response.usage?.output_tokens).toBe(7 + 7 + 3);
+
+    // A later turn gives the model the same conversation whether the client continues with
+    // previous_response_id or sends the output back itself (as full-history clients do, some
+    // without each call's output): the calls, paired with their outputs under the model's ids.
+    const again = { kind: 'json' as const, body: chatCompletion({ text: 'Again.' }) };
+    upstream.enqueue(again, again);
+    const next = 'and again';
+    await client.responses.create({
+      model: 'scripted',
+      previous_response_id: response.id,
+      input: next,
+    });
+    await client.responses.create({
+      model: 'scripted',
+      input: [
+        { role: 'user', content: 'go' },
+        ...(response.output as OpenAI.Responses.ResponseInputItem[]),
+        { role: 'user', content: next },
+      ],
+    });
+    const expected = [
+      ...third,
+      { role: 'assistant', content: 'Both done.' },
+      { role: 'user', content: next },
+    ];
+    expect(upstream.requests[before + 3].body.messages).toEqual(expected);
+    expect(upstream.requests[before + 4].body.messages).toEqual(expected);
   });
 
   it('gives a failed tool call to the model as an error output, and goes on', async () => {
@@ -225,12 +248,15 @@ describe('with default limits', () => {
       tools: [fn('broken'), fn('echo')],
     });
     expect(response.status).toBe('completed');
-    const outputs = response.output.filter((item) => item.type === 'function_call_output');
-    expect(JSON.parse(outputs[0].output as string)).toEqual({
-      error: { code: 'tool_http_error', message: expect.stringContaining('500') as unknown },
+    const served = response.output.filter((item) => item.type === 'mcp_call');
+    expect(served[0]).toMatchObject({
+      status: 'failed',
+      output: null,
+      error: expect.stringMatching(/^tool_http_error: .*500/) as unknown,
     });
-    expect(outputs[1].output).toBe('{"ok":true}');
-    expect(response.output_text).toContain('broken: {"error"');
+    expect(served[1]).toMatchObject({ status: 'completed', output: '{"ok":true}', error: null });
+    // The model read the error as an object with its code.
+    expect(response.output_text).toContain('broken: {"error":{"code":"tool_http_error"');
   });
 
   it('ends with client-side calls after the server-side siblings, and resumes from their outputs', async () => {
@@ -243,11 +269,7 @@ describe('with default limits', () => {
       ],
     });
     expect(first.status).toBe('completed');
-    expect(first.output.map((item) => item.type)).toEqual([
-      'function_call',
-      'function_call',
-      'function_call_output',
-    ]);
+    expect(first.output.map((item) => item.type)).toEqual(['mcp_call', 'function_call']);
     const clientCall = first.output[1] as OpenAI.Responses.ResponseFunctionToolCall;
     expect(clientCall.name).toBe('lookup_time');
 
@@ -274,11 +296,12 @@ describe('with default limits', () => {
     expect(response.status).toBe('completed');
     expect(response.output_text).toBe('outer: inner: echo: {"deep":2}');
     // Sub-agent internals stay out of the top-level output.
-    expect(response.output.map((item) => item.type)).toEqual([
-      'function_call',
-      'function_call_output',
-      'message',
-    ]);
+    expect(response.output.map((item) => item.type)).toEqual(['mcp_call', 'message']);
+    expect(response.output[0]).toMatchObject({
+      server_label: 'agent',
+      name: 'outer',
+      output: 'inner: echo: {"deep":2}',
+    });
 
     const steps = await stepsOf(ratchet, response.id);
     expect(steps.map((s) => [s.depth, s.kind, s.name])).toEqual([
@@ -315,10 +338,12 @@ describe('with default limits', () => {
 
     expect(done.status).toBe('completed');
     expect(done.output.map((item) => item.type)).toEqual([
-      ...Array<string>(3).fill('function_call'),
-      ...Array<string>(3).fill('function_call_output'),
+      ...Array<string>(3).fill('mcp_call'),
       'message',
     ]);
+    expect(
+      done.output.map((item) => (item.type === 'mcp_call' ? item.server_label : null)),
+    ).toEqual(['http', 'http', 'agent', null]);
     expect(done.output_text).toBe(
       'echo: {"a":1}\nsleep: {"slept":100}\ninner: echo: {"from":"agent"}',
     );
@@ -363,17 +388,18 @@ describe('with default limits', () => {
       ...({ max_tool_calls: 2 } as object),
     });
     expect(response.status).toBe('completed');
-    const outputs = response.output.filter((item) => item.type === 'function_call_output');
-    expect(outputs.map((item) => item.output)).toEqual([
-      '{"n":1}',
-      '{"n":2}',
-      JSON.stringify({
-        error: {
-          code: 'max_tool_calls',
-          message: 'This call was not run: the response reached its max_tool_calls limit.',
-        },
-      }),
+    const served = response.output.filter((item) => item.type === 'mcp_call');
+    expect(served.map((item) => [item.status, item.output, item.error])).toEqual([
+      ['completed', '{"n":1}', null],
+      ['completed', '{"n":2}', null],
+      [
+        'failed',
+        null,
+        'max_tool_calls: This call was not run: the response reached its max_tool_calls limit.',
+      ],
     ]);
+    // The model read why, as an error object.
+    expect(response.output_text).toContain('echo: {"error":{"code":"max_tool_calls"');
   });
 
   it('makes one call per round when parallel_tool_calls is false', async () => {
@@ -383,7 +409,7 @@ describe('with default limits', () => {
       tools: [fn('echo')],
       parallel_tool_calls: false,
     });
-    expect(response.output.filter((item) => item.type === 'function_call')).toHaveLength(1);
+    expect(response.output.filter((item) => item.type === 'mcp_call')).toHaveLength(1);
   });
 
   it('enforces tool_choice: none removes calls, a named function must be called', async () => {
@@ -402,7 +428,7 @@ describe('with default limits', () => {
       tool_choice: { type: 'function', name: 'echo' },
     });
     expect(named.status).toBe('completed');
-    expect(named.output[0]).toMatchObject({ type: 'function_call', name: 'echo' });
+    expect(named.output[0]).toMatchObject({ type: 'mcp_call', name: 'echo', status: 'completed' });
   });
 
   it('runs in the background: queued, then polled to completion', async () => {
@@ -435,7 +461,15 @@ describe('with default limits', () => {
     const cancelledAt = Date.now();
     const cancelled = await client.responses.cancel(queued.id);
     expect(cancelled.status).toBe('cancelled');
-    expect(cancelled.output.map((item) => item.type)).toEqual(['function_call']);
+    expect(cancelled.output).toEqual([
+      expect.objectContaining({
+        type: 'mcp_call',
+        name: 'hang',
+        status: 'incomplete',
+        output: null,
+        error: expect.stringMatching(/^not_finished: /) as unknown,
+      }),
+    ]);
 
     const closeDeadline = cancelledAt + 1000;
     while (call.abortedAt === null && Date.now() < closeDeadline + 200) {
@@ -650,11 +684,11 @@ describe('caps', () => {
     expect(response.status).toBe('incomplete');
     expect(response.incomplete_details).toEqual({ reason: 'max_iterations' });
     expect(upstream.requests.length - before).toBe(2);
-    expect(response.output.map((item) => item.type)).toEqual([
-      'function_call',
-      'function_call_output',
-      'function_call',
-      'function_call_output',
+    expect(response.output.map((item) => item.type)).toEqual(['mcp_call', 'mcp_call']);
+    // Both calls keep the model's own call id, repeated as the upstream repeated it.
+    expect(response.output.map((item) => (item as { call_id?: string }).call_id)).toEqual([
+      'call_loop',
+      'call_loop',
     ]);
   });
 

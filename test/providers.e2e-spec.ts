@@ -155,16 +155,15 @@ it('runs a streamed tool loop against an Anthropic upstream', async () => {
   ]);
   const { text, events } = await streamed('claude');
   expect(checkSse(text)).toEqual([]);
-  expect(deltas(events, 'response.function_call_arguments.delta')).toEqual(['{"say":', '"x"}']);
+  expect(deltas(events, 'response.mcp_call_arguments.delta')).toEqual(['{"say":', '"x"}']);
   expect(deltas(events, 'response.output_text.delta')).toEqual(['It said ', 'x.']);
   const final = finalOf(events);
-  expect(final.output.map((item) => item.type)).toEqual([
-    'function_call',
-    'function_call_output',
-    'message',
-  ]);
-  expect(final.output[0]).toMatchObject({ call_id: 'toolu_1', name: 'echo' });
-  expect(final.output[1]).toMatchObject({ call_id: 'toolu_1', output: '{"say":"x"}' });
+  expect(final.output.map((item) => item.type)).toEqual(['mcp_call', 'message']);
+  expect(final.output[0]).toMatchObject({
+    call_id: 'toolu_1',
+    name: 'echo',
+    output: '{"say":"x"}',
+  });
   expect(final.usage).toMatchObject({ input_tokens: 80, output_tokens: 16 });
 
   // The second turn carried the tool result, paired with Anthropic's own tool_use id.
@@ -275,15 +274,11 @@ it('runs a streamed tool loop against an OpenAI Responses upstream', async () =>
   ]);
   const { text, events } = await streamed('responder');
   expect(checkSse(text)).toEqual([]);
-  expect(deltas(events, 'response.function_call_arguments.delta')).toEqual(['{"say":', '"x"}']);
+  expect(deltas(events, 'response.mcp_call_arguments.delta')).toEqual(['{"say":', '"x"}']);
   expect(deltas(events, 'response.output_text.delta')).toEqual(['It said ', 'x.']);
   const final = finalOf(events);
-  expect(final.output.map((item) => item.type)).toEqual([
-    'function_call',
-    'function_call_output',
-    'message',
-  ]);
-  expect(final.output[1]).toMatchObject({ call_id: 'call_up', output: '{"say":"x"}' });
+  expect(final.output.map((item) => item.type)).toEqual(['mcp_call', 'message']);
+  expect(final.output[0]).toMatchObject({ call_id: 'call_up', output: '{"say":"x"}' });
   expect(final.usage).toMatchObject({ input_tokens: 80, output_tokens: 16 });
 
   // ratchet keeps the loop: the second turn sends the whole conversation, with the output

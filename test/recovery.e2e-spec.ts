@@ -425,12 +425,10 @@ it('records a model call only after all its items hold their place in the log, s
   }
   await startWorker();
 
-  // The dead attempt's item closes incomplete; the retry's two calls, their outputs and the
-  // answer follow in order.
+  // The dead attempt's item closes incomplete; the retry's two calls (each closing with its
+  // output) and the answer follow in order.
   expect(await closedItemStatuses(id, 'sleep: {"slept":10}\nsleep: {"slept":20}')).toEqual([
     'incomplete',
-    'completed',
-    'completed',
     'completed',
     'completed',
     'completed',

@@ -194,7 +194,7 @@ describe('POST /v1/responses with stream: true', () => {
     expect(stored.status).toBe('completed');
   });
 
-  it('streams server-side tool calls and their outputs in output order', async () => {
+  it('streams server-side tool calls as mcp_call items that close with their outputs', async () => {
     const response = await post({
       model: 'mock',
       stream: true,
@@ -209,22 +209,38 @@ describe('POST /v1/responses with stream: true', () => {
     const added = events
       .filter((event) => event.type === 'response.output_item.added')
       .map((event) => (event.item as { type: string }).type);
-    expect(added).toEqual([
-      'function_call',
-      'function_call',
-      'function_call_output',
-      'function_call_output',
-      'message',
-    ]);
+    expect(added).toEqual(['mcp_call', 'mcp_call', 'message']);
     // Every item the stream finished is the item the final response holds, at its index.
     const done = events.filter((event) => event.type === 'response.output_item.done');
     expect(done.map((event) => event.item)).toEqual(terminal.response.output);
-    expect(done.map((event) => event.output_index)).toEqual([0, 1, 2, 3, 4]);
-    const argumentsDone = events.filter((e) => e.type === 'response.function_call_arguments.done');
-    expect(argumentsDone.map((event) => [event.name, event.arguments])).toEqual([
-      ['echo', '{"n":1}'],
-      ['echo', '{"n":2}'],
+    expect(done.map((event) => event.output_index)).toEqual([0, 1, 2]);
+    expect(terminal.response.output.slice(0, 2)).toEqual([
+      expect.objectContaining({
+        type: 'mcp_call',
+        server_label: 'http',
+        name: 'echo',
+        arguments: '{"n":1}',
+        output: '{"n":1}',
+        error: null,
+        status: 'completed',
+      }),
+      expect.objectContaining({ type: 'mcp_call', arguments: '{"n":2}', output: '{"n":2}' }),
     ]);
+    // Arguments close and each call starts before any call ends: the calls run together.
+    const calls = events
+      .filter((event) => event.type.startsWith('response.mcp_call'))
+      .map((event) => `${event.type.replace('response.', '')}@${String(event.output_index)}`);
+    expect(calls).toEqual([
+      'mcp_call_arguments.delta@0',
+      'mcp_call_arguments.delta@1',
+      'mcp_call_arguments.done@0',
+      'mcp_call.in_progress@0',
+      'mcp_call_arguments.done@1',
+      'mcp_call.in_progress@1',
+      'mcp_call.completed@0',
+      'mcp_call.completed@1',
+    ]);
+    expect(events.some((event) => event.type.startsWith('response.function_call'))).toBe(false);
   });
 
   it('ends with response.failed when the model fails mid-run', async () => {
@@ -623,7 +639,7 @@ describe('upstream streams through the engine', () => {
     );
     expect(checkSse(text)).toEqual([]);
     const fragments = events
-      .filter((event) => event.type === 'response.function_call_arguments.delta')
+      .filter((event) => event.type === 'response.mcp_call_arguments.delta')
       .map((event) => [event.item_id, event.delta]);
     const callItem = events.find((event) => event.type === 'response.output_item.added')!.item as {
       id: string;
@@ -637,7 +653,7 @@ describe('upstream streams through the engine', () => {
     const items = events
       .filter((event) => event.type === 'response.output_item.done')
       .map((event) => (event.item as { type: string }).type);
-    expect(items).toEqual(['function_call', 'function_call_output', 'message']);
+    expect(items).toEqual(['mcp_call', 'message']);
   });
 });
 
@@ -653,7 +669,9 @@ describe('sub-agents on the stream', () => {
     const items = events
       .filter((event) => event.type === 'response.output_item.done')
       .map((event) => (event.item as { type: string }).type);
-    expect(items).toEqual(['function_call', 'function_call_output', 'message']);
+    expect(items).toEqual(['mcp_call', 'message']);
+    const call = events.find((event) => event.type === 'response.output_item.done')!.item;
+    expect(call).toMatchObject({ server_label: 'agent', name: 'helper', status: 'completed' });
   });
 
   it('adds its internals, namespaced, with stream_options.agent_events', async () => {
@@ -673,12 +691,12 @@ describe('sub-agents on the stream', () => {
       .map((event) => event.event as { type: string; item?: { type: string } })
       .filter((event) => event.type === 'response.output_item.done')
       .map((event) => event.item?.type);
-    expect(innerItems).toEqual(['function_call', 'function_call_output', 'message']);
+    expect(innerItems).toEqual(['mcp_call', 'message']);
     expect(inner[0].agent).toMatchObject({ name: 'helper', depth: 1 });
     // The top-level items are the same as without the option.
     const top = events
       .filter((event) => event.type === 'response.output_item.done')
       .map((event) => (event.item as { type: string }).type);
-    expect(top).toEqual(['function_call', 'function_call_output', 'message']);
+    expect(top).toEqual(['mcp_call', 'message']);
   });
 });

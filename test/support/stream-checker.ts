@@ -165,23 +165,28 @@ const ITEM_FIELDS: Record<string, Record<string, Check>> = {
   function_call_output: { id: string, call_id: string, output: stringOrArray, status: itemStatus },
   // The spec's ReasoningBody has no status; encrypted_content is a string, never null.
   reasoning: { id: string, summary: array },
+  // Not in Open Responses: OpenAI's item for a call the server runs itself, which ratchet
+  // uses for its own tools and agents.
+  mcp_call: {
+    id: string,
+    server_label: string,
+    name: string,
+    arguments: string,
+    output: nullable(string),
+    error: nullable(string),
+    status: literal('in_progress', 'completed', 'incomplete', 'calling', 'failed'),
+  },
 };
-const REASONING_OPTIONAL: Record<string, Check> = {
-  content: array,
-  encrypted_content: string,
-  status: itemStatus,
+const OPTIONAL_ITEM_FIELDS: Record<string, Record<string, Check>> = {
+  reasoning: { content: array, encrypted_content: string, status: itemStatus },
+  mcp_call: { call_id: string, approval_request_id: nullable(string) },
 };
 
 const itemCheck: Check = (value, path) => {
   if (!isObject(value)) return [`${path} must be an item object, got ${describe(value)}`];
   const required = typeof value.type === 'string' ? ITEM_FIELDS[value.type] : undefined;
   if (!required) return [`${path}.type ${show(value.type)} is not an output item type`];
-  const problems = fields(
-    value,
-    path,
-    required,
-    value.type === 'reasoning' ? REASONING_OPTIONAL : {},
-  );
+  const problems = fields(value, path, required, OPTIONAL_ITEM_FIELDS[value.type as string]);
   for (const key of ['content', 'summary'] as const) {
     const parts = value[key];
     if (Array.isArray(parts) && (value.type === 'message' || value.type === 'reasoning')) {
@@ -265,6 +270,12 @@ const EVENT_FIELDS: Record<string, [Record<string, Check>, Record<string, Check>
   'response.reasoning_summary_text.done': [{ ...inSummary, text: string }],
   'response.function_call_arguments.delta': [{ ...inItem, delta: string }, obfuscation],
   'response.function_call_arguments.done': [{ ...inItem, arguments: string }, { name: string }],
+  // OpenAI's events for a call the server runs itself (not in Open Responses).
+  'response.mcp_call_arguments.delta': [{ ...inItem, delta: string }, obfuscation],
+  'response.mcp_call_arguments.done': [{ ...inItem, arguments: string }],
+  'response.mcp_call.in_progress': [inItem],
+  'response.mcp_call.completed': [inItem],
+  'response.mcp_call.failed': [inItem],
   error: [{ error: errorPayloadCheck }],
 };
 
@@ -367,6 +378,8 @@ interface ItemTrack {
   openPart: { area: PartArea; index: number } | null;
   argumentDeltas: string;
   argumentsDone: string | null;
+  /** A server call's run: started (mcp_call.in_progress), then how it ended. */
+  call: 'pending' | 'running' | 'completed' | 'failed';
   doneItem: JsonObject | null;
 }
 
@@ -501,7 +514,14 @@ class StreamChecker {
         return this.annotationAdded(event);
       case 'response.function_call_arguments.delta':
       case 'response.function_call_arguments.done':
-        return this.argumentsEvent(event, type.endsWith('.done'));
+        return this.argumentsEvent(event, 'function_call', type.endsWith('.done'));
+      case 'response.mcp_call_arguments.delta':
+      case 'response.mcp_call_arguments.done':
+        return this.argumentsEvent(event, 'mcp_call', type.endsWith('.done'));
+      case 'response.mcp_call.in_progress':
+      case 'response.mcp_call.completed':
+      case 'response.mcp_call.failed':
+        return this.callEvent(event, type.slice('response.mcp_call.'.length));
       default:
         return this.textEvent(event, TEXT_EVENTS[type]);
     }
@@ -604,8 +624,11 @@ class StreamChecker {
     if (item.type === 'reasoning' && (!emptyList('summary') || !emptyList('content'))) {
       this.report('output_item.added must carry the reasoning item with empty summary and content');
     }
-    if (item.type === 'function_call' && item.arguments !== '') {
-      this.report('output_item.added must carry the function call with empty arguments');
+    if ((item.type === 'function_call' || item.type === 'mcp_call') && item.arguments !== '') {
+      this.report(`output_item.added must carry the ${item.type} with empty arguments`);
+    }
+    if (item.type === 'mcp_call' && (item.output !== null || item.error !== null)) {
+      this.report('output_item.added must carry the mcp_call without output or error');
     }
     this.itemIds.add(id);
     this.items.set(outputIndex, {
@@ -618,6 +641,7 @@ class StreamChecker {
       openPart: null,
       argumentDeltas: '',
       argumentsDone: null,
+      call: 'pending',
       doneItem: null,
     });
   }
@@ -775,16 +799,17 @@ class StreamChecker {
     track.openPart = null;
   }
 
-  private argumentsEvent(event: JsonObject, done: boolean): void {
+  private argumentsEvent(event: JsonObject, type: string, done: boolean): void {
     const track = this.openItem(event);
     if (!track) return;
-    const name = done ? 'function_call_arguments.done' : 'function_call_arguments.delta';
-    if (track.type !== 'function_call') {
+    const family = `${type}_arguments`;
+    const name = `${family}.${done ? 'done' : 'delta'}`;
+    if (track.type !== type) {
       this.report(`${name} for a ${track.type} item`);
       return;
     }
     if (track.argumentsDone !== null) {
-      this.report(`${name} after function_call_arguments.done`);
+      this.report(`${name} after ${family}.done`);
       return;
     }
     if (!done) {
@@ -800,6 +825,28 @@ class StreamChecker {
       this.report(`name ${show(event.name)} is not the call's name ${show(track.name)}`);
     }
     track.argumentsDone = event.arguments as string;
+  }
+
+  /** mcp_call.in_progress once its arguments are done, then at most one completed or failed. */
+  private callEvent(event: JsonObject, phase: string): void {
+    const track = this.openItem(event);
+    if (!track) return;
+    const name = `mcp_call.${phase}`;
+    if (track.type !== 'mcp_call') {
+      this.report(`${name} for a ${track.type} item`);
+      return;
+    }
+    if (phase === 'in_progress') {
+      if (track.argumentsDone === null) this.report(`${name} before mcp_call_arguments.done`);
+      if (track.call !== 'pending') this.report(`${name} for a call that already started`);
+      track.call = 'running';
+      return;
+    }
+    if (track.call !== 'running') {
+      this.report(`${name} for a call that is not running (${track.call})`);
+      return;
+    }
+    track.call = phase as 'completed' | 'failed';
   }
 
   private itemDone(outputIndex: number, item: JsonObject): void {
@@ -832,17 +879,36 @@ class StreamChecker {
         compareParts('content', item.content);
         break;
       case 'function_call':
+      case 'mcp_call':
         if (track.argumentsDone === null) {
-          this.report(`function call ${track.id} is done without function_call_arguments.done`);
+          this.report(`${track.type} ${track.id} is done without ${track.type}_arguments.done`);
         } else if (item.arguments !== track.argumentsDone) {
           this.report(
-            `item.arguments ${show(item.arguments)} differ from function_call_arguments.done's ${show(track.argumentsDone)}`,
+            `item.arguments ${show(item.arguments)} differ from ${track.type}_arguments.done's ${show(track.argumentsDone)}`,
           );
         }
+        if (track.type === 'mcp_call') this.checkCallEnd(track, item);
         break;
     }
     track.doneItem = item;
     track.openPart = null;
+  }
+
+  /** A finished mcp_call says what its events said: completed, failed, or never finished. */
+  private checkCallEnd(track: ItemTrack, item: JsonObject): void {
+    const ran = track.call === 'completed' || track.call === 'failed';
+    const expected = ran ? track.call : 'incomplete';
+    if (item.status !== expected) {
+      this.report(
+        `mcp_call ${track.id} is done with status ${show(item.status)}, but its events say ${expected}`,
+      );
+    }
+    if (item.status === 'completed' && typeof item.output !== 'string') {
+      this.report(`completed mcp_call ${track.id} has no output`);
+    }
+    if (item.status === 'failed' && typeof item.error !== 'string') {
+      this.report(`failed mcp_call ${track.id} has no error`);
+    }
   }
 }
 

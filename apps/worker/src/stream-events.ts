@@ -4,14 +4,22 @@ import {
   agentEvent,
   assembleResponse,
   closeOpenItems,
+  functionCalls,
+  isServerCall,
   isTerminalStep,
   itemEvents,
   ItemStreamer,
+  modelResult,
+  openServerCall,
   responseEvent,
-  toolOutputItem,
+  serverCallItemId,
+  serverLabel,
+  settledServerCall,
   type AgentIdentity,
+  type CallRouting,
   type CreateResponseRequest,
   type Item,
+  type ModelItem,
   type ResponseRecord,
   type ResponseStreamEvent,
   type StepRecord,
@@ -25,12 +33,15 @@ type Wrap = (event: UnsequencedEvent) => UnsequencedEvent;
 
 /**
  * What the engine logs for a streamed response (`stream: true`), and only for one: its
- * progress, each model call's items as they stream, each tool round's outputs, and its end.
+ * progress, each model call's items as they stream, how each tool round's calls ended, and
+ * its end.
  * A sub-agent's scope streams too when the request asked for agent events
  * (`stream_options.agent_events`), each event wrapped as `ratchet:agent.event`.
  *
- * Every write here is safe to repeat: progress and tool outputs are logged once per step,
- * and the end is logged once per response.
+ * Every write here is safe to repeat: progress and call ends are logged once per step, and
+ * the end is logged once per response. A call ratchet runs itself streams as one `mcp_call`
+ * item: its model step opens it and logs its arguments before the step's outcome is
+ * recorded; the round that ran it closes it once every call of the round has ended.
  */
 @Injectable()
 export class StreamEvents {
@@ -56,7 +67,7 @@ export class StreamEvents {
 
   /**
    * Before a scope's next decision: the response's `response.in_progress` when the top scope
-   * starts, and the outputs of the round that just completed, in call order.
+   * starts, and the ends of the round of calls that just completed, in call order.
    */
   async beforeDecision(snapshot: ScopeSnapshot): Promise<void> {
     if (!this.streams(snapshot)) return;
@@ -74,20 +85,52 @@ export class StreamEvents {
     await this.roundOutputs(snapshot);
   }
 
-  /** Logs the outputs of the scope's last round when it was a completed round of calls. */
+  /**
+   * Logs how the calls of the scope's last round ended, when it was a completed round of
+   * calls: each call's item, which its model step opened, closes with the call's output or
+   * error, in call order.
+   */
   async roundOutputs(snapshot: ScopeSnapshot): Promise<void> {
     if (!this.streams(snapshot)) return;
     const round = lastRound(snapshot.steps);
     if (round.length === 0 || round.some((step) => step.kind === 'model_call')) return;
     if (!round.every((step) => isTerminalStep(step.status))) return;
-    const wrap = await this.wrapFor(snapshot);
-    const first = await this.log.nextOutputIndex(snapshot.scope.id);
-    const events = round.flatMap((step, offset) =>
-      itemEvents(first + offset, toolOutputItem(step)),
+    const asking = snapshot.steps.find(
+      (step) => step.kind === 'model_call' && step.round === round[0].round - 1,
     );
+    if (!asking) return;
+    const output = modelResult(asking)?.output ?? [];
+    const routing = routingOf(snapshot);
+    const calls = functionCalls(output).filter((call) => isServerCall(routing, call.name));
+    const wrap = await this.wrapFor(snapshot);
+    // The model step's own events say where it opened each call's item, and what streamed.
+    const logged = await this.events.ofStep(snapshot.response.id, asking.id);
+    const streamer = ItemStreamer.fromEvents(
+      logged.map((row) => unwrap(JSON.parse(row.data) as ResponseStreamEvent)),
+    );
+    const openAt = new Map(streamer.openItems().map((open) => [open.itemId, open.outputIndex]));
+    let first: number | null = null;
+    let next = 0;
+    const events: UnsequencedEvent[] = [];
+    for (const step of round) {
+      const call = calls[step.index];
+      if (!call) continue;
+      const label = serverLabel(routing, call.name, step);
+      const settled = settledServerCall(call, label, asking.id, step);
+      const index = openAt.get(settled.id);
+      if (index !== undefined) {
+        events.push(...streamer.finish(index, settled));
+        continue;
+      }
+      // Never opened (a log written before its model step announced its calls): it streams
+      // whole, after what the scope announced so far.
+      this.logger.warn(`call item ${settled.id} was never opened; it streams whole`);
+      if (first === null) next = first = await this.log.nextOutputIndex(snapshot.scope.id);
+      events.push(...itemEvents(next++, settled));
+    }
     await this.log.appendOnce(snapshot.response.id, wrap ? events.map(wrap) : events, {
       stepId: round[0].id,
-      items: { scopeId: snapshot.scope.id, count: round.length },
+      items: first === null ? null : { scopeId: snapshot.scope.id, count: next - first },
     });
   }
 
@@ -119,6 +162,8 @@ export class StreamEvents {
     return new ModelStream(
       writer,
       await this.log.nextOutputIndex(snapshot.scope.id),
+      step.id,
+      routingOf(snapshot),
       this.logger,
       earlierChars,
     );
@@ -145,15 +190,20 @@ export class StreamEvents {
 
 /**
  * One model call's items on the stream: deltas open and fill items as they arrive, each at
- * the next output_index; `finish` closes them with the call's final output.
+ * the next output_index; `finish` closes them with the call's final output. A call ratchet
+ * runs itself streams as its `mcp_call` item, which stays open while the call runs.
  */
 export class ModelStream {
   private readonly streamer = new ItemStreamer();
+  /** Output indexes by the id the model gave each item. */
   private readonly indexes = new Map<string, number>();
 
   constructor(
     private readonly writer: BatchedWriter,
     private next: number,
+    /** The model step whose items these are: its server calls' item ids name it. */
+    private readonly stepId: string,
+    private readonly routing: CallRouting,
     private readonly logger: Logger,
     /** Characters that earlier attempts of the step streamed before their worker died. */
     readonly earlierChars = 0,
@@ -169,6 +219,15 @@ export class ModelStream {
       case 'reasoning':
         return this.writer.push(this.streamer.reasoningDelta(index, delta.itemId, delta.delta));
       case 'arguments':
+        if (isServerCall(this.routing, delta.name)) {
+          const call = {
+            call_id: delta.callId,
+            name: delta.name,
+            server_label: serverLabel(this.routing, delta.name),
+          };
+          const itemId = serverCallItemId(delta.itemId, this.stepId);
+          return this.writer.push(this.streamer.serverCallDelta(index, itemId, call, delta.delta));
+        }
         return this.writer.push(
           this.streamer.argumentsDelta(
             index,
@@ -191,31 +250,47 @@ export class ModelStream {
    * next call's items) can take an index before it, even if this worker dies in between.
    * Streamed items the output dropped close `incomplete`; one the output contradicts (an
    * upstream that revised itself) closes `incomplete` and its final form takes a new index.
-   * The items' content and ends follow with `finish`.
+   * The items' content and ends follow with `finish`, except a server call's: its arguments
+   * are complete here, and the round that runs it ends it (StreamEvents.roundOutputs).
    */
-  async announce(output: readonly Item[]): Promise<void> {
+  async announce(output: readonly ModelItem[]): Promise<void> {
     const kept = new Set(output.map((item) => item.id));
     for (const [id, index] of this.indexes) {
       if (!kept.has(id)) this.writer.push(this.streamer.finishIncomplete(index));
     }
     for (const item of this.inOutputOrder(output)) {
+      const shown = this.shown(item);
       const streamed = this.indexes.get(item.id);
-      if (streamed !== undefined && !this.streamer.accepts(streamed, item)) {
+      if (streamed !== undefined && !this.streamer.accepts(streamed, shown)) {
         this.logger.warn(`item ${item.id} does not match what streamed; it streams again whole`);
         this.writer.push(this.streamer.finishIncomplete(streamed));
         this.indexes.delete(item.id);
       }
-      this.writer.push(this.streamer.announce(this.indexOf(item.id), item));
+      const index = this.indexOf(item.id);
+      this.writer.push(
+        shown.type === 'mcp_call'
+          ? this.streamer.startCall(index, shown)
+          : this.streamer.announce(index, shown),
+      );
     }
     await this.writer.flush();
   }
 
   /** Once the outcome is recorded: the announced items finish as the output has them. */
-  async finish(output: readonly Item[]): Promise<void> {
+  async finish(output: readonly ModelItem[]): Promise<void> {
     for (const item of this.inOutputOrder(output)) {
-      this.writer.push(this.streamer.finish(this.indexOf(item.id), item));
+      const shown = this.shown(item);
+      if (shown.type !== 'mcp_call') {
+        this.writer.push(this.streamer.finish(this.indexOf(item.id), shown));
+      }
     }
     await this.writer.flush();
+  }
+
+  /** An item as the stream shows it: a call ratchet runs itself is its mcp_call item. */
+  private shown(item: ModelItem): Item {
+    if (item.type !== 'function_call' || !isServerCall(this.routing, item.name)) return item;
+    return openServerCall(item, serverLabel(this.routing, item.name), this.stepId);
   }
 
   /** The call failed or was cut short: what streamed stays, closed `incomplete`. */
@@ -225,8 +300,8 @@ export class ModelStream {
   }
 
   /** The output's items by output_index: those that streamed first, then the others. */
-  private inOutputOrder(output: readonly Item[]): Item[] {
-    const index = (item: Item): number => this.indexes.get(item.id) ?? Infinity;
+  private inOutputOrder(output: readonly ModelItem[]): ModelItem[] {
+    const index = (item: ModelItem): number => this.indexes.get(item.id) ?? Infinity;
     return [...output].sort((a, b) => index(a) - index(b));
   }
 
@@ -238,6 +313,14 @@ export class ModelStream {
     }
     return index;
   }
+}
+
+/** Which of the scope's calls ratchet runs: all of a sub-agent's, the offered tools' at the top. */
+function routingOf(snapshot: ScopeSnapshot): CallRouting {
+  return {
+    serverTools: snapshot.scope.tools.server,
+    clientTools: snapshot.scope.parentStepId === null,
+  };
 }
 
 /** Whether the request asked for its sub-agents' events. */

@@ -15,9 +15,13 @@ import {
   type UnsequencedEventOf,
 } from './events';
 import { assistantMessage, type Item, type MessageItem, type ReasoningItem } from './items';
+import { openServerCall, settledServerCall } from './server-calls';
 import { CALL, CALL_OUTPUT } from './testing/items';
 import { assembleResponse, type ResponseObject, type ResponseStatus } from './response';
 import { checkStream } from '../../../test/support/stream-checker';
+
+/** The model step that made the calls in these tests. */
+const STEP = 'step_model';
 
 const REASONING: ReasoningItem = {
   type: 'reasoning',
@@ -866,6 +870,130 @@ describe('closeOpenItems', () => {
       output_index: 0,
       item: assistantMessage('msg_1', 'Hello wo', 'incomplete'),
     });
+  });
+});
+
+describe('server calls (mcp_call items)', () => {
+  const running = openServerCall(CALL, 'http', STEP);
+  const done = settledServerCall(CALL, 'http', STEP, {
+    status: 'completed',
+    result: 'sunny',
+    error: null,
+  });
+  const failed = settledServerCall(CALL, 'http', STEP, {
+    status: 'failed',
+    result: null,
+    error: { code: 'tool_timeout', message: 'Too slow.' },
+  });
+  const identity = { call_id: CALL.call_id, name: CALL.name, server_label: 'http' };
+
+  it('stream as OpenAI streams a hosted MCP call: arguments, in_progress, then how it ended', () => {
+    const streamer = new ItemStreamer();
+    const events = [
+      ...streamer.serverCallDelta(0, running.id, identity, '{"city":'),
+      ...streamer.serverCallDelta(0, running.id, identity, '"Paris"}'),
+      ...streamer.startCall(0, running),
+      ...streamer.finish(0, done),
+    ];
+    expect(types(events)).toEqual([
+      'response.output_item.added',
+      'response.mcp_call_arguments.delta',
+      'response.mcp_call_arguments.delta',
+      'response.mcp_call_arguments.done',
+      'response.mcp_call.in_progress',
+      'response.mcp_call.completed',
+      'response.output_item.done',
+    ]);
+    expect(eventOf(events, 'response.output_item.added').item).toEqual({
+      ...running,
+      arguments: '',
+    });
+    expect(eventOf(events, 'response.mcp_call_arguments.done').arguments).toBe(CALL.arguments);
+    expect(eventOf(events, 'response.output_item.done').item).toEqual(done);
+    expect(checkStream(streamOf(events, [done]))).toEqual([]);
+  });
+
+  it('starts a call once: a second start logs nothing', () => {
+    const streamer = new ItemStreamer();
+    streamer.startCall(0, running);
+    expect(streamer.startCall(0, running)).toEqual([]);
+  });
+
+  it('opens a call that never streamed when it starts', () => {
+    const streamer = new ItemStreamer();
+    const events = [...streamer.startCall(0, running), ...streamer.finish(0, failed)];
+    expect(types(events)).toEqual([
+      'response.output_item.added',
+      'response.mcp_call_arguments.delta',
+      'response.mcp_call_arguments.done',
+      'response.mcp_call.in_progress',
+      'response.mcp_call.failed',
+      'response.output_item.done',
+    ]);
+    expect(checkStream(streamOf(events, [failed]))).toEqual([]);
+  });
+
+  it('closes a call that never ran without in_progress', () => {
+    const notRun = settledServerCall(CALL, 'http', STEP, undefined);
+    const events = itemEvents(0, notRun);
+    expect(types(events)).not.toContain('response.mcp_call.in_progress');
+    expect(checkStream(streamOf(events, [notRun]))).toEqual([]);
+    const streamer = new ItemStreamer();
+    const streamed = [
+      ...streamer.serverCallDelta(0, running.id, identity, '{"ci'),
+      ...streamer.finish(0, notRun),
+    ];
+    expect(types(streamed)).not.toContain('response.mcp_call.in_progress');
+    expect(checkStream(streamOf(streamed, [notRun]))).toEqual([]);
+  });
+
+  it('refuses arguments that contradict what streamed, or change once the call started', () => {
+    const streamer = new ItemStreamer();
+    streamer.serverCallDelta(0, running.id, identity, '{"city":');
+    expect(() => streamer.startCall(0, { ...running, arguments: '{"town":1}' })).toThrow(
+      /contradict/,
+    );
+    streamer.startCall(0, running);
+    expect(() => streamer.finish(0, { ...done, arguments: `${CALL.arguments} ` })).toThrow(
+      /complete already/,
+    );
+  });
+
+  it('is rebuilt from the log, and closes with the output that holds it', () => {
+    const streamer = new ItemStreamer();
+    const logged = [
+      ...streamer.serverCallDelta(0, running.id, identity, '{"city":'),
+      ...streamer.startCall(0, running),
+    ];
+    const rebuilt = ItemStreamer.fromEvents(logged);
+    expect(rebuilt.openItems()).toEqual([{ outputIndex: 0, itemId: running.id }]);
+    expect(rebuilt.finish(0, done)).toEqual(streamer.finish(0, done));
+    const closing = closeOpenItems(logged, [done]);
+    expect(types(closing)).toEqual(['response.mcp_call.completed', 'response.output_item.done']);
+    expect(checkStream(streamOf([...logged, ...closing], [done]))).toEqual([]);
+  });
+
+  it('closes incomplete when cut short, before or after it started', () => {
+    const before = new ItemStreamer();
+    const cut = [
+      ...before.serverCallDelta(0, running.id, identity, '{"ci'),
+      ...before.finishIncomplete(0),
+    ];
+    expect(types(cut).slice(-2)).toEqual([
+      'response.mcp_call_arguments.done',
+      'response.output_item.done',
+    ]);
+    const after = new ItemStreamer();
+    const started = [...after.startCall(0, running), ...after.finishIncomplete(0)];
+    expect(types(started).slice(-2)).toEqual([
+      'response.mcp_call.in_progress',
+      'response.output_item.done',
+    ]);
+    expect(eventOf(started, 'response.output_item.done').item).toMatchObject({
+      status: 'incomplete',
+      arguments: CALL.arguments,
+    });
+    expect(checkStream(streamOf(started, []))).toEqual([]);
   });
 });
 

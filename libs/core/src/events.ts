@@ -1,11 +1,4 @@
-import type {
-  ContentPart,
-  FunctionCallItem,
-  FunctionCallOutputItem,
-  Item,
-  MessageItem,
-  ReasoningItem,
-} from './items';
+import type { ContentPart, FunctionCallItem, Item, McpCallItem, ReasoningItem } from './items';
 import type { ResponseObject, ResponseStatus } from './response';
 
 // The streaming events of a response, as the Open Responses spec names and shapes them, and
@@ -212,6 +205,45 @@ export interface FunctionCallArgumentsDoneEvent {
   name: string;
 }
 
+/** The arguments of a call ratchet runs itself, as the model writes them (OpenAI's MCP events). */
+export interface McpCallArgumentsDeltaEvent {
+  type: 'response.mcp_call_arguments.delta';
+  sequence_number: number;
+  item_id: string;
+  output_index: number;
+  delta: string;
+}
+
+export interface McpCallArgumentsDoneEvent {
+  type: 'response.mcp_call_arguments.done';
+  sequence_number: number;
+  item_id: string;
+  output_index: number;
+  arguments: string;
+}
+
+/** The call started running. */
+export interface McpCallInProgressEvent {
+  type: 'response.mcp_call.in_progress';
+  sequence_number: number;
+  item_id: string;
+  output_index: number;
+}
+
+export interface McpCallCompletedEvent {
+  type: 'response.mcp_call.completed';
+  sequence_number: number;
+  item_id: string;
+  output_index: number;
+}
+
+export interface McpCallFailedEvent {
+  type: 'response.mcp_call.failed';
+  sequence_number: number;
+  item_id: string;
+  output_index: number;
+}
+
 /** The stream `error` event's payload; code and param are always present, null when unknown. */
 export interface StreamErrorPayload {
   type: string;
@@ -273,6 +305,11 @@ export type ResponseStreamEvent =
   | ReasoningSummaryTextDoneEvent
   | FunctionCallArgumentsDeltaEvent
   | FunctionCallArgumentsDoneEvent
+  | McpCallArgumentsDeltaEvent
+  | McpCallArgumentsDoneEvent
+  | McpCallInProgressEvent
+  | McpCallCompletedEvent
+  | McpCallFailedEvent
   | ErrorEvent
   | AgentEvent;
 
@@ -533,6 +570,51 @@ function argumentsDone(outputIndex: number, call: FunctionCallItem): Unsequenced
   };
 }
 
+function callEvent(
+  type:
+    'response.mcp_call.in_progress' | 'response.mcp_call.completed' | 'response.mcp_call.failed',
+  outputIndex: number,
+  itemId: string,
+): UnsequencedEvent {
+  return { type, item_id: itemId, output_index: outputIndex };
+}
+
+function callArgumentsDelta(outputIndex: number, itemId: string, delta: string): UnsequencedEvent {
+  return {
+    type: 'response.mcp_call_arguments.delta',
+    item_id: itemId,
+    output_index: outputIndex,
+    delta,
+  };
+}
+
+/** A server call's arguments are complete and it starts to run. */
+function callStarted(outputIndex: number, call: McpCallItem): UnsequencedEvent[] {
+  return [
+    {
+      type: 'response.mcp_call_arguments.done',
+      item_id: call.id,
+      output_index: outputIndex,
+      arguments: call.arguments,
+    },
+    callEvent('response.mcp_call.in_progress', outputIndex, call.id),
+  ];
+}
+
+/** How a server call's run ended, if it ran: completed or failed (an incomplete one has none). */
+function callEnded(outputIndex: number, call: McpCallItem): UnsequencedEvent[] {
+  switch (call.status) {
+    case 'completed':
+      return [callEvent('response.mcp_call.completed', outputIndex, call.id)];
+    case 'failed':
+      return [callEvent('response.mcp_call.failed', outputIndex, call.id)];
+    case 'in_progress':
+    case 'calling':
+    case 'incomplete':
+      return [];
+  }
+}
+
 /**
  * What output_item.added announces: the item with zero values for everything still to stream
  * (spec: "all fields not marked nullable MUST have a value") and status in_progress.
@@ -543,6 +625,8 @@ function openingItem(item: Item): Item {
       return { ...item, status: 'in_progress', content: [] };
     case 'function_call':
       return { ...item, status: 'in_progress', arguments: '' };
+    case 'mcp_call':
+      return { ...item, status: 'in_progress', arguments: '', output: null, error: null };
     case 'function_call_output':
       // Nothing of it streams: the output is known when the item opens.
       return { ...item, status: 'in_progress' };
@@ -564,7 +648,7 @@ function reasoningSkeleton(id: string, withContent: boolean): ReasoningItem {
 }
 
 function assertFinished(item: Item): void {
-  if (item.status === 'in_progress') {
+  if (item.status === 'in_progress' || item.status === 'calling') {
     throw new Error(`item ${item.id} is still in_progress; only finished items can be closed`);
   }
 }
@@ -598,6 +682,17 @@ export function itemEvents(
       }
       body.push(argumentsDone(outputIndex, item));
       break;
+    case 'mcp_call':
+      for (const delta of deltasOf(item.arguments, split)) {
+        body.push(callArgumentsDelta(outputIndex, item.id, delta));
+      }
+      // A call that never ran (the response ended first) closes without having started.
+      if (item.status === 'incomplete') {
+        body.push(callStarted(outputIndex, item)[0]);
+      } else {
+        body.push(...callStarted(outputIndex, item), ...callEnded(outputIndex, item));
+      }
+      break;
     case 'function_call_output':
       break;
     case 'reasoning':
@@ -627,12 +722,14 @@ interface OpenItem {
    * What output_item.added announced. Deltas never open a function_call_output; only a
    * replayed log (fromEvents) can hold one announced and not yet done.
    */
-  opening: MessageItem | FunctionCallItem | ReasoningItem | FunctionCallOutputItem;
+  opening: Item;
   content: StreamedPart[];
   summary: StreamedPart[];
   /** The part taking deltas (always the last of its area's list), if any. */
   openArea: PartArea | null;
   arguments: string;
+  /** A server call whose arguments are complete: it runs, and stays open until it ends. */
+  started: boolean;
 }
 
 /** Where a logged item-level event points: an output index and the item it names there. */
@@ -642,6 +739,11 @@ type PartEventLocation = { output_index: number; item_id: string };
 export interface FunctionCallIdentity {
   call_id: string;
   name: string;
+}
+
+/** A call ratchet runs itself: what its item needs to open before its arguments stream. */
+export interface ServerCallIdentity extends FunctionCallIdentity {
+  server_label: string;
 }
 
 /**
@@ -736,6 +838,55 @@ export class ItemStreamer {
   }
 
   /**
+   * Arguments of a call ratchet runs itself, at `outputIndex`: its `mcp_call` item opens with
+   * the first fragment, as a function call's does.
+   */
+  serverCallDelta(
+    outputIndex: number,
+    itemId: string,
+    call: ServerCallIdentity,
+    delta: string,
+  ): UnsequencedEvent[] {
+    if (delta === '') return [];
+    const events: UnsequencedEvent[] = [];
+    const state = this.openItem(outputIndex, itemId, 'mcp_call', events, () => ({
+      type: 'mcp_call',
+      id: itemId,
+      call_id: call.call_id,
+      server_label: call.server_label,
+      name: call.name,
+      arguments: '',
+      output: null,
+      error: null,
+      status: 'in_progress',
+    }));
+    state.arguments += delta;
+    events.push(callArgumentsDelta(outputIndex, itemId, delta));
+    return events;
+  }
+
+  /**
+   * A server call the model finished writing starts to run: its arguments close and
+   * `response.mcp_call.in_progress` follows. The item stays open until `finish` gives it the
+   * call's end. No events when it started already.
+   */
+  startCall(outputIndex: number, call: McpCallItem): UnsequencedEvent[] {
+    const events: UnsequencedEvent[] = [];
+    const state = this.openItem(outputIndex, call.id, call.type, events, () => openingItem(call));
+    this.assertFinishes(state, call);
+    if (state.started) return events;
+    if (call.arguments.length > state.arguments.length) {
+      events.push(
+        callArgumentsDelta(outputIndex, call.id, call.arguments.slice(state.arguments.length)),
+      );
+      state.arguments = call.arguments;
+    }
+    state.started = true;
+    events.push(...callStarted(outputIndex, call));
+    return events;
+  }
+
+  /**
    * Announces a finished item at `outputIndex` ahead of its content: output_item.added, with
    * the item as it opens. Its content and end follow with `finish`. An item already streaming
    * there stays as it is (no events).
@@ -800,6 +951,14 @@ export class ItemStreamer {
         }
         events.push(argumentsDone(outputIndex, item));
         break;
+      case 'mcp_call':
+        if (!state.started && item.status === 'incomplete') {
+          // It never ran: its arguments close, and so does the item.
+          events.push(...this.startCall(outputIndex, item).slice(0, -1));
+        } else {
+          events.push(...this.startCall(outputIndex, item), ...callEnded(outputIndex, item));
+        }
+        break;
       case 'function_call_output':
         // Open only in a replayed log; nothing of it streams, so the item closes alone.
         break;
@@ -839,6 +998,10 @@ export class ItemStreamer {
           summary: parts(state.summary) as SummaryTextPart[],
           content: parts(state.content) as ReasoningTextPart[],
         };
+        break;
+      case 'mcp_call':
+        item = { ...state.opening, status: 'incomplete', arguments: state.arguments };
+        if (!state.started) events.push(callStarted(outputIndex, item)[0]);
         break;
       case 'function_call_output':
         item = { ...state.opening, status: 'incomplete' };
@@ -903,13 +1066,15 @@ export class ItemStreamer {
       case 'response.reasoning_summary_part.done':
         this.replayPartDone(event, event.summary_index, event.part);
         return;
-      case 'response.function_call_arguments.delta': {
+      case 'response.function_call_arguments.delta':
+        this.replayArguments(event, 'function_call');
+        return;
+      case 'response.mcp_call_arguments.delta':
+        this.replayArguments(event, 'mcp_call');
+        return;
+      case 'response.mcp_call_arguments.done': {
         const state = this.replayed(event);
-        if (!state) return;
-        if (state.opening.type !== 'function_call') {
-          throw new Error(`item ${event.item_id} is a ${state.opening.type}, with no arguments`);
-        }
-        state.arguments += event.delta;
+        if (state) state.started = true;
         return;
       }
       // The rest carry nothing the streamer keeps: the text's done events repeat what the
@@ -930,9 +1095,26 @@ export class ItemStreamer {
       case 'response.reasoning.done':
       case 'response.reasoning_summary_text.done':
       case 'response.function_call_arguments.done':
+      case 'response.mcp_call.in_progress':
+      case 'response.mcp_call.completed':
+      case 'response.mcp_call.failed':
       case AGENT_EVENT_TYPE:
         return;
     }
+  }
+
+  private replayArguments(
+    event: PartEventLocation & { delta: string },
+    type: 'function_call' | 'mcp_call',
+  ): void {
+    const state = this.replayed(event);
+    if (!state) return;
+    if (state.opening.type !== type) {
+      throw new Error(
+        `item ${event.item_id} is a ${state.opening.type}, with no arguments of a ${type}`,
+      );
+    }
+    state.arguments += event.delta;
   }
 
   private replayAdded(outputIndex: number, item: Item): void {
@@ -950,6 +1132,7 @@ export class ItemStreamer {
       summary: [],
       openArea: null,
       arguments: '',
+      started: false,
     });
   }
 
@@ -1097,6 +1280,7 @@ export class ItemStreamer {
       summary: [],
       openArea: null,
       arguments: '',
+      started: false,
     };
     this.open.set(outputIndex, state);
     events.push(itemAdded(outputIndex, state.opening));
@@ -1133,8 +1317,12 @@ export class ItemStreamer {
         this.assertConsistent(state, 'content', item.content ?? []);
         return;
       case 'function_call':
+      case 'mcp_call':
         if (!item.arguments.startsWith(state.arguments)) {
-          throw new Error(`function call ${item.id}: finished arguments contradict streamed ones`);
+          throw new Error(`${item.type} ${item.id}: finished arguments contradict streamed ones`);
+        }
+        if (state.started && item.arguments !== state.arguments) {
+          throw new Error(`${item.type} ${item.id}: its arguments were complete already`);
         }
         return;
       case 'function_call_output':

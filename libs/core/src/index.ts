@@ -7,6 +7,7 @@ export * from './model-output';
 export * from './normalize';
 export * from './request';
 export * from './response';
+export * from './server-calls';
 export * from './steps';
 export * from './transition';
 export * from './usage';

@@ -76,6 +76,23 @@ const reasoningItem = z.strictObject({
   status: itemStatus.optional(),
 });
 
+/**
+ * A call ratchet ran itself (an http tool, an agent, an MCP tool), as a full-history client
+ * sends it back. `output` may be missing: some clients drop it to keep their history small.
+ */
+const mcpCallItem = z.strictObject({
+  type: z.literal('mcp_call'),
+  id: z.string().min(1),
+  server_label: z.string().min(1),
+  name: z.string().min(1),
+  arguments: z.string(),
+  output: z.string().nullish(),
+  error: z.string().nullish(),
+  status: z.enum(['in_progress', 'completed', 'incomplete', 'calling', 'failed']).optional(),
+  call_id: z.string().min(1).optional(),
+  approval_request_id: z.string().nullish(),
+});
+
 const itemReference = z.strictObject({ type: z.literal('item_reference'), id: z.string().min(1) });
 
 /** An input item; a bare `{role, content}` is a message (EasyInputMessage). */
@@ -89,6 +106,7 @@ export const inputItemSchema = z.preprocess(
     functionCallItem,
     functionCallOutputItem,
     reasoningItem,
+    mcpCallItem,
     itemReference,
   ]),
 );
@@ -141,8 +159,36 @@ export interface ReasoningItem {
   status?: 'in_progress' | 'completed' | 'incomplete';
 }
 
-/** A conversation item after normalisation (item references are resolved before this). */
-export type Item = MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem;
+export type McpCallStatus = 'in_progress' | 'completed' | 'incomplete' | 'calling' | 'failed';
+
+/**
+ * A call ratchet runs itself, shown as OpenAI shows the calls it hosts (`mcp_call`), so that
+ * clients treat it as already executed instead of running it again. `server_label` says what
+ * ran it: `http` and `agent` for the config's tools of those types, an MCP server's label
+ * for its tools. `call_id` is the model's own id for the call (not in OpenAI's shape; extra
+ * fields are allowed), so the call reaches the model again exactly as the model made it.
+ */
+export interface McpCallItem {
+  type: 'mcp_call';
+  id: string;
+  call_id: string;
+  server_label: string;
+  name: string;
+  arguments: string;
+  output: string | null;
+  error: string | null;
+  status: McpCallStatus;
+}
+
+/** The items a model reads and writes: what upstream codecs encode and decode. */
+export type ModelItem = MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem;
+
+/**
+ * A conversation item after normalisation (item references are resolved before this): what
+ * responses store, clients see, and a model reads once server calls are expanded
+ * (`modelItems`).
+ */
+export type Item = ModelItem | McpCallItem;
 
 /** Text of a message's parts that carry text (input_text, output_text). */
 export function messageText(item: MessageItem): string {

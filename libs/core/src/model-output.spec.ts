@@ -2,7 +2,7 @@ import {
   assistantMessage,
   type FunctionCallItem,
   type FunctionCallOutputItem,
-  type Item,
+  type ModelItem as Item,
   type MessageItem,
   type ReasoningItem,
 } from './items';

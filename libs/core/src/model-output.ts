@@ -1,4 +1,4 @@
-import type { FunctionCallItem, Item } from './items';
+import type { FunctionCallItem, Item, ModelItem } from './items';
 import { messageText } from './items';
 import type { StepError } from './steps';
 
@@ -12,11 +12,11 @@ export type ModelToolChoice = 'none' | 'auto' | 'required' | { type: 'function';
  * the conversation gets an output).
  */
 export function shapeModelOutput(
-  output: readonly Item[],
+  output: readonly ModelItem[],
   choice: ModelToolChoice,
   parallelToolCalls: boolean,
-): { output: Item[] } | { error: StepError } {
-  const isCall = (item: Item): item is FunctionCallItem => item.type === 'function_call';
+): { output: ModelItem[] } | { error: StepError } {
+  const isCall = (item: ModelItem): item is FunctionCallItem => item.type === 'function_call';
   if (choice === 'none') return { output: output.filter((item) => !isCall(item)) };
   const calls = output.filter(isCall);
   if (choice === 'required' && calls.length === 0) {

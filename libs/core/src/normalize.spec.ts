@@ -137,6 +137,42 @@ describe('normalizeInput', () => {
     });
   });
 
+  describe('server calls (mcp_call) sent back by full-history clients', () => {
+    const call = {
+      type: 'mcp_call',
+      id: 'mcp_abc',
+      server_label: 'http',
+      name: 'get_weather',
+      arguments: '{"city":"Paris"}',
+    };
+
+    it('keeps what the client sent, with the model call id it carried', () => {
+      expect(
+        only({ ...call, call_id: 'call_x', output: 'sunny', error: null, status: 'completed' }),
+      ).toEqual({ ...call, call_id: 'call_x', output: 'sunny', error: null, status: 'completed' });
+    });
+
+    it('fills in what a client left out: call id, output, error and status', () => {
+      expect(only(call)).toEqual({
+        ...call,
+        call_id: 'call_abc',
+        output: null,
+        error: null,
+        status: 'completed',
+      });
+      expect(only({ ...call, error: 'tool_timeout: Too slow.' })).toMatchObject({
+        status: 'failed',
+      });
+    });
+
+    it('rejects one without an id, naming the field', () => {
+      const { id: _id, ...withoutId } = call;
+      expect(() => normalize([withoutId])).toThrow(
+        expect.objectContaining({ param: 'input[0].id' }) as Error,
+      );
+    });
+  });
+
   it('gives every item its own id and keeps the order', () => {
     const items = normalize([
       { role: 'user', content: 'a' },

@@ -48,6 +48,18 @@ export function normalizeInput(input: string | InputItem[] | undefined): Item[] 
           ...(encrypted_content ? { encrypted_content } : {}),
         };
       }
+      case 'mcp_call':
+        return {
+          type: 'mcp_call',
+          id: item.id,
+          call_id: item.call_id ?? `call_${item.id.replace(/^mcp_/, '')}`,
+          server_label: item.server_label,
+          name: item.name,
+          arguments: item.arguments,
+          output: item.output ?? null,
+          error: item.error ?? null,
+          status: item.status ?? (item.error ? 'failed' : 'completed'),
+        };
       case 'item_reference':
         throw RatchetError.invalid(
           'Item references are not supported; send the item itself or use previous_response_id.',

@@ -1,4 +1,4 @@
-import type { FunctionCallItem, Item } from './items';
+import type { FunctionCallItem, Item, ModelItem } from './items';
 import type { Usage } from './usage';
 
 // The recorded shape of a scope's steps, as the transition function reads them.
@@ -14,7 +14,7 @@ export interface StepError {
 
 /** What a completed model_call step holds. */
 export interface ModelStepResult {
-  output: Item[];
+  output: ModelItem[];
   finishReason: FinishReason;
 }
 

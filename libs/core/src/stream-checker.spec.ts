@@ -9,6 +9,7 @@ import {
   type UnsequencedEvent,
 } from './events';
 import { assistantMessage, type Item, type ReasoningItem } from './items';
+import { settledServerCall } from './server-calls';
 import { CALL, CALL_OUTPUT } from './testing/items';
 import { assembleResponse, type ResponseObject, type ResponseStatus } from './response';
 import { RESPONSE_RESOURCE_KEYS } from '../../../test/support/open-responses';
@@ -20,6 +21,9 @@ import {
   RESPONSE_FIELDS,
   sseBody,
 } from '../../../test/support/stream-checker';
+
+/** The model step that made the calls in these tests. */
+const STEP = 'step_model';
 
 const REASONING: ReasoningItem = {
   type: 'reasoning',
@@ -119,6 +123,26 @@ describe('checkStream accepts valid streams', () => {
         ...streamer.finish(1, ANSWER),
       ],
       [ANSWER],
+    );
+    expect(checkStream(events)).toEqual([]);
+  });
+
+  it('a server call: its mcp_call item opens, runs, and closes with its output', () => {
+    const streamer = new ItemStreamer();
+    const settled = settledServerCall(CALL, 'http', STEP, {
+      status: 'completed',
+      result: 'sunny',
+      error: null,
+    });
+    const events = streamOf(
+      [
+        ...streamer.serverCallDelta(0, settled.id, settled, '{"city":'),
+        ...streamer.startCall(0, { ...settled, status: 'in_progress', output: null }),
+        ...streamer.finish(0, settled),
+        ...streamer.textDelta(1, 'msg_1', 'It is sunny in Paris.'),
+        ...streamer.finish(1, ANSWER),
+      ],
+      [settled, ANSWER],
     );
     expect(checkStream(events)).toEqual([]);
   });
@@ -291,7 +315,29 @@ describe('checkStream reports each violation clearly', () => {
       (e) => e.type !== 'response.function_call_arguments.done',
     );
     expect(checkStream(streamOf(events, [CALL]))).toContain(
-      '#4 response.output_item.done: function call fc_1 is done without function_call_arguments.done',
+      '#4 response.output_item.done: function_call fc_1 is done without function_call_arguments.done',
+    );
+  });
+
+  it('a server call that ends before it started, or says otherwise than its events', () => {
+    const failed = settledServerCall(CALL, 'http', STEP, {
+      status: 'failed',
+      result: null,
+      error: { code: 'tool_error', message: 'Down.' },
+    });
+    const events = itemEvents(0, failed).filter(
+      (event) => event.type !== 'response.mcp_call.in_progress',
+    );
+    expect(checkStream(streamOf(events, [failed]))).toContain(
+      '#5 response.mcp_call.failed: mcp_call.failed for a call that is not running (pending)',
+    );
+    const lying = itemEvents(0, failed).map((event) =>
+      event.type === 'response.output_item.done'
+        ? { ...event, item: { ...failed, status: 'completed' as const, output: 'fine' } }
+        : event,
+    );
+    expect(checkStream(streamOf(lying, [failed]))).toContain(
+      '#7 response.output_item.done: mcp_call mcp_model_1 is done with status "completed", but its events say failed',
     );
   });
 

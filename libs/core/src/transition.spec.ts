@@ -3,8 +3,11 @@ import {
   type FunctionCallItem,
   type FunctionCallOutputItem,
   type Item,
+  type McpCallItem,
   type MessageItem,
+  type ModelItem,
 } from './items';
+import { SERVER_LABELS, settledServerCall, type ServerToolKind } from './server-calls';
 import type { FinishReason, NewStep, StepError, StepKind, StepRecord, StepStatus } from './steps';
 import {
   CAP_REASONS,
@@ -15,7 +18,6 @@ import {
   type Decision,
   type ResponseBudget,
   type ScopeState,
-  type ServerToolKind,
 } from './transition';
 
 // ---- Fixtures ----
@@ -58,7 +60,7 @@ interface ModelStepOptions {
 }
 
 /** The model call of `round`; completed with `output` unless a status says otherwise. */
-function modelStep(round: number, output: Item[], options: ModelStepOptions = {}): StepRecord {
+function modelStep(round: number, output: ModelItem[], options: ModelStepOptions = {}): StepRecord {
   const status = options.status ?? 'completed';
   const hasCalls = output.some((item) => item.type === 'function_call');
   return {
@@ -151,9 +153,26 @@ function planned(index: number, fc: FunctionCallItem, refused?: StepError): NewS
   };
 }
 
-/** The function_call_output the scope produces for `step`. */
+/** The function_call_output the model reads for `step`. */
 function outputOf(step: StepRecord): FunctionCallOutputItem {
   return toolOutputItem(step);
+}
+
+/**
+ * What clients see of server call `fc`: its mcp_call item, as `step` (if any) left it. The
+ * call was made by the model step of the round before the step's (round 0 without a step).
+ */
+function shown(fc: FunctionCallItem, step?: StepRecord): McpCallItem {
+  return settledServerCall(
+    fc,
+    SERVER_LABELS[step ? kindLabel(step.kind) : SERVER_TOOLS[fc.name]],
+    modelStep(step ? step.round - 1 : 0, []).id,
+    step,
+  );
+}
+
+function kindLabel(kind: StepKind): ServerToolKind {
+  return kind === 'agent_call' ? 'agent' : 'http';
 }
 
 function appendedModelCall(round: number): Decision {
@@ -269,7 +288,7 @@ describe('transition', () => {
       const steps = [modelStep(0, [say('Let me check.'), fc]), tool, modelStep(2, [say('21C.')])];
       expect(transition(scope(steps))).toEqual({
         type: 'complete',
-        output: [say('Let me check.'), fc, outputOf(tool), say('21C.')],
+        output: [say('Let me check.'), shown(fc, tool), say('21C.')],
       });
     });
   });
@@ -345,17 +364,25 @@ describe('transition', () => {
         expect(transition(scope(steps))).toEqual({ type: 'wait' });
       });
 
-      it('then completes with the model output and the server-side outputs only', () => {
+      it('then completes with the client calls, and the server-side calls as they ended', () => {
         const tools = toolRound(1, [weather, research]);
         const decision = transition(scope([asked, ...tools]));
         expect(decision).toEqual({
           type: 'complete',
-          output: [say('Working on it.'), client, weather, research, ...tools.map(outputOf)],
+          output: [
+            say('Working on it.'),
+            client,
+            shown(weather, tools[0]),
+            shown(research, tools[1]),
+          ],
         });
-        const outputs = (decision as { output: Item[] }).output.filter(
-          (item): item is FunctionCallOutputItem => item.type === 'function_call_output',
+        const calls = (decision as { output: Item[] }).output.filter(
+          (item): item is McpCallItem => item.type === 'mcp_call',
         );
-        expect(outputs.map((item) => item.call_id)).toEqual(['c_weather', 'c_research']);
+        expect(calls.map((item) => [item.server_label, item.output])).toEqual([
+          ['http', 'result of c_weather'],
+          ['agent', 'result of c_research'],
+        ]);
       });
 
       it('completes for the client even when maxIterations is reached', () => {
@@ -415,13 +442,14 @@ describe('transition', () => {
       });
     });
 
-    it('does not run tool calls of a cut-off output', () => {
-      const output = [call('c1', 'get_weather', '{"ci')];
-      expect(transition(scope([modelStep(0, output, { finishReason: 'length' })]))).toEqual({
+    it('does not run tool calls of a cut-off output: they show as never run', () => {
+      const fc = call('c1', 'get_weather', '{"ci');
+      expect(transition(scope([modelStep(0, [fc], { finishReason: 'length' })]))).toEqual({
         type: 'incomplete',
         reason: 'max_output_tokens',
-        output,
+        output: [shown(fc)],
       });
+      expect(shown(fc)).toMatchObject({ status: 'incomplete', output: null });
     });
 
     it("ends incomplete with 'content_filter' when the output was filtered", () => {
@@ -442,7 +470,7 @@ describe('transition', () => {
       expect(transition(scope(steps))).toEqual({
         type: 'incomplete',
         reason: 'max_output_tokens',
-        output: [fc, outputOf(tool), say('Trunc')],
+        output: [shown(fc, tool), say('Trunc')],
       });
     });
   });
@@ -467,12 +495,7 @@ describe('transition', () => {
       expect(transition(scope(afterSecondToolRound, { maxIterations: 2 }))).toEqual({
         type: 'incomplete',
         reason: 'max_iterations',
-        output: [
-          first,
-          outputOf(afterSecondToolRound[1]),
-          second,
-          outputOf(afterSecondToolRound[3]),
-        ],
+        output: [shown(first, afterSecondToolRound[1]), shown(second, afterSecondToolRound[3])],
       });
     });
 
@@ -521,7 +544,7 @@ describe('transition', () => {
       expect(transition(scope([asked, ...tools], expired))).toEqual({
         type: 'incomplete',
         reason: CAP_REASONS.maxDuration,
-        output: [say('Checking.'), first, second, ...tools.map(outputOf)],
+        output: [say('Checking.'), shown(first, tools[0]), shown(second, tools[1])],
       });
     });
 
@@ -529,7 +552,7 @@ describe('transition', () => {
       expect(transition(scope([asked], expired))).toEqual({
         type: 'incomplete',
         reason: CAP_REASONS.maxDuration,
-        output: [say('Checking.'), first, second],
+        output: [say('Checking.'), shown(first), shown(second)],
       });
     });
 
@@ -570,7 +593,7 @@ describe('transition', () => {
       expect(transition(scope([asked], stepsLeft(2)))).toEqual({
         type: 'incomplete',
         reason: CAP_REASONS.maxSteps,
-        output: [say('Three things.'), ...calls],
+        output: [say('Three things.'), ...calls.map((fc) => shown(fc))],
       });
     });
 
@@ -598,7 +621,7 @@ describe('transition', () => {
         expect(transition(scope([asked, ...tools], stepsLeft(steps)))).toEqual({
           type: 'incomplete',
           reason: CAP_REASONS.maxSteps,
-          output: [say('Three things.'), ...calls, ...tools.map(outputOf)],
+          output: [say('Three things.'), ...calls.map((fc, i) => shown(fc, tools[i]))],
         });
       },
     );
@@ -739,7 +762,7 @@ describe('transition', () => {
       expect(transition(scope([asked, ...round], subAgent))).toEqual(appendedModelCall(2));
     });
 
-    it('never completes with a function_call that has no function_call_output', () => {
+    it('never completes with a function_call for a client it does not have', () => {
       const steps: StepRecord[] = [modelStep(0, [askUser])];
       let decision = transition(scope(steps, subAgent));
       for (let turn = 0; decision.type === 'append' && turn < 10; turn++) {
@@ -757,13 +780,10 @@ describe('transition', () => {
       }
       expect(decision.type).toBe('complete');
       const output = (decision as { output: Item[] }).output;
-      const answered = new Set(
-        output.flatMap((item) => (item.type === 'function_call_output' ? [item.call_id] : [])),
-      );
-      const dangling = output.filter(
-        (item) => item.type === 'function_call' && !answered.has(item.call_id),
-      );
-      expect(dangling).toEqual([]);
+      expect(output.filter((item) => item.type === 'function_call')).toEqual([]);
+      expect(output.filter((item) => item.type === 'mcp_call')).toEqual([
+        expect.objectContaining({ name: 'ask_user', status: 'failed' }),
+      ]);
     });
 
     it('with clientTools: true, the same unknown names go to the client as before', () => {

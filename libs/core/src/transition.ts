@@ -1,5 +1,14 @@
-import type { FunctionCallOutputItem, Item } from './items';
+import type { FunctionCallOutputItem, Item, ModelItem } from './items';
 import type { FunctionTool } from './response';
+import {
+  isServerCall,
+  modelItems,
+  serverLabel,
+  settledServerCall,
+  stepOutputText,
+  type CallRouting,
+  type ServerToolKind,
+} from './server-calls';
 import {
   functionCalls,
   isTerminalStep,
@@ -13,24 +22,15 @@ import {
 // no clock, no randomness, so the same recorded state always yields the same decision and a
 // decision recorded twice is the same decision.
 
-export type ServerToolKind = 'http' | 'agent';
-
 /** The tools a scope offers: definitions for the model, and which of them ratchet runs. */
 export interface ScopeTools {
   definitions: FunctionTool[];
   server: Record<string, ServerToolKind>;
 }
 
-export interface ScopeState {
+export interface ScopeState extends CallRouting {
   /** Every step recorded in this scope (and only this scope), in any order. */
   steps: readonly StepRecord[];
-  /** Server-side tools offered in this scope; any other function name is client-side. */
-  serverTools: Readonly<Record<string, ServerToolKind>>;
-  /**
-   * Whether calls to other functions go to the client (the top scope). A sub-agent has no
-   * client to hand calls to: its calls to unknown functions get an error output instead.
-   */
-  clientTools: boolean;
   /** Model calls allowed in this scope (limits.maxIterations). */
   maxIterations: number;
   /** Budgets of the whole response tree, which every scope in it draws from. */
@@ -79,7 +79,7 @@ export function transition(state: ScopeState): Decision {
   const outOfTime: Decision = {
     type: 'incomplete',
     reason: CAP_REASONS.maxDuration,
-    output: scopeOutput(rounds),
+    output: scopeOutput(rounds, state),
   };
   if (last[0].kind === 'model_call') {
     const step = last[0];
@@ -91,15 +91,15 @@ export function transition(state: ScopeState): Decision {
         error: step.error ?? { code: 'model_error', message: 'The model call did not complete.' },
       };
     }
-    const output = scopeOutput(rounds);
+    const output = scopeOutput(rounds, state);
     if (result.finishReason === 'length') {
       return { type: 'incomplete', reason: 'max_output_tokens', output };
     }
     if (result.finishReason === 'content_filter') {
       return { type: 'incomplete', reason: 'content_filter', output };
     }
-    const serverCalls = functionCalls(result.output).filter(
-      (call) => !state.clientTools || Object.hasOwn(state.serverTools, call.name),
+    const serverCalls = functionCalls(result.output).filter((call) =>
+      isServerCall(state, call.name),
     );
     if (serverCalls.length === 0) return { type: 'complete', output };
     if (state.budget.expired) return outOfTime;
@@ -125,11 +125,8 @@ export function transition(state: ScopeState): Decision {
   // led here, the response ends so the client can run them; otherwise the model goes on.
   const askingModel = rounds[rounds.length - 2]?.[0];
   const askedCalls = askingModel ? functionCalls(modelResult(askingModel)?.output ?? []) : [];
-  const output = scopeOutput(rounds);
-  if (
-    state.clientTools &&
-    askedCalls.some((call) => !Object.hasOwn(state.serverTools, call.name))
-  ) {
+  const output = scopeOutput(rounds, state);
+  if (askedCalls.some((call) => !isServerCall(state, call.name))) {
     return { type: 'complete', output };
   }
   if (state.budget.expired) return outOfTime;
@@ -183,30 +180,57 @@ export function groupRounds(steps: readonly StepRecord[]): StepRecord[][] {
 }
 
 /**
- * The items a scope has produced so far, in order: each model call's output, and after it
- * a function_call_output for every server-side tool step, paired with its real call id.
+ * The items a scope has produced so far, as clients see them: each model call's output, in
+ * which every call ratchet runs itself is an `mcp_call` item carrying how it ended. Calls
+ * for the client stay function calls.
  */
-export function scopeOutput(rounds: readonly (readonly StepRecord[])[]): Item[] {
+export function scopeOutput(
+  rounds: readonly (readonly StepRecord[])[],
+  routing: CallRouting,
+): Item[] {
   const items: Item[] = [];
-  for (const round of rounds) {
-    for (const step of round) {
-      if (step.kind === 'model_call') {
-        items.push(...(modelResult(step)?.output ?? []));
-      } else if (isTerminalStep(step.status)) {
-        items.push(toolOutputItem(step));
+  rounds.forEach((round, r) => {
+    const model = round[0].kind === 'model_call' ? modelResult(round[0]) : null;
+    if (!model) return;
+    // The transition made step i of the next round for the i-th server call.
+    const next = rounds[r + 1];
+    const steps = next && next[0].kind !== 'model_call' ? next : [];
+    let index = 0;
+    for (const item of model.output) {
+      if (item.type !== 'function_call' || !isServerCall(routing, item.name)) {
+        items.push(item);
+        continue;
       }
+      const step = steps.find((candidate) => candidate.index === index);
+      index += 1;
+      const label = serverLabel(routing, item.name, step);
+      items.push(settledServerCall(item, label, round[0].id, step));
     }
-  }
+  });
   return items;
 }
 
-/** The conversation a model call in `round` sees: the scope input and all before it. */
+/**
+ * The conversation a model call in `round` sees: the scope input and everything the scope
+ * did before, as the model reads it: each model call's output, then a function_call_output
+ * for every server-side call, paired with its real call id.
+ */
 export function conversationBefore(
   input: readonly Item[],
   steps: readonly StepRecord[],
   round: number,
-): Item[] {
-  return [...input, ...scopeOutput(groupRounds(steps.filter((step) => step.round < round)))];
+): ModelItem[] {
+  const model: ModelItem[] = modelItems(input);
+  for (const earlier of groupRounds(steps.filter((step) => step.round < round))) {
+    for (const step of earlier) {
+      if (step.kind === 'model_call') {
+        model.push(...(modelResult(step)?.output ?? []));
+      } else if (isTerminalStep(step.status)) {
+        model.push(toolOutputItem(step));
+      }
+    }
+  }
+  return model;
 }
 
 export function toolOutputItem(step: StepRecord): FunctionCallOutputItem {
@@ -214,17 +238,7 @@ export function toolOutputItem(step: StepRecord): FunctionCallOutputItem {
     type: 'function_call_output',
     id: `fco_${step.id.replace(/^step_/, '')}`,
     call_id: step.callId ?? '',
-    output: toolOutputText(step),
+    output: stepOutputText(step),
     status: 'completed',
   };
-}
-
-/** A tool's output as the model sees it; failures become an error the model can read. */
-export function toolOutputText(step: StepRecord): string {
-  if (step.status === 'completed' && typeof step.result === 'string') return step.result;
-  const error = step.error ?? {
-    code: step.status === 'cancelled' ? 'cancelled' : 'tool_error',
-    message: step.status === 'cancelled' ? 'The tool call was cancelled.' : 'The tool call failed.',
-  };
-  return JSON.stringify({ error });
 }

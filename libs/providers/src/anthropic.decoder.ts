@@ -1,4 +1,4 @@
-import { type Item, newId, type Usage } from '@ratchet/core';
+import { type ModelItem, newId, type Usage } from '@ratchet/core';
 import {
   type AnthropicUsage,
   anthropicMessageSchema,
@@ -62,10 +62,10 @@ export class AnthropicOutputBuilder {
     return this.items.some((item) => item.type === 'function_call');
   }
 
-  build(finishReason: FinishReason): Item[] {
+  build(finishReason: FinishReason): ModelItem[] {
     // Output cut off by the token limit is incomplete, as the Responses API marks it.
     const status = finishReason === 'length' ? 'incomplete' : 'completed';
-    const output = this.items.map((item): Item => {
+    const output = this.items.map((item): ModelItem => {
       switch (item.type) {
         case 'message':
           return { ...assistantItem(item.text, null, status), id: item.id };

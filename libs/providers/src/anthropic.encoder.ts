@@ -1,4 +1,9 @@
-import type { ContentPart, FunctionCallItem, FunctionCallOutputItem, Item } from '@ratchet/core';
+import type {
+  ContentPart,
+  FunctionCallItem,
+  FunctionCallOutputItem,
+  ModelItem,
+} from '@ratchet/core';
 import {
   type AnthropicContentBlock,
   type AnthropicDocumentBlock,
@@ -52,7 +57,7 @@ export function encodeAnthropicRequest(request: ModelCallRequest): AnthropicMess
  * Anthropic takes system text only at the top level, so instructions and every system or
  * developer message are lifted there, in order.
  */
-function encodeSystem(instructions: string | null, input: readonly Item[]): string {
+function encodeSystem(instructions: string | null, input: readonly ModelItem[]): string {
   const texts: string[] = [];
   if (instructions) texts.push(instructions);
   for (const item of input) {
@@ -64,7 +69,7 @@ function encodeSystem(instructions: string | null, input: readonly Item[]): stri
   return texts.join('\n\n');
 }
 
-function encodeMessages(input: readonly Item[]): AnthropicMessage[] {
+function encodeMessages(input: readonly ModelItem[]): AnthropicMessage[] {
   const messages: AnthropicMessage[] = [];
   for (const item of input) {
     switch (item.type) {

@@ -1,4 +1,4 @@
-import type { Item } from '@ratchet/core';
+import type { ModelItem } from '@ratchet/core';
 import type { ServerResponse } from 'node:http';
 import { AnthropicProvider, type AnthropicProviderOptions } from './anthropic.provider';
 import { type RecordedRequest, sendJson, TestUpstream } from './testing/upstream-server';
@@ -72,7 +72,7 @@ function modelRequest(overrides: Partial<ModelCallRequest> = {}): ModelCallReque
   return baseRequest({ model: 'claude-test', ...overrides });
 }
 
-function functionCall(callId: string, name: string, args: string): Item {
+function functionCall(callId: string, name: string, args: string): ModelItem {
   return {
     type: 'function_call',
     id: `fc_${callId}`,
@@ -83,7 +83,7 @@ function functionCall(callId: string, name: string, args: string): Item {
   };
 }
 
-function functionOutput(callId: string, output: string): Item {
+function functionOutput(callId: string, output: string): ModelItem {
   return {
     type: 'function_call_output',
     id: `fco_${callId}`,

@@ -1,4 +1,4 @@
-import type { FunctionCallItem, Item, MessageItem } from '@ratchet/core';
+import type { FunctionCallItem, ModelItem, MessageItem } from '@ratchet/core';
 import { MockProvider } from './mock.provider';
 import {
   type ModelCallRequest,
@@ -196,7 +196,7 @@ describe('MockProvider tool calls', () => {
 });
 
 describe('MockProvider after tool results', () => {
-  const input: Item[] = [
+  const input: ModelItem[] = [
     user('/call get_weather {"city":"Oslo"}\n/call get_time'),
     {
       type: 'function_call',
@@ -244,7 +244,7 @@ describe('MockProvider after tool results', () => {
   });
 
   it('names a result by its call id when no call matches', async () => {
-    const orphan: Item = {
+    const orphan: ModelItem = {
       type: 'function_call_output',
       id: 'fco_9',
       call_id: 'call_9',
@@ -260,8 +260,8 @@ describe('MockProvider after tool results', () => {
 
 describe('MockProvider /rounds', () => {
   /** The input after `rounds` tool rounds of one noop call each, answered `ok`. */
-  function afterRounds(script: string, rounds: number): Item[] {
-    const input: Item[] = [user(script)];
+  function afterRounds(script: string, rounds: number): ModelItem[] {
+    const input: ModelItem[] = [user(script)];
     for (let round = 1; round <= rounds; round++) {
       const callId = `call_${round}`;
       input.push(
@@ -591,7 +591,7 @@ describe('MockProvider streaming', () => {
 
   it('streams the answer after tool results', async () => {
     const deltas: ModelDelta[] = [];
-    const input: Item[] = [
+    const input: ModelItem[] = [
       user('/call get_time'),
       {
         type: 'function_call',
@@ -626,7 +626,7 @@ describe('MockProvider streaming', () => {
     const result = await done;
 
     // Ids are fresh on every call; only their kind is compared.
-    const shape = (items: Item[]): unknown[] =>
+    const shape = (items: ModelItem[]): unknown[] =>
       items.map((item) => ({
         ...item,
         id: item.id.split('_')[0],

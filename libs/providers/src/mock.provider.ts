@@ -69,7 +69,7 @@
 import {
   chunkText,
   type FunctionCallOutputItem,
-  type Item,
+  type ModelItem,
   type MessageItem,
   messageText,
   newId,
@@ -216,7 +216,7 @@ async function stream(
 }
 
 /** The deltas that add up to `output`, in output order, each naming its item by id. */
-function outputDeltas(output: readonly Item[]): ModelDelta[] {
+function outputDeltas(output: readonly ModelItem[]): ModelDelta[] {
   const deltas: ModelDelta[] = [];
   for (const item of output) {
     switch (item.type) {
@@ -263,7 +263,7 @@ function words(text: string): string[] {
 }
 
 /** The function_call_output items at the very end of the input. */
-function trailingToolResults(input: readonly Item[]): FunctionCallOutputItem[] {
+function trailingToolResults(input: readonly ModelItem[]): FunctionCallOutputItem[] {
   const results: FunctionCallOutputItem[] = [];
   for (let i = input.length - 1; i >= 0; i--) {
     const item = input[i];
@@ -274,7 +274,7 @@ function trailingToolResults(input: readonly Item[]): FunctionCallOutputItem[] {
 }
 
 /** Tool rounds since the last user message: runs of function_call_output items. */
-function toolRoundsRun(input: readonly Item[]): number {
+function toolRoundsRun(input: readonly ModelItem[]): number {
   let rounds = 0;
   let inRun = false;
   for (let i = input.length - 1; i >= 0; i--) {
@@ -287,7 +287,10 @@ function toolRoundsRun(input: readonly Item[]): number {
   return rounds;
 }
 
-function summariseToolResults(input: readonly Item[], results: FunctionCallOutputItem[]): string {
+function summariseToolResults(
+  input: readonly ModelItem[],
+  results: FunctionCallOutputItem[],
+): string {
   const names = new Map<string, string>();
   for (const item of input) {
     if (item.type === 'function_call') names.set(item.call_id, item.name);
@@ -300,7 +303,7 @@ function summariseToolResults(input: readonly Item[], results: FunctionCallOutpu
     .join('\n');
 }
 
-function lastUserMessage(input: readonly Item[]): MessageItem | null {
+function lastUserMessage(input: readonly ModelItem[]): MessageItem | null {
   for (let i = input.length - 1; i >= 0; i--) {
     const item = input[i];
     if (item.type === 'message' && item.role === 'user') return item;
@@ -428,7 +431,7 @@ function finish(
   const limit = request.maxOutputTokens;
   const truncated = answer !== null && limit !== null && estimateTokens(answer.length) > limit;
   const text = truncated ? answer.slice(0, limit * CHARS_PER_TOKEN) : answer;
-  const output: Item[] = [];
+  const output: ModelItem[] = [];
   if (thoughts.length > 0) output.push(reasoningItem(thoughts.join('\n')));
   if (text !== null) {
     output.push(assistantItem(text, null, truncated ? 'incomplete' : 'completed'));
@@ -448,7 +451,7 @@ function finishReasonOf(truncated: boolean, calledTools: boolean): FinishReason 
   return calledTools ? 'tool_calls' : 'stop';
 }
 
-function estimateUsage(request: ModelCallRequest, output: readonly Item[]): Usage {
+function estimateUsage(request: ModelCallRequest, output: readonly ModelItem[]): Usage {
   const outputChars = output.reduce((sum, item) => sum + itemChars(item), 0);
   return usageOf(estimateTokens(inputChars(request)), estimateTokens(outputChars));
 }

@@ -1,4 +1,4 @@
-import type { Item } from '@ratchet/core';
+import type { ModelItem } from '@ratchet/core';
 import { decodeChatCompletion } from './openai-chat.decoder';
 import { ChatStreamAssembler } from './openai-chat.stream';
 import type { ChatCompletionChunk } from './openai-chat.wire';
@@ -11,7 +11,7 @@ function completion(message: object, finishReason = 'stop'): unknown {
 }
 
 /** Each item as [type, text], without ids, to compare shapes. */
-function shape(output: readonly Item[]): Array<[string, string]> {
+function shape(output: readonly ModelItem[]): Array<[string, string]> {
   return output.map((item) => {
     if (item.type === 'reasoning') {
       return ['reasoning', (item.content ?? []).map((part) => part.text).join('')];
@@ -119,7 +119,7 @@ describe('decodeChatCompletion: inline <think> reasoning', () => {
 
 describe('decodeChatCompletion matches the stream decoder', () => {
   /** The same message streamed: reasoning field, then content in pieces, then calls. */
-  function streamed(message: Record<string, unknown>, pieceSize: number): Item[] {
+  function streamed(message: Record<string, unknown>, pieceSize: number): ModelItem[] {
     const assembler = new ChatStreamAssembler(() => {});
     const chunk = (
       delta: Record<string, unknown>,

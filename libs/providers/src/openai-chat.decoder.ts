@@ -1,4 +1,4 @@
-import { type Item, newId, type Usage } from '@ratchet/core';
+import { type ModelItem, newId, type Usage } from '@ratchet/core';
 import { ThinkTagSplitter } from './think-tags';
 import { type ChatResponseMessage, type ChatUsage, chatCompletionSchema } from './openai-chat.wire';
 import { assistantItem, functionCallItem, reasoningItem } from './output-items';
@@ -27,7 +27,7 @@ export function decodeChatCompletion(body: unknown): ModelCallResult {
   };
 }
 
-function decodeMessage(message: ChatResponseMessage, finishReason: FinishReason): Item[] {
+function decodeMessage(message: ChatResponseMessage, finishReason: FinishReason): ModelItem[] {
   // Output cut off by the token limit is incomplete, as the Responses API marks it.
   const status = finishReason === 'length' ? 'incomplete' : 'completed';
   const toolCalls = message.tool_calls ?? [];
@@ -35,7 +35,7 @@ function decodeMessage(message: ChatResponseMessage, finishReason: FinishReason)
   // As in a stream, where the reasoning field's deltas come before the content's: both go
   // into the one reasoning item, the field's first.
   const allReasoning = reasoningField(message) + reasoning;
-  const output: Item[] = [];
+  const output: ModelItem[] = [];
   if (allReasoning) output.push(reasoningItem(allReasoning));
   // A turn with no tool calls always yields a message, even an empty one, so the response
   // has an answer to show.

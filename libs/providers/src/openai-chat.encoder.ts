@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ContentPart, FunctionCallItem, Item, MessageItem } from '@ratchet/core';
+import type { ContentPart, FunctionCallItem, ModelItem, MessageItem } from '@ratchet/core';
 import { toolOutputText } from './item-text';
 import {
   type ChatAssistantMessage,
@@ -62,7 +62,7 @@ export function promptCacheKey(request: ModelCallRequest): string {
   return `ratchet-${createHash('sha256').update(head).digest('hex').slice(0, 32)}`;
 }
 
-function encodeMessages(instructions: string | null, input: readonly Item[]): ChatMessage[] {
+function encodeMessages(instructions: string | null, input: readonly ModelItem[]): ChatMessage[] {
   const messages: ChatMessage[] = [];
   if (instructions) messages.push({ role: 'system', content: instructions });
   // Tool messages can only carry text, and the tool messages answering one assistant turn

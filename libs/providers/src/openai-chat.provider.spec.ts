@@ -1,4 +1,4 @@
-import type { Item } from '@ratchet/core';
+import type { ModelItem } from '@ratchet/core';
 import { Agent } from 'undici';
 import { OpenAIChatProvider, type OpenAIChatProviderOptions } from './openai-chat.provider';
 import { freePort } from '../../../apps/dev/src/free-port';
@@ -85,7 +85,7 @@ describe('OpenAIChatProvider encoding', () => {
   });
 
   it('maps roles and parts, lifts function calls into the assistant turn and drops reasoning', async () => {
-    const input: Item[] = [
+    const input: ModelItem[] = [
       {
         type: 'message',
         id: 'msg_1',
@@ -308,7 +308,7 @@ describe('OpenAIChatProvider encoding', () => {
   });
 
   it('rejects an image given only by file id without calling the upstream', async () => {
-    const input: Item[] = [
+    const input: ModelItem[] = [
       {
         type: 'message',
         id: 'msg_1',

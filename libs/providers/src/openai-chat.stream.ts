@@ -1,5 +1,5 @@
 import { openAIErrorBodySchema } from './openai-errors';
-import { type Item, newId } from '@ratchet/core';
+import { type ModelItem, newId } from '@ratchet/core';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { decodeFinishReason, decodeUsage } from './openai-chat.decoder';
 import {
@@ -158,7 +158,7 @@ export class ChatStreamAssembler {
     const finishReason = decodeFinishReason(this.finishReason, calls.length > 0);
     // Output cut off by the token limit is incomplete, as the Responses API marks it.
     const status = finishReason === 'length' ? 'incomplete' : 'completed';
-    const output: Item[] = [];
+    const output: ModelItem[] = [];
     if (this.reasoning) {
       output.push({ ...reasoningItem(this.reasoning.text), id: this.reasoning.itemId });
     }

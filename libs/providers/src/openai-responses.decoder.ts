@@ -1,4 +1,4 @@
-import type { ContentPart, Item, ReasoningItem, Usage } from '@ratchet/core';
+import type { ContentPart, ModelItem, ReasoningItem, Usage } from '@ratchet/core';
 import { newId } from '@ratchet/core';
 import type { z } from 'zod';
 import {
@@ -62,7 +62,7 @@ export function decodeResponseResource(
 }
 
 /** One upstream output item as ratchet items (none for item types ratchet cannot replay). */
-export function decodeOutputItem(item: { type: string }, fallbackStatus: ItemStatus): Item[] {
+export function decodeOutputItem(item: { type: string }, fallbackStatus: ItemStatus): ModelItem[] {
   switch (item.type) {
     case 'message': {
       const message = parseItem(responsesMessageSchema, item);

@@ -1,4 +1,4 @@
-import type { ContentPart, Item } from '@ratchet/core';
+import type { ContentPart, ModelItem } from '@ratchet/core';
 import {
   type ResponsesInputContent,
   type ResponsesInputItem,
@@ -40,7 +40,7 @@ export function encodeResponsesRequest(request: ModelCallRequest): ResponsesRequ
   return body;
 }
 
-function encodeInput(items: readonly Item[]): ResponsesInputItem[] {
+function encodeInput(items: readonly ModelItem[]): ResponsesInputItem[] {
   const input: ResponsesInputItem[] = [];
   for (const item of items) {
     switch (item.type) {

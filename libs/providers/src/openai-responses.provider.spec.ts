@@ -1,4 +1,4 @@
-import type { Item } from '@ratchet/core';
+import type { ModelItem } from '@ratchet/core';
 import {
   OpenAIResponsesProvider,
   type OpenAIResponsesProviderOptions,
@@ -115,7 +115,7 @@ describe('OpenAIResponsesProvider requests', () => {
   });
 
   it('sends the conversation as Responses items without ratchet ids and statuses', async () => {
-    const input: Item[] = [
+    const input: ModelItem[] = [
       {
         type: 'message',
         id: 'msg_s',

@@ -1,4 +1,4 @@
-import type { Item } from '@ratchet/core';
+import type { ModelItem } from '@ratchet/core';
 import { OpenAIResponsesProvider } from './openai-responses.provider';
 import type { ModelCallRequest, ModelDelta } from './provider';
 import { UpstreamError } from './provider';
@@ -143,7 +143,7 @@ function joined(deltas: readonly ModelDelta[], type: ModelDelta['type'], itemId?
 }
 
 /** Items with their ids (fresh on every call) taken out, to compare two calls' output. */
-function withoutIds(output: readonly Item[]): unknown[] {
+function withoutIds(output: readonly ModelItem[]): unknown[] {
   return output.map((item) => ({ ...item, id: '<id>' }));
 }
 

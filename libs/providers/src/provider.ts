@@ -1,4 +1,4 @@
-import type { FinishReason, FunctionTool, Item, Usage } from '@ratchet/core';
+import type { FinishReason, FunctionTool, ModelItem, Usage } from '@ratchet/core';
 
 export type { FinishReason } from '@ratchet/core';
 
@@ -25,7 +25,7 @@ export interface ModelCallRequest {
   /** The model name the upstream knows (config `upstreamModel`, defaulting to the key). */
   model: string;
   instructions: string | null;
-  input: Item[];
+  input: ModelItem[];
   tools: ToolDefinition[];
   toolChoice: ToolChoice;
   parallelToolCalls: boolean;
@@ -55,7 +55,7 @@ export type ModelDelta =
 
 export interface ModelCallResult {
   /** Assistant message, reasoning and function_call items, each with a fresh id. */
-  output: Item[];
+  output: ModelItem[];
   usage: Usage;
   finishReason: FinishReason;
 }

@@ -1,4 +1,4 @@
-import type { Item, Usage } from '@ratchet/core';
+import type { ModelItem, Usage } from '@ratchet/core';
 import { contentText, toolOutputText } from './item-text';
 import type { ModelCallRequest } from './provider';
 
@@ -13,7 +13,7 @@ export function estimateTokens(chars: number): number {
 }
 
 /** Characters of text an item carries. */
-export function itemChars(item: Item): number {
+export function itemChars(item: ModelItem): number {
   switch (item.type) {
     case 'message':
       return contentText(item.content).length;

@@ -216,7 +216,12 @@ export class ResponsesService {
     }
     if (isTerminalStatus(record.status)) return assembleResponse(record);
     const snapshot = await this.steps.loadScope(topScopeId(id));
-    const output = snapshot ? scopeOutput(groupRounds(snapshot.steps)) : [];
+    const output = snapshot
+      ? scopeOutput(groupRounds(snapshot.steps), {
+          serverTools: snapshot.scope.tools.server,
+          clientTools: true,
+        })
+      : [];
     // Usage of what ran so far; calls cut short add their estimates as they stop.
     await this.responses.finishWithUsage(id, { status: 'cancelled', output });
     await this.steps.cancelOpenSteps(id);

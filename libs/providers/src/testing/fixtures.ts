@@ -1,9 +1,9 @@
-import type { Item } from '@ratchet/core';
+import type { ModelItem } from '@ratchet/core';
 import { type ModelCallRequest, UpstreamError } from '../provider';
 
 // Shared fixtures of the provider specs.
 
-export function userMessage(text: string): Item {
+export function userMessage(text: string): ModelItem {
   return {
     type: 'message',
     id: 'msg_u',
