@@ -11,7 +11,9 @@ import {
   RatchetError,
   responseEvent,
   scopeOutput,
+  unpairedOutputIndex,
   type CreateResponseRequest,
+  type FunctionCallOutputItem,
   type Item,
   type ResponseObject,
   type ResponseRecord,
@@ -96,6 +98,15 @@ export class ResponsesService {
     const previous = request.previous_response_id
       ? await this.contextOf(request.previous_response_id, principal)
       : [];
+    const unpaired = unpairedOutputIndex(previous, inputItems);
+    if (unpaired >= 0) {
+      const callId = (inputItems[unpaired] as FunctionCallOutputItem).call_id;
+      throw RatchetError.invalid(
+        `No tool call found for function call output with call_id '${callId}': it must answer a function_call earlier in the input or in the previous response.`,
+        `input[${unpaired}].call_id`,
+        'function_call_not_found',
+      );
+    }
     const id = newId('resp');
     const waits = !request.background && !request.stream;
     // A foreground caller listens before the work is queued, so no notice can slip past.
@@ -277,7 +288,12 @@ export class ResponsesService {
   /** The conversation a follow-up continues: the previous context and its output. */
   private async contextOf(previousId: string, principal: Principal): Promise<Item[]> {
     const context = await this.responses.conversation(previousId, principal);
-    if (!context) throw RatchetError.responseNotFound(previousId, 'previous_response_id');
+    if (!context) {
+      throw new RatchetError('not_found', `Previous response with id '${previousId}' not found.`, {
+        param: 'previous_response_id',
+        code: 'previous_response_not_found',
+      });
+    }
     return context;
   }
 
