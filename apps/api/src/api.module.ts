@@ -10,6 +10,7 @@ import { ModelsController } from './models/models.controller';
 import { ResponsesController } from './responses/responses.controller';
 import { EventStreamService } from './responses/event-stream.service';
 import { ResponsesService } from './responses/responses.service';
+import { ResponsesWebSocketServer } from './websocket/responses-websocket.server';
 
 @Module({
   imports: [StoreModule, QueueModule, EventsModule],
@@ -17,6 +18,7 @@ import { ResponsesService } from './responses/responses.service';
   providers: [
     ResponsesService,
     EventStreamService,
+    ResponsesWebSocketServer,
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
   ],

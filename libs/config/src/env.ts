@@ -39,11 +39,11 @@ export const envSchema = z.object({
     .int()
     .min(1000)
     .default(24 * 60 * 60_000),
-  /** How often an idle event stream gets a keepalive comment. */
+  /** How often an idle event stream gets a keepalive comment, and a WebSocket a ping. */
   RATCHET_SSE_KEEPALIVE_MS: z.coerce.number().int().min(100).default(15_000),
   /** How long a streaming step gathers deltas before logging them as one batch. */
   RATCHET_STREAM_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(0),
-  /** Largest request body accepted, in bytes. */
+  /** Largest request body (or WebSocket message) accepted, in bytes. */
   RATCHET_BODY_LIMIT_BYTES: z.coerce
     .number()
     .int()

@@ -1,21 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import {
-  type ArgumentsHost,
-  Catch,
-  type ExceptionFilter,
-  HttpException,
-  Logger,
-} from '@nestjs/common';
-import { RatchetError } from '@ratchet/core';
-import { isDatabaseUnavailable } from '@ratchet/store';
+import { type ArgumentsHost, Catch, type ExceptionFilter, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { errorBody, statusOfKind, type ErrorBody } from './error-body';
+import { describeError } from './describe-error';
 
-/**
- * Every error leaves the API in OpenAI's envelope. Domain errors map by kind; Nest's HTTP
- * exceptions keep their status; anything else is a 500 with an opaque message and a request
- * id that is also logged with the whole error.
- */
+/** Every error leaves the API in OpenAI's envelope (see describeError). */
 @Catch()
 export class OpenAIExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('HTTP');
@@ -24,45 +11,16 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const response = http.getResponse<Response>();
     const request = http.getRequest<Request>();
-    const [status, body] = this.describe(exception, request);
+    const [status, body] = describeError(
+      exception,
+      `${request.method} ${request.path}`,
+      this.logger,
+    );
     if (response.headersSent) {
       // A stream already started; the only honest thing left is to end it.
       response.end();
       return;
     }
     response.status(status).json(body);
-  }
-
-  private describe(exception: unknown, request: Request): [number, ErrorBody] {
-    if (exception instanceof RatchetError) {
-      const status = statusOfKind[exception.kind];
-      return [status, errorBody(status, exception.message, exception.param, exception.code)];
-    }
-    if (exception instanceof HttpException) {
-      const status = exception.getStatus();
-      const message =
-        status === 404
-          ? `Unknown request URL: ${request.method} ${request.path}.`
-          : exception.message;
-      return [status, errorBody(status, message)];
-    }
-    if (isDatabaseUnavailable(exception)) {
-      this.logger.warn(`${request.method} ${request.path}: Postgres unavailable`);
-      return [
-        503,
-        errorBody(
-          503,
-          'ratchet cannot reach its database right now; nothing was lost. Retry shortly (with the same Idempotency-Key for a POST).',
-          null,
-          'service_unavailable',
-        ),
-      ];
-    }
-    const requestId = `req_${randomUUID().replace(/-/g, '')}`;
-    this.logger.error(`${requestId} ${request.method} ${request.path} failed`, exception as Error);
-    return [
-      500,
-      errorBody(500, `The server had an error processing your request (request id ${requestId}).`),
-    ];
   }
 }

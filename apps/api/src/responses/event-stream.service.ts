@@ -4,6 +4,8 @@ import { isTerminalEvent, isTerminalStatus } from '@ratchet/core';
 import { EventLog, ResponseBus } from '@ratchet/events';
 import { EventsRepository, ResponsesRepository, type LoggedEvent } from '@ratchet/store';
 import type { Response } from 'express';
+import type { EventSink } from './event-sink';
+import { SseSink } from './sse-sink';
 
 /** Events read from Postgres per query while replaying. */
 const REPLAY_PAGE = 1000;
@@ -23,8 +25,8 @@ const TERMINAL_GRACE_MS = 2000;
 const IDLE_RECHECK_MAX_MS = 15_000;
 
 /**
- * Streams a response's event log as server-sent events: replays from Postgres what follows
- * the cursor, then follows live events from Redis until the terminal event, then `[DONE]`.
+ * Streams a response's event log to a sink (SSE, or a WebSocket turn): replays from Postgres
+ * what follows the cursor, then follows live events from Redis until the terminal event.
  * It subscribes before it replays and drops live events it has already sent, so the
  * hand-over loses and doubles nothing; a live event that skips a number sends it back to
  * Postgres for the missing ones. An idle stream costs a timer and, less and less often, one
@@ -45,20 +47,31 @@ export class EventStreamService {
     this.keepaliveMs = config.env.RATCHET_SSE_KEEPALIVE_MS;
   }
 
-  /** Streams events after `after` to `res`; resolves when the stream ends or the client left. */
+  /** Streams events after `after` to `res` as SSE; resolves when it ends or the client left. */
   async stream(responseId: string, after: number, res: Response): Promise<void> {
-    const tail = new Tail(responseId, after, res);
-    res.once('close', () => tail.stop());
-    const unsubscribe = await this.bus.subscribe(responseId, (notice) => {
-      if (notice.type === 'events') tail.live(notice.events);
-      else tail.terminalNoticed();
-    });
-    res.status(200);
-    res.setHeader('content-type', 'text/event-stream; charset=utf-8');
-    res.setHeader('cache-control', 'no-cache');
-    res.setHeader('connection', 'keep-alive');
-    res.setHeader('x-accel-buffering', 'no');
-    res.flushHeaders();
+    await this.follow(responseId, after, new SseSink(res));
+  }
+
+  /**
+   * Sends the events after `after` to `sink`, through the terminal event. Resolves true once
+   * the terminal event was sent, false when the receiver went away (or the stream broke off)
+   * before. What the receiver does never touches the response.
+   */
+  async follow(responseId: string, after: number, sink: EventSink): Promise<boolean> {
+    const tail = new Tail(responseId, after, sink);
+    const stopWatching = sink.onGone(() => tail.stop());
+    let unsubscribe: () => Promise<void>;
+    try {
+      unsubscribe = await this.bus.subscribe(responseId, (notice) => {
+        if (notice.type === 'events') tail.live(notice.events);
+        else tail.terminalNoticed();
+      });
+    } catch (error) {
+      // Nothing was sent yet: the caller can still answer with an error.
+      stopWatching();
+      throw error;
+    }
+    sink.open();
     const keepalive = setInterval(() => tail.keepalive(), this.keepaliveMs);
     try {
       await this.run(tail);
@@ -66,9 +79,11 @@ export class EventStreamService {
       this.logger.warn(`stream of ${responseId} broke off: ${String(error)}`);
     } finally {
       clearInterval(keepalive);
+      stopWatching();
       await unsubscribe().catch(() => undefined);
-      if (!res.writableEnded) res.end();
+      sink.close();
     }
+    return tail.finished;
   }
 
   private async run(tail: Tail): Promise<void> {
@@ -106,7 +121,7 @@ export class EventStreamService {
   }
 }
 
-/** One client's stream: what it has been sent, and the live events not yet sent. */
+/** One receiver's stream: what it has been sent, and the live events not yet sent. */
 class Tail {
   last: number;
   needsReplay = true;
@@ -120,7 +135,7 @@ class Tail {
   constructor(
     readonly responseId: string,
     after: number,
-    private readonly res: Response,
+    private readonly sink: EventSink,
   ) {
     this.last = after;
   }
@@ -155,41 +170,31 @@ class Tail {
     }
   }
 
-  /** Writes one event in one write; waits for the client to drain its backlog. */
+  /** Sends the event that follows the last one sent; waits while the receiver has a backlog. */
   send(event: LoggedEvent): Promise<void> {
     if (this.finished || this.stopped || event.sequence !== this.last + 1) {
       return Promise.resolve();
     }
     this.last = event.sequence;
     if (isTerminalEvent(event.type)) this.finished = true;
-    const ok = this.res.write(
-      `id: ${event.sequence}\nevent: ${event.type}\ndata: ${event.data}\n\n`,
-    );
-    if (ok) return Promise.resolve();
-    this.draining ??= new Promise<void>((resolve) => {
-      const done = (): void => {
-        this.res.off('drain', done);
-        this.res.off('close', done);
-        this.draining = null;
-        resolve();
-      };
-      this.res.on('drain', done);
-      this.res.on('close', done);
+    if (this.sink.send(event)) return Promise.resolve();
+    this.draining ??= this.sink.drained().finally(() => {
+      this.draining = null;
     });
     return this.draining;
   }
 
-  /** Resolves once the client took what was written (at once unless it is slow). */
+  /** Resolves once the receiver took what was sent (at once unless it is slow). */
   async flushed(): Promise<void> {
     while (this.draining) await this.draining;
   }
 
   done(): void {
-    if (!this.stopped) this.res.end('data: [DONE]\n\n');
+    if (!this.stopped) this.sink.finish();
   }
 
   keepalive(): void {
-    if (!this.stopped && !this.res.writableEnded) this.res.write(': keepalive\n\n');
+    if (!this.stopped) this.sink.keepalive();
   }
 
   /** Waits for live events or the end; resolves false when `ms` passed without either. */

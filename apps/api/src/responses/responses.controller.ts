@@ -44,12 +44,9 @@ export class ResponsesController {
     @CurrentPrincipal() principal: Principal,
     @Res() response: Response,
   ): Promise<void> {
-    const created = await this.responses.create(
-      body,
-      principal,
-      exchangeClosed(response),
-      parseIdempotencyKey(idempotencyKey),
-    );
+    const created = await this.responses.create(body, principal, exchangeClosed(response), {
+      idempotencyKey: parseIdempotencyKey(idempotencyKey),
+    });
     if (created.replayed) response.setHeader('idempotent-replayed', 'true');
     if (created.type === 'stream') await this.streams.stream(created.responseId, -1, response);
     else response.status(200).json(created.response);

@@ -11,7 +11,9 @@ import {
   RatchetError,
   responseEvent,
   scopeOutput,
+  unpairedOutputIndex,
   type CreateResponseRequest,
+  type FunctionCallOutputItem,
   type Item,
   type ResponseObject,
   type ResponseRecord,
@@ -34,12 +36,25 @@ import { progressView, type ProgressView } from './progress';
 const TERMINAL_RECHECK_MS = 1000;
 
 /**
- * What creating a response gives the caller: the response, or its stream to follow.
+ * What creating a response gives the caller: the response, or its stream to follow with
+ * the conversation it continues (its context; null for a replay, whose first request had it).
  * `replayed` says it was created earlier, by a request with the same Idempotency-Key.
  */
 export type Created = (
-  { type: 'response'; response: ResponseObject } | { type: 'stream'; responseId: string }
+  | { type: 'response'; response: ResponseObject }
+  | { type: 'stream'; responseId: string; context: Item[] | null }
 ) & { replayed: boolean };
+
+export interface CreateOptions {
+  /** The request's Idempotency-Key, if it had one. */
+  idempotencyKey?: string | null;
+  /**
+   * Conversations only the caller holds, by response id: WebSocket mode continues its
+   * connection's store:false responses from them (Postgres offers those to nobody).
+   * Asked before Postgres.
+   */
+  heldConversation?: (responseId: string) => Item[] | undefined;
+}
 
 /** A request's Idempotency-Key with a hash of its body, to tell a retry from a new request. */
 interface Idempotency {
@@ -76,7 +91,7 @@ export class ResponsesService {
     body: unknown,
     principal: Principal,
     signal: AbortSignal,
-    idempotencyKey: string | null = null,
+    { idempotencyKey = null, heldConversation }: CreateOptions = {},
   ): Promise<Created> {
     const request = parseCreateResponse(body);
     if (!Object.hasOwn(this.config.config.models, request.model)) {
@@ -93,9 +108,20 @@ export class ResponsesService {
       if (earlier) return this.replay(earlier, request, signal);
     }
     const inputItems = normalizeInput(request.input);
-    const previous = request.previous_response_id
-      ? await this.contextOf(request.previous_response_id, principal)
+    const previousId = request.previous_response_id;
+    const previous = previousId
+      ? (heldConversation?.(previousId) ?? (await this.contextOf(previousId, principal)))
       : [];
+    const unpaired = unpairedOutputIndex(previous, inputItems);
+    if (unpaired >= 0) {
+      const callId = (inputItems[unpaired] as FunctionCallOutputItem).call_id;
+      throw RatchetError.invalid(
+        `No tool call found for function call output with call_id '${callId}': it must answer a function_call earlier in the input or in the previous response.`,
+        `input[${unpaired}].call_id`,
+        'function_call_not_found',
+      );
+    }
+    const context = [...previous, ...inputItems];
     const id = newId('resp');
     const waits = !request.background && !request.stream;
     // A foreground caller listens before the work is queued, so no notice can slip past.
@@ -106,7 +132,7 @@ export class ResponsesService {
         model: request.model,
         request,
         inputItems,
-        context: [...previous, ...inputItems],
+        context,
         tools,
         deadlineAt: new Date(Date.now() + this.config.config.limits.maxDurationMs),
         events: request.stream ? openingEvents : undefined,
@@ -127,7 +153,7 @@ export class ResponsesService {
     }
     try {
       await this.queue.advance({ responseId: id, scopeId: topScopeId(id) }, 'start');
-      if (request.stream) return { type: 'stream', responseId: id, replayed: false };
+      if (request.stream) return { type: 'stream', responseId: id, context, replayed: false };
       const response = watch ? await this.awaitTerminal(id, watch, signal) : record;
       return { type: 'response', response: assembleResponse(response), replayed: false };
     } finally {
@@ -166,7 +192,7 @@ export class ResponsesService {
     request: CreateResponseRequest,
     signal: AbortSignal,
   ): Promise<Created> {
-    if (request.stream) return { type: 'stream', responseId: id, replayed: true };
+    if (request.stream) return { type: 'stream', responseId: id, context: null, replayed: true };
     if (request.background) {
       const record = await this.responses.findById(id);
       if (!record) throw RatchetError.responseNotFound(id);
@@ -282,7 +308,12 @@ export class ResponsesService {
   /** The conversation a follow-up continues: the previous context and its output. */
   private async contextOf(previousId: string, principal: Principal): Promise<Item[]> {
     const context = await this.responses.conversation(previousId, principal);
-    if (!context) throw RatchetError.responseNotFound(previousId, 'previous_response_id');
+    if (!context) {
+      throw new RatchetError('not_found', `Previous response with id '${previousId}' not found.`, {
+        param: 'previous_response_id',
+        code: 'previous_response_not_found',
+      });
+    }
     return context;
   }
 

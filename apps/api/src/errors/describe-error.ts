@@ -1,0 +1,45 @@
+import { randomUUID } from 'node:crypto';
+import { HttpException, type Logger } from '@nestjs/common';
+import { RatchetError } from '@ratchet/core';
+import { isDatabaseUnavailable } from '@ratchet/store';
+import { errorBody, statusOfKind, type ErrorBody } from './error-body';
+
+/**
+ * What a failed request answers, whatever carried it (an HTTP exchange or a WebSocket
+ * message): domain errors map by kind; Nest's HTTP exceptions keep their status; anything
+ * else is a 500 with an opaque message and a request id that is also logged with the whole
+ * error. `where` names the request in logs and messages (`POST /v1/responses`).
+ */
+export function describeError(
+  exception: unknown,
+  where: string,
+  logger: Logger,
+): [number, ErrorBody] {
+  if (exception instanceof RatchetError) {
+    const status = statusOfKind[exception.kind];
+    return [status, errorBody(status, exception.message, exception.param, exception.code)];
+  }
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const message = status === 404 ? `Unknown request URL: ${where}.` : exception.message;
+    return [status, errorBody(status, message)];
+  }
+  if (isDatabaseUnavailable(exception)) {
+    logger.warn(`${where}: Postgres unavailable`);
+    return [
+      503,
+      errorBody(
+        503,
+        'ratchet cannot reach its database right now; nothing was lost. Retry shortly (with the same Idempotency-Key for a POST).',
+        null,
+        'service_unavailable',
+      ),
+    ];
+  }
+  const requestId = `req_${randomUUID().replace(/-/g, '')}`;
+  logger.error(`${requestId} ${where} failed`, exception as Error);
+  return [
+    500,
+    errorBody(500, `The server had an error processing your request (request id ${requestId}).`),
+  ];
+}
