@@ -514,7 +514,7 @@ describe('GET /v1/responses/{id}?stream=true', () => {
     });
   });
 
-  it('ends a cancelled stream with response.cancelled after closing the open item', async () => {
+  it('ends a cancelled stream with response.incomplete (status cancelled) after closing the open item', async () => {
     const response = await post({
       model: 'mock',
       stream: true,
@@ -533,13 +533,45 @@ describe('GET /v1/responses/{id}?stream=true', () => {
     expect(closing.map((event) => (event.item as { status: string }).status)).toEqual([
       'incomplete',
     ]);
-    expect(events[events.length - 1].type).toBe('response.cancelled');
+    const terminal = events[events.length - 1];
+    expect(terminal.type).toBe('response.incomplete');
+    expect(terminal.response).toMatchObject({ id, status: 'cancelled' });
+    // The OpenAI SDK's stream helper follows it to the end without throwing.
+    const helper = client.responses.stream({ response_id: id });
+    expect((await helper.finalResponse()).status).toBe('cancelled');
     // The cut call's usage is estimated from what it read and wrote, and counted.
     const usage = await waitForUsage(id);
     expect(usage.input_tokens).toBeGreaterThan(0);
     expect(usage.output_tokens).toBeGreaterThan(0);
     const [step] = await stepUsage(id);
     expect(step.usage).toMatchObject({ estimated: true });
+  });
+
+  it("names raw reasoning events in the client's dialect: OpenAI's unless it sends OpenResponses-Version", async () => {
+    const stream = client.responses.stream({
+      model: 'mock',
+      input: '/think Weighing it up.\n/reply Done.',
+    });
+    const final = await stream.finalResponse();
+    expect(final.output[0]).toMatchObject({
+      type: 'reasoning',
+      content: [{ type: 'reasoning_text', text: 'Weighing it up.' }],
+    });
+    const openai = await (await streamOf(final.id)).text();
+    expect(checkSse(openai, 'openai')).toEqual([]);
+    expect(openai).toContain('event: response.reasoning_text.delta');
+    const openResponses = await (
+      await ratchet.request(`/v1/responses/${final.id}?stream=true`, {
+        key,
+        headers: { 'OpenResponses-Version': 'latest' },
+      })
+    ).text();
+    expect(checkSse(openResponses, 'open_responses')).toEqual([]);
+    expect(openResponses).toContain('event: response.reasoning.delta');
+    // Apart from those names, the two are the same stream.
+    expect(openResponses.replaceAll('response.reasoning.', 'response.reasoning_text.')).toBe(
+      openai,
+    );
   });
 
   it('deletes the events with the response', async () => {

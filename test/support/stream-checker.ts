@@ -264,6 +264,9 @@ const EVENT_FIELDS: Record<string, [Record<string, Check>, Record<string, Check>
   'response.refusal.done': [{ ...inContent, refusal: string }],
   'response.reasoning.delta': [{ ...inContent, delta: string }, obfuscation],
   'response.reasoning.done': [{ ...inContent, text: string }],
+  // OpenAI's names for the same two events.
+  'response.reasoning_text.delta': [{ ...inContent, delta: string }, obfuscation],
+  'response.reasoning_text.done': [{ ...inContent, text: string }],
   'response.reasoning_summary_part.added': [{ ...inSummary, part: partCheck }],
   'response.reasoning_summary_part.done': [{ ...inSummary, part: partCheck }],
   'response.reasoning_summary_text.delta': [{ ...inSummary, delta: string }, obfuscation],
@@ -293,7 +296,9 @@ const STATUSES_OF: Record<string, readonly string[]> = {
   'response.in_progress': ['in_progress'],
   'response.completed': ['completed'],
   'response.failed': ['failed'],
-  'response.incomplete': ['incomplete'],
+  // A cancelled response ends with response.incomplete on the wire (no vocabulary has an
+  // event for it); the event log keeps ratchet's own response.cancelled.
+  'response.incomplete': ['incomplete', 'cancelled'],
   'response.cancelled': ['cancelled'],
 };
 
@@ -325,6 +330,18 @@ const TEXT_EVENTS: Record<
     field: 'delta',
   },
   'response.reasoning.done': {
+    area: 'content',
+    kind: 'reasoning_text',
+    phase: 'done',
+    field: 'text',
+  },
+  'response.reasoning_text.delta': {
+    area: 'content',
+    kind: 'reasoning_text',
+    phase: 'delta',
+    field: 'delta',
+  },
+  'response.reasoning_text.done': {
     area: 'content',
     kind: 'reasoning_text',
     phase: 'done',
@@ -384,8 +401,42 @@ interface ItemTrack {
 }
 
 /** Checks a whole stream of events (parsed JSON); returns its violations, none if valid. */
-export function checkStream(events: readonly unknown[]): string[] {
-  return new StreamChecker().check(events);
+export function checkStream(
+  events: readonly unknown[],
+  options: { dialect?: EventDialect } = {},
+): string[] {
+  const violations = new StreamChecker().check(events);
+  return options.dialect
+    ? [...violations, ...dialectViolations(events, options.dialect)]
+    : violations;
+}
+
+/** How a client names events (libs/core/src/event-dialect.ts); restated, not imported. */
+export type EventDialect = 'openai' | 'open_responses';
+
+/** Event names a client of each dialect must never receive. */
+const FOREIGN_TYPES: Record<EventDialect, readonly string[]> = {
+  openai: ['response.reasoning.delta', 'response.reasoning.done', 'response.cancelled'],
+  open_responses: [
+    'response.reasoning_text.delta',
+    'response.reasoning_text.done',
+    'response.cancelled',
+  ],
+};
+
+function dialectViolations(events: readonly unknown[], dialect: EventDialect): string[] {
+  const problems: string[] = [];
+  events.forEach((event, index) => {
+    const types = [event, isObject(event) ? event.event : undefined].map((value) =>
+      isObject(value) && typeof value.type === 'string' ? value.type : undefined,
+    );
+    for (const type of types) {
+      if (type && FOREIGN_TYPES[dialect].includes(type)) {
+        problems.push(`#${index} ${type}: not an event name of the ${dialect} dialect`);
+      }
+    }
+  });
+  return problems;
 }
 
 class StreamChecker {
@@ -996,10 +1047,10 @@ export function eventsFromSse(text: string): SseParseResult {
   return { events, violations };
 }
 
-/** Checks a raw SSE body: its framing, then the events it carries. */
-export function checkSse(text: string): string[] {
+/** Checks a raw SSE body: its framing, then the events it carries, named as `dialect` names them. */
+export function checkSse(text: string, dialect: EventDialect = 'openai'): string[] {
   const { events, violations } = eventsFromSse(text);
-  return [...violations, ...checkStream(events)];
+  return [...violations, ...checkStream(events, { dialect })];
 }
 
 /** Writes events as an SSE body the way the spec frames them, ending with [DONE]. */

@@ -5,12 +5,7 @@ import WebSocket from 'ws';
 
 export type WsMessage = { type: string } & Record<string, unknown>;
 
-const TERMINAL_TYPES = new Set([
-  'response.completed',
-  'response.failed',
-  'response.incomplete',
-  'response.cancelled',
-]);
+const TERMINAL_TYPES = new Set(['response.completed', 'response.failed', 'response.incomplete']);
 
 /** Whether a message ends a turn: a terminal response event, or an error. */
 export const endsTurn = (message: WsMessage): boolean =>

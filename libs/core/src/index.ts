@@ -1,6 +1,7 @@
 export * from './batcher';
 export * from './call-outputs';
 export * from './errors';
+export * from './event-dialect';
 export * from './events';
 export * from './ids';
 export * from './items';

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
-import { isTerminalEvent, isTerminalStatus } from '@ratchet/core';
+import { isTerminalEvent, isTerminalStatus, presentEvent, type EventDialect } from '@ratchet/core';
 import { EventLog, ResponseBus } from '@ratchet/events';
 import { EventsRepository, ResponsesRepository, type LoggedEvent } from '@ratchet/store';
 import type { Response } from 'express';
@@ -48,17 +48,27 @@ export class EventStreamService {
   }
 
   /** Streams events after `after` to `res` as SSE; resolves when it ends or the client left. */
-  async stream(responseId: string, after: number, res: Response): Promise<void> {
-    await this.follow(responseId, after, new SseSink(res));
+  async stream(
+    responseId: string,
+    after: number,
+    res: Response,
+    dialect: EventDialect,
+  ): Promise<void> {
+    await this.follow(responseId, after, new SseSink(res), dialect);
   }
 
   /**
-   * Sends the events after `after` to `sink`, through the terminal event. Resolves true once
-   * the terminal event was sent, false when the receiver went away (or the stream broke off)
-   * before. What the receiver does never touches the response.
+   * Sends the events after `after` to `sink`, through the terminal event, named as `dialect`
+   * names them. Resolves true once the terminal event was sent, false when the receiver went
+   * away (or the stream broke off) before. What the receiver does never touches the response.
    */
-  async follow(responseId: string, after: number, sink: EventSink): Promise<boolean> {
-    const tail = new Tail(responseId, after, sink);
+  async follow(
+    responseId: string,
+    after: number,
+    sink: EventSink,
+    dialect: EventDialect,
+  ): Promise<boolean> {
+    const tail = new Tail(responseId, after, sink, dialect);
     const stopWatching = sink.onGone(() => tail.stop());
     let unsubscribe: () => Promise<void>;
     try {
@@ -136,6 +146,7 @@ class Tail {
     readonly responseId: string,
     after: number,
     private readonly sink: EventSink,
+    private readonly dialect: EventDialect,
   ) {
     this.last = after;
   }
@@ -177,7 +188,7 @@ class Tail {
     }
     this.last = event.sequence;
     if (isTerminalEvent(event.type)) this.finished = true;
-    if (this.sink.send(event)) return Promise.resolve();
+    if (this.sink.send(presentEvent(event, this.dialect))) return Promise.resolve();
     this.draining ??= this.sink.drained().finally(() => {
       this.draining = null;
     });

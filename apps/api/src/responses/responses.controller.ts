@@ -8,11 +8,12 @@ import {
   Param,
   Post,
   Query,
+  Req,
   Res,
 } from '@nestjs/common';
-import type { ResponseObject } from '@ratchet/core';
+import { dialectOf, type ResponseObject } from '@ratchet/core';
 import type { Principal } from '@ratchet/store';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { CurrentPrincipal } from '../auth/principal.decorator';
 import { EventStreamService } from './event-stream.service';
 import { parseInputItemsQuery } from './input-items.query';
@@ -42,14 +43,16 @@ export class ResponsesController {
     @Body() body: unknown,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @CurrentPrincipal() principal: Principal,
+    @Req() request: Request,
     @Res() response: Response,
   ): Promise<void> {
     const created = await this.responses.create(body, principal, exchangeClosed(response), {
       idempotencyKey: parseIdempotencyKey(idempotencyKey),
     });
     if (created.replayed) response.setHeader('idempotent-replayed', 'true');
-    if (created.type === 'stream') await this.streams.stream(created.responseId, -1, response);
-    else response.status(200).json(created.response);
+    if (created.type === 'stream') {
+      await this.streams.stream(created.responseId, -1, response, dialectOf(request.headers));
+    } else response.status(200).json(created.response);
   }
 
   @Get(':id')
@@ -58,6 +61,7 @@ export class ResponsesController {
     @Query() query: Record<string, unknown>,
     @Headers('last-event-id') lastEventId: string | undefined,
     @CurrentPrincipal() principal: Principal,
+    @Req() request: Request,
     @Res() response: Response,
   ): Promise<void> {
     const mode = parseRetrieveQuery(query, lastEventId);
@@ -66,7 +70,7 @@ export class ResponsesController {
       return;
     }
     await this.responses.streamable(id, principal);
-    await this.streams.stream(id, mode.after, response);
+    await this.streams.stream(id, mode.after, response, dialectOf(request.headers));
   }
 
   @Post(':id/cancel')

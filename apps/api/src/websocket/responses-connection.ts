@@ -1,5 +1,5 @@
 import type { Logger } from '@nestjs/common';
-import { RatchetError, type Item, type ResponseObject } from '@ratchet/core';
+import { RatchetError, type EventDialect, type Item, type ResponseObject } from '@ratchet/core';
 import type { Principal } from '@ratchet/store';
 import { WebSocket, type RawData } from 'ws';
 import { describeError } from '../errors/describe-error';
@@ -43,6 +43,8 @@ export class ResponsesConnection {
   constructor(
     private readonly socket: WebSocket,
     private readonly principal: Principal,
+    /** How the client names events: from the headers of its upgrade request. */
+    private readonly dialect: EventDialect,
     private readonly services: ConnectionServices,
   ) {
     this.conversations = new ConversationCache(services.conversationBytes);
@@ -122,7 +124,12 @@ export class ResponsesConnection {
       const sink = new WebSocketSink(this.socket, (response) =>
         this.turnEnded(response, previousId, created.context),
       );
-      const finished = await this.services.streams.follow(created.responseId, -1, sink);
+      const finished = await this.services.streams.follow(
+        created.responseId,
+        -1,
+        sink,
+        this.dialect,
+      );
       if (!finished && this.socket.readyState === WebSocket.OPEN) {
         throw new RatchetError(
           'unavailable',

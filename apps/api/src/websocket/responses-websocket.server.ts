@@ -10,7 +10,7 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { AppConfig } from '@ratchet/config';
-import { RatchetError } from '@ratchet/core';
+import { dialectOf, RatchetError } from '@ratchet/core';
 import { ApiKeysRepository } from '@ratchet/store';
 import { WebSocketServer } from 'ws';
 import { authenticateBearer } from '../auth/bearer';
@@ -93,7 +93,7 @@ export class ResponsesWebSocketServer implements OnApplicationBootstrap, OnModul
       this.refuseWhileClosing();
       this.server.handleUpgrade(request, socket, head, (ws) => {
         socket.off('error', ignore);
-        const connection = new ResponsesConnection(ws, principal, {
+        const connection = new ResponsesConnection(ws, principal, dialectOf(request.headers), {
           responses: this.responses,
           streams: this.streams,
           logger: this.logger,
