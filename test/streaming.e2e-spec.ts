@@ -574,6 +574,24 @@ describe('GET /v1/responses/{id}?stream=true', () => {
     );
   });
 
+  it('gives raw reasoning as the summary too when the request asks for a summary', async () => {
+    const stream = client.responses.stream({
+      model: 'mock',
+      input: '/think Weighing it up.\n/reply Done.',
+      reasoning: { summary: 'auto' },
+    });
+    const summaries: string[] = [];
+    stream.on('response.reasoning_summary_text.delta', (event) => summaries.push(event.delta));
+    const final = await stream.finalResponse();
+    expect(final.output[0]).toMatchObject({
+      type: 'reasoning',
+      summary: [{ type: 'summary_text', text: 'Weighing it up.' }],
+      content: [{ type: 'reasoning_text', text: 'Weighing it up.' }],
+    });
+    expect(summaries.join('')).toBe('Weighing it up.');
+    expect(checkSse(await (await streamOf(final.id)).text())).toEqual([]);
+  });
+
   it('deletes the events with the response', async () => {
     const stream = client.responses.stream({ model: 'mock', input: 'hello' });
     const final = await stream.finalResponse();

@@ -1,6 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig, type ToolConfig } from '@ratchet/config';
-import { conversationBefore, shapeModelOutput, type StepRecord } from '@ratchet/core';
+import {
+  conversationBefore,
+  shapeModelOutput,
+  summarizeReasoning,
+  type StepRecord,
+} from '@ratchet/core';
 import {
   callWithResilience,
   DEFAULT_RETRY_POLICY,
@@ -224,11 +229,8 @@ export class StepExecutor {
     const usage = meter.withAbandoned(result.usage);
     const shaped = shapeModelOutput(result.output, toolChoice, parallelToolCalls);
     if ('error' in shaped) return { status: 'failed', error: shaped.error, usage };
-    return {
-      status: 'completed',
-      result: { output: shaped.output, finishReason: result.finishReason },
-      usage,
-    };
+    const output = request.reasoning?.summary ? summarizeReasoning(shaped.output) : shaped.output;
+    return { status: 'completed', result: { output, finishReason: result.finishReason }, usage };
   }
 
   private async callTool(step: StepRecord, signal: AbortSignal): Promise<StepOutcome> {

@@ -6,7 +6,12 @@ import {
   type MessageItem,
   type ReasoningItem,
 } from './items';
-import { finalText, shapeModelOutput, type ModelToolChoice } from './model-output';
+import {
+  finalText,
+  shapeModelOutput,
+  summarizeReasoning,
+  type ModelToolChoice,
+} from './model-output';
 
 // ---- Fixtures ----
 
@@ -217,5 +222,31 @@ describe('finalText', () => {
       ],
     };
     expect(finalText([say('Earlier.'), message])).toBe('Sunny and warm.');
+  });
+});
+
+describe('summarizeReasoning', () => {
+  const raw: ReasoningItem = {
+    type: 'reasoning',
+    id: 'rs_raw',
+    summary: [],
+    content: [
+      { type: 'reasoning_text', text: 'First this.' },
+      { type: 'reasoning_text', text: 'Then that.' },
+    ],
+    status: 'completed',
+  };
+
+  it('gives reasoning that has only raw text that text as its summary, keeping the text', () => {
+    expect(summarizeReasoning([raw, say('Done.')])).toEqual([
+      { ...raw, summary: [{ type: 'summary_text', text: 'First this.\n\nThen that.' }] },
+      say('Done.'),
+    ]);
+  });
+
+  it('keeps a summary the model wrote, and reasoning with no text, as they are', () => {
+    const summarized = { ...raw, summary: [{ type: 'summary_text' as const, text: 'In short.' }] };
+    const empty: ReasoningItem = { ...raw, content: [] };
+    expect(summarizeReasoning([summarized, empty])).toEqual([summarized, empty]);
   });
 });

@@ -50,3 +50,19 @@ export function finalText(output: readonly Item[]): string {
   }
   return '';
 }
+
+/**
+ * Raw reasoning as a summary, for a request that asks for a reasoning summary
+ * (`reasoning.summary`): most upstreams give reasoning only as raw text, and clients built
+ * for OpenAI (the AI SDK, the Agents SDK) read only summaries. A reasoning item that has no
+ * summary of its own gets its raw text as its summary; its raw text stays too.
+ */
+export function summarizeReasoning(output: readonly ModelItem[]): ModelItem[] {
+  return output.map((item) => {
+    if (item.type !== 'reasoning' || item.summary.length > 0 || !item.content?.length) {
+      return item;
+    }
+    const text = item.content.map((part) => part.text).join('\n\n');
+    return text === '' ? item : { ...item, summary: [{ type: 'summary_text', text }] };
+  });
+}
