@@ -195,6 +195,59 @@ describe('MockProvider tool calls', () => {
   });
 });
 
+describe('MockProvider asked for a tool', () => {
+  const weather: ToolDefinition = {
+    type: 'function',
+    name: 'get_weather',
+    description: 'Get the current weather for a location',
+    parameters: {
+      type: 'object',
+      properties: {
+        location: { type: 'string' },
+        days: { type: 'integer' },
+        units: { type: 'string' },
+      },
+      required: ['location', 'days'],
+    },
+    strict: null,
+  };
+  const question = "What's the weather like in San Francisco?";
+
+  it('calls an offered tool that the message names, with arguments from its parameters', async () => {
+    const result = await say(question, { tools: [tool('lookup'), weather] });
+    expect(calls(result)).toEqual([
+      { name: 'get_weather', arguments: JSON.stringify({ location: question, days: 0 }) },
+    ]);
+    expect(result.finishReason).toBe('tool_calls');
+  });
+
+  it('fills every property when none is required, and matches camelCase names', async () => {
+    const searchDocs: ToolDefinition = {
+      ...tool('searchDocuments'),
+      parameters: {
+        type: 'object',
+        properties: { query: { type: 'string' }, exact: { type: 'boolean' } },
+      },
+    };
+    expect(calls(await say('Please search the manual.', { tools: [searchDocs] }))).toEqual([
+      {
+        name: 'searchDocuments',
+        arguments: JSON.stringify({ query: 'Please search the manual.', exact: false }),
+      },
+    ]);
+  });
+
+  it('answers as usual when no tool is named, tools are refused, or a line scripts the turn', async () => {
+    expect(answer(await say('Any news?', { tools: [weather] }))).toBe('You said: Any news?');
+    expect(answer(await say(question, { tools: [weather], toolChoice: 'none' }))).toBe(
+      `You said: ${question}`,
+    );
+    expect(calls(await say(`${question}\n/reply Sunny.`, { tools: [weather] }))).toEqual([]);
+    // Short words such as 'get' do not count.
+    expect(calls(await say('Get me a coffee.', { tools: [weather] }))).toEqual([]);
+  });
+});
+
 describe('MockProvider after tool results', () => {
   const input: ModelItem[] = [
     user('/call get_weather {"city":"Oslo"}\n/call get_time'),

@@ -44,6 +44,12 @@
  * or `Hello from the mock model.` when there is no user message at all. A turn that calls
  * tools has no message unless `/reply` gives one.
  *
+ * **Asked for a tool.** A message with no `/call` and no `/reply` line that names an offered
+ * tool (a word of four letters or more of the tool's name, such as `weather` of
+ * `get_weather`, appears in it as a word) calls that tool: the first such in `tools`. Its
+ * arguments come from the tool's parameters: each required property (every property when
+ * none is required) gets the message text if it is a string, else the zero value of its type.
+ *
  * **tool_choice.** `required` with no `/call` line calls the first offered tool with `{}`. A
  * named function calls exactly that function, with the arguments of a `/call` line naming it,
  * else `{}`. A turn with calls finishes with `tool_calls`, any other with `stop`.
@@ -84,6 +90,7 @@ import {
   type ModelCallResult,
   type ModelDelta,
   type ModelProvider,
+  type ToolDefinition,
   UpstreamError,
 } from './provider';
 import { upstreamErrorForStatus } from './upstream-errors';
@@ -156,7 +163,7 @@ async function turnResult(
   if (script.failure) {
     throw upstreamErrorForStatus(script.failure.status, script.failure.message);
   }
-  const calls = chooseCalls(script.calls, request);
+  const calls = chooseCalls(script, request);
   return finish(request, script.thoughts, answerText(script, userMessage, calls), calls);
 }
 
@@ -397,17 +404,60 @@ function invalidDirective(line: string, expected: string): UpstreamError {
 }
 
 /** The calls this turn makes once tool_choice and parallel_tool_calls have had their say. */
-function chooseCalls(scripted: ScriptedCall[], request: ModelCallRequest): ScriptedCall[] {
+function chooseCalls(script: Script, request: ModelCallRequest): ScriptedCall[] {
+  const scripted = script.calls;
   const choice = request.toolChoice;
   if (choice === 'none') return [];
   if (typeof choice === 'object') {
     const named = scripted.find((call) => call.name === choice.name);
     return [{ name: choice.name, arguments: named?.arguments ?? '{}' }];
   }
+  if (scripted.length === 0 && script.replies.length === 0) {
+    const asked = askedTool(script.text, request.tools);
+    if (asked) return [{ name: asked.name, arguments: argumentsFor(asked, script.text) }];
+  }
   if (scripted.length === 0 && choice === 'required' && request.tools.length > 0) {
     return [{ name: request.tools[0].name, arguments: '{}' }];
   }
   return request.parallelToolCalls ? scripted : scripted.slice(0, 1);
+}
+
+/**
+ * The offered tool a plain message asks for: the first whose name has a word of four letters
+ * or more (`get_weather`: `weather`) that the message has as a word, in any case.
+ */
+function askedTool(text: string, tools: readonly ToolDefinition[]): ToolDefinition | null {
+  const words = new Set(text.toLowerCase().match(/[a-z0-9]+/g) ?? []);
+  return (
+    tools.find((tool) =>
+      tool.name
+        .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+        .toLowerCase()
+        .split(/[^a-z0-9]+/)
+        .some((word) => word.length >= 4 && words.has(word)),
+    ) ?? null
+  );
+}
+
+/**
+ * Arguments for a tool the message asked for, from its parameters: each required property
+ * (every property when none is required) gets the message itself if it takes a string, else
+ * the zero value of its type.
+ */
+function argumentsFor(tool: ToolDefinition, text: string): string {
+  const schema = tool.parameters ?? {};
+  const properties = (schema.properties ?? {}) as Record<string, { type?: unknown }>;
+  const required = Array.isArray(schema.required) ? (schema.required as string[]) : [];
+  const names = required.length > 0 ? required : Object.keys(properties);
+  const zero: Record<string, unknown> = { number: 0, integer: 0, boolean: false, array: [] };
+  const args = Object.fromEntries(
+    names.map((name) => {
+      const type = properties[name]?.type;
+      if (type === 'string') return [name, text];
+      return [name, typeof type === 'string' && type in zero ? zero[type] : null];
+    }),
+  );
+  return JSON.stringify(args);
 }
 
 /** The message text, or null when the turn is only tool calls. */
