@@ -1,4 +1,5 @@
 export * from './batcher';
+export * from './conversation';
 export * from './errors';
 export * from './events';
 export * from './ids';

@@ -46,6 +46,19 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
           : exception.message;
       return [status, errorBody(status, message)];
     }
+    if (isUnstorableText(exception)) {
+      // Text Postgres cannot hold (a NUL character), from a path or query the body checks
+      // did not see: the request's fault, not the server's.
+      return [
+        400,
+        errorBody(
+          400,
+          'The request has text that cannot be stored: it contains a NUL character (\\u0000).',
+          null,
+          'invalid_value',
+        ),
+      ];
+    }
     if (isDatabaseUnavailable(exception)) {
       this.logger.warn(`${request.method} ${request.path}: Postgres unavailable`);
       return [
@@ -65,4 +78,10 @@ export class OpenAIExceptionFilter implements ExceptionFilter {
       errorBody(500, `The server had an error processing your request (request id ${requestId}).`),
     ];
   }
+}
+
+/** Postgres refusing a text value: a NUL byte (22021), or \u0000 in JSON (22P05). */
+function isUnstorableText(exception: unknown): boolean {
+  const code = (exception as { code?: unknown } | null)?.code;
+  return code === '22021' || code === '22P05';
 }

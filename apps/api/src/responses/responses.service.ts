@@ -3,10 +3,10 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import {
   assembleResponse,
+  conversationIdOf,
   groupRounds,
   isTerminalStatus,
   newId,
-  normalizeInput,
   parseCreateResponse,
   RatchetError,
   responseEvent,
@@ -24,9 +24,11 @@ import {
   ResponsesRepository,
   StepsRepository,
   topScopeId,
+  type NewResponse,
   type Principal,
 } from '@ratchet/store';
 import { resolveRequestTools } from '@ratchet/tools';
+import { InputResolver } from '../items/input-resolver.service';
 import type { InputItemsQuery } from './input-items.query';
 import { progressView, type ProgressView } from './progress';
 
@@ -65,6 +67,7 @@ export class ResponsesService {
     private readonly bus: ResponseBus,
     private readonly log: EventLog,
     private readonly progress: ProgressRepository,
+    private readonly inputs: InputResolver,
   ) {}
 
   /**
@@ -92,33 +95,40 @@ export class ResponsesService {
       const earlier = await this.earlierRequest(principal, idempotency);
       if (earlier) return this.replay(earlier, request, signal);
     }
-    const inputItems = normalizeInput(request.input);
-    const previous = request.previous_response_id
-      ? await this.contextOf(request.previous_response_id, principal)
-      : [];
+    const inputItems = await this.inputs.resolve(request.input, principal);
     const id = newId('resp');
+    const response = (history: Item[]): NewResponse => ({
+      id,
+      ownerId: principal.keyId,
+      model: request.model,
+      request,
+      inputItems,
+      context: [...history, ...inputItems],
+      tools,
+      deadlineAt: new Date(Date.now() + this.config.config.limits.maxDurationMs),
+      events: request.stream ? openingEvents : undefined,
+      idempotency,
+    });
+    const conversationId = conversationIdOf(request);
+    const record =
+      conversationId !== null
+        ? this.createInConversation(conversationId, principal, response)
+        : this.previousContext(request, principal).then((previous) =>
+            this.responses.create(response(previous)),
+          );
     const waits = !request.background && !request.stream;
     // A foreground caller listens before the work is queued, so no notice can slip past.
-    const creating = Promise.all([
-      this.responses.create({
-        id,
-        ownerId: principal.keyId,
-        model: request.model,
-        request,
-        inputItems,
-        context: [...previous, ...inputItems],
-        tools,
-        deadlineAt: new Date(Date.now() + this.config.config.limits.maxDurationMs),
-        events: request.stream ? openingEvents : undefined,
-        idempotency,
-      }),
-      waits ? this.watch(id) : null,
-    ]);
-    let record: ResponseRecord;
+    const watching = waits ? this.watch(id) : null;
+    let created: ResponseRecord;
     let watch: Watch | null;
     try {
-      [record, watch] = await creating;
+      [created, watch] = await Promise.all([record, watching]);
     } catch (error) {
+      // Nothing was created (a conversation in use, say): stop listening for it.
+      await watching?.then(
+        (unused) => unused.close(),
+        () => undefined,
+      );
       // Two requests with one key raced, and the other one created the response.
       const earlier =
         idempotency && isKeyTaken(error) && (await this.earlierRequest(principal, idempotency));
@@ -128,8 +138,8 @@ export class ResponsesService {
     try {
       await this.queue.advance({ responseId: id, scopeId: topScopeId(id) }, 'start');
       if (request.stream) return { type: 'stream', responseId: id, replayed: false };
-      const response = watch ? await this.awaitTerminal(id, watch, signal) : record;
-      return { type: 'response', response: assembleResponse(response), replayed: false };
+      const ended = watch ? await this.awaitTerminal(id, watch, signal) : created;
+      return { type: 'response', response: assembleResponse(ended), replayed: false };
     } finally {
       watch?.close();
     }
@@ -274,11 +284,40 @@ export class ResponsesService {
     return record;
   }
 
-  /** The conversation a follow-up continues: the previous context and its output. */
-  private async contextOf(previousId: string, principal: Principal): Promise<Item[]> {
+  /** What a follow-up continues: the previous response's context and its output. */
+  private async previousContext(
+    request: CreateResponseRequest,
+    principal: Principal,
+  ): Promise<Item[]> {
+    const previousId = request.previous_response_id;
+    if (!previousId) return [];
     const context = await this.responses.conversation(previousId, principal);
     if (!context) throw RatchetError.responseNotFound(previousId, 'previous_response_id');
     return context;
+  }
+
+  /**
+   * Records a response in a conversation, which it reads as its context. One response of a
+   * conversation runs at a time; another one while it is queued or in progress is refused.
+   */
+  private async createInConversation(
+    conversationId: string,
+    principal: Principal,
+    response: (history: Item[]) => NewResponse,
+  ): Promise<ResponseRecord> {
+    const created = await this.responses.createInConversation(conversationId, principal, response);
+    switch (created.type) {
+      case 'created':
+        return created.record;
+      case 'not_found':
+        throw RatchetError.conversationNotFound(conversationId, 'conversation');
+      case 'locked':
+        throw new RatchetError(
+          'conflict',
+          `Another response (${created.responseId}) is in progress in conversation '${conversationId}'. Wait until it ends before creating the next one.`,
+          { param: 'conversation', code: 'conversation_locked' },
+        );
+    }
   }
 
   /** Starts listening for notices about a response. */
