@@ -1,3 +1,7 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Agent, run, setDefaultOpenAIClient, setTracingDisabled } from '@openai/agents';
 import OpenAI from 'openai';
 import { ResponsesRepository, Sql, STORED_ITEMS_SQL } from '@ratchet/store';
 import { chatCompletion, startFakeOpenAI, type FakeOpenAI } from './support/fake-openai';
@@ -97,6 +101,19 @@ async function settled(id: string, as: string = key): Promise<Body> {
   }
 }
 
+/** Polls a response's steps until its first one has this status. */
+async function waitForStep(id: string, status: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const progress = await ok('GET', `/v1/responses/${id}/steps`);
+    const steps = (progress.steps ?? []) as { status: string }[];
+    if (steps[0]?.status === status) return;
+    if (Date.now() > deadline)
+      throw new Error(`${id}: no ${status} step in ${JSON.stringify(progress)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** Every item of a conversation, oldest first. */
 async function itemsOf(conversationId: string, as: string = key): Promise<Item[]> {
   const page = await ok(
@@ -191,6 +208,26 @@ describe('item_reference input items', () => {
       { role: 'assistant', content: 'You said: Message 2' },
     ]);
     expect(messages[39]).toEqual({ role: 'assistant', content: 'You said: Message 20' });
+  });
+
+  it('carry a multi-turn exchange of the Vercel AI SDK, which refers to every stored item', async () => {
+    const { answers, requests } = await aiSdkTurns('stored', [
+      '/think Hmm.\nFirst',
+      '/call get_time {}',
+      'Third',
+    ]);
+
+    expect(answers).toEqual(['You said: First', 'get_time: 12:00', 'You said: Third']);
+    // The reasoning and the answer of turn 1 (and later the answer of turn 2) go by reference.
+    expect(requests[1]).toEqual([
+      'message:user',
+      'item_reference',
+      'item_reference',
+      'message:user',
+    ]);
+    expect(requests[requests.length - 1].filter((type) => type === 'item_reference').length).toBe(
+      3,
+    );
   });
 
   it("refuse an unknown id and another tenant's alike, naming input[i].id", async () => {
@@ -618,6 +655,64 @@ describe('responses in a conversation', () => {
     );
   });
 
+  it('carry the Vercel AI SDK in conversation mode, which sends only the new message', async () => {
+    const conversation = await ok('POST', '/v1/conversations', {});
+    const { answers, requests } = await aiSdkTurns('conversation', ['One', 'Two'], {
+      CONVERSATION_ID: conversation.id,
+    });
+    expect(answers).toEqual(['You said: One', 'You said: Two']);
+    expect(requests).toEqual([['message:user'], ['message:user']]);
+    expect((await itemsOf(conversation.id)).map(gist)).toEqual([
+      'user: One',
+      'assistant: You said: One',
+      'user: Two',
+      'assistant: You said: Two',
+    ]);
+  });
+
+  it('stream like any response, showing the conversation in their events', async () => {
+    const conversation = await client.conversations.create({});
+    const stream = await client.responses.create({
+      model: 'mock',
+      input: 'Streamed',
+      conversation: conversation.id,
+      stream: true,
+    });
+    const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+
+    const created = events[0] as OpenAI.Responses.ResponseCreatedEvent;
+    const completed = events[events.length - 1] as OpenAI.Responses.ResponseCompletedEvent;
+    expect([created.type, completed.type]).toEqual(['response.created', 'response.completed']);
+    expect(created.response.conversation).toEqual({ id: conversation.id });
+    expect(completed.response.conversation).toEqual({ id: conversation.id });
+    expect((await itemsOf(conversation.id)).map(gist)).toEqual([
+      'user: Streamed',
+      'assistant: You said: Streamed',
+    ]);
+  });
+
+  it("carry the OpenAI Agents SDK's conversationId", async () => {
+    setDefaultOpenAIClient(client);
+    setTracingDisabled(true);
+    const agent = new Agent({ name: 'assistant', model: 'mock', instructions: 'Be brief.' });
+    const { id } = await client.conversations.create({});
+
+    const first = await run(agent, 'My name is Ada.', { conversationId: id });
+    const second = await run(agent, 'What is my name?', { conversationId: id });
+
+    expect([first.finalOutput, second.finalOutput]).toEqual([
+      'You said: My name is Ada.',
+      'You said: What is my name?',
+    ]);
+    expect((await itemsOf(id)).map(gist)).toEqual([
+      'user: My name is Ada.',
+      'assistant: You said: My name is Ada.',
+      'user: What is my name?',
+      'assistant: You said: What is my name?',
+    ]);
+  });
+
   it('append tool calls and their outputs like any other item', async () => {
     const conversation = await ok('POST', '/v1/conversations', {});
     const tools = [{ type: 'function' as const, name: 'get_time', parameters: null, strict: null }];
@@ -648,7 +743,7 @@ describe('responses in a conversation', () => {
       Array.from({ length: 6 }, (_, i) =>
         call('POST', '/v1/responses', {
           model: 'mock',
-          input: `/sleep 400\nAttempt ${i}`,
+          input: `/sleep 1500\nAttempt ${i}`,
           background: true,
           conversation: conversation.id,
         }),
@@ -691,7 +786,28 @@ describe('responses in a conversation', () => {
       'user: Next',
       'assistant: You said: Next',
     ]);
-    expect(gist(runningInput)).toMatch(/^user: \/sleep 400\nAttempt \d$/);
+    expect(gist(runningInput)).toMatch(/^user: \/sleep 1500\nAttempt \d$/);
+  });
+
+  it('append the turn of an incomplete response, its cut answer included', async () => {
+    const conversation = await ok('POST', '/v1/conversations', {});
+    const long = 'word '.repeat(40).trim();
+    const cut = await ok('POST', '/v1/responses', {
+      model: 'mock',
+      input: long,
+      max_output_tokens: 16,
+      conversation: conversation.id,
+    });
+    expect(cut).toMatchObject({
+      status: 'incomplete',
+      incomplete_details: { reason: 'max_output_tokens' },
+    });
+    const items = await itemsOf(conversation.id);
+    expect(items.map((item) => [item.role, item.status])).toEqual([
+      ['user', 'completed'],
+      ['assistant', 'incomplete'],
+    ]);
+    expect(items[1]).toEqual(cut.output[0]);
   });
 
   it('append nothing for a failed or cancelled response, and free the conversation', async () => {
@@ -774,12 +890,13 @@ describe('responses in a conversation', () => {
     const conversation = await ok('POST', '/v1/conversations', {});
     const running = await ok('POST', '/v1/responses', {
       model: 'mock',
-      input: '/sleep 600\nRacing',
+      input: '/sleep 1500\nRacing',
       background: true,
       conversation: conversation.id,
     });
-    // A second writer (a worker presumed dead, a retried job) ends it first; the worker's own
-    // end comes later. Only the first terminal write appends.
+    // While its model call runs, a second writer (a worker presumed dead, a retried job) ends
+    // it, twice at once; the worker's own end comes later. Only the first write appends.
+    await waitForStep(running.id, 'running');
     const sql = new Sql(ratchet.database.url, 2);
     try {
       const responses = new ResponsesRepository(sql);
@@ -802,10 +919,10 @@ describe('responses in a conversation', () => {
     } finally {
       await sql.onModuleDestroy();
     }
-    const expected = ['user: /sleep 600\nRacing', 'assistant: First!'];
+    const expected = ['user: /sleep 1500\nRacing', 'assistant: First!'];
     expect((await itemsOf(conversation.id)).map(gist)).toEqual(expected);
     // The worker finishes its step later: its end is refused, and nothing more is appended.
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await waitForStep(running.id, 'completed');
     expect((await settled(running.id)).output[0].id).toBe('msg_from_the_racer');
     expect((await itemsOf(conversation.id)).map(gist)).toEqual(expected);
   });
@@ -873,6 +990,23 @@ describe('finding referenced items', () => {
     });
   });
 });
+
+/** Runs test/support/ai-sdk-turns.mjs against this ratchet with the test tenant's key. */
+async function aiSdkTurns(
+  mode: 'stored' | 'conversation',
+  turns: string[],
+  env: Record<string, string> = {},
+): Promise<{ answers: string[]; requests: string[][] }> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [path.join(__dirname, 'support/ai-sdk-turns.mjs'), mode, JSON.stringify(turns)],
+    { env: { ...process.env, RATCHET_URL: ratchet.url, RATCHET_KEY: key, ...env } },
+  );
+  return JSON.parse(stdout.trim().split('\n').pop()!) as {
+    answers: string[];
+    requests: string[][];
+  };
+}
 
 /** An assistant message whose annotations (free-form JSON) nest `depth` arrays deep. */
 function deeplyAnnotated(depth: number): string {
