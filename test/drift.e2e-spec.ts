@@ -82,7 +82,7 @@ describe('schema drift', () => {
   it('reports schema changes the migrations do not contain', async () => {
     const url = await database('drift_schema');
     const schema = editSchema(await readFile(SCHEMA_PATH, 'utf8'), [
-      ['  prefix    String\n', '  prefix    String?\n'],
+      ['  prefix        String\n', '  prefix        String?\n'],
       ['  incomplete\n', '  incomplete\n  expired\n'],
       ['  @@index([responseId])\n  @@map("scopes")', '  @@index([model])\n  @@map("scopes")'],
       ['  @@map("events")\n}\n', '  @@map("events")\n}\n\nmodel Audit {\n  id String @id\n}\n'],

@@ -4,8 +4,11 @@ import { EventsModule } from '@ratchet/events';
 import { QueueModule } from '@ratchet/queue';
 import { StoreModule } from '@ratchet/store';
 import { AuthGuard } from './auth/auth.guard';
+import { ConversationsController } from './conversations/conversations.controller';
+import { ConversationsService } from './conversations/conversations.service';
 import { OpenAIExceptionFilter } from './errors/openai-exception.filter';
 import { HealthController } from './health/health.controller';
+import { InputResolver } from './items/input-resolver.service';
 import { ModelsController } from './models/models.controller';
 import { ResponsesController } from './responses/responses.controller';
 import { EventStreamService } from './responses/event-stream.service';
@@ -14,11 +17,13 @@ import { ResponsesWebSocketServer } from './websocket/responses-websocket.server
 
 @Module({
   imports: [StoreModule, QueueModule, EventsModule],
-  controllers: [HealthController, ModelsController, ResponsesController],
+  controllers: [HealthController, ModelsController, ResponsesController, ConversationsController],
   providers: [
     ResponsesService,
     EventStreamService,
     ResponsesWebSocketServer,
+    ConversationsService,
+    InputResolver,
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
   ],

@@ -38,4 +38,8 @@ export class RatchetError extends Error {
   static responseNotFound(id: string, param: string | null = null): RatchetError {
     return new RatchetError('not_found', `Response with id '${id}' not found.`, { param });
   }
+
+  static conversationNotFound(id: string, param: string | null = null): RatchetError {
+    return new RatchetError('not_found', `Conversation with id '${id}' not found.`, { param });
+  }
 }

@@ -1,5 +1,6 @@
 export * from './batcher';
 export * from './call-outputs';
+export * from './conversation';
 export * from './errors';
 export * from './event-dialect';
 export * from './events';

@@ -1,6 +1,6 @@
 import { RatchetError } from './errors';
 import type { Item } from './items';
-import { normalizeInput } from './normalize';
+import { normalizeInput, referencedItemIds } from './normalize';
 import { parseCreateResponse } from './request';
 
 /** Validates `input` the way the API does, then normalises it. */
@@ -183,22 +183,82 @@ describe('normalizeInput', () => {
     expect(new Set(items.map((item) => item.id)).size).toBe(3);
   });
 
-  it('rejects an item_reference, naming its position in the input', () => {
-    let thrown: unknown;
-    try {
-      normalize([
-        { role: 'user', content: 'a' },
-        { role: 'user', content: 'b' },
-        { type: 'item_reference', id: 'msg_elsewhere' },
-      ]);
-    } catch (error) {
-      thrown = error;
+  describe('item references', () => {
+    const stored: Item = {
+      type: 'message',
+      id: 'msg_stored',
+      role: 'assistant',
+      status: 'completed',
+      content: [{ type: 'output_text', text: 'Earlier.', annotations: [], logprobs: [] }],
+    };
+    const references = new Map<string, Item>([['msg_stored', stored]]);
+
+    function normalizeWith(input: unknown, field?: string): Item[] {
+      return normalizeInput(parseCreateResponse({ model: 'm', input }).input, references, field);
     }
-    expect(thrown).toBeInstanceOf(RatchetError);
-    expect(thrown).toMatchObject({
-      kind: 'invalid_request',
-      param: 'input[2]',
-      code: 'unsupported_item_type',
+
+    it('become the stored item they name, in place', () => {
+      const items = normalizeWith([
+        { role: 'user', content: 'a' },
+        { type: 'item_reference', id: 'msg_stored' },
+        { role: 'user', content: 'b' },
+      ]);
+      expect(items.map((item) => item.id)).toEqual([
+        expect.stringMatching(generatedId('msg')),
+        'msg_stored',
+        expect.stringMatching(generatedId('msg')),
+      ]);
+      expect(items[1]).toEqual(stored);
+    });
+
+    it('resolve any stored item type, as stored', () => {
+      const mcpCall = { type: 'mcp_call', id: 'mcp_1', name: 'search', arguments: '{}' };
+      const items = normalizeInput(
+        [{ type: 'item_reference', id: 'mcp_1' }],
+        new Map([['mcp_1', mcpCall as unknown as Item]]),
+      );
+      expect(items).toEqual([mcpCall]);
+    });
+
+    it.each([
+      [undefined, 'input[2].id'],
+      ['items', 'items[2].id'],
+    ])('name the reference not found by field and position (field %s)', (field, param) => {
+      let thrown: unknown;
+      try {
+        normalizeWith(
+          [
+            { role: 'user', content: 'a' },
+            { type: 'item_reference', id: 'msg_stored' },
+            { type: 'item_reference', id: 'msg_elsewhere' },
+          ],
+          field,
+        );
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(RatchetError);
+      expect(thrown).toMatchObject({
+        kind: 'invalid_request',
+        param,
+        code: 'item_not_found',
+        message: "Item with id 'msg_elsewhere' not found.",
+      });
+    });
+
+    it('are listed by referencedItemIds, each id once', () => {
+      const input = parseCreateResponse({
+        model: 'm',
+        input: [
+          { type: 'item_reference', id: 'a' },
+          { role: 'user', content: 'x' },
+          { type: 'item_reference', id: 'b' },
+          { type: 'item_reference', id: 'a' },
+        ],
+      }).input;
+      expect(referencedItemIds(input)).toEqual(['a', 'b']);
+      expect(referencedItemIds('text')).toEqual([]);
+      expect(referencedItemIds(undefined)).toEqual([]);
     });
   });
 });

@@ -2,11 +2,25 @@ import { RatchetError } from './errors';
 import { newId } from './ids';
 import type { InputItem, Item } from './items';
 
+/** The ids that `item_reference` items of the input name, each once, in order. */
+export function referencedItemIds(input: string | readonly InputItem[] | undefined): string[] {
+  if (input === undefined || typeof input === 'string') return [];
+  const ids = input.flatMap((item) => (item.type === 'item_reference' ? [item.id] : []));
+  return [...new Set(ids)];
+}
+
 /**
  * Turns request input into stored items: a string becomes one user message, message content
- * becomes a list of parts, and every item gets an id (the client's, or a new one).
+ * becomes a list of parts, and every item gets an id (the client's, or a new one). An
+ * `item_reference` becomes the stored item it names, as found in `references` (looked up by
+ * the caller, who knows which items the client may see); one not found there is an error
+ * naming `<field>[i].id`, whether the item does not exist or belongs to someone else.
  */
-export function normalizeInput(input: string | InputItem[] | undefined): Item[] {
+export function normalizeInput(
+  input: string | InputItem[] | undefined,
+  references: ReadonlyMap<string, Item> = new Map(),
+  field = 'input',
+): Item[] {
   if (input === undefined) return [];
   if (typeof input === 'string') {
     return [
@@ -60,12 +74,17 @@ export function normalizeInput(input: string | InputItem[] | undefined): Item[] 
           error: item.error ?? null,
           status: item.status ?? (item.error ? 'failed' : 'completed'),
         };
-      case 'item_reference':
-        throw RatchetError.invalid(
-          'Item references are not supported; send the item itself or use previous_response_id.',
-          `input[${index}]`,
-          'unsupported_item_type',
-        );
+      case 'item_reference': {
+        const referenced = references.get(item.id);
+        if (!referenced) {
+          throw RatchetError.invalid(
+            `Item with id '${item.id}' not found.`,
+            `${field}[${index}].id`,
+            'item_not_found',
+          );
+        }
+        return referenced;
+      }
     }
   });
 }

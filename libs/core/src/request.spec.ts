@@ -1,5 +1,12 @@
 import { RatchetError } from './errors';
-import { createResponseSchema, paramOf, parseCreateResponse } from './request';
+import {
+  conversationIdOf,
+  createResponseSchema,
+  findBodyProblem,
+  MAX_BODY_DEPTH,
+  paramOf,
+  parseCreateResponse,
+} from './request';
 import { CALL } from './testing/items';
 
 /** The RatchetError that parsing `body` throws; fails the test when parsing succeeds. */
@@ -95,7 +102,8 @@ describe('parseCreateResponse', () => {
     });
 
     it('accepts a maximal body that sets every parameter', () => {
-      expect(Object.keys(MAXIMAL_BODY).sort()).toEqual(
+      // conversation excludes previous_response_id; it has tests of its own below.
+      expect([...Object.keys(MAXIMAL_BODY), 'conversation'].sort()).toEqual(
         Object.keys(createResponseSchema.shape).sort(),
       );
       const request = parseCreateResponse(MAXIMAL_BODY);
@@ -140,6 +148,35 @@ describe('parseCreateResponse', () => {
         body(Object.fromEntries(nullable.map((name) => [name, null]))),
       );
       for (const name of nullable) expect(request).toHaveProperty(name, null);
+    });
+
+    it.each([
+      ['an id', 'conv_1'],
+      ['an object with an id', { id: 'conv_1' }],
+    ])('accepts a conversation given as %s, and reads its id', (_label, conversation) => {
+      const request = parseCreateResponse(body({ conversation }));
+      expect(request.conversation).toEqual(conversation);
+      expect(conversationIdOf(request)).toBe('conv_1');
+    });
+
+    it('has no conversation id without a conversation', () => {
+      expect(conversationIdOf(parseCreateResponse(body({ conversation: null })))).toBeNull();
+      expect(conversationIdOf(parseCreateResponse(body({})))).toBeNull();
+    });
+
+    it('accepts item references, with or without their type', () => {
+      const request = parseCreateResponse(
+        withInput(
+          { type: 'item_reference', id: 'msg_1' },
+          { id: 'rs_2' },
+          { type: null, id: 'fc_3' },
+        ),
+      );
+      expect(request.input).toEqual([
+        { type: 'item_reference', id: 'msg_1' },
+        { type: 'item_reference', id: 'rs_2' },
+        { type: 'item_reference', id: 'fc_3' },
+      ]);
     });
 
     it('turns a bare {role, content} into a message item', () => {
@@ -478,6 +515,23 @@ describe('parseCreateResponse', () => {
       expect(error.param).toBe('text.format.schema');
     });
 
+    it('rejects previous_response_id together with conversation', () => {
+      const error = rejection(body({ previous_response_id: 'resp_1', conversation: 'conv_1' }));
+      expect(error.param).toBe('conversation');
+      expect(error.code).toBe('mutually_exclusive_parameters');
+    });
+
+    it.each([
+      [{ conversation: '' }, 'conversation'],
+      [{ conversation: 7 }, 'conversation'],
+      [{ conversation: {} }, 'conversation.id'],
+      [{ conversation: { id: 'conv_1', extra: true } }, 'conversation.extra'],
+      [{ input: [{ type: 'item_reference' }] }, 'input[0].id'],
+      [{ input: [{ id: 'msg_1', content: 'x' }] }, 'input[0].content'],
+    ])('rejects %j naming the field', (fields, param) => {
+      expect(rejection(body(fields)).param).toBe(param);
+    });
+
     it('rejects background with store false', () => {
       const error = rejection(body({ background: true, store: false }));
       expect(error.param).toBe('background');
@@ -486,6 +540,47 @@ describe('parseCreateResponse', () => {
         'Background responses must be stored: background requires store to be true.',
       );
     });
+  });
+});
+
+describe('findBodyProblem', () => {
+  it('names the first string holding a NUL character, or the object of such a key', () => {
+    expect(findBodyProblem({ a: ['x', { b: 'y' }] })).toBeNull();
+    const nul = (param: string) => ({ param, problem: 'nul_character' });
+    expect(findBodyProblem({ a: ['x', { b: 'y\u0000' }], c: '\u0000' })).toEqual(nul('a[1].b'));
+    expect(findBodyProblem({ a: { ['k\u0000']: 1 } })).toEqual(nul('a'));
+    expect(findBodyProblem({ ['k\u0000']: 1 })).toEqual(nul(''));
+  });
+
+  it(`names the first value nested deeper than ${MAX_BODY_DEPTH} levels, at any depth`, () => {
+    const nested = (depth: number): unknown => {
+      let value: unknown = 'bottom';
+      for (let i = 0; i < depth; i++) value = [value];
+      return { a: value };
+    };
+    expect(findBodyProblem(nested(MAX_BODY_DEPTH - 1))).toBeNull();
+    const problem = findBodyProblem(nested(100_000));
+    expect(problem?.problem).toBe('too_deep');
+    expect(problem?.param).toBe(`a${'[0]'.repeat(MAX_BODY_DEPTH - 1)}`);
+  });
+
+  it('makes parsing a body with one fail naming the field', () => {
+    const error = rejection(body({ input: [{ role: 'user', content: 'a\u0000b' }] }));
+    expect(error.param).toBe('input[0].content');
+    expect(error.code).toBe('invalid_value');
+    const deep = rejection(
+      body({
+        tools: [
+          {
+            type: 'function',
+            name: 'f',
+            parameters: { p: JSON.parse(`${'['.repeat(200)}${']'.repeat(200)}`) as unknown },
+          },
+        ],
+      }),
+    );
+    expect(deep.param).toMatch(/^tools\[0\]\.parameters\.p(\[0\])+$/);
+    expect(deep.message).toContain(`at most ${MAX_BODY_DEPTH} levels`);
   });
 });
 

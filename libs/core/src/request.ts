@@ -41,18 +41,41 @@ export const textFormatSchema = z.discriminatedUnion('type', [
   }),
 ]);
 
-const metadataSchema = z
+export const metadataSchema = z
   .record(
     z.string().max(64, 'keys must be at most 64 characters'),
     z.string().max(512, 'values must be at most 512 characters'),
   )
   .refine((record) => Object.keys(record).length <= 16, 'must have at most 16 pairs');
 
+/**
+ * An input item. OpenAI lets an item reference leave out its type (`{"id": "msg_..."}`):
+ * an object with an id and neither a type nor a role is one.
+ */
+export const inputItemParamSchema = z.preprocess(
+  (value) =>
+    value !== null &&
+    typeof value === 'object' &&
+    'id' in value &&
+    !('role' in value) &&
+    (!('type' in value) || value.type === null)
+      ? { ...value, type: 'item_reference' }
+      : value,
+  inputItemSchema,
+);
+
+/** The conversation a response belongs to: its id, or `{"id": ...}`. */
+const conversationParamSchema = z.union([
+  z.string().min(1),
+  z.strictObject({ id: z.string().min(1) }),
+]);
+
 export const createResponseSchema = z.strictObject({
   model: z.string().min(1),
-  input: z.union([z.string(), z.array(inputItemSchema)]).optional(),
+  input: z.union([z.string(), z.array(inputItemParamSchema)]).optional(),
   instructions: z.string().nullish(),
   previous_response_id: z.string().min(1).nullish(),
+  conversation: conversationParamSchema.nullish(),
   tools: z.array(toolSchema).optional(),
   tool_choice: toolChoiceSchema.optional(),
   parallel_tool_calls: z.boolean().nullish(),
@@ -185,14 +208,94 @@ function describeType(value: unknown): string {
   return `a ${typeof value}`;
 }
 
-/** Validates a request body; throws the first problem as a RatchetError naming the field. */
-export function parseCreateResponse(body: unknown): CreateResponseRequest {
+/** Deepest nesting of arrays and objects a request body may have. */
+export const MAX_BODY_DEPTH = 128;
+
+/** Something in a body that no schema catches but that cannot be stored or serialised. */
+export interface BodyProblem {
+  /** Where: `input[0].content` (for a key, the object that has it; '' for the body). */
+  param: string;
+  problem: 'nul_character' | 'too_deep';
+}
+
+/**
+ * The first string of a JSON value holding a NUL character, which Postgres cannot store as
+ * text, or the first value nested deeper than MAX_BODY_DEPTH, which free-form fields would
+ * otherwise carry to JSON.stringify and Postgres until a stack overflows. Iterative, so no
+ * nesting can overflow the stack here.
+ */
+export function findBodyProblem(value: unknown): BodyProblem | null {
+  // Each entry keeps its parent's entry, so a path is only built for the value found.
+  interface Entry {
+    value: unknown;
+    key: PropertyKey | null;
+    parent: Entry | null;
+    depth: number;
+  }
+  const paramAt = (entry: Entry): string => {
+    const path: PropertyKey[] = [];
+    for (let at: Entry | null = entry; at !== null && at.key !== null; at = at.parent) {
+      path.push(at.key);
+    }
+    return paramOf(path.reverse());
+  };
+  const pending: Entry[] = [{ value, key: null, parent: null, depth: 0 }];
+  for (let entry = pending.pop(); entry !== undefined; entry = pending.pop()) {
+    const current = entry.value;
+    if (typeof current === 'string') {
+      if (current.includes('\u0000')) return { param: paramAt(entry), problem: 'nul_character' };
+      continue;
+    }
+    if (current === null || typeof current !== 'object') continue;
+    if (entry.depth >= MAX_BODY_DEPTH) return { param: paramAt(entry), problem: 'too_deep' };
+    const depth = entry.depth + 1;
+    if (Array.isArray(current)) {
+      for (let i = current.length - 1; i >= 0; i--) {
+        pending.push({ value: current[i], key: i, parent: entry, depth });
+      }
+      continue;
+    }
+    for (const [key, item] of Object.entries(current).reverse()) {
+      if (key.includes('\u0000')) return { param: paramAt(entry), problem: 'nul_character' };
+      pending.push({ value: item, key, parent: entry, depth });
+    }
+  }
+  return null;
+}
+
+/** Parses a JSON request body with `schema`; throws the first problem naming the field. */
+export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw RatchetError.invalid('The request body must be a JSON object.', null, 'invalid_body');
   }
-  const result = createResponseSchema.safeParse(body, { reportInput: true });
+  const found = findBodyProblem(body);
+  if (found) {
+    const param = found.param || null;
+    const what =
+      found.problem === 'nul_character'
+        ? 'text may not contain NUL characters (\\u0000)'
+        : `JSON may nest at most ${MAX_BODY_DEPTH} levels deep`;
+    throw RatchetError.invalid(
+      `Invalid value for '${param ?? 'body'}': ${what}.`,
+      param,
+      'invalid_value',
+    );
+  }
+  const result = schema.safeParse(body, { reportInput: true });
   if (!result.success) throw requestError(result.error.issues[0]);
-  const request = result.data;
+  return result.data;
+}
+
+/** Validates a request body; throws the first problem as a RatchetError naming the field. */
+export function parseCreateResponse(body: unknown): CreateResponseRequest {
+  const request = parseBody(createResponseSchema, body);
+  if (request.conversation && request.previous_response_id) {
+    throw RatchetError.invalid(
+      "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or 'conversation'.",
+      'conversation',
+      'mutually_exclusive_parameters',
+    );
+  }
   if (request.background && request.store === false) {
     throw RatchetError.invalid(
       'Background responses must be stored: background requires store to be true.',
@@ -201,4 +304,11 @@ export function parseCreateResponse(body: unknown): CreateResponseRequest {
     );
   }
   return request;
+}
+
+/** The id of the conversation a request names, if any. */
+export function conversationIdOf(request: CreateResponseRequest): string | null {
+  const conversation = request.conversation;
+  if (!conversation) return null;
+  return typeof conversation === 'string' ? conversation : conversation.id;
 }

@@ -75,6 +75,15 @@ describe('assembleResponse', () => {
     expect(Object.keys(assembleResponse(full)).sort()).toEqual([...REQUIRED_KEYS].sort());
   });
 
+  it('echoes the conversation as {id}, however the request named it, and only then', () => {
+    for (const conversation of ['conv_1', { id: 'conv_1' }]) {
+      const response = assembleResponse(record({ request: request({ conversation }) }));
+      expect(response.conversation).toEqual({ id: 'conv_1' });
+      expect(Object.keys(response).sort()).toEqual([...REQUIRED_KEYS, 'conversation'].sort());
+    }
+    expect(assembleResponse(record())).not.toHaveProperty('conversation');
+  });
+
   it('fills in the defaults for a request that only names a model', () => {
     expect(assembleResponse(record())).toEqual({
       id: 'resp_1',

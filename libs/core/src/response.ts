@@ -1,5 +1,5 @@
 import type { Item } from './items';
-import type { CreateResponseRequest, ToolChoiceParam } from './request';
+import { conversationIdOf, type CreateResponseRequest, type ToolChoiceParam } from './request';
 import type { Usage } from './usage';
 
 // The Response object of the Responses API, assembled from what the store holds. Every one
@@ -47,6 +47,8 @@ export interface ResponseObject {
   incomplete_details: IncompleteDetails | null;
   model: string;
   previous_response_id: string | null;
+  /** Only on a response created in a conversation, as OpenAI shows it. */
+  conversation?: { id: string };
   instructions: string | null;
   output: Item[];
   error: ResponseError | null;
@@ -92,6 +94,7 @@ const unixSeconds = (date: Date): number => Math.floor(date.getTime() / 1000);
 
 export function assembleResponse(record: ResponseRecord): ResponseObject {
   const request = record.request;
+  const conversationId = conversationIdOf(request);
   return {
     id: record.id,
     object: 'response',
@@ -101,6 +104,7 @@ export function assembleResponse(record: ResponseRecord): ResponseObject {
     incomplete_details: record.incompleteDetails,
     model: record.model,
     previous_response_id: request.previous_response_id ?? null,
+    ...(conversationId === null ? {} : { conversation: { id: conversationId } }),
     instructions: request.instructions ?? null,
     output: record.output ?? [],
     error: record.error,

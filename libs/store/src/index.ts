@@ -1,5 +1,6 @@
 export * from './migrate';
 export * from './api-keys.repository';
+export * from './conversations.repository';
 export * from './events.repository';
 export * from './prisma.service';
 export * from './progress.repository';
@@ -7,5 +8,6 @@ export * from './recovery.repository';
 export * from './responses.repository';
 export * from './sql';
 export * from './steps.repository';
+export * from './stored-items.repository';
 export * from './store.module';
 export * from './unavailable';

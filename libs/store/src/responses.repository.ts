@@ -1,19 +1,22 @@
 import { Injectable } from '@nestjs/common';
-import type {
-  Batcher,
-  CreateResponseRequest,
-  IncompleteDetails,
-  Item,
-  ResponseError,
-  ResponseRecord,
-  ResponseStatus,
-  ScopeTools,
-  UnsequencedEvent,
-  Usage,
+import {
+  conversationIdOf,
+  type Batcher,
+  type CreateResponseRequest,
+  type IncompleteDetails,
+  type Item,
+  type ResponseError,
+  type ResponseRecord,
+  type ResponseStatus,
+  type ScopeTools,
+  type UnsequencedEvent,
+  type Usage,
 } from '@ratchet/core';
 import type { Principal } from './api-keys.repository';
+import { CONVERSATIONS_SQL } from './conversations.sql';
 import { encodeEvents, NUMBERED_EVENTS } from './events.repository';
-import { batchStatement, jsonParam, Sql, statement } from './sql';
+import { afterEndCtes, ENDED_COLUMNS } from './response-end.sql';
+import { batchStatement, jsonParam, oneValues, Sql, statement } from './sql';
 import { usageSumSql } from './usage-sql';
 
 // Responses in plain SQL: every request of the API touches this, so each method is one
@@ -74,15 +77,15 @@ const SQL = {
     `id text, owner_id text, model text, request jsonb, previous_response_id text,
      background boolean, stream boolean, store boolean, metadata jsonb, deadline_at timestamptz,
      created_at timestamptz, idempotency_key text, request_hash text, events json, items json,
-     scope_id text, instructions text, context jsonb, tools jsonb`,
+     scope_id text, instructions text, context jsonb, tools jsonb, conversation_id text`,
     (ops) => `WITH ${ops},
      r AS (
        INSERT INTO responses (id, owner_id, model, request, previous_response_id, background,
                               stream, store, metadata, deadline_at, next_sequence, created_at,
-                              idempotency_key, request_hash)
+                              idempotency_key, request_hash, conversation_id)
        SELECT id, owner_id, model, request, previous_response_id, background, stream, store,
               metadata, deadline_at, json_array_length(events), created_at, idempotency_key,
-              request_hash
+              request_hash, conversation_id
          FROM op),
      events AS (
        INSERT INTO events (response_id, sequence, type, data)
@@ -138,16 +141,20 @@ const SQL = {
     `SELECT item FROM input_items WHERE response_id = $1 AND position < $2
       ORDER BY position DESC LIMIT $3`,
   ),
-  // Usage summed over every step of the tree, sub-agents included, in the same statement.
+  // Usage summed over every step of the tree, sub-agents included, in the same statement;
+  // so are the output's ids and the conversation's new turn (response-end.sql.ts).
   finishWithUsage: statement(
     'finish-response-with-usage',
-    `UPDATE responses r
-        SET status = $2::response_status, output = $3::jsonb, error = $4::jsonb,
-            incomplete_details = $5::jsonb, completed_at = now(), lease_owner = NULL,
-            lease_expires_at = ${LOG_DUE},
-            usage = ${usageSumSql('steps WHERE response_id = $1 AND usage IS NOT NULL')}
-      WHERE r.id = $1 AND r.status IN ('queued', 'in_progress')
-     RETURNING ${RECORD_COLUMNS}`,
+    `WITH ended AS (
+       UPDATE responses r
+          SET status = $2::response_status, output = $3::jsonb, error = $4::jsonb,
+              incomplete_details = $5::jsonb, completed_at = now(), lease_owner = NULL,
+              lease_expires_at = ${LOG_DUE},
+              usage = ${usageSumSql('steps WHERE response_id = $1 AND usage IS NOT NULL')}
+        WHERE r.id = $1 AND r.status IN ('queued', 'in_progress')
+       RETURNING ${RECORD_COLUMNS}, ${ENDED_COLUMNS}),
+     ${afterEndCtes('ended')}
+     SELECT * FROM ended`,
   ),
 };
 
@@ -186,6 +193,58 @@ export function toRecord(row: RecordRow): ResponseRecord {
 const ownerFilter = (principal: Principal): string | null =>
   principal.admin ? null : principal.keyId;
 
+/** What creating a response in a conversation did. */
+export type CreatedInConversation =
+  | { type: 'created'; record: ResponseRecord }
+  | { type: 'not_found' }
+  | { type: 'locked'; responseId: string };
+
+/** A new response as it is stored, and the create statement's operation for it. */
+function createOperation(response: NewResponse): {
+  record: ResponseRecord;
+  op: { id: string } & Record<string, unknown>;
+} {
+  const { request } = response;
+  const record: ResponseRecord = {
+    id: response.id,
+    status: 'queued',
+    model: response.model,
+    request,
+    tools: response.tools.definitions,
+    output: null,
+    error: null,
+    incompleteDetails: null,
+    usage: null,
+    // The application's clock, so the first events can carry the record as it is stored.
+    createdAt: new Date(),
+    completedAt: null,
+  };
+  const { types, heads, tails } = encodeEvents(response.events?.(record) ?? []);
+  const op = {
+    id: response.id,
+    owner_id: response.ownerId,
+    model: response.model,
+    request,
+    previous_response_id: request.previous_response_id ?? null,
+    background: request.background ?? false,
+    stream: request.stream ?? false,
+    store: request.store ?? true,
+    metadata: request.metadata ?? {},
+    deadline_at: response.deadlineAt,
+    created_at: record.createdAt,
+    idempotency_key: response.idempotency?.key ?? null,
+    request_hash: response.idempotency?.requestHash ?? null,
+    events: types.map((type, i) => ({ type, head: heads[i], tail: tails[i] })),
+    items: response.inputItems.map((item, position) => ({ position, item_id: item.id, item })),
+    scope_id: topScopeId(response.id),
+    instructions: request.instructions ?? null,
+    context: response.context,
+    tools: response.tools,
+    conversation_id: conversationIdOf(request),
+  };
+  return { record, op };
+}
+
 @Injectable()
 export class ResponsesRepository {
   /** Responses accepted at once are recorded together (one per response in a batch). */
@@ -197,44 +256,49 @@ export class ResponsesRepository {
 
   /** Records a response, its input items, its top scope and its first events in one statement. */
   async create(response: NewResponse): Promise<ResponseRecord> {
-    const { request } = response;
-    const record: ResponseRecord = {
-      id: response.id,
-      status: 'queued',
-      model: response.model,
-      request,
-      tools: response.tools.definitions,
-      output: null,
-      error: null,
-      incompleteDetails: null,
-      usage: null,
-      // The application's clock, so the first events can carry the record as it is stored.
-      createdAt: new Date(),
-      completedAt: null,
-    };
-    const { types, heads, tails } = encodeEvents(response.events?.(record) ?? []);
-    await this.creates.run({
-      id: response.id,
-      owner_id: response.ownerId,
-      model: response.model,
-      request,
-      previous_response_id: request.previous_response_id ?? null,
-      background: request.background ?? false,
-      stream: request.stream ?? false,
-      store: request.store ?? true,
-      metadata: request.metadata ?? {},
-      deadline_at: response.deadlineAt,
-      created_at: record.createdAt,
-      idempotency_key: response.idempotency?.key ?? null,
-      request_hash: response.idempotency?.requestHash ?? null,
-      events: types.map((type, i) => ({ type, head: heads[i], tail: tails[i] })),
-      items: response.inputItems.map((item, position) => ({ position, item_id: item.id, item })),
-      scope_id: topScopeId(response.id),
-      instructions: request.instructions ?? null,
-      context: response.context,
-      tools: response.tools,
-    });
+    const { record, op } = createOperation(response);
+    await this.creates.run(op);
     return record;
+  }
+
+  /**
+   * Records a response in a conversation, with the conversation's items before its own
+   * input as its context (`build` makes the response from them). One response of a
+   * conversation runs at a time: the conversation's row is locked for the transaction, and
+   * while the response that last started in it is queued or in progress, nothing is
+   * recorded. A holder that ended (its turn appended in the same commit) or was deleted
+   * frees the conversation.
+   */
+  async createInConversation(
+    conversationId: string,
+    principal: Principal,
+    build: (history: Item[]) => NewResponse,
+  ): Promise<CreatedInConversation> {
+    return this.sql.transaction(async (client) => {
+      const locked = await client.query<{ active_response_id: string | null }>({
+        ...CONVERSATIONS_SQL.lock,
+        values: [conversationId, ownerFilter(principal)],
+      });
+      if (locked.rows.length === 0) return { type: 'not_found' };
+      const holder = locked.rows[0].active_response_id;
+      const {
+        rows: [history],
+      } = await client.query<{ holder_status: ResponseStatus | null; items: Item[] }>({
+        ...CONVERSATIONS_SQL.history,
+        values: [conversationId, holder],
+      });
+      if (
+        holder !== null &&
+        (history.holder_status === 'queued' || history.holder_status === 'in_progress')
+      ) {
+        return { type: 'locked', responseId: holder };
+      }
+      const response = build(history.items);
+      const { record, op } = createOperation(response);
+      await client.query({ ...SQL.create.one, values: oneValues(SQL.create, op) });
+      await client.query({ ...CONVERSATIONS_SQL.hold, values: [conversationId, response.id] });
+      return { type: 'created', record };
+    });
   }
 
   /** The response an owner created with an Idempotency-Key, if any. */

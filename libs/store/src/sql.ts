@@ -59,6 +59,11 @@ export function batchStatement(
   };
 }
 
+/** The parameters of a batch statement's `one` form for one operation. */
+export function oneValues(sql: BatchStatement, op: Record<string, unknown>): unknown[] {
+  return sql.columns.map(({ name, json }) => (json ? jsonParam(op[name]) : (op[name] ?? null)));
+}
+
 /** Batches of one statement that may run at once per process: one commits, the next runs. */
 const BATCHES_IN_FLIGHT = 2;
 const MAX_BATCH = 64;
@@ -113,10 +118,7 @@ export class Sql implements OnModuleDestroy {
     return new Batcher<Op, Row>(
       async (ops) => {
         if (ops.length === 1) {
-          const op = ops[0] as Record<string, unknown>;
-          const values = sql.columns.map(({ name, json }) =>
-            json ? jsonParam(op[name]) : (op[name] ?? null),
-          );
+          const values = oneValues(sql, ops[0] as Record<string, unknown>);
           const [row] = await this.query<Row>(sql.one, values);
           return [row];
         }

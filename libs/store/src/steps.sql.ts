@@ -1,3 +1,4 @@
+import { afterEndCtes, ENDED_COLUMNS } from './response-end.sql';
 import { LOG_DUE, RECORD_COLUMNS } from './responses.repository';
 import { batchStatement, statement, type BatchStatement } from './sql';
 import { usageSumSql } from './usage-sql';
@@ -163,9 +164,9 @@ export const STEPS_SQL = {
      ${APPEND_RESULT}, op.o IN (SELECT o FROM done) AS recorded
      FROM op`,
   ),
-  // The last steps of top scopes and their responses' ends, in one statement. The usage sum
-  // reads the statement's snapshot, which has the step as it was before: its usage is added
-  // from the operation instead.
+  // The last steps of top scopes and their responses' ends, in one statement, with what an
+  // end writes besides (response-end.sql.ts). The usage sum reads the statement's snapshot,
+  // which has the step as it was before: its usage is added from the operation instead.
   finishAndEnd: roundStatement(
     'finish-and-end',
     (ops) => `WITH ${ops}, ${FINISH_FENCED},
@@ -181,7 +182,8 @@ export const STEPS_SQL = {
          FROM op
         WHERE r.id = op.response_id AND r.status IN ('queued', 'in_progress')
           AND op.o IN (SELECT o FROM done)
-       RETURNING op.o, ${RECORD_COLUMNS})
+       RETURNING op.o, ${RECORD_COLUMNS}, ${ENDED_COLUMNS}),
+     ${afterEndCtes('ended')}
      SELECT op.o, op.o IN (SELECT o FROM done) AS recorded,
             (SELECT row_to_json(ended) FROM ended WHERE ended.o = op.o) AS record
        FROM op`,

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import { ApiKeysRepository } from './api-keys.repository';
+import { ConversationsRepository } from './conversations.repository';
 import { EventsRepository } from './events.repository';
 import { PrismaService } from './prisma.service';
 import { ProgressRepository } from './progress.repository';
@@ -8,14 +9,17 @@ import { RecoveryRepository } from './recovery.repository';
 import { ResponsesRepository } from './responses.repository';
 import { Sql } from './sql';
 import { StepsRepository } from './steps.repository';
+import { StoredItemsRepository } from './stored-items.repository';
 
 const repositories = [
   ApiKeysRepository,
+  ConversationsRepository,
   EventsRepository,
   ProgressRepository,
   RecoveryRepository,
   ResponsesRepository,
   StepsRepository,
+  StoredItemsRepository,
 ];
 
 @Module({

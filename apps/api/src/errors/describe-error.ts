@@ -24,6 +24,19 @@ export function describeError(
     const message = status === 404 ? `Unknown request URL: ${where}.` : exception.message;
     return [status, errorBody(status, message)];
   }
+  if (isUnstorableText(exception)) {
+    // Text Postgres cannot hold (a NUL character), from a path or query the body checks did
+    // not see: the request's fault, not the server's.
+    return [
+      400,
+      errorBody(
+        400,
+        'The request has text that cannot be stored: it contains a NUL character (\\u0000).',
+        null,
+        'invalid_value',
+      ),
+    ];
+  }
   if (isDatabaseUnavailable(exception)) {
     logger.warn(`${where}: Postgres unavailable`);
     return [
@@ -42,4 +55,10 @@ export function describeError(
     500,
     errorBody(500, `The server had an error processing your request (request id ${requestId}).`),
   ];
+}
+
+/** Postgres refusing a text value: a NUL byte (22021), or \u0000 in JSON (22P05). */
+function isUnstorableText(exception: unknown): boolean {
+  const code = (exception as { code?: unknown } | null)?.code;
+  return code === '22021' || code === '22P05';
 }

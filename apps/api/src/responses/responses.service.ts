@@ -3,10 +3,10 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import {
   assembleResponse,
+  conversationIdOf,
   groupRounds,
   isTerminalStatus,
   newId,
-  normalizeInput,
   parseCreateResponse,
   RatchetError,
   responseEvent,
@@ -26,9 +26,11 @@ import {
   ResponsesRepository,
   StepsRepository,
   topScopeId,
+  type NewResponse,
   type Principal,
 } from '@ratchet/store';
 import { resolveRequestTools } from '@ratchet/tools';
+import { InputResolver } from '../items/input-resolver.service';
 import type { InputItemsQuery } from './input-items.query';
 import { progressView, type ProgressView } from './progress';
 
@@ -80,6 +82,7 @@ export class ResponsesService {
     private readonly bus: ResponseBus,
     private readonly log: EventLog,
     private readonly progress: ProgressRepository,
+    private readonly inputs: InputResolver,
   ) {}
 
   /**
@@ -107,26 +110,13 @@ export class ResponsesService {
       const earlier = await this.earlierRequest(principal, idempotency);
       if (earlier) return this.replay(earlier, request, signal);
     }
-    const inputItems = normalizeInput(request.input);
-    const previousId = request.previous_response_id;
-    const previous = previousId
-      ? (heldConversation?.(previousId) ?? (await this.contextOf(previousId, principal)))
-      : [];
-    const unpaired = unpairedOutputIndex(previous, inputItems);
-    if (unpaired >= 0) {
-      const callId = (inputItems[unpaired] as FunctionCallOutputItem).call_id;
-      throw RatchetError.invalid(
-        `No tool call found for function call output with call_id '${callId}': it must answer a function_call earlier in the input or in the previous response.`,
-        `input[${unpaired}].call_id`,
-        'function_call_not_found',
-      );
-    }
-    const context = [...previous, ...inputItems];
+    const inputItems = await this.inputs.resolve(request.input, principal);
     const id = newId('resp');
-    const waits = !request.background && !request.stream;
-    // A foreground caller listens before the work is queued, so no notice can slip past.
-    const creating = Promise.all([
-      this.responses.create({
+    let context: Item[] = [];
+    const response = (history: Item[]): NewResponse => {
+      assertOutputsPaired(history, inputItems);
+      context = [...history, ...inputItems];
+      return {
         id,
         ownerId: principal.keyId,
         model: request.model,
@@ -137,14 +127,28 @@ export class ResponsesService {
         deadlineAt: new Date(Date.now() + this.config.config.limits.maxDurationMs),
         events: request.stream ? openingEvents : undefined,
         idempotency,
-      }),
-      waits ? this.watch(id) : null,
-    ]);
-    let record: ResponseRecord;
+      };
+    };
+    const conversationId = conversationIdOf(request);
+    const record =
+      conversationId !== null
+        ? this.createInConversation(conversationId, principal, response)
+        : this.previousContext(request, principal, heldConversation).then((previous) =>
+            this.responses.create(response(previous)),
+          );
+    const waits = !request.background && !request.stream;
+    // A foreground caller listens before the work is queued, so no notice can slip past.
+    const watching = waits ? this.watch(id) : null;
+    let created: ResponseRecord;
     let watch: Watch | null;
     try {
-      [record, watch] = await creating;
+      [created, watch] = await Promise.all([record, watching]);
     } catch (error) {
+      // Nothing was created (a conversation in use, say): stop listening for it.
+      await watching?.then(
+        (unused) => unused.close(),
+        () => undefined,
+      );
       // Two requests with one key raced, and the other one created the response.
       const earlier =
         idempotency && isKeyTaken(error) && (await this.earlierRequest(principal, idempotency));
@@ -154,8 +158,8 @@ export class ResponsesService {
     try {
       await this.queue.advance({ responseId: id, scopeId: topScopeId(id) }, 'start');
       if (request.stream) return { type: 'stream', responseId: id, context, replayed: false };
-      const response = watch ? await this.awaitTerminal(id, watch, signal) : record;
-      return { type: 'response', response: assembleResponse(response), replayed: false };
+      const ended = watch ? await this.awaitTerminal(id, watch, signal) : created;
+      return { type: 'response', response: assembleResponse(ended), replayed: false };
     } finally {
       watch?.close();
     }
@@ -305,8 +309,19 @@ export class ResponsesService {
     return record;
   }
 
-  /** The conversation a follow-up continues: the previous context and its output. */
-  private async contextOf(previousId: string, principal: Principal): Promise<Item[]> {
+  /**
+   * What a follow-up continues: the previous response's context and its output, from what
+   * the caller holds (a WebSocket's store:false responses) or from Postgres.
+   */
+  private async previousContext(
+    request: CreateResponseRequest,
+    principal: Principal,
+    held?: (responseId: string) => Item[] | undefined,
+  ): Promise<Item[]> {
+    const previousId = request.previous_response_id;
+    if (!previousId) return [];
+    const holding = held?.(previousId);
+    if (holding) return holding;
     const context = await this.responses.conversation(previousId, principal);
     if (!context) {
       throw new RatchetError('not_found', `Previous response with id '${previousId}' not found.`, {
@@ -315,6 +330,30 @@ export class ResponsesService {
       });
     }
     return context;
+  }
+
+  /**
+   * Records a response in a conversation, which it reads as its context. One response of a
+   * conversation runs at a time; another one while it is queued or in progress is refused.
+   */
+  private async createInConversation(
+    conversationId: string,
+    principal: Principal,
+    response: (history: Item[]) => NewResponse,
+  ): Promise<ResponseRecord> {
+    const created = await this.responses.createInConversation(conversationId, principal, response);
+    switch (created.type) {
+      case 'created':
+        return created.record;
+      case 'not_found':
+        throw RatchetError.conversationNotFound(conversationId, 'conversation');
+      case 'locked':
+        throw new RatchetError(
+          'conflict',
+          `Another response (${created.responseId}) is in progress in conversation '${conversationId}'. Wait until it ends before creating the next one.`,
+          { param: 'conversation', code: 'conversation_locked' },
+        );
+    }
   }
 
   /** Starts listening for notices about a response. */
@@ -421,4 +460,19 @@ function reviveRecord(record: ResponseRecord): ResponseRecord {
     createdAt: new Date(record.createdAt),
     completedAt: record.completedAt === null ? null : new Date(record.completedAt),
   };
+}
+
+/**
+ * Refuses a function_call_output that answers no call before it (in the conversation it
+ * continues, or earlier in the input): models cannot read it and upstreams refuse it.
+ */
+function assertOutputsPaired(history: readonly Item[], input: readonly Item[]): void {
+  const unpaired = unpairedOutputIndex(history, input);
+  if (unpaired < 0) return;
+  const callId = (input[unpaired] as FunctionCallOutputItem).call_id;
+  throw RatchetError.invalid(
+    `No tool call found for function call output with call_id '${callId}': it must answer a function_call earlier in the input or in the previous response.`,
+    `input[${unpaired}].call_id`,
+    'function_call_not_found',
+  );
 }

@@ -1,0 +1,51 @@
+import { Injectable } from '@nestjs/common';
+import type { Item } from '@ratchet/core';
+import type { Principal } from './api-keys.repository';
+import { Sql, statement } from './sql';
+
+// Stored items by id, for item_reference input items. Items live in three places: the input
+// items of responses, the output of responses (found through output_items, which holds the
+// ids of stored responses' output items), and conversations. Each has an index on the item
+// id, so resolving the references of a request is one statement of one index probe per table
+// and reference, whatever the tables' size.
+
+export const STORED_ITEMS_SQL = {
+  // $1: the ids; $2: the owner (null for an admin). An id found more than once (a client may
+  // send one item again) resolves to the most recent copy.
+  byIds: statement(
+    'stored-items-by-ids',
+    `SELECT ref.id, found.item
+       FROM unnest($1::text[]) AS ref(id)
+            CROSS JOIN LATERAL (
+              SELECT item FROM (
+                SELECT i.item, r.created_at AS at
+                  FROM input_items i JOIN responses r ON r.id = i.response_id
+                 WHERE i.item_id = ref.id AND r.store
+                   AND ($2::text IS NULL OR r.owner_id = $2)
+                UNION ALL
+                SELECT r.output -> o.position, r.created_at
+                  FROM output_items o JOIN responses r ON r.id = o.response_id
+                 WHERE o.item_id = ref.id AND ($2::text IS NULL OR r.owner_id = $2)
+                UNION ALL
+                SELECT ci.item, ci.created_at
+                  FROM conversation_items ci JOIN conversations c ON c.id = ci.conversation_id
+                 WHERE ci.item_id = ref.id AND ($2::text IS NULL OR c.owner_id = $2)
+              ) candidates
+              ORDER BY at DESC LIMIT 1) found`,
+  ),
+};
+
+@Injectable()
+export class StoredItemsRepository {
+  constructor(private readonly sql: Sql) {}
+
+  /** The stored items with these ids that the principal may see, by id. */
+  async byIds(ids: readonly string[], principal: Principal): Promise<Map<string, Item>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.sql.query<{ id: string; item: Item }>(STORED_ITEMS_SQL.byIds, [
+      ids,
+      principal.admin ? null : principal.keyId,
+    ]);
+    return new Map(rows.map((row) => [row.id, row.item]));
+  }
+}
