@@ -217,7 +217,7 @@ describe('with default limits', () => {
     // previous_response_id or sends the output back itself (as full-history clients do, some
     // without each call's output): the calls, paired with their outputs under the model's ids.
     const again = { kind: 'json' as const, body: chatCompletion({ text: 'Again.' }) };
-    upstream.enqueue(again, again);
+    upstream.enqueue(again, again, again);
     const next = 'and again';
     await client.responses.create({
       model: 'scripted',
@@ -237,8 +237,23 @@ describe('with default limits', () => {
       { role: 'assistant', content: 'Both done.' },
       { role: 'user', content: next },
     ];
+    // The Agents SDK sends server calls back without their output: ratchet has it stored.
+    const withoutOutputs = response.output.map((item) => {
+      if (item.type !== 'mcp_call') return item;
+      const { output: _output, ...rest } = item;
+      return rest;
+    });
+    await client.responses.create({
+      model: 'scripted',
+      input: [
+        { role: 'user', content: 'go' },
+        ...(withoutOutputs as OpenAI.Responses.ResponseInputItem[]),
+        { role: 'user', content: next },
+      ],
+    });
     expect(upstream.requests[before + 3].body.messages).toEqual(expected);
     expect(upstream.requests[before + 4].body.messages).toEqual(expected);
+    expect(upstream.requests[before + 5].body.messages).toEqual(expected);
   });
 
   it('gives a failed tool call to the model as an error output, and goes on', async () => {

@@ -1,5 +1,5 @@
 import { RatchetError } from './errors';
-import type { Item } from './items';
+import type { Item, McpCallItem } from './items';
 import { normalizeInput, referencedItemIds } from './normalize';
 import { parseCreateResponse } from './request';
 
@@ -163,6 +163,20 @@ describe('normalizeInput', () => {
       expect(only({ ...call, error: 'tool_timeout: Too slow.' })).toMatchObject({
         status: 'failed',
       });
+    });
+
+    it('takes the outcome of one sent without it from the stored call', () => {
+      const stored: McpCallItem = {
+        ...call,
+        type: 'mcp_call',
+        call_id: 'call_x',
+        output: 'sunny',
+        error: null,
+        status: 'completed',
+      };
+      const input = parseCreateResponse({ model: 'm', input: [call] }).input;
+      expect(referencedItemIds(input)).toEqual(['mcp_abc']);
+      expect(normalizeInput(input, new Map([['mcp_abc', stored]]))).toEqual([stored]);
     });
 
     it('rejects one without an id, naming the field', () => {

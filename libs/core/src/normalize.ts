@@ -2,11 +2,23 @@ import { RatchetError } from './errors';
 import { newId } from './ids';
 import type { InputItem, Item } from './items';
 
-/** The ids that `item_reference` items of the input name, each once, in order. */
+/**
+ * The ids of the stored items the input needs, each once, in order: those `item_reference`
+ * items name, and those of `mcp_call` items sent without their output (some clients drop it
+ * to keep their history small), whose output the stored item has.
+ */
 export function referencedItemIds(input: string | readonly InputItem[] | undefined): string[] {
   if (input === undefined || typeof input === 'string') return [];
-  const ids = input.flatMap((item) => (item.type === 'item_reference' ? [item.id] : []));
+  const ids = input.flatMap((item) =>
+    item.type === 'item_reference' || (item.type === 'mcp_call' && lacksOutcome(item))
+      ? [item.id]
+      : [],
+  );
   return [...new Set(ids)];
+}
+
+function lacksOutcome(item: { output?: string | null; error?: string | null }): boolean {
+  return item.output == null && item.error == null;
 }
 
 /**
@@ -62,18 +74,23 @@ export function normalizeInput(
           ...(encrypted_content ? { encrypted_content } : {}),
         };
       }
-      case 'mcp_call':
+      case 'mcp_call': {
+        // A call sent without its outcome takes it from the stored call, when there is one.
+        const stored = lacksOutcome(item) ? references.get(item.id) : undefined;
+        const known = stored?.type === 'mcp_call' ? stored : undefined;
+        const error = item.error ?? known?.error ?? null;
         return {
           type: 'mcp_call',
           id: item.id,
-          call_id: item.call_id ?? `call_${item.id.replace(/^mcp_/, '')}`,
+          call_id: item.call_id ?? known?.call_id ?? `call_${item.id.replace(/^mcp_/, '')}`,
           server_label: item.server_label,
           name: item.name,
           arguments: item.arguments,
-          output: item.output ?? null,
-          error: item.error ?? null,
-          status: item.status ?? (item.error ? 'failed' : 'completed'),
+          output: item.output ?? known?.output ?? null,
+          error,
+          status: known?.status ?? item.status ?? (error ? 'failed' : 'completed'),
         };
+      }
       case 'item_reference': {
         const referenced = references.get(item.id);
         if (!referenced) {
