@@ -82,7 +82,7 @@ const reasoningItem = z.strictObject({
  */
 const mcpCallItem = z.strictObject({
   type: z.literal('mcp_call'),
-  id: z.string().min(1),
+  id: z.string().min(1).optional(),
   server_label: z.string().min(1),
   name: z.string().min(1),
   arguments: z.string(),

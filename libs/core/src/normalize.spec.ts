@@ -1,6 +1,6 @@
 import { RatchetError } from './errors';
 import type { Item, McpCallItem } from './items';
-import { normalizeInput, referencedItemIds } from './normalize';
+import { NO_STORED_ITEMS, normalizeInput, storedItemsNeeded } from './normalize';
 import { parseCreateResponse } from './request';
 
 /** Validates `input` the way the API does, then normalises it. */
@@ -175,14 +175,36 @@ describe('normalizeInput', () => {
         status: 'completed',
       };
       const input = parseCreateResponse({ model: 'm', input: [call] }).input;
-      expect(referencedItemIds(input)).toEqual(['mcp_abc']);
-      expect(normalizeInput(input, new Map([['mcp_abc', stored]]))).toEqual([stored]);
+      expect(storedItemsNeeded(input)).toEqual({ ids: ['mcp_abc'], callIds: [] });
+      const byId = new Map([['mcp_abc', stored]]);
+      expect(normalizeInput(input, { ...NO_STORED_ITEMS, byId })).toEqual([stored]);
     });
 
-    it('rejects one without an id, naming the field', () => {
+    it('finds by its call_id one sent without its id, and takes the stored id too', () => {
+      const stored: McpCallItem = {
+        ...call,
+        type: 'mcp_call',
+        call_id: 'call_x',
+        output: 'sunny',
+        error: null,
+        status: 'completed',
+      };
       const { id: _id, ...withoutId } = call;
-      expect(() => normalize([withoutId])).toThrow(
-        expect.objectContaining({ param: 'input[0].id' }) as Error,
+      const input = parseCreateResponse({
+        model: 'm',
+        input: [{ ...withoutId, call_id: 'call_x' }],
+      }).input;
+      expect(storedItemsNeeded(input)).toEqual({ ids: [], callIds: ['call_x'] });
+      const serverCallsByCallId = new Map([['call_x', stored]]);
+      expect(normalizeInput(input, { ...NO_STORED_ITEMS, serverCallsByCallId })).toEqual([stored]);
+      // Unknown, it still gets an id of its own.
+      expect(normalizeInput(input)[0].id).toMatch(generatedId('mcp'));
+    });
+
+    it('rejects one without a name, naming the field', () => {
+      const { name: _name, ...withoutName } = call;
+      expect(() => normalize([withoutName])).toThrow(
+        expect.objectContaining({ param: 'input[0].name' }) as Error,
       );
     });
   });
@@ -205,7 +227,10 @@ describe('normalizeInput', () => {
       status: 'completed',
       content: [{ type: 'output_text', text: 'Earlier.', annotations: [], logprobs: [] }],
     };
-    const references = new Map<string, Item>([['msg_stored', stored]]);
+    const references = {
+      ...NO_STORED_ITEMS,
+      byId: new Map<string, Item>([['msg_stored', stored]]),
+    };
 
     function normalizeWith(input: unknown, field?: string): Item[] {
       return normalizeInput(parseCreateResponse({ model: 'm', input }).input, references, field);
@@ -227,10 +252,10 @@ describe('normalizeInput', () => {
 
     it('resolve any stored item type, as stored', () => {
       const mcpCall = { type: 'mcp_call', id: 'mcp_1', name: 'search', arguments: '{}' };
-      const items = normalizeInput(
-        [{ type: 'item_reference', id: 'mcp_1' }],
-        new Map([['mcp_1', mcpCall as unknown as Item]]),
-      );
+      const items = normalizeInput([{ type: 'item_reference', id: 'mcp_1' }], {
+        ...NO_STORED_ITEMS,
+        byId: new Map([['mcp_1', mcpCall as unknown as Item]]),
+      });
       expect(items).toEqual([mcpCall]);
     });
 
@@ -270,9 +295,9 @@ describe('normalizeInput', () => {
           { type: 'item_reference', id: 'a' },
         ],
       }).input;
-      expect(referencedItemIds(input)).toEqual(['a', 'b']);
-      expect(referencedItemIds('text')).toEqual([]);
-      expect(referencedItemIds(undefined)).toEqual([]);
+      expect(storedItemsNeeded(input).ids).toEqual(['a', 'b']);
+      expect(storedItemsNeeded('text')).toEqual({ ids: [], callIds: [] });
+      expect(storedItemsNeeded(undefined)).toEqual({ ids: [], callIds: [] });
     });
   });
 });

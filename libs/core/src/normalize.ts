@@ -1,20 +1,37 @@
 import { RatchetError } from './errors';
 import { newId } from './ids';
-import type { InputItem, Item } from './items';
+import type { InputItem, Item, McpCallItem } from './items';
+
+/** Stored items the input needs, as the caller found them among those the client may see. */
+export interface StoredItems {
+  /** By item id: what `item_reference` items name, and server calls sent without an outcome. */
+  byId: ReadonlyMap<string, Item>;
+  /** Server calls sent without their id (nor outcome), by the call_id they kept. */
+  serverCallsByCallId: ReadonlyMap<string, McpCallItem>;
+}
+
+export const NO_STORED_ITEMS: StoredItems = { byId: new Map(), serverCallsByCallId: new Map() };
 
 /**
- * The ids of the stored items the input needs, each once, in order: those `item_reference`
- * items name, and those of `mcp_call` items sent without their output (some clients drop it
- * to keep their history small), whose output the stored item has.
+ * What the input needs of stored items, each once, in order: the ids `item_reference` items
+ * name and those of `mcp_call` items sent without their outcome (some clients drop a call's
+ * output to keep their history small, and its outcome is in the stored call); the call_ids
+ * of server calls sent without their id too.
  */
-export function referencedItemIds(input: string | readonly InputItem[] | undefined): string[] {
-  if (input === undefined || typeof input === 'string') return [];
-  const ids = input.flatMap((item) =>
-    item.type === 'item_reference' || (item.type === 'mcp_call' && lacksOutcome(item))
-      ? [item.id]
-      : [],
-  );
-  return [...new Set(ids)];
+export function storedItemsNeeded(input: string | readonly InputItem[] | undefined): {
+  ids: string[];
+  callIds: string[];
+} {
+  if (input === undefined || typeof input === 'string') return { ids: [], callIds: [] };
+  const ids = new Set<string>();
+  const callIds = new Set<string>();
+  for (const item of input) {
+    if (item.type === 'item_reference') ids.add(item.id);
+    if (item.type !== 'mcp_call' || !lacksOutcome(item)) continue;
+    if (item.id !== undefined) ids.add(item.id);
+    else if (item.call_id !== undefined) callIds.add(item.call_id);
+  }
+  return { ids: [...ids], callIds: [...callIds] };
 }
 
 function lacksOutcome(item: { output?: string | null; error?: string | null }): boolean {
@@ -24,13 +41,14 @@ function lacksOutcome(item: { output?: string | null; error?: string | null }): 
 /**
  * Turns request input into stored items: a string becomes one user message, message content
  * becomes a list of parts, and every item gets an id (the client's, or a new one). An
- * `item_reference` becomes the stored item it names, as found in `references` (looked up by
- * the caller, who knows which items the client may see); one not found there is an error
- * naming `<field>[i].id`, whether the item does not exist or belongs to someone else.
+ * `item_reference` becomes the stored item it names, as found in `stored` (looked up by the
+ * caller, who knows which items the client may see); one not found there is an error naming
+ * `<field>[i].id`, whether the item does not exist or belongs to someone else. A server call
+ * sent without its outcome takes it from the stored call, when there is one.
  */
 export function normalizeInput(
   input: string | InputItem[] | undefined,
-  references: ReadonlyMap<string, Item> = new Map(),
+  stored: StoredItems = NO_STORED_ITEMS,
   field = 'input',
 ): Item[] {
   if (input === undefined) return [];
@@ -75,14 +93,18 @@ export function normalizeInput(
         };
       }
       case 'mcp_call': {
-        // A call sent without its outcome takes it from the stored call, when there is one.
-        const stored = lacksOutcome(item) ? references.get(item.id) : undefined;
-        const known = stored?.type === 'mcp_call' ? stored : undefined;
+        const found = !lacksOutcome(item)
+          ? undefined
+          : item.id !== undefined
+            ? stored.byId.get(item.id)
+            : stored.serverCallsByCallId.get(item.call_id ?? '');
+        const known = found?.type === 'mcp_call' ? found : undefined;
         const error = item.error ?? known?.error ?? null;
+        const id = item.id ?? known?.id ?? newId('mcp');
         return {
           type: 'mcp_call',
-          id: item.id,
-          call_id: item.call_id ?? known?.call_id ?? `call_${item.id.replace(/^mcp_/, '')}`,
+          id,
+          call_id: item.call_id ?? known?.call_id ?? `call_${id.replace(/^mcp_/, '')}`,
           server_label: item.server_label,
           name: item.name,
           arguments: item.arguments,
@@ -92,7 +114,7 @@ export function normalizeInput(
         };
       }
       case 'item_reference': {
-        const referenced = references.get(item.id);
+        const referenced = stored.byId.get(item.id);
         if (!referenced) {
           throw RatchetError.invalid(
             `Item with id '${item.id}' not found.`,

@@ -10,7 +10,8 @@ export const ENDED_COLUMNS = `r.store AS stored, r.conversation_id`;
  * CTEs over `ended`, a CTE of the responses that just ended (columns id, status as text,
  * output, stored, conversation_id):
  * - `output_index` records the ids of a stored response's output items, so item_reference
- *   input items can find them by id;
+ *   input items can find them by id (and a server call's call_id, for clients that send it
+ *   back without its id);
  * - `turn`, `grown` and `appended` append a completed or incomplete response's turn (its
  *   input items in order, then its output) to its conversation at the conversation's next
  *   positions. An id the conversation already holds is skipped; a conversation deleted
@@ -19,8 +20,9 @@ export const ENDED_COLUMNS = `r.store AS stored, r.conversation_id`;
  */
 export function afterEndCtes(ended: string): string {
   return `output_index AS (
-       INSERT INTO output_items (response_id, position, item_id)
-       SELECT e.id, x.n - 1, x.item->>'id'
+       INSERT INTO output_items (response_id, position, item_id, call_id)
+       SELECT e.id, x.n - 1, x.item->>'id',
+              CASE WHEN x.item->>'type' = 'mcp_call' THEN x.item->>'call_id' END
          FROM ${ended} e
               CROSS JOIN LATERAL jsonb_array_elements(coalesce(e.output, '[]'::jsonb))
                 WITH ORDINALITY AS x(item, n)

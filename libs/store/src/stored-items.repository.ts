@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Item } from '@ratchet/core';
+import type { Item, McpCallItem } from '@ratchet/core';
 import type { Principal } from './api-keys.repository';
 import { Sql, statement } from './sql';
 
@@ -33,6 +33,18 @@ export const STORED_ITEMS_SQL = {
               ) candidates
               ORDER BY at DESC LIMIT 1) found`,
   ),
+  // $1: call ids; $2: the owner (null for an admin). The stored server call (mcp_call) each
+  // call_id names, the most recent when an upstream reused one.
+  serverCallsByCallIds: statement(
+    'stored-server-calls-by-call-ids',
+    `SELECT ref.call_id, found.item
+       FROM unnest($1::text[]) AS ref(call_id)
+            CROSS JOIN LATERAL (
+              SELECT r.output -> o.position AS item
+                FROM output_items o JOIN responses r ON r.id = o.response_id
+               WHERE o.call_id = ref.call_id AND ($2::text IS NULL OR r.owner_id = $2)
+               ORDER BY r.created_at DESC LIMIT 1) found`,
+  ),
 };
 
 @Injectable()
@@ -47,5 +59,18 @@ export class StoredItemsRepository {
       principal.admin ? null : principal.keyId,
     ]);
     return new Map(rows.map((row) => [row.id, row.item]));
+  }
+
+  /** The stored server calls with these call ids that the principal may see, by call id. */
+  async serverCallsByCallIds(
+    callIds: readonly string[],
+    principal: Principal,
+  ): Promise<Map<string, McpCallItem>> {
+    if (callIds.length === 0) return new Map();
+    const rows = await this.sql.query<{ call_id: string; item: McpCallItem }>(
+      STORED_ITEMS_SQL.serverCallsByCallIds,
+      [callIds, principal.admin ? null : principal.keyId],
+    );
+    return new Map(rows.map((row) => [row.call_id, row.item]));
   }
 }

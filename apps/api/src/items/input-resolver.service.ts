@@ -1,10 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { normalizeInput, referencedItemIds, type InputItem, type Item } from '@ratchet/core';
+import { normalizeInput, storedItemsNeeded, type InputItem, type Item } from '@ratchet/core';
 import { StoredItemsRepository, type Principal } from '@ratchet/store';
 
 /**
  * Turns input items into stored items, resolving `item_reference` items to the stored items
- * they name: all references of a request in one lookup, among the items the caller may see.
+ * they name (and server calls sent without their outcome to the stored calls): all of a
+ * request's lookups at once, among the items the caller may see.
  */
 @Injectable()
 export class InputResolver {
@@ -16,7 +17,11 @@ export class InputResolver {
     principal: Principal,
     field = 'input',
   ): Promise<Item[]> {
-    const references = await this.items.byIds(referencedItemIds(input), principal);
-    return normalizeInput(input, references, field);
+    const needed = storedItemsNeeded(input);
+    const [byId, serverCallsByCallId] = await Promise.all([
+      this.items.byIds(needed.ids, principal),
+      this.items.serverCallsByCallIds(needed.callIds, principal),
+    ]);
+    return normalizeInput(input, { byId, serverCallsByCallId }, field);
   }
 }
