@@ -193,7 +193,8 @@ describe('parseRatchetConfig', () => {
         maxTokensParameter: 'max_completion_tokens',
       },
     });
-    expect(config.tools).toEqual({});
+    expect(Object.keys(config.tools)).toEqual(['researcher']);
+    expect(config.tools.researcher).toMatchObject({ type: 'agent', model: 'mock', tools: [] });
     expect(config.limits).toEqual(DEFAULT_LIMITS);
   });
 

@@ -244,11 +244,17 @@ export function loadRatchetConfig(
 }
 
 /** The config used when RATCHET_CONFIG is not set: one scripted mock model. */
-export const DEFAULT_CONFIG_YAML = `# ratchet's built-in default: a scripted mock model, no upstream needed.
+export const DEFAULT_CONFIG_YAML = `# ratchet's built-in default: a scripted mock model, and a sub-agent on it as a server-side
+# tool, so every feature can be tried without an upstream.
 models:
   mock:
     provider: mock
     description: Deterministic scripted model for demos and tests
-tools: {}
+tools:
+  researcher:
+    type: agent
+    model: mock
+    description: A sub-agent that researches a task and answers briefly
+    instructions: You research the task you are given and answer briefly.
 limits: { maxDepth: 8, maxIterations: 10 }
 `;
