@@ -206,3 +206,19 @@ it("iterates a raw stream with sub-agent events (ratchet's extension) to its end
   expect(types).toContain('ratchet:agent.event');
   expect(types.at(-1)).toBe('response.completed');
 });
+
+it.each([
+  ['failed', '/fail 400 The upstream refused.', {}],
+  [
+    'incomplete',
+    `/reply ${'A long answer that will not fit. '.repeat(4)}`,
+    { max_output_tokens: 16 },
+  ],
+])(
+  'follows a %s response to its end with the helper, without throwing',
+  async (status, input, extra) => {
+    const stream = client.responses.stream({ model: 'mock', input, ...extra });
+    const final = await stream.finalResponse();
+    expect(final.status).toBe(status);
+  },
+);
