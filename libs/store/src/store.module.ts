@@ -1,11 +1,13 @@
 import { Module } from '@nestjs/common';
-import { AppConfig } from '@ratchet/config';
+import { AppConfig, decodeSecretKey } from '@ratchet/config';
 import { ApiKeysRepository } from './api-keys.repository';
 import { EventsRepository } from './events.repository';
 import { PrismaService } from './prisma.service';
 import { ProgressRepository } from './progress.repository';
 import { RecoveryRepository } from './recovery.repository';
 import { ResponsesRepository } from './responses.repository';
+import { Sealer } from './sealer';
+import { SealingKeysRepository } from './sealing-keys.repository';
 import { Sql } from './sql';
 import { StepsRepository } from './steps.repository';
 
@@ -15,6 +17,7 @@ const repositories = [
   ProgressRepository,
   RecoveryRepository,
   ResponsesRepository,
+  SealingKeysRepository,
   StepsRepository,
 ];
 
@@ -30,8 +33,18 @@ const repositories = [
       inject: [AppConfig],
       useFactory: (config: AppConfig) => new Sql(config.env.DATABASE_URL),
     },
+    {
+      // RATCHET_SECRET_KEY when set, else the key kept in Postgres.
+      provide: Sealer,
+      inject: [AppConfig, SealingKeysRepository],
+      useFactory: (config: AppConfig, keys: SealingKeysRepository) => {
+        const secret = config.env.RATCHET_SECRET_KEY;
+        const fixed = secret ? decodeSecretKey(secret) : null;
+        return new Sealer(fixed ? () => Promise.resolve(fixed) : () => keys.deploymentKey());
+      },
+    },
     ...repositories,
   ],
-  exports: [PrismaService, Sql, ...repositories],
+  exports: [PrismaService, Sql, Sealer, ...repositories],
 })
 export class StoreModule {}
