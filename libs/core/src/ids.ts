@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 
 /** Prefixes of the ids ratchet hands out, matching OpenAI's conventions. */
-export type IdPrefix = 'resp' | 'msg' | 'fc' | 'fco' | 'rs' | 'call' | 'step' | 'scope' | 'key';
+export type IdPrefix =
+  'resp' | 'msg' | 'fc' | 'fco' | 'rs' | 'call' | 'step' | 'scope' | 'key' | 'cmp';
 
 const ID_BYTES = 24;
 /** Random bytes are drawn for 256 ids at a time: one call into the system for many ids. */

@@ -1,5 +1,7 @@
 export * from './batcher';
 export * from './call-outputs';
+export * from './compact-request';
+export * from './compaction';
 export * from './errors';
 export * from './events';
 export * from './ids';

@@ -85,7 +85,7 @@ describe('normalizeInput', () => {
     it('generates a msg_ id and defaults the status to completed', () => {
       const item = only({ role: 'user', content: 'x' });
       expect(item.id).toMatch(generatedId('msg'));
-      expect(item.status).toBe('completed');
+      expect(item).toMatchObject({ status: 'completed' });
     });
   });
 
@@ -169,6 +169,48 @@ describe('normalizeInput', () => {
       const { id: _id, ...withoutId } = call;
       expect(() => normalize([withoutId])).toThrow(
         expect.objectContaining({ param: 'input[0].id' }) as Error,
+      );
+    });
+  });
+
+  describe('compaction items', () => {
+    /** Normalises with the summaries the API opened, by position. */
+    const withSummaries = (input: unknown[], summaries: [number, string][]): Item[] =>
+      normalizeInput(parseCreateResponse({ model: 'm', input }).input, new Map(summaries));
+
+    it('keep what the client sent and take their opened summary', () => {
+      const item = { type: 'compaction', id: 'cmp_1', encrypted_content: 'sealed' };
+      expect(withSummaries([{ role: 'user', content: 'a' }, item], [[1, 'Said a.']])[1]).toEqual({
+        ...item,
+        summary: 'Said a.',
+      });
+      expect(
+        withSummaries([{ ...item, created_by: 'someone' }], [[0, 'Said a.']])[0],
+      ).toMatchObject({ created_by: 'someone' });
+    });
+
+    it('get a cmp_ id when sent without one', () => {
+      const [item] = withSummaries([{ type: 'compaction', encrypted_content: 'x' }], [[0, 's']]);
+      expect(item.id).toMatch(generatedId('cmp'));
+      const [withNull] = withSummaries(
+        [{ type: 'compaction', id: null, encrypted_content: 'x' }],
+        [[0, 's']],
+      );
+      expect(withNull.id).toMatch(generatedId('cmp'));
+    });
+
+    it('are refused without an opened summary, naming their encrypted_content', () => {
+      expect(() =>
+        normalize([
+          { role: 'user', content: 'a' },
+          { type: 'compaction', encrypted_content: 'x' },
+        ]),
+      ).toThrow(
+        expect.objectContaining({
+          kind: 'invalid_request',
+          param: 'input[1].encrypted_content',
+          code: 'invalid_encrypted_content',
+        }) as Error,
       );
     });
   });

@@ -4,10 +4,15 @@ import type { InputItem, Item } from './items';
 
 /**
  * Turns request input into stored items: a string becomes one user message, message content
- * becomes a list of parts, and every item gets an id (the client's, or a new one).
+ * becomes a list of parts, and every item gets an id (the client's, or a new one). A
+ * compaction item takes its opened summary from `summaries`, by its position in `input`;
+ * one without is refused, as a summary that could not be opened.
  */
-export function normalizeInput(input: string | InputItem[] | undefined): Item[] {
-  if (input === undefined) return [];
+export function normalizeInput(
+  input: string | InputItem[] | null | undefined,
+  summaries: ReadonlyMap<number, string> = new Map(),
+): Item[] {
+  if (input === undefined || input === null) return [];
   if (typeof input === 'string') {
     return [
       {
@@ -60,6 +65,17 @@ export function normalizeInput(input: string | InputItem[] | undefined): Item[] 
           error: item.error ?? null,
           status: item.status ?? (item.error ? 'failed' : 'completed'),
         };
+      case 'compaction': {
+        const summary = summaries.get(index);
+        if (summary === undefined) throw unreadableCompaction(index);
+        return {
+          type: 'compaction',
+          id: item.id ?? newId('cmp'),
+          encrypted_content: item.encrypted_content,
+          ...(item.created_by !== undefined ? { created_by: item.created_by } : {}),
+          summary,
+        };
+      }
       case 'item_reference':
         throw RatchetError.invalid(
           'Item references are not supported; send the item itself or use previous_response_id.',
@@ -68,4 +84,21 @@ export function normalizeInput(input: string | InputItem[] | undefined): Item[] 
         );
     }
   });
+}
+
+/**
+ * A compaction item whose `encrypted_content` does not open here: altered, cut short, or
+ * sealed by another deployment (or under another RATCHET_SECRET_KEY). `why` says which,
+ * when that is known.
+ */
+export function unreadableCompaction(
+  index: number,
+  why = 'it was altered, or it was made by another deployment',
+): RatchetError {
+  const param = `input[${index}].encrypted_content`;
+  return RatchetError.invalid(
+    `The encrypted_content of the compaction item at ${param} could not be decrypted: ${why}. Send compaction items exactly as /v1/responses/compact returned them.`,
+    param,
+    'invalid_encrypted_content',
+  );
 }

@@ -24,7 +24,7 @@ import { parseIdempotencyKey, parseRetrieveQuery } from './request-headers';
 const EXCHANGE_CLOSED = new Error('The HTTP exchange ended.');
 
 /** Aborts when the exchange ends: answered, or the client went away first. */
-function exchangeClosed(response: Response): AbortSignal {
+export function exchangeClosed(response: Response): AbortSignal {
   const controller = new AbortController();
   response.once('close', () => controller.abort(EXCHANGE_CLOSED));
   return controller.signal;

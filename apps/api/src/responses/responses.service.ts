@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import {
   assembleResponse,
+  clientItem,
   groupRounds,
   isTerminalStatus,
   newId,
@@ -12,6 +13,7 @@ import {
   responseEvent,
   scopeOutput,
   unpairedOutputIndex,
+  type ClientItem,
   type CreateResponseRequest,
   type FunctionCallOutputItem,
   type Item,
@@ -29,6 +31,7 @@ import {
   type Principal,
 } from '@ratchet/store';
 import { resolveRequestTools } from '@ratchet/tools';
+import { CompactionService } from '../compaction/compaction.service';
 import type { InputItemsQuery } from './input-items.query';
 import { progressView, type ProgressView } from './progress';
 
@@ -64,7 +67,7 @@ interface Idempotency {
 
 export interface InputItemsList {
   object: 'list';
-  data: Item[];
+  data: ClientItem[];
   first_id: string | null;
   last_id: string | null;
   has_more: boolean;
@@ -80,6 +83,7 @@ export class ResponsesService {
     private readonly bus: ResponseBus,
     private readonly log: EventLog,
     private readonly progress: ProgressRepository,
+    private readonly compaction: CompactionService,
   ) {}
 
   /**
@@ -107,7 +111,11 @@ export class ResponsesService {
       const earlier = await this.earlierRequest(principal, idempotency);
       if (earlier) return this.replay(earlier, request, signal);
     }
-    const inputItems = normalizeInput(request.input);
+    // Compaction items open here, so one that does not is refused before anything is recorded.
+    const inputItems = normalizeInput(
+      request.input,
+      await this.compaction.openSummaries(request.input),
+    );
     const previousId = request.previous_response_id;
     const previous = previousId
       ? (heldConversation?.(previousId) ?? (await this.contextOf(previousId, principal)))
@@ -291,7 +299,7 @@ export class ResponsesService {
     }
     return {
       object: 'list',
-      data: page.items,
+      data: page.items.map(clientItem),
       first_id: page.items[0]?.id ?? null,
       last_id: page.items[page.items.length - 1]?.id ?? null,
       has_more: page.hasMore,
