@@ -1,9 +1,13 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { AppConfig } from '@ratchet/config';
 import { EventsModule } from '@ratchet/events';
+import { ProviderRegistry } from '@ratchet/providers';
 import { QueueModule } from '@ratchet/queue';
 import { StoreModule } from '@ratchet/store';
 import { AuthGuard } from './auth/auth.guard';
+import { CompactionController } from './compaction/compaction.controller';
+import { CompactionService } from './compaction/compaction.service';
 import { ConversationsController } from './conversations/conversations.controller';
 import { ConversationsService } from './conversations/conversations.service';
 import { OpenAIExceptionFilter } from './errors/openai-exception.filter';
@@ -17,9 +21,22 @@ import { ResponsesWebSocketServer } from './websocket/responses-websocket.server
 
 @Module({
   imports: [StoreModule, QueueModule, EventsModule],
-  controllers: [HealthController, ModelsController, ResponsesController, ConversationsController],
+  controllers: [
+    HealthController,
+    ModelsController,
+    ResponsesController,
+    ConversationsController,
+    CompactionController,
+  ],
   providers: [
     ResponsesService,
+    CompactionService,
+    {
+      // Compaction calls the model from the API process: it answers synchronously.
+      provide: ProviderRegistry,
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => new ProviderRegistry(config.config),
+    },
     EventStreamService,
     ResponsesWebSocketServer,
     ConversationsService,

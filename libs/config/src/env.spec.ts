@@ -1,4 +1,4 @@
-import { parseEnv, requireServiceEnv, type Env } from './env';
+import { decodeSecretKey, parseEnv, requireServiceEnv, type Env } from './env';
 import { ConfigError } from './ratchet-config';
 
 const SERVICES = {
@@ -57,6 +57,7 @@ describe('parseEnv', () => {
       RATCHET_STEP_LEASE_MS: '1500',
       RATCHET_SWEEP_INTERVAL_MS: '300',
       RATCHET_SWEEP_GRACE_MS: '1000',
+      RATCHET_SECRET_KEY: 'ab'.repeat(32),
     });
     expect(env).toEqual<Env>({
       ...SERVICES,
@@ -74,6 +75,7 @@ describe('parseEnv', () => {
       RATCHET_STEP_LEASE_MS: 1500,
       RATCHET_SWEEP_INTERVAL_MS: 300,
       RATCHET_SWEEP_GRACE_MS: 1000,
+      RATCHET_SECRET_KEY: 'ab'.repeat(32),
     });
   });
 
@@ -168,6 +170,34 @@ describe('parseEnv', () => {
       expect(parseEnv({ RATCHET_ADMIN_KEY: 'x'.repeat(16) }).RATCHET_ADMIN_KEY).toBe(
         'x'.repeat(16),
       );
+    });
+  });
+
+  describe('RATCHET_SECRET_KEY', () => {
+    const bytes = Buffer.from(Array.from({ length: 32 }, (_, i) => i * 7));
+
+    it.each([
+      ['hex', bytes.toString('hex')],
+      ['upper-case hex', bytes.toString('hex').toUpperCase()],
+      ['base64', bytes.toString('base64')],
+      ['base64url', bytes.toString('base64url')],
+    ])('accepts 32 bytes as %s', (_form, text) => {
+      expect(parseEnv({ RATCHET_SECRET_KEY: text }).RATCHET_SECRET_KEY).toBe(text);
+      expect(decodeSecretKey(text)).toEqual(bytes);
+    });
+
+    it.each([
+      ['a passphrase', 'correct horse battery staple'],
+      ['31 bytes of hex', bytes.subarray(1).toString('hex')],
+      ['33 bytes of base64', Buffer.concat([bytes, bytes.subarray(0, 1)]).toString('base64')],
+    ])('rejects %s, saying what a key looks like', (_what, text) => {
+      const error = configError(() => parseEnv({ RATCHET_SECRET_KEY: text }));
+      expect(error.message).toMatch(/^environment: RATCHET_SECRET_KEY: must be 32 bytes /);
+      expect(error.message).toContain('openssl rand -hex 32');
+    });
+
+    it('is unset when empty', () => {
+      expect(parseEnv({ RATCHET_SECRET_KEY: ' ' }).RATCHET_SECRET_KEY).toBeUndefined();
     });
   });
 });

@@ -43,6 +43,17 @@ export const envSchema = z.object({
   RATCHET_SSE_KEEPALIVE_MS: z.coerce.number().int().min(100).default(15_000),
   /** How long a streaming step gathers deltas before logging them as one batch. */
   RATCHET_STREAM_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(0),
+  /**
+   * The key that seals what ratchet hands out or keeps sealed (compaction summaries): 32
+   * bytes as 64 hex characters or base64. Unset, a key made once is kept in Postgres.
+   */
+  RATCHET_SECRET_KEY: optionalString.refine(
+    (key) => key === undefined || decodeSecretKey(key) !== null,
+    {
+      message:
+        'must be 32 bytes written as 64 hex characters or as base64 (e.g. the output of `openssl rand -hex 32`)',
+    },
+  ),
   /** Largest request body (or WebSocket message) accepted, in bytes. */
   RATCHET_BODY_LIMIT_BYTES: z.coerce
     .number()
@@ -70,6 +81,15 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
     throw new ConfigError(lines.join('\n'));
   }
   return result.data;
+}
+
+/** RATCHET_SECRET_KEY's 32 bytes, from hex or base64 (either alphabet); null when it is neither. */
+export function decodeSecretKey(text: string): Buffer | null {
+  const value = text.trim();
+  let key: Buffer | null = null;
+  if (/^[0-9a-fA-F]{64}$/.test(value)) key = Buffer.from(value, 'hex');
+  else if (/^[A-Za-z0-9+/_-]{43}=?$/.test(value)) key = Buffer.from(value, 'base64');
+  return key?.length === 32 ? key : null;
 }
 
 export function requireServiceEnv(env: Env): ServiceEnv {

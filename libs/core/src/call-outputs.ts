@@ -1,4 +1,5 @@
-import type { Item } from './items';
+import { RatchetError } from './errors';
+import type { FunctionCallOutputItem, Item } from './items';
 
 /**
  * The position in `input` of the first function_call_output whose call_id names no
@@ -17,4 +18,19 @@ export function unpairedOutputIndex(previous: readonly Item[], input: readonly I
     collect(item);
   }
   return -1;
+}
+
+/**
+ * Refuses a function_call_output that answers no call before it (in the conversation it
+ * continues, or earlier in the input): models cannot read it and upstreams refuse it.
+ */
+export function assertOutputsPaired(previous: readonly Item[], input: readonly Item[]): void {
+  const unpaired = unpairedOutputIndex(previous, input);
+  if (unpaired < 0) return;
+  const callId = (input[unpaired] as FunctionCallOutputItem).call_id;
+  throw RatchetError.invalid(
+    `No tool call found for function call output with call_id '${callId}': it must answer a function_call earlier in the input or in the previous response.`,
+    `input[${unpaired}].call_id`,
+    'function_call_not_found',
+  );
 }

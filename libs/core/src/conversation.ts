@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { clientItem, type ClientItem } from './compaction';
 import { RatchetError } from './errors';
 import type { Item } from './items';
 import { inputItemParamSchema, metadataSchema, parseBody } from './request';
@@ -82,7 +83,7 @@ export interface ConversationDeleted {
 /** A page of items, as every item listing of the API answers. */
 export interface ItemList {
   object: 'list';
-  data: Item[];
+  data: ClientItem[];
   first_id: string | null;
   last_id: string | null;
   has_more: boolean;
@@ -97,10 +98,11 @@ export function assembleConversation(record: ConversationRecord): ConversationOb
   };
 }
 
-export function itemList(items: Item[], hasMore: boolean): ItemList {
+/** A page of items as clients see them (see `clientItem`). */
+export function itemList(items: readonly Item[], hasMore: boolean): ItemList {
   return {
     object: 'list',
-    data: items,
+    data: items.map(clientItem),
     first_id: items[0]?.id ?? null,
     last_id: items[items.length - 1]?.id ?? null,
     has_more: hasMore,

@@ -39,6 +39,14 @@ export class RatchetError extends Error {
     return new RatchetError('not_found', `Response with id '${id}' not found.`, { param });
   }
 
+  /** A `previous_response_id` that names no response the caller may continue. */
+  static previousResponseNotFound(id: string): RatchetError {
+    return new RatchetError('not_found', `Previous response with id '${id}' not found.`, {
+      param: 'previous_response_id',
+      code: 'previous_response_not_found',
+    });
+  }
+
   static conversationNotFound(id: string, param: string | null = null): RatchetError {
     return new RatchetError('not_found', `Conversation with id '${id}' not found.`, { param });
   }

@@ -632,6 +632,9 @@ function openingItem(item: Item): Item {
       return { ...item, status: 'in_progress' };
     case 'reasoning':
       return reasoningSkeleton(item.id, item.content !== undefined);
+    case 'compaction':
+      // Only ever input: no model writes one, so none streams.
+      return item;
   }
 }
 
@@ -648,6 +651,7 @@ function reasoningSkeleton(id: string, withContent: boolean): ReasoningItem {
 }
 
 function assertFinished(item: Item): void {
+  if (item.type === 'compaction') return;
   if (item.status === 'in_progress' || item.status === 'calling') {
     throw new Error(`item ${item.id} is still in_progress; only finished items can be closed`);
   }
@@ -694,6 +698,7 @@ export function itemEvents(
       }
       break;
     case 'function_call_output':
+    case 'compaction':
       break;
     case 'reasoning':
       // Summary before raw content, the order of the item's own fields.
@@ -960,6 +965,7 @@ export class ItemStreamer {
         }
         break;
       case 'function_call_output':
+      case 'compaction':
         // Open only in a replayed log; nothing of it streams, so the item closes alone.
         break;
     }
@@ -1005,6 +1011,9 @@ export class ItemStreamer {
         break;
       case 'function_call_output':
         item = { ...state.opening, status: 'incomplete' };
+        break;
+      case 'compaction':
+        item = state.opening;
         break;
     }
     events.push(itemDone(outputIndex, item));
@@ -1326,6 +1335,7 @@ export class ItemStreamer {
         }
         return;
       case 'function_call_output':
+      case 'compaction':
         return;
     }
   }

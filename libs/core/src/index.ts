@@ -1,5 +1,7 @@
 export * from './batcher';
 export * from './call-outputs';
+export * from './compact-request';
+export * from './compaction';
 export * from './conversation';
 export * from './errors';
 export * from './event-dialect';

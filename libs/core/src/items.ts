@@ -95,6 +95,17 @@ const mcpCallItem = z.strictObject({
 
 const itemReference = z.strictObject({ type: z.literal('item_reference'), id: z.string().min(1) });
 
+/**
+ * What POST /v1/responses/compact returned, sent back as it was: the summary of the earlier
+ * conversation, sealed by this deployment (see `CompactionItem`).
+ */
+const compactionItem = z.strictObject({
+  type: z.literal('compaction'),
+  id: z.string().nullish(),
+  encrypted_content: z.string().min(1).max(10_485_760),
+  created_by: z.string().optional(),
+});
+
 /** An input item; a bare `{role, content}` is a message (EasyInputMessage). */
 export const inputItemSchema = z.preprocess(
   (value) =>
@@ -108,6 +119,7 @@ export const inputItemSchema = z.preprocess(
     reasoningItem,
     mcpCallItem,
     itemReference,
+    compactionItem,
   ]),
 );
 export type InputItem = z.infer<typeof inputItemSchema>;
@@ -180,6 +192,21 @@ export interface McpCallItem {
   status: McpCallStatus;
 }
 
+/**
+ * The earlier part of a conversation, summarised by POST /v1/responses/compact. Clients see
+ * only the sealed `encrypted_content`; `summary` is ratchet's own: the text it seals, opened
+ * when the request carrying the item is accepted, so that whichever process calls the model
+ * later reads it without the key. `clientItem` drops it wherever items are shown to clients;
+ * the model reads it as a developer message (`modelItems`).
+ */
+export interface CompactionItem {
+  type: 'compaction';
+  id: string;
+  encrypted_content: string;
+  created_by?: string;
+  summary: string;
+}
+
 /** The items a model reads and writes: what upstream codecs encode and decode. */
 export type ModelItem = MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem;
 
@@ -188,7 +215,7 @@ export type ModelItem = MessageItem | FunctionCallItem | FunctionCallOutputItem 
  * responses store, clients see, and a model reads once server calls are expanded
  * (`modelItems`).
  */
-export type Item = ModelItem | McpCallItem;
+export type Item = ModelItem | McpCallItem | CompactionItem;
 
 /** Text of a message's parts that carry text (input_text, output_text). */
 export function messageText(item: MessageItem): string {

@@ -1,6 +1,6 @@
 import { RatchetError } from './errors';
 import type { Item, McpCallItem } from './items';
-import { NO_STORED_ITEMS, normalizeInput, storedItemsNeeded } from './normalize';
+import { NO_LOOKUPS, normalizeInput, storedItemsNeeded } from './normalize';
 import { parseCreateResponse } from './request';
 
 /** Validates `input` the way the API does, then normalises it. */
@@ -85,7 +85,7 @@ describe('normalizeInput', () => {
     it('generates a msg_ id and defaults the status to completed', () => {
       const item = only({ role: 'user', content: 'x' });
       expect(item.id).toMatch(generatedId('msg'));
-      expect(item.status).toBe('completed');
+      expect(item).toMatchObject({ status: 'completed' });
     });
   });
 
@@ -177,7 +177,7 @@ describe('normalizeInput', () => {
       const input = parseCreateResponse({ model: 'm', input: [call] }).input;
       expect(storedItemsNeeded(input)).toEqual({ ids: ['mcp_abc'], callIds: [] });
       const byId = new Map([['mcp_abc', stored]]);
-      expect(normalizeInput(input, { ...NO_STORED_ITEMS, byId })).toEqual([stored]);
+      expect(normalizeInput(input, { ...NO_LOOKUPS, byId })).toEqual([stored]);
     });
 
     it('finds by its call_id one sent without its id, and takes the stored id too', () => {
@@ -196,7 +196,7 @@ describe('normalizeInput', () => {
       }).input;
       expect(storedItemsNeeded(input)).toEqual({ ids: [], callIds: ['call_x'] });
       const serverCallsByCallId = new Map([['call_x', stored]]);
-      expect(normalizeInput(input, { ...NO_STORED_ITEMS, serverCallsByCallId })).toEqual([stored]);
+      expect(normalizeInput(input, { ...NO_LOOKUPS, serverCallsByCallId })).toEqual([stored]);
       // Unknown, it still gets an id of its own.
       expect(normalizeInput(input)[0].id).toMatch(generatedId('mcp'));
     });
@@ -205,6 +205,51 @@ describe('normalizeInput', () => {
       const { name: _name, ...withoutName } = call;
       expect(() => normalize([withoutName])).toThrow(
         expect.objectContaining({ param: 'input[0].name' }) as Error,
+      );
+    });
+  });
+
+  describe('compaction items', () => {
+    /** Normalises with the summaries the API opened, by position. */
+    const withSummaries = (input: unknown[], summaries: [number, string][]): Item[] =>
+      normalizeInput(parseCreateResponse({ model: 'm', input }).input, {
+        ...NO_LOOKUPS,
+        compactionSummaries: new Map(summaries),
+      });
+
+    it('keep what the client sent and take their opened summary', () => {
+      const item = { type: 'compaction', id: 'cmp_1', encrypted_content: 'sealed' };
+      expect(withSummaries([{ role: 'user', content: 'a' }, item], [[1, 'Said a.']])[1]).toEqual({
+        ...item,
+        summary: 'Said a.',
+      });
+      expect(
+        withSummaries([{ ...item, created_by: 'someone' }], [[0, 'Said a.']])[0],
+      ).toMatchObject({ created_by: 'someone' });
+    });
+
+    it('get a cmp_ id when sent without one', () => {
+      const [item] = withSummaries([{ type: 'compaction', encrypted_content: 'x' }], [[0, 's']]);
+      expect(item.id).toMatch(generatedId('cmp'));
+      const [withNull] = withSummaries(
+        [{ type: 'compaction', id: null, encrypted_content: 'x' }],
+        [[0, 's']],
+      );
+      expect(withNull.id).toMatch(generatedId('cmp'));
+    });
+
+    it('are refused without an opened summary, naming their encrypted_content', () => {
+      expect(() =>
+        normalize([
+          { role: 'user', content: 'a' },
+          { type: 'compaction', encrypted_content: 'x' },
+        ]),
+      ).toThrow(
+        expect.objectContaining({
+          kind: 'invalid_request',
+          param: 'input[1].encrypted_content',
+          code: 'invalid_encrypted_content',
+        }) as Error,
       );
     });
   });
@@ -228,7 +273,7 @@ describe('normalizeInput', () => {
       content: [{ type: 'output_text', text: 'Earlier.', annotations: [], logprobs: [] }],
     };
     const references = {
-      ...NO_STORED_ITEMS,
+      ...NO_LOOKUPS,
       byId: new Map<string, Item>([['msg_stored', stored]]),
     };
 
@@ -253,7 +298,7 @@ describe('normalizeInput', () => {
     it('resolve any stored item type, as stored', () => {
       const mcpCall = { type: 'mcp_call', id: 'mcp_1', name: 'search', arguments: '{}' };
       const items = normalizeInput([{ type: 'item_reference', id: 'mcp_1' }], {
-        ...NO_STORED_ITEMS,
+        ...NO_LOOKUPS,
         byId: new Map([['mcp_1', mcpCall as unknown as Item]]),
       });
       expect(items).toEqual([mcpCall]);

@@ -2,15 +2,24 @@ import { RatchetError } from './errors';
 import { newId } from './ids';
 import type { InputItem, Item, McpCallItem } from './items';
 
-/** Stored items the input needs, as the caller found them among those the client may see. */
-export interface StoredItems {
+/**
+ * What input items need that only the caller can get: stored items (among those the client
+ * may see) and the summaries sealed in compaction items.
+ */
+export interface InputLookups {
   /** By item id: what `item_reference` items name, and server calls sent without an outcome. */
   byId: ReadonlyMap<string, Item>;
   /** Server calls sent without their id (nor outcome), by the call_id they kept. */
   serverCallsByCallId: ReadonlyMap<string, McpCallItem>;
+  /** The opened summaries of compaction items, by their position in the input. */
+  compactionSummaries: ReadonlyMap<number, string>;
 }
 
-export const NO_STORED_ITEMS: StoredItems = { byId: new Map(), serverCallsByCallId: new Map() };
+export const NO_LOOKUPS: InputLookups = {
+  byId: new Map(),
+  serverCallsByCallId: new Map(),
+  compactionSummaries: new Map(),
+};
 
 /**
  * What the input needs of stored items, each once, in order: the ids `item_reference` items
@@ -18,11 +27,11 @@ export const NO_STORED_ITEMS: StoredItems = { byId: new Map(), serverCallsByCall
  * output to keep their history small, and its outcome is in the stored call); the call_ids
  * of server calls sent without their id too.
  */
-export function storedItemsNeeded(input: string | readonly InputItem[] | undefined): {
+export function storedItemsNeeded(input: string | readonly InputItem[] | null | undefined): {
   ids: string[];
   callIds: string[];
 } {
-  if (input === undefined || typeof input === 'string') return { ids: [], callIds: [] };
+  if (input == null || typeof input === 'string') return { ids: [], callIds: [] };
   const ids = new Set<string>();
   const callIds = new Set<string>();
   for (const item of input) {
@@ -40,18 +49,19 @@ function lacksOutcome(item: { output?: string | null; error?: string | null }): 
 
 /**
  * Turns request input into stored items: a string becomes one user message, message content
- * becomes a list of parts, and every item gets an id (the client's, or a new one). An
- * `item_reference` becomes the stored item it names, as found in `stored` (looked up by the
- * caller, who knows which items the client may see); one not found there is an error naming
- * `<field>[i].id`, whether the item does not exist or belongs to someone else. A server call
- * sent without its outcome takes it from the stored call, when there is one.
+ * becomes a list of parts, and every item gets an id (the client's, or a new one). What the
+ * items need of the store or the key the caller looked up or opened first (`lookups`): an
+ * `item_reference` becomes the stored item it names (one not found is an error naming
+ * `<field>[i].id`, whether the item does not exist or belongs to someone else); a server call
+ * sent without its outcome takes it from the stored call, when there is one; a compaction
+ * item takes its opened summary (one without is refused, as a summary that did not open).
  */
 export function normalizeInput(
-  input: string | InputItem[] | undefined,
-  stored: StoredItems = NO_STORED_ITEMS,
+  input: string | InputItem[] | null | undefined,
+  lookups: InputLookups = NO_LOOKUPS,
   field = 'input',
 ): Item[] {
-  if (input === undefined) return [];
+  if (input === undefined || input === null) return [];
   if (typeof input === 'string') {
     return [
       {
@@ -96,8 +106,8 @@ export function normalizeInput(
         const found = !lacksOutcome(item)
           ? undefined
           : item.id !== undefined
-            ? stored.byId.get(item.id)
-            : stored.serverCallsByCallId.get(item.call_id ?? '');
+            ? lookups.byId.get(item.id)
+            : lookups.serverCallsByCallId.get(item.call_id ?? '');
         const known = found?.type === 'mcp_call' ? found : undefined;
         const error = item.error ?? known?.error ?? null;
         const id = item.id ?? known?.id ?? newId('mcp');
@@ -114,7 +124,7 @@ export function normalizeInput(
         };
       }
       case 'item_reference': {
-        const referenced = stored.byId.get(item.id);
+        const referenced = lookups.byId.get(item.id);
         if (!referenced) {
           throw RatchetError.invalid(
             `Item with id '${item.id}' not found.`,
@@ -124,6 +134,35 @@ export function normalizeInput(
         }
         return referenced;
       }
+      case 'compaction': {
+        const summary = lookups.compactionSummaries.get(index);
+        if (summary === undefined) throw unreadableCompaction(`${field}[${index}]`);
+        return {
+          type: 'compaction',
+          id: item.id ?? newId('cmp'),
+          encrypted_content: item.encrypted_content,
+          ...(item.created_by !== undefined ? { created_by: item.created_by } : {}),
+          summary,
+        };
+      }
     }
   });
+}
+
+/**
+ * A compaction item whose `encrypted_content` does not open here: altered, cut short, or
+ * sealed by another deployment (or under another RATCHET_SECRET_KEY). `why` says which,
+ * when that is known.
+ */
+export function unreadableCompaction(
+  /** Where the item is: `input[2]`, `items[0]`. */
+  at: string,
+  why = 'it was altered, or it was made by another deployment',
+): RatchetError {
+  const param = `${at}.encrypted_content`;
+  return RatchetError.invalid(
+    `The encrypted_content of the compaction item at ${param} could not be decrypted: ${why}. Send compaction items exactly as /v1/responses/compact returned them.`,
+    param,
+    'invalid_encrypted_content',
+  );
 }

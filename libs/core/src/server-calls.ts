@@ -6,6 +6,7 @@ import type {
   McpCallStatus,
   ModelItem,
 } from './items';
+import { summaryMessage } from './compaction';
 import type { StepError, StepRecord } from './steps';
 
 // Calls ratchet runs itself have two faces. The model made them as function calls and reads
@@ -187,7 +188,8 @@ export function serverCallOutputText(
  * its output. A turn's calls come first and their outputs after the last of them, as they
  * were when the model made them (several calls of one turn, then their results). Server
  * calls of two turns are told apart by the turn their ids carry; a client's function call
- * that follows server calls is taken to be of their turn.
+ * that follows server calls is taken to be of their turn. A compaction item becomes the
+ * developer message that carries its summary (`summaryMessage`).
  */
 export function modelItems(items: readonly Item[]): ModelItem[] {
   const model: ModelItem[] = [];
@@ -208,7 +210,7 @@ export function modelItems(items: readonly Item[]): ModelItem[] {
       continue;
     }
     if (item.type !== 'function_call') endTurn();
-    model.push(item);
+    model.push(item.type === 'compaction' ? summaryMessage(item) : item);
   }
   endTurn();
   return model;

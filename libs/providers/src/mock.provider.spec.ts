@@ -1,4 +1,10 @@
-import type { FunctionCallItem, ModelItem, MessageItem } from '@ratchet/core';
+import {
+  summaryCall,
+  type FunctionCallItem,
+  type Item,
+  type ModelItem,
+  type MessageItem,
+} from '@ratchet/core';
 import { MockProvider } from './mock.provider';
 import {
   type ModelCallRequest,
@@ -810,5 +816,67 @@ describe('MockProvider /cut', () => {
     const result = await say('/cut 1\n/reply one two');
 
     expect(answer(result)).toBe('one two');
+  });
+});
+
+describe('MockProvider summaries (POST /v1/responses/compact)', () => {
+  /** The mock's answer to the summary call for `conversation`. */
+  async function summarise(conversation: Item[]): Promise<ModelCallResult> {
+    const call = summaryCall(conversation, 'Be a launch planner.');
+    return new MockProvider().call(modelRequest({ ...call, toolChoice: 'none' }));
+  }
+
+  it('summarises the conversation one line per item, reasoning left out', async () => {
+    const result = await summarise([
+      user('We launch on Tuesday.\n\nSupport   first.'),
+      { type: 'reasoning', id: 'rs_1', summary: [{ type: 'summary_text', text: 'hmm' }] },
+      {
+        type: 'message',
+        id: 'msg_a',
+        role: 'assistant',
+        status: 'completed',
+        content: [{ type: 'output_text', text: 'Noted.', annotations: [], logprobs: [] }],
+      },
+      {
+        type: 'function_call',
+        id: 'fc_1',
+        call_id: 'call_1',
+        name: 'notify',
+        arguments: '{"team": "support"}',
+        status: 'completed',
+      },
+      {
+        type: 'function_call_output',
+        id: 'fco_1',
+        call_id: 'call_1',
+        output: 'sent',
+        status: 'completed',
+      },
+      { type: 'compaction', id: 'cmp_1', encrypted_content: 'x', summary: 'Earlier: hello.' },
+    ]);
+    expect(answer(result)).toBe(
+      [
+        'user: We launch on Tuesday. Support first.',
+        'assistant: Noted.',
+        'called notify({"team": "support"})',
+        'notify returned: sent',
+        'developer: Summary of the earlier conversation: Earlier: hello.',
+      ].join('\n'),
+    );
+    expect(result.finishReason).toBe('stop');
+    expect(result.usage.input_tokens).toBeGreaterThan(0);
+  });
+
+  it('runs no directive but /sleep and /fail of the last user message', async () => {
+    const quiet = await summarise([user('/call notify {}\n/reply Done.\nhello')]);
+    expect(answer(quiet)).toBe('user: /call notify {} /reply Done. hello');
+    expect(quiet.output.every((item) => item.type === 'message')).toBe(true);
+    const error = await failure(summarise([user('/fail 401 Bad key')]));
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect(error).toMatchObject({ code: 'upstream_auth_error', status: 401 });
+  });
+
+  it('says so when there is nothing to summarise', async () => {
+    expect(answer(await summarise([]))).toBe('Nothing to summarise.');
   });
 });

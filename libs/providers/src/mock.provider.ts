@@ -50,6 +50,15 @@
  * arguments come from the tool's parameters: each required property (every property when
  * none is required) gets the message text if it is a string, else the zero value of its type.
  *
+ * **Summaries.** A summary call (POST /v1/responses/compact: instructions that start with
+ * `COMPACTION_INSTRUCTIONS`) is answered with one line per item of the conversation it
+ * summarises, in order, each item's text on one line (runs of whitespace as one space):
+ * `<role>: <text>` for a message (a compaction item reads as the developer message
+ * `Summary of the earlier conversation: ...`), `called <name>(<arguments>)` for a function
+ * call, `<name> returned: <output>` for its output; reasoning is left out, and a
+ * conversation of none of these is `Nothing to summarise.`. Of the directives in the
+ * conversation's last user message only `/sleep` and `/fail` apply.
+ *
  * **tool_choice.** `required` with no `/call` line calls the first offered tool with `{}`. A
  * named function calls exactly that function, with the arguments of a `/call` line naming it,
  * else `{}`. A turn with calls finishes with `tool_calls`, any other with `stop`.
@@ -74,6 +83,8 @@
  */
 import {
   chunkText,
+  isSummaryCall,
+  summarisedItems,
   type FunctionCallOutputItem,
   type ModelItem,
   type MessageItem,
@@ -138,9 +149,13 @@ export class MockProvider implements ModelProvider {
   async call(request: ModelCallRequest): Promise<ModelCallResult> {
     if (request.signal?.aborted) throw abortError(request.signal);
     const clock = new CallClock(this.options.timeoutMs, request.signal);
-    const userMessage = lastUserMessage(request.input);
+    const summary = isSummaryCall(request.instructions);
+    const conversation = summary ? summarisedItems(request.input) : request.input;
+    const userMessage = lastUserMessage(conversation);
     const script = parseScript(userMessage ? messageText(userMessage) : '');
-    const result = await turnResult(request, userMessage, script, clock);
+    const result = summary
+      ? await summaryResult(request, conversation, script, clock)
+      : await turnResult(request, userMessage, script, clock);
     if (request.onDelta) {
       await stream(outputDeltas(result.output), script, clock, request.onDelta, request.signal);
     }
@@ -165,6 +180,45 @@ async function turnResult(
   }
   const calls = chooseCalls(script, request);
   return finish(request, script.thoughts, answerText(script, userMessage, calls), calls);
+}
+
+/** A summary call's result: the conversation line by line, once `/sleep` and `/fail` had their say. */
+async function summaryResult(
+  request: ModelCallRequest,
+  conversation: readonly ModelItem[],
+  script: Script,
+  clock: CallClock,
+): Promise<ModelCallResult> {
+  await clock.wait(script.sleepMs);
+  if (script.failure) {
+    throw upstreamErrorForStatus(script.failure.status, script.failure.message);
+  }
+  return finish(request, [], summaryText(conversation), []);
+}
+
+function summaryText(conversation: readonly ModelItem[]): string {
+  const names = new Map<string, string>();
+  const lines: string[] = [];
+  const oneLine = (text: string): string => text.replace(/\s+/g, ' ').trim();
+  for (const item of conversation) {
+    switch (item.type) {
+      case 'message':
+        lines.push(`${item.role}: ${oneLine(messageText(item))}`);
+        break;
+      case 'function_call':
+        names.set(item.call_id, item.name);
+        lines.push(`called ${item.name}(${oneLine(item.arguments)})`);
+        break;
+      case 'function_call_output': {
+        const name = names.get(item.call_id) ?? item.call_id;
+        lines.push(`${name} returned: ${oneLine(toolOutputText(item.output))}`);
+        break;
+      }
+      case 'reasoning':
+        break;
+    }
+  }
+  return lines.length > 0 ? lines.join('\n') : 'Nothing to summarise.';
 }
 
 /**

@@ -6,6 +6,8 @@ export * from './prisma.service';
 export * from './progress.repository';
 export * from './recovery.repository';
 export * from './responses.repository';
+export * from './sealer';
+export * from './sealing-keys.repository';
 export * from './sql';
 export * from './steps.repository';
 export * from './stored-items.repository';

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { AppConfig } from '@ratchet/config';
+import { AppConfig, decodeSecretKey } from '@ratchet/config';
 import { ApiKeysRepository } from './api-keys.repository';
 import { ConversationsRepository } from './conversations.repository';
 import { EventsRepository } from './events.repository';
@@ -7,6 +7,8 @@ import { PrismaService } from './prisma.service';
 import { ProgressRepository } from './progress.repository';
 import { RecoveryRepository } from './recovery.repository';
 import { ResponsesRepository } from './responses.repository';
+import { Sealer } from './sealer';
+import { SealingKeysRepository } from './sealing-keys.repository';
 import { Sql } from './sql';
 import { StepsRepository } from './steps.repository';
 import { StoredItemsRepository } from './stored-items.repository';
@@ -18,6 +20,7 @@ const repositories = [
   ProgressRepository,
   RecoveryRepository,
   ResponsesRepository,
+  SealingKeysRepository,
   StepsRepository,
   StoredItemsRepository,
 ];
@@ -34,8 +37,18 @@ const repositories = [
       inject: [AppConfig],
       useFactory: (config: AppConfig) => new Sql(config.env.DATABASE_URL),
     },
+    {
+      // RATCHET_SECRET_KEY when set, else the key kept in Postgres.
+      provide: Sealer,
+      inject: [AppConfig, SealingKeysRepository],
+      useFactory: (config: AppConfig, keys: SealingKeysRepository) => {
+        const secret = config.env.RATCHET_SECRET_KEY;
+        const fixed = secret ? decodeSecretKey(secret) : null;
+        return new Sealer(fixed ? () => Promise.resolve(fixed) : () => keys.deploymentKey());
+      },
+    },
     ...repositories,
   ],
-  exports: [PrismaService, Sql, ...repositories],
+  exports: [PrismaService, Sql, Sealer, ...repositories],
 })
 export class StoreModule {}

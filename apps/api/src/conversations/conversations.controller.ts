@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import type { ConversationDeleted, ConversationObject, Item, ItemList } from '@ratchet/core';
+import type { ClientItem, ConversationDeleted, ConversationObject, ItemList } from '@ratchet/core';
 import type { Principal } from '@ratchet/store';
 import { CurrentPrincipal } from '../auth/principal.decorator';
 import { parseInputItemsQuery } from '../responses/input-items.query';
@@ -70,7 +70,7 @@ export class ConversationsController {
     @Param('id') id: string,
     @Param('itemId') itemId: string,
     @CurrentPrincipal() principal: Principal,
-  ): Promise<Item> {
+  ): Promise<ClientItem> {
     return this.conversations.getItem(id, itemId, principal);
   }
 

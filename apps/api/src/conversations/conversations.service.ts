@@ -2,15 +2,16 @@ import { Injectable } from '@nestjs/common';
 import {
   assembleConversation,
   assertDistinctItemIds,
+  clientItem,
   itemList,
   newId,
   parseAddConversationItems,
   parseCreateConversation,
   parseUpdateConversation,
   RatchetError,
+  type ClientItem,
   type ConversationDeleted,
   type ConversationObject,
-  type Item,
   type ItemList,
 } from '@ratchet/core';
 import { ConversationsRepository, type Principal } from '@ratchet/store';
@@ -92,11 +93,11 @@ export class ConversationsService {
     }
   }
 
-  async getItem(id: string, itemId: string, principal: Principal): Promise<Item> {
+  async getItem(id: string, itemId: string, principal: Principal): Promise<ClientItem> {
     const item = await this.conversations.item(id, principal, itemId);
     if (item === undefined) throw RatchetError.conversationNotFound(id);
     if (item === null) throw itemNotFound(itemId, id);
-    return item;
+    return clientItem(item);
   }
 
   /** Deletes one item; answers with the conversation, as OpenAI does. */

@@ -11,21 +11,21 @@ import {
   Req,
   Res,
 } from '@nestjs/common';
-import { dialectOf, type ResponseObject } from '@ratchet/core';
+import { dialectOf, type ItemList, type ResponseObject } from '@ratchet/core';
 import type { Principal } from '@ratchet/store';
 import type { Request, Response } from 'express';
 import { CurrentPrincipal } from '../auth/principal.decorator';
 import { EventStreamService } from './event-stream.service';
 import { parseInputItemsQuery } from './input-items.query';
 import type { ProgressView } from './progress';
-import { ResponsesService, type InputItemsList } from './responses.service';
+import { ResponsesService } from './responses.service';
 import { parseIdempotencyKey, parseRetrieveQuery } from './request-headers';
 
 /** Why an exchange's signal aborts; shared, since a DOMException per request costs a stack. */
 const EXCHANGE_CLOSED = new Error('The HTTP exchange ended.');
 
 /** Aborts when the exchange ends: answered, or the client went away first. */
-function exchangeClosed(response: Response): AbortSignal {
+export function exchangeClosed(response: Response): AbortSignal {
   const controller = new AbortController();
   response.once('close', () => controller.abort(EXCHANGE_CLOSED));
   return controller.signal;
@@ -100,7 +100,7 @@ export class ResponsesController {
     @Param('id') id: string,
     @Query() query: unknown,
     @CurrentPrincipal() principal: Principal,
-  ): Promise<InputItemsList> {
+  ): Promise<ItemList> {
     return this.responses.inputItems(id, principal, parseInputItemsQuery(query));
   }
 }

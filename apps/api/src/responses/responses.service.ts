@@ -6,15 +6,16 @@ import {
   conversationIdOf,
   groupRounds,
   isTerminalStatus,
+  itemList,
   newId,
   parseCreateResponse,
   RatchetError,
   responseEvent,
   scopeOutput,
-  unpairedOutputIndex,
+  assertOutputsPaired,
   type CreateResponseRequest,
-  type FunctionCallOutputItem,
   type Item,
+  type ItemList,
   type ResponseObject,
   type ResponseRecord,
   type UnsequencedEvent,
@@ -64,14 +65,6 @@ interface Idempotency {
   requestHash: string;
 }
 
-export interface InputItemsList {
-  object: 'list';
-  data: Item[];
-  first_id: string | null;
-  last_id: string | null;
-  has_more: boolean;
-}
-
 @Injectable()
 export class ResponsesService {
   constructor(
@@ -110,6 +103,8 @@ export class ResponsesService {
       const earlier = await this.earlierRequest(principal, idempotency);
       if (earlier) return this.replay(earlier, request, signal);
     }
+    // Item references resolve and compaction items open here, so a request with one that
+    // does not is refused before anything is recorded.
     const inputItems = await this.inputs.resolve(request.input, principal);
     const id = newId('resp');
     let context: Item[] = [];
@@ -279,11 +274,7 @@ export class ResponsesService {
     return progressView(id, record.status, await this.progress.steps(id), new Date());
   }
 
-  async inputItems(
-    id: string,
-    principal: Principal,
-    query: InputItemsQuery,
-  ): Promise<InputItemsList> {
+  async inputItems(id: string, principal: Principal, query: InputItemsQuery): Promise<ItemList> {
     await this.visible(id, principal);
     const page = await this.responses.inputItems(id, query);
     if (!page) {
@@ -293,13 +284,7 @@ export class ResponsesService {
         'invalid_value',
       );
     }
-    return {
-      object: 'list',
-      data: page.items,
-      first_id: page.items[0]?.id ?? null,
-      last_id: page.items[page.items.length - 1]?.id ?? null,
-      has_more: page.hasMore,
-    };
+    return itemList(page.items, page.hasMore);
   }
 
   /** A response the principal may see: its own (or any, for admins), and stored. */
@@ -323,12 +308,7 @@ export class ResponsesService {
     const holding = held?.(previousId);
     if (holding) return holding;
     const context = await this.responses.conversation(previousId, principal);
-    if (!context) {
-      throw new RatchetError('not_found', `Previous response with id '${previousId}' not found.`, {
-        param: 'previous_response_id',
-        code: 'previous_response_not_found',
-      });
-    }
+    if (!context) throw RatchetError.previousResponseNotFound(previousId);
     return context;
   }
 
@@ -460,19 +440,4 @@ function reviveRecord(record: ResponseRecord): ResponseRecord {
     createdAt: new Date(record.createdAt),
     completedAt: record.completedAt === null ? null : new Date(record.completedAt),
   };
-}
-
-/**
- * Refuses a function_call_output that answers no call before it (in the conversation it
- * continues, or earlier in the input): models cannot read it and upstreams refuse it.
- */
-function assertOutputsPaired(history: readonly Item[], input: readonly Item[]): void {
-  const unpaired = unpairedOutputIndex(history, input);
-  if (unpaired < 0) return;
-  const callId = (input[unpaired] as FunctionCallOutputItem).call_id;
-  throw RatchetError.invalid(
-    `No tool call found for function call output with call_id '${callId}': it must answer a function_call earlier in the input or in the previous response.`,
-    `input[${unpaired}].call_id`,
-    'function_call_not_found',
-  );
 }
