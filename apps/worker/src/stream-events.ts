@@ -213,9 +213,13 @@ export class ModelStream {
     const index = this.indexOf(delta.itemId);
     switch (delta.type) {
       case 'text':
-        return this.writer.push(this.streamer.textDelta(index, delta.itemId, delta.delta));
+        return this.writer.push(
+          this.streamer.textDelta(index, delta.itemId, delta.delta, delta.phase),
+        );
       case 'refusal':
-        return this.writer.push(this.streamer.refusalDelta(index, delta.itemId, delta.delta));
+        return this.writer.push(
+          this.streamer.refusalDelta(index, delta.itemId, delta.delta, delta.phase),
+        );
       case 'reasoning':
         return this.writer.push(this.streamer.reasoningDelta(index, delta.itemId, delta.delta));
       case 'arguments':

@@ -44,9 +44,18 @@ function encodeInput(items: readonly ModelItem[]): ResponsesInputItem[] {
   const input: ResponsesInputItem[] = [];
   for (const item of items) {
     switch (item.type) {
-      case 'message':
-        input.push({ type: 'message', role: item.role, content: item.content.map(encodePart) });
+      case 'message': {
+        const message: Extract<ResponsesInputItem, { type: 'message' }> = {
+          type: 'message',
+          role: item.role,
+          content: item.content.map(encodePart),
+        };
+        // Models that label their messages read the labels back; OpenAI asks clients to
+        // resend them on every assistant message.
+        if (item.phase && item.role === 'assistant') message.phase = item.phase;
+        input.push(message);
         break;
+      }
       case 'function_call':
         input.push({
           type: 'function_call',

@@ -23,6 +23,8 @@ export type ResponsesInputItem =
       type: 'message';
       role: 'user' | 'system' | 'developer' | 'assistant';
       content: ResponsesInputContent[];
+      /** Assistant messages only: commentary between tool calls, or the final answer. */
+      phase?: 'commentary' | 'final_answer';
     }
   | { type: 'function_call'; call_id: string; name: string; arguments: string }
   | { type: 'function_call_output'; call_id: string; output: string | ResponsesInputContent[] }
@@ -97,6 +99,8 @@ export const responsesMessageSchema = z.looseObject({
   type: z.literal('message'),
   status: itemStatusSchema,
   content: z.array(responsesContentPartSchema).nullish(),
+  /** A label newer models give assistant messages; other values are not ratchet's to keep. */
+  phase: z.string().nullish(),
 });
 export type ResponsesMessage = z.infer<typeof responsesMessageSchema>;
 
@@ -144,6 +148,7 @@ export const outputItemAddedEventSchema = z.looseObject({
     id: z.string().nullish(),
     call_id: z.string().nullish(),
     name: z.string().nullish(),
+    phase: z.string().nullish(),
   }),
 });
 

@@ -1,4 +1,4 @@
-import type { FinishReason, FunctionTool, ModelItem, Usage } from '@ratchet/core';
+import type { FinishReason, FunctionTool, MessagePhase, ModelItem, Usage } from '@ratchet/core';
 
 export type { FinishReason } from '@ratchet/core';
 
@@ -46,10 +46,13 @@ export interface ModelCallRequest {
   onDelta?: (delta: ModelDelta) => void;
 }
 
-/** A piece of a model's output as it streams, for the output item with id `itemId`. */
+/**
+ * A piece of a model's output as it streams, for the output item with id `itemId`. A message
+ * the upstream labelled (`phase`) says so on its deltas, so its item opens labelled.
+ */
 export type ModelDelta =
-  | { type: 'text'; itemId: string; delta: string }
-  | { type: 'refusal'; itemId: string; delta: string }
+  | { type: 'text'; itemId: string; delta: string; phase?: MessagePhase }
+  | { type: 'refusal'; itemId: string; delta: string; phase?: MessagePhase }
   | { type: 'reasoning'; itemId: string; delta: string }
   | { type: 'arguments'; itemId: string; callId: string; name: string; delta: string };
 
