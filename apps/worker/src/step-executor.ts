@@ -1,6 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig, type ToolConfig } from '@ratchet/config';
-import { conversationBefore, shapeModelOutput, type StepRecord } from '@ratchet/core';
+import {
+  conversationBefore,
+  includesEncryptedReasoning,
+  shapeModelOutput,
+  type StepRecord,
+} from '@ratchet/core';
 import {
   callWithResilience,
   DEFAULT_RETRY_POLICY,
@@ -188,6 +193,11 @@ export class StepExecutor {
         textFormat: topScope ? textFormatForModel(request) : null,
         reasoningEffort: topScope ? (request.reasoning?.effort ?? null) : null,
         promptCacheKey: topScope ? (request.prompt_cache_key ?? null) : null,
+        verbosity: topScope ? (request.text?.verbosity ?? null) : null,
+        // The end user is the same for every call the response makes, sub-agents' included.
+        user: request.user ?? null,
+        safetyIdentifier: request.safety_identifier ?? null,
+        includeEncryptedReasoning: topScope && includesEncryptedReasoning(request.include),
         signal,
         ...(stream
           ? {

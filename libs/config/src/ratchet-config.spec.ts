@@ -117,6 +117,11 @@ describe('parseRatchetConfig', () => {
       expect(config.models.mock.provider).toBe('mock');
     });
 
+    it('reads whether a chat upstream takes verbosity', () => {
+      const parsed = parseRatchetConfig(withModel('    acceptsVerbosity: true\n'), FILE, {});
+      expect(parsed.models.gpt).toMatchObject({ acceptsVerbosity: true });
+    });
+
     it('applies model defaults and keeps values that were given', () => {
       expect(config.models.mock).toEqual({
         provider: 'mock',
@@ -311,6 +316,11 @@ describe('parseRatchetConfig', () => {
         withModel('    firstByteTimeoutMs: -1\n'),
       ],
       ['a string idle timeout', 'models.gpt.idleTimeoutMs', withModel('    idleTimeoutMs: 1m\n')],
+      [
+        'a string acceptsVerbosity',
+        'models.gpt.acceptsVerbosity',
+        withModel('    acceptsVerbosity: sometimes\n'),
+      ],
       ['an unknown provider', 'models.gpt.provider', 'models:\n  gpt:\n    provider: cohere\n'],
       [
         'a baseUrl that is not a URL',

@@ -53,6 +53,8 @@ export const modelConfigSchema = z.strictObject({
   maxTokensParameter: z
     .enum(['max_completion_tokens', 'max_tokens'])
     .default('max_completion_tokens'),
+  /** openai-chat: whether the upstream takes `verbosity` (default: OpenAI's gpt-5 models). */
+  acceptsVerbosity: z.boolean().optional(),
   description: z.string().optional(),
 });
 export type ModelConfig = z.infer<typeof modelConfigSchema>;

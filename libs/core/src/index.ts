@@ -3,6 +3,7 @@ export * from './call-outputs';
 export * from './errors';
 export * from './events';
 export * from './ids';
+export * from './include';
 export * from './items';
 export * from './model-output';
 export * from './normalize';

@@ -1,4 +1,5 @@
 import type { ContentPart, ModelItem } from '@ratchet/core';
+import { isSealedThinking } from './anthropic.thinking';
 import {
   type ResponsesInputContent,
   type ResponsesInputItem,
@@ -37,6 +38,12 @@ export function encodeResponsesRequest(request: ModelCallRequest): ResponsesRequ
   if (request.topP !== null) body.top_p = request.topP;
   const format = request.textFormat && encodeTextFormat(request.textFormat);
   if (format) body.text = { format };
+  if (request.verbosity) body.text = { ...body.text, verbosity: request.verbosity };
+  // Encrypted reasoning is what lets a store:false upstream read its reasoning again; it is
+  // asked for only when the client asked, since not every model behind this API returns it.
+  if (request.includeEncryptedReasoning) body.include = ['reasoning.encrypted_content'];
+  if (request.user) body.user = request.user;
+  if (request.safetyIdentifier) body.safety_identifier = request.safetyIdentifier;
   return body;
 }
 
@@ -75,7 +82,8 @@ function encodeInput(items: readonly ModelItem[]): ResponsesInputItem[] {
         // Without store, the only reasoning an upstream takes back is its own encrypted
         // content; plain reasoning text (from this or another provider) it would reject or
         // misread as a reference, so that is left out, as Chat Completions leaves it out.
-        if (item.encrypted_content) {
+        // Anthropic's sealed thinking is encrypted content too, but not this upstream's.
+        if (item.encrypted_content && !isSealedThinking(item.encrypted_content)) {
           input.push({
             type: 'reasoning',
             summary: item.summary,

@@ -64,8 +64,12 @@ export interface ResponsesRequest {
   max_output_tokens?: number;
   temperature?: number;
   top_p?: number;
-  text?: { format: ResponsesTextFormat };
+  text?: { format?: ResponsesTextFormat; verbosity?: 'low' | 'medium' | 'high' };
   reasoning?: { effort: string };
+  /** Only `reasoning.encrypted_content`, and only when the client asked for it. */
+  include?: 'reasoning.encrypted_content'[];
+  user?: string;
+  safety_identifier?: string;
   /** Always false: ratchet keeps the conversation, so the upstream need not (and should not). */
   store: false;
   /** True when the caller listens for deltas: the reply is then an SSE stream of events. */

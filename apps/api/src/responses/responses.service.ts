@@ -9,6 +9,7 @@ import {
   normalizeInput,
   parseCreateResponse,
   RatchetError,
+  refuseIncludesForModel,
   responseEvent,
   scopeOutput,
   unpairedOutputIndex,
@@ -100,6 +101,10 @@ export class ResponsesService {
         code: 'model_not_found',
       });
     }
+    refuseIncludesForModel(request.include, {
+      name: request.model,
+      provider: this.config.config.models[request.model].provider,
+    });
     const tools = resolveRequestTools(this.config.config, request);
     const idempotency =
       idempotencyKey === null ? null : { key: idempotencyKey, requestHash: hashRequest(body) };
