@@ -5,6 +5,7 @@ import {
   includesEncryptedReasoning,
   shapeModelOutput,
   type StepRecord,
+  type StepTruncation,
 } from '@ratchet/core';
 import {
   callWithResilience,
@@ -14,7 +15,9 @@ import {
   ProviderRegistry,
   resolveTargets,
   UpstreamError,
+  type ModelCallRequest,
   type ModelDelta,
+  type ResolvedTarget,
 } from '@ratchet/providers';
 import {
   childScopeId,
@@ -25,7 +28,7 @@ import {
 } from '@ratchet/store';
 import { HttpToolClient, resolveAgentTools } from '@ratchet/tools';
 import { StepAbort } from './in-flight.registry';
-import { textFormatForModel, toolsForModel } from './model-call';
+import { fitToContextWindow, textFormatForModel, toolsForModel } from './model-call';
 import { StreamEvents, type ModelStream } from './stream-events';
 import { UsageMeter } from './usage-meter';
 
@@ -178,7 +181,10 @@ export class StepExecutor {
     const parallelToolCalls = topScope ? (request.parallel_tool_calls ?? true) : true;
     const input = conversationBefore(scope.input, snapshot.steps, step.round);
     meter.input(estimateTokens(inputChars({ instructions: scope.instructions, input })));
-    const { result } = await callWithResilience(
+    // Truncation is the client's choice for its conversation: the top scope's, per model tried.
+    const truncates = topScope && request.truncation === 'auto';
+    const truncations = new Map<string, StepTruncation | null>();
+    const { result, model: answered } = await callWithResilience(
       resolveTargets(this.providers, scope.model),
       {
         model: scope.model,
@@ -210,6 +216,18 @@ export class StepExecutor {
       },
       {
         policy: DEFAULT_RETRY_POLICY,
+        ...(truncates
+          ? {
+              prepare: (target: ResolvedTarget, call: ModelCallRequest) => {
+                const model = { name: target.name, config: this.config.config.models[target.name] };
+                const fitted = fitToContextWindow(call, model);
+                truncations.set(target.name, fitted.truncation);
+                // A call cut short is estimated as what it sent.
+                meter.input(estimateTokens(inputChars(fitted.request)));
+                return fitted.request;
+              },
+            }
+          : {}),
         ...(stream
           ? {
               onAbandon: () => {
@@ -234,9 +252,14 @@ export class StepExecutor {
     const usage = meter.withAbandoned(result.usage);
     const shaped = shapeModelOutput(result.output, toolChoice, parallelToolCalls);
     if ('error' in shaped) return { status: 'failed', error: shaped.error, usage };
+    const truncation = truncations.get(answered) ?? null;
     return {
       status: 'completed',
-      result: { output: shaped.output, finishReason: result.finishReason },
+      result: {
+        output: shaped.output,
+        finishReason: result.finishReason,
+        ...(truncation ? { truncation } : {}),
+      },
       usage,
     };
   }

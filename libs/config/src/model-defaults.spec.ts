@@ -1,4 +1,42 @@
-import { acceptsVerbosityOf } from './model-defaults';
+import { acceptsVerbosityOf, contextWindowOf, knownContextWindow } from './model-defaults';
+
+describe('knownContextWindow', () => {
+  it.each([
+    ['gpt-4o', 128_000],
+    ['gpt-4o-mini-2024-07-18', 128_000],
+    ['gpt-4.1', 1_047_576],
+    ['gpt-4.1-nano', 1_047_576],
+    ['gpt-5', 272_000],
+    ['gpt-5-mini', 272_000],
+    ['gpt-5.1-codex', 272_000],
+    ['gpt-5-chat-latest', 128_000],
+    ['o1', 200_000],
+    ['o1-mini', 128_000],
+    ['o3', 200_000],
+    ['o4-mini', 200_000],
+    ['claude-sonnet-4-5', 200_000],
+    ['claude-3-5-haiku-20241022', 200_000],
+    ['openai/gpt-4o', 128_000],
+    ['GPT-4o', 128_000],
+  ])('knows %s: %d tokens', (model, tokens) => {
+    expect(knownContextWindow(model)).toBe(tokens);
+  });
+
+  it.each(['mock', 'llama-3.1-8b', 'gpt-4', 'gpt-3.5-turbo', 'omni', 'deepseek-chat'])(
+    'knows nothing of %s',
+    (model) => {
+      expect(knownContextWindow(model)).toBeNull();
+    },
+  );
+});
+
+describe('contextWindowOf', () => {
+  it("takes the config's window over a known one, and the upstream model's name over the key", () => {
+    expect(contextWindowOf('gpt-4o', { contextWindow: 8_000 })).toBe(8_000);
+    expect(contextWindowOf('fast', { upstreamModel: 'gpt-4o-mini' })).toBe(128_000);
+    expect(contextWindowOf('mock', {})).toBeNull();
+  });
+});
 
 describe('acceptsVerbosityOf', () => {
   it("says OpenAI's gpt-5 reasoning models take verbosity, and others do not", () => {

@@ -1,11 +1,39 @@
 import type { ModelConfig } from './ratchet-config';
 
-// What ratchet assumes about well-known models when the config does not say: whether a Chat
-// Completions upstream takes `verbosity`. Names are matched on the upstream model name,
-// without a router's `vendor/` prefix (`openai/gpt-4o`) and ignoring case.
+// What ratchet assumes about well-known models when the config does not say: how much input
+// they read at most (for `truncation: "auto"`), and whether a Chat Completions upstream takes
+// `verbosity`. Names are matched on the upstream model name, without a router's `vendor/`
+// prefix (`openai/gpt-4o`) and ignoring case; unknown models get no default.
+
+/** Context windows in tokens, by name pattern; the first match wins. */
+const CONTEXT_WINDOWS: readonly (readonly [RegExp, number])[] = [
+  [/^gpt-4o/, 128_000],
+  [/^gpt-4\.1/, 1_047_576],
+  // GPT-5 chat snapshots have a smaller window than the reasoning models.
+  [/^gpt-5[^-]*-chat/, 128_000],
+  // 400k in all, of which at most 272k input: the input is what truncation fits.
+  [/^gpt-5/, 272_000],
+  [/^o1-(mini|preview)/, 128_000],
+  [/^o[1-9](-|$)/, 200_000],
+  [/^claude-/, 200_000],
+];
 
 function baseName(model: string): string {
   return model.slice(model.lastIndexOf('/') + 1).toLowerCase();
+}
+
+/** The known context window of a model name, or null when ratchet knows none. */
+export function knownContextWindow(upstreamModel: string): number | null {
+  const name = baseName(upstreamModel);
+  return CONTEXT_WINDOWS.find(([pattern]) => pattern.test(name))?.[1] ?? null;
+}
+
+/** The context window of configured model `name`: the config's, else the known one, else null. */
+export function contextWindowOf(
+  name: string,
+  config: Pick<ModelConfig, 'contextWindow' | 'upstreamModel'>,
+): number | null {
+  return config.contextWindow ?? knownContextWindow(config.upstreamModel ?? name);
 }
 
 /**

@@ -117,9 +117,13 @@ describe('parseRatchetConfig', () => {
       expect(config.models.mock.provider).toBe('mock');
     });
 
-    it('reads whether a chat upstream takes verbosity', () => {
-      const parsed = parseRatchetConfig(withModel('    acceptsVerbosity: true\n'), FILE, {});
-      expect(parsed.models.gpt).toMatchObject({ acceptsVerbosity: true });
+    it('reads a context window and whether a chat upstream takes verbosity', () => {
+      const parsed = parseRatchetConfig(
+        withModel('    contextWindow: 32000\n    acceptsVerbosity: true\n'),
+        FILE,
+        {},
+      );
+      expect(parsed.models.gpt).toMatchObject({ contextWindow: 32000, acceptsVerbosity: true });
     });
 
     it('applies model defaults and keeps values that were given', () => {
@@ -316,6 +320,7 @@ describe('parseRatchetConfig', () => {
         withModel('    firstByteTimeoutMs: -1\n'),
       ],
       ['a string idle timeout', 'models.gpt.idleTimeoutMs', withModel('    idleTimeoutMs: 1m\n')],
+      ['a zero context window', 'models.gpt.contextWindow', withModel('    contextWindow: 0\n')],
       [
         'a string acceptsVerbosity',
         'models.gpt.acceptsVerbosity',

@@ -55,6 +55,11 @@ export const modelConfigSchema = z.strictObject({
     .default('max_completion_tokens'),
   /** openai-chat: whether the upstream takes `verbosity` (default: OpenAI's gpt-5 models). */
   acceptsVerbosity: z.boolean().optional(),
+  /**
+   * Tokens of input the model reads at most; `truncation: "auto"` drops the oldest items to
+   * fit. Defaults for well-known model names (model-defaults.ts); unknown models: none.
+   */
+  contextWindow: z.int().positive().optional(),
   description: z.string().optional(),
 });
 export type ModelConfig = z.infer<typeof modelConfigSchema>;

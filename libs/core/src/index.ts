@@ -12,4 +12,5 @@ export * from './response';
 export * from './server-calls';
 export * from './steps';
 export * from './transition';
+export * from './truncation';
 export * from './usage';
