@@ -28,7 +28,8 @@ models:
   chat: { provider: openai-chat, baseUrl: ${chat.url}, apiKey: test, upstreamModel: gpt-4o }
   chat5: { provider: openai-chat, baseUrl: ${chat.url}, apiKey: test, upstreamModel: gpt-5-mini }
   small: { provider: openai-chat, baseUrl: ${chat.url}, apiKey: test, contextWindow: 30 }
-  responder: { provider: openai-responses, baseUrl: ${responsesApi.url}, apiKey: test, upstreamModel: gpt-test }
+  responder: { provider: openai-responses, baseUrl: ${responsesApi.url}, apiKey: test, upstreamModel: gpt-test, acceptsVerbosity: true }
+  responder4o: { provider: openai-responses, baseUrl: ${responsesApi.url}, apiKey: test, upstreamModel: gpt-4o }
   claude: { provider: anthropic, baseUrl: ${anthropic.url}, apiKey: test, upstreamModel: claude-test }
   mock: { provider: mock }
 tools:
@@ -237,6 +238,14 @@ describe('text.verbosity and user', () => {
       user: 'user-42',
       safety_identifier: 'hash-42',
     });
+  });
+
+  it('leave verbosity out for an OpenAI model that refuses it, and still echo it', async () => {
+    responsesApi.enqueue(json(responsesReply([upstreamMessage('Hi.')])));
+    const response = await completed({ model: 'responder4o', ...fields });
+    expect(responsesApi.requests[0].body).not.toHaveProperty('text');
+    expect(responsesApi.requests[0].body).toMatchObject({ user: 'user-42' });
+    expect(response.text).toMatchObject({ verbosity: 'low' });
   });
 
   it('send verbosity only to chat models that take it', async () => {

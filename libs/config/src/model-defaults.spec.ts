@@ -39,16 +39,26 @@ describe('contextWindowOf', () => {
 });
 
 describe('acceptsVerbosityOf', () => {
-  it("says OpenAI's gpt-5 reasoning models take verbosity, and others do not", () => {
-    expect(acceptsVerbosityOf('gpt-5', {})).toBe(true);
-    expect(acceptsVerbosityOf('fast', { upstreamModel: 'openai/gpt-5-mini' })).toBe(true);
-    expect(acceptsVerbosityOf('gpt-5-chat-latest', {})).toBe(false);
-    expect(acceptsVerbosityOf('gpt-4o', {})).toBe(false);
-    expect(acceptsVerbosityOf('llama', {})).toBe(false);
+  const chat = { provider: 'openai-chat' } as const;
+  const responses = { provider: 'openai-responses' } as const;
+
+  it("says OpenAI's gpt-5 reasoning models take verbosity on either API", () => {
+    for (const api of [chat, responses]) {
+      expect(acceptsVerbosityOf('gpt-5', api)).toBe(true);
+      expect(acceptsVerbosityOf('fast', { ...api, upstreamModel: 'openai/gpt-5-mini' })).toBe(true);
+      expect(acceptsVerbosityOf('gpt-5-chat-latest', api)).toBe(false);
+      expect(acceptsVerbosityOf('gpt-4o', api)).toBe(false);
+      expect(acceptsVerbosityOf('o3', api)).toBe(false);
+    }
+  });
+
+  it('says other Responses API servers take it, and other chat servers do not', () => {
+    expect(acceptsVerbosityOf('llama', responses)).toBe(true);
+    expect(acceptsVerbosityOf('llama', chat)).toBe(false);
   });
 
   it('lets the config say otherwise', () => {
-    expect(acceptsVerbosityOf('llama', { acceptsVerbosity: true })).toBe(true);
-    expect(acceptsVerbosityOf('gpt-5', { acceptsVerbosity: false })).toBe(false);
+    expect(acceptsVerbosityOf('llama', { ...chat, acceptsVerbosity: true })).toBe(true);
+    expect(acceptsVerbosityOf('gpt-5', { ...responses, acceptsVerbosity: false })).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 import type { ModelConfig } from './ratchet-config';
 
 // What ratchet assumes about well-known models when the config does not say: how much input
-// they read at most (for `truncation: "auto"`), and whether a Chat Completions upstream takes
+// they read at most (for `truncation: "auto"`), and whether an OpenAI-style upstream takes
 // `verbosity`. Names are matched on the upstream model name, without a router's `vendor/`
 // prefix (`openai/gpt-4o`) and ignoring case; unknown models get no default.
 
@@ -36,15 +36,21 @@ export function contextWindowOf(
   return config.contextWindow ?? knownContextWindow(config.upstreamModel ?? name);
 }
 
+/** OpenAI's own model names, whose support of a parameter OpenAI decides model by model. */
+const OPENAI_MODEL = /^(gpt-|chatgpt-|o[1-9](-|$))/;
+
 /**
- * Whether a Chat Completions upstream takes `verbosity`, unless the config says: OpenAI's
- * GPT-5 reasoning models do; their chat snapshots and other servers' models may refuse it.
+ * Whether an OpenAI-style upstream takes `verbosity`, unless the config says. Among OpenAI's
+ * models only the GPT-5 reasoning models do (others refuse a request that sets it, on either
+ * API). Other Responses API servers take it: it is part of the Open Responses `text`. Other
+ * Chat Completions servers do not know it, and may refuse it.
  */
 export function acceptsVerbosityOf(
   name: string,
-  config: Pick<ModelConfig, 'acceptsVerbosity' | 'upstreamModel'>,
+  config: Pick<ModelConfig, 'acceptsVerbosity' | 'upstreamModel' | 'provider'>,
 ): boolean {
   if (config.acceptsVerbosity !== undefined) return config.acceptsVerbosity;
   const model = baseName(config.upstreamModel ?? name);
-  return /^gpt-5/.test(model) && !/-chat/.test(model);
+  if (/^gpt-5/.test(model)) return !/-chat/.test(model);
+  return config.provider === 'openai-responses' && !OPENAI_MODEL.test(model);
 }

@@ -53,7 +53,10 @@ export const modelConfigSchema = z.strictObject({
   maxTokensParameter: z
     .enum(['max_completion_tokens', 'max_tokens'])
     .default('max_completion_tokens'),
-  /** openai-chat: whether the upstream takes `verbosity` (default: OpenAI's gpt-5 models). */
+  /**
+   * openai-chat, openai-responses: whether the upstream takes `verbosity` (default: OpenAI's
+   * gpt-5 models, and Responses API servers' models other than OpenAI's).
+   */
   acceptsVerbosity: z.boolean().optional(),
   /**
    * Tokens of input the model reads at most; `truncation: "auto"` drops the oldest items to

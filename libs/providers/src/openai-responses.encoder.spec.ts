@@ -41,6 +41,11 @@ describe('encodeResponsesRequest fields', () => {
     expect(encodeResponsesRequest(modelRequest())).not.toHaveProperty('text');
   });
 
+  it('leaves verbosity out for a model that refuses it', () => {
+    const body = encodeResponsesRequest(modelRequest({ verbosity: 'low' }), { verbosity: false });
+    expect(body).not.toHaveProperty('text');
+  });
+
   it('sends user and safety_identifier when the request has them', () => {
     const body = encodeResponsesRequest(modelRequest({ user: 'u-1', safetyIdentifier: 'hash-1' }));
     expect(body).toMatchObject({ user: 'u-1', safety_identifier: 'hash-1' });

@@ -14,7 +14,16 @@ import type { ModelCallRequest, TextFormat, ToolDefinition } from './provider';
 // which an upstream running with store=false would take for references to items it never
 // stored) and statuses (the upstream's view of its output, not part of the input).
 
-export function encodeResponsesRequest(request: ModelCallRequest): ResponsesRequest {
+/** What a Responses API upstream takes beyond the common ground. */
+export interface ResponsesDialect {
+  /** Whether it takes `text.verbosity` (OpenAI's models before GPT-5 refuse it). */
+  verbosity?: boolean;
+}
+
+export function encodeResponsesRequest(
+  request: ModelCallRequest,
+  dialect: ResponsesDialect = { verbosity: true },
+): ResponsesRequest {
   const body: ResponsesRequest = {
     model: request.model,
     input: encodeInput(request.input),
@@ -38,7 +47,10 @@ export function encodeResponsesRequest(request: ModelCallRequest): ResponsesRequ
   if (request.topP !== null) body.top_p = request.topP;
   const format = request.textFormat && encodeTextFormat(request.textFormat);
   if (format) body.text = { format };
-  if (request.verbosity) body.text = { ...body.text, verbosity: request.verbosity };
+  // A hint about length, dropped for models that would refuse the whole request over it.
+  if (request.verbosity && dialect.verbosity) {
+    body.text = { ...body.text, verbosity: request.verbosity };
+  }
   // Encrypted reasoning is what lets a store:false upstream read its reasoning again; it is
   // asked for only when the client asked, since not every model behind this API returns it.
   if (request.includeEncryptedReasoning) body.include = ['reasoning.encrypted_content'];

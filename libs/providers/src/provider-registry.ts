@@ -80,6 +80,7 @@ function createProvider(model: string, config: ModelConfig): ModelProvider {
         apiKey: config.apiKey,
         headers: config.headers,
         ...upstreamTimeouts(config),
+        acceptsVerbosity: acceptsVerbosityOf(model, config),
       });
   }
 }
