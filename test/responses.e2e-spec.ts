@@ -6,7 +6,8 @@ import { startRatchet, type TestRatchet } from './support/ratchet';
 // The foundation end to end: the official SDK against the real API and worker, real
 // Postgres and Redis, and a real HTTP server standing in for an OpenAI-compatible upstream.
 
-const RESPONSE_KEYS = [...RESPONSE_RESOURCE_KEYS].sort();
+// The spec's 31 keys and OpenAI's `user`, which ratchet echoes too.
+const RESPONSE_KEYS = [...RESPONSE_RESOURCE_KEYS, 'user'].sort();
 
 let upstream: FakeOpenAI;
 let ratchet: TestRatchet;

@@ -2,9 +2,11 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig, type ToolConfig } from '@ratchet/config';
 import {
   conversationBefore,
+  includesEncryptedReasoning,
   shapeModelOutput,
   summarizeReasoning,
   type StepRecord,
+  type StepTruncation,
 } from '@ratchet/core';
 import {
   callWithResilience,
@@ -14,7 +16,9 @@ import {
   ProviderRegistry,
   resolveTargets,
   UpstreamError,
+  type ModelCallRequest,
   type ModelDelta,
+  type ResolvedTarget,
 } from '@ratchet/providers';
 import {
   childScopeId,
@@ -25,7 +29,7 @@ import {
 } from '@ratchet/store';
 import { HttpToolClient, resolveAgentTools } from '@ratchet/tools';
 import { StepAbort } from './in-flight.registry';
-import { textFormatForModel, toolsForModel } from './model-call';
+import { fitToContextWindow, textFormatForModel, toolsForModel } from './model-call';
 import { StreamEvents, type ModelStream } from './stream-events';
 import { UsageMeter } from './usage-meter';
 
@@ -178,7 +182,10 @@ export class StepExecutor {
     const parallelToolCalls = topScope ? (request.parallel_tool_calls ?? true) : true;
     const input = conversationBefore(scope.input, snapshot.steps, step.round);
     meter.input(estimateTokens(inputChars({ instructions: scope.instructions, input })));
-    const { result } = await callWithResilience(
+    // Truncation is the client's choice for its conversation: the top scope's, per model tried.
+    const truncates = topScope && request.truncation === 'auto';
+    const truncations = new Map<string, StepTruncation | null>();
+    const { result, model: answered } = await callWithResilience(
       resolveTargets(this.providers, scope.model),
       {
         model: scope.model,
@@ -193,6 +200,11 @@ export class StepExecutor {
         textFormat: topScope ? textFormatForModel(request) : null,
         reasoningEffort: topScope ? (request.reasoning?.effort ?? null) : null,
         promptCacheKey: topScope ? (request.prompt_cache_key ?? null) : null,
+        verbosity: topScope ? (request.text?.verbosity ?? null) : null,
+        // The end user is the same for every call the response makes, sub-agents' included.
+        user: request.user ?? null,
+        safetyIdentifier: request.safety_identifier ?? null,
+        includeEncryptedReasoning: topScope && includesEncryptedReasoning(request.include),
         signal,
         ...(stream
           ? {
@@ -205,6 +217,18 @@ export class StepExecutor {
       },
       {
         policy: DEFAULT_RETRY_POLICY,
+        ...(truncates
+          ? {
+              prepare: (target: ResolvedTarget, call: ModelCallRequest) => {
+                const model = { name: target.name, config: this.config.config.models[target.name] };
+                const fitted = fitToContextWindow(call, model);
+                truncations.set(target.name, fitted.truncation);
+                // A call cut short is estimated as what it sent.
+                meter.input(estimateTokens(inputChars(fitted.request)));
+                return fitted.request;
+              },
+            }
+          : {}),
         ...(stream
           ? {
               onAbandon: () => {
@@ -230,7 +254,12 @@ export class StepExecutor {
     const shaped = shapeModelOutput(result.output, toolChoice, parallelToolCalls);
     if ('error' in shaped) return { status: 'failed', error: shaped.error, usage };
     const output = request.reasoning?.summary ? summarizeReasoning(shaped.output) : shaped.output;
-    return { status: 'completed', result: { output, finishReason: result.finishReason }, usage };
+    const truncation = truncations.get(answered) ?? null;
+    return {
+      status: 'completed',
+      result: { output, finishReason: result.finishReason, ...(truncation ? { truncation } : {}) },
+      usage,
+    };
   }
 
   private async callTool(step: StepRecord, signal: AbortSignal): Promise<StepOutcome> {

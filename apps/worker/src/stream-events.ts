@@ -17,7 +17,9 @@ import {
   settledServerCall,
   type AgentIdentity,
   type CallRouting,
+  visibleItem,
   type CreateResponseRequest,
+  type Includable,
   type Item,
   type ModelItem,
   type ResponseRecord,
@@ -166,6 +168,7 @@ export class StreamEvents {
       routingOf(snapshot),
       this.logger,
       earlierChars,
+      snapshot.response.request.include ?? [],
     );
   }
 
@@ -207,15 +210,21 @@ export class ModelStream {
     private readonly logger: Logger,
     /** Characters that earlier attempts of the step streamed before their worker died. */
     readonly earlierChars = 0,
+    /** The request's `include`, which says whether reasoning shows its encrypted content. */
+    private readonly include: readonly Includable[] = [],
   ) {}
 
   readonly onDelta = (delta: ModelDelta): void => {
     const index = this.indexOf(delta.itemId);
     switch (delta.type) {
       case 'text':
-        return this.writer.push(this.streamer.textDelta(index, delta.itemId, delta.delta));
+        return this.writer.push(
+          this.streamer.textDelta(index, delta.itemId, delta.delta, delta.phase),
+        );
       case 'refusal':
-        return this.writer.push(this.streamer.refusalDelta(index, delta.itemId, delta.delta));
+        return this.writer.push(
+          this.streamer.refusalDelta(index, delta.itemId, delta.delta, delta.phase),
+        );
       case 'reasoning':
         return this.writer.push(this.streamer.reasoningDelta(index, delta.itemId, delta.delta));
       case 'arguments':
@@ -287,9 +296,14 @@ export class ModelStream {
     await this.writer.flush();
   }
 
-  /** An item as the stream shows it: a call ratchet runs itself is its mcp_call item. */
+  /**
+   * An item as the stream shows it: a call ratchet runs itself is its mcp_call item, and
+   * reasoning keeps its encrypted content only for clients that asked for it.
+   */
   private shown(item: ModelItem): Item {
-    if (item.type !== 'function_call' || !isServerCall(this.routing, item.name)) return item;
+    if (item.type !== 'function_call' || !isServerCall(this.routing, item.name)) {
+      return visibleItem(item, this.include);
+    }
     return openServerCall(item, serverLabel(this.routing, item.name), this.stepId);
   }
 

@@ -117,6 +117,15 @@ describe('parseRatchetConfig', () => {
       expect(config.models.mock.provider).toBe('mock');
     });
 
+    it('reads a context window and whether a chat upstream takes verbosity', () => {
+      const parsed = parseRatchetConfig(
+        withModel('    contextWindow: 32000\n    acceptsVerbosity: true\n'),
+        FILE,
+        {},
+      );
+      expect(parsed.models.gpt).toMatchObject({ contextWindow: 32000, acceptsVerbosity: true });
+    });
+
     it('applies model defaults and keeps values that were given', () => {
       expect(config.models.mock).toEqual({
         provider: 'mock',
@@ -312,6 +321,12 @@ describe('parseRatchetConfig', () => {
         withModel('    firstByteTimeoutMs: -1\n'),
       ],
       ['a string idle timeout', 'models.gpt.idleTimeoutMs', withModel('    idleTimeoutMs: 1m\n')],
+      ['a zero context window', 'models.gpt.contextWindow', withModel('    contextWindow: 0\n')],
+      [
+        'a string acceptsVerbosity',
+        'models.gpt.acceptsVerbosity',
+        withModel('    acceptsVerbosity: sometimes\n'),
+      ],
       ['an unknown provider', 'models.gpt.provider', 'models:\n  gpt:\n    provider: cohere\n'],
       [
         'a baseUrl that is not a URL',

@@ -53,6 +53,16 @@ export const modelConfigSchema = z.strictObject({
   maxTokensParameter: z
     .enum(['max_completion_tokens', 'max_tokens'])
     .default('max_completion_tokens'),
+  /**
+   * openai-chat, openai-responses: whether the upstream takes `verbosity` (default: OpenAI's
+   * gpt-5 models, and Responses API servers' models other than OpenAI's).
+   */
+  acceptsVerbosity: z.boolean().optional(),
+  /**
+   * Tokens of input the model reads at most; `truncation: "auto"` drops the oldest items to
+   * fit. Defaults for well-known model names (model-defaults.ts); unknown models: none.
+   */
+  contextWindow: z.int().positive().optional(),
   description: z.string().optional(),
 });
 export type ModelConfig = z.infer<typeof modelConfigSchema>;

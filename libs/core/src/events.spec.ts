@@ -327,6 +327,34 @@ describe('ItemStreamer', () => {
     expect(checkStream(streamOf([...events, ...closing], [message]))).toEqual([]);
   });
 
+  it("labels a streamed message with its phase from the first delta to the item's end", () => {
+    const streamer = new ItemStreamer();
+    const opening = streamer.textDelta(0, 'msg_1', 'Checking', 'commentary');
+    expect(opening[0]).toEqual({
+      type: 'response.output_item.added',
+      output_index: 0,
+      item: {
+        type: 'message',
+        id: 'msg_1',
+        role: 'assistant',
+        status: 'in_progress',
+        content: [],
+        phase: 'commentary',
+      },
+    });
+    const message = { ...assistantMessage('msg_1', 'Checking'), phase: 'commentary' as const };
+    const closing = streamer.finish(0, message);
+    expect(closing.at(-1)).toMatchObject({ item: { phase: 'commentary' } });
+    expect(checkStream(streamOf([...opening, ...closing], [message]))).toEqual([]);
+  });
+
+  it('announces a finished message with its phase', () => {
+    const message = { ...assistantMessage('msg_1', 'Done.'), phase: 'final_answer' as const };
+    const events = itemEvents(0, message);
+    expect(events[0]).toMatchObject({ item: { phase: 'final_answer', content: [] } });
+    expect(events.at(-1)).toMatchObject({ item: message });
+  });
+
   it('sends text the finished item has beyond what streamed as a last delta', () => {
     const streamer = new ItemStreamer();
     streamer.textDelta(0, 'msg_1', 'Hello');

@@ -1,4 +1,11 @@
-import type { ContentPart, FunctionCallItem, Item, McpCallItem, ReasoningItem } from './items';
+import type {
+  ContentPart,
+  FunctionCallItem,
+  Item,
+  McpCallItem,
+  MessagePhase,
+  ReasoningItem,
+} from './items';
 import type { ResponseObject, ResponseStatus } from './response';
 
 // The streaming events of a response, as the Open Responses spec names and shapes them, and
@@ -784,14 +791,24 @@ export class ItemStreamer {
     return streamer;
   }
 
-  /** Text of the assistant message at `outputIndex`. */
-  textDelta(outputIndex: number, itemId: string, delta: string): UnsequencedEvent[] {
-    return this.partDelta(outputIndex, itemId, 'message', 'output_text', delta);
+  /** Text of the assistant message at `outputIndex`; a `phase` labels the item it opens. */
+  textDelta(
+    outputIndex: number,
+    itemId: string,
+    delta: string,
+    phase?: MessagePhase,
+  ): UnsequencedEvent[] {
+    return this.partDelta(outputIndex, itemId, 'message', 'output_text', delta, undefined, phase);
   }
 
-  /** A refusal in the assistant message at `outputIndex`. */
-  refusalDelta(outputIndex: number, itemId: string, delta: string): UnsequencedEvent[] {
-    return this.partDelta(outputIndex, itemId, 'message', 'refusal', delta);
+  /** A refusal in the assistant message at `outputIndex`; a `phase` labels the item it opens. */
+  refusalDelta(
+    outputIndex: number,
+    itemId: string,
+    delta: string,
+    phase?: MessagePhase,
+  ): UnsequencedEvent[] {
+    return this.partDelta(outputIndex, itemId, 'message', 'refusal', delta, undefined, phase);
   }
 
   /** Raw reasoning text of the reasoning item at `outputIndex`. */
@@ -1234,13 +1251,21 @@ export class ItemStreamer {
     kind: TextPartKind,
     delta: string,
     requestedIndex?: number,
+    phase?: MessagePhase,
   ): UnsequencedEvent[] {
     // Upstreams send empty fragments (a role-only first chunk); they must not open anything.
     if (delta === '') return [];
     const events: UnsequencedEvent[] = [];
     const state = this.openItem(outputIndex, itemId, itemType, events, () =>
       itemType === 'message'
-        ? { type: 'message', id: itemId, role: 'assistant', status: 'in_progress', content: [] }
+        ? {
+            type: 'message',
+            id: itemId,
+            role: 'assistant',
+            status: 'in_progress',
+            content: [],
+            ...(phase ? { phase } : {}),
+          }
         : reasoningSkeleton(itemId, true),
     );
     const area = areaOf(kind);

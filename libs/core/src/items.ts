@@ -40,13 +40,23 @@ export type MessageRole = z.infer<typeof messageRoleSchema>;
 
 const itemStatus = z.enum(['in_progress', 'completed', 'incomplete']);
 
-const messageItem = z.strictObject({
-  type: z.literal('message'),
-  id: z.string().optional(),
-  role: messageRoleSchema,
-  content: z.union([z.string(), z.array(contentPartSchema)]),
-  status: itemStatus.optional(),
-});
+/** What an assistant message is: the model thinking aloud between tool calls, or its answer. */
+export const messagePhaseSchema = z.enum(['commentary', 'final_answer']);
+export type MessagePhase = z.infer<typeof messagePhaseSchema>;
+
+const messageItem = z
+  .strictObject({
+    type: z.literal('message'),
+    id: z.string().optional(),
+    role: messageRoleSchema,
+    content: z.union([z.string(), z.array(contentPartSchema)]),
+    status: itemStatus.optional(),
+    phase: messagePhaseSchema.nullish(),
+  })
+  .refine((message) => message.phase == null || message.role === 'assistant', {
+    path: ['phase'],
+    message: 'only assistant messages have a phase',
+  });
 
 const functionCallItem = z.strictObject({
   type: z.literal('function_call'),
@@ -143,6 +153,8 @@ export interface MessageItem {
   role: MessageRole;
   status: 'in_progress' | 'completed' | 'incomplete';
   content: ContentPart[];
+  /** Assistant messages only, and only when the client or the upstream labelled them. */
+  phase?: MessagePhase;
 }
 
 export interface FunctionCallItem {

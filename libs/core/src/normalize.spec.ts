@@ -87,6 +87,15 @@ describe('normalizeInput', () => {
       expect(item.id).toMatch(generatedId('msg'));
       expect(item).toMatchObject({ status: 'completed' });
     });
+
+    it.each(['commentary', 'final_answer'])("keeps an assistant message's phase %s", (phase) => {
+      expect(only({ role: 'assistant', content: 'x', phase })).toMatchObject({ phase });
+    });
+
+    it('leaves phase out when the client sent none, or null', () => {
+      expect(only({ role: 'assistant', content: 'x' })).not.toHaveProperty('phase');
+      expect(only({ role: 'assistant', content: 'x', phase: null })).not.toHaveProperty('phase');
+    });
   });
 
   describe('function calls and outputs', () => {

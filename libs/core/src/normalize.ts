@@ -89,6 +89,7 @@ export function normalizeInput(
                     : { type: 'input_text', text: item.content },
                 ]
               : item.content,
+          ...(item.phase ? { phase: item.phase } : {}),
         };
       case 'function_call':
         return { ...item, id: item.id ?? newId('fc'), status: item.status ?? 'completed' };

@@ -190,6 +190,26 @@ describe('parseCreateResponse', () => {
       ]);
     });
 
+    it.each(['commentary', 'final_answer'])('accepts phase %s on an assistant message', (phase) => {
+      const request = parseCreateResponse(
+        withInput(
+          { role: 'assistant', content: 'x', phase },
+          {
+            type: 'message',
+            role: 'assistant',
+            content: [{ type: 'output_text', text: 'y' }],
+            phase,
+          },
+        ),
+      );
+      expect(request.input).toMatchObject([{ phase }, { phase }]);
+    });
+
+    it('accepts every include value ratchet can honour', () => {
+      const include = ['reasoning.encrypted_content', 'message.input_image.image_url'];
+      expect(parseCreateResponse(body({ include })).include).toEqual(include);
+    });
+
     it('accepts every content part type, filling in part defaults', () => {
       const request = parseCreateResponse(
         withInput(
@@ -530,6 +550,48 @@ describe('parseCreateResponse', () => {
       [{ input: [{ id: 'msg_1', content: 'x' }] }, 'input[0].content'],
     ])('rejects %j naming the field', (fields, param) => {
       expect(rejection(body(fields)).param).toBe(param);
+    });
+
+    it("rejects a phase on a message that is not the assistant's, naming it", () => {
+      const error = rejection(
+        withInput(
+          { role: 'assistant', content: 'x' },
+          { role: 'user', content: 'y', phase: 'commentary' },
+        ),
+      );
+      expect(error.param).toBe('input[1].phase');
+      expect(error.code).toBe('invalid_value');
+      expect(error.message).toBe(
+        "Invalid value for 'input[1].phase': only assistant messages have a phase.",
+      );
+    });
+
+    it('rejects an unknown phase, listing the known ones', () => {
+      const error = rejection(withInput({ role: 'assistant', content: 'x', phase: 'draft' }));
+      expect(error.param).toBe('input[0].phase');
+      expect(error.message).toContain('"commentary"|"final_answer"');
+    });
+
+    it('rejects an include value OpenAI does not define, naming its index', () => {
+      const error = rejection(body({ include: ['reasoning.encrypted_content', 'everything'] }));
+      expect(error.param).toBe('include[1]');
+      expect(error.code).toBe('invalid_value');
+      expect(error.message).toContain('"reasoning.encrypted_content"');
+    });
+
+    it.each([
+      ['file_search_call.results', 'file_search'],
+      ['web_search_call.results', 'web_search'],
+      ['web_search_call.action.sources', 'web_search'],
+      ['computer_call_output.output.image_url', 'computer'],
+      ['code_interpreter_call.outputs', 'code_interpreter'],
+      ['message.output_text.logprobs', 'log probabilities'],
+    ])('rejects include %s, which ratchet cannot honour, saying why', (value, why) => {
+      const error = rejection(body({ include: ['message.input_image.image_url', value] }));
+      expect(error.param).toBe('include[1]');
+      expect(error.code).toBe('unsupported_include');
+      expect(error.message).toContain(`'${value}' cannot be included`);
+      expect(error.message).toContain(why);
     });
 
     it('rejects background with store false', () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { RatchetError } from './errors';
+import { INCLUDABLE, refuseUnservedIncludes } from './include';
 import { inputItemSchema } from './items';
 
 // POST /v1/responses, validated. Errors name the offending field the way OpenAI does
@@ -107,7 +108,7 @@ export const createResponseSchema = z.strictObject({
     })
     .nullish(),
   truncation: z.enum(['auto', 'disabled']).nullish(),
-  include: z.array(z.string()).nullish(),
+  include: z.array(z.enum(INCLUDABLE)).nullish(),
   user: z.string().nullish(),
   safety_identifier: z.string().max(64).nullish(),
   prompt_cache_key: z.string().nullish(),
@@ -303,6 +304,7 @@ export function parseCreateResponse(body: unknown): CreateResponseRequest {
       'invalid_value',
     );
   }
+  refuseUnservedIncludes(request.include);
   return request;
 }
 

@@ -1,4 +1,4 @@
-import { assistantMessage } from './items';
+import { assistantMessage, type ReasoningItem } from './items';
 import { parseCreateResponse, type CreateResponseRequest } from './request';
 import {
   assembleResponse,
@@ -11,6 +11,8 @@ import type { Usage } from './usage';
 import { RESPONSE_RESOURCE_KEYS } from '../../../test/support/open-responses';
 
 const REQUIRED_KEYS = RESPONSE_RESOURCE_KEYS;
+/** Keys OpenAI's Response has beyond the spec's required ones, which ratchet echoes too. */
+const OPENAI_KEYS = ['user'];
 
 const CREATED_AT = new Date('2026-03-04T05:06:07.890Z');
 const COMPLETED_AT = new Date('2026-03-04T05:06:09.999Z');
@@ -53,12 +55,14 @@ const USAGE: Usage = {
 };
 
 describe('assembleResponse', () => {
-  it('has exactly the 31 required keys', () => {
+  it("has exactly the 31 required keys and OpenAI's user", () => {
     expect(REQUIRED_KEYS).toHaveLength(31);
-    expect(Object.keys(assembleResponse(record())).sort()).toEqual([...REQUIRED_KEYS].sort());
+    expect(Object.keys(assembleResponse(record())).sort()).toEqual(
+      [...REQUIRED_KEYS, ...OPENAI_KEYS].sort(),
+    );
   });
 
-  it('has exactly the 31 required keys when every request parameter is set, too', () => {
+  it('has exactly those keys when every request parameter is set, too', () => {
     const full = record({
       status: 'completed',
       completedAt: COMPLETED_AT,
@@ -68,18 +72,22 @@ describe('assembleResponse', () => {
         metadata: { a: 'b' },
         user: 'u',
         stream: true,
-        include: ['x'],
+        include: ['reasoning.encrypted_content'],
       }),
       usage: USAGE,
     });
-    expect(Object.keys(assembleResponse(full)).sort()).toEqual([...REQUIRED_KEYS].sort());
+    expect(Object.keys(assembleResponse(full)).sort()).toEqual(
+      [...REQUIRED_KEYS, ...OPENAI_KEYS].sort(),
+    );
   });
 
   it('echoes the conversation as {id}, however the request named it, and only then', () => {
     for (const conversation of ['conv_1', { id: 'conv_1' }]) {
       const response = assembleResponse(record({ request: request({ conversation }) }));
       expect(response.conversation).toEqual({ id: 'conv_1' });
-      expect(Object.keys(response).sort()).toEqual([...REQUIRED_KEYS, 'conversation'].sort());
+      expect(Object.keys(response).sort()).toEqual(
+        [...REQUIRED_KEYS, ...OPENAI_KEYS, 'conversation'].sort(),
+      );
     }
     expect(assembleResponse(record())).not.toHaveProperty('conversation');
   });
@@ -101,7 +109,7 @@ describe('assembleResponse', () => {
       tool_choice: 'auto',
       truncation: 'disabled',
       parallel_tool_calls: true,
-      text: { format: { type: 'text' } },
+      text: { format: { type: 'text' }, verbosity: 'medium' },
       top_p: 1,
       presence_penalty: 0,
       frequency_penalty: 0,
@@ -117,6 +125,7 @@ describe('assembleResponse', () => {
       metadata: {},
       safety_identifier: null,
       prompt_cache_key: null,
+      user: null,
     });
   });
 
@@ -147,7 +156,10 @@ describe('assembleResponse', () => {
           tool_choice: { type: 'function', name: 'get_weather' },
           truncation: 'auto',
           parallel_tool_calls: false,
-          text: { format: { type: 'json_schema', name: 'out', schema: { type: 'object' } } },
+          text: {
+            format: { type: 'json_schema', name: 'out', schema: { type: 'object' } },
+            verbosity: 'low',
+          },
           top_p: 0.9,
           presence_penalty: 0.5,
           frequency_penalty: -0.5,
@@ -162,6 +174,7 @@ describe('assembleResponse', () => {
           metadata: { tenant: 'acme' },
           safety_identifier: 'user-hash',
           prompt_cache_key: 'cache-key',
+          user: 'user-42',
         }),
         tools: [WEATHER_TOOL],
       }),
@@ -173,7 +186,10 @@ describe('assembleResponse', () => {
       tool_choice: { type: 'function', name: 'get_weather' },
       truncation: 'auto',
       parallel_tool_calls: false,
-      text: { format: { type: 'json_schema', name: 'out', schema: { type: 'object' } } },
+      text: {
+        format: { type: 'json_schema', name: 'out', schema: { type: 'object' } },
+        verbosity: 'low',
+      },
       top_p: 0.9,
       presence_penalty: 0.5,
       frequency_penalty: -0.5,
@@ -188,6 +204,7 @@ describe('assembleResponse', () => {
       metadata: { tenant: 'acme' },
       safety_identifier: 'user-hash',
       prompt_cache_key: 'cache-key',
+      user: 'user-42',
     });
   });
 
@@ -256,6 +273,36 @@ describe('assembleResponse', () => {
         usage: USAGE,
         error: null,
         incomplete_details: null,
+      });
+    });
+
+    describe('reasoning encrypted content', () => {
+      const reasoning: ReasoningItem = {
+        type: 'reasoning',
+        id: 'rs_1',
+        summary: [{ type: 'summary_text', text: 'Thought.' }],
+        encrypted_content: 'opaque',
+        status: 'completed',
+      };
+      const finished = (include?: string[]): ResponseRecord =>
+        record({
+          status: 'completed',
+          completedAt: COMPLETED_AT,
+          output: [reasoning, assistantMessage('msg_1', 'Hi')],
+          request: request(include ? { include } : {}),
+        });
+
+      it('is hidden unless the request included it, and kept in the record', () => {
+        const record = finished();
+        const { encrypted_content: _hidden, ...visible } = reasoning;
+        expect(assembleResponse(record).output[0]).toEqual(visible);
+        expect(record.output?.[0]).toBe(reasoning);
+      });
+
+      it('is shown when the request included reasoning.encrypted_content', () => {
+        expect(assembleResponse(finished(['reasoning.encrypted_content'])).output[0]).toEqual(
+          reasoning,
+        );
       });
     });
 

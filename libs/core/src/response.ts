@@ -1,3 +1,4 @@
+import { visibleItem } from './include';
 import type { Item } from './items';
 import { conversationIdOf, type CreateResponseRequest, type ToolChoiceParam } from './request';
 import type { Usage } from './usage';
@@ -56,7 +57,10 @@ export interface ResponseObject {
   tool_choice: ToolChoiceParam;
   truncation: 'auto' | 'disabled';
   parallel_tool_calls: boolean;
-  text: { format: NonNullable<NonNullable<CreateResponseRequest['text']>['format']> };
+  text: {
+    format: NonNullable<NonNullable<CreateResponseRequest['text']>['format']>;
+    verbosity: 'low' | 'medium' | 'high';
+  };
   top_p: number;
   presence_penalty: number;
   frequency_penalty: number;
@@ -72,6 +76,8 @@ export interface ResponseObject {
   metadata: Record<string, string>;
   safety_identifier: string | null;
   prompt_cache_key: string | null;
+  /** OpenAI's (deprecated, superseded by safety_identifier) end-user id, as the request gave it. */
+  user: string | null;
 }
 
 /** What the store keeps of a response, in plain data. */
@@ -106,13 +112,16 @@ export function assembleResponse(record: ResponseRecord): ResponseObject {
     previous_response_id: request.previous_response_id ?? null,
     ...(conversationId === null ? {} : { conversation: { id: conversationId } }),
     instructions: request.instructions ?? null,
-    output: record.output ?? [],
+    output: (record.output ?? []).map((item) => visibleItem(item, request.include)),
     error: record.error,
     tools: record.tools,
     tool_choice: request.tool_choice ?? 'auto',
     truncation: request.truncation ?? 'disabled',
     parallel_tool_calls: request.parallel_tool_calls ?? true,
-    text: { format: request.text?.format ?? { type: 'text' } },
+    text: {
+      format: request.text?.format ?? { type: 'text' },
+      verbosity: request.text?.verbosity ?? 'medium',
+    },
     top_p: request.top_p ?? 1,
     presence_penalty: request.presence_penalty ?? 0,
     frequency_penalty: request.frequency_penalty ?? 0,
@@ -131,5 +140,6 @@ export function assembleResponse(record: ResponseRecord): ResponseObject {
     metadata: request.metadata ?? {},
     safety_identifier: request.safety_identifier ?? null,
     prompt_cache_key: request.prompt_cache_key ?? null,
+    user: request.user ?? null,
   };
 }

@@ -16,6 +16,17 @@ export interface StepError {
 export interface ModelStepResult {
   output: ModelItem[];
   finishReason: FinishReason;
+  /** Set when `truncation: "auto"` left items of the input out of the call. */
+  truncation?: StepTruncation;
+}
+
+/** What truncation left out of a model call's input to fit the model's context window. */
+export interface StepTruncation {
+  /** Ids of the input items left out, oldest first. */
+  droppedItemIds: string[];
+  /** The estimated input tokens of the call as sent. */
+  estimatedInputTokens: number;
+  contextWindow: number;
 }
 
 export interface StepRecord {

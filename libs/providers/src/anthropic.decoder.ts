@@ -1,9 +1,10 @@
-import { type ModelItem, newId, type Usage } from '@ratchet/core';
+import { type ModelItem, newId, type ReasoningItem, type Usage } from '@ratchet/core';
 import {
   type AnthropicUsage,
   anthropicMessageSchema,
   anthropicResponseBlockSchema,
 } from './anthropic.wire';
+import { sealThinking } from './anthropic.thinking';
 import { assistantItem, functionCallItem, reasoningItem } from './output-items';
 import { type FinishReason, type ModelCallResult, UpstreamError } from './provider';
 
@@ -21,6 +22,10 @@ export interface PendingReasoning {
   type: 'reasoning';
   id: string;
   text: string;
+  /** A thinking block's signature (it may stream after the text); empty when none came. */
+  signature: string;
+  /** A redacted_thinking block's encrypted data; null for a thinking block. */
+  redacted: string | null;
 }
 
 export interface PendingCall {
@@ -40,6 +45,9 @@ type PendingItem = PendingMessage | PendingReasoning | PendingCall;
 export class AnthropicOutputBuilder {
   private readonly items: PendingItem[] = [];
 
+  /** `model`: the upstream model asked, whose thinking signatures the items keep. */
+  constructor(private readonly model: string) {}
+
   /**
    * Anthropic may split one answer over several text blocks (around citations, say); text
    * blocks in a row are one message, so text joins the last item when that is a message.
@@ -51,7 +59,24 @@ export class AnthropicOutputBuilder {
   }
 
   openReasoning(): PendingReasoning {
-    return this.add({ type: 'reasoning', id: newId('rs'), text: '' });
+    return this.add({
+      type: 'reasoning',
+      id: newId('rs'),
+      text: '',
+      signature: '',
+      redacted: null,
+    });
+  }
+
+  /** A redacted_thinking block: no text, only the data that must go back with the turn. */
+  openRedactedReasoning(data: string): PendingReasoning {
+    return this.add({
+      type: 'reasoning',
+      id: newId('rs'),
+      text: '',
+      signature: '',
+      redacted: data,
+    });
   }
 
   openCall(callId: string, name: string): PendingCall {
@@ -70,7 +95,7 @@ export class AnthropicOutputBuilder {
         case 'message':
           return { ...assistantItem(item.text, null, status), id: item.id };
         case 'reasoning':
-          return { ...reasoningItem(item.text), id: item.id };
+          return this.reasoning(item);
         case 'function_call':
           // A call without parameters may stream no input at all, which is not valid JSON.
           return {
@@ -87,14 +112,45 @@ export class AnthropicOutputBuilder {
     return output;
   }
 
+  /**
+   * Thinking as a reasoning item, its block sealed into `encrypted_content` so a later call
+   * can hand it back (see anthropic.thinking.ts). Thinking without a signature cannot go
+   * back, so it has none; redacted thinking has nothing readable, so no content either.
+   */
+  private reasoning(item: PendingReasoning): ReasoningItem {
+    if (item.redacted !== null) {
+      return {
+        type: 'reasoning',
+        id: item.id,
+        summary: [],
+        status: 'completed',
+        encrypted_content: sealThinking(
+          { type: 'redacted_thinking', data: item.redacted },
+          this.model,
+        ),
+      };
+    }
+    const reasoning: ReasoningItem = { ...reasoningItem(item.text), id: item.id };
+    if (item.signature) {
+      reasoning.encrypted_content = sealThinking(
+        { type: 'thinking', thinking: item.text, signature: item.signature },
+        this.model,
+      );
+    }
+    return reasoning;
+  }
+
   private add<T extends PendingItem>(item: T): T {
     this.items.push(item);
     return item;
   }
 }
 
-/** Decodes a parsed non-streaming Messages API response body. */
-export function decodeAnthropicMessage(body: unknown): ModelCallResult {
+/**
+ * Decodes a parsed non-streaming Messages API response body, from upstream model `model` (as
+ * the request named it).
+ */
+export function decodeAnthropicMessage(body: unknown, model: string): ModelCallResult {
   const parsed = anthropicMessageSchema.safeParse(body);
   if (!parsed.success) {
     throw new UpstreamError('The upstream model answered without a usable message.', {
@@ -103,17 +159,23 @@ export function decodeAnthropicMessage(body: unknown): ModelCallResult {
       cause: parsed.error,
     });
   }
-  const output = new AnthropicOutputBuilder();
+  const output = new AnthropicOutputBuilder(model);
   for (const rawBlock of parsed.data.content) {
     const block = anthropicResponseBlockSchema.safeParse(rawBlock);
-    // Redacted thinking and server-side tool blocks have no Responses API item to become.
+    // Server-side tool blocks have no Responses API item to become.
     if (!block.success) continue;
     switch (block.data.type) {
       case 'text':
         output.openText().text += block.data.text;
         break;
-      case 'thinking':
-        output.openReasoning().text = block.data.thinking;
+      case 'thinking': {
+        const reasoning = output.openReasoning();
+        reasoning.text = block.data.thinking;
+        reasoning.signature = block.data.signature ?? '';
+        break;
+      }
+      case 'redacted_thinking':
+        output.openRedactedReasoning(block.data.data);
         break;
       case 'tool_use':
         output.openCall(block.data.id, block.data.name).args = JSON.stringify(

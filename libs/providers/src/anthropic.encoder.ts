@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type {
   ContentPart,
   FunctionCallItem,
@@ -15,6 +16,7 @@ import {
   type AnthropicToolChoice,
   type AnthropicToolResultBlock,
 } from './anthropic.wire';
+import { openThinking } from './anthropic.thinking';
 import { contentText } from './item-text';
 import {
   type ModelCallRequest,
@@ -39,7 +41,7 @@ export function encodeAnthropicRequest(request: ModelCallRequest): AnthropicMess
   const body: AnthropicMessagesRequest = {
     model: request.model,
     max_tokens: request.maxOutputTokens ?? DEFAULT_MAX_TOKENS,
-    messages: encodeMessages(request.input),
+    messages: encodeMessages(request.input, request.model),
   };
   const system = encodeSystem(request.instructions, request.input);
   if (system) body.system = system;
@@ -50,7 +52,22 @@ export function encodeAnthropicRequest(request: ModelCallRequest): AnthropicMess
   if (request.temperature !== null) body.temperature = request.temperature;
   if (request.topP !== null) body.top_p = request.topP;
   if (request.onDelta) body.stream = true;
+  const userId = endUserId(request);
+  if (userId) body.metadata = { user_id: userId };
   return body;
+}
+
+/** Anthropic's limit on `metadata.user_id`. */
+const MAX_USER_ID_LENGTH = 256;
+
+/**
+ * The end user's id for `metadata.user_id`: the request's safety_identifier, else its user.
+ * Anthropic wants an opaque id of at most 256 characters; a longer one goes as its SHA-256.
+ */
+function endUserId(request: ModelCallRequest): string | null {
+  const id = request.safetyIdentifier || request.user;
+  if (!id) return null;
+  return id.length <= MAX_USER_ID_LENGTH ? id : createHash('sha256').update(id).digest('hex');
 }
 
 /**
@@ -69,7 +86,7 @@ function encodeSystem(instructions: string | null, input: readonly ModelItem[]):
   return texts.join('\n\n');
 }
 
-function encodeMessages(input: readonly ModelItem[]): AnthropicMessage[] {
+function encodeMessages(input: readonly ModelItem[], model: string): AnthropicMessage[] {
   const messages: AnthropicMessage[] = [];
   for (const item of input) {
     switch (item.type) {
@@ -84,10 +101,13 @@ function encodeMessages(input: readonly ModelItem[]): AnthropicMessage[] {
       case 'function_call_output':
         appendBlocks(messages, 'user', [encodeToolResult(item)]);
         break;
-      case 'reasoning':
-        // Thinking can only go back with Anthropic's signature, which ratchet does not keep;
-        // without extended thinking enabled the model does not need it.
+      case 'reasoning': {
+        // Thinking goes back only as the block this model wrote, signature and all (sealed in
+        // encrypted_content); other reasoning (another model's, or plain text) cannot.
+        const block = item.encrypted_content ? openThinking(item.encrypted_content, model) : null;
+        if (block) appendBlocks(messages, 'assistant', [block]);
         break;
+      }
     }
   }
   return messages;

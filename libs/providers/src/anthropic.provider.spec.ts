@@ -1,6 +1,7 @@
 import type { ModelItem } from '@ratchet/core';
 import type { ServerResponse } from 'node:http';
 import { AnthropicProvider, type AnthropicProviderOptions } from './anthropic.provider';
+import { sealThinking } from './anthropic.thinking';
 import { type RecordedRequest, sendJson, TestUpstream } from './testing/upstream-server';
 import {
   modelRequest as baseRequest,
@@ -434,6 +435,21 @@ describe('AnthropicProvider decoding', () => {
         summary: [],
         content: [{ type: 'reasoning_text', text: 'Two cities.' }],
         status: 'completed',
+        // The whole signed block, so it can go back to the model that wrote it.
+        encrypted_content: sealThinking(
+          { type: 'thinking', thinking: 'Two cities.', signature: 'sig' },
+          'claude-test',
+        ),
+      },
+      {
+        type: 'reasoning',
+        id: newItemId('rs'),
+        summary: [],
+        status: 'completed',
+        encrypted_content: sealThinking(
+          { type: 'redacted_thinking', data: 'opaque' },
+          'claude-test',
+        ),
       },
       {
         type: 'message',
@@ -626,6 +642,11 @@ describe('AnthropicProvider streaming', () => {
           summary: [],
           content: [{ type: 'reasoning_text', text: 'Need both cities.' }],
           status: 'completed',
+          // The signature streamed after the text; the block is sealed whole.
+          encrypted_content: sealThinking(
+            { type: 'thinking', thinking: 'Need both cities.', signature: 'sig' },
+            'claude-test',
+          ),
         },
         {
           type: 'message',

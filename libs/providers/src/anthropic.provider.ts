@@ -60,9 +60,10 @@ export class AnthropicProvider implements ModelProvider {
     const { signal, onDelta } = callRequest;
     return exchange(this.endpoint, JSON.stringify(encodeAnthropicRequest(callRequest)), signal, {
       httpError,
-      decodeBody: (text) => decodeAnthropicMessage(parseJsonBody(text)),
+      decodeBody: (text) => decodeAnthropicMessage(parseJsonBody(text), callRequest.model),
       decodeStream: onDelta
-        ? (response, deadline) => this.readStream(response.body, onDelta, deadline, signal)
+        ? (response, deadline) =>
+            this.readStream(response.body, callRequest.model, onDelta, deadline, signal)
         : undefined,
     });
   }
@@ -74,11 +75,12 @@ export class AnthropicProvider implements ModelProvider {
    */
   private async readStream(
     body: ResponseBody,
+    model: string,
     onDelta: (delta: ModelDelta) => void,
     deadline: Deadline,
     signal: AbortSignal | undefined,
   ): Promise<ModelCallResult> {
-    const decoder = new AnthropicStreamDecoder(onDelta);
+    const decoder = new AnthropicStreamDecoder(onDelta, model);
     try {
       for await (const event of sseEvents(body)) decoder.push(event.data);
     } catch (error) {

@@ -11,7 +11,9 @@ import {
 import {
   type AnthropicUsage,
   anthropicErrorBodySchema,
+  anthropicRedactedThinkingBlockSchema,
   anthropicTextBlockSchema,
+  anthropicThinkingBlockSchema,
   anthropicToolUseBlockSchema,
   contentBlockDeltaEventSchema,
   contentBlockStartEventSchema,
@@ -19,6 +21,7 @@ import {
   inputJsonDeltaSchema,
   messageDeltaEventSchema,
   messageStartEventSchema,
+  signatureDeltaSchema,
   textDeltaSchema,
   thinkingDeltaSchema,
 } from './anthropic.wire';
@@ -32,17 +35,23 @@ type OpenBlock =
   | { type: 'text'; item: PendingMessage }
   | { type: 'thinking'; item: PendingReasoning }
   | { type: 'tool_use'; item: PendingCall; initialInput: unknown }
-  /** A block type ratchet does not decode (redacted thinking, server tools): deltas dropped. */
+  /** A block type ratchet does not decode (server tools...): deltas dropped. */
   | { type: 'skipped' };
 
 export class AnthropicStreamDecoder {
-  private readonly output = new AnthropicOutputBuilder();
+  private readonly output: AnthropicOutputBuilder;
   private readonly blocks = new Map<number, OpenBlock>();
   private usage: AnthropicUsage = {};
   private stopReason: string | null = null;
   private stopped = false;
 
-  constructor(private readonly onDelta: (delta: ModelDelta) => void) {}
+  /** `model`: the upstream model asked (as the request named it), whose signatures it keeps. */
+  constructor(
+    private readonly onDelta: (delta: ModelDelta) => void,
+    model: string,
+  ) {
+    this.output = new AnthropicOutputBuilder(model);
+  }
 
   /** Handles one SSE event's data; throws an UpstreamError for an `error` event. */
   push(data: string): void {
@@ -99,9 +108,25 @@ export class AnthropicStreamDecoder {
         if (initial.success && initial.data.text) this.appendText(item, initial.data.text);
         break;
       }
-      case 'thinking':
-        this.blocks.set(event.index, { type: 'thinking', item: this.output.openReasoning() });
+      case 'thinking': {
+        const item = this.output.openReasoning();
+        this.blocks.set(event.index, { type: 'thinking', item });
+        const initial = anthropicThinkingBlockSchema.safeParse(block);
+        if (initial.success) {
+          if (initial.data.thinking) this.appendThinking(item, initial.data.thinking);
+          item.signature = initial.data.signature ?? '';
+        }
         break;
+      }
+      case 'redacted_thinking': {
+        // It comes whole at its start; nothing of it is readable, so nothing streams.
+        const redacted = parseEvent(anthropicRedactedThinkingBlockSchema, block);
+        this.blocks.set(event.index, {
+          type: 'thinking',
+          item: this.output.openRedactedReasoning(redacted.data),
+        });
+        break;
+      }
       case 'tool_use': {
         const call = parseEvent(anthropicToolUseBlockSchema, block);
         this.blocks.set(event.index, {
@@ -119,8 +144,8 @@ export class AnthropicStreamDecoder {
   private applyDelta(event: z.infer<typeof contentBlockDeltaEventSchema>): void {
     const block = this.blocks.get(event.index);
     if (!block) throw badStream(`a delta for content block ${event.index}, which never started`);
-    // Only the delta kind that fills the block counts: signature and citation deltas carry
-    // nothing the Responses API items hold.
+    // Only the delta kinds that fill the block count: citation deltas carry nothing the
+    // Responses API items hold.
     switch (block.type) {
       case 'text': {
         const delta = textDeltaSchema.safeParse(event.delta);
@@ -128,10 +153,13 @@ export class AnthropicStreamDecoder {
         break;
       }
       case 'thinking': {
+        const signature = signatureDeltaSchema.safeParse(event.delta);
+        if (signature.success) {
+          block.item.signature += signature.data.signature;
+          break;
+        }
         const delta = thinkingDeltaSchema.safeParse(event.delta);
-        if (!delta.success) break;
-        block.item.text += delta.data.thinking;
-        this.onDelta({ type: 'reasoning', itemId: block.item.id, delta: delta.data.thinking });
+        if (delta.success) this.appendThinking(block.item, delta.data.thinking);
         break;
       }
       case 'tool_use': {
@@ -160,6 +188,11 @@ export class AnthropicStreamDecoder {
     if (block?.type === 'tool_use' && !block.item.args && isNonEmptyObject(block.initialInput)) {
       block.item.args = JSON.stringify(block.initialInput);
     }
+  }
+
+  private appendThinking(item: PendingReasoning, text: string): void {
+    item.text += text;
+    this.onDelta({ type: 'reasoning', itemId: item.id, delta: text });
   }
 
   private appendText(item: PendingMessage, text: string): void {

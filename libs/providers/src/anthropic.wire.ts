@@ -42,7 +42,20 @@ export interface AnthropicToolResultBlock {
   content: string | (AnthropicTextBlock | AnthropicImageBlock)[];
 }
 
+export interface AnthropicThinkingBlock {
+  type: 'thinking';
+  thinking: string;
+  signature: string;
+}
+
+export interface AnthropicRedactedThinkingBlock {
+  type: 'redacted_thinking';
+  data: string;
+}
+
 export type AnthropicContentBlock =
+  | AnthropicThinkingBlock
+  | AnthropicRedactedThinkingBlock
   | AnthropicTextBlock
   | AnthropicImageBlock
   | AnthropicDocumentBlock
@@ -75,6 +88,8 @@ export interface AnthropicMessagesRequest {
   temperature?: number;
   top_p?: number;
   stream?: boolean;
+  /** `user_id`: an opaque id of the end user, for Anthropic's abuse detection. */
+  metadata?: { user_id: string };
 }
 
 const tokenCount = z.number().int().nonnegative().nullish();
@@ -94,6 +109,12 @@ export const anthropicTextBlockSchema = z.looseObject({
 export const anthropicThinkingBlockSchema = z.looseObject({
   type: z.literal('thinking'),
   thinking: z.string(),
+  /** What lets the block go back to the API; servers imitating Anthropic may leave it out. */
+  signature: z.string().nullish(),
+});
+export const anthropicRedactedThinkingBlockSchema = z.looseObject({
+  type: z.literal('redacted_thinking'),
+  data: z.string(),
 });
 export const anthropicToolUseBlockSchema = z.looseObject({
   type: z.literal('tool_use'),
@@ -102,10 +123,11 @@ export const anthropicToolUseBlockSchema = z.looseObject({
   input: z.unknown(),
 });
 
-/** A response content block ratchet decodes; anything else (redacted thinking, server tools) is skipped. */
+/** A response content block ratchet decodes; anything else (server tools...) is skipped. */
 export const anthropicResponseBlockSchema = z.discriminatedUnion('type', [
   anthropicTextBlockSchema,
   anthropicThinkingBlockSchema,
+  anthropicRedactedThinkingBlockSchema,
   anthropicToolUseBlockSchema,
 ]);
 export type AnthropicResponseBlock = z.infer<typeof anthropicResponseBlockSchema>;
@@ -145,6 +167,11 @@ export const inputJsonDeltaSchema = z.looseObject({
 export const thinkingDeltaSchema = z.looseObject({
   type: z.literal('thinking_delta'),
   thinking: z.string(),
+});
+/** A thinking block's signature, streamed just before the block stops. */
+export const signatureDeltaSchema = z.looseObject({
+  type: z.literal('signature_delta'),
+  signature: z.string(),
 });
 
 export const contentBlockStopEventSchema = z.looseObject({

@@ -3,6 +3,7 @@ export * from './provider';
 export * from './upstream-errors';
 export * from './openai-chat.provider';
 export * from './anthropic.provider';
+export { DEFAULT_MAX_TOKENS as ANTHROPIC_DEFAULT_MAX_TOKENS } from './anthropic.encoder';
 export * from './openai-responses.provider';
 export * from './mock.provider';
 export * from './provider-registry';

@@ -19,6 +19,45 @@ describe('encodeChatRequest options', () => {
     expect(body).not.toHaveProperty('max_completion_tokens');
   });
 
+  it('sends verbosity only to an upstream that takes it', () => {
+    const asked = request({ verbosity: 'low' });
+    expect(encodeChatRequest(asked, 'max_completion_tokens', { verbosity: true }).verbosity).toBe(
+      'low',
+    );
+    expect(encodeChatRequest(asked)).not.toHaveProperty('verbosity');
+    expect(
+      encodeChatRequest(request(), 'max_completion_tokens', { verbosity: true }),
+    ).not.toHaveProperty('verbosity');
+  });
+
+  it('sends user and safety_identifier when the request has them', () => {
+    expect(encodeChatRequest(request({ user: 'u-1', safetyIdentifier: 'hash-1' }))).toMatchObject({
+      user: 'u-1',
+      safety_identifier: 'hash-1',
+    });
+    const plain = encodeChatRequest(request());
+    expect(plain).not.toHaveProperty('user');
+    expect(plain).not.toHaveProperty('safety_identifier');
+  });
+
+  it("leaves out an assistant message's phase, which Chat Completions has no place for", () => {
+    const body = encodeChatRequest(
+      request({
+        input: [
+          {
+            type: 'message',
+            id: 'msg_a',
+            role: 'assistant',
+            status: 'completed',
+            content: [{ type: 'output_text', text: 'Checking.', annotations: [], logprobs: [] }],
+            phase: 'commentary',
+          },
+        ],
+      }),
+    );
+    expect(body.messages).toEqual([{ role: 'assistant', content: 'Checking.' }]);
+  });
+
   it('forwards reasoning effort when the request sets it, and only then', () => {
     expect(encodeChatRequest(request({ reasoningEffort: 'high' })).reasoning_effort).toBe('high');
     expect(encodeChatRequest(request())).not.toHaveProperty('reasoning_effort');

@@ -24,9 +24,16 @@ import {
 /** Which parameter carries the output token limit: OpenAI's current name or the older one. */
 export type MaxTokensParameter = 'max_completion_tokens' | 'max_tokens';
 
+/** What a Chat Completions upstream takes beyond the common ground. */
+export interface ChatDialect {
+  /** Whether it takes `verbosity` (OpenAI's GPT-5 models do; most other servers do not). */
+  verbosity?: boolean;
+}
+
 export function encodeChatRequest(
   request: ModelCallRequest,
   maxTokensParameter: MaxTokensParameter = 'max_completion_tokens',
+  dialect: ChatDialect = {},
 ): ChatCompletionRequest {
   const body: ChatCompletionRequest = {
     model: request.model,
@@ -45,6 +52,10 @@ export function encodeChatRequest(
   if (request.topP !== null) body.top_p = request.topP;
   const responseFormat = request.textFormat && encodeTextFormat(request.textFormat);
   if (responseFormat) body.response_format = responseFormat;
+  // A hint about length, dropped for upstreams that would refuse the whole request over it.
+  if (request.verbosity && dialect.verbosity) body.verbosity = request.verbosity;
+  if (request.user) body.user = request.user;
+  if (request.safetyIdentifier) body.safety_identifier = request.safetyIdentifier;
   if (request.onDelta) {
     body.stream = true;
     // Usage arrives only in a final usage-only chunk, and only when asked for.

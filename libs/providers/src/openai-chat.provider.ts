@@ -30,6 +30,8 @@ export interface OpenAIChatProviderOptions extends UpstreamTimeoutOptions {
   headers: Record<string, string>;
   /** The parameter that carries max_output_tokens (config `maxTokensParameter`). */
   maxTokensParameter?: MaxTokensParameter;
+  /** Whether the upstream takes `verbosity` (config `acceptsVerbosity`); not sent otherwise. */
+  acceptsVerbosity?: boolean;
   /**
    * Connection pool to use instead of a shared one; its own connect timeout then applies
    * instead of `connectTimeoutMs`.
@@ -60,7 +62,11 @@ export class OpenAIChatProvider implements ModelProvider {
 
   async call(callRequest: ModelCallRequest): Promise<ModelCallResult> {
     // The encoder adds the stream options when onDelta is set.
-    const body = JSON.stringify(encodeChatRequest(callRequest, this.options.maxTokensParameter));
+    const body = JSON.stringify(
+      encodeChatRequest(callRequest, this.options.maxTokensParameter, {
+        verbosity: this.options.acceptsVerbosity ?? false,
+      }),
+    );
     if (callRequest.onDelta) return this.stream(body, callRequest.signal, callRequest.onDelta);
     const reply = await this.post(body, callRequest.signal);
     if (reply.status < 200 || reply.status >= 300) throw httpError(reply);

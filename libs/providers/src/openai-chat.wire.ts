@@ -62,6 +62,12 @@ export interface ChatCompletionRequest {
   temperature?: number;
   top_p?: number;
   response_format?: ChatResponseFormat;
+  /** OpenAI's GPT-5 models: how long an answer to write. */
+  verbosity?: 'low' | 'medium' | 'high';
+  /** The end user (OpenAI's older field, known to most compatible servers). */
+  user?: string;
+  /** The end user, as OpenAI's newer field names them. */
+  safety_identifier?: string;
   stream?: boolean;
   /** Asks for a final usage-only chunk; without it a streamed reply reports no usage. */
   stream_options?: { include_usage: boolean };

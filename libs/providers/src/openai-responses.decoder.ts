@@ -1,4 +1,4 @@
-import type { ContentPart, ModelItem, ReasoningItem, Usage } from '@ratchet/core';
+import type { ContentPart, MessagePhase, ModelItem, ReasoningItem, Usage } from '@ratchet/core';
 import { newId } from '@ratchet/core';
 import type { z } from 'zod';
 import {
@@ -68,9 +68,12 @@ export function decodeOutputItem(item: { type: string }, fallbackStatus: ItemSta
       const message = parseItem(responsesMessageSchema, item);
       const status = itemStatus(message.status, fallbackStatus);
       const content = (message.content ?? []).flatMap(decodeContentPart);
+      const phase = messagePhase(message.phase);
       // An empty message still gets its (empty) text part from the builder.
-      if (content.length === 0) return [assistantItem('', null, status)];
-      return [{ ...assistantItem('', null, status), content }];
+      const decoded = assistantItem('', null, status);
+      if (content.length > 0) decoded.content = content;
+      if (phase) decoded.phase = phase;
+      return [decoded];
     }
     case 'function_call': {
       const call = parseItem(responsesFunctionCallSchema, item);
@@ -129,6 +132,11 @@ function decodeContentPart(part: {
     default:
       return [];
   }
+}
+
+/** The phase label of an upstream message, when it is one ratchet knows. */
+export function messagePhase(phase: string | null | undefined): MessagePhase | null {
+  return phase === 'commentary' || phase === 'final_answer' ? phase : null;
 }
 
 function itemStatus(status: string | null | undefined, fallback: ItemStatus): ItemStatus {

@@ -1,4 +1,5 @@
 import type { ContentPart, ModelItem } from '@ratchet/core';
+import { isSealedThinking } from './anthropic.thinking';
 import {
   type ResponsesInputContent,
   type ResponsesInputItem,
@@ -13,7 +14,16 @@ import type { ModelCallRequest, TextFormat, ToolDefinition } from './provider';
 // which an upstream running with store=false would take for references to items it never
 // stored) and statuses (the upstream's view of its output, not part of the input).
 
-export function encodeResponsesRequest(request: ModelCallRequest): ResponsesRequest {
+/** What a Responses API upstream takes beyond the common ground. */
+export interface ResponsesDialect {
+  /** Whether it takes `text.verbosity` (OpenAI's models before GPT-5 refuse it). */
+  verbosity?: boolean;
+}
+
+export function encodeResponsesRequest(
+  request: ModelCallRequest,
+  dialect: ResponsesDialect = { verbosity: true },
+): ResponsesRequest {
   const body: ResponsesRequest = {
     model: request.model,
     input: encodeInput(request.input),
@@ -37,6 +47,15 @@ export function encodeResponsesRequest(request: ModelCallRequest): ResponsesRequ
   if (request.topP !== null) body.top_p = request.topP;
   const format = request.textFormat && encodeTextFormat(request.textFormat);
   if (format) body.text = { format };
+  // A hint about length, dropped for models that would refuse the whole request over it.
+  if (request.verbosity && dialect.verbosity) {
+    body.text = { ...body.text, verbosity: request.verbosity };
+  }
+  // Encrypted reasoning is what lets a store:false upstream read its reasoning again; it is
+  // asked for only when the client asked, since not every model behind this API returns it.
+  if (request.includeEncryptedReasoning) body.include = ['reasoning.encrypted_content'];
+  if (request.user) body.user = request.user;
+  if (request.safetyIdentifier) body.safety_identifier = request.safetyIdentifier;
   return body;
 }
 
@@ -44,9 +63,18 @@ function encodeInput(items: readonly ModelItem[]): ResponsesInputItem[] {
   const input: ResponsesInputItem[] = [];
   for (const item of items) {
     switch (item.type) {
-      case 'message':
-        input.push({ type: 'message', role: item.role, content: item.content.map(encodePart) });
+      case 'message': {
+        const message: Extract<ResponsesInputItem, { type: 'message' }> = {
+          type: 'message',
+          role: item.role,
+          content: item.content.map(encodePart),
+        };
+        // Models that label their messages read the labels back; OpenAI asks clients to
+        // resend them on every assistant message.
+        if (item.phase && item.role === 'assistant') message.phase = item.phase;
+        input.push(message);
         break;
+      }
       case 'function_call':
         input.push({
           type: 'function_call',
@@ -66,7 +94,8 @@ function encodeInput(items: readonly ModelItem[]): ResponsesInputItem[] {
         // Without store, the only reasoning an upstream takes back is its own encrypted
         // content; plain reasoning text (from this or another provider) it would reject or
         // misread as a reference, so that is left out, as Chat Completions leaves it out.
-        if (item.encrypted_content) {
+        // Anthropic's sealed thinking is encrypted content too, but not this upstream's.
+        if (item.encrypted_content && !isSealedThinking(item.encrypted_content)) {
           input.push({
             type: 'reasoning',
             summary: item.summary,

@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { abortError, type Deadline } from './abort-signals';
 import { decodeResponse } from './openai-responses.decoder';
-import { encodeResponsesRequest } from './openai-responses.encoder';
+import { encodeResponsesRequest, type ResponsesDialect } from './openai-responses.encoder';
 import { decodeResponsesStream } from './openai-responses.stream';
 import { openAIHttpError } from './openai-errors';
 import {
@@ -26,6 +26,8 @@ export interface OpenAIResponsesProviderOptions extends UpstreamTimeoutOptions {
   apiKey?: string;
   /** Extra headers for every request; they win over the defaults. */
   headers: Record<string, string>;
+  /** Whether the upstream takes `text.verbosity` (config `acceptsVerbosity`); default true. */
+  acceptsVerbosity?: boolean;
   /**
    * Connection pool to use instead of a shared one; its own connect timeout then applies
    * instead of `connectTimeoutMs`.
@@ -44,8 +46,10 @@ type ResponseBody = Dispatcher.ResponseData['body'];
  */
 export class OpenAIResponsesProvider implements ModelProvider {
   private readonly endpoint: UpstreamEndpoint;
+  private readonly dialect: ResponsesDialect;
 
   constructor(options: OpenAIResponsesProviderOptions) {
+    this.dialect = { verbosity: options.acceptsVerbosity ?? true };
     this.endpoint = upstreamEndpoint({
       baseUrl: options.baseUrl,
       path: 'responses',
@@ -59,7 +63,8 @@ export class OpenAIResponsesProvider implements ModelProvider {
   async call(callRequest: ModelCallRequest): Promise<ModelCallResult> {
     // The encoder asks for a stream when onDelta is set.
     const { signal, onDelta } = callRequest;
-    return exchange(this.endpoint, JSON.stringify(encodeResponsesRequest(callRequest)), signal, {
+    const body = JSON.stringify(encodeResponsesRequest(callRequest, this.dialect));
+    return exchange(this.endpoint, body, signal, {
       httpError: openAIHttpError,
       decodeBody: (text) => decodeResponse(parseJsonBody(text)),
       // A server that cannot stream may answer a stream request with the whole Response;

@@ -1,10 +1,11 @@
-import { type IdPrefix, newId } from '@ratchet/core';
+import { type IdPrefix, type MessagePhase, newId } from '@ratchet/core';
 import type { EventSourceMessage } from 'eventsource-parser';
 import type { z } from 'zod';
 import {
   badResponse,
   decodeResponseResource,
   failedResponseError,
+  messagePhase,
 } from './openai-responses.decoder';
 import {
   type ItemDeltaEvent,
@@ -99,6 +100,8 @@ interface StreamedItem {
   /** A function call's call id and name, which every arguments delta repeats. */
   callId: string | null;
   name: string | null;
+  /** A message's phase label, which its text and refusal deltas repeat. */
+  phase: MessagePhase | null;
 }
 
 /**
@@ -183,6 +186,7 @@ export class ResponsesStreamAssembler {
       // final item is given the same one.
       callId: item.type === 'function_call' ? item.call_id || newId('call') : null,
       name: item.name ?? null,
+      phase: item.type === 'message' ? messagePhase(item.phase) : null,
     };
     this.remember(streamed);
   }
@@ -199,8 +203,13 @@ export class ResponsesStreamAssembler {
     const { itemId } = item;
     // Only items of the three decoded types take deltas, and each of those has an id.
     if (itemId === null) throw badStream(`a ${kind} delta for a ${item.type} item`);
-    if (kind !== 'arguments') {
+    if (kind === 'reasoning') {
       this.onDelta({ type: kind, itemId, delta: parsed.delta });
+      return;
+    }
+    if (kind !== 'arguments') {
+      const { phase } = item;
+      this.onDelta({ type: kind, itemId, delta: parsed.delta, ...(phase ? { phase } : {}) });
       return;
     }
     if (item.callId === null || item.name === null) {
@@ -237,6 +246,7 @@ export class ResponsesStreamAssembler {
       outputIndex: event.output_index ?? null,
       callId: null,
       name: null,
+      phase: null,
     };
     this.remember(opened);
     return opened;

@@ -23,6 +23,8 @@ export type ResponsesInputItem =
       type: 'message';
       role: 'user' | 'system' | 'developer' | 'assistant';
       content: ResponsesInputContent[];
+      /** Assistant messages only: commentary between tool calls, or the final answer. */
+      phase?: 'commentary' | 'final_answer';
     }
   | { type: 'function_call'; call_id: string; name: string; arguments: string }
   | { type: 'function_call_output'; call_id: string; output: string | ResponsesInputContent[] }
@@ -62,8 +64,12 @@ export interface ResponsesRequest {
   max_output_tokens?: number;
   temperature?: number;
   top_p?: number;
-  text?: { format: ResponsesTextFormat };
+  text?: { format?: ResponsesTextFormat; verbosity?: 'low' | 'medium' | 'high' };
   reasoning?: { effort: string };
+  /** Only `reasoning.encrypted_content`, and only when the client asked for it. */
+  include?: 'reasoning.encrypted_content'[];
+  user?: string;
+  safety_identifier?: string;
   /** Always false: ratchet keeps the conversation, so the upstream need not (and should not). */
   store: false;
   /** True when the caller listens for deltas: the reply is then an SSE stream of events. */
@@ -97,6 +103,8 @@ export const responsesMessageSchema = z.looseObject({
   type: z.literal('message'),
   status: itemStatusSchema,
   content: z.array(responsesContentPartSchema).nullish(),
+  /** A label newer models give assistant messages; other values are not ratchet's to keep. */
+  phase: z.string().nullish(),
 });
 export type ResponsesMessage = z.infer<typeof responsesMessageSchema>;
 
@@ -144,6 +152,7 @@ export const outputItemAddedEventSchema = z.looseObject({
     id: z.string().nullish(),
     call_id: z.string().nullish(),
     name: z.string().nullish(),
+    phase: z.string().nullish(),
   }),
 });
 

@@ -1,4 +1,4 @@
-import type { ModelConfig, RatchetConfig } from '@ratchet/config';
+import { acceptsVerbosityOf, type ModelConfig, type RatchetConfig } from '@ratchet/config';
 import { AnthropicProvider } from './anthropic.provider';
 import { MockProvider } from './mock.provider';
 import { OpenAIChatProvider } from './openai-chat.provider';
@@ -63,6 +63,7 @@ function createProvider(model: string, config: ModelConfig): ModelProvider {
         headers: config.headers,
         ...upstreamTimeouts(config),
         maxTokensParameter: config.maxTokensParameter,
+        acceptsVerbosity: acceptsVerbosityOf(model, config),
       });
     case 'anthropic':
       return new AnthropicProvider({
@@ -79,6 +80,7 @@ function createProvider(model: string, config: ModelConfig): ModelProvider {
         apiKey: config.apiKey,
         headers: config.headers,
         ...upstreamTimeouts(config),
+        acceptsVerbosity: acceptsVerbosityOf(model, config),
       });
   }
 }

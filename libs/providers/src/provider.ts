@@ -1,4 +1,4 @@
-import type { FinishReason, FunctionTool, ModelItem, Usage } from '@ratchet/core';
+import type { FinishReason, FunctionTool, MessagePhase, ModelItem, Usage } from '@ratchet/core';
 
 export type { FinishReason } from '@ratchet/core';
 
@@ -20,6 +20,8 @@ export type TextFormat =
 
 export type ReasoningEffort = 'none' | 'minimal' | 'low' | 'medium' | 'high' | 'xhigh';
 
+export type Verbosity = 'low' | 'medium' | 'high';
+
 /** One model turn, in provider-neutral terms. */
 export interface ModelCallRequest {
   /** The model name the upstream knows (config `upstreamModel`, defaulting to the key). */
@@ -37,6 +39,17 @@ export interface ModelCallRequest {
   reasoningEffort?: ReasoningEffort | null;
   /** The request's own `prompt_cache_key`; providers that use one derive it otherwise. */
   promptCacheKey?: string | null;
+  /** How long an answer the client wants (`text.verbosity`), for upstreams that take it. */
+  verbosity?: Verbosity | null;
+  /** The request's `user`: OpenAI's older end-user id, forwarded for abuse monitoring. */
+  user?: string | null;
+  /** The request's `safety_identifier`, the end-user id that superseded `user`. */
+  safetyIdentifier?: string | null;
+  /**
+   * The client asked for `reasoning.encrypted_content`: upstreams that return it only when
+   * asked (the Responses API) are asked.
+   */
+  includeEncryptedReasoning?: boolean;
   signal?: AbortSignal;
   /**
    * When given, the provider streams from the upstream and reports each delta as it
@@ -46,10 +59,13 @@ export interface ModelCallRequest {
   onDelta?: (delta: ModelDelta) => void;
 }
 
-/** A piece of a model's output as it streams, for the output item with id `itemId`. */
+/**
+ * A piece of a model's output as it streams, for the output item with id `itemId`. A message
+ * the upstream labelled (`phase`) says so on its deltas, so its item opens labelled.
+ */
 export type ModelDelta =
-  | { type: 'text'; itemId: string; delta: string }
-  | { type: 'refusal'; itemId: string; delta: string }
+  | { type: 'text'; itemId: string; delta: string; phase?: MessagePhase }
+  | { type: 'refusal'; itemId: string; delta: string; phase?: MessagePhase }
   | { type: 'reasoning'; itemId: string; delta: string }
   | { type: 'arguments'; itemId: string; callId: string; name: string; delta: string };
 

@@ -180,6 +180,46 @@ describe('callWithResilience', () => {
     expect(fallback.provider.requests).toHaveLength(0);
   });
 
+  it('shapes the request for each target with prepare before its attempts', async () => {
+    const primary = target('gpt', [{ fail: status(500) }]);
+    const fallback = target('local', [{ answer: 'fitted' }]);
+    const seen: string[] = [];
+    const { options } = harness({
+      policy: { ...POLICY, maxAttempts: 1 },
+      prepare: (to, request) => {
+        seen.push(to.name);
+        return { ...request, instructions: `for ${to.name}` };
+      },
+    });
+
+    await callWithResilience([primary, fallback], modelRequest(), options);
+
+    expect(seen).toEqual(['gpt', 'local']);
+    expect(primary.provider.requests[0]).toMatchObject({
+      instructions: 'for gpt',
+      model: 'gpt-upstream',
+    });
+    expect(fallback.provider.requests[0]).toMatchObject({ instructions: 'for local' });
+  });
+
+  it('fails the target whose prepare throws, as an upstream failure of that code', async () => {
+    const primary = target('gpt', [{}]);
+    const tooLong = new UpstreamError('Does not fit.', {
+      code: 'context_length_exceeded',
+      retryable: false,
+    });
+    const { options } = harness({
+      prepare: () => {
+        throw tooLong;
+      },
+    });
+
+    const error = await rejection(callWithResilience([primary], modelRequest(), options));
+
+    expect(error).toMatchObject({ code: 'context_length_exceeded' });
+    expect(primary.provider.requests).toHaveLength(0);
+  });
+
   it('moves to the fallback once the primary has used its attempts', async () => {
     const primary = target('gpt', [
       { fail: status(503) },

@@ -41,6 +41,12 @@ export interface ResilienceOptions {
    * caller's failure and cancel paths close open items anyway.
    */
   onAbandon?: () => void;
+  /**
+   * Shapes the request for one target before each of its attempts (the worker fits the input
+   * into that model's context window). An UpstreamError it throws fails the attempt like an
+   * upstream's would.
+   */
+  prepare?: (target: ResolvedTarget, request: ModelCallRequest) => ModelCallRequest;
 }
 
 export interface ResilientCallResult {
@@ -101,7 +107,7 @@ export async function callWithResilience(
       const deltas = request.onDelta ? new DeltaTracker(request.onDelta) : null;
       const outcome = await settle(() =>
         target.provider.call({
-          ...request,
+          ...(options.prepare ? options.prepare(target, request) : request),
           model: target.upstreamModel,
           ...(deltas ? { onDelta: deltas.forward } : {}),
         }),

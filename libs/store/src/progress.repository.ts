@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Usage } from '@ratchet/core';
+import type { StepTruncation, Usage } from '@ratchet/core';
 import type { StepBackoff } from './recovery.repository';
 import { Sql, statement } from './sql';
 
@@ -25,6 +25,12 @@ export interface StepProgress {
   usage: Usage | null;
   /** The last time this model call waited out an upstream failure. */
   backoff: StepBackoff | null;
+  /** A model call whose input `truncation: "auto"` shortened: what it left out. */
+  truncation: {
+    dropped_item_ids: string[];
+    estimated_input_tokens: number;
+    context_window: number;
+  } | null;
 }
 
 const SQL = {
@@ -33,7 +39,7 @@ const SQL = {
     `SELECT s.id, s.scope_id, sc.depth, s.round, s.index, s.kind::text AS kind,
             s.status::text AS status, s.name, s.call_id, s.attempt, s.lease_owner AS worker,
             s.lease_expires_at, s.dispatched_at, s.started_at, s.completed_at, s.error, s.usage,
-            s.backoff
+            s.backoff, s.result -> 'truncation' AS truncation
        FROM steps s JOIN scopes sc ON sc.id = s.scope_id
       WHERE s.response_id = $1
       ORDER BY s.created_at, sc.depth, s.round, s.index`,
@@ -47,16 +53,25 @@ export class ProgressRepository {
 
   async steps(responseId: string): Promise<StepProgress[]> {
     const rows = await this.sql.query<
-      Omit<StepProgress, 'lease_expires_at' | 'dispatched_at' | 'started_at' | 'completed_at'> & {
+      Omit<
+        StepProgress,
+        'lease_expires_at' | 'dispatched_at' | 'started_at' | 'completed_at' | 'truncation'
+      > & {
         lease_expires_at: Date | null;
         dispatched_at: Date | null;
         started_at: Date | null;
         completed_at: Date | null;
+        truncation: StepTruncation | null;
       }
     >(SQL.steps, [responseId]);
     const iso = (date: Date | null): string | null => date?.toISOString() ?? null;
     return rows.map((row) => ({
       ...row,
+      truncation: row.truncation && {
+        dropped_item_ids: row.truncation.droppedItemIds,
+        estimated_input_tokens: row.truncation.estimatedInputTokens,
+        context_window: row.truncation.contextWindow,
+      },
       lease_expires_at: iso(row.lease_expires_at),
       dispatched_at: iso(row.dispatched_at),
       started_at: iso(row.started_at),

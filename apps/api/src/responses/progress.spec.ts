@@ -23,6 +23,7 @@ function step(overrides: Partial<StepProgress>): StepProgress {
     error: null,
     usage: null,
     backoff: null,
+    truncation: null,
     ...overrides,
   };
 }

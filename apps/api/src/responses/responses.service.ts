@@ -10,6 +10,7 @@ import {
   newId,
   parseCreateResponse,
   RatchetError,
+  refuseIncludesForModel,
   responseEvent,
   scopeOutput,
   assertOutputsPaired,
@@ -96,6 +97,10 @@ export class ResponsesService {
         code: 'model_not_found',
       });
     }
+    refuseIncludesForModel(request.include, {
+      name: request.model,
+      provider: this.config.config.models[request.model].provider,
+    });
     const tools = resolveRequestTools(this.config.config, request);
     const idempotency =
       idempotencyKey === null ? null : { key: idempotencyKey, requestHash: hashRequest(body) };
