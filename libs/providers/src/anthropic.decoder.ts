@@ -4,7 +4,7 @@ import {
   anthropicMessageSchema,
   anthropicResponseBlockSchema,
 } from './anthropic.wire';
-import { sealThinking } from './anthropic.thinking';
+import { encodeThinking } from './anthropic.thinking';
 import { assistantItem, functionCallItem, reasoningItem } from './output-items';
 import { type FinishReason, type ModelCallResult, UpstreamError } from './provider';
 
@@ -113,7 +113,7 @@ export class AnthropicOutputBuilder {
   }
 
   /**
-   * Thinking as a reasoning item, its block sealed into `encrypted_content` so a later call
+   * Thinking as a reasoning item, its block encoded into `encrypted_content` so a later call
    * can hand it back (see anthropic.thinking.ts). Thinking without a signature cannot go
    * back, so it has none; redacted thinking has nothing readable, so no content either.
    */
@@ -124,7 +124,7 @@ export class AnthropicOutputBuilder {
         id: item.id,
         summary: [],
         status: 'completed',
-        encrypted_content: sealThinking(
+        encrypted_content: encodeThinking(
           { type: 'redacted_thinking', data: item.redacted },
           this.model,
         ),
@@ -132,7 +132,7 @@ export class AnthropicOutputBuilder {
     }
     const reasoning: ReasoningItem = { ...reasoningItem(item.text), id: item.id };
     if (item.signature) {
-      reasoning.encrypted_content = sealThinking(
+      reasoning.encrypted_content = encodeThinking(
         { type: 'thinking', thinking: item.text, signature: item.signature },
         this.model,
       );

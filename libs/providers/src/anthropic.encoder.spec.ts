@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ModelItem } from '@ratchet/core';
 import { encodeAnthropicRequest } from './anthropic.encoder';
-import { sealThinking } from './anthropic.thinking';
+import { encodeThinking } from './anthropic.thinking';
 import type { ModelCallRequest } from './provider';
 import { modelRequest, userMessage } from './testing/fixtures';
 
@@ -47,8 +47,8 @@ describe('encodeAnthropicRequest thinking', () => {
       request({
         input: [
           userMessage('Weather?'),
-          reasoning('rs_1', sealThinking(thinking, 'claude-test')),
-          reasoning('rs_2', sealThinking(redacted, 'claude-test')),
+          reasoning('rs_1', encodeThinking(thinking, 'claude-test')),
+          reasoning('rs_2', encodeThinking(redacted, 'claude-test')),
           ...toolRound,
         ],
       }),
@@ -75,7 +75,7 @@ describe('encodeAnthropicRequest thinking', () => {
       request({
         input: [
           userMessage('Weather?'),
-          reasoning('rs_1', sealThinking(thinking, 'claude-other')),
+          reasoning('rs_1', encodeThinking(thinking, 'claude-other')),
           reasoning('rs_2', 'gAAAA-openai'),
           reasoning('rs_3', null),
           reasoning('rs_4', 'ratchet-anthropic-thinking.v1.not-base64-json'),

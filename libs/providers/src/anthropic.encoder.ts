@@ -16,7 +16,7 @@ import {
   type AnthropicToolChoice,
   type AnthropicToolResultBlock,
 } from './anthropic.wire';
-import { openThinking } from './anthropic.thinking';
+import { decodeThinking } from './anthropic.thinking';
 import { contentText } from './item-text';
 import {
   type ModelCallRequest,
@@ -104,7 +104,7 @@ function encodeMessages(input: readonly ModelItem[], model: string): AnthropicMe
       case 'reasoning': {
         // Thinking goes back only as the block this model wrote, signature and all (sealed in
         // encrypted_content); other reasoning (another model's, or plain text) cannot.
-        const block = item.encrypted_content ? openThinking(item.encrypted_content, model) : null;
+        const block = item.encrypted_content ? decodeThinking(item.encrypted_content, model) : null;
         if (block) appendBlocks(messages, 'assistant', [block]);
         break;
       }

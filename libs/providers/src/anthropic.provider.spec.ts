@@ -1,7 +1,7 @@
 import type { ModelItem } from '@ratchet/core';
 import type { ServerResponse } from 'node:http';
 import { AnthropicProvider, type AnthropicProviderOptions } from './anthropic.provider';
-import { sealThinking } from './anthropic.thinking';
+import { encodeThinking } from './anthropic.thinking';
 import { type RecordedRequest, sendJson, TestUpstream } from './testing/upstream-server';
 import {
   modelRequest as baseRequest,
@@ -436,7 +436,7 @@ describe('AnthropicProvider decoding', () => {
         content: [{ type: 'reasoning_text', text: 'Two cities.' }],
         status: 'completed',
         // The whole signed block, so it can go back to the model that wrote it.
-        encrypted_content: sealThinking(
+        encrypted_content: encodeThinking(
           { type: 'thinking', thinking: 'Two cities.', signature: 'sig' },
           'claude-test',
         ),
@@ -446,7 +446,7 @@ describe('AnthropicProvider decoding', () => {
         id: newItemId('rs'),
         summary: [],
         status: 'completed',
-        encrypted_content: sealThinking(
+        encrypted_content: encodeThinking(
           { type: 'redacted_thinking', data: 'opaque' },
           'claude-test',
         ),
@@ -642,8 +642,8 @@ describe('AnthropicProvider streaming', () => {
           summary: [],
           content: [{ type: 'reasoning_text', text: 'Need both cities.' }],
           status: 'completed',
-          // The signature streamed after the text; the block is sealed whole.
-          encrypted_content: sealThinking(
+          // The signature streamed after the text; the block is encoded whole.
+          encrypted_content: encodeThinking(
             { type: 'thinking', thinking: 'Need both cities.', signature: 'sig' },
             'claude-test',
           ),

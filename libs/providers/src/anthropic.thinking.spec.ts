@@ -1,31 +1,31 @@
 import { AnthropicStreamDecoder } from './anthropic.stream-decoder';
-import { isSealedThinking, openThinking, sealThinking } from './anthropic.thinking';
+import { isEncodedThinking, decodeThinking, encodeThinking } from './anthropic.thinking';
 import type { ModelDelta } from './provider';
 
 describe('sealed Anthropic thinking', () => {
   const block = { type: 'thinking' as const, thinking: 'Step one. ☀', signature: 'sig==' };
 
   it('opens to the exact block, for the model that wrote it only', () => {
-    const sealed = sealThinking(block, 'claude-a');
-    expect(isSealedThinking(sealed)).toBe(true);
-    expect(openThinking(sealed, 'claude-a')).toEqual(block);
-    expect(openThinking(sealed, 'claude-b')).toBeNull();
+    const sealed = encodeThinking(block, 'claude-a');
+    expect(isEncodedThinking(sealed)).toBe(true);
+    expect(decodeThinking(sealed, 'claude-a')).toEqual(block);
+    expect(decodeThinking(sealed, 'claude-b')).toBeNull();
   });
 
   it('does not open what it did not seal, or a seal tampered into another shape', () => {
-    expect(isSealedThinking('gAAAA-openai')).toBe(false);
-    expect(openThinking('gAAAA-openai', 'claude-a')).toBeNull();
+    expect(isEncodedThinking('gAAAA-openai')).toBe(false);
+    expect(decodeThinking('gAAAA-openai', 'claude-a')).toBeNull();
     const forged = `ratchet-anthropic-thinking.v1.${Buffer.from(
       JSON.stringify({ model: 'claude-a', block: { type: 'thinking', thinking: 1 } }),
     ).toString('base64url')}`;
-    expect(openThinking(forged, 'claude-a')).toBeNull();
+    expect(decodeThinking(forged, 'claude-a')).toBeNull();
   });
 
   it('sends back only the fields Anthropic takes', () => {
     const padded = `ratchet-anthropic-thinking.v1.${Buffer.from(
       JSON.stringify({ model: 'claude-a', block: { ...block, cache_control: { type: 'x' } } }),
     ).toString('base64url')}`;
-    expect(openThinking(padded, 'claude-a')).toEqual(block);
+    expect(decodeThinking(padded, 'claude-a')).toEqual(block);
   });
 });
 
@@ -73,11 +73,11 @@ describe('AnthropicStreamDecoder thinking', () => {
       id: redacted.id,
       summary: [],
       status: 'completed',
-      encrypted_content: sealThinking({ type: 'redacted_thinking', data: 'opaque' }, 'claude-a'),
+      encrypted_content: encodeThinking({ type: 'redacted_thinking', data: 'opaque' }, 'claude-a'),
     });
     expect(thinking).toMatchObject({
       content: [{ type: 'reasoning_text', text: 'Hm.' }],
-      encrypted_content: sealThinking(
+      encrypted_content: encodeThinking(
         { type: 'thinking', thinking: 'Hm.', signature: 'sig' },
         'claude-a',
       ),

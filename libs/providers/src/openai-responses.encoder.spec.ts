@@ -1,5 +1,5 @@
 import type { ModelItem } from '@ratchet/core';
-import { sealThinking } from './anthropic.thinking';
+import { encodeThinking } from './anthropic.thinking';
 import { encodeResponsesRequest } from './openai-responses.encoder';
 import { modelRequest, userMessage } from './testing/fixtures';
 
@@ -73,7 +73,7 @@ describe('encodeResponsesRequest fields', () => {
       id: 'rs_2',
       summary: [],
       content: [{ type: 'reasoning_text', text: 'Hmm.' }],
-      encrypted_content: sealThinking(
+      encrypted_content: encodeThinking(
         { type: 'thinking', thinking: 'Hmm.', signature: 's' },
         'gpt-test',
       ),

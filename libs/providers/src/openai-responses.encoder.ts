@@ -1,5 +1,5 @@
 import type { ContentPart, ModelItem } from '@ratchet/core';
-import { isSealedThinking } from './anthropic.thinking';
+import { isEncodedThinking } from './anthropic.thinking';
 import {
   type ResponsesInputContent,
   type ResponsesInputItem,
@@ -95,7 +95,7 @@ function encodeInput(items: readonly ModelItem[]): ResponsesInputItem[] {
         // content; plain reasoning text (from this or another provider) it would reject or
         // misread as a reference, so that is left out, as Chat Completions leaves it out.
         // Anthropic's sealed thinking is encrypted content too, but not this upstream's.
-        if (item.encrypted_content && !isSealedThinking(item.encrypted_content)) {
+        if (item.encrypted_content && !isEncodedThinking(item.encrypted_content)) {
           input.push({
             type: 'reasoning',
             summary: item.summary,
