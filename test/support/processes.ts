@@ -20,9 +20,11 @@ export function startProcess(
   script: string,
   env: Record<string, string>,
   args: string[] = [],
+  /** The checkout to run it from. */
+  root = repoRoot,
 ): ServiceProcess {
-  const child = spawn(process.execPath, [path.join(repoRoot, script), ...args], {
-    cwd: repoRoot,
+  const child = spawn(process.execPath, [path.join(root, script), ...args], {
+    cwd: root,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

