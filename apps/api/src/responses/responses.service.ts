@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import {
   assembleResponse,
+  assertOutputsPaired,
   conversationIdOf,
   groupRounds,
   isTerminalStatus,
@@ -13,7 +14,6 @@ import {
   refuseIncludesForModel,
   responseEvent,
   scopeOutput,
-  assertOutputsPaired,
   type CreateResponseRequest,
   type Item,
   type ItemList,
