@@ -18,6 +18,8 @@ export const REDIS_URL = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
 
 export interface TestRatchet {
   url: string;
+  /** The API app, to reach its providers. */
+  api: INestApplication;
   database: TestDatabase;
   adminKey: string;
   env: Record<string, string>;
@@ -63,6 +65,7 @@ export async function startRatchet(
 
   return {
     url,
+    api,
     database,
     adminKey,
     env,

@@ -17,6 +17,7 @@ import { ModelsController } from './models/models.controller';
 import { ResponsesController } from './responses/responses.controller';
 import { EventStreamService } from './responses/event-stream.service';
 import { ResponsesService } from './responses/responses.service';
+import { TerminalWaits } from './responses/terminal-waits';
 import { ResponsesWebSocketServer } from './websocket/responses-websocket.server';
 
 @Module({
@@ -38,6 +39,7 @@ import { ResponsesWebSocketServer } from './websocket/responses-websocket.server
       useFactory: (config: AppConfig) => new ProviderRegistry(config.config),
     },
     EventStreamService,
+    TerminalWaits,
     ResponsesWebSocketServer,
     ConversationsService,
     InputResolver,

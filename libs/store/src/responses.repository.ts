@@ -113,6 +113,12 @@ const SQL = {
     'forget-idempotency-key',
     `UPDATE responses SET idempotency_key = NULL WHERE id = $1`,
   ),
+  // Of these responses, the ones that have ended (waiting requests check them in one go).
+  ended: statement(
+    'ended-responses',
+    `SELECT ${RECORD_COLUMNS} FROM responses r
+      WHERE r.id = ANY($1::text[]) AND r.status IN ('completed', 'failed', 'cancelled', 'incomplete')`,
+  ),
   find: statement(
     'find-response',
     `SELECT ${RECORD_COLUMNS} FROM responses r
@@ -321,6 +327,12 @@ export class ResponsesRepository {
   async find(id: string, principal: Principal): Promise<ResponseRecord | null> {
     const [row] = await this.sql.query<RecordRow>(SQL.find, [id, ownerFilter(principal)]);
     return row ? toRecord(row) : null;
+  }
+
+  /** Of the responses `ids`, those that have ended. */
+  async findEnded(ids: readonly string[]): Promise<ResponseRecord[]> {
+    if (ids.length === 0) return [];
+    return (await this.sql.query<RecordRow>(SQL.ended, [ids])).map(toRecord);
   }
 
   async findById(id: string): Promise<ResponseRecord | null> {

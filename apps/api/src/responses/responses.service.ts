@@ -35,9 +35,7 @@ import { resolveRequestTools } from '@ratchet/tools';
 import { InputResolver } from '../items/input-resolver.service';
 import type { InputItemsQuery } from './input-items.query';
 import { progressView, type ProgressView } from './progress';
-
-/** A foreground request re-reads the response at least this often, notices or not. */
-const TERMINAL_RECHECK_MS = 1000;
+import { TerminalWaits, type TerminalWait } from './terminal-waits';
 
 /**
  * What creating a response gives the caller: the response, or its stream to follow with
@@ -77,6 +75,7 @@ export class ResponsesService {
     private readonly log: EventLog,
     private readonly progress: ProgressRepository,
     private readonly inputs: InputResolver,
+    private readonly waits: TerminalWaits,
   ) {}
 
   /**
@@ -138,9 +137,9 @@ export class ResponsesService {
           );
     const waits = !request.background && !request.stream;
     // A foreground caller listens before the work is queued, so no notice can slip past.
-    const watching = waits ? this.watch(id) : null;
+    const watching = waits ? this.waits.watch(id) : null;
     let created: ResponseRecord;
-    let watch: Watch | null;
+    let watch: TerminalWait | null;
     try {
       [created, watch] = await Promise.all([record, watching]);
     } catch (error) {
@@ -158,7 +157,7 @@ export class ResponsesService {
     try {
       await this.queue.advance({ responseId: id, scopeId: topScopeId(id) }, 'start');
       if (request.stream) return { type: 'stream', responseId: id, context, replayed: false };
-      const ended = watch ? await this.awaitTerminal(id, watch, signal) : created;
+      const ended = watch ? await watch.ended(signal) : created;
       return { type: 'response', response: assembleResponse(ended), replayed: false };
     } finally {
       watch?.close();
@@ -202,9 +201,9 @@ export class ResponsesService {
       if (!record) throw RatchetError.responseNotFound(id);
       return { type: 'response', response: assembleResponse(record), replayed: true };
     }
-    const watch = await this.watch(id);
+    const watch = await this.waits.watch(id);
     try {
-      const record = await this.awaitTerminal(id, watch, signal);
+      const record = await watch.ended(signal);
       return { type: 'response', response: assembleResponse(record), replayed: true };
     } finally {
       watch.close();
@@ -340,67 +339,6 @@ export class ResponsesService {
         );
     }
   }
-
-  /** Starts listening for notices about a response. */
-  private async watch(id: string): Promise<Watch> {
-    let pending = false;
-    let wake: (() => void) | null = null;
-    let finished: ResponseRecord | null = null;
-    const unsubscribe = await this.bus.onTerminal(id, (notice) => {
-      if (notice.record) finished = reviveRecord(notice.record);
-      pending = true;
-      wake?.();
-    });
-    return {
-      finished: () => finished,
-      next: (signal) =>
-        new Promise<void>((resolve) => {
-          if (pending || signal.aborted) {
-            pending = false;
-            return resolve();
-          }
-          const timer = setTimeout(done, TERMINAL_RECHECK_MS);
-          signal.addEventListener('abort', done, { once: true });
-          wake = done;
-          function done(): void {
-            clearTimeout(timer);
-            signal.removeEventListener('abort', done);
-            pending = false;
-            wake = null;
-            resolve();
-          }
-        }),
-      close: unsubscribe,
-    };
-  }
-
-  /**
-   * Waits until the response is terminal: it reads the response when a notice arrives, and
-   * at least every TERMINAL_RECHECK_MS, since notices are hints that may be lost.
-   */
-  private async awaitTerminal(
-    id: string,
-    watch: Watch,
-    signal: AbortSignal,
-  ): Promise<ResponseRecord> {
-    for (;;) {
-      await watch.next(signal);
-      const finished = watch.finished();
-      if (finished) return finished;
-      const record = await this.responses.findById(id);
-      if (!record) throw RatchetError.responseNotFound(id);
-      if (isTerminalStatus(record.status) || signal.aborted) return record;
-    }
-  }
-}
-
-/** Notices about one response, as a foreground request waits for it. */
-interface Watch {
-  /** Resolves at the next notice (or one that came since the last call), or after a while. */
-  next(signal: AbortSignal): Promise<void>;
-  /** The finished response, when a terminal notice brought it. */
-  finished(): ResponseRecord | null;
-  close(): void;
 }
 
 /**
@@ -436,13 +374,4 @@ function canonicalJson(value: unknown): string {
 function isKeyTaken(error: unknown): boolean {
   const pg = error as { code?: string; constraint?: string };
   return pg.code === '23505' && (pg.constraint ?? '').includes('idempotency_key');
-}
-
-/** A record that travelled as JSON: its dates are text again. */
-function reviveRecord(record: ResponseRecord): ResponseRecord {
-  return {
-    ...record,
-    createdAt: new Date(record.createdAt),
-    completedAt: record.completedAt === null ? null : new Date(record.completedAt),
-  };
 }

@@ -1,0 +1,80 @@
+import { ResponsesRepository } from '@ratchet/store';
+import { Client } from 'pg';
+import { startRatchet, type TestRatchet } from './support/ratchet';
+
+// A foreground request waits for its response's terminal notice; lost notices are made up
+// for by one query a second for all of a process's waiting requests, never one per request.
+
+let ratchet: TestRatchet;
+let key: string;
+const calls = { findById: 0, findEnded: 0 };
+
+beforeAll(async () => {
+  ratchet = await startRatchet('foreground_waits');
+  key = await ratchet.newKey();
+  const responses = ratchet.api.get(ResponsesRepository);
+  for (const name of ['findById', 'findEnded'] as const) {
+    const original = responses[name].bind(responses) as (...args: unknown[]) => unknown;
+    (responses as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+      calls[name] += 1;
+      return original(...args);
+    };
+  }
+});
+afterAll(() => ratchet?.close());
+
+const create = (input: string): Promise<Response> =>
+  ratchet.request('/v1/responses', {
+    key,
+    method: 'POST',
+    body: JSON.stringify({ model: 'mock', input }),
+  });
+
+it('keeps 150 waiting requests at about one query a second in all', async () => {
+  calls.findById = 0;
+  calls.findEnded = 0;
+  const startedAt = Date.now();
+  const answers = await Promise.all(
+    Array.from({ length: 150 }, (_, i) => create(`/sleep 2500\nWait ${i}`)),
+  );
+  const seconds = (Date.now() - startedAt) / 1000;
+  expect(answers.every((answer) => answer.status === 200)).toBe(true);
+  const bodies = (await Promise.all(answers.map((answer) => answer.json()))) as {
+    status: string;
+  }[];
+  expect(bodies.every((body) => body.status === 'completed')).toBe(true);
+  // Woken by their notices: no per-request reads, and one check a second at most.
+  expect(calls.findById).toBe(0);
+  expect(calls.findEnded).toBeLessThanOrEqual(Math.ceil(seconds) + 1);
+});
+
+it('wakes a request whose terminal notice was lost, within about a second', async () => {
+  const db = new Client({ connectionString: ratchet.database.url });
+  await db.connect();
+  try {
+    const waiting = create('/sleep 6000\nNever mind.');
+    // The response runs (its model call sleeps); end it behind the workers' backs, as a
+    // worker that died after writing the end but before publishing it would leave it.
+    let id: string | undefined;
+    const deadline = Date.now() + 10_000;
+    while (!id && Date.now() < deadline) {
+      const { rows } = await db.query<{ id: string }>(
+        `SELECT id FROM responses WHERE status = 'in_progress' AND request->>'input' LIKE '%Never mind.%'`,
+      );
+      id = rows[0]?.id;
+      if (!id) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(id).toBeDefined();
+    const endedAt = Date.now();
+    await db.query(
+      `UPDATE responses SET status = 'failed', completed_at = now(),
+              error = '{"code":"server_error","message":"Ended by the test."}' WHERE id = $1`,
+      [id],
+    );
+    const answer = await waiting;
+    expect(Date.now() - endedAt).toBeLessThan(3000);
+    expect(((await answer.json()) as { status: string }).status).toBe('failed');
+  } finally {
+    await db.end();
+  }
+});
