@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type OpenAI from 'openai';
 import { Client } from 'pg';
+import { queueKeyPrefix } from '@ratchet/queue';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
 import { startProcess, waitForOutput, type ServiceProcess } from './support/processes';
 import { REDIS_URL, startRatchet, type TestRatchet } from './support/ratchet';
@@ -178,7 +179,7 @@ it('starts and finishes responses whose jobs were lost with all of Redis', async
   // Everything ratchet keeps in Redis is gone (the queue with these responses' jobs).
   const redis = new Redis(REDIS_URL);
   try {
-    const keys = await redis.keys(`${ratchet.env.RATCHET_REDIS_PREFIX}:*`);
+    const keys = await redis.keys(`${queueKeyPrefix(ratchet.env.RATCHET_REDIS_PREFIX)}:*`);
     expect(keys.length).toBeGreaterThan(0);
     await redis.del(...keys);
   } finally {

@@ -3,6 +3,7 @@ import { Module } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import { JobQueue } from './job-queue';
 import { QUEUE_NAME } from './jobs';
+import { queueKeyPrefix } from './redis';
 import { RedisConnection } from './redis-connection';
 
 @Module({ providers: [RedisConnection], exports: [RedisConnection] })
@@ -15,7 +16,7 @@ class RedisConnectionModule {}
       inject: [AppConfig, RedisConnection],
       useFactory: (config: AppConfig, connection: RedisConnection) => ({
         connection: connection.redis,
-        prefix: config.env.RATCHET_REDIS_PREFIX,
+        prefix: queueKeyPrefix(config.env.RATCHET_REDIS_PREFIX),
       }),
     }),
     BullModule.registerQueue({ name: QUEUE_NAME }),

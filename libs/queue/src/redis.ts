@@ -15,3 +15,12 @@ export function createRedis(url: string, name: string): Redis {
   redis.on('error', () => undefined);
   return redis;
 }
+
+/**
+ * The prefix of the queue's keys: `RATCHET_REDIS_PREFIX` as a Redis Cluster hash tag
+ * (`{ratchet}`), as BullMQ requires there, so that every key of the queue lands in one slot.
+ * A prefix that has a hash tag already is kept as it is.
+ */
+export function queueKeyPrefix(prefix: string): string {
+  return /\{[^{}]+\}/.test(prefix) ? prefix : `{${prefix}}`;
+}
