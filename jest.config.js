@@ -6,7 +6,8 @@ const shared = {
     '/node_modules/(?!(@nestjs|file-type|strtok3|token-types|@tokenizer|uint8array-extras|eventsource-parser)/)',
   ],
   moduleNameMapper: {
-    '^@ratchet/(config|core|store|providers|queue|events|tools)$': '<rootDir>/libs/$1/src/index.ts',
+    '^@ratchet/(config|core|store|providers|queue|events|tools|mcp)$':
+      '<rootDir>/libs/$1/src/index.ts',
     '^@ratchet/(api|worker)$': '<rootDir>/apps/$1/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
