@@ -15,3 +15,5 @@ export {
   type McpUrlCheck,
   systemResolver,
 } from './mcp-allow-list';
+export { type McpRenderedContent, renderToolContent } from './mcp-content';
+export type { McpCallFailure, McpFailureCode } from './mcp-failures';
