@@ -1,5 +1,5 @@
-// @ratchet/mcp: a client for MCP servers as tool sources. See checkMcpUrl / McpAllowList for
-// the rules on servers that requests name.
+// @ratchet/mcp: a client for MCP servers as tool sources. See McpClients for the pool, and
+// checkMcpUrl / McpAllowList for the rules on servers that requests name.
 export { classifyAddress, type SpecialAddressKind } from './address-ranges';
 export {
   checkMcpUrl,
@@ -15,5 +15,19 @@ export {
   type McpUrlCheck,
   systemResolver,
 } from './mcp-allow-list';
+export {
+  MCP_IDEMPOTENCY_META_KEY,
+  type McpCallOutcome,
+  McpClients,
+  type McpClientsOptions,
+  type McpListToolsOptions,
+  type McpListToolsOutcome,
+  type McpServer,
+  type McpTool,
+  type McpToolCall,
+  type McpToolResult,
+} from './mcp-clients';
+export type { McpLogger, McpTransportKind, McpTransportSetting } from './mcp-connection';
 export { type McpRenderedContent, renderToolContent } from './mcp-content';
 export type { McpCallFailure, McpFailureCode } from './mcp-failures';
+export { McpModule } from './mcp.module';
