@@ -696,7 +696,10 @@ describe('servers named by a request', () => {
     // Another origin (the real server): not followed at all, even for a trusted server.
     redirectTarget = `http://localhost:${mcp.port}`;
     const crossOrigin = await pool().callTool({ url: `${redirector.url}/mcp` }, { name: 'echo' });
-    expect(crossOrigin.ok).toBe(false);
+    expect(expectFailure(crossOrigin, 'mcp_http_error')).toMatchObject({
+      status: 307,
+      retryable: false,
+    });
     expect(mcp.httpRequests).toEqual([]);
   });
 });

@@ -61,6 +61,16 @@ describe('classifyMcpError', () => {
     expect(failure.message).toContain(': go away');
   });
 
+  it('reads a redirect that reached it as refused for good', () => {
+    const error = new StreamableHTTPError(
+      307,
+      "Error POSTing to endpoint: Redirect to https://elsewhere.example/mcp not followed (redirectPolicy: 'same-origin')",
+    );
+    const failure = classifyMcpError(error, connecting);
+    expect(failure).toMatchObject({ code: 'mcp_http_error', status: 307, retryable: false });
+    expect(failure.message).toContain('Redirect to https://elsewhere.example/mcp not followed');
+  });
+
   it('finds the status in the old transport’s errors', () => {
     expect(
       classifyMcpError(new Error('Error POSTing to endpoint (HTTP 403): nope'), sent),

@@ -202,6 +202,15 @@ function brokenConnection(detail: string, context: FailureContext): McpCallFailu
 function httpFailure(status: number, error: unknown, context: FailureContext): McpCallFailure {
   const body = serverText(messageOf(error));
   const said = body ? `: ${body}` : '.';
+  if (status < 400) {
+    // The SDK follows redirects only within the origin, and the allow-list checks each hop:
+    // a redirect that reaches us was refused, and asking again gets the same answer.
+    return mcpFailure(
+      'mcp_http_error',
+      `The MCP server at ${context.server} answered ${context.action} with a redirect (HTTP ${status}) that is not followed${said}`,
+      { status, retryable: false },
+    );
+  }
   if (status === 401 || status === 403) {
     return mcpFailure(
       'mcp_auth_error',
@@ -266,7 +275,7 @@ function rpcCodeName(code: number): string {
  */
 export function httpStatus(error: unknown): number | null {
   if (error instanceof StreamableHTTPError || error instanceof SseError) {
-    return typeof error.code === 'number' && error.code >= 400 ? error.code : null;
+    return typeof error.code === 'number' && error.code >= 300 ? error.code : null;
   }
   if (error instanceof Error) {
     const match = /^Error POSTing to endpoint \(HTTP (\d{3})\)/.exec(error.message);
