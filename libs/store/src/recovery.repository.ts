@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { PoolClient } from 'pg';
+import { LIVENESS_LOCK_HELD } from './liveness-session';
 import { Sql, statement } from './sql';
 
 // What recovery reads and writes: leases of running steps, and the work of live responses
@@ -59,6 +60,32 @@ const SQL = {
                      sc.created_at) < now() - $1 * interval '1 millisecond'
       LIMIT ${SWEEP_LIMIT}`,
   ),
+  // Registered workers whose liveness lock is free: their session, and so the worker, is gone.
+  // A few rows and one read of pg_locks, cheap enough to run several times a second.
+  deadWorkers: statement(
+    'dead-workers',
+    `SELECT w.id FROM workers w WHERE NOT ${LIVENESS_LOCK_HELD('w')}`,
+  ),
+  // The running steps of those workers, given up so that a claim takes them at once (the
+  // claim bumps the attempt, fencing out anything the dead worker might still write), and
+  // the workers' rows, gone with them. The lock is checked again under the row locks, and
+  // concurrent watchers skip rows another one holds: each death is handled once.
+  takeOver: statement(
+    'take-over-dead',
+    `WITH dead AS (
+       SELECT w.id FROM workers w
+        WHERE w.id = ANY($1::text[]) AND NOT ${LIVENESS_LOCK_HELD('w')}
+          FOR UPDATE SKIP LOCKED),
+     taken AS (
+       UPDATE steps s SET lease_owner = NULL, lease_expires_at = now() - interval '1 second'
+         FROM responses r, dead
+        WHERE r.status IN ('queued', 'in_progress') AND s.response_id = r.id
+          AND s.status = 'running' AND s.lease_owner = dead.id
+       RETURNING s.id AS "stepId", s.response_id AS "responseId", dead.id AS "workerId"),
+     gone AS (DELETE FROM workers WHERE id IN (SELECT id FROM dead) RETURNING id)
+     SELECT (SELECT coalesce(json_agg(gone.id), '[]') FROM gone) AS workers,
+            (SELECT coalesce(json_agg(taken), '[]') FROM taken) AS steps`,
+  ),
   // Streamed responses that ended without their terminal event (the writer died between the
   // two): their lease says by when the log should have been closed.
   unclosedLogs: statement(
@@ -89,6 +116,13 @@ export interface IdleStep {
 export interface StalledScope {
   id: string;
   responseId: string;
+}
+
+/** Running steps taken from workers that died, to queue again. */
+export interface TakenOver {
+  /** The dead workers whose registrations were removed. */
+  workers: string[];
+  steps: { stepId: string; responseId: string; workerId: string }[];
 }
 
 /** What one sweep found, all of it safe to act on twice. */
@@ -133,6 +167,23 @@ export class RecoveryRepository {
       const found = await this.find(client, graceMs);
       return work(found);
     });
+  }
+
+  /**
+   * Takes the running steps of workers whose liveness session is gone (see LivenessSession):
+   * their leases end now, so that a claim takes them at once. The caller queues them after
+   * this commits (a claim that ran before would find the lease still valid and do nothing);
+   * should that fail, the sweep finds them by their ended leases. Null when no registered
+   * worker is dead (the common case: one cheap read).
+   */
+  async takeOverFromDead(): Promise<TakenOver | null> {
+    const dead = await this.sql.query<{ id: string }>(SQL.deadWorkers);
+    if (dead.length === 0) return null;
+    const [row] = await this.sql.query<{ workers: string[]; steps: TakenOver['steps'] }>(
+      SQL.takeOver,
+      [dead.map((worker) => worker.id)],
+    );
+    return { workers: row.workers, steps: row.steps };
   }
 
   private async find(client: PoolClient, graceMs: number): Promise<SweepFindings> {

@@ -1,0 +1,245 @@
+import type OpenAI from 'openai';
+import { Client } from 'pg';
+import { startFakeTools, type FakeTools, type ToolCall } from './support/fake-tools';
+import { blockEventLoop, INSPECTABLE } from './support/inspector';
+import { startProcess, waitForOutput, type ServiceProcess } from './support/processes';
+import { startRatchet, type TestRatchet } from './support/ratchet';
+
+// Failover by liveness session, with real worker processes: a worker that dies loses its
+// running steps to another within about a second, long before its lease (30 s, the default,
+// here) would run out; a worker that is only slow (its event loop stuck, or the process
+// stopped) keeps them; and a worker whose session is cut gives its steps up at once.
+// The sweeper's own intervals are the defaults too (5 s, 15 s grace): nothing but the
+// liveness watch can explain a takeover within seconds.
+
+let tools: FakeTools;
+let ratchet: TestRatchet;
+let client: OpenAI;
+const workers: ServiceProcess[] = [];
+
+const fn = (name: string): OpenAI.Responses.FunctionTool =>
+  ({ type: 'function', name }) as OpenAI.Responses.FunctionTool;
+
+beforeAll(async () => {
+  tools = await startFakeTools();
+  ratchet = await startRatchet('failover', {
+    workers: 0,
+    configYaml: `
+models:
+  mock: { provider: mock }
+tools:
+  sleep: { type: http, url: ${tools.url}/sleep, timeoutMs: 60000 }
+  hang: { type: http, url: ${tools.url}/hang, timeoutMs: 60000 }
+`,
+  });
+  client = ratchet.client(await ratchet.newKey());
+});
+
+afterAll(async () => {
+  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
+  await ratchet?.close();
+  await tools?.close();
+});
+
+async function startWorker(env: Record<string, string> = {}): Promise<ServiceProcess> {
+  const worker = startProcess('dist/apps/worker/src/main.js', {
+    ...ratchet.env,
+    WORKER_CONCURRENCY: '4',
+    ...env,
+  });
+  workers.push(worker);
+  await waitForOutput(worker, 'processing jobs');
+  return worker;
+}
+
+async function stopAllWorkers(): Promise<void> {
+  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
+}
+
+async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | null> | T | null,
+  timeoutMs = 20_000,
+) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== null) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function query<T extends object>(sql: string, values: unknown[] = []): Promise<T[]> {
+  const db = new Client({ connectionString: ratchet.database.url });
+  await db.connect();
+  try {
+    return (await db.query<T>(sql, values)).rows;
+  } finally {
+    await db.end();
+  }
+}
+
+function callsFor(marker: number): ToolCall[] {
+  return tools.calls.filter(
+    (call) => (call.body as { marker?: number } | undefined)?.marker === marker,
+  );
+}
+
+interface StepRow {
+  id: string;
+  status: string;
+  attempt: number;
+  lease_owner: string | null;
+  executed_by: string | null;
+}
+
+async function toolStep(responseId: string): Promise<StepRow> {
+  const [step] = await query<StepRow>(
+    `SELECT id, status::text AS status, attempt, lease_owner, executed_by
+       FROM steps WHERE response_id = $1 AND kind = 'tool_call'`,
+    [responseId],
+  );
+  return step;
+}
+
+/** The worker process a worker id (`host:pid:suffix`) belongs to. */
+function processOf(workerId: string): ServiceProcess {
+  const pid = Number(workerId.split(':').at(-2));
+  const worker = workers.find((w) => w.child.pid === pid);
+  if (!worker) throw new Error(`no worker process with pid ${pid} (${workerId})`);
+  return worker;
+}
+
+async function terminal(id: string, timeoutMs = 30_000): Promise<OpenAI.Responses.Response> {
+  return waitFor(
+    `${id} to finish`,
+    async () => {
+      const response = await client.responses.retrieve(id);
+      return response.status === 'queued' || response.status === 'in_progress' ? null : response;
+    },
+    timeoutMs,
+  );
+}
+
+it('runs the hanging tool call of a SIGKILLed worker again on another within about a second, same Idempotency-Key, attempt 2', async () => {
+  await Promise.all([startWorker(), startWorker()]);
+  const response = await client.responses.create({
+    model: 'mock',
+    background: true,
+    input: '/call hang {"marker":1}',
+    tools: [fn('hang')],
+  });
+  await waitFor('the tool call', () => (callsFor(1).length > 0 ? true : null));
+  const before = await toolStep(response.id);
+  expect(before).toMatchObject({ status: 'running', attempt: 1 });
+  const doomed = processOf(before.lease_owner!);
+
+  const killedAt = Date.now();
+  doomed.child.kill('SIGKILL');
+  const rerun = await waitFor('the call to run again', () => callsFor(1)[1] ?? null, 10_000);
+  const latency = rerun.startedAt - killedAt;
+  console.log(`kill to rerun: ${latency} ms`);
+
+  // The lease (30 s) is far off: only the dead worker's freed liveness lock explains this.
+  expect(latency).toBeLessThan(2500);
+  const after = await toolStep(response.id);
+  expect(after).toMatchObject({ status: 'running', attempt: 2 });
+  expect(after.executed_by).not.toBe(before.executed_by);
+  expect(processOf(after.executed_by!)).not.toBe(doomed);
+  expect(callsFor(1).map((call) => call.idempotencyKey)).toEqual([before.id, before.id]);
+  // The dead worker's registration is gone with its steps.
+  const registered = await query<{ id: string }>('SELECT id FROM workers WHERE id = $1', [
+    before.executed_by,
+  ]);
+  expect(registered).toEqual([]);
+
+  await client.responses.cancel(response.id);
+  await stopAllWorkers();
+});
+
+/**
+ * Starts a worker the test can stall, gives it a background response whose one tool call
+ * sleeps `sleepMs`, then starts a second worker that watches for dead workers every 100 ms.
+ * Returns the first worker, the response id and the call's marker.
+ */
+async function sleepOnStallableWorker(marker: number, sleepMs: number) {
+  await stopAllWorkers();
+  const slow = await startWorker(INSPECTABLE);
+  const response = await client.responses.create({
+    model: 'mock',
+    background: true,
+    input: `/call sleep {"ms":${sleepMs},"marker":${marker}}`,
+    tools: [fn('sleep')],
+  });
+  await waitFor('the tool call', () => (callsFor(marker).length > 0 ? true : null));
+  await startWorker({ RATCHET_LIVENESS_CHECK_MS: '100' });
+  return { slow, id: response.id };
+}
+
+/** The response completed by the slow worker itself, its one call made once, at attempt 1. */
+async function expectKeptBy(slow: ServiceProcess, id: string, marker: number): Promise<void> {
+  const done = await terminal(id);
+  expect(done.status).toBe('completed');
+  expect(callsFor(marker)).toHaveLength(1);
+  expect(callsFor(marker)[0].abortedAt).toBeNull();
+  const step = await toolStep(id);
+  expect(step).toMatchObject({ status: 'completed', attempt: 1 });
+  expect(processOf(step.executed_by!)).toBe(slow);
+  expect(slow.output()).not.toContain('lost the liveness session');
+  expect(slow.child.exitCode).toBeNull();
+}
+
+it('leaves its steps to a worker whose event loop is stuck for 10 s', async () => {
+  const { slow, id } = await sleepOnStallableWorker(2, 13_000);
+
+  const blocked = await blockEventLoop(slow, 10_000);
+  expect(blocked).toBeGreaterThanOrEqual(10_000);
+
+  await expectKeptBy(slow, id, 2);
+}, 60_000);
+
+it('leaves its steps to a worker whose process is stopped for 10 s (a host starved of CPU)', async () => {
+  const { slow, id } = await sleepOnStallableWorker(3, 13_000);
+
+  slow.child.kill('SIGSTOP');
+  await new Promise((resolve) => setTimeout(resolve, 10_000));
+  slow.child.kill('SIGCONT');
+
+  await expectKeptBy(slow, id, 3);
+}, 60_000);
+
+it('aborts the running steps of a worker whose liveness session ends, and runs them again at once', async () => {
+  await stopAllWorkers();
+  const worker = await startWorker();
+  const response = await client.responses.create({
+    model: 'mock',
+    background: true,
+    input: '/call hang {"marker":4}',
+    tools: [fn('hang')],
+  });
+  await waitFor('the tool call', () => (callsFor(4).length > 0 ? true : null));
+  const before = await toolStep(response.id);
+
+  // As a Postgres restart, an operator or a proxy would end it.
+  const cutAt = Date.now();
+  const ended = await query<{ ended: boolean }>(
+    `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
+      WHERE datname = current_database() AND application_name = 'ratchet-worker-liveness'`,
+  );
+  expect(ended).toEqual([{ ended: true }]);
+
+  const first = callsFor(4)[0];
+  await waitFor('the call to be cut', () => first.abortedAt, 5000);
+  expect(first.abortedAt! - cutAt).toBeLessThan(1000);
+  // Handed back: the worker runs it again under its new session, or another does.
+  const rerun = await waitFor('the call to run again', () => callsFor(4)[1] ?? null, 10_000);
+  expect(rerun.startedAt - cutAt).toBeLessThan(2500);
+  const after = await toolStep(response.id);
+  expect(after).toMatchObject({ status: 'running', attempt: 2 });
+  expect(after.executed_by).not.toBe(before.executed_by);
+  expect(worker.output()).toContain('lost the liveness session');
+  expect(worker.child.exitCode).toBeNull();
+
+  await client.responses.cancel(response.id);
+});
