@@ -4,11 +4,13 @@ import { startFakeTools, type FakeTools, type ToolCall } from './support/fake-to
 import { blockEventLoop, INSPECTABLE } from './support/inspector';
 import { startProcess, waitForOutput, type ServiceProcess } from './support/processes';
 import { startRatchet, type TestRatchet } from './support/ratchet';
+import { startTcpProxy } from './support/tcp-proxy';
 
 // Failover by liveness session, with real worker processes: a worker that dies loses its
 // running steps to another within about a second, long before its lease (30 s, the default,
 // here) would run out; a worker that is only slow (its event loop stuck, or the process
-// stopped) keeps them; and a worker whose session is cut gives its steps up at once.
+// stopped) keeps them; a worker whose session is ended gives its steps up at once, and one
+// cut off from Postgres by the network gives them up before anyone can take them over.
 // The sweeper's own intervals are the defaults too (5 s, 15 s grace): nothing but the
 // liveness watch can explain a takeover within seconds.
 
@@ -243,3 +245,48 @@ it('aborts the running steps of a worker whose liveness session ends, and runs t
 
   await client.responses.cancel(response.id);
 });
+
+it('makes a worker cut off from Postgres give its steps up before another can take them over', async () => {
+  await stopAllWorkers();
+  const server = new URL(ratchet.database.url);
+  const proxy = await startTcpProxy(server.hostname, Number(server.port || 5432));
+  try {
+    const proxied = new URL(ratchet.database.url);
+    proxied.hostname = '127.0.0.1';
+    proxied.port = String(proxy.port);
+    await startWorker({ DATABASE_URL: proxied.toString() });
+    const response = await client.responses.create({
+      model: 'mock',
+      background: true,
+      input: '/call hang {"marker":5}',
+      tools: [fn('hang')],
+    });
+    await waitFor('the tool call', () => (callsFor(5).length > 0 ? true : null));
+    await startWorker({ RATCHET_LIVENESS_CHECK_MS: '100' });
+
+    // A partition: nothing passes, yet every connection stays open at both ends.
+    const frozenAt = Date.now();
+    proxy.freeze();
+    const first = callsFor(5)[0];
+    const abortedAt = await waitFor('the call to be given up', () => first.abortedAt, 20_000);
+    // After 8 unanswered pings, 1 s apart; the lease (30 s) has nothing to do with it.
+    expect(abortedAt - frozenAt).toBeGreaterThanOrEqual(7_000);
+    expect(abortedAt - frozenAt).toBeLessThan(12_000);
+    // Its session still stands in Postgres (held open by the partition): nobody took over.
+    expect(callsFor(5)).toHaveLength(1);
+
+    // Postgres's keepalives would end that session about 17 s in; here the proxy ends it.
+    const cutAt = Date.now();
+    proxy.cutServerSide();
+    const rerun = await waitFor('the call to run again', () => callsFor(5)[1] ?? null, 10_000);
+    expect(rerun.startedAt - cutAt).toBeLessThan(2500);
+    expect(rerun.startedAt).toBeGreaterThan(abortedAt);
+    expect(await toolStep(response.id)).toMatchObject({ status: 'running', attempt: 2 });
+
+    proxy.thaw();
+    await client.responses.cancel(response.id);
+  } finally {
+    await stopAllWorkers();
+    await proxy.close();
+  }
+}, 60_000);

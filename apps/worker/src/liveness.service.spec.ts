@@ -107,11 +107,15 @@ describe('Liveness', () => {
     expect(inFlight.adopt).toHaveBeenLastCalledWith(second);
   });
 
-  it('hands the steps back when the session ends under it', async () => {
+  it('hands the steps back and takes no jobs while no session stands', async () => {
+    const states: boolean[] = [];
+    liveness.onChange((live) => states.push(live));
     sessions[0].lose('the session failed: terminating connection due to administrator command');
     expect(inFlight.orphan).toHaveBeenCalledTimes(1);
+    expect(states).toEqual([true, false]);
     await flush();
     expect(sessions).toHaveLength(2);
+    expect(states).toEqual([true, false, true]);
   });
 
   it('ends its session on shutdown only once no step runs', async () => {

@@ -25,8 +25,12 @@ const PING_INTERVAL_MS = 1_000;
 const PING_TIMEOUT_TICKS = 8;
 const RECONNECT_FIRST_MS = 100;
 const RECONNECT_MAX_MS = 1_000;
-/** How long a job waits for a liveness session before it fails (and BullMQ retries it). */
-const READY_TIMEOUT_MS = 10_000;
+/**
+ * How long a job waits for a liveness session before it fails, for BullMQ to retry it, most
+ * likely on another worker: long enough for a session to be opened again at once, short
+ * enough not to sit on work while cut off from Postgres.
+ */
+const READY_TIMEOUT_MS = 2_000;
 /** How long startup waits for the first session before going on without it. */
 const BOOT_WAIT_MS = 5_000;
 
@@ -47,6 +51,7 @@ export class Liveness implements OnApplicationBootstrap, OnApplicationShutdown {
   private session: LivenessSession | null = null;
   private lastWorkerId: string | null = null;
   private readonly waiters: ((workerId: string) => void)[] = [];
+  private readonly listeners: ((live: boolean) => void)[] = [];
   private connecting: Promise<void> | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
   /** Ticks of the ping timer since the ping in flight was sent; null when none is. */
@@ -83,6 +88,19 @@ export class Liveness implements OnApplicationBootstrap, OnApplicationShutdown {
       }, READY_TIMEOUT_MS);
       this.waiters.push(waiter);
     });
+  }
+
+  /**
+   * Calls `listener` with whether a session stands, now and whenever that changes (the job
+   * processor takes no jobs while none does).
+   */
+  onChange(listener: (live: boolean) => void): void {
+    this.listeners.push(listener);
+    listener(this.session !== null);
+  }
+
+  private changed(live: boolean): void {
+    for (const listener of this.listeners) listener(live);
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -126,6 +144,7 @@ export class Liveness implements OnApplicationBootstrap, OnApplicationShutdown {
         this.startPings(session);
         this.logger.log(`liveness session open: worker ${workerId}`);
         for (const waiter of this.waiters.splice(0)) waiter(workerId);
+        this.changed(true);
         return;
       } catch (error) {
         this.logger.warn(
@@ -142,6 +161,7 @@ export class Liveness implements OnApplicationBootstrap, OnApplicationShutdown {
     this.session = null;
     this.stopPings();
     const aborted = this.inFlight.orphan();
+    this.changed(false);
     this.logger.warn(
       `lost the liveness session of worker ${workerId} (${reason}): other workers take its steps over; ${aborted} running step(s) here aborted and handed back`,
     );
