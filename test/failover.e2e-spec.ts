@@ -246,6 +246,44 @@ it('aborts the running steps of a worker whose liveness session ends, and runs t
   await client.responses.cancel(response.id);
 });
 
+it('makes at once the decision a dead worker owed, having recorded the last step of a round', async () => {
+  await stopAllWorkers();
+  await startWorker();
+  const done = await client.responses.create({
+    model: 'mock',
+    input: '/call sleep {"ms":10,"marker":6}',
+    tools: [fn('sleep')],
+  });
+  expect(done.status).toBe('completed');
+  // As if a worker had recorded the tool's result and died before deciding the next round:
+  // the round is complete, the next model call was never decided, and the worker is dead
+  // (registered, its liveness lock free).
+  await query(`DELETE FROM steps WHERE response_id = $1 AND round = 2`, [done.id]);
+  await query(
+    `UPDATE responses SET status = 'in_progress', output = NULL, usage = NULL, completed_at = NULL,
+            step_count = step_count - 1 WHERE id = $1`,
+    [done.id],
+  );
+  const ghost = 'ghost:1:000000';
+  await query(`UPDATE steps SET executed_by = $2 WHERE response_id = $1 AND round = 1`, [
+    done.id,
+    ghost,
+  ]);
+  const diedAt = Date.now();
+  await query(`INSERT INTO workers (id, host, pid) VALUES ($1, 'ghost', 1)`, [ghost]);
+
+  // The sweep would wait RATCHET_SWEEP_GRACE_MS (15 s) for it.
+  const again = await terminal(done.id, 5000);
+  expect(Date.now() - diedAt).toBeLessThan(2500);
+  expect(again.status).toBe('completed');
+  expect(again.output_text).toBe(done.output_text);
+  const rounds = await query<{ round: number }>(
+    `SELECT round FROM steps WHERE response_id = $1 ORDER BY round`,
+    [done.id],
+  );
+  expect(rounds.map((row) => row.round)).toEqual([0, 1, 2]);
+});
+
 it('makes a worker cut off from Postgres give its steps up before another can take them over', async () => {
   await stopAllWorkers();
   const server = new URL(ratchet.database.url);

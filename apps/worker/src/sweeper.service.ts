@@ -88,13 +88,16 @@ export class Sweeper implements OnApplicationBootstrap, OnModuleDestroy {
    */
   async watchOnce(): Promise<TakenOver | null> {
     const taken = await this.recovery.takeOverFromDead();
-    if (!taken || taken.steps.length === 0) return taken;
-    const { workers, steps } = taken;
+    if (!taken || taken.steps.length + taken.scopes.length === 0) return taken;
+    const { workers, steps, scopes } = taken;
     this.logger.warn(
-      `worker(s) ${workers.join(', ')} died: queueing their ${steps.length} running step(s) again`,
+      `worker(s) ${workers.join(', ')} died: queueing their ${steps.length} running step(s) and ${scopes.length} undecided scope(s) again`,
     );
     await this.queue.requeue(
-      { advance: [], run: steps.map(({ stepId, responseId }) => ({ stepId, responseId })) },
+      {
+        advance: scopes.map(({ scopeId, responseId }) => ({ scopeId, responseId })),
+        run: steps.map(({ stepId, responseId }) => ({ stepId, responseId })),
+      },
       `takeover${Date.now().toString(36)}`,
     );
     return taken;

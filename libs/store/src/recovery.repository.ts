@@ -14,6 +14,17 @@ const SWEEPER_LOCK = 72_707_370;
 /** Rows one sweep handles of each kind; the next sweep takes the rest. */
 const SWEEP_LIMIT = 500;
 
+/**
+ * Scope `sc` of live response `r` waits for a decision nobody is making: nothing in it is
+ * pending or running, and it has not ended (a child scope's agent step still runs).
+ */
+const STALLED_SCOPE = `r.status IN ('queued', 'in_progress')
+        AND NOT EXISTS (SELECT 1 FROM steps s
+                         WHERE s.scope_id = sc.id AND s.status IN ('pending', 'running'))
+        AND (sc.parent_step_id IS NULL
+             OR EXISTS (SELECT 1 FROM steps p
+                         WHERE p.id = sc.parent_step_id AND p.status = 'running'))`;
+
 const SQL = {
   renew: statement(
     'renew-leases',
@@ -50,12 +61,7 @@ const SQL = {
     'stalled-scopes',
     `SELECT sc.id, sc.response_id AS "responseId"
        FROM responses r JOIN scopes sc ON sc.response_id = r.id
-      WHERE r.status IN ('queued', 'in_progress')
-        AND NOT EXISTS (SELECT 1 FROM steps s
-                         WHERE s.scope_id = sc.id AND s.status IN ('pending', 'running'))
-        AND (sc.parent_step_id IS NULL
-             OR EXISTS (SELECT 1 FROM steps p
-                         WHERE p.id = sc.parent_step_id AND p.status = 'running'))
+      WHERE ${STALLED_SCOPE}
         AND coalesce((SELECT max(s.completed_at) FROM steps s WHERE s.scope_id = sc.id),
                      sc.created_at) < now() - $1 * interval '1 millisecond'
       LIMIT ${SWEEP_LIMIT}`,
@@ -67,9 +73,11 @@ const SQL = {
     `SELECT w.id FROM workers w WHERE NOT ${LIVENESS_LOCK_HELD('w')}`,
   ),
   // The running steps of those workers, given up so that a claim takes them at once (the
-  // claim bumps the attempt, fencing out anything the dead worker might still write), and
-  // the workers' rows, gone with them. The lock is checked again under the row locks, and
-  // concurrent watchers skip rows another one holds: each death is handled once.
+  // claim bumps the attempt, fencing out anything the dead worker might still write); the
+  // stalled scopes whose last step one of them finished (it died after recording the step,
+  // before deciding what follows); and the workers' rows, gone with them. The lock is checked
+  // again under the row locks, and concurrent watchers skip rows another one holds: each death
+  // is handled once.
   takeOver: statement(
     'take-over-dead',
     `WITH dead AS (
@@ -82,9 +90,17 @@ const SQL = {
         WHERE r.status IN ('queued', 'in_progress') AND s.response_id = r.id
           AND s.status = 'running' AND s.lease_owner = dead.id
        RETURNING s.id AS "stepId", s.response_id AS "responseId", dead.id AS "workerId"),
+     stalled AS (
+       SELECT sc.id AS "scopeId", sc.response_id AS "responseId"
+         FROM responses r JOIN scopes sc ON sc.response_id = r.id
+        WHERE ${STALLED_SCOPE}
+          AND (SELECT s.executed_by FROM steps s
+                WHERE s.scope_id = sc.id AND s.completed_at IS NOT NULL
+                ORDER BY s.completed_at DESC LIMIT 1) IN (SELECT id FROM dead)),
      gone AS (DELETE FROM workers WHERE id IN (SELECT id FROM dead) RETURNING id)
      SELECT (SELECT coalesce(json_agg(gone.id), '[]') FROM gone) AS workers,
-            (SELECT coalesce(json_agg(taken), '[]') FROM taken) AS steps`,
+            (SELECT coalesce(json_agg(taken), '[]') FROM taken) AS steps,
+            (SELECT coalesce(json_agg(stalled), '[]') FROM stalled) AS scopes`,
   ),
   // Streamed responses that ended without their terminal event (the writer died between the
   // two): their lease says by when the log should have been closed.
@@ -123,6 +139,8 @@ export interface TakenOver {
   /** The dead workers whose registrations were removed. */
   workers: string[];
   steps: { stepId: string; responseId: string; workerId: string }[];
+  /** Scopes whose next decision a dead worker was to make (it finished their last step). */
+  scopes: { scopeId: string; responseId: string }[];
 }
 
 /** What one sweep found, all of it safe to act on twice. */
@@ -179,11 +197,8 @@ export class RecoveryRepository {
   async takeOverFromDead(): Promise<TakenOver | null> {
     const dead = await this.sql.query<{ id: string }>(SQL.deadWorkers);
     if (dead.length === 0) return null;
-    const [row] = await this.sql.query<{ workers: string[]; steps: TakenOver['steps'] }>(
-      SQL.takeOver,
-      [dead.map((worker) => worker.id)],
-    );
-    return { workers: row.workers, steps: row.steps };
+    const [row] = await this.sql.query<TakenOver>(SQL.takeOver, [dead.map((worker) => worker.id)]);
+    return row;
   }
 
   private async find(client: PoolClient, graceMs: number): Promise<SweepFindings> {
