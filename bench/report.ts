@@ -278,14 +278,15 @@ function failoverSection(failover: FailoverResult): string {
     `| ${what} | ${l.count} | ${int(l.p50)} | ${int(l.p95)} | ${int(l.max)} | ${int(l.mean)} |`;
   return `## e. Failover
 
-${failover.kills} times, ${failover.workers} worker processes of their own (defaults: RATCHET_STEP_LEASE_MS
+${failover.kills} kills. ${failover.workers} worker processes of their own (defaults: RATCHET_STEP_LEASE_MS
 30000, RATCHET_LIVENESS_CHECK_MS 500) run background responses whose one tool call never
 answers; the bench SIGKILLs the worker running most of them and times, on its own clock, from
 the SIGKILL to each of that worker's calls arriving at the tool again (the step's next attempt,
 on the other worker, same Idempotency-Key). Then it cancels the round and starts a replacement
 worker. The dead worker is found by its liveness session: Postgres frees its lock when the
 process's connection closes, and the other worker's next check queues its steps again
-(docs/failover.md). Before it, a dead worker's steps waited for their lease: 20 to 30 s.
+(docs/failover.md). Before it, a dead worker's steps waited for their lease: 20 to 36 s (what
+was left of the 30 s lease, then up to a sweep interval).
 
 | kill to rerun | n | p50 ms | p95 ms | max ms | mean ms |
 |---|--:|--:|--:|--:|--:|
