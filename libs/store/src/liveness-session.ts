@@ -64,13 +64,21 @@ export interface LivenessSessionOptions {
   pid: number;
   /** Called once when the session ends without `close()`: the lock is, or soon will be, free. */
   onLost: (reason: string) => void;
-  connectTimeoutMs?: number;
+  /** How long opening (connecting, registering) may take before it fails. */
+  openTimeoutMs?: number;
 }
 
-/** node-postgres keeps the socket on `connection.stream`; destroying it is the only way to drop
- * a connection at once. */
+/**
+ * node-postgres keeps the socket on `connection.stream`; destroying it is the only way to drop
+ * a connection at once. Not end(): its goodbye may never be answered on a connection that
+ * stopped answering.
+ */
 interface ClientInternals {
   connection?: { stream?: { destroy(): void } };
+}
+
+function destroy(client: Client): void {
+  (client as unknown as ClientInternals).connection?.stream?.destroy();
 }
 
 /** One registered liveness session. Open with `LivenessSession.open`. */
@@ -86,10 +94,11 @@ export class LivenessSession {
 
   /** Connects, registers `workerId` and takes its lock; throws if any of it fails. */
   static async open(options: LivenessSessionOptions): Promise<LivenessSession> {
+    const openTimeoutMs = options.openTimeoutMs ?? 10_000;
     const client = new Client({
       connectionString: options.connectionString,
       application_name: 'ratchet-worker-liveness',
-      connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+      connectionTimeoutMillis: openTimeoutMs,
       keepAlive: true,
       keepAliveInitialDelayMillis: 5_000,
     });
@@ -103,6 +112,12 @@ export class LivenessSession {
     // a listener it would crash the process.
     client.on('error', (error) => lost(`the session failed: ${error.message}`));
     client.on('end', () => lost('the session ended'));
+    // Pings have no timeout of their own (see Liveness): only opening does, for a connection
+    // that stops answering halfway would otherwise hold the worker without a session.
+    const timer = setTimeout(() => {
+      failure ??= `opening took longer than ${openTimeoutMs} ms`;
+      destroy(client);
+    }, openTimeoutMs);
     try {
       await client.connect();
       await client.query({ ...SQL.settings, values: [JSON.stringify(SESSION_SETTINGS)] });
@@ -115,14 +130,11 @@ export class LivenessSession {
       session = new LivenessSession(client, options.workerId, rows[0].lock_key, options.onLost);
       return session;
     } catch (error) {
-      await client.end().catch(() => undefined);
-      throw error;
+      destroy(client);
+      throw failure ? new Error(failure, { cause: error }) : error;
+    } finally {
+      clearTimeout(timer);
     }
-  }
-
-  /** Whether the session still stands (as far as this process knows). */
-  get alive(): boolean {
-    return !this.ended;
   }
 
   /** A round trip on the session; rejects when it is gone. */
@@ -137,8 +149,7 @@ export class LivenessSession {
   lose(reason: string): void {
     if (this.ended) return;
     this.ended = true;
-    // Not end(): its goodbye may never be answered on a connection that stopped answering.
-    (this.client as unknown as ClientInternals).connection?.stream?.destroy();
+    destroy(this.client);
     this.onLost(reason);
   }
 
