@@ -1,5 +1,5 @@
 import type OpenAI from 'openai';
-import { Client } from 'pg';
+import { Client, escapeIdentifier } from 'pg';
 import { startFakeTools, type FakeTools, type ToolCall } from './support/fake-tools';
 import { blockEventLoop, INSPECTABLE } from './support/inspector';
 import { startProcess, waitForOutput, type ServiceProcess } from './support/processes';
@@ -244,6 +244,25 @@ it('aborts the running steps of a worker whose liveness session ends, and runs t
   expect(worker.child.exitCode).toBeNull();
 
   await client.responses.cancel(response.id);
+});
+
+it('keeps its session where the database ends every other idle session within half a second', async () => {
+  await stopAllWorkers();
+  const database = escapeIdentifier(ratchet.database.name);
+  await query(`ALTER DATABASE ${database} SET idle_session_timeout = '500ms'`);
+  try {
+    const worker = await startWorker();
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const [session] = await query<{ age: number }>(
+      `SELECT (extract(epoch FROM now() - backend_start) * 1000)::float8 AS age FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name = 'ratchet-worker-liveness'`,
+    );
+    expect(session.age).toBeGreaterThan(3000);
+    expect(worker.output()).not.toContain('lost the liveness session');
+  } finally {
+    await query(`ALTER DATABASE ${database} RESET idle_session_timeout`);
+    await stopAllWorkers();
+  }
 });
 
 it('makes at once the decision a dead worker owed, having recorded the last step of a round', async () => {
