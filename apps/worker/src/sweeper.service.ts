@@ -18,8 +18,9 @@ import { EngineService } from './engine.service';
 
 /**
  * Finds the work of live responses that nobody is doing and queues it again, from Postgres
- * alone. Every RATCHET_LIVENESS_CHECK_MS it watches for workers that died: running steps whose
- * owner's liveness session has ended (see Liveness) are queued again at once. Every
+ * alone. Every RATCHET_LIVENESS_CHECK_MS it watches for workers that died: the running steps
+ * of a worker whose liveness session has ended (see Liveness), and the decisions it owed, are
+ * queued again at once. Every
  * RATCHET_SWEEP_INTERVAL_MS it sweeps for the rest: steps whose owner stopped renewing its
  * lease (the safety net when a death goes unseen), steps whose job was lost (a Redis flush),
  * scopes whose next decision was never made, and logs of streamed responses that ended without
