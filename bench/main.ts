@@ -7,6 +7,7 @@ import { runBaseline } from './baseline';
 import { createBenchDatabase } from './bench-database';
 import { Cleanup } from './cleanup';
 import { BENCH_APPLICATION_NAME, postgresBackends, snapshotCpu, type CpuProbe } from './cpu';
+import { measureFailover, startHangingTool, type FailoverResult } from './failover';
 import { measureLatency, type LatencyResult } from './latency';
 import { formatMarkdown } from './markdown';
 import { deleteRedisKeys, describeMachine } from './machine';
@@ -193,6 +194,34 @@ async function main(cleanup: Cleanup): Promise<void> {
     log(`trace: ${trace.processes.map((p) => `${p.name} ${p.pgRoundTrips} pg`).join(', ')}`);
   }
 
+  let failover: FailoverResult | null = null;
+  if (options.failoverKills > 0) {
+    const hang = await startHangingTool();
+    const closeHang = cleanup.add('hanging tool', hang.close);
+    const processes = await startRatchet({
+      databaseUrl: database.url,
+      redisUrl: options.redisUrl,
+      redisPrefix: `${redisPrefix}:failover`,
+      noopUrl: noop.url,
+      hangUrl: hang.url,
+      workers: 2,
+      concurrency: options.concurrency,
+    });
+    const stopProcesses = cleanup.add('failover ratchet processes', processes.stop);
+    const failoverClient = new RatchetClient(processes.baseUrl, processes.adminKey);
+    const closeFailoverClient = cleanup.add('failover client', () => failoverClient.close());
+    failover = await measureFailover(failoverClient, db, processes, hang, options.failoverKills);
+    processes.assertAlive();
+    log(
+      `failover: kill to rerun p50 ${Math.round(failover.killToRerun.p50)} ms, ` +
+        `p95 ${Math.round(failover.killToRerun.p95)} ms over ${failover.killToRerun.count} ` +
+        `steps of ${failover.kills} kills`,
+    );
+    await closeFailoverClient();
+    await stopProcesses();
+    await closeHang();
+  }
+
   const file = path.join(repoRoot, 'docs', 'benchmarks.md');
   const report = renderReport({
     machine: await describeMachine(database.url, options.redisUrl),
@@ -205,6 +234,7 @@ async function main(cleanup: Cleanup): Promise<void> {
     streaming,
     baseline,
     trace,
+    failover,
   });
   const markdown = await formatMarkdown(report, file);
   process.stdout.write(markdown);

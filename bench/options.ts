@@ -29,6 +29,8 @@ export interface BenchOptions {
   streamResponses: number;
   /** Events in the response the streaming workload replays. */
   streamEvents: number;
+  /** Workers SIGKILLed in the failover workload (0 skips it). */
+  failoverKills: number;
   /** Directory for V8 CPU profiles of the ratchet processes (BENCH_CPU_PROFILE_DIR). */
   cpuProfileDir: string | undefined;
   /** Write docs/benchmarks.md as well as printing. */
@@ -63,6 +65,7 @@ export function readOptions(argv: readonly string[]): BenchOptions {
     traceResponses: positiveInt('BENCH_TRACE_RESPONSES', 50, 0),
     streamResponses: positiveInt('BENCH_STREAM_RESPONSES', 20, 0),
     streamEvents: positiveInt('BENCH_STREAM_EVENTS', 10_000, 100),
+    failoverKills: positiveInt('BENCH_FAILOVER_KILLS', 20, 0),
     cpuProfileDir: process.env.BENCH_CPU_PROFILE_DIR || undefined,
     write: argv.includes('--write'),
   };

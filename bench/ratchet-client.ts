@@ -28,6 +28,11 @@ export class RatchetClient {
     return this.call('POST', '/v1/responses', JSON.stringify(body));
   }
 
+  /** POST /v1/responses/{id}/cancel. */
+  async cancel(id: string): Promise<ResponseSummary> {
+    return this.call('POST', `/v1/responses/${encodeURIComponent(id)}/cancel`, undefined);
+  }
+
   async get(id: string): Promise<ResponseSummary> {
     return this.call('GET', `/v1/responses/${encodeURIComponent(id)}`, undefined);
   }

@@ -31,6 +31,8 @@ export interface RatchetSettings {
   noopUrl: string;
   /** The fake streaming upstream's API root; adds the `streamer` model when set. */
   streamUpstreamUrl?: string;
+  /** Where the `hang` tool lives (it never answers); adds the tool when set. */
+  hangUrl?: string;
   workers: number;
   concurrency: number;
   /** Write V8 CPU profiles of every process into this directory (`--cpu-prof`). */
@@ -47,6 +49,10 @@ export interface RatchetProcesses {
   assertAlive(): void;
   /** The API as `api`, every worker as `worker`. */
   pids(): NamedPid[];
+  /** Starts one more worker; resolves with its pid once it takes jobs. */
+  addWorker(): Promise<number>;
+  /** SIGKILLs the worker with this pid and resolves once it is gone. */
+  killWorker(pid: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -58,7 +64,11 @@ export interface RatchetProcesses {
  * `streamUpstreamUrl`, also the `streamer` model: openai-chat against the bench's fake
  * streaming upstream (bench/stream-upstream.ts).
  */
-export function benchConfigYaml(noopUrl: string, streamUpstreamUrl?: string): string {
+export function benchConfigYaml(
+  noopUrl: string,
+  streamUpstreamUrl?: string,
+  hangUrl?: string,
+): string {
   const streamer = streamUpstreamUrl
     ? `  streamer:
     provider: openai-chat
@@ -66,6 +76,14 @@ export function benchConfigYaml(noopUrl: string, streamUpstreamUrl?: string): st
     apiKey: bench
     upstreamModel: ${UPSTREAM_MODEL}
     timeoutMs: 30000
+`
+    : '';
+  const hang = hangUrl
+    ? `  hang:
+    type: http
+    url: ${hangUrl}
+    description: Never answers
+    timeoutMs: 600000
 `
     : '';
   return `models:
@@ -77,7 +95,7 @@ ${streamer}tools:
     url: ${noopUrl}
     description: Does nothing, at once
     timeoutMs: 10000
-  chain:
+${hang}  chain:
     type: agent
     model: mock
     description: Runs the task as a sub-agent
@@ -92,7 +110,10 @@ limits:
 export async function startRatchet(settings: RatchetSettings): Promise<RatchetProcesses> {
   const configDir = mkdtempSync(path.join(tmpdir(), 'ratchet-bench-'));
   const configPath = path.join(configDir, 'ratchet.yaml');
-  writeFileSync(configPath, benchConfigYaml(settings.noopUrl, settings.streamUpstreamUrl));
+  writeFileSync(
+    configPath,
+    benchConfigYaml(settings.noopUrl, settings.streamUpstreamUrl, settings.hangUrl),
+  );
   const adminKey = `bench-admin-${randomBytes(16).toString('hex')}`;
   const port = await freePort();
   const common = {
@@ -121,15 +142,24 @@ export async function startRatchet(settings: RatchetSettings): Promise<RatchetPr
         PORT: String(port),
       }),
     );
-    for (let i = 0; i < settings.workers; i++) {
-      processes.push(
-        startProcess('worker', `worker ${i + 1}`, WORKER_SCRIPT, nodeArgs, WORKER_READY_LINE, {
+    let workerCount = 0;
+    const startWorker = (): ServiceProcess => {
+      const worker = startProcess(
+        'worker',
+        `worker ${++workerCount}`,
+        WORKER_SCRIPT,
+        nodeArgs,
+        WORKER_READY_LINE,
+        {
           ...common,
           DATABASE_URL: settings.workerDatabaseUrl ?? settings.databaseUrl,
           REDIS_URL: settings.workerRedisUrl ?? settings.redisUrl,
-        }),
+        },
       );
-    }
+      processes.push(worker);
+      return worker;
+    };
+    for (let i = 0; i < settings.workers; i++) startWorker();
     const baseUrl = `http://127.0.0.1:${port}`;
     const assertAlive = (): void => processes.forEach((service) => service.assertAlive());
     await pollUntil(
@@ -147,7 +177,25 @@ export async function startRatchet(settings: RatchetSettings): Promise<RatchetPr
     );
     const pids = (): NamedPid[] =>
       processes.map((service) => ({ name: service.role, pid: service.pid }));
-    return { baseUrl, adminKey, assertAlive, pids, stop };
+    const addWorker = async (): Promise<number> => {
+      const worker = startWorker();
+      await pollUntil(
+        'a new worker',
+        () => {
+          worker.assertAlive();
+          return Promise.resolve(worker.ready() ? true : null);
+        },
+        { timeoutMs: READY_TIMEOUT_MS, intervalMs: 50 },
+      );
+      return worker.pid;
+    };
+    const killWorker = async (pid: number): Promise<void> => {
+      const worker = processes.find((service) => service.role === 'worker' && service.pid === pid);
+      if (!worker) throw new Error(`no worker with pid ${pid}`);
+      processes.splice(processes.indexOf(worker), 1);
+      await worker.kill();
+    };
+    return { baseUrl, adminKey, assertAlive, pids, addWorker, killWorker, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -162,6 +210,8 @@ interface ServiceProcess {
   assertAlive(): void;
   /** SIGTERM, then SIGKILL if it has not exited within the grace period. */
   stop(): Promise<void>;
+  /** SIGKILL at once; resolves once it has exited. */
+  kill(): Promise<void>;
 }
 
 function startProcess(
@@ -205,6 +255,11 @@ function startProcess(
       const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
       await exited;
       clearTimeout(timer);
+    },
+    kill: async () => {
+      if (!running()) return;
+      child.kill('SIGKILL');
+      await exited;
     },
   };
 }

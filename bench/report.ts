@@ -1,4 +1,5 @@
 import type { BaselineResult } from './baseline';
+import type { FailoverResult } from './failover';
 import type { LatencyResult } from './latency';
 import type { Machine } from './machine';
 import type { BenchOptions } from './options';
@@ -10,7 +11,13 @@ import type { TraceResult } from './trace';
 // The results as markdown: printed on every run, written to docs/benchmarks.md with --write.
 
 /** The targets ratchet is held to (see the bench's brief in docs/benchmarks.md). */
-export const TARGETS = { perStepP50Ms: 2, baselineRatio: 2, stepsPerSecond: 1500 };
+export const TARGETS = {
+  perStepP50Ms: 2,
+  baselineRatio: 2,
+  stepsPerSecond: 1500,
+  killToRerunP50Ms: 1000,
+  killToRerunP95Ms: 2000,
+};
 
 export interface BenchResults {
   machine: Machine;
@@ -25,6 +32,8 @@ export interface BenchResults {
   streaming: StreamingResult | null;
   baseline: BaselineResult;
   trace: TraceResult | null;
+  /** Null when BENCH_FAILOVER_KILLS is 0. */
+  failover: FailoverResult | null;
 }
 
 const ms = (value: number): string => value.toFixed(2);
@@ -42,6 +51,7 @@ export function renderReport(results: BenchResults): string {
     throughputTable(results),
     baselineTable(results),
     results.streaming ? streamingSection(results.streaming) : '',
+    results.failover ? failoverSection(results.failover) : '',
     results.trace ? traceSection(results.trace) : '',
     method(results),
   ]
@@ -78,7 +88,16 @@ function toolLoop(latency: LatencyResult[]): LatencyResult & { stepGaps: Summary
   return { ...loop, stepGaps: loop.stepGaps };
 }
 
-function verdicts({ latency, throughput, baseline }: BenchResults): string {
+function failoverVerdicts(failover: FailoverResult | null): string {
+  if (!failover) return '';
+  const { p50, p95 } = failover.killToRerun;
+  const where = `SIGKILL to the step's next attempt starting, ${failover.killToRerun.count} steps of ${failover.kills} kills`;
+  return `
+| kill-to-rerun p50 <= ${int(TARGETS.killToRerunP50Ms)} ms (${where}) | ${int(p50)} ms | ${verdict(p50 <= TARGETS.killToRerunP50Ms)} |
+| kill-to-rerun p95 <= ${int(TARGETS.killToRerunP95Ms)} ms | ${int(p95)} ms (max ${int(failover.killToRerun.max)} ms) | ${verdict(p95 <= TARGETS.killToRerunP95Ms)} |`;
+}
+
+function verdicts({ latency, throughput, baseline, failover }: BenchResults): string {
   const loop = toolLoop(latency);
   const perStep = loop.stepGaps.p50;
   const floor = baseline.perStep.p50;
@@ -91,7 +110,7 @@ function verdicts({ latency, throughput, baseline }: BenchResults): string {
 |---|---|---|
 | per-step overhead p50 <= ${TARGETS.perStepP50Ms} ms (consecutive steps of one response, ${loop.shape.name}) | ${ms(perStep)} ms (p95 ${ms(loop.stepGaps.p95)} ms) | ${verdict(perStep <= TARGETS.perStepP50Ms)} |
 | per-step within ${TARGETS.baselineRatio}x the baseline (consecutive jobs of one chain, ${ms(floor)} ms p50) | ${(perStep / floor).toFixed(1)}x | ${verdict(perStep <= TARGETS.baselineRatio * floor)} |
-| >= ${int(TARGETS.stepsPerSecond)} steps/s (${throughput[0].responses} x ${throughput[0].shape.steps}-step responses at once) | ${int(stepsPerSecond)} steps/s (baseline ${int(baseline.throughput.stepsPerSecond)}) | ${verdict(stepsPerSecond >= TARGETS.stepsPerSecond)} |
+| >= ${int(TARGETS.stepsPerSecond)} steps/s (${throughput[0].responses} x ${throughput[0].shape.steps}-step responses at once) | ${int(stepsPerSecond)} steps/s (baseline ${int(baseline.throughput.stepsPerSecond)}) | ${verdict(stepsPerSecond >= TARGETS.stepsPerSecond)} |${failoverVerdicts(failover)}
 
 Per-step overhead is measured as the baseline's is: the time from one step's start to the
 next one's, within one response (Postgres's \`started_at\`, set by the statement that claims
@@ -254,6 +273,27 @@ them (the request, auth, subscribing for live events, the first query). Its few 
 heavy: the closing \`.done\` events and \`response.completed\` each carry the whole text.`;
 }
 
+function failoverSection(failover: FailoverResult): string {
+  const row = (what: string, l: Summary): string =>
+    `| ${what} | ${l.count} | ${int(l.p50)} | ${int(l.p95)} | ${int(l.max)} | ${int(l.mean)} |`;
+  return `## e. Failover
+
+${failover.kills} kills. ${failover.workers} worker processes of their own (defaults: RATCHET_STEP_LEASE_MS
+30000, RATCHET_LIVENESS_CHECK_MS 500) run background responses whose one tool call never
+answers; the bench SIGKILLs the worker running most of them and times, on its own clock, from
+the SIGKILL to each of that worker's calls arriving at the tool again (the step's next attempt,
+on the other worker, same Idempotency-Key). Then it cancels the round and starts a replacement
+worker. The dead worker is found by its liveness session: Postgres frees its lock when the
+process's connection closes, and the other worker's next check queues its steps again
+(docs/failover.md). Before it, a dead worker's steps waited for their lease: 20 to 36 s (what
+was left of the 30 s lease, then up to a sweep interval).
+
+| kill to rerun | n | p50 ms | p95 ms | max ms | mean ms |
+|---|--:|--:|--:|--:|--:|
+${row('each step the killed worker ran', failover.killToRerun)}
+${row('the first of them, per kill', failover.firstPerKill)}`;
+}
+
 function traceSection(trace: TraceResult): string {
   const per = (count: number): string => (count / trace.responses).toFixed(1);
   const perStep = (count: number): string =>
@@ -333,5 +373,6 @@ deletes the prefix's keys. \`npm run bench -- --write\` also writes this file.
 | BENCH_BASELINE_CHAIN | ${options.baselineChain} | jobs in the baseline's sequential chain |
 | BENCH_STREAM_RESPONSES | ${options.streamResponses} | streamed responses timed for delta latency, each way (0: skip streaming) |
 | BENCH_STREAM_EVENTS | ${options.streamEvents} | events in the replayed response |
-| BENCH_TRACE_RESPONSES | ${options.traceResponses} | responses through the wire taps (0: skip) |`;
+| BENCH_TRACE_RESPONSES | ${options.traceResponses} | responses through the wire taps (0: skip) |
+| BENCH_FAILOVER_KILLS | ${options.failoverKills} | workers SIGKILLed in the failover workload (0: skip) |`;
 }

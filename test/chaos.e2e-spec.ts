@@ -31,8 +31,10 @@ import { checkSse, jsonEqual } from './support/stream-checker';
 // 1.5-3 s (starting a replacement each time), flushes all of Redis once, restarts Postgres
 // once and then Redis once (it comes back empty). The API runs as its own process. Postgres, Redis and the tools are the test's own, on
 // loopback. Afterwards every response must have completed with its whole output, each tool
-// step must have run under its own Idempotency-Key (at least once, rarely more), and every
-// streamed response's event log must replay gap-free to its terminal event.
+// step must have run under its own Idempotency-Key (at least once, rarely more), every
+// streamed response's event log must replay gap-free to its terminal event, and the tool calls
+// a kill cut off must have run again within a few seconds of it (found dead by its liveness
+// session, well before its lease ran out).
 //
 // The workload and the chaos schedule follow from a seed, printed with every failure (the
 // exact interleaving still varies): CHAOS_SEED=<n> npx jest test/chaos.e2e-spec.ts
@@ -51,10 +53,17 @@ const POSTGRES_DOWN_MS = 1500;
 const REDIS_DOWN_MS = 1500;
 
 const RECOVERY_ENV = {
-  RATCHET_STEP_LEASE_MS: '1500',
+  // Longer than the bound on kill-to-rerun below: a kill found only by its lease misses it.
+  RATCHET_STEP_LEASE_MS: '6000',
   RATCHET_SWEEP_INTERVAL_MS: '300',
   RATCHET_SWEEP_GRACE_MS: '1000',
 };
+/**
+ * The bound on kill-to-rerun at p95: from a SIGKILL to the next run of each tool call it cut
+ * off. Failover by liveness session takes about half a second here; the bound leaves room for
+ * a loaded machine, and a lease-bound takeover (4 to 6 s after the kill) would exceed it.
+ */
+const KILL_TO_RERUN_P95_MS = 3000;
 
 // ---- The scripted workload ----
 
@@ -893,6 +902,63 @@ function disruptionsBetween(from: number, to: number): string[] {
     .map((event) => event.what);
 }
 
+interface Rerun {
+  worker: string;
+  key: string;
+  /** From the SIGKILL to the next call with the same Idempotency-Key; null: none came. */
+  ms: number | null;
+}
+
+/**
+ * For each worker the chaos killed, the tool calls the kill cut off (the tools saw their
+ * caller hang up right after it) and how long after the kill each ran again. A call is left
+ * out when an outage (a Redis flush or restart, the Postgres restart) began before it ran
+ * again (or within the bound, if it never did) and ended less than a second before the kill:
+ * its rerun may have waited for the outage. A takeover that waited for the lease still shows
+ * whenever no outage came within the seconds that took.
+ */
+function killReruns(): { reruns: Rerun[]; skipped: number } {
+  const reruns: Rerun[] = [];
+  let skipped = 0;
+  const calls = callsByKey();
+  for (const p of workers?.all ?? []) {
+    if (p.killedAt === null) continue;
+    const killedAt = timeline.startedAt + p.killedAt;
+    for (const [key, own] of calls) {
+      const cut = own.find(
+        (c) =>
+          c.startedAt < killedAt &&
+          c.abortedAt !== null &&
+          c.abortedAt >= killedAt - 50 &&
+          c.abortedAt - killedAt < 1000,
+      );
+      if (!cut) continue;
+      const next = own
+        .filter((c) => c.startedAt > cut.startedAt)
+        .sort((a, b) => a.startedAt - b.startedAt)[0];
+      const until = next ? next.startedAt : killedAt + KILL_TO_RERUN_P95_MS;
+      if (outages.some((o) => o.from <= until && o.to >= killedAt - 1000)) {
+        skipped++;
+        continue;
+      }
+      reruns.push({ worker: p.name, key, ms: next ? next.startedAt - killedAt : null });
+    }
+  }
+  return { reruns, skipped };
+}
+
+function rerunStats(): string {
+  const { reruns, skipped } = killReruns();
+  const ms = reruns.flatMap((r) => (r.ms === null ? [] : [r.ms])).sort((a, b) => a - b);
+  const at = (p: number): number =>
+    ms[Math.min(ms.length - 1, Math.ceil((p / 100) * ms.length) - 1)];
+  const shown =
+    ms.length === 0
+      ? 'no cut tool calls'
+      : `p50 ${at(50)} ms, p95 ${at(95)} ms, max ${ms[ms.length - 1]} ms over ${ms.length} cut tool calls`;
+  return `kill to rerun: ${shown} (${skipped} more waited for an outage and are left out)`;
+}
+
 /** How many times the tool steps ran, e.g. `85 ran 1×, 3 ran 2×`. */
 function toolStats(): string {
   const distribution = new Map<number, number>();
@@ -919,6 +985,7 @@ function summary(): string {
     `chaos seed ${SEED}: ${runs.length} responses, ${kills} workers SIGKILLed, Redis flushed once and restarted once, Postgres restarted once`,
     `statuses: ${[...statuses].map(([s, n]) => `${n} ${s}`).join(', ')}; all ended ${settledAt === null ? 'never' : seconds(settledAt)}`,
     `${toolStats()}; live streams resumed ${resumes} times (${deliberate} after a deliberate hang-up)`,
+    rerunStats(),
     ...timeline.entries.map((entry) => `  ${entry}`),
   ].join('\n');
 }
@@ -1099,6 +1166,28 @@ describe('chaos: worker SIGKILLs, a Redis FLUSHALL, a Redis restart and a Postgr
       }
     }
     assertNone('live streams differ from the log', problems);
+  });
+
+  it(`runs the tool calls a SIGKILL cut off again within ${KILL_TO_RERUN_P95_MS} ms at p95, long before their lease runs out`, () => {
+    const { reruns } = killReruns();
+    const problems: { run?: Run; text: string }[] = [];
+    const runOf = new Map(runs.map((run) => [run.id, run]));
+    const stepOf = new Map(steps.map((step) => [step.id, step]));
+    for (const rerun of reruns.filter((r) => r.ms === null)) {
+      const step = stepOf.get(rerun.key);
+      problems.push({
+        run: step ? runOf.get(step.response_id) : undefined,
+        text: `tool step ${rerun.key}, cut off by the SIGKILL of ${rerun.worker}, never ran again`,
+      });
+    }
+    const ms = reruns.flatMap((r) => (r.ms === null ? [] : [r.ms])).sort((a, b) => a - b);
+    const p95 = ms[Math.min(ms.length - 1, Math.ceil(0.95 * ms.length) - 1)];
+    if (ms.length > 0 && p95 > KILL_TO_RERUN_P95_MS) {
+      problems.push({
+        text: `${rerunStats()}: p95 over ${KILL_TO_RERUN_P95_MS} ms; all: ${ms.join(', ')} ms`,
+      });
+    }
+    assertNone('killed work not taken over in time', problems);
   });
 
   it('says Postgres is away while it is (/readyz 503, a create 503 to retry), not 500', () => {

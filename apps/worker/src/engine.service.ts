@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import {
@@ -32,6 +30,7 @@ import {
 } from '@ratchet/store';
 import { InFlightRegistry } from './in-flight.registry';
 import { LeaseKeeper } from './lease-keeper';
+import { Liveness } from './liveness.service';
 import { StepExecutor, type AfterRecord, type Execution } from './step-executor';
 import { StreamEvents } from './stream-events';
 
@@ -78,7 +77,6 @@ interface Continuation {
  */
 @Injectable()
 export class EngineService {
-  readonly workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly leaseMs: number;
 
   constructor(
@@ -92,12 +90,19 @@ export class EngineService {
     private readonly stream: StreamEvents,
     private readonly leases: LeaseKeeper,
     private readonly recovery: RecoveryRepository,
+    private readonly liveness: Liveness,
   ) {
     this.leaseMs = leases.leaseMs;
   }
 
+  /** What this worker claims steps as: the id of its liveness session. */
+  get workerId(): string {
+    return this.liveness.workerId;
+  }
+
   /** Job: decide for a scope (a new response, a new sub-agent, or a completed round). */
   async advance({ scopeId, responseId }: JobPayload<'scope.advance'>): Promise<void> {
+    await this.liveness.ready();
     // A new response's first round is recorded without reading its scope first.
     const started =
       scopeId === topScopeId(responseId) ? await this.start(responseId, scopeId) : null;
@@ -131,7 +136,7 @@ export class EngineService {
       claim,
     );
     const mine = started?.steps.find((step) => step.index === claim?.index);
-    if (!started || !mine) return null;
+    if (!started || !mine || !claim) return null;
     // Streamed responses log response.in_progress before the first step streams anything.
     await this.stream.beforeDecision({ ...started.snapshot, steps: [] });
     return {
@@ -140,6 +145,7 @@ export class EngineService {
         scopeId,
         responseId,
         attempt: 1,
+        owner: claim.owner,
         deadlineAt: started.snapshot.response.deadlineAt,
       },
       snapshot: started.snapshot,
@@ -149,6 +155,7 @@ export class EngineService {
 
   /** Job: run one dispatched step (and whatever it leads to inline). */
   async runStep({ stepId }: JobPayload<'step.run'>): Promise<void> {
+    await this.liveness.ready();
     const claimed = await this.steps.claim(stepId, this.workerId, this.leaseMs);
     if (!claimed) return;
     if (claimed.attempt > MAX_STEP_ATTEMPTS) {
@@ -223,17 +230,23 @@ export class EngineService {
 
   /**
    * Executes a claimed step under its lease. Null when the step was not finished here: this
-   * worker is shutting down (the step is handed back), or ratchet itself failed (the step is
-   * released at once for a retry, and the error rethrown so the job shows it).
+   * worker is shutting down or lost the liveness session it was claimed under (the step is
+   * handed back), or ratchet itself failed (the step is released at once for a retry, and the
+   * error rethrown so the job shows it).
    */
   private async execute(
     claimed: ClaimedStep,
     run: (signal: AbortSignal) => Promise<Execution>,
   ): Promise<Execution | null> {
-    const release = this.leases.hold(claimed.step.id, this.workerId);
+    const release = this.leases.hold(claimed.step.id, claimed.owner);
     try {
-      const execution = await this.inFlight.run(claimed.responseId, claimed.deadlineAt, run);
-      if (!this.inFlight.handingBack) return execution;
+      const { value: execution, handBack } = await this.inFlight.run(
+        claimed.responseId,
+        claimed.deadlineAt,
+        claimed.owner,
+        run,
+      );
+      if (!handBack) return execution;
       await this.recovery.releaseLease(claimed.step.id, claimed.attempt);
       await this.queue.requeue(
         { advance: [], run: [{ responseId: claimed.responseId, stepId: claimed.step.id }] },
@@ -418,7 +431,7 @@ export class EngineService {
     if (result.type !== 'recorded') return 'decide-again';
     if (result.steps.every((step) => isTerminalStep(step.status))) return 'decide-again';
     const mine = claim && result.steps.find((step) => step.index === claim.index);
-    if (!mine) {
+    if (!claim || !mine) {
       await this.dispatch(snapshot.scope.responseId);
       return null;
     }
@@ -429,6 +442,7 @@ export class EngineService {
         scopeId: snapshot.scope.id,
         responseId: snapshot.scope.responseId,
         attempt: 1,
+        owner: claim.owner,
         deadlineAt: snapshot.response.deadlineAt,
       },
       // The scope as it now is in Postgres: with this round, and the tree's counters spent.

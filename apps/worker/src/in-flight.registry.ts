@@ -7,13 +7,24 @@ import {
 import { ResponseBus } from '@ratchet/events';
 
 /** Why an in-flight step was aborted. */
-export type AbortCause = 'cancelled' | 'deadline' | 'shutdown';
+export type AbortCause = 'cancelled' | 'deadline' | 'shutdown' | 'orphaned';
 
 const ABORT_MESSAGES: Record<AbortCause, string> = {
   cancelled: 'The response was cancelled.',
   deadline: 'The response ran out of time.',
   shutdown: 'The worker is shutting down; another worker takes the step over.',
+  orphaned: 'The worker lost its liveness session; another worker takes the step over.',
 };
+
+/** What became of a step run: its result, and whether the step is to be handed back. */
+export interface InFlightResult<T> {
+  value: T;
+  /**
+   * The worker gave the step up while it ran (a shutdown ran late, or the liveness session
+   * the step was claimed under is gone): its result must not be recorded.
+   */
+  handBack: boolean;
+}
 
 export class StepAbort extends Error {
   constructor(readonly kind: AbortCause) {
@@ -32,7 +43,10 @@ export function handBackDelay(deadlineMs: number): number {
 
 /**
  * The steps this process is executing, by response, so that a cancel broadcast from any API
- * process aborts their upstream and tool requests at once.
+ * process aborts their upstream and tool requests at once. A step runs only under the
+ * worker id of the liveness session that stands now (see Liveness): when that session is
+ * lost, every running step is aborted and handed back, since other workers take over the
+ * steps of a lost session at once.
  */
 @Injectable()
 export class InFlightRegistry implements OnApplicationBootstrap, OnModuleDestroy {
@@ -41,6 +55,10 @@ export class InFlightRegistry implements OnApplicationBootstrap, OnModuleDestroy
   private unsubscribe: (() => Promise<void>) | null = null;
   private handBackStarted = false;
   private handBackTimer: NodeJS.Timeout | null = null;
+  /** The worker id steps may run under: that of the liveness session that stands now. */
+  private liveOwner: string | null = null;
+  private running = 0;
+  private drainedWaiters: (() => void)[] = [];
 
   constructor(private readonly bus: ResponseBus) {}
 
@@ -51,11 +69,6 @@ export class InFlightRegistry implements OnApplicationBootstrap, OnModuleDestroy
   // The hand-back timer stays: closing the app is what waits for the steps it hands back.
   async onModuleDestroy(): Promise<void> {
     await this.unsubscribe?.();
-  }
-
-  /** Whether running steps are being given up for other workers (a shutdown ran late). */
-  get handingBack(): boolean {
-    return this.handBackStarted;
   }
 
   /**
@@ -77,16 +90,50 @@ export class InFlightRegistry implements OnApplicationBootstrap, OnModuleDestroy
     this.handBackTimer.unref();
   }
 
+  /** A liveness session stands under `owner`: steps claimed under it may run. */
+  adopt(owner: string): void {
+    this.liveOwner = owner;
+  }
+
+  /**
+   * The liveness session is lost: other workers may take its steps at any moment, so every
+   * step running here is aborted, to be handed back, and none may start until a new session
+   * stands. Returns how many were aborted.
+   */
+  orphan(): number {
+    this.liveOwner = null;
+    let count = 0;
+    for (const set of this.byResponse.values()) {
+      for (const controller of set) {
+        if (!controller.signal.aborted) count++;
+        controller.abort(new StepAbort('orphaned'));
+      }
+    }
+    return count;
+  }
+
+  /** Resolves once no step runs here. */
+  drained(): Promise<void> {
+    if (this.running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainedWaiters.push(resolve));
+  }
+
   /**
    * Runs `work` with a signal that aborts when the response is cancelled or its deadline
-   * passes; the signal's reason is a StepAbort saying which.
+   * passes, the worker hands its steps back, or `owner` (the worker id the step was claimed
+   * under) is not, or stops being, that of the standing liveness session; the signal's reason
+   * is a StepAbort saying which.
    */
   async run<T>(
     responseId: string,
     deadline: Date | null,
+    owner: string,
     work: (signal: AbortSignal) => Promise<T>,
-  ): Promise<T> {
+  ): Promise<InFlightResult<T>> {
     const controller = new AbortController();
+    // Claimed under a session that is gone already: other workers may be running it now.
+    if (owner !== this.liveOwner) controller.abort(new StepAbort('orphaned'));
+    this.running++;
     let set = this.byResponse.get(responseId);
     if (!set) {
       set = new Set();
@@ -99,11 +146,17 @@ export class InFlightRegistry implements OnApplicationBootstrap, OnModuleDestroy
         ? null
         : setTimeout(() => controller.abort(new StepAbort('deadline')), Math.max(0, remaining));
     try {
-      return await work(controller.signal);
+      const value = await work(controller.signal);
+      const reason: unknown = controller.signal.reason;
+      const orphaned = reason instanceof StepAbort && reason.kind === 'orphaned';
+      return { value, handBack: this.handBackStarted || orphaned };
     } finally {
       if (timer) clearTimeout(timer);
       set.delete(controller);
       if (set.size === 0) this.byResponse.delete(responseId);
+      if (--this.running === 0) {
+        for (const resolve of this.drainedWaiters.splice(0)) resolve();
+      }
     }
   }
 

@@ -4,18 +4,20 @@ import { RecoveryRepository } from '@ratchet/store';
 
 /**
  * Keeps the leases of the steps this worker runs: one statement every third of the lease
- * renews them all. A worker that stops renewing (killed, frozen, cut off from Postgres)
- * loses its steps to the sweeper of another once the lease runs out; its late result is then
- * refused by the attempt fence.
+ * renews them all. A worker that dies is found at once by its liveness session (Liveness);
+ * the lease is the safety net for what that cannot see: a worker that stops renewing (frozen
+ * for longer than the lease, or cut off from Postgres while its session lingers) loses its
+ * steps to the sweeper of another once the lease runs out; its late result is then refused by
+ * the attempt fence.
  */
 @Injectable()
 export class LeaseKeeper implements OnModuleDestroy {
   private readonly logger = new Logger(LeaseKeeper.name);
   readonly leaseMs: number;
-  private readonly held = new Map<string, number>();
+  /** Steps held, with the worker id each was claimed under and how many holds it has. */
+  private readonly held = new Map<string, { owner: string; count: number }>();
   private timer: NodeJS.Timeout | null = null;
   private renewing = false;
-  private owner = '';
 
   constructor(
     config: AppConfig,
@@ -26,13 +28,18 @@ export class LeaseKeeper implements OnModuleDestroy {
 
   /** Renews the lease of `stepId` (claimed by `owner`) until the returned function is called. */
   hold(stepId: string, owner: string): () => void {
-    this.owner = owner;
-    this.held.set(stepId, (this.held.get(stepId) ?? 0) + 1);
+    const entry = this.held.get(stepId);
+    if (entry) {
+      entry.owner = owner;
+      entry.count++;
+    } else {
+      this.held.set(stepId, { owner, count: 1 });
+    }
     this.timer ??= setInterval(() => void this.renew(), Math.max(50, this.leaseMs / 3));
     this.timer.unref();
     return () => {
-      const count = (this.held.get(stepId) ?? 1) - 1;
-      if (count > 0) this.held.set(stepId, count);
+      const held = this.held.get(stepId);
+      if (held && held.count > 1) held.count--;
       else this.held.delete(stepId);
       if (this.held.size === 0 && this.timer) {
         clearInterval(this.timer);
@@ -44,8 +51,14 @@ export class LeaseKeeper implements OnModuleDestroy {
   private async renew(): Promise<void> {
     if (this.renewing || this.held.size === 0) return;
     this.renewing = true;
+    const byOwner = new Map<string, string[]>();
+    for (const [stepId, { owner }] of this.held) {
+      byOwner.set(owner, [...(byOwner.get(owner) ?? []), stepId]);
+    }
     try {
-      await this.recovery.renewLeases([...this.held.keys()], this.owner, this.leaseMs);
+      for (const [owner, stepIds] of byOwner) {
+        await this.recovery.renewLeases(stepIds, owner, this.leaseMs);
+      }
     } catch (error) {
       this.logger.warn(`could not renew ${this.held.size} lease(s): ${String(error)}`);
     } finally {

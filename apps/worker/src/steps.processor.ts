@@ -4,6 +4,7 @@ import { AppConfig } from '@ratchet/config';
 import { connectionErrorLogger, isJobName, parseJob, QUEUE_NAME } from '@ratchet/queue';
 import type { Job } from 'bullmq';
 import { EngineService } from './engine.service';
+import { Liveness } from './liveness.service';
 
 /** Takes ratchet's jobs off the queue and hands each to the engine. */
 @Processor(QUEUE_NAME)
@@ -11,6 +12,7 @@ export class StepsProcessor extends WorkerHost implements OnApplicationBootstrap
   constructor(
     private readonly engine: EngineService,
     private readonly config: AppConfig,
+    private readonly liveness: Liveness,
   ) {
     super();
   }
@@ -18,6 +20,12 @@ export class StepsProcessor extends WorkerHost implements OnApplicationBootstrap
   onApplicationBootstrap(): void {
     this.worker.concurrency = this.config.env.WORKER_CONCURRENCY;
     this.worker.on('error', connectionErrorLogger(new Logger(StepsProcessor.name), 'worker'));
+    // A worker without a liveness session takes no jobs: whatever it claimed, other workers
+    // would take over at once.
+    this.liveness.onChange((live) => {
+      if (live) void this.worker.resume();
+      else void this.worker.pause(true).catch(() => undefined);
+    });
   }
 
   async process(job: Job): Promise<void> {

@@ -8,23 +8,36 @@ import { AppConfig } from '@ratchet/config';
 import { isTerminalStatus } from '@ratchet/core';
 import { EventLog, ResponseBus } from '@ratchet/events';
 import { JobQueue } from '@ratchet/queue';
-import { RecoveryRepository, ResponsesRepository, type SweepFindings } from '@ratchet/store';
+import {
+  RecoveryRepository,
+  ResponsesRepository,
+  type SweepFindings,
+  type TakenOver,
+} from '@ratchet/store';
 import { EngineService } from './engine.service';
 
 /**
  * Finds the work of live responses that nobody is doing and queues it again, from Postgres
- * alone: steps whose owner stopped renewing its lease, steps whose job was lost (a Redis
- * flush), scopes whose next decision was never made, and logs of streamed responses that
- * ended without their terminal event. Every worker runs it; an advisory lock lets one sweep
- * at a time. Everything it queues is safe to run twice.
+ * alone. Every RATCHET_LIVENESS_CHECK_MS it watches for workers that died: the running steps
+ * of a worker whose liveness session has ended (see Liveness), and the decisions it owed, are
+ * queued again at once. Every
+ * RATCHET_SWEEP_INTERVAL_MS it sweeps for the rest: steps whose owner stopped renewing its
+ * lease (the safety net when a death goes unseen), steps whose job was lost (a Redis flush),
+ * scopes whose next decision was never made, and logs of streamed responses that ended without
+ * their terminal event. Every worker runs both; an advisory lock lets one sweep at a time,
+ * and concurrent watches split the dead between them. Everything it queues is safe to run
+ * twice.
  */
 @Injectable()
 export class Sweeper implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(Sweeper.name);
   private readonly intervalMs: number;
   private readonly graceMs: number;
+  private readonly checkMs: number;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
+  private watchTimer: NodeJS.Timeout | null = null;
+  private watching: Promise<void> | null = null;
   private sweeps = 0;
 
   constructor(
@@ -38,16 +51,57 @@ export class Sweeper implements OnApplicationBootstrap, OnModuleDestroy {
   ) {
     this.intervalMs = config.env.RATCHET_SWEEP_INTERVAL_MS;
     this.graceMs = config.env.RATCHET_SWEEP_GRACE_MS;
+    this.checkMs = config.env.RATCHET_LIVENESS_CHECK_MS;
   }
 
   onApplicationBootstrap(): void {
     this.schedule();
+    this.scheduleWatch();
   }
 
   async onModuleDestroy(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
+    if (this.watchTimer) clearTimeout(this.watchTimer);
     this.timer = null;
-    await this.running;
+    this.watchTimer = null;
+    await Promise.all([this.running, this.watching]);
+  }
+
+  private scheduleWatch(): void {
+    const delay = this.checkMs * (0.75 + Math.random() / 2);
+    this.watchTimer = setTimeout(() => {
+      this.watching = this.watchOnce()
+        .then(() => undefined)
+        .catch((error: unknown) =>
+          this.logger.warn(`watch for dead workers failed: ${String(error)}`),
+        )
+        .finally(() => {
+          this.watching = null;
+          if (this.watchTimer) this.scheduleWatch();
+        });
+    }, delay);
+    this.watchTimer.unref();
+  }
+
+  /**
+   * Queues again the running steps of workers whose liveness session has ended; null when no
+   * registered worker is dead.
+   */
+  async watchOnce(): Promise<TakenOver | null> {
+    const taken = await this.recovery.takeOverFromDead();
+    if (!taken || taken.steps.length + taken.scopes.length === 0) return taken;
+    const { workers, steps, scopes } = taken;
+    this.logger.warn(
+      `worker(s) ${workers.join(', ')} died: queueing their ${steps.length} running step(s) and ${scopes.length} undecided scope(s) again`,
+    );
+    await this.queue.requeue(
+      {
+        advance: scopes.map(({ scopeId, responseId }) => ({ scopeId, responseId })),
+        run: steps.map(({ stepId, responseId }) => ({ stepId, responseId })),
+      },
+      `takeover${Date.now().toString(36)}`,
+    );
+    return taken;
   }
 
   private schedule(): void {

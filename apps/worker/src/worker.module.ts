@@ -9,6 +9,7 @@ import { EngineService } from './engine.service';
 import { InFlightRegistry } from './in-flight.registry';
 import { StepExecutor } from './step-executor';
 import { LeaseKeeper } from './lease-keeper';
+import { Liveness } from './liveness.service';
 import { StreamEvents } from './stream-events';
 import { Sweeper } from './sweeper.service';
 import { StepsProcessor } from './steps.processor';
@@ -22,6 +23,7 @@ import { StepsProcessor } from './steps.processor';
     StepsProcessor,
     StreamEvents,
     LeaseKeeper,
+    Liveness,
     Sweeper,
     { provide: HttpToolClient, useFactory: () => new HttpToolClient() },
     {

@@ -31,6 +31,7 @@ describe('parseEnv', () => {
       RATCHET_STEP_LEASE_MS: 30_000,
       RATCHET_SWEEP_INTERVAL_MS: 5_000,
       RATCHET_SWEEP_GRACE_MS: 15_000,
+      RATCHET_LIVENESS_CHECK_MS: 500,
       RATCHET_SSE_KEEPALIVE_MS: 15_000,
       RATCHET_STREAM_LINGER_MS: 0,
     });
@@ -57,6 +58,7 @@ describe('parseEnv', () => {
       RATCHET_STEP_LEASE_MS: '1500',
       RATCHET_SWEEP_INTERVAL_MS: '300',
       RATCHET_SWEEP_GRACE_MS: '1000',
+      RATCHET_LIVENESS_CHECK_MS: '100',
       RATCHET_SECRET_KEY: 'ab'.repeat(32),
     });
     expect(env).toEqual<Env>({
@@ -75,6 +77,7 @@ describe('parseEnv', () => {
       RATCHET_STEP_LEASE_MS: 1500,
       RATCHET_SWEEP_INTERVAL_MS: 300,
       RATCHET_SWEEP_GRACE_MS: 1000,
+      RATCHET_LIVENESS_CHECK_MS: 100,
       RATCHET_SECRET_KEY: 'ab'.repeat(32),
     });
   });

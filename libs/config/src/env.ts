@@ -33,6 +33,11 @@ export const envSchema = z.object({
   RATCHET_SWEEP_INTERVAL_MS: z.coerce.number().int().min(50).default(5_000),
   /** How long work must sit idle before the sweeper takes it back. */
   RATCHET_SWEEP_GRACE_MS: z.coerce.number().int().min(0).default(15_000),
+  /**
+   * How often each worker looks for running steps whose worker has died (its liveness
+   * session in Postgres ended), to queue them again at once.
+   */
+  RATCHET_LIVENESS_CHECK_MS: z.coerce.number().int().min(20).default(500),
   /** How long an Idempotency-Key of POST /v1/responses is remembered. */
   RATCHET_IDEMPOTENCY_TTL_MS: z.coerce
     .number()

@@ -2,6 +2,7 @@ export * from './migrate';
 export * from './api-keys.repository';
 export * from './conversations.repository';
 export * from './events.repository';
+export * from './liveness-session';
 export * from './prisma.service';
 export * from './progress.repository';
 export * from './recovery.repository';

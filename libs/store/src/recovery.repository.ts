@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { PoolClient } from 'pg';
+import { LIVENESS_LOCK_HELD } from './liveness-session';
 import { Sql, statement } from './sql';
 
 // What recovery reads and writes: leases of running steps, and the work of live responses
@@ -12,6 +13,17 @@ const SWEEPER_LOCK = 72_707_370;
 
 /** Rows one sweep handles of each kind; the next sweep takes the rest. */
 const SWEEP_LIMIT = 500;
+
+/**
+ * Scope `sc` of live response `r` waits for a decision nobody is making: nothing in it is
+ * pending or running, and it has not ended (a child scope's agent step still runs).
+ */
+const STALLED_SCOPE = `r.status IN ('queued', 'in_progress')
+        AND NOT EXISTS (SELECT 1 FROM steps s
+                         WHERE s.scope_id = sc.id AND s.status IN ('pending', 'running'))
+        AND (sc.parent_step_id IS NULL
+             OR EXISTS (SELECT 1 FROM steps p
+                         WHERE p.id = sc.parent_step_id AND p.status = 'running'))`;
 
 const SQL = {
   renew: statement(
@@ -49,15 +61,46 @@ const SQL = {
     'stalled-scopes',
     `SELECT sc.id, sc.response_id AS "responseId"
        FROM responses r JOIN scopes sc ON sc.response_id = r.id
-      WHERE r.status IN ('queued', 'in_progress')
-        AND NOT EXISTS (SELECT 1 FROM steps s
-                         WHERE s.scope_id = sc.id AND s.status IN ('pending', 'running'))
-        AND (sc.parent_step_id IS NULL
-             OR EXISTS (SELECT 1 FROM steps p
-                         WHERE p.id = sc.parent_step_id AND p.status = 'running'))
+      WHERE ${STALLED_SCOPE}
         AND coalesce((SELECT max(s.completed_at) FROM steps s WHERE s.scope_id = sc.id),
                      sc.created_at) < now() - $1 * interval '1 millisecond'
       LIMIT ${SWEEP_LIMIT}`,
+  ),
+  // Registered workers whose liveness lock is free: their session, and so the worker, is gone.
+  // A few rows and one read of pg_locks, cheap enough to run several times a second.
+  deadWorkers: statement(
+    'dead-workers',
+    `SELECT w.id FROM workers w WHERE NOT ${LIVENESS_LOCK_HELD('w')}`,
+  ),
+  // The running steps of those workers, given up so that a claim takes them at once (the
+  // claim bumps the attempt, fencing out anything the dead worker might still write); the
+  // stalled scopes whose last step one of them finished (it died after recording the step,
+  // before deciding what follows); and the workers' rows, gone with them. The lock is checked
+  // again under the row locks, and concurrent watchers skip rows another one holds: each death
+  // is handled once.
+  takeOver: statement(
+    'take-over-dead',
+    `WITH dead AS (
+       SELECT w.id FROM workers w
+        WHERE w.id = ANY($1::text[]) AND NOT ${LIVENESS_LOCK_HELD('w')}
+          FOR UPDATE SKIP LOCKED),
+     taken AS (
+       UPDATE steps s SET lease_owner = NULL, lease_expires_at = now() - interval '1 second'
+         FROM responses r, dead
+        WHERE r.status IN ('queued', 'in_progress') AND s.response_id = r.id
+          AND s.status = 'running' AND s.lease_owner = dead.id
+       RETURNING s.id AS "stepId", s.response_id AS "responseId", dead.id AS "workerId"),
+     stalled AS (
+       SELECT sc.id AS "scopeId", sc.response_id AS "responseId"
+         FROM responses r JOIN scopes sc ON sc.response_id = r.id
+        WHERE ${STALLED_SCOPE}
+          AND (SELECT s.executed_by FROM steps s
+                WHERE s.scope_id = sc.id AND s.completed_at IS NOT NULL
+                ORDER BY s.completed_at DESC LIMIT 1) IN (SELECT id FROM dead)),
+     gone AS (DELETE FROM workers WHERE id IN (SELECT id FROM dead) RETURNING id)
+     SELECT (SELECT coalesce(json_agg(gone.id), '[]') FROM gone) AS workers,
+            (SELECT coalesce(json_agg(taken), '[]') FROM taken) AS steps,
+            (SELECT coalesce(json_agg(stalled), '[]') FROM stalled) AS scopes`,
   ),
   // Streamed responses that ended without their terminal event (the writer died between the
   // two): their lease says by when the log should have been closed.
@@ -89,6 +132,15 @@ export interface IdleStep {
 export interface StalledScope {
   id: string;
   responseId: string;
+}
+
+/** Running steps taken from workers that died, to queue again. */
+export interface TakenOver {
+  /** The dead workers whose registrations were removed. */
+  workers: string[];
+  steps: { stepId: string; responseId: string; workerId: string }[];
+  /** Scopes whose next decision a dead worker was to make (it finished their last step). */
+  scopes: { scopeId: string; responseId: string }[];
 }
 
 /** What one sweep found, all of it safe to act on twice. */
@@ -133,6 +185,20 @@ export class RecoveryRepository {
       const found = await this.find(client, graceMs);
       return work(found);
     });
+  }
+
+  /**
+   * Takes the running steps of workers whose liveness session is gone (see LivenessSession):
+   * their leases end now, so that a claim takes them at once. The caller queues them after
+   * this commits (a claim that ran before would find the lease still valid and do nothing);
+   * should that fail, the sweep finds them by their ended leases. Null when no registered
+   * worker is dead (the common case: one cheap read).
+   */
+  async takeOverFromDead(): Promise<TakenOver | null> {
+    const dead = await this.sql.query<{ id: string }>(SQL.deadWorkers);
+    if (dead.length === 0) return null;
+    const [row] = await this.sql.query<TakenOver>(SQL.takeOver, [dead.map((worker) => worker.id)]);
+    return row;
   }
 
   private async find(client: PoolClient, graceMs: number): Promise<SweepFindings> {

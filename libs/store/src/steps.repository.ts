@@ -66,6 +66,8 @@ export interface ClaimedStep {
   scopeId: string;
   responseId: string;
   attempt: number;
+  /** The worker id the step was claimed under: its lease owner. */
+  owner: string;
   /** When the response's wall-clock budget runs out (null: no budget). */
   deadlineAt: Date | null;
 }
@@ -479,6 +481,7 @@ export class StepsRepository {
       scopeId: scope_id,
       responseId: response_id,
       attempt,
+      owner,
       deadlineAt: deadline_at,
     };
   }
