@@ -4,6 +4,7 @@ import {
   finalText,
   isTerminalStatus,
   isTerminalStep,
+  scopeRouting,
   transition,
   type Decision,
   type Item,
@@ -175,7 +176,7 @@ export class EngineService {
       // A tool call needs nothing of its scope, which is read only if it completes its round:
       // a sibling costs the same however long the scope's chain has grown.
       const execution = await this.execute(claimed, (signal) =>
-        this.executor.executeTool(claimed.step, signal),
+        this.executor.executeTool(claimed.step, claimed.scopeId, signal),
       );
       if (execution?.type !== 'finished') return;
       const next = await this.recordOutcome(
@@ -378,8 +379,7 @@ export class EngineService {
     const maxToolCalls = snapshot.response.request.max_tool_calls ?? null;
     return transition({
       steps: snapshot.steps,
-      serverTools: snapshot.scope.tools.server,
-      clientTools: snapshot.scope.parentStepId === null,
+      ...scopeRouting(snapshot.scope, snapshot.steps),
       maxIterations: limits.maxIterations,
       budget: {
         steps: limits.maxSteps - snapshot.tree.steps,

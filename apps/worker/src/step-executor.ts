@@ -3,6 +3,10 @@ import { AppConfig, type ToolConfig } from '@ratchet/config';
 import {
   conversationBefore,
   includesEncryptedReasoning,
+  mcpToolOf,
+  scopeRouting,
+  type FunctionTool,
+  type ModelStepResult,
   shapeModelOutput,
   summarizeReasoning,
   type StepRecord,
@@ -29,6 +33,7 @@ import {
 } from '@ratchet/store';
 import { HttpToolClient, resolveAgentTools } from '@ratchet/tools';
 import { StepAbort } from './in-flight.registry';
+import { McpTools } from './mcp-tools';
 import { fitToContextWindow, textFormatForModel, toolsForModel } from './model-call';
 import { StreamEvents, type ModelStream } from './stream-events';
 import { UsageMeter } from './usage-meter';
@@ -61,6 +66,7 @@ export class StepExecutor {
     private readonly steps: StepsRepository,
     private readonly stream: StreamEvents,
     private readonly recovery: RecoveryRepository,
+    private readonly mcpTools: McpTools,
   ) {}
 
   async execute(
@@ -74,16 +80,21 @@ export class StepExecutor {
         case 'model_call':
           return this.runModel(snapshot, step, attempt ?? 1, signal);
         case 'tool_call':
-          return this.runTool(step, signal);
+          return this.runTool(step, signal, () => Promise.resolve(snapshot));
         case 'agent_call':
           return this.startAgent(snapshot, step);
       }
     });
   }
 
-  /** A tool call, which needs nothing of its scope. */
-  executeTool(step: StepRecord, signal: AbortSignal): Promise<Execution> {
-    return this.guarded(step, signal, () => this.runTool(step, signal));
+  /**
+   * A tool call. An http tool needs nothing of its scope; an MCP tool reads it (`scopeId`),
+   * for its server and the tool its function name stands for.
+   */
+  executeTool(step: StepRecord, scopeId: string, signal: AbortSignal): Promise<Execution> {
+    return this.guarded(step, signal, () =>
+      this.runTool(step, signal, () => this.steps.loadScope(scopeId)),
+    );
   }
 
   private async guarded(
@@ -105,8 +116,19 @@ export class StepExecutor {
     }
   }
 
-  private async runTool(step: StepRecord, signal: AbortSignal): Promise<Execution> {
-    return finished(await this.callTool(step, signal));
+  private async runTool(
+    step: StepRecord,
+    signal: AbortSignal,
+    scope: () => Promise<ScopeSnapshot | null>,
+  ): Promise<Execution> {
+    if (this.configuredTool(step.name ?? '')?.type === 'http') {
+      return finished(await this.callTool(step, signal));
+    }
+    const snapshot = await scope();
+    if (!snapshot) return finished(await this.callTool(step, signal));
+    const target = mcpToolOf(scopeRouting(snapshot.scope, snapshot.steps), step.name ?? '');
+    if (!target) return finished(await this.callTool(step, signal));
+    return finished(await this.mcpTools.call(target, step, signal));
   }
 
   /**
@@ -121,12 +143,33 @@ export class StepExecutor {
     signal: AbortSignal,
   ): Promise<Execution> {
     const stream = await this.stream.modelStream(snapshot, step, attempt);
+    const listed = await this.mcpTools.list(snapshot, step, signal);
+    await stream?.listings(listed.listings);
+    if (listed.collision) {
+      await stream?.abandon();
+      return finished({
+        status: 'failed',
+        error: { code: listed.collision.code, message: listed.collision.message },
+      });
+    }
     const meter = new UsageMeter();
     // An earlier attempt died mid-stream with its worker: what it streamed was paid for.
     if (stream && stream.earlierChars > 0) meter.earlierAttempt(stream.earlierChars);
     let outcome: StepOutcome;
     try {
-      outcome = await this.callModel(snapshot, step, signal, stream, meter, attempt);
+      outcome = await this.callModel(
+        snapshot,
+        step,
+        signal,
+        stream,
+        meter,
+        attempt,
+        listed.definitions,
+      );
+      if (outcome.status === 'completed' && listed.listings.length > 0) {
+        const made = outcome.result as ModelStepResult;
+        outcome = { ...outcome, result: { ...made, listings: listed.listings } };
+      }
     } catch (error) {
       await stream?.abandon().catch(() => undefined);
       if (signal.aborted) {
@@ -147,7 +190,12 @@ export class StepExecutor {
     }
     const result = outcome.result;
     if (!stream) return finished(outcome);
-    if (outcome.status !== 'completed' || result === null || typeof result !== 'object') {
+    if (
+      outcome.status !== 'completed' ||
+      result === null ||
+      typeof result !== 'object' ||
+      !('output' in result)
+    ) {
       await stream.abandon();
       return finished(outcome);
     }
@@ -166,6 +214,7 @@ export class StepExecutor {
     stream: ModelStream | null,
     meter: UsageMeter,
     claimedAttempt: number | null,
+    mcpDefinitions: readonly FunctionTool[] = [],
   ): Promise<StepOutcome> {
     const { scope, response } = snapshot;
     const request = response.request;
@@ -174,7 +223,8 @@ export class StepExecutor {
       request.max_tool_calls == null
         ? null
         : Math.max(0, request.max_tool_calls - snapshot.tree.toolCalls);
-    const { tools, toolChoice } = toolsForModel(scope.tools.definitions, request, {
+    const offered = [...scope.tools.definitions, ...mcpDefinitions];
+    const { tools, toolChoice } = toolsForModel(offered, request, {
       topScope,
       round: step.round,
       toolCallsLeft,

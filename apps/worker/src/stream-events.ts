@@ -12,8 +12,9 @@ import {
   modelResult,
   openServerCall,
   responseEvent,
+  scopeRouting,
   serverCallItemId,
-  serverLabel,
+  serverCallTarget,
   settledServerCall,
   type AgentIdentity,
   type CallRouting,
@@ -21,6 +22,7 @@ import {
   type CreateResponseRequest,
   type Includable,
   type Item,
+  type McpListToolsItem,
   type ModelItem,
   type ResponseRecord,
   type ResponseStreamEvent,
@@ -117,8 +119,12 @@ export class StreamEvents {
     for (const step of round) {
       const call = calls[step.index];
       if (!call) continue;
-      const label = serverLabel(routing, call.name, step);
-      const settled = settledServerCall(call, label, asking.id, step);
+      const settled = settledServerCall(
+        call,
+        serverCallTarget(routing, call.name, step),
+        asking.id,
+        step,
+      );
       const index = openAt.get(settled.id);
       if (index !== undefined) {
         events.push(...streamer.finish(index, settled));
@@ -154,10 +160,14 @@ export class StreamEvents {
       wrap: wrap ?? undefined,
     });
     let earlierChars = 0;
+    const loggedItemIds = new Set<string>();
     if (attempt > 1) {
       const earlier = await this.events.ofStep(snapshot.response.id, step.id);
       const unwrapped = earlier.map((row) => unwrap(JSON.parse(row.data) as ResponseStreamEvent));
       earlierChars = unwrapped.reduce((sum, event) => sum + deltaChars(event), 0);
+      for (const event of unwrapped) {
+        if (event.type === 'response.output_item.done') loggedItemIds.add(event.item.id);
+      }
       writer.push(closeOpenItems(unwrapped));
       await writer.flush();
     }
@@ -169,6 +179,7 @@ export class StreamEvents {
       this.logger,
       earlierChars,
       snapshot.response.request.include ?? [],
+      loggedItemIds,
     );
   }
 
@@ -212,6 +223,8 @@ export class ModelStream {
     readonly earlierChars = 0,
     /** The request's `include`, which says whether reasoning shows its encrypted content. */
     private readonly include: readonly Includable[] = [],
+    /** Items earlier attempts of the step logged whole. */
+    private readonly loggedItemIds: ReadonlySet<string> = new Set(),
   ) {}
 
   readonly onDelta = (delta: ModelDelta): void => {
@@ -229,11 +242,8 @@ export class ModelStream {
         return this.writer.push(this.streamer.reasoningDelta(index, delta.itemId, delta.delta));
       case 'arguments':
         if (isServerCall(this.routing, delta.name)) {
-          const call = {
-            call_id: delta.callId,
-            name: delta.name,
-            server_label: serverLabel(this.routing, delta.name),
-          };
+          const target = serverCallTarget(this.routing, delta.name);
+          const call = { call_id: delta.callId, name: target.name, server_label: target.label };
           const itemId = serverCallItemId(delta.itemId, this.stepId);
           return this.writer.push(this.streamer.serverCallDelta(index, itemId, call, delta.delta));
         }
@@ -247,6 +257,18 @@ export class ModelStream {
         );
     }
   };
+
+  /**
+   * MCP servers listed before the call: each listing streams whole, before the call's items.
+   * One an earlier attempt of the step streamed already is not streamed again.
+   */
+  async listings(items: readonly McpListToolsItem[]): Promise<void> {
+    for (const item of items) {
+      if (this.loggedItemIds.has(item.id)) continue;
+      this.writer.push(itemEvents(this.indexOf(item.id), item));
+    }
+    await this.writer.flush();
+  }
 
   /** An attempt that streamed failed and another follows: its items close `incomplete`. */
   readonly onAbandon = (): void => {
@@ -304,7 +326,7 @@ export class ModelStream {
     if (item.type !== 'function_call' || !isServerCall(this.routing, item.name)) {
       return visibleItem(item, this.include);
     }
-    return openServerCall(item, serverLabel(this.routing, item.name), this.stepId);
+    return openServerCall(item, serverCallTarget(this.routing, item.name), this.stepId);
   }
 
   /** The call failed or was cut short: what streamed stays, closed `incomplete`. */
@@ -331,10 +353,7 @@ export class ModelStream {
 
 /** Which of the scope's calls ratchet runs: all of a sub-agent's, the offered tools' at the top. */
 function routingOf(snapshot: ScopeSnapshot): CallRouting {
-  return {
-    serverTools: snapshot.scope.tools.server,
-    clientTools: snapshot.scope.parentStepId === null,
-  };
+  return scopeRouting(snapshot.scope, snapshot.steps);
 }
 
 /** Whether the request asked for its sub-agents' events. */

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import { EventsModule } from '@ratchet/events';
+import { McpModule } from '@ratchet/mcp';
 import { ProviderRegistry } from '@ratchet/providers';
 import { QueueModule } from '@ratchet/queue';
 import { StoreModule } from '@ratchet/store';
@@ -9,13 +10,14 @@ import { EngineService } from './engine.service';
 import { InFlightRegistry } from './in-flight.registry';
 import { StepExecutor } from './step-executor';
 import { LeaseKeeper } from './lease-keeper';
+import { McpTools } from './mcp-tools';
 import { Liveness } from './liveness.service';
 import { StreamEvents } from './stream-events';
 import { Sweeper } from './sweeper.service';
 import { StepsProcessor } from './steps.processor';
 
 @Module({
-  imports: [StoreModule, QueueModule, EventsModule],
+  imports: [StoreModule, QueueModule, EventsModule, McpModule.forRoot()],
   providers: [
     EngineService,
     StepExecutor,
@@ -24,6 +26,7 @@ import { StepsProcessor } from './steps.processor';
     StreamEvents,
     LeaseKeeper,
     Liveness,
+    McpTools,
     Sweeper,
     { provide: HttpToolClient, useFactory: () => new HttpToolClient() },
     {

@@ -86,13 +86,36 @@ export const agentToolConfigSchema = z.strictObject({
   tools: z.array(z.string()).default([]),
 });
 
+/**
+ * An MCP server whose tools a request (or an agent) offers by naming it. The model calls its
+ * tools as `<name>__<tool>` (see `mcpFunctionName`); `headers` (credentials, often) are sent
+ * with every request to the server and never logged or shown.
+ */
+export const mcpToolConfigSchema = z.strictObject({
+  type: z.literal('mcp'),
+  url: z.url(),
+  description: z.string().optional(),
+  headers: z.record(z.string(), z.string()).default({}),
+  /** Only these tools are listed and may be called; all of the server's when absent. */
+  allowedTools: z.array(z.string().min(1)).optional(),
+  /** How long one tool call may take, connecting included. */
+  timeoutMs: z.int().positive().default(60_000),
+  /** Forces a transport; by default Streamable HTTP is tried, then HTTP+SSE. */
+  transport: z.enum(['streamable-http', 'sse']).optional(),
+});
+
 export const toolConfigSchema = z.discriminatedUnion('type', [
   httpToolConfigSchema,
   agentToolConfigSchema,
+  mcpToolConfigSchema,
 ]);
 export type ToolConfig = z.infer<typeof toolConfigSchema>;
 export type HttpToolConfig = z.infer<typeof httpToolConfigSchema>;
 export type AgentToolConfig = z.infer<typeof agentToolConfigSchema>;
+export type McpToolConfig = z.infer<typeof mcpToolConfigSchema>;
+
+/** Labels that server calls of http tools and agents show: no MCP server may take them. */
+const RESERVED_MCP_LABELS: ReadonlySet<string> = new Set(['http', 'agent']);
 
 export const limitsSchema = z.strictObject({
   /** Deepest agent nesting: the top scope is depth 0, an agent it calls runs at depth 1. */
@@ -136,6 +159,13 @@ export const ratchetConfigSchema = z
       });
     }
     for (const [name, tool] of Object.entries(config.tools)) {
+      if (tool.type === 'mcp' && RESERVED_MCP_LABELS.has(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tools', name],
+          message: `'${name}' is the label of ratchet's own server calls; give the MCP server another name`,
+        });
+      }
       if (tool.type !== 'agent') continue;
       if (!Object.hasOwn(config.models, tool.model)) {
         ctx.addIssue({

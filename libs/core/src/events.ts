@@ -3,6 +3,7 @@ import type {
   FunctionCallItem,
   Item,
   McpCallItem,
+  McpListToolsItem,
   MessagePhase,
   ReasoningItem,
 } from './items';
@@ -251,6 +252,17 @@ export interface McpCallFailedEvent {
   output_index: number;
 }
 
+/** An MCP server's tools are being listed (OpenAI's `response.mcp_list_tools.*`). */
+export interface McpListToolsEvent {
+  type:
+    | 'response.mcp_list_tools.in_progress'
+    | 'response.mcp_list_tools.completed'
+    | 'response.mcp_list_tools.failed';
+  sequence_number: number;
+  item_id: string;
+  output_index: number;
+}
+
 /** The stream `error` event's payload; code and param are always present, null when unknown. */
 export interface StreamErrorPayload {
   type: string;
@@ -314,6 +326,7 @@ export type ResponseStreamEvent =
   | FunctionCallArgumentsDoneEvent
   | McpCallArgumentsDeltaEvent
   | McpCallArgumentsDoneEvent
+  | McpListToolsEvent
   | McpCallInProgressEvent
   | McpCallCompletedEvent
   | McpCallFailedEvent
@@ -622,6 +635,21 @@ function callEnded(outputIndex: number, call: McpCallItem): UnsequencedEvent[] {
   }
 }
 
+/** A listing's progress: it started, then it completed or failed. */
+function listingEvents(outputIndex: number, item: McpListToolsItem): UnsequencedEvent[] {
+  const at = { item_id: item.id, output_index: outputIndex };
+  return [
+    { type: 'response.mcp_list_tools.in_progress', ...at },
+    {
+      type:
+        item.error === null
+          ? 'response.mcp_list_tools.completed'
+          : 'response.mcp_list_tools.failed',
+      ...at,
+    },
+  ];
+}
+
 /**
  * What output_item.added announces: the item with zero values for everything still to stream
  * (spec: "all fields not marked nullable MUST have a value") and status in_progress.
@@ -637,6 +665,8 @@ function openingItem(item: Item): Item {
     case 'function_call_output':
       // Nothing of it streams: the output is known when the item opens.
       return { ...item, status: 'in_progress' };
+    case 'mcp_list_tools':
+      return { ...item, tools: [], error: null };
     case 'reasoning':
       return reasoningSkeleton(item.id, item.content !== undefined);
     case 'compaction':
@@ -658,7 +688,7 @@ function reasoningSkeleton(id: string, withContent: boolean): ReasoningItem {
 }
 
 function assertFinished(item: Item): void {
-  if (item.type === 'compaction') return;
+  if (item.type === 'compaction' || item.type === 'mcp_list_tools') return;
   if (item.status === 'in_progress' || item.status === 'calling') {
     throw new Error(`item ${item.id} is still in_progress; only finished items can be closed`);
   }
@@ -706,6 +736,9 @@ export function itemEvents(
       break;
     case 'function_call_output':
     case 'compaction':
+      break;
+    case 'mcp_list_tools':
+      body.push(...listingEvents(outputIndex, item));
       break;
     case 'reasoning':
       // Summary before raw content, the order of the item's own fields.
@@ -985,6 +1018,10 @@ export class ItemStreamer {
       case 'compaction':
         // Open only in a replayed log; nothing of it streams, so the item closes alone.
         break;
+      case 'mcp_list_tools':
+        // Open only in a replayed log (a listing streams whole): it ends as it ended.
+        events.push(...listingEvents(outputIndex, item).slice(1));
+        break;
     }
     events.push(itemDone(outputIndex, item));
     this.close(outputIndex);
@@ -1031,6 +1068,9 @@ export class ItemStreamer {
         break;
       case 'compaction':
         item = state.opening;
+        break;
+      case 'mcp_list_tools':
+        item = { ...state.opening, error: 'not_finished: the listing did not finish.' };
         break;
     }
     events.push(itemDone(outputIndex, item));
@@ -1124,6 +1164,9 @@ export class ItemStreamer {
       case 'response.mcp_call.in_progress':
       case 'response.mcp_call.completed':
       case 'response.mcp_call.failed':
+      case 'response.mcp_list_tools.in_progress':
+      case 'response.mcp_list_tools.completed':
+      case 'response.mcp_list_tools.failed':
       case AGENT_EVENT_TYPE:
         return;
     }
@@ -1361,6 +1404,7 @@ export class ItemStreamer {
         return;
       case 'function_call_output':
       case 'compaction':
+      case 'mcp_list_tools':
         return;
     }
   }

@@ -2,7 +2,19 @@ import { randomBytes } from 'node:crypto';
 
 /** Prefixes of the ids ratchet hands out, matching OpenAI's conventions. */
 export type IdPrefix =
-  'resp' | 'msg' | 'fc' | 'fco' | 'rs' | 'call' | 'mcp' | 'cmp' | 'step' | 'scope' | 'key' | 'conv';
+  | 'resp'
+  | 'msg'
+  | 'fc'
+  | 'fco'
+  | 'rs'
+  | 'call'
+  | 'mcp'
+  | 'mcpl'
+  | 'cmp'
+  | 'step'
+  | 'scope'
+  | 'key'
+  | 'conv';
 
 const ID_BYTES = 24;
 /** Random bytes are drawn for 256 ids at a time: one call into the system for many ids. */

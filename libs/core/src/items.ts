@@ -103,6 +103,22 @@ const mcpCallItem = z.strictObject({
   approval_request_id: z.string().nullish(),
 });
 
+/** A tool listing of an MCP server, as a client sends its history back (OpenAI's shape). */
+const mcpListToolsItem = z.strictObject({
+  type: z.literal('mcp_list_tools'),
+  id: z.string().min(1).optional(),
+  server_label: z.string().min(1),
+  tools: z.array(
+    z.strictObject({
+      name: z.string().min(1),
+      description: z.string().nullish(),
+      input_schema: z.record(z.string(), z.unknown()),
+      annotations: z.record(z.string(), z.unknown()).nullish(),
+    }),
+  ),
+  error: z.string().nullish(),
+});
+
 const itemReference = z.strictObject({ type: z.literal('item_reference'), id: z.string().min(1) });
 
 /**
@@ -128,6 +144,7 @@ export const inputItemSchema = z.preprocess(
     functionCallOutputItem,
     reasoningItem,
     mcpCallItem,
+    mcpListToolsItem,
     itemReference,
     compactionItem,
   ]),
@@ -204,6 +221,28 @@ export interface McpCallItem {
   status: McpCallStatus;
 }
 
+/** One tool of an MCP server's listing. */
+export interface McpListedTool {
+  name: string;
+  description: string | null;
+  input_schema: Record<string, unknown>;
+  annotations: Record<string, unknown> | null;
+}
+
+/**
+ * The tools an MCP server offered, listed once per server per conversation (OpenAI's
+ * `mcp_list_tools`). A listing that failed carries `error` and no tools; the model then goes
+ * on without that server's tools. Models never read these items: the tools they list reach
+ * the model as function definitions (`mcpFunctionName`).
+ */
+export interface McpListToolsItem {
+  type: 'mcp_list_tools';
+  id: string;
+  server_label: string;
+  tools: McpListedTool[];
+  error: string | null;
+}
+
 /**
  * The earlier part of a conversation, summarised by POST /v1/responses/compact. Clients see
  * only the sealed `encrypted_content`; `summary` is ratchet's own: the text it seals, opened
@@ -227,7 +266,7 @@ export type ModelItem = MessageItem | FunctionCallItem | FunctionCallOutputItem 
  * responses store, clients see, and a model reads once server calls are expanded
  * (`modelItems`).
  */
-export type Item = ModelItem | McpCallItem | CompactionItem;
+export type Item = ModelItem | McpCallItem | McpListToolsItem | CompactionItem;
 
 /** Text of a message's parts that carry text (input_text, output_text). */
 export function messageText(item: MessageItem): string {

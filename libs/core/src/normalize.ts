@@ -124,6 +124,19 @@ export function normalizeInput(
           status: known?.status ?? item.status ?? (error ? 'failed' : 'completed'),
         };
       }
+      case 'mcp_list_tools':
+        return {
+          type: 'mcp_list_tools',
+          id: item.id ?? newId('mcpl'),
+          server_label: item.server_label,
+          tools: item.tools.map((tool) => ({
+            name: tool.name,
+            description: tool.description ?? null,
+            input_schema: tool.input_schema,
+            annotations: tool.annotations ?? null,
+          })),
+          error: item.error ?? null,
+        };
       case 'item_reference': {
         const referenced = lookups.byId.get(item.id);
         if (!referenced) {

@@ -4,10 +4,11 @@ import type {
   Item,
   McpCallItem,
   McpCallStatus,
+  McpListToolsItem,
   ModelItem,
 } from './items';
 import { summaryMessage } from './compaction';
-import type { StepError, StepRecord } from './steps';
+import { modelResult, toolResultText, type StepError, type StepRecord } from './steps';
 
 // Calls ratchet runs itself have two faces. The model made them as function calls and reads
 // their results as function_call_output items paired by call id; clients see each as one
@@ -26,11 +27,146 @@ export interface CallRouting {
    * client to hand calls to: it runs (or refuses) every call itself.
    */
   clientTools: boolean;
+  /** MCP servers offered in the scope, whose tools the model calls as `<label>__<tool>`. */
+  mcp?: McpRouting;
+}
+
+/** The MCP servers of a scope, and what each function name of their tools calls. */
+export interface McpRouting {
+  /** The servers' labels. */
+  labels: readonly string[];
+  /** Function names offered to the model, by the scope's listings (`mcpFunctionName`). */
+  tools: Readonly<Record<string, McpToolTarget>>;
+}
+
+/** An MCP tool: the label of its server and the tool's own name. */
+export interface McpToolTarget {
+  label: string;
+  tool: string;
 }
 
 /** Whether ratchet runs a call to `name` itself rather than handing it to the client. */
 export function isServerCall(routing: CallRouting, name: string): boolean {
-  return !routing.clientTools || Object.hasOwn(routing.serverTools, name);
+  return (
+    !routing.clientTools ||
+    Object.hasOwn(routing.serverTools, name) ||
+    mcpToolOf(routing, name) !== null
+  );
+}
+
+/** What separates an MCP server's label from its tool's name in a function name. */
+export const MCP_NAME_SEPARATOR = '__';
+
+/**
+ * The function name a model calls an MCP tool by: `<label>__<tool>`, every character outside
+ * `[a-zA-Z0-9_-]` replaced by `_`, cut to 64 characters (what every upstream accepts). Two
+ * tools whose names meet here collide, which a scope refuses (`mcpFunctionTable`).
+ */
+export function mcpFunctionName(label: string, tool: string): string {
+  return `${label}${MCP_NAME_SEPARATOR}${tool}`.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 64);
+}
+
+/**
+ * The MCP tool a call to `name` runs, or null when `name` is no MCP tool of the scope: by the
+ * scope's listings, else by the longest label `name` starts with (a name the model made up
+ * there reaches the server, which refuses it as a tool it does not have).
+ */
+export function mcpToolOf(routing: CallRouting, name: string): McpToolTarget | null {
+  const mcp = routing.mcp;
+  if (!mcp) return null;
+  if (Object.hasOwn(mcp.tools, name)) return mcp.tools[name];
+  let label: string | null = null;
+  for (const candidate of mcp.labels) {
+    if (!name.startsWith(`${candidate}${MCP_NAME_SEPARATOR}`)) continue;
+    if (label === null || candidate.length > label.length) label = candidate;
+  }
+  if (label === null) return null;
+  return { label, tool: name.slice(label.length + MCP_NAME_SEPARATOR.length) };
+}
+
+/**
+ * Function names of the listed tools, for the servers `labels`: each server's latest listing
+ * that did not fail counts. Throws McpNameCollision when two tools (or a tool and one of
+ * `taken`, the scope's other function names) share a function name.
+ */
+export function mcpFunctionTable(
+  labels: readonly string[],
+  listings: readonly McpListToolsItem[],
+  taken: Iterable<string> = [],
+): Record<string, McpToolTarget & { listing: McpListToolsItem['tools'][number] }> {
+  const latest = new Map<string, McpListToolsItem>();
+  for (const listing of listings) {
+    if (listing.error === null && labels.includes(listing.server_label)) {
+      latest.set(listing.server_label, listing);
+    }
+  }
+  const table: Record<string, McpToolTarget & { listing: McpListToolsItem['tools'][number] }> = {};
+  const others = new Set(taken);
+  for (const label of labels) {
+    for (const tool of latest.get(label)?.tools ?? []) {
+      const name = mcpFunctionName(label, tool.name);
+      const other = Object.hasOwn(table, name)
+        ? `the tool "${table[name].tool}" of MCP server '${table[name].label}'`
+        : others.has(name)
+          ? `the tool '${name}'`
+          : null;
+      if (other !== null) {
+        throw new McpNameCollision(
+          `The tool "${tool.name}" of MCP server '${label}' would be offered to the model as '${name}', the name of ${other} too; give the servers other labels or narrow their allowedTools.`,
+        );
+      }
+      table[name] = { label, tool: tool.name, listing: tool };
+    }
+  }
+  return table;
+}
+
+/** Two tools of a scope would reach the model under one function name. */
+export class McpNameCollision extends Error {
+  readonly code = 'mcp_tool_name_collision';
+  constructor(message: string) {
+    super(message);
+    this.name = 'McpNameCollision';
+  }
+}
+
+/**
+ * Every listing a scope knows: those its input carries (an earlier turn's), then those its
+ * model steps made, in round order.
+ */
+export function scopeListings(
+  input: readonly Item[],
+  steps: readonly StepRecord[],
+): McpListToolsItem[] {
+  const listings = input.filter((item): item is McpListToolsItem => item.type === 'mcp_list_tools');
+  const made = [...steps]
+    .sort((a, b) => a.round - b.round)
+    .flatMap((step) => modelResult(step)?.listings ?? []);
+  return [...listings, ...made];
+}
+
+/** How a scope routes its calls: the tools it offers, its MCP servers, and their listings. */
+export function scopeRouting(
+  scope: {
+    tools: { server: Readonly<Record<string, ServerToolKind>>; mcp?: readonly string[] };
+    input: readonly Item[];
+    parentStepId: string | null;
+  },
+  steps: readonly StepRecord[],
+): CallRouting {
+  const routing: CallRouting = {
+    serverTools: scope.tools.server,
+    clientTools: scope.parentStepId === null,
+  };
+  const labels = scope.tools.mcp ?? [];
+  if (labels.length === 0) return routing;
+  let tools: Record<string, McpToolTarget> = {};
+  try {
+    tools = mcpFunctionTable(labels, scopeListings(scope.input, steps));
+  } catch {
+    // A collision fails the model call that meets it; calls route by label meanwhile.
+  }
+  return { ...routing, mcp: { labels, tools } };
 }
 
 /** The `server_label` of the calls each kind of configured tool runs. */
@@ -45,8 +181,38 @@ export function serverLabel(
   name: string,
   step?: Pick<StepRecord, 'kind'>,
 ): string {
-  if (step) return SERVER_LABELS[step.kind === 'agent_call' ? 'agent' : 'http'];
-  return SERVER_LABELS[routing.serverTools[name] === 'agent' ? 'agent' : 'http'];
+  return serverCallTarget(routing, name, step).label;
+}
+
+/**
+ * What a server call shows clients: the label of what ran it and the name it ran. An MCP
+ * tool shows its server's label and its own name, not the function name the model used.
+ */
+export function serverCallTarget(
+  routing: CallRouting,
+  name: string,
+  step?: Pick<StepRecord, 'kind'>,
+): ServerCallTarget {
+  if (step?.kind === 'agent_call') return { label: SERVER_LABELS.agent, name };
+  if (!Object.hasOwn(routing.serverTools, name)) {
+    const mcp = mcpToolOf(routing, name);
+    if (mcp) return { label: mcp.label, name: mcp.tool };
+  }
+  if (step) return { label: SERVER_LABELS.http, name };
+  return { label: SERVER_LABELS[routing.serverTools[name] === 'agent' ? 'agent' : 'http'], name };
+}
+
+/** What a server call shows: the `server_label` and `name` of its item. */
+export interface ServerCallTarget {
+  label: string;
+  name: string;
+}
+
+/** The function name a model called a server call's item by. */
+function functionNameOf(item: Pick<McpCallItem, 'server_label' | 'name'>): string {
+  return Object.values(SERVER_LABELS).includes(item.server_label)
+    ? item.name
+    : mcpFunctionName(item.server_label, item.name);
 }
 
 /**
@@ -79,15 +245,16 @@ function parseServerCallId(id: string): { turn: string | null; suffix: string } 
 /** A server call as it opens, made by the model step `modelStepId`: it streams, or it runs. */
 export function openServerCall(
   call: FunctionCallItem,
-  label: string,
+  shown: string | ServerCallTarget,
   modelStepId: string,
 ): McpCallItem {
+  const target = typeof shown === 'string' ? { label: shown, name: call.name } : shown;
   return {
     type: 'mcp_call',
     id: serverCallItemId(call.id, modelStepId),
     call_id: call.call_id,
-    server_label: label,
-    name: call.name,
+    server_label: target.label,
+    name: target.name,
     arguments: call.arguments,
     output: null,
     error: null,
@@ -101,11 +268,11 @@ export type CallStep = Pick<StepRecord, 'status' | 'result' | 'error'>;
 /** A server call as its step left it; without a step, the call was never run. */
 export function settledServerCall(
   call: FunctionCallItem,
-  label: string,
+  target: string | ServerCallTarget,
   modelStepId: string,
   step: CallStep | undefined,
 ): McpCallItem {
-  return { ...openServerCall(call, label, modelStepId), ...callOutcome(step) };
+  return { ...openServerCall(call, target, modelStepId), ...callOutcome(step) };
 }
 
 const NOT_RUN: StepError = {
@@ -126,11 +293,11 @@ function callOutcome(step: CallStep | undefined): {
 } {
   if (!step) return { status: 'incomplete', output: null, error: errorText(NOT_RUN) };
   switch (step.status) {
-    case 'completed':
-      if (typeof step.result === 'string') {
-        return { status: 'completed', output: step.result, error: null };
-      }
+    case 'completed': {
+      const text = toolResultText(step.result);
+      if (text !== null) return { status: 'completed', output: text, error: null };
       return { status: 'failed', output: null, error: errorText(step.error ?? FAILED) };
+    }
     case 'failed':
       return { status: 'failed', output: null, error: errorText(step.error ?? FAILED) };
     case 'cancelled':
@@ -143,7 +310,8 @@ function callOutcome(step: CallStep | undefined): {
 
 /** What a call's step gave the model: its output, or its error as `{"error": {...}}`. */
 export function stepOutputText(step: CallStep): string {
-  if (step.status === 'completed' && typeof step.result === 'string') return step.result;
+  const text = step.status === 'completed' ? toolResultText(step.result) : null;
+  if (text !== null) return text;
   const error = step.error ?? (step.status === 'cancelled' ? CANCELLED : FAILED);
   return JSON.stringify({ error });
 }
@@ -209,6 +377,8 @@ export function modelItems(items: readonly Item[]): ModelItem[] {
       outputs.push(output);
       continue;
     }
+    // A listing reaches the model as the tools it is offered, not as an item.
+    if (item.type === 'mcp_list_tools') continue;
     if (item.type !== 'function_call') endTurn();
     model.push(item.type === 'compaction' ? summaryMessage(item) : item);
   }
@@ -226,7 +396,7 @@ function expandServerCall(
       type: 'function_call',
       id: `fc_${suffix}`,
       call_id: callId,
-      name: item.name,
+      name: functionNameOf(item),
       arguments: item.arguments,
       status: 'completed',
     },

@@ -1,4 +1,4 @@
-import type { FunctionCallItem, Item, ModelItem } from './items';
+import type { ContentPart, FunctionCallItem, Item, McpListToolsItem, ModelItem } from './items';
 import type { Usage } from './usage';
 
 // The recorded shape of a scope's steps, as the transition function reads them.
@@ -18,6 +18,11 @@ export interface ModelStepResult {
   finishReason: FinishReason;
   /** Set when `truncation: "auto"` left items of the input out of the call. */
   truncation?: StepTruncation;
+  /**
+   * MCP servers listed for this call, because the scope had no listing of them yet: clients
+   * see these before the call's output; later calls of the scope offer the tools they list.
+   */
+  listings?: McpListToolsItem[];
 }
 
 /** What truncation left out of a model call's input to fit the model's context window. */
@@ -39,10 +44,26 @@ export interface StepRecord {
   callId: string | null;
   name: string | null;
   arguments: string | null;
-  /** model_call: ModelStepResult; tool_call/agent_call: the output text. */
-  result: ModelStepResult | string | null;
+  /**
+   * model_call: ModelStepResult; tool_call/agent_call: the output text, or for an MCP tool
+   * that answered with more than text (images, files), a ToolStepResult.
+   */
+  result: ModelStepResult | ToolStepResult | string | null;
   error: StepError | null;
   usage: Usage | null;
+}
+
+/** A tool's answer that the model reads as content parts and clients as one text. */
+export interface ToolStepResult {
+  text: string;
+  parts: ContentPart[];
+}
+
+/** A tool step's answer as clients see it (text), when it has one. */
+export function toolResultText(result: StepRecord['result']): string | null {
+  if (typeof result === 'string') return result;
+  if (result !== null && 'parts' in result) return result.text;
+  return null;
 }
 
 /** A step the transition decided on; the store gives it identity (scope, round, index). */
@@ -69,7 +90,10 @@ export function isTerminalStep(status: StepStatus): boolean {
 }
 
 export function modelResult(step: StepRecord): ModelStepResult | null {
-  return step.kind === 'model_call' && step.result !== null && typeof step.result === 'object'
+  return step.kind === 'model_call' &&
+    step.result !== null &&
+    typeof step.result === 'object' &&
+    'output' in step.result
     ? step.result
     : null;
 }

@@ -2,8 +2,9 @@ import type { FunctionCallOutputItem, Item, ModelItem } from './items';
 import type { FunctionTool } from './response';
 import {
   isServerCall,
+  mcpToolOf,
   modelItems,
-  serverLabel,
+  serverCallTarget,
   settledServerCall,
   stepOutputText,
   type CallRouting,
@@ -26,6 +27,11 @@ import {
 export interface ScopeTools {
   definitions: FunctionTool[];
   server: Record<string, ServerToolKind>;
+  /**
+   * Labels of the MCP servers the scope offers (config tools of `type: mcp`). Their tools are
+   * listed when the scope's first model call runs and offered as `<label>__<tool>`.
+   */
+  mcp?: string[];
 }
 
 export interface ScopeState extends CallRouting {
@@ -142,7 +148,7 @@ export function transition(state: ScopeState): Decision {
 
 /** Why a call the model made is not run, if it is not. */
 function refusal(state: ScopeState, name: string, overBudget: boolean): { refused?: StepError } {
-  if (!Object.hasOwn(state.serverTools, name)) {
+  if (!Object.hasOwn(state.serverTools, name) && mcpToolOf(state, name) === null) {
     return {
       refused: {
         code: 'tool_not_found',
@@ -195,6 +201,7 @@ export function scopeOutput(
     // The transition made step i of the next round for the i-th server call.
     const next = rounds[r + 1];
     const steps = next && next[0].kind !== 'model_call' ? next : [];
+    items.push(...(model.listings ?? []));
     let index = 0;
     for (const item of model.output) {
       if (item.type !== 'function_call' || !isServerCall(routing, item.name)) {
@@ -203,8 +210,8 @@ export function scopeOutput(
       }
       const step = steps.find((candidate) => candidate.index === index);
       index += 1;
-      const label = serverLabel(routing, item.name, step);
-      items.push(settledServerCall(item, label, round[0].id, step));
+      const target = serverCallTarget(routing, item.name, step);
+      items.push(settledServerCall(item, target, round[0].id, step));
     }
   });
   return items;
@@ -234,11 +241,18 @@ export function conversationBefore(
 }
 
 export function toolOutputItem(step: StepRecord): FunctionCallOutputItem {
+  // An MCP tool's images and files reach the model as parts in the turn that called it.
+  const rich =
+    step.status === 'completed' && step.result !== null && typeof step.result === 'object'
+      ? 'parts' in step.result
+        ? step.result.parts
+        : null
+      : null;
   return {
     type: 'function_call_output',
     id: `fco_${step.id.replace(/^step_/, '')}`,
     call_id: step.callId ?? '',
-    output: stepOutputText(step),
+    output: rich ?? stepOutputText(step),
     status: 'completed',
   };
 }

@@ -4,6 +4,7 @@ import {
   type CreateResponseRequest,
   type FunctionTool,
   type ScopeTools,
+  type ServerToolKind,
 } from '@ratchet/core';
 
 /** What an agent tool takes: the task for the sub-agent, as text. */
@@ -17,7 +18,7 @@ export const AGENT_TOOL_PARAMETERS = {
 /** A configured tool as offered to a model, with the config's description and parameters. */
 function configuredDefinition(config: RatchetConfig, name: string): FunctionTool | null {
   const tool = Object.hasOwn(config.tools, name) ? config.tools[name] : undefined;
-  if (!tool) return null;
+  if (!tool || tool.type === 'mcp') return null;
   return {
     type: 'function',
     name,
@@ -29,8 +30,9 @@ function configuredDefinition(config: RatchetConfig, name: string): FunctionTool
 
 /**
  * The tools a request offers the model. A name the config knows is a server-side tool whose
- * description and parameters default to the config's; any other name is a client-side
- * function the client runs itself.
+ * description and parameters default to the config's, or an MCP server whose tools are
+ * listed when the response runs; any other name is a client-side function the client runs
+ * itself.
  */
 export function resolveRequestTools(
   config: RatchetConfig,
@@ -38,6 +40,7 @@ export function resolveRequestTools(
 ): ScopeTools {
   const definitions: FunctionTool[] = [];
   const server: ScopeTools['server'] = {};
+  const mcp: string[] = [];
   const seen = new Set<string>();
   (request.tools ?? []).forEach((tool, index) => {
     if (seen.has(tool.name)) {
@@ -48,8 +51,12 @@ export function resolveRequestTools(
       );
     }
     seen.add(tool.name);
+    if (isMcpServer(config, tool.name)) {
+      mcp.push(tool.name);
+      return;
+    }
     const configured = configuredDefinition(config, tool.name);
-    if (configured) server[tool.name] = config.tools[tool.name].type;
+    if (configured) server[tool.name] = config.tools[tool.name].type as ServerToolKind;
     definitions.push({
       type: 'function',
       name: tool.name,
@@ -59,20 +66,29 @@ export function resolveRequestTools(
     });
   });
   checkToolChoice(request, seen);
-  return { definitions, server };
+  return mcp.length > 0 ? { definitions, server, mcp } : { definitions, server };
 }
 
 /** The tools of an agent from the config: all server-side, defined by the config. */
 export function resolveAgentTools(config: RatchetConfig, names: readonly string[]): ScopeTools {
   const definitions: FunctionTool[] = [];
   const server: ScopeTools['server'] = {};
+  const mcp: string[] = [];
   for (const name of names) {
+    if (isMcpServer(config, name)) {
+      mcp.push(name);
+      continue;
+    }
     const definition = configuredDefinition(config, name);
     if (!definition) continue; // the config schema already rejects unknown names
     definitions.push(definition);
-    server[name] = config.tools[name].type;
+    server[name] = config.tools[name].type as ServerToolKind;
   }
-  return { definitions, server };
+  return mcp.length > 0 ? { definitions, server, mcp } : { definitions, server };
+}
+
+function isMcpServer(config: RatchetConfig, name: string): boolean {
+  return Object.hasOwn(config.tools, name) && config.tools[name].type === 'mcp';
 }
 
 function checkToolChoice(request: CreateResponseRequest, names: ReadonlySet<string>): void {

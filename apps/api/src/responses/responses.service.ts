@@ -14,6 +14,7 @@ import {
   refuseIncludesForModel,
   responseEvent,
   scopeOutput,
+  scopeRouting,
   type CreateResponseRequest,
   type Item,
   type ItemList,
@@ -246,10 +247,7 @@ export class ResponsesService {
     if (isTerminalStatus(record.status)) return assembleResponse(record);
     const snapshot = await this.steps.loadScope(topScopeId(id));
     const output = snapshot
-      ? scopeOutput(groupRounds(snapshot.steps), {
-          serverTools: snapshot.scope.tools.server,
-          clientTools: true,
-        })
+      ? scopeOutput(groupRounds(snapshot.steps), scopeRouting(snapshot.scope, snapshot.steps))
       : [];
     // Usage of what ran so far; calls cut short add their estimates as they stop.
     await this.responses.finishWithUsage(id, { status: 'cancelled', output });
