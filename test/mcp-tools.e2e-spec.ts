@@ -1,4 +1,5 @@
 import type OpenAI from 'openai';
+import { withClient } from './support/database';
 import { startFakeMcp, type FakeMcp } from './support/fake-mcp';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 
@@ -43,6 +44,8 @@ tools:
     type: agent
     model: mock
     tools: [fake]
+mcp:
+  allow: ['127.0.0.1']
 `,
   });
   client = ratchet.client(await ratchet.newKey('mcp'));
@@ -277,4 +280,109 @@ it('streams listings and calls as OpenAI does, in order, with gap-free sequence 
     'message',
   ]);
   expect(JSON.stringify(events)).not.toContain('mcp-secret-token');
+});
+
+describe('MCP servers a request names', () => {
+  const named = (extra: Partial<OpenAI.Responses.Tool.Mcp> = {}): OpenAI.Responses.Tool.Mcp => ({
+    type: 'mcp',
+    server_label: 'remote',
+    server_url: fake.url,
+    require_approval: 'never',
+    headers: { Authorization: TOKEN },
+    ...extra,
+  });
+
+  async function refusal(
+    tool: unknown,
+  ): Promise<{ status: number; error: Record<string, unknown> }> {
+    const answer = await ratchet.request('/v1/responses', {
+      method: 'POST',
+      body: JSON.stringify({ model: 'mock', input: 'hi', tools: [server('fake'), tool] }),
+    });
+    const body = (await answer.json()) as { error: Record<string, unknown> };
+    return { status: answer.status, error: body.error };
+  }
+
+  it('are listed and called with their headers, which are sealed and never shown', async () => {
+    const response = await client.responses.create({
+      model: 'mock',
+      input: callsOf(['remote__echo', { text: 'named' }], ['remote__image', {}]),
+      tools: [named({ allowed_tools: ['echo', 'image'], server_description: 'The fake' })],
+    });
+    expect(response.status).toBe('completed');
+    const [listing] = ofType(response.output, 'mcp_list_tools');
+    expect([listing.server_label, listing.tools.map((tool) => tool.name)]).toEqual([
+      'remote',
+      ['echo', 'image'],
+    ]);
+    const calls = ofType(response.output, 'mcp_call');
+    expect(calls.map((call) => [call.server_label, call.name, call.status])).toEqual([
+      ['remote', 'echo', 'completed'],
+      ['remote', 'image', 'completed'],
+    ]);
+    // The fake answers 401 without the header: the calls prove it arrived.
+    expect(calls[0].output).toBe('named');
+    expect(response.tools).toEqual([
+      {
+        type: 'mcp',
+        server_label: 'remote',
+        server_url: fake.url,
+        allowed_tools: ['echo', 'image'],
+        require_approval: 'never',
+        server_description: 'The fake',
+      },
+    ]);
+
+    const streamed = await client.responses.create({
+      model: 'mock',
+      input: callsOf(['remote__echo', { text: 'streamed' }]),
+      tools: [named()],
+      stream: true,
+    });
+    const events: unknown[] = [];
+    for await (const event of streamed) events.push(event);
+
+    const seen = [
+      JSON.stringify(response),
+      JSON.stringify(await client.responses.retrieve(response.id)),
+      JSON.stringify(await client.responses.inputItems.list(response.id)),
+      JSON.stringify(events),
+    ];
+    for (const text of seen) expect(text).not.toContain('mcp-secret-token');
+    const inClear = await withClient(ratchet.database.url, async (db) => {
+      const tables = ['responses', 'scopes', 'steps', 'events', 'input_items', 'output_items'];
+      let found = 0;
+      for (const table of tables) {
+        const { rows } = await db.query<{ n: string }>(
+          `SELECT count(*) AS n FROM ${table} t WHERE t::text LIKE '%mcp-secret-token%'`,
+        );
+        found += Number(rows[0].n);
+      }
+      return found;
+    });
+    expect(inClear).toBe(0);
+  });
+
+  it('must pass the allow-list: loopback names, metadata and other hosts are refused', async () => {
+    for (const url of [
+      'http://localhost:1/mcp',
+      'http://169.254.169.254/mcp',
+      'https://mcp.example.com/mcp',
+      'file:///etc/passwd',
+    ]) {
+      const { status, error } = await refusal(named({ server_url: url }));
+      expect(status).toBe(400);
+      expect(error.param).toBe('tools[1].server_url');
+      expect(error.type).toBe('invalid_request_error');
+    }
+  });
+
+  it('refuse approvals, for now, by name', async () => {
+    for (const require_approval of ['always', undefined, { never: { tool_names: ['echo'] } }]) {
+      const { status, error } = await refusal({ ...named(), require_approval });
+      expect(status).toBe(400);
+      expect(error.param).toBe('tools[1].require_approval');
+      expect(error.message).toMatch(/approvals .* not supported yet/i);
+    }
+  });
 });

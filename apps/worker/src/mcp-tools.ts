@@ -7,10 +7,15 @@ import {
   type FunctionTool,
   type McpListToolsItem,
   type McpToolTarget,
+  type StepError,
   type StepRecord,
 } from '@ratchet/core';
 import { McpClients, type McpServer } from '@ratchet/mcp';
-import type { ScopeSnapshot, StepOutcome } from '@ratchet/store';
+import { Sealer, type ScopeSnapshot, type StepOutcome } from '@ratchet/store';
+import { mcpAllowListOf, mcpHeadersPurpose } from '@ratchet/tools';
+
+/** How long a call to a server a request named may take (config servers set their own). */
+const REQUEST_SERVER_TIMEOUT_MS = 60_000;
 
 /** What a model call offers of its scope's MCP servers. */
 export interface McpOffer {
@@ -32,7 +37,11 @@ export class McpTools {
   constructor(
     private readonly config: AppConfig,
     private readonly clients: McpClients,
-  ) {}
+    private readonly sealer: Sealer,
+  ) {
+    // A config whose MCP allow-list does not read stops startup, not a call.
+    mcpAllowListOf(config.config);
+  }
 
   /**
    * Lists the scope's servers that have no listing yet (a failed one in an earlier turn is
@@ -50,7 +59,7 @@ export class McpTools {
         !listedHere.some((listing) => listing.server_label === label),
     );
     const listings = await Promise.all(
-      missing.map((label) => this.listServer(label, step, signal)),
+      missing.map((label) => this.listServer(snapshot, label, step, signal)),
     );
     try {
       const table = mcpFunctionTable(
@@ -78,17 +87,14 @@ export class McpTools {
    * A tool's error (`isError`), an MCP error or a timeout is the step's error, which the model
    * reads as the call's output.
    */
-  async call(target: McpToolTarget, step: StepRecord, signal: AbortSignal): Promise<StepOutcome> {
-    const found = this.server(target.label);
-    if (!found) {
-      return {
-        status: 'failed',
-        error: {
-          code: 'tool_not_found',
-          message: `No MCP server labelled '${target.label}' is configured.`,
-        },
-      };
-    }
+  async call(
+    snapshot: ScopeSnapshot,
+    target: McpToolTarget,
+    step: StepRecord,
+    signal: AbortSignal,
+  ): Promise<StepOutcome> {
+    const found = await this.server(snapshot, target.label);
+    if (!found.ok) return { status: 'failed', error: found.error };
     const outcome = await this.clients.callTool(found.server, {
       name: target.tool,
       arguments: step.arguments ?? '',
@@ -109,6 +115,7 @@ export class McpTools {
   }
 
   private async listServer(
+    snapshot: ScopeSnapshot,
     label: string,
     step: StepRecord,
     signal: AbortSignal,
@@ -121,8 +128,8 @@ export class McpTools {
       tools,
       error,
     });
-    const found = this.server(label);
-    if (!found) return item([], `tool_not_found: No MCP server labelled '${label}' is configured.`);
+    const found = await this.server(snapshot, label);
+    if (!found.ok) return item([], `${found.error.code}: ${found.error.message}`);
     const outcome = await this.clients.listTools(found.server, { signal });
     if (!outcome.ok) return item([], `${outcome.failure.code}: ${outcome.failure.message}`);
     return item(
@@ -136,12 +143,55 @@ export class McpTools {
     );
   }
 
-  /** A configured MCP server, as the pool takes it. */
-  private server(label: string): { server: McpServer; timeoutMs: number } | null {
+  /**
+   * The scope's MCP server `label`, as the pool takes it: one the request named (its headers
+   * unsealed, its connections held to the allow-list), else one of the config.
+   */
+  private async server(
+    snapshot: ScopeSnapshot,
+    label: string,
+  ): Promise<{ ok: true; server: McpServer; timeoutMs: number } | { ok: false; error: StepError }> {
+    const remote = snapshot.scope.tools.remote ?? {};
+    if (Object.hasOwn(remote, label)) {
+      const named = remote[label];
+      let headers: Record<string, string> = {};
+      if (named.sealedHeaders !== null) {
+        const opened = await this.sealer.unseal(
+          mcpHeadersPurpose(snapshot.scope.responseId, label),
+          named.sealedHeaders,
+        );
+        if (!opened.ok) {
+          return {
+            ok: false,
+            error: {
+              code: 'mcp_headers_unreadable',
+              message: `The headers for MCP server '${label}' could not be opened (${opened.reason}).`,
+            },
+          };
+        }
+        headers = JSON.parse(opened.plaintext) as Record<string, string>;
+      }
+      return {
+        ok: true,
+        server: {
+          url: named.url,
+          headers,
+          allowedTools: named.allowedTools,
+          allowList: mcpAllowListOf(this.config.config),
+        },
+        timeoutMs: REQUEST_SERVER_TIMEOUT_MS,
+      };
+    }
     const { tools } = this.config.config;
     const tool = Object.hasOwn(tools, label) ? tools[label] : undefined;
-    if (tool?.type !== 'mcp') return null;
+    if (tool?.type !== 'mcp') {
+      return {
+        ok: false,
+        error: { code: 'tool_not_found', message: `No MCP server labelled '${label}' is known.` },
+      };
+    }
     return {
+      ok: true,
       server: {
         url: tool.url,
         headers: tool.headers,

@@ -128,7 +128,7 @@ export class StepExecutor {
     if (!snapshot) return finished(await this.callTool(step, signal));
     const target = mcpToolOf(scopeRouting(snapshot.scope, snapshot.steps), step.name ?? '');
     if (!target) return finished(await this.callTool(step, signal));
-    return finished(await this.mcpTools.call(target, step, signal));
+    return finished(await this.mcpTools.call(snapshot, target, step, signal));
   }
 
   /**

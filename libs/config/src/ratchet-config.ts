@@ -133,10 +133,30 @@ export const limitsSchema = z.strictObject({
 });
 export type Limits = z.infer<typeof limitsSchema>;
 
+/**
+ * Which MCP servers requests may name (`tools: [{type: mcp, server_url}]`): rules as
+ * `McpAllowList` (@ratchet/mcp) reads them, checked there when the app starts. Empty: none.
+ */
+export const mcpConfigSchema = z.strictObject({
+  allow: z
+    .array(
+      z.union([
+        z.string(),
+        z.strictObject({
+          url: z.string().optional(),
+          host: z.string().optional(),
+          addresses: z.array(z.string()),
+        }),
+      ]),
+    )
+    .default([]),
+});
+
 export const ratchetConfigSchema = z
   .strictObject({
     models: z.record(z.string().min(1), modelConfigSchema),
     tools: z.record(toolName, toolConfigSchema).default({}),
+    mcp: mcpConfigSchema.default({ allow: [] }),
     limits: limitsSchema.default(limitsSchema.parse({})),
   })
   .superRefine((config, ctx) => {

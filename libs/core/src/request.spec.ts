@@ -514,7 +514,9 @@ describe('parseCreateResponse', () => {
       const error = rejection(body({ tools: [{ type: 'web_search' }] }));
       expect(error.param).toBe('tools[0].type');
       expect(error.code).toBe('invalid_value');
-      expect(error.message).toBe("Invalid value for 'tools[0].type': expected one of 'function'.");
+      expect(error.message).toBe(
+        "Invalid value for 'tools[0].type': expected one of 'function', 'mcp'.",
+      );
     });
 
     it('rejects an unknown tool_choice string', () => {

@@ -17,7 +17,38 @@ const functionToolSchema = z.strictObject({
 });
 export type FunctionToolParam = z.infer<typeof functionToolSchema>;
 
-const toolSchema = z.discriminatedUnion('type', [functionToolSchema]);
+const mcpToolFilterSchema = z.strictObject({
+  tool_names: z.array(z.string().min(1)).nullish(),
+  read_only: z.boolean().nullish(),
+});
+
+/**
+ * An MCP server the request names (OpenAI's `mcp` tool). The server must pass the operator's
+ * allow-list; `headers` and `authorization` are sealed, never stored in clear nor echoed.
+ */
+const mcpToolSchema = z.strictObject({
+  type: z.literal('mcp'),
+  server_label: z.string().regex(toolNamePattern, 'must match ^[a-zA-Z0-9_-]{1,64}$'),
+  server_url: z.string().min(1).nullish(),
+  connector_id: z.string().nullish(),
+  authorization: z.string().nullish(),
+  headers: z.record(z.string(), z.string()).nullish(),
+  allowed_tools: z.union([z.array(z.string().min(1)), mcpToolFilterSchema]).nullish(),
+  require_approval: z
+    .union([
+      z.enum(['always', 'never']),
+      z.strictObject({
+        always: mcpToolFilterSchema.nullish(),
+        never: mcpToolFilterSchema.nullish(),
+      }),
+    ])
+    .nullish(),
+  server_description: z.string().nullish(),
+});
+export type McpToolParam = z.infer<typeof mcpToolSchema>;
+
+const toolSchema = z.discriminatedUnion('type', [functionToolSchema, mcpToolSchema]);
+export type ToolParam = z.infer<typeof toolSchema>;
 
 export const toolChoiceSchema = z.union([
   z.enum(['none', 'auto', 'required']),

@@ -39,6 +39,18 @@ export interface FunctionTool {
   strict: boolean | null;
 }
 
+/** A tool as the Response echoes it: MCP servers a request named show without headers. */
+export type ResponseTool =
+  | FunctionTool
+  | {
+      type: 'mcp';
+      server_label: string;
+      server_url: string;
+      allowed_tools: string[] | null;
+      require_approval: 'never';
+      server_description: string | null;
+    };
+
 export interface ResponseObject {
   id: string;
   object: 'response';
@@ -53,7 +65,7 @@ export interface ResponseObject {
   instructions: string | null;
   output: Item[];
   error: ResponseError | null;
-  tools: FunctionTool[];
+  tools: ResponseTool[];
   tool_choice: ToolChoiceParam;
   truncation: 'auto' | 'disabled';
   parallel_tool_calls: boolean;
@@ -87,7 +99,7 @@ export interface ResponseRecord {
   model: string;
   request: CreateResponseRequest;
   /** The tools offered, with server-side definitions filled in from the config. */
-  tools: FunctionTool[];
+  tools: ResponseTool[];
   output: Item[] | null;
   error: ResponseError | null;
   incompleteDetails: IncompleteDetails | null;

@@ -1,5 +1,5 @@
 import type { FunctionCallOutputItem, Item, ModelItem } from './items';
-import type { FunctionTool } from './response';
+import type { FunctionTool, ResponseTool } from './response';
 import {
   isServerCall,
   mcpToolOf,
@@ -32,6 +32,43 @@ export interface ScopeTools {
    * listed when the scope's first model call runs and offered as `<label>__<tool>`.
    */
   mcp?: string[];
+  /**
+   * The MCP servers among `mcp` that the request named by URL (`{"type": "mcp"}` tools),
+   * by label. Config servers are not here: the config says how to reach them.
+   */
+  remote?: Record<string, RemoteMcpServer>;
+}
+
+/** An MCP server a request named, as its scope keeps it. */
+export interface RemoteMcpServer {
+  url: string;
+  /** Only these tools are listed and may be called; all when null. */
+  allowedTools: string[] | null;
+  description: string | null;
+  /**
+   * The request's `headers` (and `authorization`, as `Authorization: Bearer ...`), sealed
+   * for `mcp-headers:<response id>:<label>`; null when it sent none. Never in clear.
+   */
+  sealedHeaders: string | null;
+}
+
+/** The tools a Response shows for a scope's tools. */
+export function responseTools(tools: ScopeTools | null | undefined): ResponseTool[] {
+  if (!tools) return [];
+  const remote = tools.remote ?? {};
+  const servers = (tools.mcp ?? []).map((label): ResponseTool =>
+    Object.hasOwn(remote, label)
+      ? {
+          type: 'mcp',
+          server_label: label,
+          server_url: remote[label].url,
+          allowed_tools: remote[label].allowedTools,
+          require_approval: 'never',
+          server_description: remote[label].description,
+        }
+      : { type: 'function', name: label, description: null, parameters: null, strict: null },
+  );
+  return [...tools.definitions, ...servers];
 }
 
 export interface ScopeState extends CallRouting {

@@ -11,6 +11,7 @@ import {
   type ScopeTools,
   type UnsequencedEvent,
   type Usage,
+  responseTools,
 } from '@ratchet/core';
 import type { Principal } from './api-keys.repository';
 import { CONVERSATIONS_SQL } from './conversations.sql';
@@ -185,7 +186,7 @@ export function toRecord(row: RecordRow): ResponseRecord {
     status: row.status,
     model: row.model,
     request: row.request,
-    tools: row.tools?.definitions ?? [],
+    tools: responseTools(row.tools),
     output: row.output,
     error: row.error,
     incompleteDetails: row.incomplete_details,
@@ -216,7 +217,7 @@ function createOperation(response: NewResponse): {
     status: 'queued',
     model: response.model,
     request,
-    tools: response.tools.definitions,
+    tools: responseTools(response.tools),
     output: null,
     error: null,
     incompleteDetails: null,

@@ -1,11 +1,14 @@
-import type { RatchetConfig } from '@ratchet/config';
+import { ConfigError, type RatchetConfig } from '@ratchet/config';
 import {
   RatchetError,
   type CreateResponseRequest,
   type FunctionTool,
+  type McpToolParam,
+  type RemoteMcpServer,
   type ScopeTools,
   type ServerToolKind,
 } from '@ratchet/core';
+import { checkMcpUrl, McpAllowList, McpAllowListError, type McpAllowRule } from '@ratchet/mcp';
 
 /** What an agent tool takes: the task for the sub-agent, as text. */
 export const AGENT_TOOL_PARAMETERS = {
@@ -41,16 +44,24 @@ export function resolveRequestTools(
   const definitions: FunctionTool[] = [];
   const server: ScopeTools['server'] = {};
   const mcp: string[] = [];
+  const remote: Record<string, RemoteMcpServer> = {};
   const seen = new Set<string>();
   (request.tools ?? []).forEach((tool, index) => {
-    if (seen.has(tool.name)) {
+    const name = tool.type === 'mcp' ? tool.server_label : tool.name;
+    const field = tool.type === 'mcp' ? 'server_label' : 'name';
+    if (seen.has(name)) {
       throw RatchetError.invalid(
-        `Duplicate tool name '${tool.name}': every tool needs a unique name.`,
-        `tools[${index}].name`,
+        `Duplicate tool name '${name}': every tool needs a unique name.`,
+        `tools[${index}].${field}`,
         'duplicate_tool_name',
       );
     }
-    seen.add(tool.name);
+    seen.add(name);
+    if (tool.type === 'mcp') {
+      remote[name] = requestMcpServer(config, tool, index);
+      mcp.push(name);
+      return;
+    }
     if (isMcpServer(config, tool.name)) {
       mcp.push(tool.name);
       return;
@@ -66,7 +77,137 @@ export function resolveRequestTools(
     });
   });
   checkToolChoice(request, seen);
-  return mcp.length > 0 ? { definitions, server, mcp } : { definitions, server };
+  if (mcp.length === 0) return { definitions, server };
+  return Object.keys(remote).length > 0
+    ? { definitions, server, mcp, remote }
+    : { definitions, server, mcp };
+}
+
+/** Labels that ratchet's own server calls show, which no MCP server may take. */
+const RESERVED_LABELS: ReadonlySet<string> = new Set(['http', 'agent']);
+
+/**
+ * An MCP server a request names, checked: its URL must pass the operator's allow-list
+ * (`mcp.allow`), and what ratchet cannot do yet (approvals, connectors, read-only filters) is
+ * refused by name. Its headers are left for the caller to seal (`requestMcpHeaders`).
+ */
+function requestMcpServer(
+  config: RatchetConfig,
+  tool: McpToolParam,
+  index: number,
+): RemoteMcpServer {
+  const at = (field: string): string => `tools[${index}].${field}`;
+  const label = tool.server_label;
+  if (RESERVED_LABELS.has(label) || Object.hasOwn(config.tools, label)) {
+    throw RatchetError.invalid(
+      `The server_label '${label}' is taken: ${RESERVED_LABELS.has(label) ? "it labels ratchet's own server calls" : 'a configured tool has that name'}; choose another.`,
+      at('server_label'),
+      'invalid_value',
+    );
+  }
+  if (tool.connector_id != null) {
+    throw RatchetError.invalid(
+      'Connectors are not supported: name the MCP server by its server_url.',
+      at('connector_id'),
+      'unsupported_parameter',
+    );
+  }
+  if (tool.require_approval !== 'never') {
+    throw RatchetError.invalid(
+      'Approvals of MCP tool calls are not supported yet: set require_approval to "never".',
+      at('require_approval'),
+      'unsupported_value',
+    );
+  }
+  if (tool.server_url == null) {
+    throw RatchetError.invalid(
+      `Missing required parameter: '${at('server_url')}'.`,
+      at('server_url'),
+      'missing_required_parameter',
+    );
+  }
+  const check = checkMcpUrl(tool.server_url, mcpAllowListOf(config));
+  if (!check.ok) {
+    throw RatchetError.invalid(
+      `The MCP server URL is not allowed: ${check.reason}.`,
+      at('server_url'),
+      'mcp_server_not_allowed',
+    );
+  }
+  let allowedTools: string[] | null = null;
+  const allowed = tool.allowed_tools;
+  if (Array.isArray(allowed)) allowedTools = allowed;
+  else if (allowed) {
+    if (allowed.read_only != null) {
+      throw RatchetError.invalid(
+        'Filtering MCP tools by read_only is not supported: list their tool_names.',
+        at('allowed_tools.read_only'),
+        'unsupported_parameter',
+      );
+    }
+    allowedTools = allowed.tool_names ?? null;
+  }
+  return {
+    url: check.url.href,
+    allowedTools,
+    description: tool.server_description ?? null,
+    sealedHeaders: null,
+  };
+}
+
+/**
+ * The headers each MCP server of the request is sent, by label: its `headers`, and its
+ * `authorization` as `Authorization: Bearer <token>`. Servers without any are left out.
+ */
+export function requestMcpHeaders(
+  request: CreateResponseRequest,
+): Record<string, Record<string, string>> {
+  const headers: Record<string, Record<string, string>> = {};
+  for (const tool of request.tools ?? []) {
+    if (tool.type !== 'mcp') continue;
+    const sent: Record<string, string> = { ...(tool.headers ?? {}) };
+    if (tool.authorization) sent.Authorization = `Bearer ${tool.authorization}`;
+    if (Object.keys(sent).length > 0) headers[tool.server_label] = sent;
+  }
+  return headers;
+}
+
+/** The request as stored and echoed: its MCP servers without headers or authorization. */
+export function withoutMcpSecrets(request: CreateResponseRequest): CreateResponseRequest {
+  if (!request.tools?.some((tool) => tool.type === 'mcp')) return request;
+  return {
+    ...request,
+    tools: request.tools.map((tool) => {
+      if (tool.type !== 'mcp') return tool;
+      const { headers: _headers, authorization: _authorization, ...rest } = tool;
+      return rest;
+    }),
+  };
+}
+
+/** What MCP headers are sealed for: the response and the server, so they open nowhere else. */
+export function mcpHeadersPurpose(responseId: string, label: string): string {
+  return `mcp-headers:${responseId}:${label}`;
+}
+
+const allowLists = new WeakMap<RatchetConfig, McpAllowList>();
+
+/**
+ * The config's `mcp.allow` as an McpAllowList, parsed once per config. A rule it cannot read
+ * throws a ConfigError naming it (the apps call this at startup).
+ */
+export function mcpAllowListOf(config: RatchetConfig): McpAllowList {
+  let list = allowLists.get(config);
+  if (!list) {
+    try {
+      list = McpAllowList.parse(config.mcp.allow as McpAllowRule[]);
+    } catch (error) {
+      if (!(error instanceof McpAllowListError)) throw error;
+      throw new ConfigError(`mcp.allow[${error.rule}]: ${error.message}`);
+    }
+    allowLists.set(config, list);
+  }
+  return list;
 }
 
 /** The tools of an agent from the config: all server-side, defined by the config. */

@@ -21,18 +21,26 @@ import {
   type ResponseObject,
   type ResponseRecord,
   type UnsequencedEvent,
+  type ScopeTools,
 } from '@ratchet/core';
 import { EventLog, ResponseBus } from '@ratchet/events';
 import { JobQueue } from '@ratchet/queue';
 import {
   ProgressRepository,
   ResponsesRepository,
+  Sealer,
   StepsRepository,
   topScopeId,
   type NewResponse,
   type Principal,
 } from '@ratchet/store';
-import { resolveRequestTools } from '@ratchet/tools';
+import {
+  mcpAllowListOf,
+  mcpHeadersPurpose,
+  requestMcpHeaders,
+  resolveRequestTools,
+  withoutMcpSecrets,
+} from '@ratchet/tools';
 import { InputResolver } from '../items/input-resolver.service';
 import type { InputItemsQuery } from './input-items.query';
 import { progressView, type ProgressView } from './progress';
@@ -77,7 +85,11 @@ export class ResponsesService {
     private readonly progress: ProgressRepository,
     private readonly inputs: InputResolver,
     private readonly waits: TerminalWaits,
-  ) {}
+    private readonly sealer: Sealer,
+  ) {
+    // A config whose MCP allow-list does not read stops startup, not a request.
+    mcpAllowListOf(config.config);
+  }
 
   /**
    * Records a response and queues it. Streamed requests get its event stream; background
@@ -90,7 +102,9 @@ export class ResponsesService {
     signal: AbortSignal,
     { idempotencyKey = null, heldConversation }: CreateOptions = {},
   ): Promise<Created> {
-    const request = parseCreateResponse(body);
+    const parsed = parseCreateResponse(body);
+    // MCP headers are sealed into the scope's tools below; nothing else keeps them.
+    const request = withoutMcpSecrets(parsed);
     if (!Object.hasOwn(this.config.config.models, request.model)) {
       throw new RatchetError('invalid_request', `The model '${request.model}' does not exist.`, {
         param: 'model',
@@ -101,7 +115,7 @@ export class ResponsesService {
       name: request.model,
       provider: this.config.config.models[request.model].provider,
     });
-    const tools = resolveRequestTools(this.config.config, request);
+    const resolved = resolveRequestTools(this.config.config, parsed);
     const idempotency =
       idempotencyKey === null ? null : { key: idempotencyKey, requestHash: hashRequest(body) };
     if (idempotency) {
@@ -112,6 +126,7 @@ export class ResponsesService {
     // does not is refused before anything is recorded.
     const inputItems = await this.inputs.resolve(request.input, principal);
     const id = newId('resp');
+    const tools = await this.sealMcpHeaders(id, resolved, requestMcpHeaders(parsed));
     let context: Item[] = [];
     const response = (history: Item[]): NewResponse => {
       assertOutputsPaired(history, inputItems);
@@ -257,6 +272,28 @@ export class ResponsesService {
     if (cancelled.request.stream) await this.log.close(cancelled);
     await this.bus.publish({ type: 'terminal', responseId: id });
     return assembleResponse(cancelled);
+  }
+
+  /**
+   * The request's MCP servers with their headers sealed for this response and server
+   * (`mcpHeadersPurpose`), so that any worker can open them, and no one reads them at rest.
+   */
+  private async sealMcpHeaders(
+    responseId: string,
+    tools: ScopeTools,
+    headers: Record<string, Record<string, string>>,
+  ): Promise<ScopeTools> {
+    if (!tools.remote) return tools;
+    const remote = { ...tools.remote };
+    for (const [label, sent] of Object.entries(headers)) {
+      if (!Object.hasOwn(remote, label)) continue;
+      const sealedHeaders = await this.sealer.seal(
+        mcpHeadersPurpose(responseId, label),
+        JSON.stringify(sent),
+      );
+      remote[label] = { ...remote[label], sealedHeaders };
+    }
+    return { ...tools, remote };
   }
 
   /** Deletes a response and everything recorded for it; in-flight work is aborted. */
