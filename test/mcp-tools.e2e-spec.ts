@@ -221,7 +221,7 @@ it('cancels a slow MCP call: the server is told', async () => {
 it('reads a server that goes away mid-call as an error output, and completes', async () => {
   const pending = client.responses.create({
     model: 'mock',
-    input: callsOf(['flaky__slow', { ms: 20_000 }]),
+    input: callsOf(['flaky__slow', { ms: 5_000 }]),
     tools: [server('flaky')],
   });
   await flaky.waitForCall((one) => one.name === 'slow', 10_000);
