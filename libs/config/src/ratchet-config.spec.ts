@@ -446,6 +446,47 @@ describe('parseRatchetConfig', () => {
     });
   });
 
+  describe('MCP servers', () => {
+    it('parses a server with its defaults, headers interpolated, and the allow-list', () => {
+      const text = `${withModel()}tools:
+  github:
+    type: mcp
+    url: https://mcp.example.com/mcp
+    headers: { Authorization: "Bearer \${TOKEN}" }
+    allowedTools: [search]
+  researcher:
+    type: agent
+    model: gpt
+    tools: [github]
+mcp:
+  allow: [https://mcp.example.com, { host: mcp.internal, addresses: [10.0.0.0/8] }]
+`;
+      const config = parseRatchetConfig(text, FILE, { TOKEN: 't0k' });
+      expect(config.tools.github).toEqual({
+        type: 'mcp',
+        url: 'https://mcp.example.com/mcp',
+        headers: { Authorization: 'Bearer t0k' },
+        allowedTools: ['search'],
+        timeoutMs: 60_000,
+      });
+      expect(config.mcp.allow).toHaveLength(2);
+    });
+
+    it('defaults the allow-list to none', () => {
+      expect(parseRatchetConfig(withModel(), FILE, {}).mcp).toEqual({ allow: [] });
+    });
+
+    it.each(['http', 'agent'])('refuses the label %s, which ratchet’s own calls show', (name) => {
+      const text = `${withModel()}tools:\n  ${name}:\n    type: mcp\n    url: http://t/\n`;
+      expect(configError(text).message).toMatch(`${FILE}: tools.${name}: '${name}' is the label`);
+    });
+
+    it('refuses an unknown transport', () => {
+      const text = `${withModel()}tools:\n  s:\n    type: mcp\n    url: http://t/\n    transport: ws\n`;
+      expect(configError(text).message).toMatch(`${FILE}: tools.s.transport: `);
+    });
+  });
+
   it('reports every schema problem at once, one line each', () => {
     const text = 'models:\n  a:\n    provider: anthropic\n    fallbacks: [nope]\nextra: true\n';
     expect(configError(text).message.split('\n')).toEqual([
