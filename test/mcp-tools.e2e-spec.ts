@@ -2,6 +2,7 @@ import type OpenAI from 'openai';
 import { withClient } from './support/database';
 import { startFakeMcp, type FakeMcp } from './support/fake-mcp';
 import { startRatchet, type TestRatchet } from './support/ratchet';
+import { checkStream } from './support/stream-checker';
 
 // MCP servers of the config as tool sources, end to end through the openai SDK: a request
 // naming a server offers its tools (listed once per conversation, shown as mcp_list_tools),
@@ -185,6 +186,23 @@ it('fails the listing of an unreachable server and goes on without its tools', a
   expect(listing.tools).toEqual([]);
   expect(listing.error).toMatch(/^mcp_unreachable: /);
   expect(response.output_text).toBe('You said: Hi there');
+
+  const stream = await client.responses.create({
+    model: 'mock',
+    input: 'Hi there',
+    tools: [server('gone')],
+    stream: true,
+  });
+  const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+  for await (const event of stream) events.push(event);
+  expect(checkStream(events, { dialect: 'openai' })).toEqual([]);
+  expect(events.map((event) => event.type)).toEqual(
+    expect.arrayContaining([
+      'response.mcp_list_tools.in_progress',
+      'response.mcp_list_tools.failed',
+    ]),
+  );
+  expect(events[events.length - 1].type).toBe('response.completed');
 });
 
 it('gives MCP servers to sub-agents', async () => {
@@ -245,6 +263,7 @@ it('streams listings and calls as OpenAI does, in order, with gap-free sequence 
   const events: OpenAI.Responses.ResponseStreamEvent[] = [];
   for await (const event of stream) events.push(event);
   events.forEach((event, i) => expect(event.sequence_number).toBe(i));
+  expect(checkStream(events, { dialect: 'openai' })).toEqual([]);
   const mcp = events
     .filter(
       (event) =>
@@ -341,6 +360,7 @@ describe('MCP servers a request names', () => {
     });
     const events: unknown[] = [];
     for await (const event of streamed) events.push(event);
+    expect(checkStream(events, { dialect: 'openai' })).toEqual([]);
 
     const seen = [
       JSON.stringify(response),

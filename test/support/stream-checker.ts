@@ -176,6 +176,8 @@ const ITEM_FIELDS: Record<string, Record<string, Check>> = {
     error: nullable(string),
     status: literal('in_progress', 'completed', 'incomplete', 'calling', 'failed'),
   },
+  // OpenAI's listing of an MCP server's tools (not in Open Responses); it has no status.
+  mcp_list_tools: { id: string, server_label: string, tools: array, error: nullable(string) },
 };
 const OPTIONAL_ITEM_FIELDS: Record<string, Record<string, Check>> = {
   reasoning: { content: array, encrypted_content: string, status: itemStatus },
@@ -279,6 +281,9 @@ const EVENT_FIELDS: Record<string, [Record<string, Check>, Record<string, Check>
   'response.mcp_call.in_progress': [inItem],
   'response.mcp_call.completed': [inItem],
   'response.mcp_call.failed': [inItem],
+  'response.mcp_list_tools.in_progress': [inItem],
+  'response.mcp_list_tools.completed': [inItem],
+  'response.mcp_list_tools.failed': [inItem],
   error: [{ error: errorPayloadCheck }],
 };
 
@@ -573,6 +578,10 @@ class StreamChecker {
       case 'response.mcp_call.completed':
       case 'response.mcp_call.failed':
         return this.callEvent(event, type.slice('response.mcp_call.'.length));
+      case 'response.mcp_list_tools.in_progress':
+      case 'response.mcp_list_tools.completed':
+      case 'response.mcp_list_tools.failed':
+        return this.listingEvent(event, type.slice('response.mcp_list_tools.'.length));
       default:
         return this.textEvent(event, TEXT_EVENTS[type]);
     }
@@ -900,6 +909,27 @@ class StreamChecker {
     track.call = phase as 'completed' | 'failed';
   }
 
+  /** mcp_list_tools.in_progress once, then one completed or failed, as its item ends. */
+  private listingEvent(event: JsonObject, phase: string): void {
+    const track = this.openItem(event);
+    if (!track) return;
+    const name = `mcp_list_tools.${phase}`;
+    if (track.type !== 'mcp_list_tools') {
+      this.report(`${name} for a ${track.type} item`);
+      return;
+    }
+    if (phase === 'in_progress') {
+      if (track.call !== 'pending') this.report(`${name} for a listing that already started`);
+      track.call = 'running';
+      return;
+    }
+    if (track.call !== 'running') {
+      this.report(`${name} for a listing that is not running (${track.call})`);
+      return;
+    }
+    track.call = phase as 'completed' | 'failed';
+  }
+
   private itemDone(outputIndex: number, item: JsonObject): void {
     const track = this.openItem({ output_index: outputIndex, item_id: item.id });
     if (!track) return;
@@ -940,6 +970,15 @@ class StreamChecker {
         }
         if (track.type === 'mcp_call') this.checkCallEnd(track, item);
         break;
+      case 'mcp_list_tools': {
+        const ended = item.error === null ? 'completed' : 'failed';
+        if (track.call !== ended) {
+          this.report(
+            `mcp_list_tools ${track.id} is done ${ended === 'completed' ? 'without' : 'with'} an error, but its events say ${track.call}`,
+          );
+        }
+        break;
+      }
     }
     track.doneItem = item;
     track.openPart = null;
