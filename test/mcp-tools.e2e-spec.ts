@@ -131,6 +131,25 @@ it('lists a configured server once, offers its tools as <label>__<tool>, and sho
   expect(sentBack.output_text).toBe('fake__echo: third');
 });
 
+it('lists once per conversation', async () => {
+  const conversation = await client.conversations.create({});
+  const first = await client.responses.create({
+    model: 'mock',
+    conversation: conversation.id,
+    input: callsOf(['fake__echo', { text: 'one' }]),
+    tools: [server('fake')],
+  });
+  expect(first.output.map((item) => item.type)).toEqual(['mcp_list_tools', 'mcp_call', 'message']);
+  const second = await client.responses.create({
+    model: 'mock',
+    conversation: conversation.id,
+    input: callsOf(['fake__echo', { text: 'two' }]),
+    tools: [server('fake')],
+  });
+  expect(second.output.map((item) => item.type)).toEqual(['mcp_call', 'message']);
+  expect(second.output_text).toBe('fake__echo: two');
+});
+
 it('filters a server by allowedTools', async () => {
   const response = await client.responses.create({
     model: 'mock',
