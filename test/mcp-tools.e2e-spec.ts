@@ -150,6 +150,17 @@ it('lists once per conversation', async () => {
   expect(second.output_text).toBe('fake__echo: two');
 });
 
+it('fails a response whose tools would reach the model under one name', async () => {
+  const response = await client.responses.create({
+    model: 'mock',
+    input: 'Hi',
+    tools: [server('fake'), server('fake__echo')],
+  });
+  expect(response.status).toBe('failed');
+  expect(response.error?.code).toBe('mcp_tool_name_collision');
+  expect(response.error?.message).toMatch(/'fake__echo'/);
+});
+
 it('filters a server by allowedTools', async () => {
   const response = await client.responses.create({
     model: 'mock',
