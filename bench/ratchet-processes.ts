@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '../apps/dev/src/free-port';
+import { MEMORY_ENV, NODE_MEMORY_ARGS } from '../libs/config/src/memory-profile';
 import type { NamedPid } from './cpu';
 import { UPSTREAM_MODEL } from './stream-upstream';
 import { pollUntil } from './waits';
@@ -125,10 +126,13 @@ export async function startRatchet(settings: RatchetSettings): Promise<RatchetPr
     WORKER_CONCURRENCY: String(settings.concurrency),
     // Stop quickly at the end: nothing is running by then, and a stuck job is a bench bug.
     RATCHET_SHUTDOWN_TIMEOUT_MS: '3000',
+    // As `npm run start:api` and `start:worker` run them.
+    ...MEMORY_ENV,
   };
-  const nodeArgs = settings.cpuProfileDir
-    ? ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfileDir}`]
-    : [];
+  const nodeArgs = [
+    ...NODE_MEMORY_ARGS,
+    ...(settings.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfileDir}`] : []),
+  ];
   const processes: ServiceProcess[] = [];
   const stop = async (): Promise<void> => {
     await Promise.all(processes.map((service) => service.stop()));
