@@ -19,6 +19,7 @@ import { readOptions } from './options';
 import { RatchetClient } from './ratchet-client';
 import { repoRoot, startRatchet } from './ratchet-processes';
 import { renderReport } from './report';
+import { measureScaleout, type ScaleoutResult } from './scaleout';
 import { latencyShapes, toolRoundShape } from './shapes';
 import { startStreamUpstream } from './stream-upstream';
 import { measureStreaming, type StreamingResult } from './streaming';
@@ -295,6 +296,31 @@ async function main(cleanup: Cleanup): Promise<void> {
     await closeHang();
   }
 
+  let scaleout: ScaleoutResult | null = null;
+  if (options.scaleoutResponses > 0) {
+    const processes = await startRatchet({
+      databaseUrl: database.url,
+      redisUrl: options.redisUrl,
+      redisPrefix: `${redisPrefix}:scaleout`,
+      noopUrl: noop.url,
+      slowUrl: noop.slowUrl,
+      workers: 1,
+      concurrency: options.scaleoutConcurrency,
+    });
+    const stopProcesses = cleanup.add('scale-out ratchet processes', processes.stop);
+    const scaleClient = new RatchetClient(processes.baseUrl, processes.adminKey);
+    const closeScaleClient = cleanup.add('scale-out client', () => scaleClient.close());
+    scaleout = await measureScaleout(processes, scaleClient, db, {
+      responses: options.scaleoutResponses,
+      concurrency: options.scaleoutConcurrency,
+      rounds: { timed: 2, warmup: 1 },
+      cpu: async () => snapshotCpu([...processes.pids(), ...(await postgresBackends(db))]),
+      log,
+    });
+    await closeScaleClient();
+    await stopProcesses();
+  }
+
   const file = path.join(repoRoot, 'docs', 'benchmarks.md');
   const report = renderReport({
     machine: await describeMachine(database.url, options.redisUrl),
@@ -310,6 +336,7 @@ async function main(cleanup: Cleanup): Promise<void> {
     fanout: fanout && fanoutFloor ? { ratchet: fanout, floor: fanoutFloor } : null,
     trace,
     failover,
+    scaleout,
   });
   const markdown = await formatMarkdown(report, file);
   process.stdout.write(markdown);

@@ -34,6 +34,10 @@ export interface BenchOptions {
   /** Timed bursts of them, and untimed ones before, for ratchet and the floor alike. */
   fanoutRounds: number;
   fanoutWarmupRounds: number;
+  /** Background fan-out responses of slow tools per scale-out round (0 skips the workload). */
+  scaleoutResponses: number;
+  /** Job slots per worker process in the scale-out workload: what bounds a worker there. */
+  scaleoutConcurrency: number;
   /** Workers SIGKILLed in the failover workload (0 skips it). */
   failoverKills: number;
   /** Directory for V8 CPU profiles of the ratchet processes (BENCH_CPU_PROFILE_DIR). */
@@ -74,6 +78,8 @@ export function readOptions(argv: readonly string[]): BenchOptions {
     fanoutRounds: positiveInt('BENCH_FANOUT_ROUNDS', 3),
     fanoutWarmupRounds: positiveInt('BENCH_FANOUT_WARMUP_ROUNDS', 1, 0),
     failoverKills: positiveInt('BENCH_FAILOVER_KILLS', 20, 0),
+    scaleoutResponses: positiveInt('BENCH_SCALEOUT_RESPONSES', 200, 0),
+    scaleoutConcurrency: positiveInt('BENCH_SCALEOUT_CONCURRENCY', 8),
     cpuProfileDir: process.env.BENCH_CPU_PROFILE_DIR || undefined,
     write: argv.includes('--write'),
   };

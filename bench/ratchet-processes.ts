@@ -34,6 +34,8 @@ export interface RatchetSettings {
   streamUpstreamUrl?: string;
   /** Where the `hang` tool lives (it never answers); adds the tool when set. */
   hangUrl?: string;
+  /** Where the `slow` tool lives (it answers after a while); adds the tool when set. */
+  slowUrl?: string;
   workers: number;
   concurrency: number;
   /** Write V8 CPU profiles of every process into this directory (`--cpu-prof`). */
@@ -69,6 +71,7 @@ export function benchConfigYaml(
   noopUrl: string,
   streamUpstreamUrl?: string,
   hangUrl?: string,
+  slowUrl?: string,
 ): string {
   const streamer = streamUpstreamUrl
     ? `  streamer:
@@ -87,6 +90,14 @@ export function benchConfigYaml(
     timeoutMs: 600000
 `
     : '';
+  const slow = slowUrl
+    ? `  slow:
+    type: http
+    url: ${slowUrl}
+    description: Answers after a while
+    timeoutMs: 10000
+`
+    : '';
   return `models:
   mock:
     provider: mock
@@ -96,7 +107,7 @@ ${streamer}tools:
     url: ${noopUrl}
     description: Does nothing, at once
     timeoutMs: 10000
-${hang}  chain:
+${hang}${slow}  chain:
     type: agent
     model: mock
     description: Runs the task as a sub-agent
@@ -113,7 +124,12 @@ export async function startRatchet(settings: RatchetSettings): Promise<RatchetPr
   const configPath = path.join(configDir, 'ratchet.yaml');
   writeFileSync(
     configPath,
-    benchConfigYaml(settings.noopUrl, settings.streamUpstreamUrl, settings.hangUrl),
+    benchConfigYaml(
+      settings.noopUrl,
+      settings.streamUpstreamUrl,
+      settings.hangUrl,
+      settings.slowUrl,
+    ),
   );
   const adminKey = `bench-admin-${randomBytes(16).toString('hex')}`;
   const port = await freePort();

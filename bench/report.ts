@@ -2,6 +2,8 @@ import type { BaselineResult } from './baseline';
 import type { FailoverResult } from './failover';
 import type { FanoutResult } from './fanout';
 import type { FanoutFloorResult } from './fanout-floor';
+import { SLOW_TOOL_MS } from './noop-tool-server';
+import type { ScaleoutResult } from './scaleout';
 import type { LatencyResult } from './latency';
 import type { Machine } from './machine';
 import type { BenchOptions } from './options';
@@ -24,6 +26,7 @@ export const TARGETS = {
   fanoutWalBytes: 10 * 1024,
   idleResidentMb: 80,
   peakResidentMb: 150,
+  scaleoutSpeedup: 1.8,
 };
 
 export interface BenchResults {
@@ -45,6 +48,8 @@ export interface BenchResults {
   trace: TraceResult | null;
   /** Null when BENCH_FAILOVER_KILLS is 0. */
   failover: FailoverResult | null;
+  /** Null when BENCH_SCALEOUT_RESPONSES is 0. */
+  scaleout: ScaleoutResult | null;
 }
 
 const ms = (value: number): string => value.toFixed(2);
@@ -64,6 +69,7 @@ export function renderReport(results: BenchResults): string {
     results.fanout ? fanoutSection(results, results.fanout) : '',
     results.streaming ? streamingSection(results.streaming) : '',
     results.failover ? failoverSection(results.failover) : '',
+    results.scaleout ? scaleoutSection(results.scaleout) : '',
     results.trace ? traceSection(results.trace) : '',
     method(results),
   ]
@@ -191,7 +197,7 @@ function verdicts(results: BenchResults): string {
 |---|---|---|
 | per-step overhead p50 <= ${TARGETS.perStepP50Ms} ms (consecutive steps of one response, ${loop.shape.name}) | ${ms(perStep)} ms (p95 ${ms(loop.stepGaps.p95)} ms) | ${verdict(perStep <= TARGETS.perStepP50Ms)} |
 | per-step within ${TARGETS.baselineRatio}x the baseline (consecutive jobs of one chain, ${ms(floor)} ms p50) | ${(perStep / floor).toFixed(1)}x | ${verdict(perStep <= TARGETS.baselineRatio * floor)} |
-| >= ${int(TARGETS.stepsPerSecond)} steps/s (${throughput[0].responses} x ${throughput[0].shape.steps}-step responses at once) | ${int(stepsPerSecond)} steps/s (baseline ${int(baseline.throughput.stepsPerSecond)}) | ${verdict(stepsPerSecond >= TARGETS.stepsPerSecond)} |${fanoutVerdicts(results)}${failoverVerdicts(failover)}
+| >= ${int(TARGETS.stepsPerSecond)} steps/s (${throughput[0].responses} x ${throughput[0].shape.steps}-step responses at once) | ${int(stepsPerSecond)} steps/s (baseline ${int(baseline.throughput.stepsPerSecond)}) | ${verdict(stepsPerSecond >= TARGETS.stepsPerSecond)} |${fanoutVerdicts(results)}${failoverVerdicts(failover)}${scaleoutVerdict(results.scaleout)}
 
 Per-step overhead is measured as the baseline's is: the time from one step's start to the
 next one's, within one response (Postgres's \`started_at\`, set by the statement that claims
@@ -375,6 +381,35 @@ ${row('each step the killed worker ran', failover.killToRerun)}
 ${row('the first of them, per kill', failover.firstPerKill)}`;
 }
 
+function scaleoutVerdict(scaleout: ScaleoutResult | null): string {
+  const two = scaleout?.steps.find((step) => step.workers === 2);
+  if (!scaleout || !two) return '';
+  return `
+| scale-out >= ${TARGETS.scaleoutSpeedup}x from 1 to 2 worker processes (tools of ${SLOW_TOOL_MS} ms, ${scaleout.concurrency} job slots each) | ${two.speedup.toFixed(2)}x | ${verdict(two.speedup >= TARGETS.scaleoutSpeedup)} |`;
+}
+
+function scaleoutSection(scaleout: ScaleoutResult): string {
+  const rows = scaleout.steps.map((step) =>
+    [
+      step.workers,
+      step.roundsMs.map((v) => int(v)).join(' / '),
+      int(step.stepsPerSecond),
+      `${step.speedup.toFixed(2)}x`,
+    ].join(' | '),
+  );
+  return `## g. Scale-out
+
+${scaleout.responses} background responses at once, each model -> 4 parallel calls of a tool
+that answers after ${SLOW_TOOL_MS} ms -> model (${scaleout.shape.steps} steps), against one API, with 1, then 2, then 4
+worker processes of WORKER_CONCURRENCY ${scaleout.concurrency}: each worker is bounded by its job
+slots, as workers calling real tools and models are, rather than by the CPU. Workers are added
+between runs; one untimed round after each change, then 2 timed, median reported.
+
+| worker processes | wall ms per round | steps/s | over 1 worker |
+|--:|--:|--:|--:|
+${rows.map((row) => `| ${row} |`).join('\n')}`;
+}
+
 function traceSection(trace: TraceResult): string {
   const per = (count: number): string => (count / trace.responses).toFixed(1);
   const perStep = (count: number): string =>
@@ -458,5 +493,7 @@ deletes the prefix's keys. \`npm run bench -- --write\` also writes this file.
 | BENCH_FANOUT_RESPONSES | ${options.fanoutResponses} | fan-out responses at once, for ratchet and the floor (0: skip) |
 | BENCH_FANOUT_ROUNDS | ${options.fanoutRounds} | timed fan-out bursts |
 | BENCH_FANOUT_WARMUP_ROUNDS | ${options.fanoutWarmupRounds} | untimed fan-out bursts before them |
+| BENCH_SCALEOUT_RESPONSES | ${options.scaleoutResponses} | responses per scale-out round (0: skip) |
+| BENCH_SCALEOUT_CONCURRENCY | ${options.scaleoutConcurrency} | job slots per worker process in the scale-out workload |
 | BENCH_FAILOVER_KILLS | ${options.failoverKills} | workers SIGKILLed in the failover workload (0: skip) |`;
 }
