@@ -19,6 +19,7 @@ import {
   type UpstreamEndpoint,
   upstreamEndpoint,
   type UpstreamTimeoutOptions,
+  withoutCredentials,
 } from './upstream-http';
 
 export interface OpenAIChatProviderOptions extends UpstreamTimeoutOptions {
@@ -69,7 +70,9 @@ export class OpenAIChatProvider implements ModelProvider {
     );
     if (callRequest.onDelta) return this.stream(body, callRequest.signal, callRequest.onDelta);
     const reply = await this.post(body, callRequest.signal);
-    if (reply.status < 200 || reply.status >= 300) throw httpError(reply);
+    if (reply.status < 200 || reply.status >= 300) {
+      throw httpError({ ...reply, text: withoutCredentials(this.endpoint, reply.text) });
+    }
     return decodeChatCompletion(parseJsonBody(reply.text));
   }
 
@@ -111,7 +114,7 @@ export class OpenAIChatProvider implements ModelProvider {
     try {
       reply = await postUpstream(this.endpoint, body, { deadline, signal, stream: true });
       if (reply.statusCode < 200 || reply.statusCode >= 300) {
-        const text = await readText(reply.body);
+        const text = withoutCredentials(this.endpoint, await readText(reply.body));
         throw httpError({ status: reply.statusCode, headers: reply.headers, text });
       }
       streaming = true;

@@ -163,6 +163,22 @@ export interface UpstreamEndpoint {
   headers: Record<string, string>;
   timeouts: UpstreamTimeouts;
   dispatcher: Dispatcher;
+  /** Credentials the endpoint sends (header values), kept out of error messages. */
+  secrets: string[];
+}
+
+/** Headers whose values are not credentials. */
+const PLAIN_HEADERS = new Set(['content-type', 'accept', 'anthropic-version', 'anthropic-beta']);
+
+/**
+ * An upstream's error text without the endpoint's credentials: an upstream may echo the key
+ * it refused ("Incorrect API key provided: sk-..."), and the text goes on into the response's
+ * `error.message` and the logs.
+ */
+export function withoutCredentials(endpoint: UpstreamEndpoint, text: string): string {
+  let out = text;
+  for (const secret of endpoint.secrets) out = out.replaceAll(secret, '[redacted]');
+  return out;
 }
 
 /**
@@ -188,9 +204,16 @@ export function upstreamEndpoint(options: {
   };
   for (const [name, value] of Object.entries(options.configured))
     headers[name.toLowerCase()] = value;
+  const secrets = Object.entries(headers)
+    .filter(([name]) => !PLAIN_HEADERS.has(name))
+    .flatMap(([, value]) => [value, value.replace(/^\S+\s+/, '')])
+    .filter((value) => value.length >= 8)
+    // Longest first, so a whole `Bearer <key>` goes before the key inside it.
+    .sort((a, b) => b.length - a.length);
   return {
     url: `${options.baseUrl.replace(/\/+$/, '')}/${options.path}`,
     headers,
+    secrets,
     timeouts,
     dispatcher: upstreamDispatcher(options.dispatcher, timeouts.connectTimeoutMs),
   };
@@ -282,7 +305,8 @@ export async function exchange<T>(
     const text = (): Promise<string> =>
       readUpstreamText(reply.body, { deadline, signal, timeouts });
     if (reply.statusCode < 200 || reply.statusCode >= 300) {
-      throw answer.httpError(reply.statusCode, reply.headers, await text());
+      const refusal = withoutCredentials(endpoint, await text());
+      throw answer.httpError(reply.statusCode, reply.headers, refusal);
     }
     const streamed = answer.decodeStream?.(reply, deadline) ?? null;
     return streamed ? await streamed : answer.decodeBody(await text());
