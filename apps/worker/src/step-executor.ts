@@ -4,6 +4,7 @@ import {
   conversationBefore,
   includesEncryptedReasoning,
   shapeModelOutput,
+  storableJson,
   summarizeReasoning,
   type StepRecord,
   type StepTruncation,
@@ -126,7 +127,8 @@ export class StepExecutor {
     if (stream && stream.earlierChars > 0) meter.earlierAttempt(stream.earlierChars);
     let outcome: StepOutcome;
     try {
-      outcome = await this.callModel(snapshot, step, signal, stream, meter, attempt);
+      // What the model said is stored (and streamed as done) as the store can hold it.
+      outcome = storableJson(await this.callModel(snapshot, step, signal, stream, meter, attempt));
     } catch (error) {
       await stream?.abandon().catch(() => undefined);
       if (signal.aborted) {
@@ -210,7 +212,8 @@ export class StepExecutor {
           ? {
               onDelta: (delta: ModelDelta) => {
                 meter.delta(delta.delta);
-                stream.onDelta(delta);
+                // Streamed as it will be stored, so the items it builds match the output.
+                stream.onDelta(storableJson(delta));
               },
             }
           : {}),
@@ -344,8 +347,13 @@ export class StepExecutor {
   }
 }
 
+/**
+ * A finished step. Its outcome is made storable here (NUL and lone surrogates become U+FFFD,
+ * see storableText): a tool's answer or an upstream's error message may hold what Postgres
+ * cannot, and a write that fails would only be retried until the step's attempts run out.
+ */
 function finished(outcome: StepOutcome): Execution {
-  return { type: 'finished', outcome };
+  return { type: 'finished', outcome: storableJson(outcome) };
 }
 
 function abortedOutcome(signal: AbortSignal): StepOutcome {
