@@ -100,8 +100,7 @@ export class StepExecutor {
         return finished({ status: 'failed', error: { code: error.code, message: error.message } });
       }
       // Ratchet's own trouble (Postgres or Redis away, a bug) is not the step's outcome: the
-      // step is tried again, and fails only after its attempts run out.
-      this.logger.error(`step ${step.id} (${step.kind}) failed inside ratchet`, error as Error);
+      // step is tried again, and fails only after its attempts run out (the engine logs it).
       throw error;
     }
   }
