@@ -25,7 +25,12 @@ import { StepsProcessor } from './steps.processor';
     LeaseKeeper,
     Liveness,
     Sweeper,
-    { provide: HttpToolClient, useFactory: () => new HttpToolClient() },
+    {
+      provide: HttpToolClient,
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) =>
+        new HttpToolClient({ maxResponseBytes: config.config.limits.maxToolOutputBytes }),
+    },
     {
       provide: ProviderRegistry,
       inject: [AppConfig],

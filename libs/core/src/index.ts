@@ -16,6 +16,7 @@ export * from './request-text';
 export * from './response';
 export * from './server-calls';
 export * from './steps';
+export * from './storable-text';
 export * from './transition';
 export * from './truncation';
 export * from './usage';

@@ -1,21 +1,13 @@
 // Request text that Postgres cannot store: NUL (U+0000) is refused in text and jsonb, and a
 // lone UTF-16 surrogate (which JSON's "\ud800" escape can carry) in jsonb. Requests are not
 // refused for it: where a request is parsed, each such character becomes U+FFFD, the
-// replacement character, in string values and object keys alike.
+// replacement character, in string values and object keys alike: the rule of storable-text.ts,
+// applied in place and without recursion to a body of any depth.
 
-export const REPLACEMENT_CHARACTER = '\uFFFD';
+import { storableText } from './storable-text';
 
-const UNSTORABLE_IN_REQUEST =
-  // eslint-disable-next-line no-control-regex -- NUL is what it looks for
-  /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
-/** `text` with NUL characters and lone surrogates replaced by U+FFFD. */
-export function storableRequestText(text: string): string {
-  UNSTORABLE_IN_REQUEST.lastIndex = 0;
-  if (!UNSTORABLE_IN_REQUEST.test(text)) return text;
-  UNSTORABLE_IN_REQUEST.lastIndex = 0;
-  return text.replace(UNSTORABLE_IN_REQUEST, REPLACEMENT_CHARACTER);
-}
+/** `text` with NUL characters and lone surrogates replaced by U+FFFD (see storable-text). */
+export const storableRequestText = storableText;
 
 /**
  * A parsed JSON request with `storableRequestText` applied to every string and key. It
