@@ -115,7 +115,7 @@ function bodies(schema: z.ZodType, overrides: Overrides = {}): fc.Arbitrary<unkn
 }
 
 const endpoints: [string, () => string, z.ZodType, Overrides, number][] = [
-  ['POST /v1/responses', () => '/v1/responses', createResponseSchema, responseOverrides, 700],
+  ['POST /v1/responses', () => '/v1/responses', createResponseSchema, responseOverrides, 500],
   [
     'POST /v1/responses/compact',
     () => '/v1/responses/compact',
@@ -194,7 +194,7 @@ describe('any body', () => {
       fc.asyncProperty(paths, anyBody, contentTypes, async (path, body, contentType) => {
         await settle(await post(path, body, contentType));
       }),
-      fuzzParameters(600),
+      fuzzParameters(400),
     );
     expect(Object.prototype).not.toHaveProperty('polluted');
   });
