@@ -11,6 +11,7 @@ import { contractBreach, send, watchProcess, type Answer } from './support/fuzz-
 import { arbitraryOf, type Overrides } from './support/fuzz-schema';
 import {
   fuzzParameters,
+  fuzzTestTimeout,
   hostileValue,
   mutate,
   mutation,
@@ -26,6 +27,8 @@ import { startRatchet, type TestRatchet } from './support/ratchet';
 // process stays healthy. RATCHET_FUZZ_SCALE multiplies the budget, RATCHET_FUZZ_SEED replays.
 
 const BODY_LIMIT_BYTES = 256 * 1024;
+
+jest.setTimeout(fuzzTestTimeout());
 
 let ratchet: TestRatchet;
 let key: string;
