@@ -11,6 +11,7 @@ import { contractBreach, send, watchProcess, type Answer } from './support/fuzz-
 import { arbitraryOf, type Overrides } from './support/fuzz-schema';
 import {
   fuzzParameters,
+  fuzzTestTimeout,
   hostileValue,
   mutate,
   mutation,
@@ -26,6 +27,8 @@ import { startRatchet, type TestRatchet } from './support/ratchet';
 // process stays healthy. RATCHET_FUZZ_SCALE multiplies the budget, RATCHET_FUZZ_SEED replays.
 
 const BODY_LIMIT_BYTES = 256 * 1024;
+
+jest.setTimeout(fuzzTestTimeout());
 
 let ratchet: TestRatchet;
 let key: string;
@@ -115,7 +118,7 @@ function bodies(schema: z.ZodType, overrides: Overrides = {}): fc.Arbitrary<unkn
 }
 
 const endpoints: [string, () => string, z.ZodType, Overrides, number][] = [
-  ['POST /v1/responses', () => '/v1/responses', createResponseSchema, responseOverrides, 700],
+  ['POST /v1/responses', () => '/v1/responses', createResponseSchema, responseOverrides, 500],
   [
     'POST /v1/responses/compact',
     () => '/v1/responses/compact',
@@ -194,7 +197,7 @@ describe('any body', () => {
       fc.asyncProperty(paths, anyBody, contentTypes, async (path, body, contentType) => {
         await settle(await post(path, body, contentType));
       }),
-      fuzzParameters(600),
+      fuzzParameters(400),
     );
     expect(Object.prototype).not.toHaveProperty('polluted');
   });

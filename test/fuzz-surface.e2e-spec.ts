@@ -13,7 +13,13 @@ import {
   upgradeRequest,
   type Route,
 } from './support/fuzz-surface';
-import { fuzzParameters, mutate, mutation, toJsonText } from './support/fuzz-values';
+import {
+  fuzzParameters,
+  fuzzTestTimeout,
+  mutate,
+  mutation,
+  toJsonText,
+} from './support/fuzz-values';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 import { ResponsesSocket, type WsMessage } from './support/websocket-client';
 
@@ -23,6 +29,8 @@ import { ResponsesSocket, type WsMessage } from './support/websocket-client';
 // a 2xx or a 4xx in OpenAI's envelope with an x-request-id, never a 5xx, never a hang.
 
 const BODY_LIMIT_BYTES = 65_536;
+
+jest.setTimeout(fuzzTestTimeout());
 
 let ratchet: TestRatchet;
 let key: string;
