@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import {
   finalText,
@@ -79,6 +79,7 @@ interface Continuation {
 @Injectable()
 export class EngineService {
   private readonly leaseMs: number;
+  private readonly logger = new Logger(EngineService.name);
 
   constructor(
     private readonly config: AppConfig,
@@ -167,6 +168,7 @@ export class EngineService {
           message: `The ${claimed.step.kind} was tried ${MAX_STEP_ATTEMPTS} times and never finished.`,
         },
       };
+      this.logStopped(claimed.responseId, claimed.step, claimed.attempt, outcome);
       await this.recordOutcome(claimed.responseId, stepId, claimed.attempt, outcome).then(
         (next) => next && this.runChain(next),
       );
@@ -247,7 +249,12 @@ export class EngineService {
         claimed.owner,
         run,
       );
-      if (!handBack) return execution;
+      if (!handBack) {
+        if (execution.type === 'finished') {
+          this.logStopped(claimed.responseId, claimed.step, claimed.attempt, execution.outcome);
+        }
+        return execution;
+      }
       await this.recovery.releaseLease(claimed.step.id, claimed.attempt);
       await this.queue.requeue(
         { advance: [], run: [{ responseId: claimed.responseId, stepId: claimed.step.id }] },
@@ -255,6 +262,14 @@ export class EngineService {
       );
       return null;
     } catch (error) {
+      // Ratchet's own trouble (Postgres or Redis away, a bug): the step runs again.
+      this.logger.error(
+        {
+          msg: `step ${claimed.step.id} (${claimed.step.kind}) attempt ${claimed.attempt} failed inside ratchet; it will run again: ${String(error)}`,
+          ...stepFields(claimed.responseId, claimed.step, claimed.attempt),
+        },
+        error,
+      );
       await this.recovery.releaseLease(claimed.step.id, claimed.attempt).catch(() => undefined);
       throw error;
     } finally {
@@ -483,7 +498,14 @@ export class EngineService {
       end.status === 'completed' ? 'completed' : 'failed',
       end.output,
     );
-    return this.recordOutcome(scope.responseId, scope.parentStepId, null, agentOutcome(end));
+    const outcome = agentOutcome(end);
+    this.logStopped(
+      scope.responseId,
+      { id: scope.parentStepId, kind: 'agent_call' },
+      null,
+      outcome,
+    );
+    return this.recordOutcome(scope.responseId, scope.parentStepId, null, outcome);
   }
 
   private async endResponse(responseId: string, end: ScopeEnd): Promise<void> {
@@ -495,6 +517,27 @@ export class EngineService {
       incompleteDetails,
     });
     if (ended) await this.afterResponseEnded(ended);
+  }
+
+  /**
+   * Logs a step that stopped with an error (the upstream's, the tool's, a cap's), at `error`
+   * with the response, step and attempt as fields: the model reads the error as the step's
+   * output, and an operator reads it here.
+   */
+  private logStopped(
+    responseId: string,
+    step: Pick<StepRecord, 'id' | 'kind'> & { name?: string | null },
+    attempt: number | null,
+    outcome: StepOutcome,
+  ): void {
+    if (outcome.status !== 'failed') return;
+    const error = outcome.error;
+    const what = step.name ? `${step.kind} '${step.name}'` : step.kind;
+    this.logger.error({
+      msg: `step ${step.id} (${what}) failed: ${error?.code ?? 'unknown'}: ${error?.message ?? ''}`,
+      ...stepFields(responseId, step, attempt),
+      code: error?.code ?? null,
+    });
   }
 
   /** Tells whoever waits that the response ended; an early end also stops its other work. */
@@ -512,6 +555,15 @@ export class EngineService {
       await this.bus.publish({ type: 'terminal', responseId: ended.id, record: ended });
     }
   }
+}
+
+/** The structured fields that name a step in the log. */
+function stepFields(
+  responseId: string,
+  step: Pick<StepRecord, 'id' | 'kind'> & { name?: string | null },
+  attempt: number | null,
+): Record<string, unknown> {
+  return { responseId, stepId: step.id, attempt, kind: step.kind, tool: step.name ?? null };
 }
 
 /** How a decision ends a scope, if it does. */

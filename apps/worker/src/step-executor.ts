@@ -8,6 +8,7 @@ import {
   type FunctionTool,
   type ModelStepResult,
   shapeModelOutput,
+  storableJson,
   summarizeReasoning,
   type StepRecord,
   type StepTruncation,
@@ -110,8 +111,7 @@ export class StepExecutor {
         return finished({ status: 'failed', error: { code: error.code, message: error.message } });
       }
       // Ratchet's own trouble (Postgres or Redis away, a bug) is not the step's outcome: the
-      // step is tried again, and fails only after its attempts run out.
-      this.logger.error(`step ${step.id} (${step.kind}) failed inside ratchet`, error as Error);
+      // step is tried again, and fails only after its attempts run out (the engine logs it).
       throw error;
     }
   }
@@ -143,6 +143,16 @@ export class StepExecutor {
     signal: AbortSignal,
   ): Promise<Execution> {
     const stream = await this.stream.modelStream(snapshot, step, attempt);
+    const logBudget = stream
+      ? new EventLogBudget(
+          await this.stream.loggedBytes(snapshot.response.id),
+          this.config.config.limits.maxEventLogBytes,
+        )
+      : null;
+    if (logBudget?.spent()) {
+      await stream?.abandon();
+      return finished({ status: 'failed', error: logBudget.error() });
+    }
     const listed = await this.mcpTools.list(snapshot, step, signal);
     await stream?.listings(listed.listings);
     if (listed.collision) {
@@ -157,14 +167,18 @@ export class StepExecutor {
     if (stream && stream.earlierChars > 0) meter.earlierAttempt(stream.earlierChars);
     let outcome: StepOutcome;
     try {
-      outcome = await this.callModel(
-        snapshot,
-        step,
-        signal,
-        stream,
-        meter,
-        attempt,
-        listed.definitions,
+      // What the model said is stored (and streamed as done) as the store can hold it.
+      outcome = storableJson(
+        await this.callModel(
+          snapshot,
+          step,
+          signal,
+          stream,
+          meter,
+          attempt,
+          logBudget,
+          listed.definitions,
+        ),
       );
       if (outcome.status === 'completed' && listed.listings.length > 0) {
         const made = outcome.result as ModelStepResult;
@@ -214,6 +228,7 @@ export class StepExecutor {
     stream: ModelStream | null,
     meter: UsageMeter,
     claimedAttempt: number | null,
+    logBudget: EventLogBudget | null,
     mcpDefinitions: readonly FunctionTool[] = [],
   ): Promise<StepOutcome> {
     const { scope, response } = snapshot;
@@ -259,8 +274,11 @@ export class StepExecutor {
         ...(stream
           ? {
               onDelta: (delta: ModelDelta) => {
+                // Throws (stopping the upstream call) once the response's log would be too big.
+                logBudget?.spend(delta.delta);
                 meter.delta(delta.delta);
-                stream.onDelta(delta);
+                // Streamed as it will be stored, so the items it builds match the output.
+                stream.onDelta(storableJson(delta));
               },
             }
           : {}),
@@ -394,8 +412,49 @@ export class StepExecutor {
   }
 }
 
+/**
+ * A finished step. Its outcome is made storable here (NUL and lone surrogates become U+FFFD,
+ * see storableText): a tool's answer or an upstream's error message may hold what Postgres
+ * cannot, and a write that fails would only be retried until the step's attempts run out.
+ */
+/**
+ * Bytes a delta event adds to the log beside its text: its type, ids, indexes and sequence
+ * number (about 170 bytes for a text delta), rounded up.
+ */
+const DELTA_EVENT_BYTES = 200;
+
+/**
+ * limits.maxEventLogBytes for one streamed model call: the log's size when the call starts,
+ * plus what each delta adds. Tool outputs and the closing events are counted when the next
+ * model call starts, so a log may pass the limit by those before the response is stopped.
+ */
+class EventLogBudget {
+  constructor(
+    private logged: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  spent(): boolean {
+    return this.logged >= this.maxBytes;
+  }
+
+  spend(text: string): void {
+    this.logged += Buffer.byteLength(text, 'utf8') + DELTA_EVENT_BYTES;
+    if (this.logged > this.maxBytes) {
+      throw new UpstreamError(this.error().message, { code: this.error().code, retryable: false });
+    }
+  }
+
+  error(): { code: string; message: string } {
+    return {
+      code: 'max_event_log_bytes',
+      message: `The response's event log reached its limit of ${this.maxBytes} bytes (limits.maxEventLogBytes), so the model call was stopped.`,
+    };
+  }
+}
+
 function finished(outcome: StepOutcome): Execution {
-  return { type: 'finished', outcome };
+  return { type: 'finished', outcome: storableJson(outcome) };
 }
 
 function abortedOutcome(signal: AbortSignal): StepOutcome {

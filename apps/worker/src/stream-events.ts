@@ -183,6 +183,11 @@ export class StreamEvents {
     );
   }
 
+  /** Bytes the response's event log holds so far. */
+  loggedBytes(responseId: string): Promise<number> {
+    return this.events.loggedBytes(responseId);
+  }
+
   /** Logs a streamed response's terminal event (after closing anything still streaming). */
   async ended(record: ResponseRecord): Promise<void> {
     if (record.request.stream) await this.log.close(record);

@@ -28,7 +28,12 @@ import { StepsProcessor } from './steps.processor';
     Liveness,
     McpTools,
     Sweeper,
-    { provide: HttpToolClient, useFactory: () => new HttpToolClient() },
+    {
+      provide: HttpToolClient,
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) =>
+        new HttpToolClient({ maxResponseBytes: config.config.limits.maxToolOutputBytes }),
+    },
     {
       provide: ProviderRegistry,
       inject: [AppConfig],

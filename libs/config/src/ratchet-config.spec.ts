@@ -19,6 +19,9 @@ const DEFAULT_LIMITS = {
   maxDurationMs: 3_600_000,
   maxConcurrentStepsPerScope: 16,
   maxConcurrentStepsPerResponse: 32,
+  maxToolOutputBytes: 1024 * 1024,
+  maxUpstreamResponseBytes: 16 * 1024 * 1024,
+  maxEventLogBytes: 64 * 1024 * 1024,
 };
 
 /** A config using every provider kind, both tool kinds and some limits. */

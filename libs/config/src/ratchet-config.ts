@@ -130,6 +130,30 @@ export const limitsSchema = z.strictObject({
   maxConcurrentStepsPerScope: z.int().min(1).default(16),
   /** Steps of one response tree running at once. */
   maxConcurrentStepsPerResponse: z.int().min(1).default(32),
+  /**
+   * Largest answer read from an http tool, in bytes (1 MiB). A larger one is not read further:
+   * the model reads an error output saying so.
+   */
+  maxToolOutputBytes: z
+    .int()
+    .positive()
+    .default(1024 * 1024),
+  /**
+   * Largest answer read from an upstream model, body or stream, in bytes (16 MiB). The call
+   * is cut off there and fails with `upstream_response_too_large`, not retried.
+   */
+  maxUpstreamResponseBytes: z
+    .int()
+    .positive()
+    .default(16 * 1024 * 1024),
+  /**
+   * Largest event log of one streamed response, in bytes (64 MiB). A model call that would
+   * log more is stopped, and the response fails with `max_event_log_bytes`.
+   */
+  maxEventLogBytes: z
+    .int()
+    .positive()
+    .default(64 * 1024 * 1024),
 });
 export type Limits = z.infer<typeof limitsSchema>;
 

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import {
   assembleResponse,
   responseEvent,
+  storableJson,
   type ResponseRecord,
   type TerminalEventType,
   type UnsequencedEvent,
@@ -44,7 +45,10 @@ export class EventLog {
     events: readonly UnsequencedEvent[],
     options: AppendOptions = {},
   ): Promise<boolean> {
-    return this.published(responseId, await this.events.append(responseId, events, options));
+    return this.published(
+      responseId,
+      await this.events.append(responseId, storableEvents(events), options),
+    );
   }
 
   /** Logs events unless the step (or an event of `unlessType`) logged some already. */
@@ -53,7 +57,10 @@ export class EventLog {
     events: readonly UnsequencedEvent[],
     options: AppendOptions & { unlessType?: string },
   ): Promise<boolean> {
-    return this.published(responseId, await this.events.appendOnce(responseId, events, options));
+    return this.published(
+      responseId,
+      await this.events.appendOnce(responseId, storableEvents(events), options),
+    );
   }
 
   /**
@@ -65,8 +72,8 @@ export class EventLog {
     if (!type) throw new Error(`response ${record.id} is ${record.status}, not finished`);
     const logged = await this.events.close(
       record.id,
-      responseEvent(type, assembleResponse(record)),
-      record.output ?? [],
+      storableJson(responseEvent(type, assembleResponse(record))),
+      storableJson(record.output ?? []),
     );
     this.published(record.id, logged);
   }
@@ -180,6 +187,14 @@ export class BatchedWriter {
       this.closed = true;
     }
   }
+}
+
+/**
+ * Events as the store can hold them (see storableText in @ratchet/core): what is published
+ * live is what was logged, so live tails and replays read the same replacement characters.
+ */
+function storableEvents(events: readonly UnsequencedEvent[]): readonly UnsequencedEvent[] {
+  return storableJson(events);
 }
 
 function isItemAdded(event: UnsequencedEvent): boolean {

@@ -15,14 +15,16 @@ import {
 import { upstreamHttpError } from './upstream-errors';
 import {
   exchange,
+  limitedBody,
   parseJsonBody,
   timeoutError,
   type UpstreamEndpoint,
   upstreamEndpoint,
+  type UpstreamSizeOptions,
   type UpstreamTimeoutOptions,
 } from './upstream-http';
 
-export interface AnthropicProviderOptions extends UpstreamTimeoutOptions {
+export interface AnthropicProviderOptions extends UpstreamTimeoutOptions, UpstreamSizeOptions {
   /** The API root, e.g. `https://api.anthropic.com/v1`; `/messages` is appended. */
   baseUrl: string;
   /** Sent as `x-api-key` when set. */
@@ -53,6 +55,7 @@ export class AnthropicProvider implements ModelProvider {
       configured: options.headers,
       timeouts: options,
       dispatcher: options.dispatcher,
+      maxResponseBytes: options.maxResponseBytes,
     });
   }
 
@@ -82,7 +85,9 @@ export class AnthropicProvider implements ModelProvider {
   ): Promise<ModelCallResult> {
     const decoder = new AnthropicStreamDecoder(onDelta, model);
     try {
-      for await (const event of sseEvents(body)) decoder.push(event.data);
+      for await (const event of sseEvents(limitedBody(body, this.endpoint.maxResponseBytes))) {
+        decoder.push(event.data);
+      }
     } catch (error) {
       if (signal?.aborted) throw abortError(signal);
       throw timeoutError(error, { deadline, timeouts: this.endpoint.timeouts }) ?? error;

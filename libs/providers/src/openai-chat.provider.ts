@@ -12,16 +12,21 @@ import {
   UpstreamError,
 } from './provider';
 import {
+  ERROR_BODY_BYTES,
+  limitedBody,
   parseJsonBody,
+  readLimitedText,
   postUpstream,
   timeoutError,
   transportError,
   type UpstreamEndpoint,
   upstreamEndpoint,
+  type UpstreamSizeOptions,
   type UpstreamTimeoutOptions,
+  withoutCredentials,
 } from './upstream-http';
 
-export interface OpenAIChatProviderOptions extends UpstreamTimeoutOptions {
+export interface OpenAIChatProviderOptions extends UpstreamTimeoutOptions, UpstreamSizeOptions {
   /** The API root, e.g. `https://api.openai.com/v1`; `/chat/completions` is appended. */
   baseUrl: string;
   /** Sent as `Authorization: Bearer <apiKey>` when set. */
@@ -57,6 +62,7 @@ export class OpenAIChatProvider implements ModelProvider {
       configured: options.headers,
       timeouts: options,
       dispatcher: options.dispatcher,
+      maxResponseBytes: options.maxResponseBytes,
     });
   }
 
@@ -69,7 +75,9 @@ export class OpenAIChatProvider implements ModelProvider {
     );
     if (callRequest.onDelta) return this.stream(body, callRequest.signal, callRequest.onDelta);
     const reply = await this.post(body, callRequest.signal);
-    if (reply.status < 200 || reply.status >= 300) throw httpError(reply);
+    if (reply.status < 200 || reply.status >= 300) {
+      throw httpError({ ...reply, text: withoutCredentials(this.endpoint, reply.text) });
+    }
     return decodeChatCompletion(parseJsonBody(reply.text));
   }
 
@@ -83,7 +91,13 @@ export class OpenAIChatProvider implements ModelProvider {
         signal,
         stream: false,
       });
-      const text = await readText(response.body);
+      const text = await readText(
+        response.body,
+        response.statusCode >= 200 && response.statusCode < 300
+          ? this.endpoint.maxResponseBytes
+          : ERROR_BODY_BYTES,
+        response.statusCode < 200 || response.statusCode >= 300,
+      );
       return { status: response.statusCode, headers: response.headers, text };
     } catch (error) {
       if (error instanceof UpstreamError) throw error;
@@ -111,11 +125,17 @@ export class OpenAIChatProvider implements ModelProvider {
     try {
       reply = await postUpstream(this.endpoint, body, { deadline, signal, stream: true });
       if (reply.statusCode < 200 || reply.statusCode >= 300) {
-        const text = await readText(reply.body);
+        const text = withoutCredentials(
+          this.endpoint,
+          await readText(reply.body, ERROR_BODY_BYTES, true),
+        );
         throw httpError({ status: reply.statusCode, headers: reply.headers, text });
       }
       streaming = true;
-      return await decodeChatStream(reply.body, onDelta);
+      return await decodeChatStream(
+        limitedBody(reply.body, this.endpoint.maxResponseBytes),
+        onDelta,
+      );
     } catch (error) {
       if (signal?.aborted) throw transportError(error, { signal, deadline, timeouts });
       const timedOut = timeoutError(error, { deadline, timeouts });
@@ -131,10 +151,17 @@ export class OpenAIChatProvider implements ModelProvider {
   }
 }
 
-/** Reads a body to the end; on any failure destroys it so the socket is not left half-read. */
-async function readText(body: Dispatcher.ResponseData['body']): Promise<string> {
+/**
+ * Reads a body to the end, at most `maxBytes` of it (more is upstream_response_too_large, or
+ * with `truncate` cut there); on any failure destroys it so the socket is not left half-read.
+ */
+async function readText(
+  body: Dispatcher.ResponseData['body'],
+  maxBytes: number,
+  truncate = false,
+): Promise<string> {
   try {
-    return await body.text();
+    return await readLimitedText(body, maxBytes, { truncate });
   } finally {
     if (!body.readableEnded) body.destroy();
   }

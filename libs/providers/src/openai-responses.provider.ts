@@ -12,14 +12,17 @@ import {
 } from './provider';
 import {
   exchange,
+  limitedBody,
   parseJsonBody,
   timeoutError,
   type UpstreamEndpoint,
   upstreamEndpoint,
+  type UpstreamSizeOptions,
   type UpstreamTimeoutOptions,
 } from './upstream-http';
 
-export interface OpenAIResponsesProviderOptions extends UpstreamTimeoutOptions {
+export interface OpenAIResponsesProviderOptions
+  extends UpstreamTimeoutOptions, UpstreamSizeOptions {
   /** The API root, e.g. `https://api.openai.com/v1`; `/responses` is appended. */
   baseUrl: string;
   /** Sent as `Authorization: Bearer <apiKey>` when set. */
@@ -57,6 +60,7 @@ export class OpenAIResponsesProvider implements ModelProvider {
       configured: options.headers,
       timeouts: options,
       dispatcher: options.dispatcher,
+      maxResponseBytes: options.maxResponseBytes,
     });
   }
 
@@ -90,7 +94,10 @@ export class OpenAIResponsesProvider implements ModelProvider {
     signal: AbortSignal | undefined,
   ): Promise<ModelCallResult> {
     try {
-      return await decodeResponsesStream(body, onDelta);
+      return await decodeResponsesStream(
+        limitedBody(body, this.endpoint.maxResponseBytes),
+        onDelta,
+      );
     } catch (error) {
       if (signal?.aborted) throw abortError(signal);
       throw timeoutError(error, { deadline, timeouts: this.endpoint.timeouts }) ?? error;

@@ -19,9 +19,11 @@ export interface ResolvedModel {
 export class ProviderRegistry {
   private readonly models: ReadonlyMap<string, ModelConfig>;
   private readonly providers = new Map<string, ModelProvider>();
+  private readonly maxResponseBytes: number | undefined;
 
-  constructor(config: RatchetConfig) {
+  constructor(config: Pick<RatchetConfig, 'models'> & { limits?: RatchetConfig['limits'] }) {
     this.models = new Map(Object.entries(config.models));
+    this.maxResponseBytes = config.limits?.maxUpstreamResponseBytes;
   }
 
   has(model: string): boolean {
@@ -47,14 +49,18 @@ export class ProviderRegistry {
   private providerFor(model: string, config: ModelConfig): ModelProvider {
     let provider = this.providers.get(model);
     if (!provider) {
-      provider = createProvider(model, config);
+      provider = createProvider(model, config, this.maxResponseBytes);
       this.providers.set(model, provider);
     }
     return provider;
   }
 }
 
-function createProvider(model: string, config: ModelConfig): ModelProvider {
+function createProvider(
+  model: string,
+  config: ModelConfig,
+  maxResponseBytes: number | undefined,
+): ModelProvider {
   switch (config.provider) {
     case 'openai-chat':
       return new OpenAIChatProvider({
@@ -62,6 +68,7 @@ function createProvider(model: string, config: ModelConfig): ModelProvider {
         apiKey: config.apiKey,
         headers: config.headers,
         ...upstreamTimeouts(config),
+        maxResponseBytes,
         maxTokensParameter: config.maxTokensParameter,
         acceptsVerbosity: acceptsVerbosityOf(model, config),
       });
@@ -71,6 +78,7 @@ function createProvider(model: string, config: ModelConfig): ModelProvider {
         apiKey: config.apiKey,
         headers: config.headers,
         ...upstreamTimeouts(config),
+        maxResponseBytes,
       });
     case 'mock':
       return new MockProvider({ timeoutMs: config.timeoutMs });
@@ -80,6 +88,7 @@ function createProvider(model: string, config: ModelConfig): ModelProvider {
         apiKey: config.apiKey,
         headers: config.headers,
         ...upstreamTimeouts(config),
+        maxResponseBytes,
         acceptsVerbosity: acceptsVerbosityOf(model, config),
       });
   }

@@ -60,6 +60,8 @@ async function* readStreamBody(
       try {
         next = await iterator.next();
       } catch (error) {
+        // A body reader that classified its own failure (a size limit) keeps its error.
+        if (error instanceof UpstreamError) throw error;
         throw new UpstreamError('The upstream model stream was cut off.', {
           code: 'upstream_stream_truncated',
           retryable: true,

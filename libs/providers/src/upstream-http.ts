@@ -157,12 +157,101 @@ export function parseJsonBody(text: string): unknown {
   }
 }
 
+/** The default of `limits.maxUpstreamResponseBytes`: 16 MiB. */
+export const DEFAULT_MAX_UPSTREAM_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Bytes of an error (non-2xx) body read for its message; the rest is not read. A JSON error
+ * cut here reads as no message, and the status alone classifies it.
+ */
+export const ERROR_BODY_BYTES = 64 * 1024;
+
+/** Provider options for the answer's size. */
+export interface UpstreamSizeOptions {
+  /** Largest answer read from the upstream, body or stream, in bytes (config `limits`). */
+  maxResponseBytes?: number;
+}
+
 /** Where a provider sends its calls. */
 export interface UpstreamEndpoint {
   url: string;
   headers: Record<string, string>;
   timeouts: UpstreamTimeouts;
   dispatcher: Dispatcher;
+  /** Credentials the endpoint sends (header values), kept out of error messages. */
+  secrets: string[];
+  /** Largest answer read, in bytes: more is an `upstream_response_too_large` error. */
+  maxResponseBytes: number;
+}
+
+/**
+ * An answer over the size limit. Not retryable: the same request would most likely get an
+ * answer as large again, and each try would cost the limit's worth of memory and time.
+ */
+export function responseTooLargeError(maxBytes: number): UpstreamError {
+  return new UpstreamError(
+    `The upstream model's answer was larger than ${maxBytes} bytes (limits.maxUpstreamResponseBytes), so it was cut off and discarded.`,
+    { code: 'upstream_response_too_large', retryable: false },
+  );
+}
+
+/**
+ * The body's chunks as they arrive, counted: once more than `maxBytes` arrived, it throws
+ * responseTooLargeError instead of yielding them (the caller's finally destroys the body).
+ * Nothing is buffered here, so an endless stream costs no more memory than its decoder holds.
+ */
+export async function* limitedBody<T extends Uint8Array | string>(
+  body: AsyncIterable<T>,
+  maxBytes: number,
+): AsyncGenerator<T> {
+  let size = 0;
+  for await (const chunk of body) {
+    size += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+    if (size > maxBytes) throw responseTooLargeError(maxBytes);
+    yield chunk;
+  }
+}
+
+/**
+ * Reads a whole body as UTF-8 text, at most `maxBytes` of it: more is responseTooLargeError,
+ * or, with `truncate`, the text of the first `maxBytes` (an error body, read only for its
+ * message). The count is kept as the bytes arrive; nothing past the limit is ever buffered.
+ */
+export async function readLimitedText(
+  body: AsyncIterable<Uint8Array | string>,
+  maxBytes: number,
+  options: { truncate?: boolean } = {},
+): Promise<string> {
+  const decoder = new TextDecoder();
+  const parts: string[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (size + bytes.byteLength > maxBytes) {
+      if (!options.truncate) throw responseTooLargeError(maxBytes);
+      parts.push(decoder.decode(bytes.subarray(0, maxBytes - size)));
+      return parts.join('');
+    }
+    size += bytes.byteLength;
+    // Joined once at the end: appending to one growing string would copy it on every read.
+    parts.push(decoder.decode(bytes, { stream: true }));
+  }
+  parts.push(decoder.decode());
+  return parts.join('');
+}
+
+/** Headers whose values are not credentials. */
+const PLAIN_HEADERS = new Set(['content-type', 'accept', 'anthropic-version', 'anthropic-beta']);
+
+/**
+ * An upstream's error text without the endpoint's credentials: an upstream may echo the key
+ * it refused ("Incorrect API key provided: sk-..."), and the text goes on into the response's
+ * `error.message` and the logs.
+ */
+export function withoutCredentials(endpoint: UpstreamEndpoint, text: string): string {
+  let out = text;
+  for (const secret of endpoint.secrets) out = out.replaceAll(secret, '[redacted]');
+  return out;
 }
 
 /**
@@ -180,6 +269,7 @@ export function upstreamEndpoint(options: {
   configured: Record<string, string>;
   timeouts: UpstreamTimeoutOptions;
   dispatcher?: Dispatcher;
+  maxResponseBytes?: number;
 }): UpstreamEndpoint {
   const timeouts = resolveTimeouts(options.timeouts);
   const headers: Record<string, string> = {
@@ -188,11 +278,19 @@ export function upstreamEndpoint(options: {
   };
   for (const [name, value] of Object.entries(options.configured))
     headers[name.toLowerCase()] = value;
+  const secrets = Object.entries(headers)
+    .filter(([name]) => !PLAIN_HEADERS.has(name))
+    .flatMap(([, value]) => [value, value.replace(/^\S+\s+/, '')])
+    .filter((value) => value.length >= 8)
+    // Longest first, so a whole `Bearer <key>` goes before the key inside it.
+    .sort((a, b) => b.length - a.length);
   return {
     url: `${options.baseUrl.replace(/\/+$/, '')}/${options.path}`,
     headers,
+    secrets,
     timeouts,
     dispatcher: upstreamDispatcher(options.dispatcher, timeouts.connectTimeoutMs),
+    maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_UPSTREAM_RESPONSE_BYTES,
   };
 }
 
@@ -228,14 +326,20 @@ export async function postUpstream(
   }
 }
 
-/** Reads a whole reply body as text; losing the connection meanwhile is a transport error. */
+/**
+ * Reads a whole reply body as text, at most `maxBytes` of it (see readLimitedText); losing the
+ * connection meanwhile is a transport error.
+ */
 export async function readUpstreamText(
   body: Dispatcher.ResponseData['body'],
   call: { deadline: Deadline; signal: AbortSignal | undefined; timeouts: UpstreamTimeouts },
+  maxBytes: number,
+  options: { truncate?: boolean } = {},
 ): Promise<string> {
   try {
-    return await body.text();
+    return await readLimitedText(body, maxBytes, options);
   } catch (error) {
+    if (error instanceof UpstreamError && !call.signal?.aborted) throw error;
     throw transportError(error, call);
   }
 }
@@ -279,13 +383,15 @@ export async function exchange<T>(
       stream: answer.decodeStream !== undefined,
     });
     const reply = response;
-    const text = (): Promise<string> =>
-      readUpstreamText(reply.body, { deadline, signal, timeouts });
+    const read = { deadline, signal, timeouts };
     if (reply.statusCode < 200 || reply.statusCode >= 300) {
-      throw answer.httpError(reply.statusCode, reply.headers, await text());
+      const text = await readUpstreamText(reply.body, read, ERROR_BODY_BYTES, { truncate: true });
+      throw answer.httpError(reply.statusCode, reply.headers, withoutCredentials(endpoint, text));
     }
     const streamed = answer.decodeStream?.(reply, deadline) ?? null;
-    return streamed ? await streamed : answer.decodeBody(await text());
+    return streamed
+      ? await streamed
+      : answer.decodeBody(await readUpstreamText(reply.body, read, endpoint.maxResponseBytes));
   } finally {
     if (response && !response.body.readableEnded) response.body.destroy();
     deadline.dispose();

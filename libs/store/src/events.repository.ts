@@ -118,6 +118,10 @@ const SQL = {
       ORDER BY first LIMIT 1`,
   ),
   streamItems: statement('scope-stream-items', `SELECT stream_items FROM scopes WHERE id = $1`),
+  loggedBytes: statement(
+    'logged-bytes',
+    `SELECT coalesce(sum(octet_length(data)), 0)::float8 AS bytes FROM events WHERE response_id = $1`,
+  ),
   agentCall: statement('agent-call', `SELECT call_id AS "callId", name FROM steps WHERE id = $1`),
 };
 
@@ -211,6 +215,12 @@ export class EventsRepository {
   /** Everything a step's attempts logged, in order. */
   async ofStep(responseId: string, stepId: string): Promise<LoggedEvent[]> {
     return this.sql.query<LoggedEvent>(SQL.ofStep, [responseId, stepId]);
+  }
+
+  /** Bytes of the response's event log so far (its events' JSON text, UTF-8). */
+  async loggedBytes(responseId: string): Promise<number> {
+    const [row] = await this.sql.query<{ bytes: number }>(SQL.loggedBytes, [responseId]);
+    return row?.bytes ?? 0;
   }
 
   /** The call an agent step answers (its call_id and the agent's name). */

@@ -125,7 +125,7 @@ export class HttpToolClient {
     if (!read.complete) {
       return failure({
         code: 'tool_response_too_large',
-        message: `The tool "${call.name}" answered with more than ${this.maxResponseBytes} bytes, which is over the limit, so its answer was discarded.`,
+        message: `The tool "${call.name}" answered with more than ${this.maxResponseBytes} bytes, which is over the limit (limits.maxToolOutputBytes), so its answer was discarded.`,
       });
     }
     if (text.trim() === '') return { ok: true, output: '' };
