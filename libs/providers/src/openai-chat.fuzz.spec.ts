@@ -10,78 +10,15 @@ import {
   deliver,
   delivery,
   encodeFrames,
-  type Frame,
   frameFate,
-  oddText,
   Outcomes,
   readsOf,
 } from './testing/fuzz-streams';
+import { chatStream, chunk, DONE } from './testing/chat-frames';
 import { parseJsonBody } from './upstream-http';
 
 // The Chat Completions codec against generated answers: whatever the upstream sends, the
 // decoder yields a turn or a classified UpstreamError, promptly, at a cost linear in size.
-
-function chunk(delta: Record<string, unknown>, finish: string | null = null): Frame {
-  return {
-    data: {
-      id: 'chatcmpl-fuzz',
-      object: 'chat.completion.chunk',
-      created: 1,
-      model: 'm',
-      choices: [{ index: 0, delta, finish_reason: finish }],
-    },
-  };
-}
-
-const USAGE: Frame = {
-  data: {
-    id: 'chatcmpl-fuzz',
-    object: 'chat.completion.chunk',
-    created: 1,
-    model: 'm',
-    choices: [],
-    usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
-  },
-};
-
-const DONE: Frame = { data: '[DONE]', raw: true };
-
-/** A well-formed stream: text deltas, then maybe tool calls (with or without ids), the end. */
-const chatStream: fc.Arbitrary<Frame[]> = fc
-  .record({
-    texts: fc.array(oddText, { maxLength: 6 }),
-    calls: fc.array(
-      fc.record({
-        id: fc.option(oddText),
-        name: oddText,
-        pieces: fc.array(oddText, { maxLength: 3 }),
-      }),
-      { maxLength: 2 },
-    ),
-    finish: fc.constantFrom('stop', 'length', 'tool_calls', 'content_filter', 'weird'),
-  })
-  .map(({ texts, calls, finish }) => [
-    chunk({ role: 'assistant', content: '' }),
-    ...texts.map((content) => chunk({ content })),
-    ...calls.flatMap((call, index) => [
-      chunk({
-        tool_calls: [
-          {
-            index,
-            ...(call.id === null ? {} : { id: call.id }),
-            type: 'function',
-            function: { name: call.name, arguments: '' },
-          },
-        ],
-      }),
-      ...call.pieces.map((piece) =>
-        chunk({ tool_calls: [{ index, function: { arguments: piece } }] }),
-      ),
-    ]),
-    chunk({}, finish),
-    USAGE,
-    DONE,
-  ]);
 
 const decode = (reads: readonly Uint8Array[]) => decodeChatStream(asBody(reads), () => undefined);
 
