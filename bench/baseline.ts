@@ -151,13 +151,17 @@ async function waitForSteps(db: Pool, chains: number[], stepsPerChain: number): 
   );
 }
 
-interface BaselineWorker {
+export interface BaselineWorker {
   pid: number;
   stop(): Promise<void>;
 }
 
-async function startBaselineWorker(settings: BaselineSettings): Promise<BaselineWorker> {
-  const child: ChildProcess = fork(path.join(__dirname, 'baseline-worker.js'), [], {
+/** Forks a floor worker process (`script`, beside this file once compiled) and waits for it. */
+export async function startBaselineWorker(
+  settings: BaselineSettings,
+  script = 'baseline-worker.js',
+): Promise<BaselineWorker> {
+  const child: ChildProcess = fork(path.join(__dirname, script), [], {
     env: {
       PATH: process.env.PATH ?? '',
       BASELINE_DATABASE_URL: settings.databaseUrl,

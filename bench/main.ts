@@ -8,14 +8,18 @@ import { createBenchDatabase } from './bench-database';
 import { Cleanup } from './cleanup';
 import { BENCH_APPLICATION_NAME, postgresBackends, snapshotCpu, type CpuProbe } from './cpu';
 import { measureFailover, startHangingTool, type FailoverResult } from './failover';
+import { FANOUT_CALLS, measureFanout, type FanoutResult } from './fanout';
+import { runFanoutFloor, type FanoutFloorResult } from './fanout-floor';
 import { measureLatency, type LatencyResult } from './latency';
 import { formatMarkdown } from './markdown';
 import { deleteRedisKeys, describeMachine } from './machine';
+import { largestByName, residentNow } from './memory';
 import { startNoopToolServer } from './noop-tool-server';
 import { readOptions } from './options';
 import { RatchetClient } from './ratchet-client';
 import { repoRoot, startRatchet } from './ratchet-processes';
 import { renderReport } from './report';
+import { measureScaleout, type ScaleoutResult } from './scaleout';
 import { latencyShapes, toolRoundShape } from './shapes';
 import { startStreamUpstream } from './stream-upstream';
 import { measureStreaming, type StreamingResult } from './streaming';
@@ -30,6 +34,15 @@ const PARALLEL_THROUGHPUT_RESPONSES = 100;
 /** What the fake streaming upstream sends per reply: deltas, this far apart (ms). */
 const STREAM_DELTAS = 40;
 const STREAM_INTERVAL_MS = 10;
+
+/** How long ratchet's processes idle after start-up before their memory is read. */
+const IDLE_SETTLE_MS = 2_000;
+
+function formatMb(byKind: Record<string, number>): string {
+  return Object.entries(byKind)
+    .map(([kind, mb]) => `${kind} ${Math.round(mb)} MB`)
+    .join(', ');
+}
 
 function log(line: string): void {
   process.stderr.write(`bench: ${line}\n`);
@@ -74,6 +87,10 @@ async function main(cleanup: Cleanup): Promise<void> {
   log(`ratchet is ready at ${ratchet.baseUrl} (${options.workers} worker(s))`);
   const client = new RatchetClient(ratchet.baseUrl, ratchet.adminKey);
   const closeClient = cleanup.add('ratchet client', () => client.close());
+  // Idle: started, connected, nothing run yet; a moment to settle after start-up.
+  await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
+  const idleResidentMb = largestByName(residentNow(ratchet.pids()));
+  log(`idle resident memory: ${formatMb(idleResidentMb)}`);
 
   const cpu: CpuProbe = async () =>
     snapshotCpu([...ratchet.pids(), ...(await postgresBackends(db))]);
@@ -133,6 +150,34 @@ async function main(cleanup: Cleanup): Promise<void> {
     throughput.push(result);
   }
 
+  let fanout: FanoutResult | null = null;
+  if (options.fanoutResponses > 0) {
+    fanout = await measureFanout(client, db, {
+      baseUrl: ratchet.baseUrl,
+      adminKey: ratchet.adminKey,
+      responses: options.fanoutResponses,
+      rounds: options.fanoutRounds,
+      warmupRounds: options.fanoutWarmupRounds,
+      pids: () => ratchet.pids(),
+      cpu,
+      latency: {
+        warmup: options.warmup,
+        reps: options.reps,
+        budgetMs: options.shapeBudgetMs,
+        countSteps,
+        stepGaps,
+        cpu,
+      },
+    });
+    ratchet.assertAlive();
+    log(
+      `fan-out: per step p50 ${fanout.perStepP50.toFixed(2)} ms; ${options.fanoutResponses} at ` +
+        `once: ${Math.round(fanout.burst.stepsPerSecond)} steps/s, peak ` +
+        `${formatMb(fanout.burst.peakResidentMb)}, WAL ` +
+        `${Math.round(fanout.burst.walBytesPerResponse)} B/response`,
+    );
+  }
+
   let streaming: StreamingResult | null = null;
   if (options.streamResponses > 0) {
     const streamingStarted = Date.now();
@@ -176,6 +221,35 @@ async function main(cleanup: Cleanup): Promise<void> {
     `baseline: per step p50 ${baseline.perStep.p50.toFixed(2)} ms, ` +
       `${Math.round(baseline.throughput.stepsPerSecond)} steps/s`,
   );
+
+  let fanoutFloor: FanoutFloorResult | null = null;
+  if (fanout) {
+    fanoutFloor = await runFanoutFloor(
+      {
+        databaseUrl: database.url,
+        redisUrl: options.redisUrl,
+        redisPrefix: `${redisPrefix}:fanout-floor`,
+        workers: options.workers,
+        concurrency: options.concurrency,
+      },
+      db,
+      {
+        calls: FANOUT_CALLS,
+        warmup: options.warmup,
+        reps: options.reps,
+        responses: options.fanoutResponses,
+        rounds: options.fanoutRounds,
+        warmupRounds: options.fanoutWarmupRounds,
+      },
+      cleanup,
+      async (workers) => snapshotCpu([...workers, ...(await postgresBackends(db))]),
+    );
+    log(
+      `fan-out floor: per step p50 ${fanoutFloor.perStepP50.toFixed(2)} ms, ` +
+        `${Math.round(fanoutFloor.burst.stepsPerSecond)} steps/s, peak ` +
+        `${formatMb(fanoutFloor.burst.peakResidentMb)}`,
+    );
+  }
 
   let trace = null;
   if (options.traceResponses > 0) {
@@ -222,6 +296,31 @@ async function main(cleanup: Cleanup): Promise<void> {
     await closeHang();
   }
 
+  let scaleout: ScaleoutResult | null = null;
+  if (options.scaleoutResponses > 0) {
+    const processes = await startRatchet({
+      databaseUrl: database.url,
+      redisUrl: options.redisUrl,
+      redisPrefix: `${redisPrefix}:scaleout`,
+      noopUrl: noop.url,
+      slowUrl: noop.slowUrl,
+      workers: 1,
+      concurrency: options.scaleoutConcurrency,
+    });
+    const stopProcesses = cleanup.add('scale-out ratchet processes', processes.stop);
+    const scaleClient = new RatchetClient(processes.baseUrl, processes.adminKey);
+    const closeScaleClient = cleanup.add('scale-out client', () => scaleClient.close());
+    scaleout = await measureScaleout(processes, scaleClient, db, {
+      responses: options.scaleoutResponses,
+      concurrency: options.scaleoutConcurrency,
+      rounds: { timed: 2, warmup: 1 },
+      cpu: async () => snapshotCpu([...processes.pids(), ...(await postgresBackends(db))]),
+      log,
+    });
+    await closeScaleClient();
+    await stopProcesses();
+  }
+
   const file = path.join(repoRoot, 'docs', 'benchmarks.md');
   const report = renderReport({
     machine: await describeMachine(database.url, options.redisUrl),
@@ -233,8 +332,11 @@ async function main(cleanup: Cleanup): Promise<void> {
     throughput,
     streaming,
     baseline,
+    idleResidentMb,
+    fanout: fanout && fanoutFloor ? { ratchet: fanout, floor: fanoutFloor } : null,
     trace,
     failover,
+    scaleout,
   });
   const markdown = await formatMarkdown(report, file);
   process.stdout.write(markdown);

@@ -29,6 +29,15 @@ export interface BenchOptions {
   streamResponses: number;
   /** Events in the response the streaming workload replays. */
   streamEvents: number;
+  /** Fan-out responses (model -> 4 tools -> model) submitted at once (0 skips the workload). */
+  fanoutResponses: number;
+  /** Timed bursts of them, and untimed ones before, for ratchet and the floor alike. */
+  fanoutRounds: number;
+  fanoutWarmupRounds: number;
+  /** Background fan-out responses of slow tools per scale-out round (0 skips the workload). */
+  scaleoutResponses: number;
+  /** Job slots per worker process in the scale-out workload: what bounds a worker there. */
+  scaleoutConcurrency: number;
   /** Workers SIGKILLed in the failover workload (0 skips it). */
   failoverKills: number;
   /** Directory for V8 CPU profiles of the ratchet processes (BENCH_CPU_PROFILE_DIR). */
@@ -65,7 +74,12 @@ export function readOptions(argv: readonly string[]): BenchOptions {
     traceResponses: positiveInt('BENCH_TRACE_RESPONSES', 50, 0),
     streamResponses: positiveInt('BENCH_STREAM_RESPONSES', 20, 0),
     streamEvents: positiveInt('BENCH_STREAM_EVENTS', 10_000, 100),
+    fanoutResponses: positiveInt('BENCH_FANOUT_RESPONSES', 2000, 0),
+    fanoutRounds: positiveInt('BENCH_FANOUT_ROUNDS', 3),
+    fanoutWarmupRounds: positiveInt('BENCH_FANOUT_WARMUP_ROUNDS', 1, 0),
     failoverKills: positiveInt('BENCH_FAILOVER_KILLS', 20, 0),
+    scaleoutResponses: positiveInt('BENCH_SCALEOUT_RESPONSES', 200, 0),
+    scaleoutConcurrency: positiveInt('BENCH_SCALEOUT_CONCURRENCY', 8),
     cpuProfileDir: process.env.BENCH_CPU_PROFILE_DIR || undefined,
     write: argv.includes('--write'),
   };

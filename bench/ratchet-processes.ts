@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '../apps/dev/src/free-port';
+import { MEMORY_ENV, NODE_MEMORY_ARGS } from '../libs/config/src/memory-profile';
 import type { NamedPid } from './cpu';
 import { UPSTREAM_MODEL } from './stream-upstream';
 import { pollUntil } from './waits';
@@ -33,6 +34,8 @@ export interface RatchetSettings {
   streamUpstreamUrl?: string;
   /** Where the `hang` tool lives (it never answers); adds the tool when set. */
   hangUrl?: string;
+  /** Where the `slow` tool lives (it answers after a while); adds the tool when set. */
+  slowUrl?: string;
   workers: number;
   concurrency: number;
   /** Write V8 CPU profiles of every process into this directory (`--cpu-prof`). */
@@ -68,6 +71,7 @@ export function benchConfigYaml(
   noopUrl: string,
   streamUpstreamUrl?: string,
   hangUrl?: string,
+  slowUrl?: string,
 ): string {
   const streamer = streamUpstreamUrl
     ? `  streamer:
@@ -86,6 +90,14 @@ export function benchConfigYaml(
     timeoutMs: 600000
 `
     : '';
+  const slow = slowUrl
+    ? `  slow:
+    type: http
+    url: ${slowUrl}
+    description: Answers after a while
+    timeoutMs: 10000
+`
+    : '';
   return `models:
   mock:
     provider: mock
@@ -95,7 +107,7 @@ ${streamer}tools:
     url: ${noopUrl}
     description: Does nothing, at once
     timeoutMs: 10000
-${hang}  chain:
+${hang}${slow}  chain:
     type: agent
     model: mock
     description: Runs the task as a sub-agent
@@ -112,7 +124,12 @@ export async function startRatchet(settings: RatchetSettings): Promise<RatchetPr
   const configPath = path.join(configDir, 'ratchet.yaml');
   writeFileSync(
     configPath,
-    benchConfigYaml(settings.noopUrl, settings.streamUpstreamUrl, settings.hangUrl),
+    benchConfigYaml(
+      settings.noopUrl,
+      settings.streamUpstreamUrl,
+      settings.hangUrl,
+      settings.slowUrl,
+    ),
   );
   const adminKey = `bench-admin-${randomBytes(16).toString('hex')}`;
   const port = await freePort();
@@ -125,10 +142,13 @@ export async function startRatchet(settings: RatchetSettings): Promise<RatchetPr
     WORKER_CONCURRENCY: String(settings.concurrency),
     // Stop quickly at the end: nothing is running by then, and a stuck job is a bench bug.
     RATCHET_SHUTDOWN_TIMEOUT_MS: '3000',
+    // As `npm run start:api` and `start:worker` run them.
+    ...MEMORY_ENV,
   };
-  const nodeArgs = settings.cpuProfileDir
-    ? ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfileDir}`]
-    : [];
+  const nodeArgs = [
+    ...NODE_MEMORY_ARGS,
+    ...(settings.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfileDir}`] : []),
+  ];
   const processes: ServiceProcess[] = [];
   const stop = async (): Promise<void> => {
     await Promise.all(processes.map((service) => service.stop()));

@@ -1,5 +1,9 @@
 import type { BaselineResult } from './baseline';
 import type { FailoverResult } from './failover';
+import type { FanoutResult } from './fanout';
+import type { FanoutFloorResult } from './fanout-floor';
+import { SLOW_TOOL_MS } from './noop-tool-server';
+import type { ScaleoutResult } from './scaleout';
 import type { LatencyResult } from './latency';
 import type { Machine } from './machine';
 import type { BenchOptions } from './options';
@@ -17,6 +21,12 @@ export const TARGETS = {
   stepsPerSecond: 1500,
   killToRerunP50Ms: 1000,
   killToRerunP95Ms: 2000,
+  fanoutPerStepRatio: 1.25,
+  fanoutThroughputRatio: 0.75,
+  fanoutWalBytes: 10 * 1024,
+  idleResidentMb: 80,
+  peakResidentMb: 150,
+  scaleoutSpeedup: 1.8,
 };
 
 export interface BenchResults {
@@ -31,9 +41,15 @@ export interface BenchResults {
   /** Null when BENCH_STREAM_RESPONSES is 0. */
   streaming: StreamingResult | null;
   baseline: BaselineResult;
+  /** Resident MB of the largest process of each kind, idle after start-up. */
+  idleResidentMb: Record<string, number>;
+  /** Null when BENCH_FANOUT_RESPONSES is 0. */
+  fanout: { ratchet: FanoutResult; floor: FanoutFloorResult } | null;
   trace: TraceResult | null;
   /** Null when BENCH_FAILOVER_KILLS is 0. */
   failover: FailoverResult | null;
+  /** Null when BENCH_SCALEOUT_RESPONSES is 0. */
+  scaleout: ScaleoutResult | null;
 }
 
 const ms = (value: number): string => value.toFixed(2);
@@ -50,8 +66,10 @@ export function renderReport(results: BenchResults): string {
     latencyTable(results),
     throughputTable(results),
     baselineTable(results),
+    results.fanout ? fanoutSection(results, results.fanout) : '',
     results.streaming ? streamingSection(results.streaming) : '',
     results.failover ? failoverSection(results.failover) : '',
+    results.scaleout ? scaleoutSection(results.scaleout) : '',
     results.trace ? traceSection(results.trace) : '',
     method(results),
   ]
@@ -97,7 +115,76 @@ function failoverVerdicts(failover: FailoverResult | null): string {
 | kill-to-rerun p95 <= ${int(TARGETS.killToRerunP95Ms)} ms | ${int(p95)} ms (max ${int(failover.killToRerun.max)} ms) | ${verdict(p95 <= TARGETS.killToRerunP95Ms)} |`;
 }
 
-function verdicts({ latency, throughput, baseline, failover }: BenchResults): string {
+function fanoutVerdicts({ fanout, idleResidentMb }: BenchResults): string {
+  if (!fanout) return '';
+  const { ratchet, floor } = fanout;
+  const perStep = ratchet.perStepP50 / floor.perStepP50;
+  const throughput = ratchet.burst.stepsPerSecond / floor.burst.stepsPerSecond;
+  const wal = ratchet.burst.walBytesPerResponse;
+  const idle = Math.max(...Object.values(idleResidentMb));
+  const peak = Math.max(...Object.values(ratchet.burst.peakResidentMb));
+  const burst = `${int(ratchet.burst.responses)} at once`;
+  return `
+| fan-out per-step p50 <= ${TARGETS.fanoutPerStepRatio}x the floor's (model -> ${ratchet.shape.steps - 2} tools -> model, ${ms(floor.perStepP50)} ms) | ${ms(ratchet.perStepP50)} ms, ${perStep.toFixed(2)}x | ${verdict(perStep <= TARGETS.fanoutPerStepRatio)} |
+| fan-out throughput >= ${TARGETS.fanoutThroughputRatio}x the floor's (${burst}, ${int(floor.burst.stepsPerSecond)} steps/s) | ${int(ratchet.burst.stepsPerSecond)} steps/s, ${throughput.toFixed(2)}x | ${verdict(throughput >= TARGETS.fanoutThroughputRatio)} |
+| Postgres WAL per fan-out response <= ${int(TARGETS.fanoutWalBytes / 1024)} KB | ${(wal / 1024).toFixed(1)} KB (floor ${(floor.burst.walBytesPerResponse / 1024).toFixed(1)} KB) | ${verdict(wal <= TARGETS.fanoutWalBytes)} |
+| idle resident memory <= ${TARGETS.idleResidentMb} MB per process | ${residentList(idleResidentMb)} | ${verdict(idle <= TARGETS.idleResidentMb)} |
+| peak resident memory <= ${TARGETS.peakResidentMb} MB per process (${burst}) | ${residentList(ratchet.burst.peakResidentMb)} | ${verdict(peak <= TARGETS.peakResidentMb)} |`;
+}
+
+const residentList = (byKind: Record<string, number>): string =>
+  Object.entries(byKind)
+    .map(([kind, mb]) => `${kind} ${int(mb)} MB`)
+    .join(', ');
+
+function fanoutSection(
+  { options }: BenchResults,
+  fanout: NonNullable<BenchResults['fanout']>,
+): string {
+  const { ratchet, floor } = fanout;
+  const steps = ratchet.shape.steps;
+  const row = (system: string, perStep: number, burst: FanoutResult['burst']): string =>
+    [
+      system,
+      ms(perStep),
+      burst.roundsMs.map((v) => int(v)).join(' / '),
+      int(burst.stepsPerSecond),
+      residentList(burst.peakResidentMb),
+      (burst.walBytesPerResponse / 1024).toFixed(1),
+      ms(totalCpu(burst.cpuPerResponse) / steps),
+      cpu(burst.cpuPerResponse),
+    ].join(' | ');
+  return `## d. Parallel tool rounds and memory
+
+The shape agents mostly have: one response is model -> ${steps - 2} parallel tool calls -> model,
+${steps} steps, with the instant mock model and the no-op http tool. Per step: one response at a
+time (foreground \`POST /v1/responses\`, ${ratchet.latency.count} after ${options.warmup} untimed),
+the end-to-end p50 divided by ${steps}. Then ${int(ratchet.burst.responses)} foreground requests at once
+on ${int(ratchet.burst.responses)} connections, ${ratchet.burst.roundsMs.length} rounds after ${options.fanoutWarmupRounds} untimed, median
+reported; peak resident memory is sampled from /proc every 50 ms over the timed rounds, WAL
+is the server's WAL insert position before and after them (anything else writing to the
+server counts too).
+
+The floor (bench/fanout-floor-worker.ts) runs the same shape on raw BullMQ + pg in
+${options.workers} worker process(es) of its own: one \`INSERT\` per job; the first model job adds a BullMQ
+flow whose ${steps - 2} children are the tool jobs and whose parent is the second model job, so BullMQ
+joins the fan-out. One chain at a time is timed from adding its first job to the completion
+event of its last; bursts end at the last job's insert.
+
+| system | per-step p50 ms | wall ms per round | steps/s | peak resident | WAL KB / response | CPU ms / step | CPU ms / response: api / worker / pg |
+|---|--:|--:|--:|--:|--:|--:|--:|
+| ${row('ratchet (api + worker, http tools, foreground POST)', ratchet.perStepP50, ratchet.burst)} |
+| ${row('raw BullMQ + pg, flow-joined (the floor)', floor.perStepP50, floor.burst)} |
+
+Ratios: per step **${(ratchet.perStepP50 / floor.perStepP50).toFixed(2)}x** the floor, throughput
+**${(ratchet.burst.stepsPerSecond / floor.burst.stepsPerSecond).toFixed(2)}x**, CPU per step
+**${(totalCpu(ratchet.burst.cpuPerResponse) / totalCpu(floor.burst.cpuPerResponse)).toFixed(2)}x**.
+One response at a time takes ${ms(ratchet.latency.p50)} ms p50 (p95 ${ms(ratchet.latency.p95)} ms) through ratchet and
+${ms(floor.latency.p50)} ms (p95 ${ms(floor.latency.p95)} ms) on the floor.`;
+}
+
+function verdicts(results: BenchResults): string {
+  const { latency, throughput, baseline, failover } = results;
   const loop = toolLoop(latency);
   const perStep = loop.stepGaps.p50;
   const floor = baseline.perStep.p50;
@@ -110,7 +197,7 @@ function verdicts({ latency, throughput, baseline, failover }: BenchResults): st
 |---|---|---|
 | per-step overhead p50 <= ${TARGETS.perStepP50Ms} ms (consecutive steps of one response, ${loop.shape.name}) | ${ms(perStep)} ms (p95 ${ms(loop.stepGaps.p95)} ms) | ${verdict(perStep <= TARGETS.perStepP50Ms)} |
 | per-step within ${TARGETS.baselineRatio}x the baseline (consecutive jobs of one chain, ${ms(floor)} ms p50) | ${(perStep / floor).toFixed(1)}x | ${verdict(perStep <= TARGETS.baselineRatio * floor)} |
-| >= ${int(TARGETS.stepsPerSecond)} steps/s (${throughput[0].responses} x ${throughput[0].shape.steps}-step responses at once) | ${int(stepsPerSecond)} steps/s (baseline ${int(baseline.throughput.stepsPerSecond)}) | ${verdict(stepsPerSecond >= TARGETS.stepsPerSecond)} |${failoverVerdicts(failover)}
+| >= ${int(TARGETS.stepsPerSecond)} steps/s (${throughput[0].responses} x ${throughput[0].shape.steps}-step responses at once) | ${int(stepsPerSecond)} steps/s (baseline ${int(baseline.throughput.stepsPerSecond)}) | ${verdict(stepsPerSecond >= TARGETS.stepsPerSecond)} |${fanoutVerdicts(results)}${failoverVerdicts(failover)}${scaleoutVerdict(results.scaleout)}
 
 Per-step overhead is measured as the baseline's is: the time from one step's start to the
 next one's, within one response (Postgres's \`started_at\`, set by the statement that claims
@@ -237,7 +324,7 @@ function streamingSection(streaming: StreamingResult): string {
     ].join(' | ');
   });
   const full = replay.rows[0];
-  return `## d. Streaming
+  return `## e. Streaming
 
 **Delta latency.** A fake Chat Completions upstream inside the bench process
 (bench/stream-upstream.ts) answers every \`stream: true\` request with ${streaming.deltasPerResponse} content
@@ -276,7 +363,7 @@ heavy: the closing \`.done\` events and \`response.completed\` each carry the wh
 function failoverSection(failover: FailoverResult): string {
   const row = (what: string, l: Summary): string =>
     `| ${what} | ${l.count} | ${int(l.p50)} | ${int(l.p95)} | ${int(l.max)} | ${int(l.mean)} |`;
-  return `## e. Failover
+  return `## f. Failover
 
 ${failover.kills} kills. ${failover.workers} worker processes of their own (defaults: RATCHET_STEP_LEASE_MS
 30000, RATCHET_LIVENESS_CHECK_MS 500) run background responses whose one tool call never
@@ -292,6 +379,35 @@ was left of the 30 s lease, then up to a sweep interval).
 |---|--:|--:|--:|--:|--:|
 ${row('each step the killed worker ran', failover.killToRerun)}
 ${row('the first of them, per kill', failover.firstPerKill)}`;
+}
+
+function scaleoutVerdict(scaleout: ScaleoutResult | null): string {
+  const two = scaleout?.steps.find((step) => step.workers === 2);
+  if (!scaleout || !two) return '';
+  return `
+| scale-out >= ${TARGETS.scaleoutSpeedup}x from 1 to 2 worker processes (tools of ${SLOW_TOOL_MS} ms, ${scaleout.concurrency} job slots each) | ${two.speedup.toFixed(2)}x | ${verdict(two.speedup >= TARGETS.scaleoutSpeedup)} |`;
+}
+
+function scaleoutSection(scaleout: ScaleoutResult): string {
+  const rows = scaleout.steps.map((step) =>
+    [
+      step.workers,
+      step.roundsMs.map((v) => int(v)).join(' / '),
+      int(step.stepsPerSecond),
+      `${step.speedup.toFixed(2)}x`,
+    ].join(' | '),
+  );
+  return `## g. Scale-out
+
+${scaleout.responses} background responses at once, each model -> 4 parallel calls of a tool
+that answers after ${SLOW_TOOL_MS} ms -> model (${scaleout.shape.steps} steps), against one API, with 1, then 2, then 4
+worker processes of WORKER_CONCURRENCY ${scaleout.concurrency}: each worker is bounded by its job
+slots, as workers calling real tools and models are, rather than by the CPU. Workers are added
+between runs; one untimed round after each change, then 2 timed, median reported.
+
+| worker processes | wall ms per round | steps/s | over 1 worker |
+|--:|--:|--:|--:|
+${rows.map((row) => `| ${row} |`).join('\n')}`;
 }
 
 function traceSection(trace: TraceResult): string {
@@ -374,5 +490,10 @@ deletes the prefix's keys. \`npm run bench -- --write\` also writes this file.
 | BENCH_STREAM_RESPONSES | ${options.streamResponses} | streamed responses timed for delta latency, each way (0: skip streaming) |
 | BENCH_STREAM_EVENTS | ${options.streamEvents} | events in the replayed response |
 | BENCH_TRACE_RESPONSES | ${options.traceResponses} | responses through the wire taps (0: skip) |
+| BENCH_FANOUT_RESPONSES | ${options.fanoutResponses} | fan-out responses at once, for ratchet and the floor (0: skip) |
+| BENCH_FANOUT_ROUNDS | ${options.fanoutRounds} | timed fan-out bursts |
+| BENCH_FANOUT_WARMUP_ROUNDS | ${options.fanoutWarmupRounds} | untimed fan-out bursts before them |
+| BENCH_SCALEOUT_RESPONSES | ${options.scaleoutResponses} | responses per scale-out round (0: skip) |
+| BENCH_SCALEOUT_CONCURRENCY | ${options.scaleoutConcurrency} | job slots per worker process in the scale-out workload |
 | BENCH_FAILOVER_KILLS | ${options.failoverKills} | workers SIGKILLed in the failover workload (0: skip) |`;
 }

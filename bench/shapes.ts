@@ -99,3 +99,18 @@ export function latencyShapes(): Shape[] {
     toolRoundShape(39),
   ];
 }
+
+/** model -> `calls` parallel calls of the `slow` tool -> model: latency-bound, not CPU-bound. */
+export function slowRoundShape(calls: number): Shape {
+  return {
+    name: `${calls} parallel slow tool calls`,
+    kind: 'parallel',
+    steps: calls + 2,
+    criticalPath: 3,
+    body: {
+      model: 'mock',
+      input: Array.from({ length: calls }, () => '/call slow {}').join('\n'),
+      tools: [{ type: 'function', name: 'slow' }],
+    },
+  };
+}

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { INestApplication, INestApplicationContext } from '@nestjs/common';
+import type { INestApplication, INestApplicationContext, LoggerService } from '@nestjs/common';
 import { createApiApp } from '@ratchet/api';
 import { AppConfig } from '@ratchet/config';
 import { ApiKeysRepository } from '@ratchet/store';
@@ -39,7 +39,13 @@ export function writeConfig(yaml: string): string {
 
 export async function startRatchet(
   name: string,
-  options: { configYaml?: string; env?: Record<string, string>; workers?: number } = {},
+  options: {
+    configYaml?: string;
+    env?: Record<string, string>;
+    workers?: number;
+    /** Where the API's and workers' logs go (else errors and warnings to the console). */
+    logger?: LoggerService;
+  } = {},
 ): Promise<TestRatchet> {
   const database = await createTestDatabase(name);
   const adminKey = `admin-${randomBytes(16).toString('hex')}`;
@@ -54,11 +60,12 @@ export async function startRatchet(
     ...options.env,
   };
   const config = AppConfig.fromEnvironment(env);
-  const api: INestApplication = await createApiApp(config, { logger: ['error', 'warn'] as never });
+  const logger = options.logger ?? (['error', 'warn'] as never);
+  const api: INestApplication = await createApiApp(config, { logger });
   await api.listen(0, '127.0.0.1');
   const workers: INestApplicationContext[] = [];
   for (let i = 0; i < (options.workers ?? 1); i++) {
-    workers.push(await createWorkerApp(config, { logger: ['error', 'warn'] as never }));
+    workers.push(await createWorkerApp(config, { logger }));
   }
   const url = (await api.getUrl()).replace('[::1]', '127.0.0.1');
   const keys = api.get(ApiKeysRepository);

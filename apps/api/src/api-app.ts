@@ -3,9 +3,14 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppConfig, ConfigModule } from '@ratchet/config';
 import { ApiKeysRepository } from '@ratchet/store';
-import { json } from 'express';
+import type { Server } from 'node:http';
+import { withStorableRequestText } from '@ratchet/core';
+import { json, type NextFunction, type Request, type Response } from 'express';
 import { ApiModule } from './api.module';
 import { bodyParserErrors } from './errors/body-parser-errors';
+import { answerClientError } from './http/raw-answer';
+import { assignRequestId } from './http/request-id';
+import { refuseMissingHost, storableRequestTarget, takeOverHostCheck } from './http/request-line';
 
 /**
  * Builds the HTTP app (not yet listening). `extraModules` lets one process also host the
@@ -24,6 +29,13 @@ export async function createApiApp(
     bodyParser: false,
     logger: options.logger,
   });
+  // Requests Node's HTTP parser refuses are answered in OpenAI's envelope too.
+  const server: Server = app.getHttpServer();
+  server.on('clientError', answerClientError);
+  takeOverHostCheck(server);
+  app.use(assignRequestId);
+  app.use(refuseMissingHost);
+  app.use(storableRequestTarget);
   // Our own JSON parser so its failures (too large, malformed) get OpenAI-style answers.
   app.use(
     json({
@@ -32,9 +44,16 @@ export async function createApiApp(
     }),
   );
   app.use(bodyParserErrors);
+  app.use(storableBody);
   app.disable('x-powered-by');
   if (config.env.RATCHET_ADMIN_KEY) {
     await app.get(ApiKeysRepository).ensureBootstrapAdmin(config.env.RATCHET_ADMIN_KEY);
   }
   return app;
+}
+
+/** Request text Postgres cannot store becomes U+FFFD as soon as the body is parsed. */
+function storableBody(request: Request, _response: Response, next: NextFunction): void {
+  if (request.body !== undefined) request.body = withStorableRequestText(request.body);
+  next();
 }

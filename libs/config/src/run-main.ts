@@ -1,3 +1,4 @@
+import { useBaselineWasm } from './memory-profile';
 import { ConfigError } from './ratchet-config';
 
 /**
@@ -17,6 +18,7 @@ export class StartupError extends Error {
  * anything else prints the error and exits 1.
  */
 export function runMain(name: string, main: () => Promise<string | void>): void {
+  useBaselineWasm();
   main().then(
     (line) => {
       if (line) process.stdout.write(`ratchet ${name}: ${line}\n`);

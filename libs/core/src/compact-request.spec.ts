@@ -92,6 +92,17 @@ describe('parseCompactRequest', () => {
   it('refuses a body that is not an object', () => {
     expect(thrown(() => parseCompactRequest([]))).toMatchObject({ code: 'invalid_body' });
   });
+
+  it('refuses nesting too deep to serialise, naming the field', () => {
+    const annotations = JSON.parse(`${'['.repeat(500)}${']'.repeat(500)}`) as unknown;
+    const input = [
+      { role: 'assistant', content: [{ type: 'output_text', text: 'x', annotations }] },
+    ];
+    expect(thrown(() => parseCompactRequest({ model: 'm', input }))).toMatchObject({
+      param: expect.stringMatching(/^input\[0\]\.content\[0\]\.annotations(\[0\])+$/) as unknown,
+      code: 'invalid_value',
+    });
+  });
 });
 
 describe('summaryCall', () => {

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { clientItem, type ClientCompactionItem, type ClientItem } from './compaction';
-import { RatchetError } from './errors';
 import { inputItemSchema, type Item, type MessageItem, type ModelItem } from './items';
-import { requestError } from './request';
+import { parseBody } from './request';
 import { modelItems } from './server-calls';
 import type { Usage } from './usage';
 
@@ -23,12 +22,8 @@ export type CompactRequest = z.infer<typeof compactRequestSchema>;
 
 /** Validates a compact request body; throws the first problem as a RatchetError naming it. */
 export function parseCompactRequest(body: unknown): CompactRequest {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw RatchetError.invalid('The request body must be a JSON object.', null, 'invalid_body');
-  }
-  const result = compactRequestSchema.safeParse(body, { reportInput: true });
-  if (!result.success) throw requestError(result.error.issues[0]);
-  return result.data;
+  // parseBody, as every other body: nesting too deep to serialise is refused up front.
+  return parseBody(compactRequestSchema, body);
 }
 
 /** The compacted conversation (OpenAI's CompactedResponse; Open Responses' CompactResource). */

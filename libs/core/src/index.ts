@@ -12,6 +12,7 @@ export * from './items';
 export * from './model-output';
 export * from './normalize';
 export * from './request';
+export * from './request-text';
 export * from './response';
 export * from './server-calls';
 export * from './steps';

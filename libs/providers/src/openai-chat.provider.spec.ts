@@ -587,6 +587,30 @@ describe('OpenAIChatProvider errors', () => {
     });
   });
 
+  it('keeps its credentials out of an error message that echoes them', async () => {
+    upstream.handler = (request, response) =>
+      sendJson(
+        response,
+        401,
+        openAIError(
+          `Incorrect API key provided: ${String(request.headers.authorization)}; x-api-key ${String(request.headers['x-api-key'])}.`,
+          'invalid_api_key',
+        ),
+      );
+    const secretful = provider({
+      apiKey: 'sk-upstream-0123456789',
+      headers: { 'X-Api-Key': 'xk-987654321' },
+    });
+
+    for (const call of [
+      secretful.call(modelRequest()),
+      secretful.call({ ...modelRequest(), onDelta: () => undefined }),
+    ]) {
+      const error = await upstreamFailure(call);
+      expect(error.message).toBe('Incorrect API key provided: [redacted]; x-api-key [redacted].');
+    }
+  });
+
   it('rejects a 2xx body that is not JSON', async () => {
     upstream.handler = (_request, response) => {
       response.writeHead(200, { 'content-type': 'application/json' });

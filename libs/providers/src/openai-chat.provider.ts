@@ -23,6 +23,7 @@ import {
   upstreamEndpoint,
   type UpstreamSizeOptions,
   type UpstreamTimeoutOptions,
+  withoutCredentials,
 } from './upstream-http';
 
 export interface OpenAIChatProviderOptions extends UpstreamTimeoutOptions, UpstreamSizeOptions {
@@ -74,7 +75,9 @@ export class OpenAIChatProvider implements ModelProvider {
     );
     if (callRequest.onDelta) return this.stream(body, callRequest.signal, callRequest.onDelta);
     const reply = await this.post(body, callRequest.signal);
-    if (reply.status < 200 || reply.status >= 300) throw httpError(reply);
+    if (reply.status < 200 || reply.status >= 300) {
+      throw httpError({ ...reply, text: withoutCredentials(this.endpoint, reply.text) });
+    }
     return decodeChatCompletion(parseJsonBody(reply.text));
   }
 
@@ -122,7 +125,10 @@ export class OpenAIChatProvider implements ModelProvider {
     try {
       reply = await postUpstream(this.endpoint, body, { deadline, signal, stream: true });
       if (reply.statusCode < 200 || reply.statusCode >= 300) {
-        const text = await readText(reply.body, ERROR_BODY_BYTES, true);
+        const text = withoutCredentials(
+          this.endpoint,
+          await readText(reply.body, ERROR_BODY_BYTES, true),
+        );
         throw httpError({ status: reply.statusCode, headers: reply.headers, text });
       }
       streaming = true;

@@ -178,6 +178,8 @@ export interface UpstreamEndpoint {
   headers: Record<string, string>;
   timeouts: UpstreamTimeouts;
   dispatcher: Dispatcher;
+  /** Credentials the endpoint sends (header values), kept out of error messages. */
+  secrets: string[];
   /** Largest answer read, in bytes: more is an `upstream_response_too_large` error. */
   maxResponseBytes: number;
 }
@@ -238,6 +240,20 @@ export async function readLimitedText(
   return parts.join('');
 }
 
+/** Headers whose values are not credentials. */
+const PLAIN_HEADERS = new Set(['content-type', 'accept', 'anthropic-version', 'anthropic-beta']);
+
+/**
+ * An upstream's error text without the endpoint's credentials: an upstream may echo the key
+ * it refused ("Incorrect API key provided: sk-..."), and the text goes on into the response's
+ * `error.message` and the logs.
+ */
+export function withoutCredentials(endpoint: UpstreamEndpoint, text: string): string {
+  let out = text;
+  for (const secret of endpoint.secrets) out = out.replaceAll(secret, '[redacted]');
+  return out;
+}
+
 /**
  * The endpoint for `path` under a provider's base URL, its pool chosen by connect timeout.
  * Its headers: JSON, the provider's own (its credentials, its API version), then the
@@ -262,9 +278,16 @@ export function upstreamEndpoint(options: {
   };
   for (const [name, value] of Object.entries(options.configured))
     headers[name.toLowerCase()] = value;
+  const secrets = Object.entries(headers)
+    .filter(([name]) => !PLAIN_HEADERS.has(name))
+    .flatMap(([, value]) => [value, value.replace(/^\S+\s+/, '')])
+    .filter((value) => value.length >= 8)
+    // Longest first, so a whole `Bearer <key>` goes before the key inside it.
+    .sort((a, b) => b.length - a.length);
   return {
     url: `${options.baseUrl.replace(/\/+$/, '')}/${options.path}`,
     headers,
+    secrets,
     timeouts,
     dispatcher: upstreamDispatcher(options.dispatcher, timeouts.connectTimeoutMs),
     maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_UPSTREAM_RESPONSE_BYTES,
@@ -363,7 +386,7 @@ export async function exchange<T>(
     const read = { deadline, signal, timeouts };
     if (reply.statusCode < 200 || reply.statusCode >= 300) {
       const text = await readUpstreamText(reply.body, read, ERROR_BODY_BYTES, { truncate: true });
-      throw answer.httpError(reply.statusCode, reply.headers, text);
+      throw answer.httpError(reply.statusCode, reply.headers, withoutCredentials(endpoint, text));
     }
     const streamed = answer.decodeStream?.(reply, deadline) ?? null;
     return streamed

@@ -47,5 +47,19 @@ export function bodyParserErrors(
     response.status(415).json(errorBody(415, error.message, null, 'unsupported_encoding'));
     return;
   }
+  if (typeof error.status === 'number' && error.status >= 400 && error.status < 500) {
+    // The rest of the parser's refusals (an aborted upload, a Content-Length that lies).
+    response
+      .status(error.status)
+      .json(
+        errorBody(
+          error.status,
+          `The request body could not be read: ${error.message}.`,
+          null,
+          'invalid_body',
+        ),
+      );
+    return;
+  }
   next(error);
 }

@@ -1,19 +1,21 @@
-import { randomUUID } from 'node:crypto';
 import { HttpException, type Logger } from '@nestjs/common';
 import { RatchetError } from '@ratchet/core';
 import { isDatabaseUnavailable } from '@ratchet/store';
+import { newRequestId } from '../http/request-id';
 import { errorBody, statusOfKind, type ErrorBody } from './error-body';
 
 /**
  * What a failed request answers, whatever carried it (an HTTP exchange or a WebSocket
  * message): domain errors map by kind; Nest's HTTP exceptions keep their status; anything
  * else is a 500 with an opaque message and a request id that is also logged with the whole
- * error. `where` names the request in logs and messages (`POST /v1/responses`).
+ * error. `where` names the request in logs and messages (`POST /v1/responses`), and
+ * `requestId` (its `x-request-id`) ties the answer to the log lines.
  */
 export function describeError(
   exception: unknown,
   where: string,
   logger: Logger,
+  requestId: string = newRequestId(),
 ): [number, ErrorBody] {
   if (exception instanceof RatchetError) {
     const status = statusOfKind[exception.kind];
@@ -38,7 +40,7 @@ export function describeError(
     ];
   }
   if (isDatabaseUnavailable(exception)) {
-    logger.warn(`${where}: Postgres unavailable`);
+    logger.warn(`${requestId} ${where}: Postgres unavailable`);
     return [
       503,
       errorBody(
@@ -49,7 +51,6 @@ export function describeError(
       ),
     ];
   }
-  const requestId = `req_${randomUUID().replace(/-/g, '')}`;
   logger.error(`${requestId} ${where} failed`, exception as Error);
   return [
     500,

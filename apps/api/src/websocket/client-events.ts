@@ -1,4 +1,4 @@
-import { RatchetError } from '@ratchet/core';
+import { RatchetError, withStorableRequestText } from '@ratchet/core';
 import type { RawData } from 'ws';
 
 /**
@@ -28,7 +28,7 @@ export function parseResponseCreate(data: RawData, isBinary: boolean): Record<st
   }
   let message: unknown;
   try {
-    message = JSON.parse(textOf(data));
+    message = withStorableRequestText(JSON.parse(textOf(data)));
   } catch (error) {
     throw RatchetError.invalid(
       `We could not parse the JSON of your message: ${(error as Error).message}.`,

@@ -3,6 +3,7 @@ import { RatchetError, type EventDialect, type Item, type ResponseObject } from 
 import type { Principal } from '@ratchet/store';
 import { WebSocket, type RawData } from 'ws';
 import { describeError } from '../errors/describe-error';
+import { newRequestId } from '../http/request-id';
 import type { EventStreamService } from '../responses/event-stream.service';
 import type { ResponsesService } from '../responses/responses.service';
 import { parseResponseCreate } from './client-events';
@@ -162,7 +163,12 @@ export class ResponsesConnection {
   /** An `error` message: OpenAI's envelope, the status HTTP would have answered, a code always. */
   private sendError(error: unknown): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
-    const [status, body] = describeError(error, 'WebSocket response.create', this.services.logger);
+    const [status, body] = describeError(
+      error,
+      'WebSocket response.create',
+      this.services.logger,
+      newRequestId(),
+    );
     const code = body.error.code ?? body.error.type;
     this.socket.send(JSON.stringify({ type: 'error', status, error: { ...body.error, code } }));
   }

@@ -1,5 +1,4 @@
 import type { IncomingMessage, Server } from 'node:http';
-import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import {
   Injectable,
@@ -15,7 +14,8 @@ import { ApiKeysRepository } from '@ratchet/store';
 import { WebSocketServer } from 'ws';
 import { authenticateBearer } from '../auth/bearer';
 import { describeError } from '../errors/describe-error';
-import type { ErrorBody } from '../errors/error-body';
+import { writeRawError } from '../http/raw-answer';
+import { REQUEST_ID_HEADER, requestIdOf } from '../http/request-id';
 import { EventStreamService } from '../responses/event-stream.service';
 import { ResponsesService } from '../responses/responses.service';
 import { ResponsesConnection } from './responses-connection';
@@ -60,6 +60,9 @@ export class ResponsesWebSocketServer implements OnApplicationBootstrap, OnModul
     this.httpServer = (this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined) ?? null;
     if (!this.httpServer) return;
     this.httpServer.on('upgrade', this.onUpgrade);
+    this.server.on('headers', (headers, request) => {
+      headers.push(`${REQUEST_ID_HEADER}: ${requestIdOf(request)}`);
+    });
     this.pinger = setInterval(() => {
       for (const connection of this.connections) connection.ping();
     }, this.config.env.RATCHET_SSE_KEEPALIVE_MS);
@@ -85,11 +88,12 @@ export class ResponsesWebSocketServer implements OnApplicationBootstrap, OnModul
     // Until ws owns the socket, a peer that resets it must not take the process down.
     const ignore = (): void => undefined;
     socket.on('error', ignore);
-    const path = new URL(request.url ?? '/', 'http://ratchet').pathname;
+    const path = pathOf(request.url);
     try {
       if (path !== RESPONSES_PATH) throw new NotFoundException();
       this.refuseWhileClosing();
       const principal = await authenticateBearer(request.headers.authorization, this.keys);
+      refuseBadHandshake(request);
       this.refuseWhileClosing();
       this.server.handleUpgrade(request, socket, head, (ws) => {
         socket.off('error', ignore);
@@ -103,12 +107,14 @@ export class ResponsesWebSocketServer implements OnApplicationBootstrap, OnModul
         void connection.ended().then(() => this.connections.delete(connection));
       });
     } catch (error) {
+      const requestId = requestIdOf(request);
       const [status, body] = describeError(
         error,
         `${request.method ?? 'GET'} ${path}`,
         this.logger,
+        requestId,
       );
-      refuseUpgrade(socket, status, body);
+      writeRawError(socket, status, body, requestId);
     }
   }
 
@@ -123,18 +129,34 @@ export class ResponsesWebSocketServer implements OnApplicationBootstrap, OnModul
   }
 }
 
-/** Answers an upgrade request with a plain HTTP error in OpenAI's envelope, then hangs up. */
-function refuseUpgrade(socket: Duplex, status: number, body: ErrorBody): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
+/** The path of a request target; any target that is no URL path (`//x`, `http://[`) is none. */
+function pathOf(target: string | undefined): string {
+  try {
+    return new URL(target ?? '/', 'http://ratchet').pathname;
+  } catch {
+    return target ?? '/';
   }
-  const json = JSON.stringify(body);
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-      'Content-Type: application/json; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(json)}\r\n` +
-      'Connection: close\r\n\r\n' +
-      json,
-  );
+}
+
+/**
+ * The checks ws makes before it upgrades, made first so that a bad handshake is refused in
+ * OpenAI's envelope (ws would answer in plain text).
+ */
+function refuseBadHandshake(request: IncomingMessage): void {
+  const fault = (message: string, param: string): RatchetError =>
+    RatchetError.invalid(message, param, 'invalid_websocket_handshake');
+  if (request.method !== 'GET') {
+    throw fault('A WebSocket handshake is a GET request.', 'method');
+  }
+  if (request.headers.upgrade?.toLowerCase() !== 'websocket') {
+    throw fault("The Upgrade header must be 'websocket'.", 'Upgrade');
+  }
+  const key = request.headers['sec-websocket-key'];
+  if (typeof key !== 'string' || !/^[+/0-9A-Za-z]{22}==$/.test(key.trim())) {
+    throw fault('Missing or invalid Sec-WebSocket-Key header.', 'Sec-WebSocket-Key');
+  }
+  const version = request.headers['sec-websocket-version'];
+  if (version !== '13' && version !== '8') {
+    throw fault('Sec-WebSocket-Version must be 13.', 'Sec-WebSocket-Version');
+  }
 }

@@ -1,0 +1,143 @@
+import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Pool } from 'pg';
+import { startBaselineWorker, type BaselineSettings, type BaselineWorker } from './baseline';
+import { BASELINE_JOB_OPTIONS } from './baseline-jobs';
+import type { Cleanup } from './cleanup';
+import type { CpuSnapshot, NamedPid } from './cpu';
+import { measureBurst, type BurstResult } from './fanout';
+import {
+  FANOUT_FLOOR_QUEUE,
+  FANOUT_FLOOR_TABLE_DDL,
+  fanoutFloorJobId,
+  type FanoutFloorJob,
+} from './fanout-floor-jobs';
+import { nowMs, summarize, type Summary } from './stats';
+import { pollUntil, withDeadline } from './waits';
+
+// The floor of workload d: raw BullMQ + pg running model -> N tools -> model, the fan-out
+// joined by a BullMQ flow (bench/fanout-floor-worker.ts), measured as ratchet is: one chain at
+// a time end to end at its client (here, the completion event of the last job), then bursts.
+
+const CHAIN_TIMEOUT_MS = 10_000;
+const BURST_TIMEOUT_MS = 120_000;
+
+export interface FanoutFloorWorkload {
+  calls: number;
+  warmup: number;
+  reps: number;
+  /** Chains per burst, and the burst's rounds. */
+  responses: number;
+  rounds: number;
+  warmupRounds: number;
+}
+
+export interface FanoutFloorResult {
+  steps: number;
+  latency: Summary;
+  perStepP50: number;
+  burst: BurstResult;
+}
+
+export async function runFanoutFloor(
+  settings: BaselineSettings,
+  db: Pool,
+  workload: FanoutFloorWorkload,
+  cleanup: Cleanup,
+  /** A CPU snapshot of these worker processes and of the Postgres backends. */
+  cpu: (workers: NamedPid[]) => Promise<CpuSnapshot>,
+): Promise<FanoutFloorResult> {
+  await db.query(FANOUT_FLOOR_TABLE_DDL);
+  const workers: BaselineWorker[] = [];
+  const stopWorkers = cleanup.add('fan-out floor workers', async () => {
+    await Promise.all(workers.map((worker) => worker.stop()));
+  });
+  for (let i = 0; i < settings.workers; i++) {
+    workers.push(await startBaselineWorker(settings, 'fanout-floor-worker.js'));
+  }
+  const pids = (): NamedPid[] => workers.map((worker) => ({ name: 'worker', pid: worker.pid }));
+  const connection = new Redis(settings.redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue<FanoutFloorJob>(FANOUT_FLOOR_QUEUE, {
+    connection,
+    prefix: settings.redisPrefix,
+  });
+  const events = new QueueEvents(FANOUT_FLOOR_QUEUE, {
+    connection: { url: settings.redisUrl },
+    prefix: settings.redisPrefix,
+  });
+  const steps = workload.calls + 2;
+  const lastStep = workload.calls + 1;
+  const waiting = new Map<string, () => void>();
+  events.on('completed', ({ jobId }) => waiting.get(jobId)?.());
+  let nextChain = 0;
+  const start = (chains: number[]) =>
+    queue.addBulk(
+      chains.map((chain) => ({
+        name: 'model',
+        data: { kind: 'model' as const, chain, step: 0, calls: workload.calls },
+        opts: { ...BASELINE_JOB_OPTIONS, jobId: fanoutFloorJobId(chain, 0) },
+      })),
+    );
+  const runChain = async (): Promise<number> => {
+    const chain = nextChain++;
+    const lastJob = fanoutFloorJobId(chain, lastStep);
+    const done = new Promise<void>((resolve) => waiting.set(lastJob, resolve));
+    const startedAt = nowMs();
+    await start([chain]);
+    await withDeadline(done, CHAIN_TIMEOUT_MS, `fan-out floor chain ${chain}`);
+    waiting.delete(lastJob);
+    return nowMs() - startedAt;
+  };
+  const runBurst = async (): Promise<number> => {
+    const chains = Array.from({ length: workload.responses }, () => nextChain++);
+    const startedAt = Date.now();
+    await start(chains);
+    const last = await pollUntil(
+      `fan-out floor: ${chains.length} chains`,
+      async () => {
+        const { rows } = await db.query<{ ended: number; last: Date | null }>(
+          `SELECT count(*)::int AS ended, max(inserted_at) AS last
+             FROM fanout_floor_steps WHERE chain = ANY($1::int[]) AND step = $2`,
+          [chains, lastStep],
+        );
+        return rows[0].ended === chains.length ? rows[0].last : null;
+      },
+      { timeoutMs: BURST_TIMEOUT_MS, intervalMs: 20 },
+    );
+    const { rows } = await db.query<{ steps: number }>(
+      'SELECT count(*)::int AS steps FROM fanout_floor_steps WHERE chain = ANY($1::int[])',
+      [chains],
+    );
+    if (rows[0].steps !== chains.length * steps) {
+      throw new Error(
+        `fan-out floor recorded ${rows[0].steps} steps, expected ${chains.length * steps}`,
+      );
+    }
+    return (last?.getTime() ?? Date.now()) - startedAt;
+  };
+  try {
+    await events.waitUntilReady();
+    for (let i = 0; i < workload.warmup; i++) await runChain();
+    const samples: number[] = [];
+    for (let i = 0; i < workload.reps; i++) samples.push(await runChain());
+    const latency = summarize(samples);
+    const burst = await measureBurst(
+      {
+        rounds: workload.rounds,
+        warmupRounds: workload.warmupRounds,
+        responses: workload.responses,
+        steps,
+        pids,
+        cpu: () => cpu(pids()),
+      },
+      db,
+      runBurst,
+    );
+    return { steps, latency, perStepP50: latency.p50 / steps, burst };
+  } finally {
+    await events.close();
+    await queue.close();
+    connection.disconnect();
+    await stopWorkers();
+  }
+}
