@@ -16,6 +16,11 @@ export function fuzzRuns(runs: number): number {
   return Math.max(1, Math.round(runs * FUZZ_SCALE));
 }
 
+/** A test's timeout for a fuzz budget that takes about `ms` at scale 1. */
+export function fuzzTimeoutMs(ms: number): number {
+  return Math.round(ms * Math.max(1, FUZZ_SCALE));
+}
+
 /** fast-check parameters for a property with a default budget of `runs`. */
 export function fuzzParameters<T>(runs: number): Parameters<T> {
   return { seed: FUZZ_SEED, numRuns: fuzzRuns(runs), endOnFailure: true, verbose: 1 };

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { fuzzParameters } from '../../../test/support/fuzz-budget';
+import { fuzzParameters, fuzzTimeoutMs } from '../../../test/support/fuzz-budget';
 import { decodeAnthropicMessage } from './anthropic.decoder';
 import { AnthropicStreamDecoder } from './anthropic.stream-decoder';
 import { sseEvents } from './sse-stream';
@@ -114,54 +114,64 @@ async function decode(reads: readonly Uint8Array[]): Promise<unknown> {
 }
 
 describe('anthropic codec fuzzing', () => {
-  it('decodes a generated stream, however delivered, or fails with an UpstreamError', async () => {
-    const outcomes = new Outcomes();
-    await fc.assert(
-      fc.asyncProperty(
-        anthropicStream.chain((frames) =>
-          fc.tuple(
-            fc.constant(frames),
-            fc.array(frameFate, { minLength: frames.length, maxLength: frames.length }),
+  it(
+    'decodes a generated stream, however delivered, or fails with an UpstreamError',
+    async () => {
+      const outcomes = new Outcomes();
+      await fc.assert(
+        fc.asyncProperty(
+          anthropicStream.chain((frames) =>
+            fc.tuple(
+              fc.constant(frames),
+              fc.array(frameFate, { minLength: frames.length, maxLength: frames.length }),
+            ),
           ),
+          delivery,
+          async ([frames, fates], how) => {
+            outcomes.add(
+              await cleanOrClassified(() => decode(deliver(encodeFrames(frames, fates), how))),
+            );
+          },
         ),
-        delivery,
-        async ([frames, fates], how) => {
-          outcomes.add(
-            await cleanOrClassified(() => decode(deliver(encodeFrames(frames, fates), how))),
-          );
-        },
-      ),
-      fuzzParameters(300),
-    );
-    outcomes.expectBoth();
-  });
+        fuzzParameters(300),
+      );
+      outcomes.expectBoth();
+    },
+    fuzzTimeoutMs(15_000),
+  );
 
-  it('decodes a generated whole body or fails with an UpstreamError', async () => {
-    const outcomes = new Outcomes();
-    const template = {
-      id: 'msg_01',
-      type: 'message',
-      role: 'assistant',
-      model: 'claude-test',
-      content: [
-        { type: 'thinking', thinking: 'hmm \u0000', signature: 'sig' },
-        { type: 'text', text: 'Hi \uD800' },
-        { type: 'tool_use', id: 'toolu_1', name: 'f', input: { a: 1 } },
-      ],
-      stop_reason: 'tool_use',
-      stop_sequence: null,
-      usage: { input_tokens: 2, output_tokens: 3 },
-    };
-    await fc.assert(
-      fc.asyncProperty(bodyText(template), async (text) => {
-        outcomes.add(
-          await cleanOrClassified(() => decodeAnthropicMessage(parseJsonBody(text), 'claude-test')),
-        );
-      }),
-      fuzzParameters(300),
-    );
-    outcomes.expectBoth();
-  });
+  it(
+    'decodes a generated whole body or fails with an UpstreamError',
+    async () => {
+      const outcomes = new Outcomes();
+      const template = {
+        id: 'msg_01',
+        type: 'message',
+        role: 'assistant',
+        model: 'claude-test',
+        content: [
+          { type: 'thinking', thinking: 'hmm \u0000', signature: 'sig' },
+          { type: 'text', text: 'Hi \uD800' },
+          { type: 'tool_use', id: 'toolu_1', name: 'f', input: { a: 1 } },
+        ],
+        stop_reason: 'tool_use',
+        stop_sequence: null,
+        usage: { input_tokens: 2, output_tokens: 3 },
+      };
+      await fc.assert(
+        fc.asyncProperty(bodyText(template), async (text) => {
+          outcomes.add(
+            await cleanOrClassified(() =>
+              decodeAnthropicMessage(parseJsonBody(text), 'claude-test'),
+            ),
+          );
+        }),
+        fuzzParameters(300),
+      );
+      outcomes.expectBoth();
+    },
+    fuzzTimeoutMs(15_000),
+  );
 
   it('decodes at a cost linear in the size of the answer', async () => {
     const stream = (n: number): string =>
@@ -215,5 +225,5 @@ describe('anthropic codec fuzzing', () => {
     const small = await decodeTime(decode, readsOf(stream(500), 1000));
     const large = await decodeTime(decode, readsOf(stream(2000), 1000));
     expect(large).toBeLessThan(small * 8 + 50);
-  });
+  }, 30_000);
 });

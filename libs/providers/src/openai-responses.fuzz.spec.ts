@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { fuzzParameters } from '../../../test/support/fuzz-budget';
+import { fuzzParameters, fuzzTimeoutMs } from '../../../test/support/fuzz-budget';
 import { decodeResponse } from './openai-responses.decoder';
 import { decodeResponsesStream } from './openai-responses.stream';
 import {
@@ -138,42 +138,50 @@ const decode = (reads: readonly Uint8Array[]) =>
   decodeResponsesStream(asBody(reads), () => undefined);
 
 describe('openai-responses codec fuzzing', () => {
-  it('decodes a generated stream, however delivered, or fails with an UpstreamError', async () => {
-    const outcomes = new Outcomes();
-    await fc.assert(
-      fc.asyncProperty(
-        responsesStream.chain((frames) =>
-          fc.tuple(
-            fc.constant(frames),
-            fc.array(frameFate, { minLength: frames.length, maxLength: frames.length }),
+  it(
+    'decodes a generated stream, however delivered, or fails with an UpstreamError',
+    async () => {
+      const outcomes = new Outcomes();
+      await fc.assert(
+        fc.asyncProperty(
+          responsesStream.chain((frames) =>
+            fc.tuple(
+              fc.constant(frames),
+              fc.array(frameFate, { minLength: frames.length, maxLength: frames.length }),
+            ),
           ),
+          delivery,
+          async ([frames, fates], how) => {
+            outcomes.add(
+              await cleanOrClassified(() => decode(deliver(encodeFrames(frames, fates), how))),
+            );
+          },
         ),
-        delivery,
-        async ([frames, fates], how) => {
-          outcomes.add(
-            await cleanOrClassified(() => decode(deliver(encodeFrames(frames, fates), how))),
-          );
-        },
-      ),
-      fuzzParameters(300),
-    );
-    outcomes.expectBoth();
-  });
+        fuzzParameters(300),
+      );
+      outcomes.expectBoth();
+    },
+    fuzzTimeoutMs(15_000),
+  );
 
-  it('decodes a generated whole body or fails with an UpstreamError', async () => {
-    const outcomes = new Outcomes();
-    const template = responseObject('completed', [
-      message('msg_1', 'Hi \u0000 \uD800'),
-      call('fc_1', 'call_1', 'f', '{}'),
-    ]);
-    await fc.assert(
-      fc.asyncProperty(bodyText(template), async (text) => {
-        outcomes.add(await cleanOrClassified(() => decodeResponse(parseJsonBody(text))));
-      }),
-      fuzzParameters(300),
-    );
-    outcomes.expectBoth();
-  });
+  it(
+    'decodes a generated whole body or fails with an UpstreamError',
+    async () => {
+      const outcomes = new Outcomes();
+      const template = responseObject('completed', [
+        message('msg_1', 'Hi \u0000 \uD800'),
+        call('fc_1', 'call_1', 'f', '{}'),
+      ]);
+      await fc.assert(
+        fc.asyncProperty(bodyText(template), async (text) => {
+          outcomes.add(await cleanOrClassified(() => decodeResponse(parseJsonBody(text))));
+        }),
+        fuzzParameters(300),
+      );
+      outcomes.expectBoth();
+    },
+    fuzzTimeoutMs(15_000),
+  );
 
   it('decodes at a cost linear in the size of the answer', async () => {
     const at = { item_id: 'msg_1', output_index: 0, content_index: 0 };
@@ -198,5 +206,5 @@ describe('openai-responses codec fuzzing', () => {
     const small = await decodeTime(decode, readsOf(stream(500), 1000));
     const large = await decodeTime(decode, readsOf(stream(2000), 1000));
     expect(large).toBeLessThan(small * 8 + 50);
-  });
+  }, 30_000);
 });
