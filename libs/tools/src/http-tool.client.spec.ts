@@ -9,7 +9,12 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
-import { HttpToolClient, type HttpToolCall, type ToolOutcome } from './http-tool.client';
+import {
+  HttpToolClient,
+  type HttpToolCall,
+  NOT_UTF8_NOTE,
+  type ToolOutcome,
+} from './http-tool.client';
 
 // A real tool server on 127.0.0.1: undici bypasses in-process HTTP mocks, and only a real
 // socket shows connections closing on abort, timeout and oversize answers.
@@ -216,6 +221,30 @@ describe('HttpToolClient outcomes', () => {
     };
 
     expect(await client().call(tool(), toolCall())).toEqual({ ok: true, output: '' });
+  });
+
+  it('marks an answer that is not valid UTF-8, shown with replacement characters', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        Buffer.concat([Buffer.from('{"city": "K'), Buffer.from([0xf6]), Buffer.from('ln"}')]),
+      );
+    };
+
+    expect(await client().call(tool(), toolCall())).toEqual({
+      ok: true,
+      output: `${NOT_UTF8_NOTE} {"city":"K\uFFFDln"}`,
+    });
+  });
+
+  it('marks an error body that is not valid UTF-8', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(Buffer.from([0x68, 0x69, 0xff]));
+    };
+
+    const message = expectError(await client().call(tool(), toolCall()), 'tool_bad_response');
+    expect(message).toContain(`hi\uFFFD ${NOT_UTF8_NOTE}`);
   });
 
   it('reports a 2xx body that is not JSON', async () => {

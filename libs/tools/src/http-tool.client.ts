@@ -111,14 +111,16 @@ export class HttpToolClient {
     // An error body is still read up to the limit, however long it claims to be, for its excerpt.
     const declared = succeeded ? contentLength(response.headers) : null;
     const read = await readBody(response.body, limit, declared);
-    const text = decodeUtf8(read.bytes);
+    // A body cut at the limit may end inside a character: that is not the tool's fault.
+    const { text, valid } = decodeUtf8(read.bytes, !read.complete);
+    const note = valid ? '' : ` ${NOT_UTF8_NOTE}`;
 
     if (!succeeded) {
       const excerpt = bodyExcerpt(text);
       return failure({
         code: 'tool_http_error',
         message: excerpt
-          ? `The tool "${call.name}" failed with HTTP ${statusCode}: ${excerpt}`
+          ? `The tool "${call.name}" failed with HTTP ${statusCode}: ${excerpt}${note}`
           : `The tool "${call.name}" failed with HTTP ${statusCode} and an empty body.`,
       });
     }
@@ -135,10 +137,11 @@ export class HttpToolClient {
     } catch {
       return failure({
         code: 'tool_bad_response',
-        message: `The tool "${call.name}" answered HTTP ${statusCode} with a body that is not JSON: ${bodyExcerpt(text)}`,
+        message: `The tool "${call.name}" answered HTTP ${statusCode} with a body that is not JSON: ${bodyExcerpt(text)}${note}`,
       });
     }
-    return { ok: true, output: JSON.stringify(json) };
+    const output = JSON.stringify(json);
+    return { ok: true, output: valid ? output : `${NOT_UTF8_NOTE} ${output}` };
   }
 }
 
@@ -239,9 +242,27 @@ async function readBody(
 
 function ignore(): void {}
 
-/** UTF-8 text; a leading byte-order mark is dropped, since JSON.parse would reject it. */
-function decodeUtf8(bytes: Buffer): string {
-  return new TextDecoder('utf-8').decode(bytes);
+/**
+ * What the model reads before a tool's answer (or in its error) when the answer was not valid
+ * UTF-8: the text it sees has U+FFFD where the bytes were, and it should know why.
+ */
+export const NOT_UTF8_NOTE =
+  '[ratchet: tool answer was not valid UTF-8; shown with replacement characters]';
+
+/**
+ * UTF-8 text, invalid bytes replaced with U+FFFD, and whether there were any; a leading
+ * byte-order mark is dropped, since JSON.parse would reject it. `cut`: the bytes end where a
+ * limit cut them, so a character left unfinished there is dropped, not counted as invalid.
+ */
+function decodeUtf8(bytes: Buffer, cut: boolean): { text: string; valid: boolean } {
+  try {
+    return {
+      text: new TextDecoder('utf-8', { fatal: true }).decode(bytes, { stream: cut }),
+      valid: true,
+    };
+  } catch {
+    return { text: new TextDecoder('utf-8').decode(bytes, { stream: cut }), valid: false };
+  }
 }
 
 /** The body on one line and cut to EXCERPT_CHARS, for quoting in an error message. */
