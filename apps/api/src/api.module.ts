@@ -14,6 +14,7 @@ import { OpenAIExceptionFilter } from './errors/openai-exception.filter';
 import { HealthController } from './health/health.controller';
 import { InputResolver } from './items/input-resolver.service';
 import { ModelsController } from './models/models.controller';
+import { OpenApiController } from './openapi/openapi.controller';
 import { ResponsesController } from './responses/responses.controller';
 import { EventStreamService } from './responses/event-stream.service';
 import { ResponsesService } from './responses/responses.service';
@@ -28,6 +29,7 @@ import { ResponsesWebSocketServer } from './websocket/responses-websocket.server
     ResponsesController,
     ConversationsController,
     CompactionController,
+    OpenApiController,
   ],
   providers: [
     ResponsesService,

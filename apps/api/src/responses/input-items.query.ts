@@ -2,7 +2,7 @@ import { paramOf, RatchetError } from '@ratchet/core';
 import { z } from 'zod';
 
 /** GET /v1/responses/{id}/input_items query: OpenAI's list pagination. */
-const inputItemsQuerySchema = z.object({
+export const inputItemsQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   order: z.enum(['asc', 'desc']).default('desc'),
   after: z.string().min(1).nullable().default(null),
