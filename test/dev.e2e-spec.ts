@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -91,25 +91,44 @@ it('starts on embedded services, answers the printed curl line, and stops them o
 // nor its data directory.
 const asRoot = process.getuid?.() === 0 ? it : it.skip;
 
+/** A built checkout at `checkout`, its node_modules hard-linked (copied where links cannot go). */
+function copyCheckout(checkout: string): void {
+  mkdirSync(checkout);
+  try {
+    execFileSync('cp', ['-al', path.join(repoRoot, 'node_modules'), checkout]);
+  } catch {
+    cpSync(path.join(repoRoot, 'node_modules'), path.join(checkout, 'node_modules'), {
+      recursive: true,
+    });
+  }
+  for (const part of ['dist', 'prisma', 'package.json']) {
+    cpSync(path.join(repoRoot, part), path.join(checkout, part), { recursive: true });
+  }
+}
+
+// A fresh checkout in a directory anyone may enter (/work, /srv, /opt): nothing under it
+// yet, so the data directory the dev server makes must let Postgres's user through.
+it('starts from a fresh checkout in a shared directory, keeping the cluster in it', async () => {
+  const base = mkdtempSync(path.join(tmpdir(), 'ratchet-shared-'));
+  chmodSync(base, 0o755);
+  const checkout = path.join(base, 'checkout');
+  try {
+    copyCheckout(checkout);
+    await runDev({}, checkout);
+    expect(existsSync(path.join(checkout, '.data', 'postgres', 'PG_VERSION'))).toBe(true);
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+});
+
 asRoot(
   'starts as root from a checkout in a private directory with a space in its path',
   async () => {
     const base = mkdtempSync(path.join(tmpdir(), 'ratchet private '));
     chmodSync(base, 0o700);
     const checkout = path.join(base, 'my checkout');
-    mkdirSync(checkout);
     try {
-      // The built checkout, its node_modules hard-linked (copied where links cannot go).
-      try {
-        execFileSync('cp', ['-al', path.join(repoRoot, 'node_modules'), checkout]);
-      } catch {
-        cpSync(path.join(repoRoot, 'node_modules'), path.join(checkout, 'node_modules'), {
-          recursive: true,
-        });
-      }
-      for (const part of ['dist', 'prisma', 'package.json']) {
-        cpSync(path.join(repoRoot, part), path.join(checkout, part), { recursive: true });
-      }
+      copyCheckout(checkout);
       await runDev({}, checkout);
     } finally {
       rmSync(base, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -23,6 +24,8 @@ export interface RunningService {
  */
 function postgresDir(dataDir: string, log: (line: string) => void): string {
   const preferred = path.join(dataDir, 'postgres');
+  // Made first, so that what is judged is the directory itself (a umask of 077 makes it private).
+  mkdirSync(dataDir, { recursive: true });
   if (process.getuid?.() !== 0 || traversableByOthers(dataDir)) return preferred;
   const key = createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 12);
   const fallback = path.join(tmpdir(), `ratchet-dev-postgres-${key}`);

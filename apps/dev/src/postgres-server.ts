@@ -155,6 +155,9 @@ export async function preparePostgres(options: PostgresServerOptions): Promise<P
   };
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
     log(`initialising a Postgres cluster in ${dataDir}`);
+    // Only the cluster's own directory is private: a parent made here (the checkout's .data)
+    // must let Postgres's user through, so it gets the usual mode.
+    mkdirSync(path.dirname(dataDir), { recursive: true });
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const passwordFile = path.join(
       tmpdir(),
