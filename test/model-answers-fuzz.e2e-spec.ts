@@ -10,7 +10,13 @@ import {
   frameFate,
   oddText,
 } from '../libs/providers/src/testing/fuzz-streams';
-import { FUZZ_SEED, fuzzRuns, fuzzTimeoutMs } from './support/fuzz-budget';
+import {
+  FUZZ_CONCURRENCY,
+  FUZZ_SEED,
+  fuzzRuns,
+  fuzzTimeoutMs,
+  mapLimited,
+} from './support/fuzz-budget';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 
 // Generated model answers served by a real loopback HTTP server as the upstream: streams and
@@ -150,34 +156,32 @@ async function settle(id: string): Promise<string> {
 it(
   `ends every response on generated model answers (${RUNS} runs, seed ${FUZZ_SEED})`,
   async () => {
-    const results = await Promise.all(
-      answers.map(async (given, run) => {
-        const created = await ratchet.request('/v1/responses', {
-          method: 'POST',
-          key,
-          body: JSON.stringify({
-            model: 'chat',
-            input: `fuzz run ${run}`,
-            background: true,
-            stream: run % 2 === 0,
-            tools: [{ type: 'function', name: 'client_tool', parameters: { type: 'object' } }],
-          }),
-        });
-        // A streamed response is read through to its end; its id is in its first event.
-        const id =
-          run % 2 === 0
-            ? (/"id":"(resp_[0-9a-f]+)"/.exec(await created.text())?.[1] ?? 'none')
-            : ((await created.json()) as { id: string }).id;
-        const status = await settle(id);
-        const steps = (await (
-          await ratchet.request(`/v1/responses/${id}/steps`, { key })
-        ).json()) as {
-          steps?: { attempt: number | null }[];
-        };
-        const attempts = (steps.steps ?? []).map((step) => step.attempt ?? 0);
-        return { run, status, attempts, given };
-      }),
-    );
+    const results = await mapLimited(answers, FUZZ_CONCURRENCY, async (given, run) => {
+      const created = await ratchet.request('/v1/responses', {
+        method: 'POST',
+        key,
+        body: JSON.stringify({
+          model: 'chat',
+          input: `fuzz run ${run}`,
+          background: true,
+          stream: run % 2 === 0,
+          tools: [{ type: 'function', name: 'client_tool', parameters: { type: 'object' } }],
+        }),
+      });
+      // A streamed response is read through to its end; its id is in its first event.
+      const id =
+        run % 2 === 0
+          ? (/"id":"(resp_[0-9a-f]+)"/.exec(await created.text())?.[1] ?? 'none')
+          : ((await created.json()) as { id: string }).id;
+      const status = await settle(id);
+      const steps = (await (
+        await ratchet.request(`/v1/responses/${id}/steps`, { key })
+      ).json()) as {
+        steps?: { attempt: number | null }[];
+      };
+      const attempts = (steps.steps ?? []).map((step) => step.attempt ?? 0);
+      return { run, status, attempts, given };
+    });
     const broken = results.filter(
       (result) =>
         !['completed', 'failed', 'incomplete'].includes(result.status) ||

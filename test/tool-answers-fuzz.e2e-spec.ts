@@ -3,7 +3,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { NOT_UTF8_NOTE } from '@ratchet/tools';
 import fc from 'fast-check';
-import { FUZZ_SEED, fuzzRuns, fuzzTimeoutMs } from './support/fuzz-budget';
+import {
+  FUZZ_CONCURRENCY,
+  FUZZ_SEED,
+  fuzzRuns,
+  fuzzTimeoutMs,
+  mapLimited,
+} from './support/fuzz-budget';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 
 // An http tool served by a raw loopback server that answers anything: any status, any content
@@ -273,31 +279,29 @@ function unfaithful(given: ToolAnswer, read: string | undefined): string | null 
 it(
   `ends every response and renders every tool answer faithfully (${RUNS} runs, seed ${FUZZ_SEED})`,
   async () => {
-    const results = await Promise.all(
-      answers.map(async (given, run) => {
-        const created = await ratchet.request('/v1/responses', {
-          method: 'POST',
-          key,
-          body: JSON.stringify({
-            model: 'chat',
-            input: `fuzz run ${run}`,
-            background: true,
-            tools: [{ type: 'function', name: 'anything' }],
-          }),
-        });
-        const { id } = (await created.json()) as { id: string };
-        const deadline = Date.now() + BOUND_MS;
-        let status = 'queued';
-        while (['queued', 'in_progress'].includes(status) && Date.now() < deadline) {
-          await new Promise((resolve) => setTimeout(resolve, 200));
-          const response = await ratchet.request(`/v1/responses/${id}`, { key });
-          status = ((await response.json()) as { status: string }).status;
-        }
-        const problem =
-          status !== 'completed' ? `ended ${status}` : unfaithful(given, modelRead.get(run));
-        return { run, problem, given };
-      }),
-    );
+    const results = await mapLimited(answers, FUZZ_CONCURRENCY, async (given, run) => {
+      const created = await ratchet.request('/v1/responses', {
+        method: 'POST',
+        key,
+        body: JSON.stringify({
+          model: 'chat',
+          input: `fuzz run ${run}`,
+          background: true,
+          tools: [{ type: 'function', name: 'anything' }],
+        }),
+      });
+      const { id } = (await created.json()) as { id: string };
+      const deadline = Date.now() + BOUND_MS;
+      let status = 'queued';
+      while (['queued', 'in_progress'].includes(status) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const response = await ratchet.request(`/v1/responses/${id}`, { key });
+        status = ((await response.json()) as { status: string }).status;
+      }
+      const problem =
+        status !== 'completed' ? `ended ${status}` : unfaithful(given, modelRead.get(run));
+      return { run, problem, given };
+    });
     const broken = results.filter((result) => result.problem !== null);
     if (broken.length > 0) {
       const [first] = broken;

@@ -34,3 +34,28 @@ function positiveNumber(text: string | undefined, fallback: number): number {
   }
   return value;
 }
+
+/** How many generated runs an end-to-end suite keeps in flight at once, whatever the scale. */
+export const FUZZ_CONCURRENCY = 48;
+
+/**
+ * `fn` over `items`, at most `limit` at a time, results in order. A suite submits its runs
+ * this way so that a nightly-size budget tests ratchet's answers, not how many connections one
+ * test process can open at once.
+ */
+export async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index], index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
+}
