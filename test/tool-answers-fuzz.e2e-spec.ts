@@ -18,7 +18,7 @@ import { startRatchet, type TestRatchet } from './support/ratchet';
 // output must be a faithful rendering of what the tool said or a clearly classified error.
 
 const MAX_TOOL_BYTES = 64 * 1024;
-const TOOL_TIMEOUT_MS = 1500;
+const TOOL_TIMEOUT_MS = 3000;
 
 interface ToolAnswer {
   status: number;
@@ -88,7 +88,7 @@ const toolAnswer: fc.Arbitrary<ToolAnswer> = fc.record({
     { weight: 1, arbitrary: fc.constantFrom<'more' | 'less' | 'none'>('more', 'less', 'none') },
   ),
   drip: fc.option(
-    fc.record({ pieces: fc.integer({ min: 2, max: 6 }), pauseMs: fc.constantFrom(5, 50, 700) }),
+    fc.record({ pieces: fc.integer({ min: 2, max: 6 }), pauseMs: fc.constantFrom(5, 50, 1400) }),
     { freq: 4 },
   ),
   resetAt: fc.option(fc.double({ min: 0, max: 0.99, noNaN: true }), { freq: 8 }),
