@@ -51,4 +51,19 @@ describe('parseResponseCreate', () => {
   it('refuses binary frames', () => {
     expect(refusal(text({ type: 'response.create' }), true).code).toBe('invalid_message');
   });
+
+  it('refuses nesting deeper than any body may have, wherever it is, naming where', () => {
+    const deep = `${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}`;
+    const inType = refusal(Buffer.from(`{"type":${deep},"model":"mock"}`));
+    expect(inType.code).toBe('invalid_value');
+    expect(inType.param).toMatch(/^type(\.a)+$/);
+    const inInput = refusal(Buffer.from(`{"type":"response.create","input":${deep}}`));
+    expect(inInput.param).toMatch(/^input(\.a)+$/);
+  });
+
+  it('names a type that is not a string without printing it', () => {
+    const error = refusal(text({ type: { a: [1, 2, 3] } }));
+    expect(error.param).toBe('type');
+    expect(error.message).toContain("'type': an object");
+  });
 });

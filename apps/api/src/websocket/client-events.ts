@@ -1,4 +1,9 @@
-import { RatchetError, withStorableRequestText } from '@ratchet/core';
+import {
+  findBodyProblem,
+  MAX_BODY_DEPTH,
+  RatchetError,
+  withStorableRequestText,
+} from '@ratchet/core';
 import type { RawData } from 'ws';
 
 /**
@@ -43,6 +48,16 @@ export function parseResponseCreate(data: RawData, isBinary: boolean): Record<st
       'invalid_message',
     );
   }
+  // Before anything reads it: a message nested deeper than any body may be would overflow
+  // the stack of whatever walks it recursively (JSON.stringify included).
+  const problem = findBodyProblem(message);
+  if (problem?.problem === 'too_deep') {
+    throw RatchetError.invalid(
+      `Invalid value for '${problem.param || 'message'}': JSON may nest at most ${MAX_BODY_DEPTH} levels deep.`,
+      problem.param || null,
+      'invalid_value',
+    );
+  }
   const { type, ...body } = message as Record<string, unknown>;
   if (type === undefined) {
     throw RatchetError.invalid(
@@ -53,7 +68,7 @@ export function parseResponseCreate(data: RawData, isBinary: boolean): Record<st
   }
   if (type !== 'response.create') {
     throw RatchetError.invalid(
-      `Invalid value for 'type': ${JSON.stringify(type)}. WebSocket mode accepts 'response.create'.`,
+      `Invalid value for 'type': ${shownType(type)}. WebSocket mode accepts 'response.create'.`,
       'type',
       'invalid_value',
     );
@@ -64,6 +79,17 @@ export function parseResponseCreate(data: RawData, isBinary: boolean): Record<st
     }
   }
   return { ...body, stream: true };
+}
+
+/** The `type` a client sent, as an error message may show it: strings cut short, others named. */
+function shownType(type: unknown): string {
+  if (typeof type === 'string') return JSON.stringify(type.slice(0, 100));
+  if (type === null) return 'null';
+  return Array.isArray(type)
+    ? 'an array'
+    : typeof type === 'object'
+      ? 'an object'
+      : `a ${typeof type}`;
 }
 
 function textOf(data: RawData): string {
