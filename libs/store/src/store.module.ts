@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AppConfig, decodeSecretKey } from '@ratchet/config';
+import { AdminRepository } from './admin.repository';
 import { ApiKeysRepository } from './api-keys.repository';
 import { ConversationsRepository } from './conversations.repository';
 import { EventsRepository } from './events.repository';
@@ -12,8 +13,10 @@ import { SealingKeysRepository } from './sealing-keys.repository';
 import { Sql } from './sql';
 import { StepsRepository } from './steps.repository';
 import { StoredItemsRepository } from './stored-items.repository';
+import { WorkersRepository } from './workers.repository';
 
 const repositories = [
+  AdminRepository,
   ApiKeysRepository,
   ConversationsRepository,
   EventsRepository,
@@ -23,6 +26,7 @@ const repositories = [
   SealingKeysRepository,
   StepsRepository,
   StoredItemsRepository,
+  WorkersRepository,
 ];
 
 @Module({
