@@ -206,14 +206,19 @@ describe('with workers killed, started and drained', () => {
       expect.objectContaining({ reason: 'worker_gone', worker: deadWorker.id }),
     ]);
 
-    // A response created while no worker runs waits for its first decision.
+    // A response created while no worker runs waits in the queue for its first decision.
     const waiting = await create(owner.key, 'Anyone there?');
     const idle = await admin<{ data: Action['responses'] }>(
       'GET',
       `/v1/admin/stuck?owner=${owner.id}&idle_seconds=0`,
     );
     expect(idle.data.map((response) => response.id)).toEqual([sleeping, waiting]);
-    expect(idle.data[1].reasons.map((reason) => reason.reason)).toEqual(['scope_not_advanced']);
+    expect(idle.data[1].reasons.map((reason) => reason.reason)).toEqual(['queued_too_long']);
+    const patient = await admin<{ data: Action['responses'] }>(
+      'GET',
+      `/v1/admin/stuck?owner=${owner.id}&idle_seconds=3600`,
+    );
+    expect(patient.data.map((response) => response.id)).toEqual([sleeping]);
 
     // A dry run lists them and changes nothing.
     const dry = await admin<Action>('POST', '/v1/admin/responses/requeue', {

@@ -15,7 +15,10 @@ export type StuckReason =
   | 'lease_expired'
   /** A model call waits out an upstream failure until `until`. */
   | 'backing_off'
-  /** A step has waited for a worker (or a concurrency slot) longer than the idle threshold. */
+  /**
+   * A step has waited for a worker (or a concurrency slot), or a queued response for its
+   * first decision, longer than the idle threshold.
+   */
   | 'queued_too_long'
   /** Nothing in a scope is pending or running, and its next decision was never made. */
   | 'scope_not_advanced';
@@ -137,7 +140,8 @@ const FILTERED = `${LIVE}
 /**
  * Each reason a live response of `live` is not progressing, one row per step or scope, with
  * `$7` the idle threshold in seconds. A backing-off step's lease is renewed, so it is not
- * also reported as expired.
+ * also reported as expired. A queued response whose top scope has no step yet waits for its
+ * first decision: it is queued too long, not a scope left behind.
  */
 const REASONS = `
   SELECT s.response_id, 'worker_gone' AS reason, s.id AS step_id, s.scope_id,
@@ -163,7 +167,11 @@ const REASONS = `
    WHERE s.status = 'pending'
      AND coalesce(s.dispatched_at, s.created_at) < now() - $7 * interval '1 second'
   UNION ALL
-  SELECT sc.response_id, 'scope_not_advanced', NULL, sc.id, NULL, idle.since
+  SELECT sc.response_id,
+         CASE WHEN r.status = 'queued' AND NOT EXISTS (SELECT 1 FROM steps s
+                                                       WHERE s.scope_id = sc.id)
+              THEN 'queued_too_long' ELSE 'scope_not_advanced' END,
+         NULL, sc.id, NULL, idle.since
     FROM live JOIN responses r ON r.id = live.id JOIN scopes sc ON sc.response_id = r.id,
          LATERAL (SELECT coalesce((SELECT max(s.completed_at) FROM steps s
                                     WHERE s.scope_id = sc.id), sc.created_at) AS since) idle
