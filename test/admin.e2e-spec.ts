@@ -394,6 +394,60 @@ describe('with workers killed, started and drained', () => {
   });
 });
 
+describe('recovery activity', () => {
+  it("records a takeover of a killed worker's steps for the overview", async () => {
+    while ((await liveWorkers()).filter((worker) => worker.drain === 'active').length < 2) {
+      await startWorker();
+    }
+    const owner = await tenant();
+    const marker = Date.now();
+    const response = await create(owner.key, `/call sleep {"ms":1000,"marker":${marker}}`, [
+      'sleep',
+    ]);
+    await waitFor('the tool call to start', async () => callsWith(marker).length === 1);
+    const step = (await stepsOf(response)).find((row) => row.kind === 'tool_call')!;
+    const victim = workers.find((worker) => step.lease_owner!.includes(`:${worker.child.pid}:`))!;
+    await victim.stop('SIGKILL');
+    expect(await ended(response)).toBe('completed');
+    const overview = await admin<{
+      recovery: {
+        last_takeover_at: string | null;
+        requeued: Record<string, { steps: number; runs: number }>;
+      };
+    }>('GET', '/v1/admin/overview');
+    expect(overview.recovery.last_takeover_at).not.toBeNull();
+    expect(overview.recovery.requeued.takeover.steps).toBeGreaterThanOrEqual(1);
+    expect(overview.recovery.requeued.takeover.runs).toBeGreaterThanOrEqual(1);
+  });
+
+  it('cancels a foreground response too; its waiting request answers with it', async () => {
+    if ((await liveWorkers()).every((worker) => worker.drain !== 'active')) await startWorker();
+    const owner = await tenant();
+    const marker = Date.now();
+    const waiting = ratchet.request('/v1/responses', {
+      method: 'POST',
+      key: owner.key,
+      body: JSON.stringify({
+        model: 'mock',
+        input: `/call hang {"marker":${marker}}`,
+        tools: [{ type: 'function', name: 'hang' }],
+      }),
+    });
+    await waitFor('the hanging call', async () => callsWith(marker).length === 1);
+    const cancelled = await admin<Action>('POST', '/v1/admin/responses/cancel', {
+      owner: owner.id,
+    });
+    expect(cancelled.affected).toBe(1);
+    const answer = await waiting;
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toMatchObject({
+      id: cancelled.affected_ids[0],
+      status: 'cancelled',
+    });
+    await waitFor('the call to be aborted', async () => callsWith(marker)[0].abortedAt !== null);
+  });
+});
+
 describe('purge', () => {
   it('deletes terminal responses older than the period with what they recorded, never a live one', async () => {
     if ((await liveWorkers()).every((worker) => worker.drain !== 'active')) await startWorker();
