@@ -1,5 +1,5 @@
 import { AppConfig, exitOnSignals, PinoLogger, runMain } from '@ratchet/config';
-import { createApiApp } from '@ratchet/api';
+import { createApiApp, listen } from '@ratchet/api';
 import { handBackDelay, InFlightRegistry, WorkerModule } from '@ratchet/worker';
 
 // `npm start`: the API and a worker in one process, sharing one Postgres and one Redis.
@@ -15,6 +15,6 @@ runMain('all', async () => {
     onSignal: () => app.get(InFlightRegistry).handBackAfter(handBackDelay(deadlineMs)),
     log: (line) => process.stderr.write(`ratchet all: ${line}\n`),
   });
-  await app.listen(config.env.PORT, '0.0.0.0');
+  await listen(app, config.env.PORT, '0.0.0.0');
   return `api and worker listening on http://127.0.0.1:${config.env.PORT}`;
 });

@@ -1,6 +1,7 @@
 import { AppConfig, exitOnSignals, PinoLogger, runMain } from '@ratchet/config';
 
 import { createApiApp } from './api-app';
+import { listen } from './listen';
 
 runMain('api', async () => {
   const config = AppConfig.fromEnvironment();
@@ -11,6 +12,6 @@ runMain('api', async () => {
     deadlineMs: config.env.RATCHET_SHUTDOWN_TIMEOUT_MS,
     log: (line) => process.stderr.write(`ratchet api: ${line}\n`),
   });
-  await app.listen(config.env.PORT, '0.0.0.0');
+  await listen(app, config.env.PORT, '0.0.0.0');
   return `listening on http://127.0.0.1:${config.env.PORT}`;
 });
