@@ -1,4 +1,5 @@
 import { AppConfig, exitOnSignals, PinoLogger, runMain } from '@ratchet/config';
+import { serveMetrics } from '@ratchet/telemetry';
 import { createApiApp } from '@ratchet/api';
 import { handBackDelay, InFlightRegistry, WorkerModule } from '@ratchet/worker';
 
@@ -16,5 +17,6 @@ runMain('all', async () => {
     log: (line) => process.stderr.write(`ratchet all: ${line}\n`),
   });
   await app.listen(config.env.PORT, '0.0.0.0');
-  return `api and worker listening on http://127.0.0.1:${config.env.PORT}`;
+  const metrics = await serveMetrics(config.env.RATCHET_METRICS_PORT);
+  return `api and worker listening on http://127.0.0.1:${config.env.PORT}${metrics}`;
 });

@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppConfig, ConfigModule } from '@ratchet/config';
 import { ApiKeysRepository } from '@ratchet/store';
+import { configureTelemetry } from '@ratchet/telemetry';
 import type { Server } from 'node:http';
 import { withStorableRequestText } from '@ratchet/core';
 import { json, type NextFunction, type Request, type Response } from 'express';
@@ -25,6 +26,7 @@ export async function createApiApp(
   })
   class RootModule {}
 
+  configureTelemetry(config.config);
   const app = await NestFactory.create<NestExpressApplication>(RootModule, {
     bodyParser: false,
     logger: options.logger,

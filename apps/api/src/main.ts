@@ -1,4 +1,5 @@
 import { AppConfig, exitOnSignals, PinoLogger, runMain } from '@ratchet/config';
+import { serveMetrics } from '@ratchet/telemetry';
 
 import { createApiApp } from './api-app';
 
@@ -12,5 +13,6 @@ runMain('api', async () => {
     log: (line) => process.stderr.write(`ratchet api: ${line}\n`),
   });
   await app.listen(config.env.PORT, '0.0.0.0');
-  return `listening on http://127.0.0.1:${config.env.PORT}`;
+  const metrics = await serveMetrics(config.env.RATCHET_METRICS_PORT);
+  return `listening on http://127.0.0.1:${config.env.PORT}${metrics}`;
 });

@@ -29,6 +29,7 @@ import {
   type ScopeSnapshot,
   type StepOutcome,
 } from '@ratchet/store';
+import { observeStep, responseEnded } from '@ratchet/telemetry';
 import { InFlightRegistry } from './in-flight.registry';
 import { LeaseKeeper } from './lease-keeper';
 import { Liveness } from './liveness.service';
@@ -200,8 +201,10 @@ export class EngineService {
     let next: Continuation | null = first;
     while (next) {
       const { claimed, snapshot } = next;
-      const execution = await this.execute(claimed, (signal) =>
-        this.executor.execute(snapshot, claimed.step, claimed.attempt, signal),
+      const execution = await this.execute(
+        claimed,
+        (signal) => this.executor.execute(snapshot, claimed.step, claimed.attempt, signal),
+        snapshot.scope.model,
       );
       if (execution === null) return;
       if (execution.type === 'delegated') {
@@ -240,6 +243,7 @@ export class EngineService {
   private async execute(
     claimed: ClaimedStep,
     run: (signal: AbortSignal) => Promise<Execution>,
+    model: string | null = null,
   ): Promise<Execution | null> {
     const release = this.leases.hold(claimed.step.id, claimed.owner);
     try {
@@ -247,7 +251,7 @@ export class EngineService {
         claimed.responseId,
         claimed.deadlineAt,
         claimed.owner,
-        run,
+        (signal) => observeStep(claimed, model, () => run(signal)),
       );
       if (!handBack) {
         if (execution.type === 'finished') {
@@ -542,6 +546,7 @@ export class EngineService {
 
   /** Tells whoever waits that the response ended; an early end also stops its other work. */
   private async afterResponseEnded(ended: ResponseRecord): Promise<void> {
+    responseEnded(ended);
     if (ended.status !== 'completed') {
       // A cap or failure can end the response while sub-agents still work: stop them.
       await this.steps.cancelOpenSteps(ended.id);

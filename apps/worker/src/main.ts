@@ -1,4 +1,5 @@
 import { AppConfig, exitOnSignals, PinoLogger, runMain } from '@ratchet/config';
+import { serveMetrics } from '@ratchet/telemetry';
 import { handBackDelay, InFlightRegistry } from './in-flight.registry';
 import { createWorkerApp } from './worker-app';
 
@@ -13,5 +14,6 @@ runMain('worker', async () => {
     onSignal: () => app.get(InFlightRegistry).handBackAfter(handBackDelay(deadlineMs)),
     log: (line) => process.stderr.write(`ratchet worker: ${line}\n`),
   });
-  return `processing jobs (concurrency ${config.env.WORKER_CONCURRENCY})`;
+  const metrics = await serveMetrics(config.env.RATCHET_METRICS_PORT);
+  return `processing jobs (concurrency ${config.env.WORKER_CONCURRENCY})${metrics}`;
 });

@@ -1,6 +1,7 @@
 import { type INestApplicationContext, type LoggerService, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppConfig, ConfigModule } from '@ratchet/config';
+import { configureTelemetry } from '@ratchet/telemetry';
 import { WorkerModule } from './worker.module';
 
 /** Builds a worker process: BullMQ processors, no HTTP. */
@@ -11,6 +12,7 @@ export async function createWorkerApp(
   @Module({ imports: [ConfigModule.forRoot(config), WorkerModule] })
   class RootModule {}
 
+  configureTelemetry(config.config);
   const app = await NestFactory.createApplicationContext(RootModule, { logger: options.logger });
   return app;
 }

@@ -25,6 +25,7 @@ import {
 } from '@ratchet/core';
 import { EventLog, ResponseBus } from '@ratchet/events';
 import { JobQueue } from '@ratchet/queue';
+import { responseEnded } from '@ratchet/telemetry';
 import {
   ProgressRepository,
   ResponsesRepository,
@@ -265,10 +266,11 @@ export class ResponsesService {
       ? scopeOutput(groupRounds(snapshot.steps), scopeRouting(snapshot.scope, snapshot.steps))
       : [];
     // Usage of what ran so far; calls cut short add their estimates as they stop.
-    await this.responses.finishWithUsage(id, { status: 'cancelled', output });
+    const ended = await this.responses.finishWithUsage(id, { status: 'cancelled', output });
     await this.steps.cancelOpenSteps(id);
     await this.bus.publishCancel(id);
     const cancelled = await this.visible(id, principal);
+    if (ended) responseEnded(ended);
     if (cancelled.request.stream) await this.log.close(cancelled);
     await this.bus.publish({ type: 'terminal', responseId: id });
     return assembleResponse(cancelled);

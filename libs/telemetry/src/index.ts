@@ -1,0 +1,4 @@
+export * from './hooks';
+export * from './metric-labels';
+export * from './metrics';
+export * from './metrics-server';
