@@ -29,7 +29,7 @@ import {
   type ScopeSnapshot,
   type StepOutcome,
 } from '@ratchet/store';
-import { observeStep, responseEnded } from '@ratchet/telemetry';
+import { agentEnded, observeStep, responseEnded } from '@ratchet/telemetry';
 import { InFlightRegistry } from './in-flight.registry';
 import { LeaseKeeper } from './lease-keeper';
 import { Liveness } from './liveness.service';
@@ -503,6 +503,7 @@ export class EngineService {
       end.output,
     );
     const outcome = agentOutcome(end);
+    agentEnded(scope.responseId, scope.parentStepId, outcome.status);
     this.logStopped(
       scope.responseId,
       { id: scope.parentStepId, kind: 'agent_call' },

@@ -1,7 +1,8 @@
 import { type INestApplicationContext, type LoggerService, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppConfig, ConfigModule } from '@ratchet/config';
-import { configureTelemetry } from '@ratchet/telemetry';
+import { TraceContextRepository } from '@ratchet/store';
+import { configureTelemetry, useTraceContexts } from '@ratchet/telemetry';
 import { WorkerModule } from './worker.module';
 
 /** Builds a worker process: BullMQ processors, no HTTP. */
@@ -14,5 +15,6 @@ export async function createWorkerApp(
 
   configureTelemetry(config.config);
   const app = await NestFactory.createApplicationContext(RootModule, { logger: options.logger });
+  useTraceContexts(app.get(TraceContextRepository));
   return app;
 }

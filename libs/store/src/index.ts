@@ -14,3 +14,4 @@ export * from './steps.repository';
 export * from './stored-items.repository';
 export * from './store.module';
 export * from './unavailable';
+export * from './trace-context.repository';

@@ -12,6 +12,7 @@ import { SealingKeysRepository } from './sealing-keys.repository';
 import { Sql } from './sql';
 import { StepsRepository } from './steps.repository';
 import { StoredItemsRepository } from './stored-items.repository';
+import { TraceContextRepository } from './trace-context.repository';
 
 const repositories = [
   ApiKeysRepository,
@@ -23,6 +24,7 @@ const repositories = [
   SealingKeysRepository,
   StepsRepository,
   StoredItemsRepository,
+  TraceContextRepository,
 ];
 
 @Module({

@@ -1,7 +1,8 @@
 import type { RatchetConfig } from '@ratchet/config';
-import type { ResponseRecord, StepKind, Usage } from '@ratchet/core';
+import type { Usage } from '@ratchet/core';
 import { MetricLabels } from './metric-labels';
 import { metrics, type InFlightSource } from './metrics';
+import { tracing, type EndedResponse, type ObservedExecution, type ObservedStep } from './tracing';
 
 // The one-line hooks the apps and libraries call. Each observes what it is told into the
 // process's metrics; none allocates beyond the label set of the observation.
@@ -12,23 +13,22 @@ export function configureTelemetry(config: Pick<RatchetConfig, 'models' | 'tools
   metrics.startDefaultMetrics();
 }
 
-/** A step as the engine claimed it. */
-export interface ObservedStep {
-  responseId: string;
-  scopeId: string;
-  attempt: number;
-  step: { id: string; kind: StepKind; name: string | null };
-}
-
-/** What a step run came to (the worker's Execution has this shape). */
-export type ObservedExecution =
-  { type: 'finished'; outcome: { status: string; usage?: Usage | null } } | { type: 'delegated' };
-
 /**
  * Runs one step, observing its duration by kind, model (`model`: the scope's, for a model
- * call) and tool, and the tokens a model call used.
+ * call) and tool, and the tokens a model call used; in a span of its own when tracing is on.
  */
-export async function observeStep<T extends ObservedExecution>(
+export function observeStep<T extends ObservedExecution>(
+  claimed: ObservedStep,
+  model: string | null,
+  run: () => Promise<T>,
+): Promise<T> {
+  const traces = tracing();
+  return traces
+    ? traces.step(claimed, model, () => measureStep(claimed, model, run))
+    : measureStep(claimed, model, run);
+}
+
+async function measureStep<T extends ObservedExecution>(
   claimed: ObservedStep,
   model: string | null,
   run: () => Promise<T>,
@@ -77,7 +77,8 @@ export function observeQueueWait(job: string, queuedAt: number | undefined): voi
 }
 
 /** A response reached its terminal state (recorded by whoever ended it, once). */
-export function responseEnded(record: Pick<ResponseRecord, 'status' | 'createdAt'>): void {
+export function responseEnded(record: EndedResponse): void {
+  tracing()?.responseEnded(record);
   metrics.responses.inc({ status: record.status });
   metrics.responseDuration.observe(
     { status: record.status },
@@ -87,9 +88,27 @@ export function responseEnded(record: Pick<ResponseRecord, 'status' | 'createdAt
 
 /**
  * One call to an upstream model (`model`: its configured name), attempt `attempt` of that
- * model (1 for the first call).
+ * model (1 for the first call); in a client span when tracing is on, whose context the
+ * provider's request carries as its `traceparent`.
  */
-export async function observeUpstreamCall<T>(
+export function observeUpstreamCall<T>(
+  model: string,
+  attempt: number,
+  call: () => Promise<T>,
+): Promise<T> {
+  const traces = tracing();
+  if (!traces) return measureUpstreamCall(model, attempt, call);
+  const attributes = {
+    'gen_ai.request.model': model,
+    'gen_ai.provider.name': metrics.labels.provider(model),
+    'ratchet.attempt': attempt,
+  };
+  return traces.client(`upstream ${model}`, attributes, () =>
+    measureUpstreamCall(model, attempt, call),
+  );
+}
+
+async function measureUpstreamCall<T>(
   model: string,
   attempt: number,
   call: () => Promise<T>,

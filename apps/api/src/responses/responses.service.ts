@@ -60,6 +60,8 @@ export type Created = (
 export interface CreateOptions {
   /** The request's Idempotency-Key, if it had one. */
   idempotencyKey?: string | null;
+  /** The trace the response's work joins (see traceparentToStore). */
+  traceparent?: string | null;
   /**
    * Conversations only the caller holds, by response id: WebSocket mode continues its
    * connection's store:false responses from them (Postgres offers those to nobody).
@@ -101,7 +103,7 @@ export class ResponsesService {
     body: unknown,
     principal: Principal,
     signal: AbortSignal,
-    { idempotencyKey = null, heldConversation }: CreateOptions = {},
+    { idempotencyKey = null, heldConversation, traceparent = null }: CreateOptions = {},
   ): Promise<Created> {
     const parsed = parseCreateResponse(body);
     // MCP headers are sealed into the scope's tools below; nothing else keeps them.
@@ -143,6 +145,7 @@ export class ResponsesService {
         deadlineAt: new Date(Date.now() + this.config.config.limits.maxDurationMs),
         events: request.stream ? openingEvents : undefined,
         idempotency,
+        traceparent,
       };
     };
     const conversationId = conversationIdOf(request);
