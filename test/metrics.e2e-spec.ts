@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type OpenAI from 'openai';
 import { createTestDatabase, type TestDatabase } from './support/database';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
@@ -216,6 +218,29 @@ it('shows running steps and responses, open event streams and event-log writes',
     s.sum('ratchet_event_log_write_seconds_count', { operation });
   expect(writes(after, 'append') - writes(before, 'append')).toBeGreaterThan(0);
   expect(writes(after, 'close') - writes(before, 'close')).toBe(1);
+});
+
+it('has a Grafana dashboard that queries only metrics ratchet exports', async () => {
+  const file = path.join(__dirname, '..', 'docs', 'grafana', 'ratchet.json');
+  const dashboard = JSON.parse(readFileSync(file, 'utf8')) as {
+    panels: { type: string; targets?: { expr: string }[] }[];
+  };
+  const exprs = dashboard.panels.flatMap((panel) => panel.targets ?? []).map((t) => t.expr);
+  expect(exprs.length).toBeGreaterThanOrEqual(20);
+  const used = new Set(
+    exprs.flatMap((expr) => expr.match(/\b(ratchet|process|nodejs)_\w+/g) ?? []),
+  );
+  const exported = await scrape();
+  const families = new Set([...exported.types.keys()]);
+  const missing = [...used].filter(
+    (name) => !families.has(name) && !families.has(name.replace(/_(bucket|count|sum)$/, '')),
+  );
+  expect(missing).toEqual([]);
+  // Every ratchet metric is on the dashboard.
+  const ratchetFamilies = [...families].filter((name) => name.startsWith('ratchet_'));
+  const shown = (name: string) =>
+    [...used].some((metric) => metric === name || metric.startsWith(`${name}_`));
+  expect(ratchetFamilies.filter((name) => !shown(name))).toEqual([]);
 });
 
 describe('with the api and a worker as separate processes', () => {
