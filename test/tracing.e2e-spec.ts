@@ -33,8 +33,13 @@ beforeAll(async () => {
   ]);
 });
 
+// Each test's processes share the database: none may outlive its test, or its liveness watch
+// would take over the next test's steps.
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((service) => service.stop('SIGKILL')));
+});
+
 afterAll(async () => {
-  await Promise.all(started.map((service) => service.stop('SIGKILL')));
   await Promise.all([receiver?.close(), tools?.close(), upstream?.close(), database?.drop()]);
 });
 
@@ -225,5 +230,78 @@ it('exports nothing without an endpoint', async () => {
   expect(((await created.json()) as { status: string }).status).toBe('completed');
   await new Promise((resolve) => setTimeout(resolve, 1500));
   expect(receiver.spans.length).toBe(before);
-  await all.stop();
+});
+
+it('keeps a step that another worker runs after a crash in the trace its request began', async () => {
+  const port = await freePort();
+  const adminKey = `admin-${hex(12)}`;
+  const env = {
+    DATABASE_URL: database.url,
+    REDIS_URL,
+    RATCHET_REDIS_PREFIX: `ratchet-test:tracing:${hex(4)}`,
+    LOG_LEVEL: 'warn',
+    PORT: String(port),
+    RATCHET_ADMIN_KEY: adminKey,
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    RATCHET_CONFIG: writeConfig(`models:\n  mock: { provider: mock }\n`),
+  };
+  const api = startProcess('dist/apps/api/src/main.js', env);
+  const first = startProcess('dist/apps/worker/src/main.js', {
+    ...env,
+    OTEL_SERVICE_NAME: 'worker-that-dies',
+  });
+  started.push(api, first);
+  await waitForReady(`http://127.0.0.1:${port}/readyz`, api);
+  await waitForOutput(first, 'processing jobs');
+
+  const call = (pathname: string, init: RequestInit = {}) =>
+    fetch(`http://127.0.0.1:${port}${pathname}`, {
+      ...init,
+      headers: {
+        authorization: `Bearer ${adminKey}`,
+        'content-type': 'application/json',
+        ...init.headers,
+      },
+    });
+  const traceId = hex(16);
+  const created = await call('/v1/responses', {
+    method: 'POST',
+    headers: { traceparent: `00-${traceId}-${hex(8)}-01` },
+    body: JSON.stringify({ model: 'mock', input: '/sleep 3000\nSlowly.', background: true }),
+  });
+  const { id } = (await created.json()) as { id: string };
+  // The model call is running on the first worker: it dies there.
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const progress = (await (await call(`/v1/responses/${id}/steps`)).json()) as {
+      steps: { status: string }[];
+    };
+    if (progress.steps[0]?.status === 'running') break;
+    if (Date.now() > deadline) throw new Error('the step never started');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await first.stop('SIGKILL');
+  const second = startProcess('dist/apps/worker/src/main.js', {
+    ...env,
+    OTEL_SERVICE_NAME: 'worker-that-takes-over',
+  });
+  started.push(second);
+
+  const spans = await spansUntil((all) =>
+    all.some((s) => s.name === 'response' && s.attributes['ratchet.response.id'] === id),
+  );
+  const ours = spans.filter((s) => s.traceId === traceId);
+  const response = ours.find((s) => s.name === 'response');
+  expect(response).toMatchObject({
+    service: 'worker-that-takes-over',
+    attributes: { 'ratchet.response.status': 'completed' },
+  });
+  expect(response!.parentSpanId).toBe(ours.find((s) => s.name === 'POST /v1/responses')?.spanId);
+  const rerun = ours.filter((s) => s.name === 'model_call mock');
+  expect(rerun).toHaveLength(1);
+  expect(rerun[0]).toMatchObject({
+    service: 'worker-that-takes-over',
+    parentSpanId: response!.spanId,
+    attributes: { 'ratchet.step.attempt': 2, 'ratchet.response.id': id },
+  });
 });
