@@ -45,6 +45,8 @@ import type {
 const RESPONSE_ID = createContextKey('ratchet.response.id');
 const STEP_ID = createContextKey('ratchet.step.id');
 
+const UNTRACED_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+
 /** Responses whose traceparent a worker remembers, so each step does not read it again. */
 const TRACEPARENT_CACHE = 10_000;
 
@@ -190,6 +192,8 @@ export class SdkTracing implements Tracing {
     response: { statusCode: number; once(event: 'close', listener: () => void): unknown },
     next: () => void,
   ): void {
+    // Probes and scrapes come every few seconds and say nothing about any response.
+    if (UNTRACED_PATHS.has(request.path)) return next();
     const parent = propagation.extract(ROOT_CONTEXT, request.headers);
     const route = request.path.replace(/\/[a-z]+_[0-9a-f]{16,}(?=\/|$)/g, '/{id}');
     const span = this.tracer.startSpan(
