@@ -150,7 +150,10 @@ export function traceRequests(
   else next();
 }
 
-/** Fields for each log line: the trace and span, and the response and step being run. */
+/**
+ * Fields for each log line: the trace and span, and the response and step being run. A new
+ * object each time: pino's mixin merges the line's own fields into it.
+ */
 export function logFields(): Record<string, string> {
-  return active ? active.logFields() : NO_FIELDS;
+  return active ? active.logFields() : {};
 }
