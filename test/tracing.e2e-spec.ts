@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from './support/database';
 import { chatCompletion, startFakeOpenAI, type FakeOpenAI } from './support/fake-openai';
+import { startFakeMcp } from './support/fake-mcp';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver';
 import {
@@ -304,4 +305,67 @@ it('keeps a step that another worker runs after a crash in the trace its request
     parentSpanId: response!.spanId,
     attributes: { 'ratchet.step.attempt': 2, 'ratchet.response.id': id },
   });
+});
+
+it('puts MCP calls in the trace, and MCP servers receive its traceparent', async () => {
+  const mcp = await startFakeMcp();
+  try {
+    const port = await freePort();
+    const adminKey = `admin-${hex(12)}`;
+    const all = startProcess('dist/apps/all/src/main.js', {
+      DATABASE_URL: database.url,
+      REDIS_URL,
+      RATCHET_REDIS_PREFIX: `ratchet-test:tracing:${hex(4)}`,
+      LOG_LEVEL: 'warn',
+      PORT: String(port),
+      RATCHET_ADMIN_KEY: adminKey,
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/traces`,
+      RATCHET_CONFIG: writeConfig(
+        `models:\n  mock: { provider: mock }\ntools:\n  fake: { type: mcp, url: ${mcp.url} }\n`,
+      ),
+    });
+    started.push(all);
+    await waitForReady(`http://127.0.0.1:${port}/readyz`, all);
+    const traceId = hex(16);
+    const created = await fetch(`http://127.0.0.1:${port}/v1/responses`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${adminKey}`,
+        'content-type': 'application/json',
+        traceparent: `00-${traceId}-${hex(8)}-01`,
+      },
+      body: JSON.stringify({
+        model: 'mock',
+        input: '/call fake__echo {"text": "hello"}',
+        tools: [{ type: 'function', name: 'fake' }],
+      }),
+    });
+    const response = (await created.json()) as { id: string; status: string };
+    expect(response.status).toBe('completed');
+
+    const spans = await spansUntil((all) =>
+      all.some((s) => s.name === 'response' && s.attributes['ratchet.response.id'] === response.id),
+    );
+    const ours = spans.filter((s) => s.traceId === traceId);
+    const mcpSpans = ours.filter((s) => s.name === 'mcp');
+    expect(mcpSpans.length).toBeGreaterThan(0);
+    expect(mcpSpans.every((s) => s.service === 'ratchet' && s.kind === 3)).toBe(true); // CLIENT
+    // The tool call's HTTP requests hang under the tool_call step.
+    const toolStep = ours.find((s) => s.name === 'tool_call fake__echo');
+    expect(toolStep).toBeDefined();
+    expect(mcpSpans.some((s) => s.parentSpanId === toolStep!.spanId)).toBe(true);
+    // What the server received: traceparents of this trace, each naming an mcp span.
+    const carried = mcp.httpRequests
+      .map((request) => request.headers.traceparent)
+      .filter((value): value is string => typeof value === 'string');
+    expect(carried.length).toBeGreaterThan(0);
+    const mcpSpanIds = new Set(mcpSpans.map((s) => s.spanId));
+    for (const value of carried) {
+      const [, trace, span] = value.split('-');
+      expect(trace).toBe(traceId);
+      expect(mcpSpanIds.has(span)).toBe(true);
+    }
+  } finally {
+    await mcp.close();
+  }
 });
