@@ -6,7 +6,7 @@ const shared = {
     '/node_modules/(?!(@nestjs|file-type|strtok3|token-types|@tokenizer|uint8array-extras|eventsource-parser)/)',
   ],
   moduleNameMapper: {
-    '^@ratchet/(config|core|store|providers|queue|events|tools|mcp)$':
+    '^@ratchet/(config|core|store|providers|queue|events|tools|mcp|telemetry)$':
       '<rootDir>/libs/$1/src/index.ts',
     '^@ratchet/(api|worker)$': '<rootDir>/apps/$1/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',

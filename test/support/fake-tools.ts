@@ -12,6 +12,8 @@ import type { AddressInfo } from 'node:net';
 export interface ToolCall {
   path: string;
   idempotencyKey: string | undefined;
+  /** The W3C trace context the call carried, if any. */
+  traceparent: string | undefined;
   body: unknown;
   startedAt: number;
   endedAt: number | null;
@@ -46,6 +48,7 @@ export async function startFakeTools(): Promise<FakeTools> {
       const call: ToolCall = {
         path: request.url ?? '',
         idempotencyKey: request.headers['idempotency-key'] as string | undefined,
+        traceparent: request.headers.traceparent as string | undefined,
         body: text ? (JSON.parse(text) as unknown) : null,
         startedAt: Date.now(),
         endedAt: null,

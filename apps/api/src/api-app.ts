@@ -2,7 +2,8 @@ import { type INestApplication, type LoggerService, Module } from '@nestjs/commo
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppConfig, ConfigModule } from '@ratchet/config';
-import { ApiKeysRepository } from '@ratchet/store';
+import { ApiKeysRepository, TraceContextRepository } from '@ratchet/store';
+import { configureTelemetry, traceRequests, useTraceContexts } from '@ratchet/telemetry';
 import type { Server } from 'node:http';
 import { withStorableRequestText } from '@ratchet/core';
 import { json, type NextFunction, type Request, type Response } from 'express';
@@ -25,6 +26,7 @@ export async function createApiApp(
   })
   class RootModule {}
 
+  configureTelemetry(config.config);
   const app = await NestFactory.create<NestExpressApplication>(RootModule, {
     bodyParser: false,
     logger: options.logger,
@@ -34,6 +36,7 @@ export async function createApiApp(
   server.on('clientError', answerClientError);
   takeOverHostCheck(server);
   app.use(assignRequestId);
+  app.use(traceRequests);
   app.use(refuseMissingHost);
   app.use(storableRequestTarget);
   // Our own JSON parser so its failures (too large, malformed) get OpenAI-style answers.
@@ -46,6 +49,7 @@ export async function createApiApp(
   app.use(bodyParserErrors);
   app.use(storableBody);
   app.disable('x-powered-by');
+  useTraceContexts(app.get(TraceContextRepository));
   if (config.env.RATCHET_ADMIN_KEY) {
     await app.get(ApiKeysRepository).ensureBootstrapAdmin(config.env.RATCHET_ADMIN_KEY);
   }

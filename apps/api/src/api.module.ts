@@ -15,6 +15,7 @@ import { ConversationsService } from './conversations/conversations.service';
 import { OpenAIExceptionFilter } from './errors/openai-exception.filter';
 import { HealthController } from './health/health.controller';
 import { InputResolver } from './items/input-resolver.service';
+import { MetricsController } from './metrics/metrics.controller';
 import { ModelsController } from './models/models.controller';
 import { OpenApiController } from './openapi/openapi.controller';
 import { ResponsesController } from './responses/responses.controller';
@@ -27,6 +28,7 @@ import { ResponsesWebSocketServer } from './websocket/responses-websocket.server
   imports: [StoreModule, QueueModule, EventsModule],
   controllers: [
     HealthController,
+    MetricsController,
     ModelsController,
     ResponsesController,
     ConversationsController,

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { createApiApp, listen } from '@ratchet/api';
 import { AppConfig, exitOnSignals, PinoLogger, runMain, StartupError } from '@ratchet/config';
 import { ensureDatabase, findMigrationsDir, generateKeySecret, migrate } from '@ratchet/store';
+import { logFields, startTracing, stopTracing, tracesUrl } from '@ratchet/telemetry';
 import { handBackDelay, InFlightRegistry, WorkerModule } from '@ratchet/worker';
 import { startEmbeddedPostgres, startRedisServer, type RunningService } from './embedded-services';
 import { ServiceStartError } from './service-start-error';
@@ -58,8 +59,13 @@ runMain('dev', async () => {
     env.RATCHET_ADMIN_KEY ||= devApiKey();
 
     const config = AppConfig.fromEnvironment(env);
+    const traces = await startTracing({
+      url: tracesUrl(config.env),
+      serviceName: config.env.OTEL_SERVICE_NAME ?? 'ratchet',
+    });
+    if (traces) say(`sending traces to ${tracesUrl(config.env)}`);
     const app = await createApiApp(config, {
-      logger: PinoLogger.create(config.env.LOG_LEVEL, 'ratchet'),
+      logger: PinoLogger.create(config.env.LOG_LEVEL, 'ratchet', logFields),
       extraModules: [WorkerModule],
     });
     await listen(app, config.env.PORT, '127.0.0.1');
@@ -68,7 +74,7 @@ runMain('dev', async () => {
     exitOnSignals(app, {
       deadlineMs,
       onSignal: () => app.get(InFlightRegistry).handBackAfter(handBackDelay(deadlineMs)),
-      onStop: stopAll,
+      onStop: () => stopTracing().then(stopAll),
       log: say,
     });
 

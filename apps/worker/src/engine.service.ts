@@ -29,6 +29,7 @@ import {
   type ScopeSnapshot,
   type StepOutcome,
 } from '@ratchet/store';
+import { agentEnded, observeStep, responseEnded } from '@ratchet/telemetry';
 import { DrainState } from './drain-state';
 import { InFlightRegistry } from './in-flight.registry';
 import { LeaseKeeper } from './lease-keeper';
@@ -205,8 +206,10 @@ export class EngineService {
     let next: Continuation | null = first;
     while (next) {
       const { claimed, snapshot } = next;
-      const execution = await this.execute(claimed, (signal) =>
-        this.executor.execute(snapshot, claimed.step, claimed.attempt, signal),
+      const execution = await this.execute(
+        claimed,
+        (signal) => this.executor.execute(snapshot, claimed.step, claimed.attempt, signal),
+        snapshot.scope.model,
       );
       if (execution === null) return;
       if (execution.type === 'delegated') {
@@ -245,6 +248,7 @@ export class EngineService {
   private async execute(
     claimed: ClaimedStep,
     run: (signal: AbortSignal) => Promise<Execution>,
+    model: string | null = null,
   ): Promise<Execution | null> {
     const release = this.leases.hold(claimed.step.id, claimed.owner);
     try {
@@ -252,7 +256,7 @@ export class EngineService {
         claimed.responseId,
         claimed.deadlineAt,
         claimed.owner,
-        run,
+        (signal) => observeStep(claimed, model, () => run(signal)),
       );
       if (!handBack) {
         if (execution.type === 'finished') {
@@ -507,6 +511,7 @@ export class EngineService {
       end.output,
     );
     const outcome = agentOutcome(end);
+    agentEnded(scope.responseId, scope.parentStepId, outcome.status);
     this.logStopped(
       scope.responseId,
       { id: scope.parentStepId, kind: 'agent_call' },
@@ -550,6 +555,7 @@ export class EngineService {
 
   /** Tells whoever waits that the response ended; an early end also stops its other work. */
   private async afterResponseEnded(ended: ResponseRecord): Promise<void> {
+    responseEnded(ended);
     if (ended.status !== 'completed') {
       // A cap or failure can end the response while sub-agents still work: stop them.
       await this.steps.cancelOpenSteps(ended.id);

@@ -5,6 +5,7 @@ import {
   type OnModuleDestroy,
 } from '@nestjs/common';
 import { ResponseBus } from '@ratchet/events';
+import { watchInFlight } from '@ratchet/telemetry';
 
 /** Why an in-flight step was aborted. */
 export type AbortCause = 'cancelled' | 'deadline' | 'shutdown' | 'orphaned';
@@ -59,6 +60,10 @@ export class InFlightRegistry implements OnApplicationBootstrap, OnModuleDestroy
   private liveOwner: string | null = null;
   private running = 0;
   private drainedWaiters: (() => void)[] = [];
+  private readonly unwatch = watchInFlight({
+    steps: () => this.running,
+    responses: () => this.byResponse.size,
+  });
 
   constructor(private readonly bus: ResponseBus) {}
 
@@ -68,6 +73,7 @@ export class InFlightRegistry implements OnApplicationBootstrap, OnModuleDestroy
 
   // The hand-back timer stays: closing the app is what waits for the steps it hands back.
   async onModuleDestroy(): Promise<void> {
+    this.unwatch();
     await this.unsubscribe?.();
   }
 

@@ -2,6 +2,7 @@ import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import { connectionErrorLogger, isJobName, parseJob, QUEUE_NAME } from '@ratchet/queue';
+import { observeQueueWait } from '@ratchet/telemetry';
 import type { Job } from 'bullmq';
 import { DrainState } from './drain-state';
 import { EngineService } from './engine.service';
@@ -35,6 +36,7 @@ export class StepsProcessor extends WorkerHost implements OnApplicationBootstrap
   async process(job: Job): Promise<void> {
     const name = job.name;
     if (!isJobName(name)) throw new Error(`unknown job '${name}'`);
+    observeQueueWait(name, job.timestamp);
     switch (name) {
       case 'scope.advance':
         return this.engine.advance(parseJob(name, job.data));

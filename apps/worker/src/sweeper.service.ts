@@ -14,6 +14,7 @@ import {
   type SweepFindings,
   type TakenOver,
 } from '@ratchet/store';
+import { leaseTakeovers, sweeperRequeues } from '@ratchet/telemetry';
 import { EngineService } from './engine.service';
 import { Liveness } from './liveness.service';
 
@@ -93,6 +94,7 @@ export class Sweeper implements OnApplicationBootstrap, OnModuleDestroy {
     const taken = await this.recovery.takeOverFromDead();
     if (!taken || taken.steps.length + taken.scopes.length === 0) return taken;
     const { workers, steps, scopes } = taken;
+    leaseTakeovers('dead_worker', steps.length);
     this.logger.warn(
       `worker(s) ${workers.join(', ')} died: queueing their ${steps.length} running step(s) and ${scopes.length} undecided scope(s) again`,
     );
@@ -133,6 +135,12 @@ export class Sweeper implements OnApplicationBootstrap, OnModuleDestroy {
         responseId: scope.responseId,
         scopeId: scope.id,
       }));
+      leaseTakeovers(
+        'lease_expired',
+        found.steps.filter((step) => step.status === 'running').length,
+      );
+      sweeperRequeues('step', run.length);
+      sweeperRequeues('scope', advance.length);
       if (run.length + advance.length > 0) {
         this.logger.warn(
           `recovering ${run.length} step(s) and ${advance.length} scope(s) nobody was working on`,

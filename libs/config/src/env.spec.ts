@@ -60,6 +60,10 @@ describe('parseEnv', () => {
       RATCHET_SWEEP_GRACE_MS: '1000',
       RATCHET_LIVENESS_CHECK_MS: '100',
       RATCHET_SECRET_KEY: 'ab'.repeat(32),
+      RATCHET_METRICS_PORT: '9464',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces',
+      OTEL_SERVICE_NAME: 'ratchet-eu',
     });
     expect(env).toEqual<Env>({
       ...SERVICES,
@@ -79,7 +83,18 @@ describe('parseEnv', () => {
       RATCHET_SWEEP_GRACE_MS: 1000,
       RATCHET_LIVENESS_CHECK_MS: 100,
       RATCHET_SECRET_KEY: 'ab'.repeat(32),
+      RATCHET_METRICS_PORT: 9464,
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces',
+      OTEL_SERVICE_NAME: 'ratchet-eu',
     });
+  });
+
+  it('refuses an OTLP endpoint that is not a URL, naming the variable', () => {
+    expect(() => parseEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318 ' })).toThrow(
+      /OTEL_EXPORTER_OTLP_ENDPOINT/,
+    );
+    expect(() => parseEnv({ RATCHET_METRICS_PORT: '70000' })).toThrow(/RATCHET_METRICS_PORT/);
   });
 
   it('coerces numeric variables to numbers', () => {

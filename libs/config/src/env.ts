@@ -59,6 +59,19 @@ export const envSchema = z.object({
         'must be 32 bytes written as 64 hex characters or as base64 (e.g. the output of `openssl rand -hex 32`)',
     },
   ),
+  /**
+   * A port on which this process serves GET /metrics without a key (for workers, which have
+   * no API). Unset: none. The API serves /metrics on PORT to admin keys either way.
+   */
+  RATCHET_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** OTLP/HTTP endpoint to send traces to (`/v1/traces` is added); unset with the next: no traces. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  /** OTLP/HTTP traces endpoint as it is (wins over OTEL_EXPORTER_OTLP_ENDPOINT). */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalString.pipe(
+    z.url({ protocol: /^https?$/ }).optional(),
+  ),
+  /** The service name spans carry (default: ratchet-api, ratchet-worker or ratchet). */
+  OTEL_SERVICE_NAME: optionalString,
   /** Largest request body (or WebSocket message) accepted, in bytes. */
   RATCHET_BODY_LIMIT_BYTES: z.coerce
     .number()

@@ -14,8 +14,15 @@ const BOOTSTRAP_CONTEXTS = new Set([
 export class PinoLogger implements LoggerService {
   constructor(readonly pino: Logger) {}
 
-  static create(level: Env['LOG_LEVEL'], name: string): PinoLogger {
-    return new PinoLogger(pino({ level, name, base: { pid: process.pid } }));
+  /** `fields` adds to every line (the trace and step being run, see libs/telemetry). */
+  static create(
+    level: Env['LOG_LEVEL'],
+    name: string,
+    fields?: () => Record<string, unknown>,
+  ): PinoLogger {
+    return new PinoLogger(
+      pino({ level, name, base: { pid: process.pid }, ...(fields ? { mixin: fields } : {}) }),
+    );
   }
 
   log(message: unknown, context?: string): void {

@@ -8,6 +8,7 @@ import {
   type UnsequencedEvent,
 } from '@ratchet/core';
 import { EventsRepository, type AppendOptions, type LoggedEvent } from '@ratchet/store';
+import { observeEventLogWrite } from '@ratchet/telemetry';
 import { ResponseBus } from './response-bus';
 
 /**
@@ -45,10 +46,10 @@ export class EventLog {
     events: readonly UnsequencedEvent[],
     options: AppendOptions = {},
   ): Promise<boolean> {
-    return this.published(
-      responseId,
-      await this.events.append(responseId, storableEvents(events), options),
-    );
+    const started = performance.now();
+    const logged = await this.events.append(responseId, storableEvents(events), options);
+    observeEventLogWrite('append', started);
+    return this.published(responseId, logged);
   }
 
   /** Logs events unless the step (or an event of `unlessType`) logged some already. */
@@ -57,10 +58,10 @@ export class EventLog {
     events: readonly UnsequencedEvent[],
     options: AppendOptions & { unlessType?: string },
   ): Promise<boolean> {
-    return this.published(
-      responseId,
-      await this.events.appendOnce(responseId, storableEvents(events), options),
-    );
+    const started = performance.now();
+    const logged = await this.events.appendOnce(responseId, storableEvents(events), options);
+    observeEventLogWrite('append_once', started);
+    return this.published(responseId, logged);
   }
 
   /**
@@ -70,11 +71,13 @@ export class EventLog {
   async close(record: ResponseRecord): Promise<void> {
     const type = TERMINAL_EVENT[record.status as TerminalStatus];
     if (!type) throw new Error(`response ${record.id} is ${record.status}, not finished`);
+    const started = performance.now();
     const logged = await this.events.close(
       record.id,
       storableJson(responseEvent(type, assembleResponse(record))),
       storableJson(record.output ?? []),
     );
+    observeEventLogWrite('close', started);
     this.published(record.id, logged);
   }
 

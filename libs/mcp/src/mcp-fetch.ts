@@ -17,6 +17,7 @@ import {
 } from './mcp-allow-list';
 import { formatBytes } from './mcp-content';
 import { type McpCallFailure, mcpFailure, McpUrlRefusedError } from './mcp-failures';
+import { traceHeaders, traceHttpCall } from '@ratchet/telemetry';
 
 // The one fetch every MCP transport of a connection uses (the SDK takes a `fetch` option for
 // its POSTs, its GET streams and the old transport's EventSource). It is where ratchet's rules
@@ -115,17 +116,29 @@ export function createMcpFetch(options: McpFetchOptions): FetchLike {
         ? AbortSignal.any([init.signal, scope.signal])
         : scope.signal
       : (init?.signal ?? undefined);
-    const response = await undiciFetch(url, {
-      // The SDK's init is typed with Node's bundled undici; this undici reads it the same.
-      ...(init as UndiciRequestInit | undefined),
-      signal,
-      redirect: 'manual',
-      dispatcher: options.dispatcher,
-    });
+    const response = await traceHttpCall('mcp', { 'url.full': url }, () =>
+      undiciFetch(url, {
+        // The SDK's init is typed with Node's bundled undici; this undici reads it the same.
+        ...(init as UndiciRequestInit | undefined),
+        headers: withTraceHeaders(init?.headers),
+        signal,
+        redirect: 'manual',
+        dispatcher: options.dispatcher,
+      }),
+    );
     if (!scope || !response.ok || !response.body) return response;
     return guardBody(response, scope);
   };
   return mcpFetch;
+}
+
+/** The SDK's headers, with the current trace's `traceparent` when traces are on. */
+function withTraceHeaders(headers: RequestInit['headers']): UndiciRequestInit['headers'] {
+  const trace = traceHeaders();
+  if (!('traceparent' in trace)) return headers as UndiciRequestInit['headers'];
+  const merged = new Headers(headers);
+  for (const [name, value] of Object.entries(trace)) merged.set(name, value);
+  return merged as UndiciRequestInit['headers'];
 }
 
 /** Whether an HTTP request carries a JSON-RPC request (not a notification, not a GET). */

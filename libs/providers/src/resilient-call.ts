@@ -1,3 +1,4 @@
+import { observeUpstreamCall } from '@ratchet/telemetry';
 import { abortError, sleep as abortableSleep } from './abort-signals';
 import {
   type ModelCallRequest,
@@ -106,11 +107,13 @@ export async function callWithResilience(
       attempts++;
       const deltas = request.onDelta ? new DeltaTracker(request.onDelta) : null;
       const outcome = await settle(() =>
-        target.provider.call({
-          ...(options.prepare ? options.prepare(target, request) : request),
-          model: target.upstreamModel,
-          ...(deltas ? { onDelta: deltas.forward } : {}),
-        }),
+        observeUpstreamCall(target.name, attempt, () =>
+          target.provider.call({
+            ...(options.prepare ? options.prepare(target, request) : request),
+            model: target.upstreamModel,
+            ...(deltas ? { onDelta: deltas.forward } : {}),
+          }),
+        ),
       );
       // Closed before anything else happens, so nothing trickles into abandoned items.
       deltas?.close();

@@ -2,6 +2,7 @@ import { MODEL_TIMEOUT_DEFAULTS } from '@ratchet/config';
 import { Agent, type Dispatcher, request } from 'undici';
 import { abortError, type Deadline, MAX_TIMER_MS, startDeadline } from './abort-signals';
 import { UpstreamError } from './provider';
+import { traceHeaders } from '@ratchet/telemetry';
 
 // What every HTTP provider does alike: its timeouts, its connection pool, sending a request
 // and classifying a request that failed or a body that could not be read.
@@ -313,6 +314,7 @@ export async function postUpstream(
       headers: {
         accept: call.stream ? 'text/event-stream' : 'application/json',
         ...endpoint.headers,
+        ...traceHeaders(),
       },
       body,
       signal: call.deadline.signal,

@@ -16,3 +16,4 @@ export * from './stored-items.repository';
 export * from './workers.repository';
 export * from './store.module';
 export * from './unavailable';
+export * from './trace-context.repository';

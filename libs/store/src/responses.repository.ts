@@ -39,6 +39,8 @@ export interface NewResponse {
   idempotency?: { key: string; requestHash: string } | null;
   /** The first events of its log (a streamed response's `response.created`...). */
   events?: (record: ResponseRecord) => readonly UnsequencedEvent[];
+  /** The W3C trace context the response's work joins (see libs/telemetry). */
+  traceparent?: string | null;
 }
 
 export interface InputItemsPage {
@@ -78,15 +80,16 @@ const SQL = {
     `id text, owner_id text, model text, request jsonb, previous_response_id text,
      background boolean, stream boolean, store boolean, metadata jsonb, deadline_at timestamptz,
      created_at timestamptz, idempotency_key text, request_hash text, events json, items json,
-     scope_id text, instructions text, context jsonb, tools jsonb, conversation_id text`,
+     scope_id text, instructions text, context jsonb, tools jsonb, conversation_id text,
+     traceparent text`,
     (ops) => `WITH ${ops},
      r AS (
        INSERT INTO responses (id, owner_id, model, request, previous_response_id, background,
                               stream, store, metadata, deadline_at, next_sequence, created_at,
-                              idempotency_key, request_hash, conversation_id)
+                              idempotency_key, request_hash, conversation_id, traceparent)
        SELECT id, owner_id, model, request, previous_response_id, background, stream, store,
               metadata, deadline_at, json_array_length(events), created_at, idempotency_key,
-              request_hash, conversation_id
+              request_hash, conversation_id, traceparent
          FROM op),
      events AS (
        INSERT INTO events (response_id, sequence, type, data)
@@ -248,6 +251,7 @@ function createOperation(response: NewResponse): {
     context: response.context,
     tools: response.tools,
     conversation_id: conversationIdOf(request),
+    traceparent: response.traceparent ?? null,
   };
   return { record, op };
 }

@@ -14,6 +14,7 @@ import { Sql } from './sql';
 import { StepsRepository } from './steps.repository';
 import { StoredItemsRepository } from './stored-items.repository';
 import { WorkersRepository } from './workers.repository';
+import { TraceContextRepository } from './trace-context.repository';
 
 const repositories = [
   AdminRepository,
@@ -27,6 +28,7 @@ const repositories = [
   StepsRepository,
   StoredItemsRepository,
   WorkersRepository,
+  TraceContextRepository,
 ];
 
 @Module({

@@ -2,6 +2,7 @@ import type { HttpToolConfig } from '@ratchet/config';
 import type { StepError } from '@ratchet/core';
 import { type Deadline, MAX_TIMER_MS, startDeadline } from '@ratchet/providers';
 import { type Dispatcher, request } from 'undici';
+import { traceHeaders, traceHttpCall } from '@ratchet/telemetry';
 
 // Runs one server-side http tool call. Every way a tool can fail becomes an error outcome,
 // because the engine turns it into a function_call_output the model reads and reacts to; only
@@ -67,7 +68,16 @@ export class HttpToolClient {
    * Resolves with the call's outcome; rejects only with `signal.reason` when `signal` aborts
    * before the outcome is known, after aborting the HTTP request (its connection is closed).
    */
-  async call(tool: HttpToolConfig, call: HttpToolCall, signal?: AbortSignal): Promise<ToolOutcome> {
+  call(tool: HttpToolConfig, call: HttpToolCall, signal?: AbortSignal): Promise<ToolOutcome> {
+    const attributes = { 'ratchet.tool.name': call.name, 'url.full': tool.url };
+    return traceHttpCall(`tool ${call.name}`, attributes, () => this.post(tool, call, signal));
+  }
+
+  private async post(
+    tool: HttpToolConfig,
+    call: HttpToolCall,
+    signal?: AbortSignal,
+  ): Promise<ToolOutcome> {
     signal?.throwIfAborted();
     const body = requestBody(call);
     if (!body.ok) return body;
@@ -198,7 +208,7 @@ function requestHeaders(tool: HttpToolConfig, call: HttpToolCall): Record<string
   headers['content-type'] = 'application/json';
   headers['idempotency-key'] = call.stepId;
   headers['user-agent'] = 'ratchet';
-  return headers;
+  return Object.assign(headers, traceHeaders());
 }
 
 function contentLength(headers: Dispatcher.ResponseData['headers']): number | null {

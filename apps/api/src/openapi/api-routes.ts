@@ -50,6 +50,8 @@ export interface ApiRoute {
     schema?: string;
     stream?: boolean;
     html?: boolean;
+    /** Plain text (Prometheus' exposition format). */
+    text?: boolean;
   };
 }
 
@@ -449,6 +451,16 @@ export const API_ROUTES: readonly ApiRoute[] = [
     summary: 'Readiness: Postgres and Redis answer too (503 when one does not).',
     auth: false,
     answer: { status: 200, description: '`{status, postgres, redis}`.', schema: 'Object' },
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    operationId: 'metrics',
+    tag: 'Health',
+    summary:
+      "Prometheus metrics of this process (and of the worker it runs, if any); admin keys only, a tenant key gets the unknown route's 404.",
+    auth: true,
+    answer: { status: 200, description: 'The text exposition format.', text: true },
   },
   {
     method: 'get',

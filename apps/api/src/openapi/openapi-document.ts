@@ -98,6 +98,7 @@ function operation(route: ApiRoute): Json {
   const { answer } = route;
   const content: Json = {};
   if (answer.html) content['text/html'] = { schema: { type: 'string' } };
+  if (answer.text) content['text/plain'] = { schema: { type: 'string' } };
   if (answer.schema) {
     content['application/json'] = { schema: { $ref: `#/components/schemas/${answer.schema}` } };
   }

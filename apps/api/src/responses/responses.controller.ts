@@ -20,6 +20,7 @@ import { parseInputItemsQuery } from './input-items.query';
 import type { ProgressView } from './progress';
 import { ResponsesService } from './responses.service';
 import { parseIdempotencyKey, parseRetrieveQuery } from './request-headers';
+import { traceparentToStore } from '@ratchet/telemetry';
 
 /** Why an exchange's signal aborts; shared, since a DOMException per request costs a stack. */
 const EXCHANGE_CLOSED = new Error('The HTTP exchange ended.');
@@ -48,6 +49,7 @@ export class ResponsesController {
   ): Promise<void> {
     const created = await this.responses.create(body, principal, exchangeClosed(response), {
       idempotencyKey: parseIdempotencyKey(idempotencyKey),
+      traceparent: traceparentToStore(request.headers.traceparent),
     });
     if (created.replayed) response.setHeader('idempotent-replayed', 'true');
     if (created.type === 'stream') {

@@ -25,6 +25,7 @@ import {
 } from '@ratchet/core';
 import { EventLog, ResponseBus } from '@ratchet/events';
 import { JobQueue } from '@ratchet/queue';
+import { responseEnded } from '@ratchet/telemetry';
 import {
   ProgressRepository,
   ResponsesRepository,
@@ -59,6 +60,8 @@ export type Created = (
 export interface CreateOptions {
   /** The request's Idempotency-Key, if it had one. */
   idempotencyKey?: string | null;
+  /** The trace the response's work joins (see traceparentToStore). */
+  traceparent?: string | null;
   /**
    * Conversations only the caller holds, by response id: WebSocket mode continues its
    * connection's store:false responses from them (Postgres offers those to nobody).
@@ -100,7 +103,7 @@ export class ResponsesService {
     body: unknown,
     principal: Principal,
     signal: AbortSignal,
-    { idempotencyKey = null, heldConversation }: CreateOptions = {},
+    { idempotencyKey = null, heldConversation, traceparent = null }: CreateOptions = {},
   ): Promise<Created> {
     const parsed = parseCreateResponse(body);
     // MCP headers are sealed into the scope's tools below; nothing else keeps them.
@@ -142,6 +145,7 @@ export class ResponsesService {
         deadlineAt: new Date(Date.now() + this.config.config.limits.maxDurationMs),
         events: request.stream ? openingEvents : undefined,
         idempotency,
+        traceparent,
       };
     };
     const conversationId = conversationIdOf(request);
@@ -279,6 +283,7 @@ export class ResponsesService {
     const ended = await this.responses.finishWithUsage(id, { status: 'cancelled', output });
     await this.steps.cancelOpenSteps(id);
     await this.bus.publishCancel(id);
+    if (ended) responseEnded(ended);
     const cancelled = await this.responses.findById(id);
     if (cancelled?.request.stream) await this.log.close(cancelled);
     await this.bus.publish({ type: 'terminal', responseId: id });

@@ -1,4 +1,5 @@
 import type { LoggedEvent } from '@ratchet/store';
+import { trackSseClient } from '@ratchet/telemetry';
 import type { Response } from 'express';
 import type { EventSink } from './event-sink';
 
@@ -7,6 +8,7 @@ export class SseSink implements EventSink {
   private gone = false;
 
   constructor(private readonly res: Response) {
+    trackSseClient(res);
     res.once('close', () => {
       this.gone = true;
     });
