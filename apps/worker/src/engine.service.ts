@@ -29,6 +29,7 @@ import {
   type ScopeSnapshot,
   type StepOutcome,
 } from '@ratchet/store';
+import { ApprovalPause } from './approval-pause';
 import { InFlightRegistry } from './in-flight.registry';
 import { LeaseKeeper } from './lease-keeper';
 import { Liveness } from './liveness.service';
@@ -93,6 +94,7 @@ export class EngineService {
     private readonly leases: LeaseKeeper,
     private readonly recovery: RecoveryRepository,
     private readonly liveness: Liveness,
+    private readonly pause: ApprovalPause,
   ) {
     this.leaseMs = leases.leaseMs;
   }
@@ -353,6 +355,7 @@ export class EngineService {
     if (!finished.roundComplete) {
       // The slot this step held goes to a step the limits held back, if one waits.
       if (await this.steps.hasWaitingSteps(responseId)) await this.dispatch(responseId);
+      else if (finished.awaiting > 0) await this.endIfPaused(responseId);
       return null;
     }
     return this.decide(finished.scopeId, () => true, finished.snapshot);
@@ -372,6 +375,10 @@ export class EngineService {
       if (!snapshot || isTerminalStatus(snapshot.response.status)) return null;
       await this.stream.beforeDecision(snapshot);
       const decision = this.transitionFor(snapshot);
+      if (decision.type === 'wait') {
+        await this.whileWaiting(snapshot);
+        return null;
+      }
       if (decision.type !== 'append') {
         const end = scopeEnd(decision);
         return end ? this.endScope(snapshot, end) : null;
@@ -389,6 +396,26 @@ export class EngineService {
     throw new Error(`scope ${scopeId}: no decision fit the budget after ${MAX_DECISIONS} tries`);
   }
 
+  /**
+   * A scope whose round is still open was advanced (a job run again, a recovery, or a tree
+   * adopted by the response that answered its approvals): its steps that wait for a slot are
+   * dispatched, and a tree stuck on approvals ends its turn.
+   */
+  private async whileWaiting(snapshot: ScopeSnapshot): Promise<void> {
+    const responseId = snapshot.scope.responseId;
+    if (await this.steps.hasWaitingSteps(responseId)) {
+      await this.dispatch(responseId);
+      return;
+    }
+    await this.endIfPaused(responseId);
+  }
+
+  /** Ends the response's turn if nothing in its tree can progress but calls awaiting approval. */
+  private async endIfPaused(responseId: string): Promise<void> {
+    const ended = await this.pause.endIfPaused(responseId);
+    if (ended) await this.afterResponseEnded(ended);
+  }
+
   private transitionFor(snapshot: ScopeSnapshot): Decision {
     const { limits } = this.config.config;
     const maxToolCalls = snapshot.response.request.max_tool_calls ?? null;
@@ -396,6 +423,7 @@ export class EngineService {
       steps: snapshot.steps,
       ...scopeRouting(snapshot.scope, snapshot.steps),
       maxIterations: limits.maxIterations,
+      shown: snapshot.scope.shownItems,
       budget: {
         steps: limits.maxSteps - snapshot.tree.steps,
         toolCalls:
@@ -410,6 +438,7 @@ export class EngineService {
     return {
       maxSteps: this.config.config.limits.maxSteps,
       maxToolCalls: snapshot.response.request.max_tool_calls ?? null,
+      approvalExpiresAfterMs: this.config.config.approvals.expiresAfterMs,
     };
   }
 
@@ -425,7 +454,7 @@ export class EngineService {
 
   /** A round of one call runs in this job, recorded already claimed, when `inline` allows. */
   private inlineClaim(steps: readonly NewStep[], inline: boolean): InlineClaim | null {
-    const runnable = steps.filter((step) => !step.refused);
+    const runnable = steps.filter((step) => !step.refused && !step.awaitingApproval);
     return runnable.length === 1 && inline
       ? { owner: this.workerId, leaseMs: this.leaseMs, index: runnable[0].index }
       : null;
@@ -448,6 +477,10 @@ export class EngineService {
     const mine = claim && result.steps.find((step) => step.index === claim.index);
     if (!claim || !mine) {
       await this.dispatch(snapshot.scope.responseId);
+      // A round whose calls all wait for approval (or were refused) may leave the tree stuck.
+      if (result.steps.every((step) => step.status !== 'pending')) {
+        await this.endIfPaused(snapshot.scope.responseId);
+      }
       return null;
     }
     const toolCalls = steps.filter((step) => step.kind !== 'model_call' && !step.refused).length;

@@ -183,6 +183,23 @@ export class StreamEvents {
     );
   }
 
+  /**
+   * A paused turn's approval requests, each streamed whole (added, then done) after what the
+   * top scope announced, before the response's terminal event. Only the call that ended the
+   * response logs them.
+   */
+  async approvalRequests(top: ScopeSnapshot, output: readonly Item[]): Promise<void> {
+    if (!this.streams(top)) return;
+    const requests = output.filter((item) => item.type === 'mcp_approval_request');
+    if (requests.length === 0) return;
+    const first = await this.log.nextOutputIndex(top.scope.id);
+    await this.log.append(
+      top.response.id,
+      requests.flatMap((item, i) => itemEvents(first + i, item)),
+      { items: { scopeId: top.scope.id, count: requests.length } },
+    );
+  }
+
   /** Bytes the response's event log holds so far. */
   loggedBytes(responseId: string): Promise<number> {
     return this.events.loggedBytes(responseId);

@@ -6,6 +6,7 @@ import { ProviderRegistry } from '@ratchet/providers';
 import { QueueModule } from '@ratchet/queue';
 import { StoreModule } from '@ratchet/store';
 import { HttpToolClient } from '@ratchet/tools';
+import { ApprovalPause } from './approval-pause';
 import { EngineService } from './engine.service';
 import { InFlightRegistry } from './in-flight.registry';
 import { StepExecutor } from './step-executor';
@@ -20,6 +21,7 @@ import { StepsProcessor } from './steps.processor';
   imports: [StoreModule, QueueModule, EventsModule, McpModule.forRoot()],
   providers: [
     EngineService,
+    ApprovalPause,
     StepExecutor,
     InFlightRegistry,
     StepsProcessor,

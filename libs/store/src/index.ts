@@ -1,5 +1,6 @@
 export * from './migrate';
 export * from './api-keys.repository';
+export * from './approvals.repository';
 export * from './conversations.repository';
 export * from './events.repository';
 export * from './liveness-session';

@@ -11,6 +11,7 @@ import { Sealer } from './sealer';
 import { SealingKeysRepository } from './sealing-keys.repository';
 import { Sql } from './sql';
 import { StepsRepository } from './steps.repository';
+import { ApprovalsRepository } from './approvals.repository';
 import { StoredItemsRepository } from './stored-items.repository';
 
 const repositories = [
@@ -22,6 +23,7 @@ const repositories = [
   ResponsesRepository,
   SealingKeysRepository,
   StepsRepository,
+  ApprovalsRepository,
   StoredItemsRepository,
 ];
 

@@ -1,0 +1,133 @@
+import type { AgentPathEntry, Item, McpApprovalRequestItem } from './items';
+import { mcpToolOf, type CallRouting } from './server-calls';
+import type { StepError } from './steps';
+
+// Human approvals of server calls. A call that needs one is recorded awaiting it and not run;
+// its scope stops there while the rest of the tree goes on, and once nothing else can
+// progress the response ends its turn with an `mcp_approval_request` per waiting call. The
+// client answers with `mcp_approval_response` items in a response that continues it, which
+// adopts the paused tree: an approved call runs, a denied (or expired) one gets a refusal its
+// model reads, each inside the scope that made it.
+
+/**
+ * Which calls of a tool source need approval, as OpenAI's `require_approval` says it:
+ * `always`, `never`, or tool names that do (`always`) and do not (`never`). A tool a filter
+ * names in neither list needs approval, OpenAI's default.
+ */
+export type ApprovalPolicy =
+  'always' | 'never' | { always: string[] | null; never: string[] | null };
+
+/** Whether a call of `tool` under `policy` (none: never) waits for a human's approval. */
+export function needsApproval(policy: ApprovalPolicy | undefined, tool: string): boolean {
+  if (policy === undefined || policy === 'never') return false;
+  if (policy === 'always') return true;
+  if (policy.never?.includes(tool)) return false;
+  return true;
+}
+
+/**
+ * Whether a call the model made to `name` needs approval: by the policy of the configured
+ * tool of that name, or of the MCP server whose tool it is (for the tool's own name).
+ */
+export function callNeedsApproval(routing: CallRouting, name: string): boolean {
+  const approvals = routing.approvals;
+  if (!approvals) return false;
+  if (Object.hasOwn(routing.serverTools, name)) {
+    return Object.hasOwn(approvals, name) && needsApproval(approvals[name], name);
+  }
+  const mcp = mcpToolOf(routing, name);
+  if (!mcp || !Object.hasOwn(approvals, mcp.label)) return false;
+  return needsApproval(approvals[mcp.label], mcp.tool);
+}
+
+/** The id of the approval request a step makes: what the client's answer names. */
+export function approvalRequestId(stepId: string): string {
+  return `mcpr_${stepId.replace(/^step_/, '')}`;
+}
+
+/** A human's (or the clock's) answer to an approval request, as the step records it. */
+export interface ApprovalDecision {
+  approve: boolean;
+  reason: string | null;
+  /** The API key that answered; null when the request expired unanswered. */
+  decided_by: string | null;
+  decided_at: string;
+  /** The response whose request carried the answer (or that found it expired). */
+  response_id: string;
+  expired?: boolean;
+}
+
+/** What a step that asked for approval records (`steps.approval`). */
+export interface StepApproval {
+  id: string;
+  server_label: string;
+  name: string;
+  requested_at: string;
+  expires_at: string;
+  decision: ApprovalDecision | null;
+}
+
+/** What a denied call gives its model, in place of an output. */
+export function refusalOf(decision: ApprovalDecision): StepError {
+  if (decision.expired) {
+    return {
+      code: 'approval_expired',
+      message: 'The call was not run: nobody approved it before its approval request expired.',
+    };
+  }
+  return {
+    code: 'approval_denied',
+    message: `The call was not run: the user denied it${decision.reason ? `: ${decision.reason}` : '.'}`,
+  };
+}
+
+/** An awaiting call of the tree, with the agent calls that lead to its scope. */
+export interface AwaitingCall {
+  approval: StepApproval;
+  arguments: string;
+  agentPath: AgentPathEntry[];
+}
+
+/** The `mcp_approval_request` item a waiting call shows clients. */
+export function approvalRequestItem(call: AwaitingCall): McpApprovalRequestItem {
+  return {
+    type: 'mcp_approval_request',
+    id: call.approval.id,
+    server_label: call.approval.server_label,
+    name: call.approval.name,
+    arguments: call.arguments,
+    ...(call.agentPath.length > 0 ? { agent_path: call.agentPath } : {}),
+  };
+}
+
+/**
+ * The output of a response that ends its turn paused: what its top scope produced (without
+ * the calls still waiting), then a request for every waiting call of the tree.
+ */
+export function pausedOutput(topItems: readonly Item[], awaiting: readonly AwaitingCall[]): Item[] {
+  return [...topItems, ...awaiting.map(approvalRequestItem)];
+}
+
+/** One answer a request carries, by its position in `input`. */
+export interface ApprovalAnswer {
+  approvalRequestId: string;
+  approve: boolean;
+  reason: string | null;
+  /** Index of the item in the request's `input`, for the error's `param`. */
+  inputIndex: number;
+}
+
+/** The `mcp_approval_response` items of an input, with where each is. */
+export function approvalAnswers(input: readonly Item[]): ApprovalAnswer[] {
+  const answers: ApprovalAnswer[] = [];
+  input.forEach((item, inputIndex) => {
+    if (item.type !== 'mcp_approval_response') return;
+    answers.push({
+      approvalRequestId: item.approval_request_id,
+      approve: item.approve,
+      reason: item.reason,
+      inputIndex,
+    });
+  });
+  return answers;
+}

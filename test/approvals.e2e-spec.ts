@@ -1,0 +1,130 @@
+import type OpenAI from 'openai';
+import { startFakeMcp, type FakeMcp } from './support/fake-mcp';
+import { startFakeTools, type FakeTools } from './support/fake-tools';
+import { startRatchet, type TestRatchet } from './support/ratchet';
+
+// Human approvals end to end through the openai SDK: a call that needs approval is recorded
+// and not run; once nothing else in the tree can progress the response ends its turn with
+// mcp_approval_request items; a response answering them adopts the paused tree and goes on.
+
+let fake: FakeMcp;
+let tools: FakeTools;
+let ratchet: TestRatchet;
+let client: OpenAI;
+
+beforeAll(async () => {
+  fake = await startFakeMcp();
+  tools = await startFakeTools();
+  ratchet = await startRatchet('approvals', {
+    configYaml: `
+models:
+  mock: { provider: mock }
+tools:
+  guarded:
+    type: mcp
+    url: ${fake.url}
+    approval: { never: [slow] }
+  open_echo:
+    type: http
+    url: ${tools.url}/echo
+  asked_echo:
+    type: http
+    url: ${tools.url}/echo
+    approval: always
+  helper:
+    type: agent
+    model: mock
+    tools: [guarded, asked_echo]
+  manager:
+    type: agent
+    model: mock
+    tools: [helper]
+mcp:
+  allow: ['127.0.0.1']
+approvals:
+  expiresAfterMs: 3600000
+`,
+  });
+  client = ratchet.client(await ratchet.newKey('approvals'));
+});
+afterAll(async () => {
+  await ratchet?.close();
+  await fake?.close();
+  await tools?.close();
+});
+
+const server = (name: string): OpenAI.Responses.FunctionTool => ({
+  type: 'function',
+  name,
+  parameters: null,
+  strict: null,
+});
+const callsOf = (...lines: [string, unknown][]): string =>
+  lines.map(([name, args]) => `/call ${name} ${JSON.stringify(args)}`).join('\n');
+
+type Output = OpenAI.Responses.ResponseOutputItem;
+const ofType = <T extends Output['type']>(output: Output[], type: T) =>
+  output.filter((item): item is Extract<Output, { type: T }> => item.type === type);
+
+const echoed = (text: string): number =>
+  fake.calls.filter((call) => call.name === 'echo' && call.arguments.text === text).length;
+const httpEchoed = (marker: string): number =>
+  tools.calls.filter((call) => JSON.stringify(call.body).includes(marker)).length;
+
+it('pauses a top-level call that needs approval, runs its siblings, and asks for it', async () => {
+  const response = await client.responses.create({
+    model: 'mock',
+    input: callsOf(
+      ['guarded__echo', { text: 'top-asked' }],
+      ['open_echo', { marker: 'top-sibling' }],
+      ['guarded__slow', { ms: 1 }],
+    ),
+    tools: [server('guarded'), server('open_echo')],
+  });
+  expect(response.status).toBe('completed');
+  const requests = ofType(response.output, 'mcp_approval_request');
+  expect(requests).toHaveLength(1);
+  expect(requests[0]).toMatchObject({
+    type: 'mcp_approval_request',
+    server_label: 'guarded',
+    name: 'echo',
+    arguments: JSON.stringify({ text: 'top-asked' }),
+  });
+  expect(requests[0].id).toMatch(/^mcpr_/);
+  expect(echoed('top-asked')).toBe(0);
+  expect(httpEchoed('top-sibling')).toBe(1);
+  const calls = ofType(response.output, 'mcp_call');
+  expect(calls.map((call) => [call.name, call.status])).toEqual([
+    ['open_echo', 'completed'],
+    ['slow', 'completed'],
+  ]);
+});
+
+/** A manager whose helper calls the tools `calls` asks for: an agent tool two levels down. */
+const nested = (...calls: [string, unknown][]): string =>
+  callsOf(['manager', { input: callsOf(['helper', { input: callsOf(...calls) }]) }]);
+
+it('pauses a call made at depth 2 and names the agents that led to it', async () => {
+  const response = await client.responses.create({
+    model: 'mock',
+    input: nested(['guarded__echo', { text: 'deep-asked' }]),
+    tools: [server('manager')],
+  });
+  expect(response.status).toBe('completed');
+  const [request] = ofType(response.output, 'mcp_approval_request');
+  expect(request).toMatchObject({ server_label: 'guarded', name: 'echo' });
+  const path = (request as unknown as { agent_path: { name: string; call_id: string }[] })
+    .agent_path;
+  expect(path.map((entry) => entry.name)).toEqual(['manager', 'helper']);
+  expect(path.every((entry) => entry.call_id.length > 0)).toBe(true);
+  expect(echoed('deep-asked')).toBe(0);
+  // The agent call waiting on it is not shown as finished in this turn.
+  expect(ofType(response.output, 'mcp_call')).toEqual([]);
+
+  const steps = (await (await ratchet.request(`/v1/responses/${response.id}/steps`)).json()) as {
+    steps: { status: string; approval: { id: string } | null; depth: number }[];
+  };
+  const waiting = steps.steps.filter((step) => step.status === 'awaiting_approval');
+  expect(waiting).toHaveLength(1);
+  expect(waiting[0]).toMatchObject({ depth: 2, approval: { id: request.id } });
+});
