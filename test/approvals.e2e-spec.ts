@@ -128,3 +128,135 @@ it('pauses a call made at depth 2 and names the agents that led to it', async ()
   expect(waiting).toHaveLength(1);
   expect(waiting[0]).toMatchObject({ depth: 2, approval: { id: request.id } });
 });
+
+interface StepView {
+  kind: string;
+  status: string;
+  depth: number;
+  adopted_from: string | null;
+  usage: { total_tokens: number } | null;
+  approval: {
+    id: string;
+    expires_at: string;
+    decision: { approve: boolean; decided_by: string | null; expired?: boolean } | null;
+  } | null;
+}
+
+async function stepsOf(id: string): Promise<StepView[]> {
+  const answer = await ratchet.request(`/v1/responses/${id}/steps`);
+  return ((await answer.json()) as { steps: StepView[] }).steps;
+}
+
+const answer = (
+  approval_request_id: string,
+  approve: boolean,
+  reason?: string,
+): OpenAI.Responses.ResponseInputItem.McpApprovalResponse => ({
+  type: 'mcp_approval_response',
+  approval_request_id,
+  approve,
+  ...(reason ? { reason } : {}),
+});
+
+it('runs an approved top-level call in the response that answers, and goes on from there', async () => {
+  const paused = await client.responses.create({
+    model: 'mock',
+    input: callsOf(['guarded__echo', { text: 'top-approved' }], ['open_echo', { m: 'ta-sib' }]),
+    tools: [server('guarded'), server('open_echo')],
+  });
+  const [request] = ofType(paused.output, 'mcp_approval_request');
+  const resumed = await client.responses.create({
+    model: 'mock',
+    previous_response_id: paused.id,
+    input: [answer(request.id, true)],
+    tools: [server('guarded'), server('open_echo')],
+  });
+  expect(resumed.status).toBe('completed');
+  expect(echoed('top-approved')).toBe(1);
+  expect(httpEchoed('ta-sib')).toBe(1);
+  // Only what is new: the approved call, then the model's answer (the sibling was shown).
+  expect(resumed.output.map((item) => item.type)).toEqual(['mcp_call', 'message']);
+  const [call] = ofType(resumed.output, 'mcp_call');
+  expect([call.name, call.server_label, call.output, call.error]).toEqual([
+    'echo',
+    'guarded',
+    'top-approved',
+    null,
+  ]);
+  // Its usage is its own model calls': the adopted steps' usage stays with the paused one.
+  const steps = await stepsOf(resumed.id);
+  const own = steps.filter((step) => step.adopted_from === null);
+  expect(own.map((step) => step.kind)).toEqual(['model_call']);
+  expect(resumed.usage?.total_tokens).toBe(own[0].usage?.total_tokens);
+  expect(resumed.usage?.total_tokens).toBeGreaterThan(0);
+
+  // A later turn reads the whole conversation: the call and its output, as the model made it.
+  const later = await client.responses.create({
+    model: 'mock',
+    previous_response_id: resumed.id,
+    input: 'What came back?',
+  });
+  expect(later.status).toBe('completed');
+  expect(later.output_text).toContain('What came back?');
+});
+
+it('gives a denied call a refusal its model reads, with the reason', async () => {
+  const paused = await client.responses.create({
+    model: 'mock',
+    input: callsOf(['guarded__echo', { text: 'top-denied' }]),
+    tools: [server('guarded')],
+  });
+  const [request] = ofType(paused.output, 'mcp_approval_request');
+  const resumed = await client.responses.create({
+    model: 'mock',
+    previous_response_id: paused.id,
+    input: [answer(request.id, false, 'not today')],
+  });
+  expect(resumed.status).toBe('completed');
+  expect(echoed('top-denied')).toBe(0);
+  const [call] = ofType(resumed.output, 'mcp_call');
+  expect(call.status).toBe('failed');
+  expect(call.error).toBe('approval_denied: The call was not run: the user denied it: not today');
+  expect(resumed.output_text).toContain('approval_denied');
+});
+
+it('approves a call at depth 2: the sub-agent that asked carries on, and so do its parents', async () => {
+  const paused = await client.responses.create({
+    model: 'mock',
+    input: nested(['guarded__echo', { text: 'deep-approved' }]),
+    tools: [server('manager')],
+  });
+  const [request] = ofType(paused.output, 'mcp_approval_request');
+  const resumed = await client.responses.create({
+    model: 'mock',
+    previous_response_id: paused.id,
+    input: [answer(request.id, true)],
+  });
+  expect(resumed.status).toBe('completed');
+  expect(echoed('deep-approved')).toBe(1);
+  const [manager] = ofType(resumed.output, 'mcp_call');
+  expect([manager.name, manager.server_label, manager.status]).toEqual([
+    'manager',
+    'agent',
+    'completed',
+  ]);
+  expect(manager.output).toContain('deep-approved');
+
+  const steps = (await (await ratchet.request(`/v1/responses/${resumed.id}/steps`)).json()) as {
+    steps: {
+      status: string;
+      depth: number;
+      adopted_from: string | null;
+      approval: { id: string; decision: { approve: boolean; decided_by: string } } | null;
+    }[];
+  };
+  const decided = steps.steps.filter((step) => step.approval !== null);
+  expect(decided).toHaveLength(1);
+  expect(decided[0]).toMatchObject({
+    status: 'completed',
+    depth: 2,
+    approval: { id: request.id, decision: { approve: true } },
+  });
+  expect(decided[0].approval?.decision.decided_by).toMatch(/^key_/);
+  expect(decided[0].adopted_from).toMatch(/^step_/);
+});

@@ -1,6 +1,6 @@
 import type { AgentPathEntry, Item, McpApprovalRequestItem } from './items';
 import { mcpToolOf, type CallRouting } from './server-calls';
-import type { StepError } from './steps';
+import type { StepError, StepStatus } from './steps';
 
 // Human approvals of server calls. A call that needs one is recorded awaiting it and not run;
 // its scope stops there while the rest of the tree goes on, and once nothing else can
@@ -130,4 +130,81 @@ export function approvalAnswers(input: readonly Item[]): ApprovalAnswer[] {
     });
   });
   return answers;
+}
+
+/** A call of a paused tree that asked for approval, as the response that answers finds it. */
+export interface ApprovalCandidate {
+  stepId: string;
+  status: StepStatus;
+  approval: StepApproval;
+}
+
+/** A decision to record on a waiting call: it runs (pending) or is refused (failed). */
+export interface DecidedCall {
+  stepId: string;
+  approval: StepApproval;
+  status: 'pending' | 'failed';
+  error: StepError | null;
+}
+
+/** What a request's answers decide, or the first answer that cannot be taken. */
+export type AnswersChecked =
+  | { type: 'decided'; calls: DecidedCall[] }
+  | { type: 'unknown'; answer: ApprovalAnswer }
+  | { type: 'conflict'; answer: ApprovalAnswer; earlier: ApprovalDecision };
+
+/**
+ * Applies a request's answers to the calls of a paused tree. An answer must name a call of
+ * the tree; one that repeats a decision already made is taken as it (answering twice is
+ * idempotent), one that contradicts it is refused. A waiting call whose request expired
+ * (`expires_at` passed) is refused as expired, answered or not. Calls left unanswered keep
+ * waiting, and are asked about again.
+ */
+export function decideApprovals(
+  answers: readonly ApprovalAnswer[],
+  candidates: readonly ApprovalCandidate[],
+  by: { keyId: string; responseId: string; now: Date },
+): AnswersChecked {
+  const byId = new Map(candidates.map((candidate) => [candidate.approval.id, candidate]));
+  const decided = new Map<string, ApprovalDecision>();
+  for (const answer of answers) {
+    const candidate = byId.get(answer.approvalRequestId);
+    if (!candidate) return { type: 'unknown', answer };
+    const earlier = candidate.approval.decision ?? decided.get(candidate.stepId) ?? null;
+    if (earlier) {
+      if (earlier.approve !== answer.approve) return { type: 'conflict', answer, earlier };
+      continue;
+    }
+    if (candidate.status !== 'awaiting_approval') return { type: 'unknown', answer };
+    decided.set(candidate.stepId, {
+      approve: answer.approve,
+      reason: answer.reason,
+      decided_by: by.keyId,
+      decided_at: by.now.toISOString(),
+      response_id: by.responseId,
+    });
+  }
+  const calls: DecidedCall[] = [];
+  for (const candidate of candidates) {
+    if (candidate.status !== 'awaiting_approval' || candidate.approval.decision) continue;
+    const expired = new Date(candidate.approval.expires_at) <= by.now;
+    const decision: ApprovalDecision | undefined = expired
+      ? {
+          approve: false,
+          reason: null,
+          decided_by: null,
+          decided_at: by.now.toISOString(),
+          response_id: by.responseId,
+          expired: true,
+        }
+      : decided.get(candidate.stepId);
+    if (!decision) continue;
+    calls.push({
+      stepId: candidate.stepId,
+      approval: { ...candidate.approval, decision },
+      status: decision.approve ? 'pending' : 'failed',
+      error: decision.approve ? null : refusalOf(decision),
+    });
+  }
+  return { type: 'decided', calls };
 }

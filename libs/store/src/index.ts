@@ -1,4 +1,5 @@
 export * from './migrate';
+export * from './adoption.repository';
 export * from './api-keys.repository';
 export * from './approvals.repository';
 export * from './conversations.repository';

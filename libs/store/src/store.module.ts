@@ -11,6 +11,7 @@ import { Sealer } from './sealer';
 import { SealingKeysRepository } from './sealing-keys.repository';
 import { Sql } from './sql';
 import { StepsRepository } from './steps.repository';
+import { AdoptionRepository } from './adoption.repository';
 import { ApprovalsRepository } from './approvals.repository';
 import { StoredItemsRepository } from './stored-items.repository';
 
@@ -24,6 +25,7 @@ const repositories = [
   SealingKeysRepository,
   StepsRepository,
   ApprovalsRepository,
+  AdoptionRepository,
   StoredItemsRepository,
 ];
 
