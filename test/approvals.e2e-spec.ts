@@ -39,6 +39,11 @@ tools:
     type: agent
     model: mock
     tools: [helper]
+  boss:
+    type: agent
+    model: mock
+    tools: [open_echo]
+    approval: always
 mcp:
   allow: ['127.0.0.1']
 approvals:
@@ -259,4 +264,203 @@ it('approves a call at depth 2: the sub-agent that asked carries on, and so do i
   });
   expect(decided[0].approval?.decision.decided_by).toMatch(/^key_/);
   expect(decided[0].adopted_from).toMatch(/^step_/);
+});
+
+async function refusalOf(body: unknown, key?: string) {
+  const response = await ratchet.request('/v1/responses', {
+    method: 'POST',
+    body: JSON.stringify(body),
+    ...(key ? { key } : {}),
+  });
+  const json = (await response.json()) as { error: { param: string | null; code: string | null } };
+  return { status: response.status, error: json.error };
+}
+
+it('answers several pending requests one by one: the unanswered ones are asked again', async () => {
+  const paused = await client.responses.create({
+    model: 'mock',
+    input: callsOf(
+      ['guarded__echo', { text: 'one-by-one-1' }],
+      ['asked_echo', { marker: 'one-by-one-2' }],
+      ['guarded__echo', { text: 'one-by-one-3' }],
+    ),
+    tools: [server('guarded'), server('asked_echo')],
+  });
+  const requests = ofType(paused.output, 'mcp_approval_request');
+  expect(requests.map((request) => [request.server_label, request.name])).toEqual([
+    ['guarded', 'echo'],
+    ['http', 'asked_echo'],
+    ['guarded', 'echo'],
+  ]);
+  expect(httpEchoed('one-by-one-2')).toBe(0);
+
+  const second = await client.responses.create({
+    model: 'mock',
+    previous_response_id: paused.id,
+    input: [answer(requests[0].id, true)],
+  });
+  expect(second.status).toBe('completed');
+  expect(echoed('one-by-one-1')).toBe(1);
+  expect(ofType(second.output, 'mcp_approval_request').map((request) => request.id)).toEqual([
+    requests[1].id,
+    requests[2].id,
+  ]);
+  // Each turn shows what it did: the call that ran here is shown here, and only here.
+  expect(ofType(second.output, 'mcp_call').map((call) => [call.output, call.status])).toEqual([
+    ['one-by-one-1', 'completed'],
+  ]);
+
+  // Repeating the earlier decision is harmless; the other two are decided together.
+  const third = await client.responses.create({
+    model: 'mock',
+    previous_response_id: second.id,
+    input: [
+      answer(requests[0].id, true),
+      answer(requests[1].id, true),
+      answer(requests[2].id, false),
+    ],
+  });
+  expect(third.status).toBe('completed');
+  expect(echoed('one-by-one-1')).toBe(1);
+  expect(httpEchoed('one-by-one-2')).toBe(1);
+  expect(echoed('one-by-one-3')).toBe(0);
+  expect(ofType(third.output, 'mcp_call').map((call) => [call.name, call.status])).toEqual([
+    ['asked_echo', 'completed'],
+    ['echo', 'failed'],
+  ]);
+  expect(ofType(third.output, 'mcp_approval_request')).toEqual([]);
+  expect(third.output.at(-1)?.type).toBe('message');
+
+  const steps = await stepsOf(third.id);
+  const decisions = steps.filter((step) => step.approval).map((step) => step.approval!.decision);
+  expect(decisions.map((decision) => decision?.approve)).toEqual([true, true, false]);
+});
+
+it('refuses answers it cannot take, naming the field, and never runs a call twice', async () => {
+  const paused = await client.responses.create({
+    model: 'mock',
+    input: callsOf(['guarded__echo', { text: 'refusals' }]),
+    tools: [server('guarded')],
+  });
+  const [request] = ofType(paused.output, 'mcp_approval_request');
+  const base = { model: 'mock', previous_response_id: paused.id };
+
+  const unknown = await refusalOf({ ...base, input: [answer('mcpr_nope', true)] });
+  expect(unknown).toMatchObject({
+    status: 400,
+    error: { param: 'input[0].approval_request_id', code: 'approval_request_not_found' },
+  });
+  const alone = await refusalOf({ model: 'mock', input: [answer(request.id, true)] });
+  expect(alone).toMatchObject({ status: 400, error: { param: 'input[0]' } });
+  const mixed = await refusalOf({
+    ...base,
+    input: ['hello', answer(request.id, true)].map((x) =>
+      typeof x === 'string' ? { role: 'user', content: x } : x,
+    ),
+  });
+  expect(mixed).toMatchObject({ status: 400, error: { param: 'input[0]' } });
+  const bad = await refusalOf({
+    ...base,
+    input: [{ type: 'mcp_approval_response', approve: true }],
+  });
+  expect(bad.status).toBe(400);
+  expect(bad.error.param).toMatch(/^input\[0\]/);
+  // Another tenant's response is not there at all.
+  const stranger = await refusalOf(
+    { ...base, input: [answer(request.id, true)] },
+    await ratchet.newKey('stranger'),
+  );
+  expect(stranger).toMatchObject({ status: 404, error: { param: 'previous_response_id' } });
+
+  const approved = await client.responses.create({ ...base, input: [answer(request.id, true)] });
+  expect(approved.status).toBe('completed');
+  const again = await refusalOf({ ...base, input: [answer(request.id, true)] });
+  expect(again).toMatchObject({
+    status: 400,
+    error: { param: 'previous_response_id', code: 'approval_already_decided' },
+  });
+  expect(echoed('refusals')).toBe(1);
+});
+
+it('asks about configured http and agent tools whose approval is always, not the others', async () => {
+  const paused = await client.responses.create({
+    model: 'mock',
+    input: callsOf(
+      ['asked_echo', { marker: 'cfg-asked' }],
+      ['open_echo', { marker: 'cfg-open' }],
+      ['boss', { input: callsOf(['open_echo', { marker: 'cfg-boss' }]) }],
+    ),
+    tools: [server('asked_echo'), server('open_echo'), server('boss')],
+  });
+  expect(httpEchoed('cfg-open')).toBe(1);
+  expect(httpEchoed('cfg-asked')).toBe(0);
+  expect(httpEchoed('cfg-boss')).toBe(0);
+  const requests = ofType(paused.output, 'mcp_approval_request');
+  expect(requests.map((request) => [request.server_label, request.name])).toEqual([
+    ['http', 'asked_echo'],
+    ['agent', 'boss'],
+  ]);
+  // The agent waits before its sub-agent starts: no step of depth 1 yet.
+  expect((await stepsOf(paused.id)).filter((step) => step.depth > 0)).toEqual([]);
+
+  const resumed = await client.responses.create({
+    model: 'mock',
+    previous_response_id: paused.id,
+    input: [answer(requests[0].id, false), answer(requests[1].id, true)],
+  });
+  expect(resumed.status).toBe('completed');
+  expect(httpEchoed('cfg-asked')).toBe(0);
+  expect(httpEchoed('cfg-boss')).toBe(1);
+  expect(ofType(resumed.output, 'mcp_call').map((call) => [call.name, call.status])).toEqual([
+    ['asked_echo', 'failed'],
+    ['boss', 'completed'],
+  ]);
+});
+
+it('streams the requests as output items, and the continuation as a response of its own', async () => {
+  const stream = await client.responses.create({
+    model: 'mock',
+    input: callsOf(['guarded__echo', { text: 'streamed-asked' }]),
+    tools: [server('guarded')],
+    stream: true,
+  });
+  const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+  for await (const event of stream) events.push(event);
+  const done = events.filter((event) => event.type === 'response.output_item.done');
+  const requestDone = done.find((event) => event.item.type === 'mcp_approval_request');
+  expect(requestDone).toBeDefined();
+  const added = events.find(
+    (event) =>
+      event.type === 'response.output_item.added' && event.item.type === 'mcp_approval_request',
+  );
+  expect(added).toBeDefined();
+  const completed = events.at(-1);
+  expect(completed?.type).toBe('response.completed');
+  if (completed?.type !== 'response.completed' || requestDone?.type !== 'response.output_item.done')
+    return;
+  expect(completed.response.output.at(-1)).toEqual(requestDone.item);
+  const requestId = requestDone.item.id ?? '';
+  expect(requestId).toMatch(/^mcpr_/);
+
+  const resumed = await client.responses.create({
+    model: 'mock',
+    previous_response_id: completed.response.id,
+    input: [answer(requestId, true)],
+    stream: true,
+  });
+  const after: OpenAI.Responses.ResponseStreamEvent[] = [];
+  for await (const event of resumed) after.push(event);
+  expect(after.map((event) => event.type).slice(0, 2)).toEqual([
+    'response.created',
+    'response.in_progress',
+  ]);
+  const end = after.at(-1);
+  expect(end?.type).toBe('response.completed');
+  if (end?.type !== 'response.completed') return;
+  const streamedDone = after
+    .filter((event) => event.type === 'response.output_item.done')
+    .map((event) => (event.type === 'response.output_item.done' ? event.item : null));
+  expect(streamedDone).toEqual(end.response.output);
+  expect(end.response.output.map((item) => item.type)).toEqual(['mcp_call', 'message']);
+  expect(echoed('streamed-asked')).toBe(1);
 });

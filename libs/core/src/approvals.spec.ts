@@ -1,6 +1,9 @@
 import {
   approvalAnswers,
   approvalRequestId,
+  decideApprovals,
+  type ApprovalAnswer,
+  type ApprovalCandidate,
   callNeedsApproval,
   needsApproval,
   pausedOutput,
@@ -217,5 +220,90 @@ describe('approval items in a conversation', () => {
     expect(refusalOf({ ...base, approve: false, reason: null, expired: true }).code).toBe(
       'approval_expired',
     );
+  });
+});
+
+describe('deciding a paused tree’s calls from a request’s answers', () => {
+  const now = new Date('2026-12-03T12:00:00.000Z');
+  const by = { keyId: 'key_1', responseId: 'resp_2', now };
+  const waiting = (id: string, expiresAt = '2026-12-04T00:00:00.000Z'): ApprovalCandidate => ({
+    stepId: `step_${id}`,
+    status: 'awaiting_approval',
+    approval: {
+      id: `mcpr_${id}`,
+      server_label: 'gh',
+      name: 'delete_repo',
+      requested_at: '2026-12-03T00:00:00.000Z',
+      expires_at: expiresAt,
+      decision: null,
+    },
+  });
+  const said = (id: string, approve: boolean, inputIndex = 0): ApprovalAnswer => ({
+    approvalRequestId: `mcpr_${id}`,
+    approve,
+    reason: approve ? null : 'no',
+    inputIndex,
+  });
+
+  it('approves and denies what is answered, and leaves the rest waiting', () => {
+    const checked = decideApprovals(
+      [said('a', true), said('b', false, 1)],
+      [waiting('a'), waiting('b'), waiting('c')],
+      by,
+    );
+    if (checked.type !== 'decided') throw new Error(checked.type);
+    expect(
+      checked.calls.map((call) => [call.stepId, call.status, call.error?.code ?? null]),
+    ).toEqual([
+      ['step_a', 'pending', null],
+      ['step_b', 'failed', 'approval_denied'],
+    ]);
+    expect(checked.calls[0].approval.decision).toEqual({
+      approve: true,
+      reason: null,
+      decided_by: 'key_1',
+      decided_at: now.toISOString(),
+      response_id: 'resp_2',
+    });
+  });
+
+  it('names an unknown id, and a decision that contradicts an earlier one', () => {
+    expect(decideApprovals([said('x', true, 3)], [waiting('a')], by)).toMatchObject({
+      type: 'unknown',
+      answer: { inputIndex: 3 },
+    });
+    const decided = waiting('a');
+    decided.status = 'completed';
+    decided.approval.decision = {
+      ...by,
+      approve: true,
+      reason: null,
+      decided_by: 'key_1',
+      decided_at: 'then',
+      response_id: 'resp_1',
+    };
+    expect(decideApprovals([said('a', false)], [decided], by).type).toBe('conflict');
+    // The same decision again is taken as it was: nothing new to record.
+    expect(decideApprovals([said('a', true)], [decided], by)).toEqual({
+      type: 'decided',
+      calls: [],
+    });
+    expect(decideApprovals([said('a', true), said('a', false)], [waiting('a')], by).type).toBe(
+      'conflict',
+    );
+  });
+
+  it('refuses a call whose request expired, answered or not', () => {
+    const checked = decideApprovals(
+      [said('a', true)],
+      [waiting('a', '2026-12-03T11:00:00.000Z'), waiting('b', '2026-12-03T11:59:59.000Z')],
+      by,
+    );
+    if (checked.type !== 'decided') throw new Error(checked.type);
+    expect(checked.calls.map((call) => [call.stepId, call.error?.code])).toEqual([
+      ['step_a', 'approval_expired'],
+      ['step_b', 'approval_expired'],
+    ]);
+    expect(checked.calls[0].approval.decision).toMatchObject({ decided_by: null, expired: true });
   });
 });

@@ -157,8 +157,8 @@ export type AnswersChecked =
  * Applies a request's answers to the calls of a paused tree. An answer must name a call of
  * the tree; one that repeats a decision already made is taken as it (answering twice is
  * idempotent), one that contradicts it is refused. A waiting call whose request expired
- * (`expires_at` passed) is refused as expired, answered or not. Calls left unanswered keep
- * waiting, and are asked about again.
+ * (`expires_at` passed, or the sweeper recorded it expired) is refused as expired, answered
+ * or not. Calls left unanswered keep waiting, and are asked about again.
  */
 export function decideApprovals(
   answers: readonly ApprovalAnswer[],
@@ -172,7 +172,10 @@ export function decideApprovals(
     if (!candidate) return { type: 'unknown', answer };
     const earlier = candidate.approval.decision ?? decided.get(candidate.stepId) ?? null;
     if (earlier) {
-      if (earlier.approve !== answer.approve) return { type: 'conflict', answer, earlier };
+      // A request that expired is refused whatever a late answer says.
+      if (earlier.approve !== answer.approve && !earlier.expired) {
+        return { type: 'conflict', answer, earlier };
+      }
       continue;
     }
     if (candidate.status !== 'awaiting_approval') return { type: 'unknown', answer };
@@ -186,18 +189,21 @@ export function decideApprovals(
   }
   const calls: DecidedCall[] = [];
   for (const candidate of candidates) {
-    if (candidate.status !== 'awaiting_approval' || candidate.approval.decision) continue;
+    if (candidate.status !== 'awaiting_approval') continue;
     const expired = new Date(candidate.approval.expires_at) <= by.now;
-    const decision: ApprovalDecision | undefined = expired
-      ? {
-          approve: false,
-          reason: null,
-          decided_by: null,
-          decided_at: by.now.toISOString(),
-          response_id: by.responseId,
-          expired: true,
-        }
-      : decided.get(candidate.stepId);
+    // A decision recorded while the call waited (its request expired) applies as it is.
+    const decision: ApprovalDecision | undefined = candidate.approval.decision
+      ? candidate.approval.decision
+      : expired
+        ? {
+            approve: false,
+            reason: null,
+            decided_by: null,
+            decided_at: by.now.toISOString(),
+            response_id: by.responseId,
+            expired: true,
+          }
+        : decided.get(candidate.stepId);
     if (!decision) continue;
     calls.push({
       stepId: candidate.stepId,
