@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { AwaitingCall } from '@ratchet/core';
+import { refusalOf, type AwaitingCall } from '@ratchet/core';
 import { APPROVALS_SQL } from './approvals.sql';
 import { Sql } from './sql';
 
@@ -19,4 +19,34 @@ export class ApprovalsRepository {
     );
     return row?.stuck ? row.awaiting : null;
   }
+
+  /**
+   * Ends the requests that expired unanswered: in a live tree the call is refused (the
+   * scopes whose round that completes are returned, to decide next); in a paused tree the
+   * refusal is recorded for the response that adopts it.
+   */
+  async expire(): Promise<ExpiredApprovals> {
+    const error = refusalOf({
+      approve: false,
+      reason: null,
+      decided_by: null,
+      decided_at: '',
+      response_id: '',
+      expired: true,
+    });
+    const [row] = await this.sql.query<ExpiredApprovals>(APPROVALS_SQL.expire, [
+      JSON.stringify(error),
+    ]);
+    return row;
+  }
+}
+
+/** What ending the expired approval requests did. */
+export interface ExpiredApprovals {
+  /** Scopes whose round the refused calls completed. */
+  scopes: { scopeId: string; responseId: string }[];
+  /** Calls of live trees refused. */
+  expired: number;
+  /** Calls of paused trees whose refusal was recorded. */
+  recorded: number;
 }

@@ -23,7 +23,48 @@ const STUCK = `NOT EXISTS (
        SELECT 1 FROM scopes c WHERE c.response_id = $1 AND c.status = 'pending' AND c.open_steps = 0)
    AND EXISTS (SELECT 1 FROM awaiting)`;
 
+/** The decision an expired request records: a refusal nobody made. */
+const EXPIRED_DECISION = `jsonb_build_object('approve', false, 'reason', NULL, 'decided_by', NULL,
+  'decided_at', to_jsonb(now()), 'response_id', s.response_id, 'expired', true)`;
+
+const EXPIRED = `s.status = 'awaiting_approval' AND (s.approval->>'expires_at')::timestamptz <= now()`;
+
 export const APPROVALS_SQL = {
+  // Requests that expired unanswered. In a live tree, the call ends failed with the refusal
+  // $1 and stops holding its round open (the scopes whose round that completes come back, to
+  // decide next); in a paused tree nobody adopted, the decision is recorded for the response
+  // that adopts it. Each step's scope row is updated under its lock, like a finished step.
+  expire: statement(
+    'expire-approvals',
+    `WITH expired AS (
+       UPDATE steps s
+          SET status = 'failed', error = $1::jsonb, completed_at = now(),
+              approval = jsonb_set(s.approval, '{decision}', ${EXPIRED_DECISION})
+         FROM responses r
+        WHERE r.id = s.response_id AND r.status IN ('queued', 'in_progress') AND ${EXPIRED}
+       RETURNING s.scope_id, s.response_id),
+     per_scope AS (
+       SELECT scope_id, response_id, count(*)::int AS n FROM expired GROUP BY scope_id, response_id),
+     opened AS (
+       UPDATE scopes sc SET open_steps = sc.open_steps - p.n
+         FROM per_scope p WHERE sc.id = p.scope_id
+       RETURNING sc.id, sc.response_id, sc.open_steps),
+     counted AS (
+       UPDATE responses r SET awaiting_approvals = r.awaiting_approvals - x.n
+         FROM (SELECT response_id, sum(n)::int AS n FROM per_scope GROUP BY response_id) x
+        WHERE r.id = x.response_id),
+     recorded AS (
+       UPDATE steps s
+          SET approval = jsonb_set(s.approval, '{decision}', ${EXPIRED_DECISION})
+         FROM responses r
+        WHERE r.id = s.response_id AND r.status = 'completed' AND r.adopted_by IS NULL
+          AND ${EXPIRED} AND s.approval->'decision' = 'null'::jsonb
+       RETURNING s.id)
+     SELECT coalesce((SELECT json_agg(json_build_object('scopeId', id, 'responseId', response_id))
+                        FROM opened WHERE open_steps = 0), '[]'::json) AS scopes,
+            (SELECT count(*) FROM expired)::int AS expired,
+            (SELECT count(*) FROM recorded)::int AS recorded`,
+  ),
   // The response's waiting calls if the tree is stuck on them (else none), each with the agent
   // calls from the top scope down to the scope that made it.
   paused: statement(
