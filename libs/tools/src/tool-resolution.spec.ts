@@ -115,6 +115,34 @@ describe('MCP servers in a request', () => {
     });
   });
 
+  it('carries the config’s approval settings to requests and to agents', () => {
+    const config = parseRatchetConfig(
+      `
+models:
+  mock: { provider: mock }
+tools:
+  gh: { type: mcp, url: 'https://mcp.example.com/mcp', approval: { never: [search] } }
+  deploy: { type: http, url: 'http://deploy.internal/', approval: always }
+  lookup: { type: http, url: 'http://lookup.internal/' }
+  boss: { type: agent, model: mock, tools: [gh, deploy, lookup], approval: always }
+`,
+      'test.yaml',
+      {},
+    );
+    const request = resolveRequestTools(
+      config,
+      parseCreateResponse({
+        model: 'mock',
+        tools: ['boss', 'lookup'].map((name) => ({ type: 'function', name })),
+      }),
+    );
+    expect(request.approval).toEqual({ boss: 'always' });
+    expect(resolveAgentTools(config, ['gh', 'deploy', 'lookup']).approval).toEqual({
+      gh: { always: null, never: ['search'] },
+      deploy: 'always',
+    });
+  });
+
   it('gives agents the config servers they list', () => {
     expect(resolveAgentTools(CONFIG, ['github', 'weather']).mcp).toEqual(['github']);
   });
