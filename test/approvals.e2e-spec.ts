@@ -8,12 +8,15 @@ import { startRatchet, type TestRatchet } from './support/ratchet';
 // mcp_approval_request items; a response answering them adopts the paused tree and goes on.
 
 let fake: FakeMcp;
+let locked: FakeMcp;
 let tools: FakeTools;
+const TOKEN = 'Bearer approvals-token-31337';
 let ratchet: TestRatchet;
 let client: OpenAI;
 
 beforeAll(async () => {
   fake = await startFakeMcp();
+  locked = await startFakeMcp({ requireHeaders: { authorization: TOKEN } });
   tools = await startFakeTools();
   ratchet = await startRatchet('approvals', {
     configYaml: `
@@ -55,6 +58,7 @@ approvals:
 afterAll(async () => {
   await ratchet?.close();
   await fake?.close();
+  await locked?.close();
   await tools?.close();
 });
 
@@ -463,4 +467,41 @@ it('streams the requests as output items, and the continuation as a response of 
   expect(streamedDone).toEqual(end.response.output);
   expect(end.response.output.map((item) => item.type)).toEqual(['mcp_call', 'message']);
   expect(echoed('streamed-asked')).toBe(1);
+});
+
+it('asks about a request MCP server’s calls by its require_approval filter; its sealed headers reach it after', async () => {
+  const remote = {
+    type: 'mcp' as const,
+    server_label: 'remote',
+    server_url: locked.url,
+    headers: { Authorization: TOKEN },
+    require_approval: { never: { tool_names: ['add'] } },
+  };
+  const paused = await client.responses.create({
+    model: 'mock',
+    input: callsOf(['remote__echo', { text: 'remote-asked' }], ['remote__add', { a: 2, b: 3 }]),
+    tools: [remote],
+  });
+  expect(paused.status).toBe('completed');
+  const [request] = ofType(paused.output, 'mcp_approval_request');
+  expect([request.server_label, request.name]).toEqual(['remote', 'echo']);
+  expect(locked.calls.filter((one) => one.name === 'add')).toHaveLength(1);
+  expect(JSON.stringify(paused)).not.toContain('approvals-token');
+  expect(paused.tools).toEqual([
+    expect.objectContaining({
+      type: 'mcp',
+      require_approval: { never: { tool_names: ['add'] } },
+    }),
+  ]);
+
+  // The answer need not send the server again: the paused tree's own server, headers and all.
+  const resumed = await client.responses.create({
+    model: 'mock',
+    previous_response_id: paused.id,
+    input: [answer(request.id, true)],
+  });
+  expect(resumed.status).toBe('completed');
+  const [call] = ofType(resumed.output, 'mcp_call');
+  expect([call.name, call.output, call.error]).toEqual(['echo', 'remote-asked', null]);
+  expect(locked.calls.filter((one) => one.arguments.text === 'remote-asked')).toHaveLength(1);
 });
