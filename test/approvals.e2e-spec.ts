@@ -505,3 +505,37 @@ it('asks about a request MCP server’s calls by its require_approval filter; it
   expect([call.name, call.output, call.error]).toEqual(['echo', 'remote-asked', null]);
   expect(locked.calls.filter((one) => one.arguments.text === 'remote-asked')).toHaveLength(1);
 });
+
+it('a continuation without answers leaves the tree paused and the model reads on without it', async () => {
+  const paused = await client.responses.create({
+    model: 'mock',
+    input: callsOf(['guarded__echo', { text: 'left-waiting' }]),
+    tools: [server('guarded')],
+  });
+  const [request] = ofType(paused.output, 'mcp_approval_request');
+  const next = await client.responses.create({
+    model: 'mock',
+    previous_response_id: paused.id,
+    input: 'Never mind that.',
+  });
+  expect(next.status).toBe('completed');
+  expect(next.output_text).toBe('You said: Never mind that.');
+  expect(echoed('left-waiting')).toBe(0);
+  // The paused tree was not adopted: it can still be answered.
+  const answered = await client.responses.create({
+    model: 'mock',
+    previous_response_id: paused.id,
+    input: [answer(request.id, true)],
+  });
+  expect(answered.status).toBe('completed');
+  expect(echoed('left-waiting')).toBe(1);
+
+  const conversation = await client.conversations.create({});
+  const inConversation = await refusalOf({
+    model: 'mock',
+    previous_response_id: paused.id,
+    conversation: conversation.id,
+    input: [answer(request.id, true)],
+  });
+  expect(inConversation.status).toBe(400);
+});
