@@ -427,12 +427,15 @@ describe('MCP servers a request names', () => {
     }
   });
 
-  it('refuse approvals, for now, by name', async () => {
-    for (const require_approval of ['always', undefined, { never: { tool_names: ['echo'] } }]) {
+  it('refuse approval settings ratchet cannot honour, by name', async () => {
+    const cases: [unknown, string][] = [
+      ['sometimes', 'tools[1].require_approval'],
+      [{ always: { read_only: true } }, 'tools[1].require_approval.always.read_only'],
+    ];
+    for (const [require_approval, param] of cases) {
       const { status, error } = await refusal({ ...named(), require_approval });
       expect(status).toBe(400);
-      expect(error.param).toBe('tools[1].require_approval');
-      expect(error.message).toMatch(/approvals .* not supported yet/i);
+      expect(error.param).toBe(param);
     }
   });
 });

@@ -33,33 +33,64 @@ function snippetsOf(readme: string): Snippet[] {
   });
 }
 
+/**
+ * The config the Approvals section gives its snippet: the section's YAML block that names
+ * `approvals:`, with the mock model it says to add.
+ */
+function approvalsConfigOf(readme: string): string {
+  const section = readme.slice(readme.indexOf('### Approvals'));
+  const [, yaml] = /```yaml\n([\s\S]*?)```/.exec(section) ?? [];
+  if (!yaml) throw new Error('the Approvals section has no config');
+  return `models:\n  mock: { provider: mock }\n${yaml}`;
+}
+
 let ratchet: TestRatchet;
+let approvals: TestRatchet;
 let key: string;
+let approvalsKey: string;
 let snippets: Snippet[];
 
 beforeAll(async () => {
+  const readme = await readFile(path.join(ROOT, 'README.md'), 'utf8');
   ratchet = await startRatchet('readme_clients');
+  approvals = await startRatchet('readme_approvals', { configYaml: approvalsConfigOf(readme) });
   key = await ratchet.newKey('readme');
-  snippets = snippetsOf(await readFile(path.join(ROOT, 'README.md'), 'utf8'));
+  approvalsKey = await approvals.newKey('readme');
+  snippets = snippetsOf(readme);
   await mkdir(SNIPPETS_DIR, { recursive: true });
 });
 afterAll(async () => {
   await ratchet?.close();
+  await approvals?.close();
   await rm(SNIPPETS_DIR, { recursive: true, force: true });
 });
 
-it('has one snippet for each client SDK', () => {
-  expect(snippets.map((snippet) => snippet.name)).toEqual(['openai', 'agents', 'ai-sdk']);
+it('has one snippet for each client SDK, and one for approvals', () => {
+  expect(snippets.map((snippet) => snippet.name)).toEqual([
+    'openai',
+    'agents',
+    'ai-sdk',
+    'approvals',
+  ]);
 });
 
-it.each(['openai', 'agents', 'ai-sdk'])('runs the %s snippet as written', async (name) => {
-  const snippet = snippets.find((candidate) => candidate.name === name)!;
-  expect(snippet.expected).not.toBe('');
-  const file = path.join(SNIPPETS_DIR, `${name}.mjs`);
-  await writeFile(file, snippet.code);
-  const { stdout } = await promisify(execFile)(process.execPath, [file], {
-    env: { ...process.env, RATCHET_URL: `${ratchet.url}/v1`, RATCHET_KEY: key },
-    timeout: 30_000,
-  });
-  expect(stdout.trim()).toBe(snippet.expected);
-});
+it.each(['openai', 'agents', 'ai-sdk', 'approvals'])(
+  'runs the %s snippet as written',
+  async (name) => {
+    const snippet = snippets.find((candidate) => candidate.name === name)!;
+    expect(snippet.expected).not.toBe('');
+    const file = path.join(SNIPPETS_DIR, `${name}.mjs`);
+    await writeFile(file, snippet.code);
+    // The approvals snippet runs against the config its section gives.
+    const target = name === 'approvals' ? approvals : ratchet;
+    const { stdout } = await promisify(execFile)(process.execPath, [file], {
+      env: {
+        ...process.env,
+        RATCHET_URL: `${target.url}/v1`,
+        RATCHET_KEY: name === 'approvals' ? approvalsKey : key,
+      },
+      timeout: 30_000,
+    });
+    expect(stdout.trim()).toBe(snippet.expected);
+  },
+);

@@ -20,6 +20,7 @@ import { ModelsController } from './models/models.controller';
 import { OpenApiController } from './openapi/openapi.controller';
 import { ResponsesController } from './responses/responses.controller';
 import { EventStreamService } from './responses/event-stream.service';
+import { ApprovalAnswers } from './responses/approval-answers';
 import { ResponsesService } from './responses/responses.service';
 import { TerminalWaits } from './responses/terminal-waits';
 import { ResponsesWebSocketServer } from './websocket/responses-websocket.server';
@@ -38,6 +39,7 @@ import { ResponsesWebSocketServer } from './websocket/responses-websocket.server
   ],
   providers: [
     ResponsesService,
+    ApprovalAnswers,
     CompactionService,
     {
       // Compaction calls the model from the API process: it answers synchronously.

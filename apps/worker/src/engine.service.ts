@@ -30,6 +30,7 @@ import {
   type StepOutcome,
 } from '@ratchet/store';
 import { agentEnded, observeStep, responseEnded } from '@ratchet/telemetry';
+import { ApprovalPause } from './approval-pause';
 import { DrainState } from './drain-state';
 import { InFlightRegistry } from './in-flight.registry';
 import { LeaseKeeper } from './lease-keeper';
@@ -96,6 +97,7 @@ export class EngineService {
     private readonly recovery: RecoveryRepository,
     private readonly liveness: Liveness,
     private readonly drain: DrainState,
+    private readonly pause: ApprovalPause,
   ) {
     this.leaseMs = leases.leaseMs;
   }
@@ -362,6 +364,7 @@ export class EngineService {
     if (!finished.roundComplete) {
       // The slot this step held goes to a step the limits held back, if one waits.
       if (await this.steps.hasWaitingSteps(responseId)) await this.dispatch(responseId);
+      else if (finished.awaiting > 0) await this.endIfPaused(responseId);
       return null;
     }
     return this.decide(finished.scopeId, () => true, finished.snapshot);
@@ -381,6 +384,10 @@ export class EngineService {
       if (!snapshot || isTerminalStatus(snapshot.response.status)) return null;
       await this.stream.beforeDecision(snapshot);
       const decision = this.transitionFor(snapshot);
+      if (decision.type === 'wait') {
+        await this.whileWaiting(snapshot);
+        return null;
+      }
       if (decision.type !== 'append') {
         const end = scopeEnd(decision);
         return end ? this.endScope(snapshot, end) : null;
@@ -398,6 +405,26 @@ export class EngineService {
     throw new Error(`scope ${scopeId}: no decision fit the budget after ${MAX_DECISIONS} tries`);
   }
 
+  /**
+   * A scope whose round is still open was advanced (a job run again, a recovery, or a tree
+   * adopted by the response that answered its approvals): its steps that wait for a slot are
+   * dispatched, and a tree stuck on approvals ends its turn.
+   */
+  private async whileWaiting(snapshot: ScopeSnapshot): Promise<void> {
+    const responseId = snapshot.scope.responseId;
+    if (await this.steps.hasWaitingSteps(responseId)) {
+      await this.dispatch(responseId);
+      return;
+    }
+    await this.endIfPaused(responseId);
+  }
+
+  /** Ends the response's turn if nothing in its tree can progress but calls awaiting approval. */
+  private async endIfPaused(responseId: string): Promise<void> {
+    const ended = await this.pause.endIfPaused(responseId);
+    if (ended) await this.afterResponseEnded(ended);
+  }
+
   private transitionFor(snapshot: ScopeSnapshot): Decision {
     const { limits } = this.config.config;
     const maxToolCalls = snapshot.response.request.max_tool_calls ?? null;
@@ -405,6 +432,7 @@ export class EngineService {
       steps: snapshot.steps,
       ...scopeRouting(snapshot.scope, snapshot.steps),
       maxIterations: limits.maxIterations,
+      shown: snapshot.scope.shownItems,
       budget: {
         steps: limits.maxSteps - snapshot.tree.steps,
         toolCalls:
@@ -419,6 +447,7 @@ export class EngineService {
     return {
       maxSteps: this.config.config.limits.maxSteps,
       maxToolCalls: snapshot.response.request.max_tool_calls ?? null,
+      approvalExpiresAfterMs: this.config.config.approvals.expiresAfterMs,
     };
   }
 
@@ -437,7 +466,7 @@ export class EngineService {
    * the worker is not draining (a draining worker hands its chains' next steps to the queue).
    */
   private inlineClaim(steps: readonly NewStep[], inline: boolean): InlineClaim | null {
-    const runnable = steps.filter((step) => !step.refused);
+    const runnable = steps.filter((step) => !step.refused && !step.awaitingApproval);
     return runnable.length === 1 && inline && !this.drain.draining
       ? { owner: this.workerId, leaseMs: this.leaseMs, index: runnable[0].index }
       : null;
@@ -460,6 +489,10 @@ export class EngineService {
     const mine = claim && result.steps.find((step) => step.index === claim.index);
     if (!claim || !mine) {
       await this.dispatch(snapshot.scope.responseId);
+      // A round whose calls all wait for approval (or were refused) may leave the tree stuck.
+      if (result.steps.every((step) => step.status !== 'pending')) {
+        await this.endIfPaused(snapshot.scope.responseId);
+      }
       return null;
     }
     const toolCalls = steps.filter((step) => step.kind !== 'model_call' && !step.refused).length;

@@ -76,17 +76,24 @@ export class StreamEvents {
   async beforeDecision(snapshot: ScopeSnapshot): Promise<void> {
     if (!this.streams(snapshot)) return;
     const { scope, response } = snapshot;
-    if (scope.parentStepId === null && snapshot.steps.length === 0) {
-      const record = await this.responses.findById(response.id);
-      if (!record) return;
-      const event = responseEvent(
-        'response.in_progress',
-        assembleResponse({ ...record, status: 'in_progress' }),
-      );
-      await this.log.appendOnce(response.id, [event], { unlessType: event.type });
-      return;
+    // A response starts with its top scope, or with a paused tree it adopted (whose top
+    // scope showed items in earlier responses already).
+    if (scope.parentStepId === null && (snapshot.steps.length === 0 || adopted(snapshot))) {
+      await this.inProgress(response.id);
+      if (snapshot.steps.length === 0) return;
     }
     await this.roundOutputs(snapshot);
+  }
+
+  /** Logs the response's `response.in_progress`, unless it was logged already. */
+  private async inProgress(responseId: string): Promise<void> {
+    const record = await this.responses.findById(responseId);
+    if (!record) return;
+    const event = responseEvent(
+      'response.in_progress',
+      assembleResponse({ ...record, status: 'in_progress' }),
+    );
+    await this.log.appendOnce(responseId, [event], { unlessType: event.type });
   }
 
   /**
@@ -116,6 +123,7 @@ export class StreamEvents {
     let first: number | null = null;
     let next = 0;
     const events: UnsequencedEvent[] = [];
+    const shown = new Set(snapshot.scope.shownItems);
     for (const step of round) {
       const call = calls[step.index];
       if (!call) continue;
@@ -125,14 +133,19 @@ export class StreamEvents {
         asking.id,
         step,
       );
+      // A call an earlier response showed ended (the tree was adopted from it) is not news.
+      if (shown.has(settled.id)) continue;
       const index = openAt.get(settled.id);
       if (index !== undefined) {
         events.push(...streamer.finish(index, settled));
         continue;
       }
-      // Never opened (a log written before its model step announced its calls): it streams
-      // whole, after what the scope announced so far.
-      this.logger.warn(`call item ${settled.id} was never opened; it streams whole`);
+      // Never opened (a log written before its model step announced its calls, or a call an
+      // adopted tree's earlier response made): it streams whole, after what the scope
+      // announced so far.
+      if (!adopted(snapshot)) {
+        this.logger.warn(`call item ${settled.id} was never opened; it streams whole`);
+      }
       if (first === null) next = first = await this.log.nextOutputIndex(snapshot.scope.id);
       events.push(...itemEvents(next++, settled));
     }
@@ -180,6 +193,24 @@ export class StreamEvents {
       earlierChars,
       snapshot.response.request.include ?? [],
       loggedItemIds,
+    );
+  }
+
+  /**
+   * A paused turn's approval requests, each streamed whole (added, then done) after what the
+   * top scope announced, before the response's terminal event. Only the call that ended the
+   * response logs them.
+   */
+  async approvalRequests(top: ScopeSnapshot, output: readonly Item[]): Promise<void> {
+    if (!this.streams(top)) return;
+    const requests = output.filter((item) => item.type === 'mcp_approval_request');
+    if (requests.length === 0) return;
+    await this.inProgress(top.response.id);
+    const first = await this.log.nextOutputIndex(top.scope.id);
+    await this.log.append(
+      top.response.id,
+      requests.flatMap((item, i) => itemEvents(first + i, item)),
+      { items: { scopeId: top.scope.id, count: requests.length } },
     );
   }
 
@@ -359,6 +390,11 @@ export class ModelStream {
 /** Which of the scope's calls ratchet runs: all of a sub-agent's, the offered tools' at the top. */
 function routingOf(snapshot: ScopeSnapshot): CallRouting {
   return scopeRouting(snapshot.scope, snapshot.steps);
+}
+
+/** Whether the scope continues a paused tree that an earlier response showed part of. */
+function adopted(snapshot: ScopeSnapshot): boolean {
+  return snapshot.scope.shownItems.length > 0;
 }
 
 /** Whether the request asked for its sub-agents' events. */

@@ -9,6 +9,7 @@ import { isTerminalStatus } from '@ratchet/core';
 import { EventLog, ResponseBus } from '@ratchet/events';
 import { JobQueue } from '@ratchet/queue';
 import {
+  ApprovalsRepository,
   RecoveryRepository,
   ResponsesRepository,
   type SweepFindings,
@@ -51,6 +52,7 @@ export class Sweeper implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly log: EventLog,
     private readonly bus: ResponseBus,
     private readonly liveness: Liveness,
+    private readonly approvals: ApprovalsRepository,
   ) {
     this.intervalMs = config.env.RATCHET_SWEEP_INTERVAL_MS;
     this.graceMs = config.env.RATCHET_SWEEP_GRACE_MS;
@@ -157,6 +159,7 @@ export class Sweeper implements OnApplicationBootstrap, OnModuleDestroy {
         steps: run.length + waiting.length,
         scopes: advance.length,
       });
+      await this.expireApprovals(tag);
       return found;
     });
   }
@@ -171,6 +174,22 @@ export class Sweeper implements OnApplicationBootstrap, OnModuleDestroy {
       .catch((error: unknown) =>
         this.logger.warn(`could not record the ${kind} run: ${String(error)}`),
       );
+  }
+
+  /**
+   * Approval requests that expired unanswered are refused (approvals.expiresAfterMs): the
+   * scopes whose round that completes decide next. Durable: the expiry is a time recorded
+   * with each request, so whichever worker sweeps after it, restarts or not, ends it.
+   */
+  private async expireApprovals(tag: string): Promise<void> {
+    const expired = await this.approvals.expire();
+    if (expired.expired + expired.recorded === 0) return;
+    this.logger.warn(
+      `${expired.expired + expired.recorded} approval request(s) expired unanswered: refused`,
+    );
+    if (expired.scopes.length > 0) {
+      await this.queue.requeue({ advance: expired.scopes, run: [] }, `${tag}expired`);
+    }
   }
 
   private async closeLog(responseId: string): Promise<void> {

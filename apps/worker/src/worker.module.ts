@@ -6,6 +6,7 @@ import { ProviderRegistry } from '@ratchet/providers';
 import { QueueModule } from '@ratchet/queue';
 import { StoreModule } from '@ratchet/store';
 import { HttpToolClient } from '@ratchet/tools';
+import { ApprovalPause } from './approval-pause';
 import { DrainState } from './drain-state';
 import { DrainWatch } from './drain-watch.service';
 import { EngineService } from './engine.service';
@@ -22,6 +23,7 @@ import { StepsProcessor } from './steps.processor';
   imports: [StoreModule, QueueModule, EventsModule, McpModule.forRoot()],
   providers: [
     EngineService,
+    ApprovalPause,
     StepExecutor,
     InFlightRegistry,
     StepsProcessor,

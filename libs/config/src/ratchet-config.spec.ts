@@ -159,6 +159,7 @@ describe('parseRatchetConfig', () => {
         },
         timeoutMs: 10_000,
         headers: {},
+        approval: 'never',
       });
     });
 
@@ -169,6 +170,7 @@ describe('parseRatchetConfig', () => {
         parameters: { type: 'object', properties: {} },
         timeoutMs: 30_000,
         headers: {},
+        approval: 'never',
       });
     });
 
@@ -178,8 +180,14 @@ describe('parseRatchetConfig', () => {
         model: 'gpt',
         instructions: 'You research and answer briefly.',
         tools: ['get_weather', 'lookup'],
+        approval: 'never',
       });
-      expect(config.tools.summariser).toEqual({ type: 'agent', model: 'mock', tools: [] });
+      expect(config.tools.summariser).toEqual({
+        type: 'agent',
+        model: 'mock',
+        tools: [],
+        approval: 'never',
+      });
     });
 
     it('merges the given limits over the defaults', () => {
@@ -471,8 +479,46 @@ mcp:
         headers: { Authorization: 'Bearer t0k' },
         allowedTools: ['search'],
         timeoutMs: 60_000,
+        approval: 'never',
       });
       expect(config.mcp.allow).toHaveLength(2);
+    });
+
+    it('reads approval settings: always or never for http and agent tools, filters for MCP', () => {
+      const config = parseRatchetConfig(
+        withModel(`
+tools:
+  asked: { type: http, url: 'http://tool.internal/', approval: always }
+  boss: { type: agent, model: gpt, approval: always }
+  gh: { type: mcp, url: 'https://mcp.example.com/mcp', approval: { never: [search] } }
+approvals: { expiresAfterMs: 60000 }
+`),
+        FILE,
+        {},
+      );
+      expect(config.tools.asked).toMatchObject({ approval: 'always' });
+      expect(config.tools.boss).toMatchObject({ approval: 'always' });
+      expect(config.tools.gh).toMatchObject({ approval: { never: ['search'] } });
+      expect(config.approvals).toEqual({ expiresAfterMs: 60_000 });
+      expect(parseRatchetConfig(withModel(), FILE, {}).approvals).toEqual({
+        expiresAfterMs: 86_400_000,
+      });
+    });
+
+    it.each([
+      [
+        'tools: { t: { type: http, url: "http://x.internal/", approval: sometimes } }',
+        'tools.t.approval',
+      ],
+      ['tools: { t: { type: agent, model: gpt, approval: { always: [x] } } }', 'tools.t.approval'],
+      [
+        'tools: { t: { type: mcp, url: "https://m.example/mcp", approval: { ask: [x] } } }',
+        'tools.t.approval',
+      ],
+      ['approvals: { expiresAfterMs: 0 }', 'approvals.expiresAfterMs'],
+      ['approvals: { ttl: 5 }', 'approvals'],
+    ])('refuses a bad approval setting: %s', (yaml, path) => {
+      expect(() => parseRatchetConfig(withModel(yaml), FILE, {})).toThrow(path);
     });
 
     it('defaults the allow-list to none', () => {

@@ -69,6 +69,23 @@ export type ModelConfig = z.infer<typeof modelConfigSchema>;
 
 const jsonSchemaObject = z.record(z.string(), z.unknown());
 
+/** Whether an http or agent tool's calls wait for a human's approval (approvals.ts). */
+const approvalSetting = z.enum(['always', 'never']).default('never');
+
+/**
+ * Which of an MCP server's tools wait for a human's approval: all, none, or by tool name as
+ * OpenAI's `require_approval` filters them (a tool named in neither list is asked about).
+ */
+const mcpApprovalSetting = z
+  .union([
+    z.enum(['always', 'never']),
+    z.strictObject({
+      always: z.array(z.string().min(1)).optional(),
+      never: z.array(z.string().min(1)).optional(),
+    }),
+  ])
+  .default('never');
+
 export const httpToolConfigSchema = z.strictObject({
   type: z.literal('http'),
   url: z.url(),
@@ -76,6 +93,7 @@ export const httpToolConfigSchema = z.strictObject({
   parameters: jsonSchemaObject.default({ type: 'object', properties: {} }),
   timeoutMs: z.int().positive().default(30_000),
   headers: z.record(z.string(), z.string()).default({}),
+  approval: approvalSetting,
 });
 
 export const agentToolConfigSchema = z.strictObject({
@@ -84,6 +102,7 @@ export const agentToolConfigSchema = z.strictObject({
   instructions: z.string().optional(),
   description: z.string().optional(),
   tools: z.array(z.string()).default([]),
+  approval: approvalSetting,
 });
 
 /**
@@ -102,6 +121,7 @@ export const mcpToolConfigSchema = z.strictObject({
   timeoutMs: z.int().positive().default(60_000),
   /** Forces a transport; by default Streamable HTTP is tried, then HTTP+SSE. */
   transport: z.enum(['streamable-http', 'sse']).optional(),
+  approval: mcpApprovalSetting,
 });
 
 export const toolConfigSchema = z.discriminatedUnion('type', [
@@ -176,11 +196,24 @@ export const mcpConfigSchema = z.strictObject({
     .default([]),
 });
 
+/** Human approvals of server calls. */
+export const approvalsConfigSchema = z.strictObject({
+  /**
+   * How long an approval request waits for an answer, in milliseconds (24 hours). Unanswered
+   * after that, it counts as denied: the call gets a refusal its model reads.
+   */
+  expiresAfterMs: z
+    .int()
+    .positive()
+    .default(24 * 60 * 60 * 1000),
+});
+
 export const ratchetConfigSchema = z
   .strictObject({
     models: z.record(z.string().min(1), modelConfigSchema),
     tools: z.record(toolName, toolConfigSchema).default({}),
     mcp: mcpConfigSchema.default({ allow: [] }),
+    approvals: approvalsConfigSchema.default({ expiresAfterMs: 24 * 60 * 60 * 1000 }),
     limits: limitsSchema.default(limitsSchema.parse({})),
   })
   .superRefine((config, ctx) => {

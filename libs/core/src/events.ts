@@ -670,7 +670,11 @@ function openingItem(item: Item): Item {
     case 'reasoning':
       return reasoningSkeleton(item.id, item.content !== undefined);
     case 'compaction':
+    case 'mcp_approval_response':
       // Only ever input: no model writes one, so none streams.
+      return item;
+    case 'mcp_approval_request':
+      // Nothing of it streams: it opens as it closes, as OpenAI streams it.
       return item;
   }
 }
@@ -688,7 +692,14 @@ function reasoningSkeleton(id: string, withContent: boolean): ReasoningItem {
 }
 
 function assertFinished(item: Item): void {
-  if (item.type === 'compaction' || item.type === 'mcp_list_tools') return;
+  if (
+    item.type === 'compaction' ||
+    item.type === 'mcp_list_tools' ||
+    item.type === 'mcp_approval_request' ||
+    item.type === 'mcp_approval_response'
+  ) {
+    return;
+  }
   if (item.status === 'in_progress' || item.status === 'calling') {
     throw new Error(`item ${item.id} is still in_progress; only finished items can be closed`);
   }
@@ -736,6 +747,8 @@ export function itemEvents(
       break;
     case 'function_call_output':
     case 'compaction':
+    case 'mcp_approval_request':
+    case 'mcp_approval_response':
       break;
     case 'mcp_list_tools':
       body.push(...listingEvents(outputIndex, item));
@@ -1016,6 +1029,8 @@ export class ItemStreamer {
         break;
       case 'function_call_output':
       case 'compaction':
+      case 'mcp_approval_request':
+      case 'mcp_approval_response':
         // Open only in a replayed log; nothing of it streams, so the item closes alone.
         break;
       case 'mcp_list_tools':
@@ -1067,6 +1082,8 @@ export class ItemStreamer {
         item = { ...state.opening, status: 'incomplete' };
         break;
       case 'compaction':
+      case 'mcp_approval_request':
+      case 'mcp_approval_response':
         item = state.opening;
         break;
       case 'mcp_list_tools':
@@ -1405,6 +1422,8 @@ export class ItemStreamer {
       case 'function_call_output':
       case 'compaction':
       case 'mcp_list_tools':
+      case 'mcp_approval_request':
+      case 'mcp_approval_response':
         return;
     }
   }

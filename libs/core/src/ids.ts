@@ -10,6 +10,7 @@ export type IdPrefix =
   | 'call'
   | 'mcp'
   | 'mcpl'
+  | 'mcpr'
   | 'cmp'
   | 'step'
   | 'scope'

@@ -1,3 +1,4 @@
+export * from './approvals';
 export * from './batcher';
 export * from './call-outputs';
 export * from './compact-request';

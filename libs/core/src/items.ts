@@ -119,6 +119,27 @@ const mcpListToolsItem = z.strictObject({
   error: z.string().nullish(),
 });
 
+/** A call ratchet asked a human to approve, as a client sends its history back. */
+const mcpApprovalRequestItem = z.strictObject({
+  type: z.literal('mcp_approval_request'),
+  id: z.string().min(1),
+  server_label: z.string().min(1),
+  name: z.string().min(1),
+  arguments: z.string(),
+  agent_path: z
+    .array(z.strictObject({ name: z.string(), call_id: z.string().nullable() }))
+    .nullish(),
+});
+
+/** The answer to an approval request (OpenAI's `mcp_approval_response`). */
+const mcpApprovalResponseItem = z.strictObject({
+  type: z.literal('mcp_approval_response'),
+  id: z.string().min(1).nullish(),
+  approval_request_id: z.string().min(1),
+  approve: z.boolean(),
+  reason: z.string().max(10_000).nullish(),
+});
+
 const itemReference = z.strictObject({ type: z.literal('item_reference'), id: z.string().min(1) });
 
 /**
@@ -145,6 +166,8 @@ export const inputItemSchema = z.preprocess(
     reasoningItem,
     mcpCallItem,
     mcpListToolsItem,
+    mcpApprovalRequestItem,
+    mcpApprovalResponseItem,
     itemReference,
     compactionItem,
   ]),
@@ -243,6 +266,35 @@ export interface McpListToolsItem {
   error: string | null;
 }
 
+/** One agent call on the way from the top scope to a sub-agent: its tool name and call id. */
+export interface AgentPathEntry {
+  name: string;
+  call_id: string | null;
+}
+
+/**
+ * A call that waits for a human's approval (OpenAI's `mcp_approval_request`). `id` is what
+ * an `mcp_approval_response` answers. `agent_path` (ratchet's, not OpenAI's) names the agent
+ * calls that led to the sub-agent that made the call, outermost first; absent at the top.
+ */
+export interface McpApprovalRequestItem {
+  type: 'mcp_approval_request';
+  id: string;
+  server_label: string;
+  name: string;
+  arguments: string;
+  agent_path?: AgentPathEntry[];
+}
+
+/** A client's answer to an approval request (OpenAI's `mcp_approval_response`). */
+export interface McpApprovalResponseItem {
+  type: 'mcp_approval_response';
+  id: string;
+  approval_request_id: string;
+  approve: boolean;
+  reason: string | null;
+}
+
 /**
  * The earlier part of a conversation, summarised by POST /v1/responses/compact. Clients see
  * only the sealed `encrypted_content`; `summary` is ratchet's own: the text it seals, opened
@@ -266,7 +318,13 @@ export type ModelItem = MessageItem | FunctionCallItem | FunctionCallOutputItem 
  * responses store, clients see, and a model reads once server calls are expanded
  * (`modelItems`).
  */
-export type Item = ModelItem | McpCallItem | McpListToolsItem | CompactionItem;
+export type Item =
+  | ModelItem
+  | McpCallItem
+  | McpListToolsItem
+  | McpApprovalRequestItem
+  | McpApprovalResponseItem
+  | CompactionItem;
 
 /** Text of a message's parts that carry text (input_text, output_text). */
 export function messageText(item: MessageItem): string {

@@ -137,6 +137,23 @@ export function normalizeInput(
           })),
           error: item.error ?? null,
         };
+      case 'mcp_approval_request':
+        return {
+          type: 'mcp_approval_request',
+          id: item.id,
+          server_label: item.server_label,
+          name: item.name,
+          arguments: item.arguments,
+          ...(item.agent_path ? { agent_path: item.agent_path } : {}),
+        };
+      case 'mcp_approval_response':
+        return {
+          type: 'mcp_approval_response',
+          id: item.id ?? newId('mcpr'),
+          approval_request_id: item.approval_request_id,
+          approve: item.approve,
+          reason: item.reason ?? null,
+        };
       case 'item_reference': {
         const referenced = lookups.byId.get(item.id);
         if (!referenced) {

@@ -47,7 +47,10 @@ export type ResponseTool =
       server_label: string;
       server_url: string;
       allowed_tools: string[] | null;
-      require_approval: 'never';
+      require_approval:
+        | 'always'
+        | 'never'
+        | { always?: { tool_names: string[] }; never?: { tool_names: string[] } };
       server_description: string | null;
     };
 

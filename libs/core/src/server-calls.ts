@@ -7,6 +7,7 @@ import type {
   McpListToolsItem,
   ModelItem,
 } from './items';
+import type { ApprovalPolicy } from './approvals';
 import { summaryMessage } from './compaction';
 import { modelResult, toolResultText, type StepError, type StepRecord } from './steps';
 
@@ -29,6 +30,11 @@ export interface CallRouting {
   clientTools: boolean;
   /** MCP servers offered in the scope, whose tools the model calls as `<label>__<tool>`. */
   mcp?: McpRouting;
+  /**
+   * Which calls wait for a human's approval: by configured tool name (http, agent) or by MCP
+   * server label (for its tools' own names). None: no call does.
+   */
+  approvals?: Readonly<Record<string, ApprovalPolicy>>;
 }
 
 /** The MCP servers of a scope, and what each function name of their tools calls. */
@@ -148,7 +154,11 @@ export function scopeListings(
 /** How a scope routes its calls: the tools it offers, its MCP servers, and their listings. */
 export function scopeRouting(
   scope: {
-    tools: { server: Readonly<Record<string, ServerToolKind>>; mcp?: readonly string[] };
+    tools: {
+      server: Readonly<Record<string, ServerToolKind>>;
+      mcp?: readonly string[];
+      approval?: Readonly<Record<string, ApprovalPolicy>>;
+    };
     input: readonly Item[];
     parentStepId: string | null;
   },
@@ -157,6 +167,7 @@ export function scopeRouting(
   const routing: CallRouting = {
     serverTools: scope.tools.server,
     clientTools: scope.parentStepId === null,
+    ...(scope.tools.approval ? { approvals: scope.tools.approval } : {}),
   };
   const labels = scope.tools.mcp ?? [];
   if (labels.length === 0) return routing;
@@ -283,6 +294,10 @@ const NOT_FINISHED: StepError = {
   code: 'not_finished',
   message: 'The call did not finish: the response ended while it ran.',
 };
+const NOT_APPROVED: StepError = {
+  code: 'not_approved',
+  message: 'The call was not run: the response ended while it waited for approval.',
+};
 const CANCELLED: StepError = { code: 'cancelled', message: 'The tool call was cancelled.' };
 const FAILED: StepError = { code: 'tool_error', message: 'The tool call failed.' };
 
@@ -305,6 +320,8 @@ function callOutcome(step: CallStep | undefined): {
     case 'pending':
     case 'running':
       return { status: 'incomplete', output: null, error: errorText(NOT_FINISHED) };
+    case 'awaiting_approval':
+      return { status: 'incomplete', output: null, error: errorText(NOT_APPROVED) };
   }
 }
 
@@ -379,6 +396,9 @@ export function modelItems(items: readonly Item[]): ModelItem[] {
     }
     // A listing reaches the model as the tools it is offered, not as an item.
     if (item.type === 'mcp_list_tools') continue;
+    // Approval requests and answers are between ratchet and the client: the model reads the
+    // call's outcome once it ran (or was refused), as an mcp_call.
+    if (item.type === 'mcp_approval_request' || item.type === 'mcp_approval_response') continue;
     if (item.type !== 'function_call') endTurn();
     model.push(item.type === 'compaction' ? summaryMessage(item) : item);
   }

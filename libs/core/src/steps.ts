@@ -4,7 +4,14 @@ import type { Usage } from './usage';
 // The recorded shape of a scope's steps, as the transition function reads them.
 
 export type StepKind = 'model_call' | 'tool_call' | 'agent_call';
-export type StepStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+export type StepStatus =
+  | 'pending'
+  | 'running'
+  | 'completed'
+  | 'failed'
+  | 'cancelled'
+  /** A call recorded but not run until a human approves it (approvals.ts). */
+  | 'awaiting_approval';
 export type FinishReason = 'stop' | 'tool_calls' | 'length' | 'content_filter';
 
 export interface StepError {
@@ -75,6 +82,11 @@ export interface NewStep {
   arguments: string | null;
   /** A call the transition refuses to run (a cap): recorded as already failed with this. */
   refused?: StepError;
+  /**
+   * A call that waits for a human's approval before it runs (recorded awaiting_approval):
+   * what its request shows, the `server_label` and `name` of its call.
+   */
+  awaitingApproval?: { server_label: string; name: string };
 }
 
 export function isTerminalStep(status: StepStatus): boolean {
@@ -85,6 +97,7 @@ export function isTerminalStep(status: StepStatus): boolean {
       return true;
     case 'pending':
     case 'running':
+    case 'awaiting_approval':
       return false;
   }
 }

@@ -1,3 +1,4 @@
+import { callNeedsApproval, type ApprovalPolicy } from './approvals';
 import type { FunctionCallOutputItem, Item, ModelItem } from './items';
 import type { FunctionTool, ResponseTool } from './response';
 import {
@@ -37,6 +38,11 @@ export interface ScopeTools {
    * by label. Config servers are not here: the config says how to reach them.
    */
   remote?: Record<string, RemoteMcpServer>;
+  /**
+   * Which calls wait for a human's approval, by configured tool name or MCP server label
+   * (absent: none). A request's MCP server has its `require_approval` here.
+   */
+  approval?: Record<string, ApprovalPolicy>;
 }
 
 /** An MCP server a request named, as its scope keeps it. */
@@ -63,12 +69,24 @@ export function responseTools(tools: ScopeTools | null | undefined): ResponseToo
           server_label: label,
           server_url: remote[label].url,
           allowed_tools: remote[label].allowedTools,
-          require_approval: 'never',
+          require_approval: requireApprovalOf(tools.approval?.[label]),
           server_description: remote[label].description,
         }
       : { type: 'function', name: label, description: null, parameters: null, strict: null },
   );
   return [...tools.definitions, ...servers];
+}
+
+/** A policy as a Response's `tools` echoes `require_approval`. */
+function requireApprovalOf(
+  policy: ApprovalPolicy | undefined,
+): 'always' | 'never' | { always?: { tool_names: string[] }; never?: { tool_names: string[] } } {
+  if (policy === undefined) return 'never';
+  if (typeof policy === 'string') return policy;
+  return {
+    ...(policy.always ? { always: { tool_names: policy.always } } : {}),
+    ...(policy.never ? { never: { tool_names: policy.never } } : {}),
+  };
 }
 
 export interface ScopeState extends CallRouting {
@@ -78,6 +96,8 @@ export interface ScopeState extends CallRouting {
   maxIterations: number;
   /** Budgets of the whole response tree, which every scope in it draws from. */
   budget: ResponseBudget;
+  /** Items an adopted scope showed in earlier responses: left out of this one's output. */
+  shown?: readonly string[];
 }
 
 /** What is left of the response-wide budgets when the scope is advanced. */
@@ -159,7 +179,7 @@ export function transition(state: ScopeState): Decision {
         callId: call.call_id,
         name: call.name,
         arguments: call.arguments,
-        ...refusal(state, call.name, index >= allowedCalls),
+        ...gate(state, call.name, index >= allowedCalls),
       })),
     };
   }
@@ -181,6 +201,19 @@ export function transition(state: ScopeState): Decision {
     return { type: 'incomplete', reason: CAP_REASONS.maxSteps, output };
   }
   return appendModelCall(lastRound + 1);
+}
+
+/** Whether a call runs now, is refused, or waits for a human's approval. */
+function gate(
+  state: ScopeState,
+  name: string,
+  overBudget: boolean,
+): Pick<NewStep, 'refused' | 'awaitingApproval'> {
+  const refused = refusal(state, name, overBudget);
+  if (refused.refused) return refused;
+  if (!callNeedsApproval(state, name)) return {};
+  const target = serverCallTarget(state, name);
+  return { awaitingApproval: { server_label: target.label, name: target.name } };
 }
 
 /** Why a call the model made is not run, if it is not. */
@@ -229,7 +262,8 @@ export function groupRounds(steps: readonly StepRecord[]): StepRecord[][] {
  */
 export function scopeOutput(
   rounds: readonly (readonly StepRecord[])[],
-  routing: CallRouting,
+  routing: CallRouting & { shown?: readonly string[] },
+  options: ScopeOutputOptions = {},
 ): Item[] {
   const items: Item[] = [];
   rounds.forEach((round, r) => {
@@ -247,11 +281,20 @@ export function scopeOutput(
       }
       const step = steps.find((candidate) => candidate.index === index);
       index += 1;
+      // A paused turn leaves out the calls that wait (the continuation shows them).
+      if (options.paused && step && !isTerminalStep(step.status)) continue;
       const target = serverCallTarget(routing, item.name, step);
       items.push(settledServerCall(item, target, round[0].id, step));
     }
   });
-  return items;
+  if (!routing.shown || routing.shown.length === 0) return items;
+  const shown = new Set(routing.shown);
+  return items.filter((item) => !shown.has(item.id));
+}
+
+export interface ScopeOutputOptions {
+  /** The scope pauses for approvals: calls that have not ended are left out. */
+  paused?: boolean;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { StepTruncation, Usage } from '@ratchet/core';
+import type { StepApproval, StepTruncation, Usage } from '@ratchet/core';
 import type { StepBackoff } from './recovery.repository';
 import { Sql, statement } from './sql';
 
@@ -11,7 +11,7 @@ export interface StepProgress {
   round: number;
   index: number;
   kind: 'model_call' | 'tool_call' | 'agent_call';
-  status: 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+  status: 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'awaiting_approval';
   name: string | null;
   call_id: string | null;
   attempt: number;
@@ -25,6 +25,13 @@ export interface StepProgress {
   usage: Usage | null;
   /** The last time this model call waited out an upstream failure. */
   backoff: StepBackoff | null;
+  /**
+   * A call that asked for a human's approval: its request id, when it asked and until when,
+   * and the decision (who decided, by API key id, and when) once there is one.
+   */
+  approval: StepApproval | null;
+  /** The step of an earlier response this one continues (a paused tree adopted). */
+  adopted_from: string | null;
   /** A model call whose input `truncation: "auto"` shortened: what it left out. */
   truncation: {
     dropped_item_ids: string[];
@@ -39,7 +46,7 @@ const SQL = {
     `SELECT s.id, s.scope_id, sc.depth, s.round, s.index, s.kind::text AS kind,
             s.status::text AS status, s.name, s.call_id, s.attempt, s.lease_owner AS worker,
             s.lease_expires_at, s.dispatched_at, s.started_at, s.completed_at, s.error, s.usage,
-            s.backoff, s.result -> 'truncation' AS truncation
+            s.backoff, s.result -> 'truncation' AS truncation, s.approval, s.adopted_from
        FROM steps s JOIN scopes sc ON sc.id = s.scope_id
       WHERE s.response_id = $1
       ORDER BY s.created_at, sc.depth, s.round, s.index`,

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { PoolClient } from 'pg';
 import {
   conversationIdOf,
   type Batcher,
@@ -130,7 +131,8 @@ const SQL = {
   ),
   conversation: statement(
     'response-conversation',
-    `SELECT r.output, s.input FROM responses r JOIN scopes s ON s.id = 'scope_' || substr(r.id, 6)
+    `SELECT r.output, coalesce(r.context, s.input) AS input
+       FROM responses r JOIN scopes s ON s.id = 'scope_' || substr(r.id, 6)
       WHERE r.id = $1 AND r.store AND ($2::text IS NULL OR r.owner_id = $2)`,
   ),
   delete: statement(
@@ -197,6 +199,16 @@ export function toRecord(row: RecordRow): ResponseRecord {
     createdAt: new Date(row.created_at),
     completedAt: row.completed_at === null ? null : new Date(row.completed_at),
   };
+}
+
+/** Records a response as `create` does, on a transaction's connection. */
+export async function insertResponse(
+  client: PoolClient,
+  response: NewResponse,
+): Promise<ResponseRecord> {
+  const { record, op } = createOperation(response);
+  await client.query({ ...SQL.create.one, values: oneValues(SQL.create, op) });
+  return record;
 }
 
 /** The owner filter of a principal: null (everyone's) for admins. */
@@ -305,8 +317,7 @@ export class ResponsesRepository {
         return { type: 'locked', responseId: holder };
       }
       const response = build(history.items);
-      const { record, op } = createOperation(response);
-      await client.query({ ...SQL.create.one, values: oneValues(SQL.create, op) });
+      const record = await insertResponse(client, response);
       await client.query({ ...CONVERSATIONS_SQL.hold, values: [conversationId, response.id] });
       return { type: 'created', record };
     });

@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import {
+  approvalRequestId,
   type Batcher,
   isTerminalStep,
+  type StepApproval,
   newId,
   type CreateResponseRequest,
   type Item,
@@ -30,6 +32,8 @@ export interface ScopeRow {
   instructions: string | null;
   input: Item[];
   tools: ScopeTools;
+  /** Ids of items an adopted top scope showed in earlier responses. */
+  shownItems: string[];
 }
 
 /** Counters of the whole response tree, for the response-wide budgets. */
@@ -99,6 +103,8 @@ export interface NewChildScope {
 export interface Finished {
   recorded: boolean;
   roundComplete: boolean;
+  /** Calls of the tree waiting for approval. */
+  awaiting: number;
   scopeId: string | null;
   snapshot: ScopeSnapshot | null;
 }
@@ -115,6 +121,8 @@ export interface ResponseEnd {
 export interface AppendBudget {
   maxSteps: number;
   maxToolCalls: number | null;
+  /** How long a call's approval request waits for an answer (approvals.expiresAfterMs). */
+  approvalExpiresAfterMs?: number;
 }
 
 /** A step to record already claimed by `owner` (attempt 1), by its index in the round. */
@@ -160,16 +168,30 @@ interface RoundOp {
 }
 
 function roundOp(round: NewRound, budget: AppendBudget, claim: InlineClaim | null): RoundOp {
-  const steps = round.steps.map((step) => ({
-    id: newId('step'),
-    index: step.index,
-    kind: step.kind,
-    status: step.refused ? 'failed' : step.index === claim?.index ? 'running' : 'pending',
-    call_id: step.callId,
-    name: step.name,
-    arguments: step.arguments,
-    error: step.refused ?? null,
-  }));
+  const now = new Date();
+  const steps = round.steps.map((step) => {
+    const id = newId('step');
+    return {
+      id,
+      index: step.index,
+      kind: step.kind,
+      status: step.refused
+        ? 'failed'
+        : step.awaitingApproval
+          ? 'awaiting_approval'
+          : step.index === claim?.index
+            ? 'running'
+            : 'pending',
+      call_id: step.callId,
+      name: step.name,
+      arguments: step.arguments,
+      error: step.refused ?? null,
+      approval:
+        step.awaitingApproval && !step.refused
+          ? newApproval(id, step.awaitingApproval, now, budget.approvalExpiresAfterMs)
+          : null,
+    };
+  });
   return {
     response_id: round.responseId,
     scope_id: round.scopeId,
@@ -182,6 +204,23 @@ function roundOp(round: NewRound, budget: AppendBudget, claim: InlineClaim | nul
     tool_calls: round.steps.filter((s) => s.kind !== 'model_call' && !s.refused).length,
     owner: claim?.owner ?? null,
     lease_ms: claim?.leaseMs ?? 0,
+  };
+}
+
+/** What a step that waits for approval records of it (approvals.ts). */
+function newApproval(
+  stepId: string,
+  call: { server_label: string; name: string },
+  now: Date,
+  expiresAfterMs = 24 * 60 * 60 * 1000,
+): StepApproval {
+  return {
+    id: approvalRequestId(stepId),
+    server_label: call.server_label,
+    name: call.name,
+    requested_at: now.toISOString(),
+    expires_at: new Date(now.getTime() + expiresAfterMs).toISOString(),
+    decision: null,
   };
 }
 
@@ -249,6 +288,7 @@ interface ContextRow {
   instructions: string | null;
   input: Item[];
   tools: ScopeTools;
+  shown_items?: string[] | null;
   request: CreateResponseRequest;
   deadline_at: Date | null;
 }
@@ -332,6 +372,7 @@ export class StepsRepository {
         instructions: row.instructions,
         input: row.input,
         tools: row.tools,
+        shownItems: row.shown_items ?? [],
       },
       request: row.request,
       deadlineAt: row.deadline_at,
@@ -499,6 +540,7 @@ export class StepsRepository {
       status: ResponseStatus;
       step_count: number;
       tool_call_count: number;
+      awaiting_approvals: number;
       steps: StepRow[] | null;
     }>(STEPS_SQL.finish, [
       stepId,
@@ -508,9 +550,18 @@ export class StepsRepository {
       jsonParam(outcome.error),
       jsonParam(outcome.usage),
     ]);
-    if (!row) return { recorded: false, roundComplete: false, scopeId: null, snapshot: null };
+    if (!row) {
+      return { recorded: false, roundComplete: false, awaiting: 0, scopeId: null, snapshot: null };
+    }
+    const awaiting = row.awaiting_approvals;
     if (row.open !== 0 || row.steps === null) {
-      return { recorded: true, roundComplete: false, scopeId: row.scope_id, snapshot: null };
+      return {
+        recorded: true,
+        roundComplete: false,
+        awaiting,
+        scopeId: row.scope_id,
+        snapshot: null,
+      };
     }
     // The statement read the steps before its own update: put this step's outcome in.
     const steps = row.steps.map((step) =>
@@ -529,6 +580,7 @@ export class StepsRepository {
     return {
       recorded: true,
       roundComplete: true,
+      awaiting,
       scopeId: row.scope_id,
       snapshot:
         context && fresh

@@ -70,10 +70,11 @@ function appendCtes(precondition: string): string {
           AND (op.max_tool_calls IS NULL OR lock.tool_call_count + op.tool_calls <= op.max_tool_calls)),
      ins AS (
        INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
-                          arguments, error, prev_step_id, completed_at, attempt, lease_owner,
-                          executed_by, lease_expires_at, started_at, dispatched_at)
+                          arguments, error, approval, prev_step_id, completed_at, attempt,
+                          lease_owner, executed_by, lease_expires_at, started_at, dispatched_at)
        SELECT x.id, op.response_id, op.scope_id, op.round, x.index, x.kind::step_kind,
-              x.status::step_status, x.call_id, x.name, x.arguments, x.error, op.prev_step_id,
+              x.status::step_status, x.call_id, x.name, x.arguments, x.error, x.approval,
+              op.prev_step_id,
               CASE WHEN x.status = 'failed' THEN now() END,
               CASE WHEN x.status = 'running' THEN 1 ELSE 0 END,
               CASE WHEN x.status = 'running' THEN op.owner END,
@@ -84,7 +85,7 @@ function appendCtes(precondition: string): string {
          FROM op JOIN fits USING (o)
               CROSS JOIN LATERAL json_to_recordset(op.steps) AS x(
                 id text, index int, kind text, status text, call_id text, name text,
-                arguments text, error jsonb)
+                arguments text, error jsonb, approval jsonb)
        ON CONFLICT (scope_id, round, index) DO NOTHING
        RETURNING scope_id, response_id, ${STEP_COLUMNS}),
      counted AS (
@@ -93,6 +94,9 @@ function appendCtes(precondition: string): string {
               tool_call_count = r.tool_call_count
                 + (SELECT count(*) FROM ins
                     WHERE ins.scope_id = op.scope_id AND kind <> 'model_call' AND status <> 'failed'),
+              awaiting_approvals = r.awaiting_approvals
+                + (SELECT count(*) FROM ins
+                    WHERE ins.scope_id = op.scope_id AND status = 'awaiting_approval'),
               status = 'in_progress', started_at = coalesce(r.started_at, now())
          FROM op
         WHERE r.id = op.response_id AND EXISTS (SELECT 1 FROM ins WHERE ins.scope_id = op.scope_id)),
@@ -115,7 +119,7 @@ export const STEPS_SQL = {
   context: statement(
     'scope-context',
     `SELECT s.id, s.response_id, s.parent_step_id, s.depth, s.model, s.instructions, s.input,
-            s.tools, r.request, r.deadline_at
+            s.tools, s.shown_items, r.request, r.deadline_at
        FROM scopes s JOIN responses r ON r.id = s.response_id
       WHERE s.id = $1`,
   ),
@@ -123,7 +127,7 @@ export const STEPS_SQL = {
   contextAndState: statement(
     'scope-context-and-state',
     `SELECT s.id, s.response_id, s.parent_step_id, s.depth, s.model, s.instructions, s.input,
-            s.tools, r.request, r.deadline_at, r.status::text AS status, r.step_count,
+            s.tools, s.shown_items, r.request, r.deadline_at, r.status::text AS status, r.step_count,
             r.tool_call_count, ${STEPS_OF_SCOPE('s.id')} AS steps
        FROM scopes s JOIN responses r ON r.id = s.response_id
       WHERE s.id = $1`,
@@ -148,7 +152,7 @@ export const STEPS_SQL = {
      ${APPEND_RESULT},
      (SELECT row_to_json(c) FROM (
         SELECT s.id, s.response_id, s.parent_step_id, s.depth, s.model, s.instructions,
-               s.input, s.tools, r.request, r.deadline_at
+               s.input, s.tools, s.shown_items, r.request, r.deadline_at
           FROM scopes s JOIN responses r ON r.id = s.response_id WHERE s.id = op.scope_id) c)
        AS context
      FROM op`,
@@ -219,7 +223,7 @@ export const STEPS_SQL = {
        UPDATE scopes SET open_steps = open_steps - 1
         WHERE id = (SELECT scope_id FROM done) RETURNING open_steps)
      SELECT d.scope_id, o.open_steps AS open, r.status::text AS status, r.step_count,
-            r.tool_call_count,
+            r.tool_call_count, r.awaiting_approvals,
             CASE WHEN o.open_steps = 0 THEN ${STEPS_OF_SCOPE('d.scope_id')} END AS steps
        FROM done d JOIN opened o ON true JOIN responses r ON r.id = d.response_id`,
   ),

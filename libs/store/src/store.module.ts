@@ -12,6 +12,8 @@ import { Sealer } from './sealer';
 import { SealingKeysRepository } from './sealing-keys.repository';
 import { Sql } from './sql';
 import { StepsRepository } from './steps.repository';
+import { AdoptionRepository } from './adoption.repository';
+import { ApprovalsRepository } from './approvals.repository';
 import { StoredItemsRepository } from './stored-items.repository';
 import { WorkersRepository } from './workers.repository';
 import { TraceContextRepository } from './trace-context.repository';
@@ -26,6 +28,8 @@ const repositories = [
   ResponsesRepository,
   SealingKeysRepository,
   StepsRepository,
+  ApprovalsRepository,
+  AdoptionRepository,
   StoredItemsRepository,
   WorkersRepository,
   TraceContextRepository,

@@ -128,6 +128,7 @@ function tool(overrides: Partial<HttpToolConfig> = {}): HttpToolConfig {
     timeoutMs: 5_000,
     headers: {},
     ...overrides,
+    approval: overrides.approval ?? 'never',
   };
 }
 

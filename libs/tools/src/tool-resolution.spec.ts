@@ -69,8 +69,12 @@ describe('MCP servers in a request', () => {
     ['a loopback URL', { server_url: 'http://127.0.0.1:8080/mcp' }, 'server_url'],
     ['the metadata address', { server_url: 'http://169.254.169.254/' }, 'server_url'],
     ['no URL', { server_url: undefined }, 'server_url'],
-    ['approvals', { require_approval: 'always' }, 'require_approval'],
-    ['the default approvals', { require_approval: undefined }, 'require_approval'],
+    [
+      'a read_only approval filter',
+      { require_approval: { always: { read_only: true } } },
+      'require_approval.always.read_only',
+    ],
+    ['an unknown approval setting', { require_approval: 'sometimes' }, 'require_approval'],
     ['a connector', { connector_id: 'connector_gmail' }, 'connector_id'],
     ['a read_only filter', { allowed_tools: { read_only: true } }, 'allowed_tools.read_only'],
     ['a reserved label', { server_label: 'http' }, 'server_label'],
@@ -78,6 +82,22 @@ describe('MCP servers in a request', () => {
   ])('refuses %s, naming the field', (_what, extra, field) => {
     const error = refusal([{ type: 'function', name: 'weather' }, named(extra)]);
     expect(error.param).toBe(`tools[1].${field}`);
+  });
+
+  it.each([
+    ['always', 'always'],
+    ['absent (OpenAI asks by default)', undefined],
+  ])('keeps require_approval %s as the server’s approval policy', (_what, sent) => {
+    const tools = resolve([named({ require_approval: sent })]);
+    expect(tools.approval).toEqual({ docs: 'always' });
+  });
+
+  it('keeps a require_approval filter by tool names, and nothing for never', () => {
+    const filtered = resolve([
+      named({ require_approval: { never: { tool_names: ['search'] }, always: null } }),
+    ]);
+    expect(filtered.approval).toEqual({ docs: { always: null, never: ['search'] } });
+    expect(resolve([named()]).approval).toBeUndefined();
   });
 
   it('refuses two servers with one label', () => {
@@ -92,6 +112,34 @@ describe('MCP servers in a request', () => {
     expect(JSON.stringify(withoutMcpSecrets(request))).not.toMatch(/secret|tok\b/);
     expect(requestMcpHeaders(request)).toEqual({
       docs: { Authorization: 'Bearer tok' },
+    });
+  });
+
+  it('carries the config’s approval settings to requests and to agents', () => {
+    const config = parseRatchetConfig(
+      `
+models:
+  mock: { provider: mock }
+tools:
+  gh: { type: mcp, url: 'https://mcp.example.com/mcp', approval: { never: [search] } }
+  deploy: { type: http, url: 'http://deploy.internal/', approval: always }
+  lookup: { type: http, url: 'http://lookup.internal/' }
+  boss: { type: agent, model: mock, tools: [gh, deploy, lookup], approval: always }
+`,
+      'test.yaml',
+      {},
+    );
+    const request = resolveRequestTools(
+      config,
+      parseCreateResponse({
+        model: 'mock',
+        tools: ['boss', 'lookup'].map((name) => ({ type: 'function', name })),
+      }),
+    );
+    expect(request.approval).toEqual({ boss: 'always' });
+    expect(resolveAgentTools(config, ['gh', 'deploy', 'lookup']).approval).toEqual({
+      gh: { always: null, never: ['search'] },
+      deploy: 'always',
     });
   });
 

@@ -1,6 +1,7 @@
 import { ConfigError, type RatchetConfig } from '@ratchet/config';
 import {
   RatchetError,
+  type ApprovalPolicy,
   type CreateResponseRequest,
   type FunctionTool,
   type McpToolParam,
@@ -45,6 +46,7 @@ export function resolveRequestTools(
   const server: ScopeTools['server'] = {};
   const mcp: string[] = [];
   const remote: Record<string, RemoteMcpServer> = {};
+  const approval: Record<string, ApprovalPolicy> = {};
   const seen = new Set<string>();
   (request.tools ?? []).forEach((tool, index) => {
     const name = tool.type === 'mcp' ? tool.server_label : tool.name;
@@ -59,15 +61,21 @@ export function resolveRequestTools(
     seen.add(name);
     if (tool.type === 'mcp') {
       remote[name] = requestMcpServer(config, tool, index);
+      const policy = requestApproval(tool.require_approval);
+      if (policy !== 'never') approval[name] = policy;
       mcp.push(name);
       return;
     }
     if (isMcpServer(config, tool.name)) {
       mcp.push(tool.name);
+      addConfigApproval(config, tool.name, approval);
       return;
     }
     const configured = configuredDefinition(config, tool.name);
-    if (configured) server[tool.name] = config.tools[tool.name].type as ServerToolKind;
+    if (configured) {
+      server[tool.name] = config.tools[tool.name].type as ServerToolKind;
+      addConfigApproval(config, tool.name, approval);
+    }
     definitions.push({
       type: 'function',
       name: tool.name,
@@ -77,10 +85,35 @@ export function resolveRequestTools(
     });
   });
   checkToolChoice(request, seen);
-  if (mcp.length === 0) return { definitions, server };
+  const approvals = Object.keys(approval).length > 0 ? { approval } : {};
+  if (mcp.length === 0) return { definitions, server, ...approvals };
   return Object.keys(remote).length > 0
-    ? { definitions, server, mcp, remote }
-    : { definitions, server, mcp };
+    ? { definitions, server, mcp, remote, ...approvals }
+    : { definitions, server, mcp, ...approvals };
+}
+
+/**
+ * A request MCP server's `require_approval` as a policy. Absent, it is OpenAI's default:
+ * every call is asked about.
+ */
+function requestApproval(sent: McpToolParam['require_approval']): ApprovalPolicy {
+  if (sent == null) return 'always';
+  if (typeof sent === 'string') return sent;
+  return { always: sent.always?.tool_names ?? null, never: sent.never?.tool_names ?? null };
+}
+
+/** A configured tool's `approval`, kept when its calls wait for one. */
+function addConfigApproval(
+  config: RatchetConfig,
+  name: string,
+  approval: Record<string, ApprovalPolicy>,
+): void {
+  const setting = config.tools[name].approval;
+  if (setting === 'never') return;
+  approval[name] =
+    typeof setting === 'string'
+      ? setting
+      : { always: setting.always ?? null, never: setting.never ?? null };
 }
 
 /** Labels that ratchet's own server calls show, which no MCP server may take. */
@@ -112,12 +145,17 @@ function requestMcpServer(
       'unsupported_parameter',
     );
   }
-  if (tool.require_approval !== 'never') {
-    throw RatchetError.invalid(
-      'Approvals of MCP tool calls are not supported yet: set require_approval to "never".',
-      at('require_approval'),
-      'unsupported_value',
-    );
+  const filter = tool.require_approval;
+  if (filter != null && typeof filter === 'object') {
+    for (const side of ['always', 'never'] as const) {
+      if (filter[side]?.read_only != null) {
+        throw RatchetError.invalid(
+          'Filtering MCP tools by read_only is not supported: list their tool_names.',
+          at(`require_approval.${side}.read_only`),
+          'unsupported_parameter',
+        );
+      }
+    }
   }
   if (tool.server_url == null) {
     throw RatchetError.invalid(
@@ -215,17 +253,23 @@ export function resolveAgentTools(config: RatchetConfig, names: readonly string[
   const definitions: FunctionTool[] = [];
   const server: ScopeTools['server'] = {};
   const mcp: string[] = [];
+  const approval: Record<string, ApprovalPolicy> = {};
   for (const name of names) {
     if (isMcpServer(config, name)) {
       mcp.push(name);
+      addConfigApproval(config, name, approval);
       continue;
     }
     const definition = configuredDefinition(config, name);
     if (!definition) continue; // the config schema already rejects unknown names
     definitions.push(definition);
     server[name] = config.tools[name].type as ServerToolKind;
+    addConfigApproval(config, name, approval);
   }
-  return mcp.length > 0 ? { definitions, server, mcp } : { definitions, server };
+  const approvals = Object.keys(approval).length > 0 ? { approval } : {};
+  return mcp.length > 0
+    ? { definitions, server, mcp, ...approvals }
+    : { definitions, server, ...approvals };
 }
 
 function isMcpServer(config: RatchetConfig, name: string): boolean {

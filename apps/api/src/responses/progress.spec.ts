@@ -24,6 +24,8 @@ function step(overrides: Partial<StepProgress>): StepProgress {
     usage: null,
     backoff: null,
     truncation: null,
+    approval: null,
+    adopted_from: null,
     ...overrides,
   };
 }

@@ -52,6 +52,11 @@ function waitingOn(step: StepProgress, now: Date): string[] {
         : `${what}: running on worker ${step.worker ?? '?'} (attempt ${step.attempt}, lease until ${step.lease_expires_at})`,
     ];
   }
+  if (step.status === 'awaiting_approval') {
+    return [
+      `${what}: waiting for a human's approval (request ${step.approval?.id ?? '?'}, expires ${step.approval?.expires_at ?? '?'})`,
+    ];
+  }
   if (step.status === 'pending') {
     return [
       step.dispatched_at === null

@@ -43,6 +43,7 @@ import {
   withoutMcpSecrets,
 } from '@ratchet/tools';
 import { InputResolver } from '../items/input-resolver.service';
+import { ApprovalAnswers } from './approval-answers';
 import type { InputItemsQuery } from './input-items.query';
 import { progressView, type ProgressView } from './progress';
 import { TerminalWaits, type TerminalWait } from './terminal-waits';
@@ -89,6 +90,7 @@ export class ResponsesService {
     private readonly inputs: InputResolver,
     private readonly waits: TerminalWaits,
     private readonly sealer: Sealer,
+    private readonly approvals: ApprovalAnswers,
   ) {
     // A config whose MCP allow-list does not read stops startup, not a request.
     mcpAllowListOf(config.config);
@@ -128,6 +130,7 @@ export class ResponsesService {
     // Item references resolve and compaction items open here, so a request with one that
     // does not is refused before anything is recorded.
     const inputItems = await this.inputs.resolve(request.input, principal);
+    const answers = this.approvals.answersOf(request, inputItems);
     const id = newId('resp');
     const tools = await this.sealMcpHeaders(id, resolved, requestMcpHeaders(parsed));
     let context: Item[] = [];
@@ -149,12 +152,19 @@ export class ResponsesService {
       };
     };
     const conversationId = conversationIdOf(request);
+    // Scopes of an adopted tree (approvals answered) whose round the answers completed.
+    let resume: string[] = [];
     const record =
-      conversationId !== null
-        ? this.createInConversation(conversationId, principal, response)
-        : this.previousContext(request, principal, heldConversation).then((previous) =>
-            this.responses.create(response(previous)),
-          );
+      answers.length > 0
+        ? this.approvals.adopt(request, principal, answers, response).then((adopted) => {
+            resume = adopted.resume;
+            return adopted.record;
+          })
+        : conversationId !== null
+          ? this.createInConversation(conversationId, principal, response)
+          : this.previousContext(request, principal, heldConversation).then((previous) =>
+              this.responses.create(response(previous)),
+            );
     const waits = !request.background && !request.stream;
     // A foreground caller listens before the work is queued, so no notice can slip past.
     const watching = waits ? this.waits.watch(id) : null;
@@ -176,6 +186,7 @@ export class ResponsesService {
     }
     try {
       await this.queue.advance({ responseId: id, scopeId: topScopeId(id) }, 'start');
+      for (const scopeId of resume) await this.queue.advance({ responseId: id, scopeId }, 'start');
       if (request.stream) return { type: 'stream', responseId: id, context, replayed: false };
       const ended = watch ? await watch.ended(signal) : created;
       return { type: 'response', response: assembleResponse(ended), replayed: false };
