@@ -27,6 +27,8 @@ export interface BurstResult {
   stepsPerSecond: number;
   /** Peak resident set of the largest process of each kind over the timed rounds, MB. */
   peakResidentMb: Record<string, number>;
+  /** The same peaks' private (anonymous) part, MB: what each process holds of its own. */
+  peakPrivateMb: Record<string, number>;
   /** Postgres WAL written per response over the timed rounds, bytes. */
   walBytesPerResponse: number;
   /** CPU ms per response over the timed rounds, by process kind. */
@@ -109,10 +111,12 @@ export async function measureBurst(
   const memory = new PeakResident(plan.pids);
   const roundsMs: number[] = [];
   let peakResidentMb: Record<string, number>;
+  let peakPrivateMb: Record<string, number>;
   try {
     for (let i = 0; i < plan.rounds; i++) roundsMs.push(await round());
   } finally {
     peakResidentMb = memory.stop();
+    peakPrivateMb = memory.privateStopped();
   }
   const spent = cpuBetween(cpuBefore, await plan.cpu());
   const wal = await walBytesSince(db, walBefore);
@@ -125,6 +129,7 @@ export async function measureBurst(
     wallMs,
     stepsPerSecond: (steps / wallMs) * 1000,
     peakResidentMb,
+    peakPrivateMb,
     walBytesPerResponse: wal / (plan.responses * plan.rounds),
     cpuPerResponse: cpuPer(spent, plan.responses * plan.rounds),
   };

@@ -13,7 +13,7 @@ import { runFanoutFloor, type FanoutFloorResult } from './fanout-floor';
 import { measureLatency, type LatencyResult } from './latency';
 import { formatMarkdown } from './markdown';
 import { deleteRedisKeys, describeMachine } from './machine';
-import { largestByName, residentNow } from './memory';
+import { largestByName, privateMb, residentNow } from './memory';
 import { startNoopToolServer } from './noop-tool-server';
 import { readOptions } from './options';
 import { RatchetClient } from './ratchet-client';
@@ -90,7 +90,8 @@ async function main(cleanup: Cleanup): Promise<void> {
   // Idle: started, connected, nothing run yet; a moment to settle after start-up.
   await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
   const idleResidentMb = largestByName(residentNow(ratchet.pids()));
-  log(`idle resident memory: ${formatMb(idleResidentMb)}`);
+  const idlePrivateMb = largestByName(residentNow(ratchet.pids(), privateMb));
+  log(`idle resident memory: ${formatMb(idleResidentMb)} (private: ${formatMb(idlePrivateMb)})`);
 
   const cpu: CpuProbe = async () =>
     snapshotCpu([...ratchet.pids(), ...(await postgresBackends(db))]);
@@ -333,6 +334,7 @@ async function main(cleanup: Cleanup): Promise<void> {
     streaming,
     baseline,
     idleResidentMb,
+    idlePrivateMb,
     fanout: fanout && fanoutFloor ? { ratchet: fanout, floor: fanoutFloor } : null,
     trace,
     failover,

@@ -4,22 +4,40 @@ import type { NamedPid } from './cpu';
 // Resident memory per process from /proc (Linux): what the machine really gives each process,
 // heap, native code, buffers and the Prisma or WASM engines included.
 
-/** A process's resident set in MB, or null when it is gone (or not Linux). */
-export function residentMb(pid: number): number | null {
+// Resident memory counts the pages of node's own binary that the process has touched (about
+// 47 MB for ratchet's processes): file-backed, and shared by every node process on the
+// machine. The private (anonymous) part is what one more process really costs: the heap, the
+// compiled code, native buffers. Both are reported.
+
+/** /proc status field `field` (kB) of a process in MB, or null when it is gone (or not Linux). */
+function statusMb(pid: number, field: 'VmRSS' | 'RssAnon'): number | null {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
     return match ? Number(match[1]) / 1024 : null;
   } catch {
     return null;
   }
 }
 
-/** Resident MB of each process now, keyed `name pid`. */
-export function residentNow(pids: readonly NamedPid[]): Map<string, number> {
+/** A process's resident set in MB, or null when it is gone (or not Linux). */
+export function residentMb(pid: number): number | null {
+  return statusMb(pid, 'VmRSS');
+}
+
+/** The private (anonymous) part of a process's resident set in MB, or null. */
+export function privateMb(pid: number): number | null {
+  return statusMb(pid, 'RssAnon');
+}
+
+/** Resident MB of each process now (or its private part), keyed `name pid`. */
+export function residentNow(
+  pids: readonly NamedPid[],
+  read: (pid: number) => number | null = residentMb,
+): Map<string, number> {
   const now = new Map<string, number>();
   for (const { name, pid } of pids) {
-    const mb = residentMb(pid);
+    const mb = read(pid);
     if (mb !== null) now.set(`${name} ${pid}`, mb);
   }
   return now;
@@ -42,6 +60,7 @@ export function largestByName(byProcess: ReadonlyMap<string, number>): Record<st
  */
 export class PeakResident {
   private readonly peaks = new Map<string, number>();
+  private readonly privatePeaks = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -59,9 +78,20 @@ export class PeakResident {
     return largestByName(this.peaks);
   }
 
+  /** After stop: the peak of the private part of the largest process of each name, MB. */
+  privateStopped(): Record<string, number> {
+    return largestByName(this.privatePeaks);
+  }
+
   private sample(): void {
-    for (const [key, mb] of residentNow(this.pids())) {
-      this.peaks.set(key, Math.max(this.peaks.get(key) ?? 0, mb));
+    const pids = this.pids();
+    for (const [peaks, read] of [
+      [this.peaks, residentMb],
+      [this.privatePeaks, privateMb],
+    ] as const) {
+      for (const [key, mb] of residentNow(pids, read)) {
+        peaks.set(key, Math.max(peaks.get(key) ?? 0, mb));
+      }
     }
   }
 }

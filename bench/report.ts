@@ -43,6 +43,8 @@ export interface BenchResults {
   baseline: BaselineResult;
   /** Resident MB of the largest process of each kind, idle after start-up. */
   idleResidentMb: Record<string, number>;
+  /** The private (anonymous) part of each idle process's resident set, MB. */
+  idlePrivateMb: Record<string, number>;
   /** Null when BENCH_FANOUT_RESPONSES is 0. */
   fanout: { ratchet: FanoutResult; floor: FanoutFloorResult } | null;
   trace: TraceResult | null;
@@ -115,7 +117,7 @@ function failoverVerdicts(failover: FailoverResult | null): string {
 | kill-to-rerun p95 <= ${int(TARGETS.killToRerunP95Ms)} ms | ${int(p95)} ms (max ${int(failover.killToRerun.max)} ms) | ${verdict(p95 <= TARGETS.killToRerunP95Ms)} |`;
 }
 
-function fanoutVerdicts({ fanout, idleResidentMb }: BenchResults): string {
+function fanoutVerdicts({ fanout, idleResidentMb, idlePrivateMb }: BenchResults): string {
   if (!fanout) return '';
   const { ratchet, floor } = fanout;
   const perStep = ratchet.perStepP50 / floor.perStepP50;
@@ -128,13 +130,19 @@ function fanoutVerdicts({ fanout, idleResidentMb }: BenchResults): string {
 | fan-out per-step p50 <= ${TARGETS.fanoutPerStepRatio}x the floor's (model -> ${ratchet.shape.steps - 2} tools -> model, ${ms(floor.perStepP50)} ms) | ${ms(ratchet.perStepP50)} ms, ${perStep.toFixed(2)}x | ${verdict(perStep <= TARGETS.fanoutPerStepRatio)} |
 | fan-out throughput >= ${TARGETS.fanoutThroughputRatio}x the floor's (${burst}, ${int(floor.burst.stepsPerSecond)} steps/s) | ${int(ratchet.burst.stepsPerSecond)} steps/s, ${throughput.toFixed(2)}x | ${verdict(throughput >= TARGETS.fanoutThroughputRatio)} |
 | Postgres WAL per fan-out response <= ${int(TARGETS.fanoutWalBytes / 1024)} KB | ${(wal / 1024).toFixed(1)} KB (floor ${(floor.burst.walBytesPerResponse / 1024).toFixed(1)} KB) | ${verdict(wal <= TARGETS.fanoutWalBytes)} |
-| idle resident memory <= ${TARGETS.idleResidentMb} MB per process | ${residentList(idleResidentMb)} | ${verdict(idle <= TARGETS.idleResidentMb)} |
-| peak resident memory <= ${TARGETS.peakResidentMb} MB per process (${burst}) | ${residentList(ratchet.burst.peakResidentMb)} | ${verdict(peak <= TARGETS.peakResidentMb)} |`;
+| idle resident memory <= ${TARGETS.idleResidentMb} MB per process (private part in brackets) | ${residentList(idleResidentMb, idlePrivateMb)} | ${verdict(idle <= TARGETS.idleResidentMb)} |
+| peak resident memory <= ${TARGETS.peakResidentMb} MB per process (${burst}) | ${residentList(ratchet.burst.peakResidentMb, ratchet.burst.peakPrivateMb)} | ${verdict(peak <= TARGETS.peakResidentMb)} |`;
 }
 
-const residentList = (byKind: Record<string, number>): string =>
+const residentList = (
+  byKind: Record<string, number>,
+  privateByKind: Record<string, number> = {},
+): string =>
   Object.entries(byKind)
-    .map(([kind, mb]) => `${kind} ${int(mb)} MB`)
+    .map(([kind, mb]) => {
+      const own = privateByKind[kind];
+      return `${kind} ${int(mb)} MB${own === undefined ? '' : ` (${int(own)})`}`;
+    })
     .join(', ');
 
 function fanoutSection(
@@ -149,7 +157,7 @@ function fanoutSection(
       ms(perStep),
       burst.roundsMs.map((v) => int(v)).join(' / '),
       int(burst.stepsPerSecond),
-      residentList(burst.peakResidentMb),
+      residentList(burst.peakResidentMb, burst.peakPrivateMb),
       (burst.walBytesPerResponse / 1024).toFixed(1),
       ms(totalCpu(burst.cpuPerResponse) / steps),
       cpu(burst.cpuPerResponse),
@@ -161,7 +169,9 @@ ${steps} steps, with the instant mock model and the no-op http tool. Per step: o
 time (foreground \`POST /v1/responses\`, ${ratchet.latency.count} after ${options.warmup} untimed),
 the end-to-end p50 divided by ${steps}. Then ${int(ratchet.burst.responses)} foreground requests at once
 on ${int(ratchet.burst.responses)} connections, ${ratchet.burst.roundsMs.length} rounds after ${options.fanoutWarmupRounds} untimed, median
-reported; peak resident memory is sampled from /proc every 50 ms over the timed rounds, WAL
+reported; peak resident memory is sampled from /proc every 50 ms over the timed rounds (in
+brackets, its private part: resident memory also counts the pages of node's own binary a
+process has touched, about 47 MB, which every node process on the machine shares), WAL
 is the server's WAL insert position before and after them (anything else writing to the
 server counts too).
 

@@ -1,3 +1,6 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { LISTEN_BACKLOG } from '../apps/api/src/listen';
 import { SseBody } from './support/chaos';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
 import {
@@ -66,6 +69,19 @@ async function waitFor<T>(value: () => T | null | undefined): Promise<T> {
     if (Date.now() > deadline) throw new Error('not there after 5 s');
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+it('listens with room for a burst of connections, not the default 511', () => {
+  // ss prints a listening socket's backlog as its Send-Q.
+  const line = execFileSync('ss', ['-ltnH', `sport = :${new URL(urlB).port}`], {
+    encoding: 'utf8',
+  }).trim();
+  const [, , backlog] = line.split(/\s+/);
+  expect(Number(backlog)).toBe(Math.min(LISTEN_BACKLOG, somaxconn()));
+});
+
+function somaxconn(): number {
+  return Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
 }
 
 it('streams on one API what runs for a request made on the other, from a cursor', async () => {

@@ -75,6 +75,11 @@ interface Endpoint {
   /** Whether it names a tenant's resource (so a stranger must get a 404). */
   owned: boolean;
   public?: boolean;
+  /**
+   * An operator route: only admin keys are served; every tenant key (owner or not) gets
+   * exactly what an unknown route answers.
+   */
+  admin?: boolean;
 }
 
 const ENDPOINTS: Endpoint[] = [
@@ -165,6 +170,43 @@ const ENDPOINTS: Endpoint[] = [
     owned: true,
   },
   { method: 'DELETE', path: (f) => `/v1/conversations/${f.conversation}`, ok: 200, owned: true },
+  { method: 'GET', path: () => '/v1/admin/stuck', ok: 200, owned: false, admin: true },
+  {
+    method: 'POST',
+    path: () => '/v1/admin/responses/requeue',
+    body: { ids: ['{response}'], dry_run: true },
+    ok: 200,
+    owned: false,
+    admin: true,
+  },
+  {
+    method: 'POST',
+    path: () => '/v1/admin/responses/cancel',
+    body: { ids: ['{response}'], dry_run: true },
+    ok: 200,
+    owned: false,
+    admin: true,
+  },
+  { method: 'GET', path: () => '/v1/admin/workers', ok: 200, owned: false, admin: true },
+  // No worker has this id (draining the one worker here would stop the other cases): the
+  // admin's 404 names the worker; a tenant's is the unknown route's.
+  {
+    method: 'POST',
+    path: () => '/v1/admin/workers/nobody:1:000000/drain',
+    ok: 404,
+    owned: false,
+    admin: true,
+  },
+  {
+    method: 'POST',
+    path: () => '/v1/admin/purge',
+    body: { older_than: '30d', dry_run: true },
+    ok: 200,
+    owned: false,
+    admin: true,
+  },
+  { method: 'GET', path: () => '/v1/admin/audit', ok: 200, owned: false, admin: true },
+  { method: 'GET', path: () => '/v1/admin/overview', ok: 200, owned: false, admin: true },
 ];
 
 /** The ids of `f` swapped for ids that exist nowhere, of the same shape. */
@@ -258,6 +300,23 @@ describe.each(
 
     // Another tenant: as if the resource did not exist.
     const stranger = await call(endpoint, f, `Bearer ${f.stranger}`);
+    if (endpoint.admin) {
+      // Tenants, the owner too, get what an unknown route answers: no hint it exists.
+      const pathname = new URL(endpoint.path(f), ratchet.url).pathname;
+      const unknownRoute = {
+        status: 404,
+        error: {
+          message: `Unknown request URL: ${endpoint.method} ${pathname}.`,
+          type: 'invalid_request_error',
+          param: null,
+          code: null,
+        },
+      };
+      expect(stranger).toEqual(unknownRoute);
+      expect(await call(endpoint, f, `Bearer ${f.owner}`)).toEqual(unknownRoute);
+      expect((await call(endpoint, f, `Bearer ${ratchet.adminKey}`)).status).toBe(endpoint.ok);
+      return;
+    }
     if (endpoint.owned) {
       const nonexistent = await call(endpoint, missing(f), `Bearer ${f.owner}`);
       expect(stranger.status).toBe(404);

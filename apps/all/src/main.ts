@@ -1,6 +1,6 @@
 import { AppConfig, exitOnSignals, PinoLogger, runMain } from '@ratchet/config';
+import { createApiApp, listen } from '@ratchet/api';
 import { logFields, serveMetrics, startTracing, stopTracing, tracesUrl } from '@ratchet/telemetry';
-import { createApiApp } from '@ratchet/api';
 import { handBackDelay, InFlightRegistry, WorkerModule } from '@ratchet/worker';
 
 // `npm start`: the API and a worker in one process, sharing one Postgres and one Redis.
@@ -22,7 +22,7 @@ runMain('all', async () => {
     onStop: stopTracing,
     log: (line) => process.stderr.write(`ratchet all: ${line}\n`),
   });
-  await app.listen(config.env.PORT, '0.0.0.0');
+  await listen(app, config.env.PORT, '0.0.0.0');
   const metrics = await serveMetrics(config.env.RATCHET_METRICS_PORT);
   return `api and worker listening on http://127.0.0.1:${config.env.PORT}${metrics}${traces}`;
 });

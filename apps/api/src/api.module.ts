@@ -5,6 +5,8 @@ import { EventsModule } from '@ratchet/events';
 import { ProviderRegistry } from '@ratchet/providers';
 import { QueueModule } from '@ratchet/queue';
 import { StoreModule } from '@ratchet/store';
+import { AdminController } from './admin/admin.controller';
+import { AdminService } from './admin/admin.service';
 import { AuthGuard } from './auth/auth.guard';
 import { CompactionController } from './compaction/compaction.controller';
 import { CompactionService } from './compaction/compaction.service';
@@ -32,6 +34,7 @@ import { ResponsesWebSocketServer } from './websocket/responses-websocket.server
     ConversationsController,
     CompactionController,
     OpenApiController,
+    AdminController,
   ],
   providers: [
     ResponsesService,
@@ -47,6 +50,7 @@ import { ResponsesWebSocketServer } from './websocket/responses-websocket.server
     ResponsesWebSocketServer,
     ConversationsService,
     InputResolver,
+    AdminService,
     { provide: APP_GUARD, useClass: AuthGuard },
     { provide: APP_FILTER, useClass: OpenAIExceptionFilter },
   ],

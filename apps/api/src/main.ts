@@ -2,6 +2,7 @@ import { AppConfig, exitOnSignals, PinoLogger, runMain } from '@ratchet/config';
 import { logFields, serveMetrics, startTracing, stopTracing, tracesUrl } from '@ratchet/telemetry';
 
 import { createApiApp } from './api-app';
+import { listen } from './listen';
 
 runMain('api', async () => {
   const config = AppConfig.fromEnvironment();
@@ -18,7 +19,7 @@ runMain('api', async () => {
     onStop: stopTracing,
     log: (line) => process.stderr.write(`ratchet api: ${line}\n`),
   });
-  await app.listen(config.env.PORT, '0.0.0.0');
+  await listen(app, config.env.PORT, '0.0.0.0');
   const metrics = await serveMetrics(config.env.RATCHET_METRICS_PORT);
   return `listening on http://127.0.0.1:${config.env.PORT}${metrics}${traces}`;
 });

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createApiApp } from '@ratchet/api';
+import { createApiApp, listen } from '@ratchet/api';
 import { AppConfig, exitOnSignals, PinoLogger, runMain, StartupError } from '@ratchet/config';
 import { ensureDatabase, findMigrationsDir, generateKeySecret, migrate } from '@ratchet/store';
 import { logFields, startTracing, stopTracing, tracesUrl } from '@ratchet/telemetry';
@@ -68,7 +68,7 @@ runMain('dev', async () => {
       logger: PinoLogger.create(config.env.LOG_LEVEL, 'ratchet', logFields),
       extraModules: [WorkerModule],
     });
-    await app.listen(config.env.PORT, '127.0.0.1');
+    await listen(app, config.env.PORT, '127.0.0.1');
 
     const deadlineMs = config.env.RATCHET_SHUTDOWN_TIMEOUT_MS;
     exitOnSignals(app, {

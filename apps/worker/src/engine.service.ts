@@ -30,6 +30,7 @@ import {
   type StepOutcome,
 } from '@ratchet/store';
 import { agentEnded, observeStep, responseEnded } from '@ratchet/telemetry';
+import { DrainState } from './drain-state';
 import { InFlightRegistry } from './in-flight.registry';
 import { LeaseKeeper } from './lease-keeper';
 import { Liveness } from './liveness.service';
@@ -94,6 +95,7 @@ export class EngineService {
     private readonly leases: LeaseKeeper,
     private readonly recovery: RecoveryRepository,
     private readonly liveness: Liveness,
+    private readonly drain: DrainState,
   ) {
     this.leaseMs = leases.leaseMs;
   }
@@ -131,7 +133,10 @@ export class EngineService {
       maxIterations: limits.maxIterations,
       budget: { steps: limits.maxSteps, toolCalls: null, expired: false },
     });
-    if (decision.type !== 'append' || decision.steps.length !== 1) return null;
+    // A draining worker runs nothing new here: decide() records the round for the queue.
+    if (decision.type !== 'append' || decision.steps.length !== 1 || this.drain.draining) {
+      return null;
+    }
     const claim = this.inlineClaim(decision.steps, true);
     const started = await this.steps.appendFirstRound(
       { responseId, scopeId, round: decision.round, steps: decision.steps, prevStepId: null },
@@ -427,10 +432,13 @@ export class EngineService {
     };
   }
 
-  /** A round of one call runs in this job, recorded already claimed, when `inline` allows. */
+  /**
+   * A round of one call runs in this job, recorded already claimed, when `inline` allows and
+   * the worker is not draining (a draining worker hands its chains' next steps to the queue).
+   */
   private inlineClaim(steps: readonly NewStep[], inline: boolean): InlineClaim | null {
     const runnable = steps.filter((step) => !step.refused);
-    return runnable.length === 1 && inline
+    return runnable.length === 1 && inline && !this.drain.draining
       ? { owner: this.workerId, leaseMs: this.leaseMs, index: runnable[0].index }
       : null;
   }

@@ -4,6 +4,7 @@ import { AppConfig } from '@ratchet/config';
 import { connectionErrorLogger, isJobName, parseJob, QUEUE_NAME } from '@ratchet/queue';
 import { observeQueueWait } from '@ratchet/telemetry';
 import type { Job } from 'bullmq';
+import { DrainState } from './drain-state';
 import { EngineService } from './engine.service';
 import { Liveness } from './liveness.service';
 
@@ -14,6 +15,7 @@ export class StepsProcessor extends WorkerHost implements OnApplicationBootstrap
     private readonly engine: EngineService,
     private readonly config: AppConfig,
     private readonly liveness: Liveness,
+    private readonly drain: DrainState,
   ) {
     super();
   }
@@ -24,9 +26,11 @@ export class StepsProcessor extends WorkerHost implements OnApplicationBootstrap
     // A worker without a liveness session takes no jobs: whatever it claimed, other workers
     // would take over at once.
     this.liveness.onChange((live) => {
-      if (live) void this.worker.resume();
+      if (live && !this.drain.draining) void this.worker.resume();
       else void this.worker.pause(true).catch(() => undefined);
     });
+    // A draining worker fetches no more jobs; the drain is done when the running ones are.
+    this.drain.onDrain(() => this.worker.pause());
   }
 
   async process(job: Job): Promise<void> {

@@ -16,6 +16,7 @@ import {
 } from '@ratchet/store';
 import { leaseTakeovers, sweeperRequeues } from '@ratchet/telemetry';
 import { EngineService } from './engine.service';
+import { Liveness } from './liveness.service';
 
 /**
  * Finds the work of live responses that nobody is doing and queues it again, from Postgres
@@ -49,6 +50,7 @@ export class Sweeper implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly engine: EngineService,
     private readonly log: EventLog,
     private readonly bus: ResponseBus,
+    private readonly liveness: Liveness,
   ) {
     this.intervalMs = config.env.RATCHET_SWEEP_INTERVAL_MS;
     this.graceMs = config.env.RATCHET_SWEEP_GRACE_MS;
@@ -103,6 +105,7 @@ export class Sweeper implements OnApplicationBootstrap, OnModuleDestroy {
       },
       `takeover${Date.now().toString(36)}`,
     );
+    await this.recordRun('takeover', { steps: steps.length, scopes: scopes.length });
     return taken;
   }
 
@@ -150,8 +153,24 @@ export class Sweeper implements OnApplicationBootstrap, OnModuleDestroy {
         await this.engine.dispatch(responseId);
       }
       for (const responseId of found.unclosedLogs) await this.closeLog(responseId);
+      await this.recordRun('sweep', {
+        steps: run.length + waiting.length,
+        scopes: advance.length,
+      });
       return found;
     });
+  }
+
+  /** Notes the run for the operations view; a failure to note it costs only the note. */
+  private async recordRun(
+    kind: 'sweep' | 'takeover',
+    counts: { steps: number; scopes: number },
+  ): Promise<void> {
+    await this.recovery
+      .recordRun(kind, this.liveness.workerId, counts)
+      .catch((error: unknown) =>
+        this.logger.warn(`could not record the ${kind} run: ${String(error)}`),
+      );
   }
 
   private async closeLog(responseId: string): Promise<void> {

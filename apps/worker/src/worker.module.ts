@@ -6,6 +6,8 @@ import { ProviderRegistry } from '@ratchet/providers';
 import { QueueModule } from '@ratchet/queue';
 import { StoreModule } from '@ratchet/store';
 import { HttpToolClient } from '@ratchet/tools';
+import { DrainState } from './drain-state';
+import { DrainWatch } from './drain-watch.service';
 import { EngineService } from './engine.service';
 import { InFlightRegistry } from './in-flight.registry';
 import { StepExecutor } from './step-executor';
@@ -28,6 +30,8 @@ import { StepsProcessor } from './steps.processor';
     Liveness,
     McpTools,
     Sweeper,
+    DrainState,
+    DrainWatch,
     {
       provide: HttpToolClient,
       inject: [AppConfig],

@@ -54,6 +54,9 @@ export function decodeNotice(message: string): ResponseNotice {
 /** Broadcast to every process: stop all work of this response now. */
 export const CANCEL_CHANNEL = 'cancel';
 
+/** Broadcast to every process: the worker of this id is to drain (an operator asked). */
+export const DRAIN_CHANNEL = 'drain';
+
 /**
  * Broadcast to every process: this response ended. One channel for all responses, so a
  * request waiting for one subscribes to nothing of its own (a process receives one message
@@ -116,6 +119,20 @@ export class ResponseBus implements OnModuleDestroy {
   async onCancel(listener: (responseId: string) => void): Promise<() => Promise<void>> {
     return this.subscribeChannel(
       this.prefix + CANCEL_CHANNEL,
+      (message) => message,
+      (message) => listener(message as string),
+    );
+  }
+
+  /** Tells the worker `workerId`, wherever it runs, that an operator asked it to drain. */
+  async publishDrain(workerId: string): Promise<void> {
+    await this.ensurePublisher().publish(this.prefix + DRAIN_CHANNEL, workerId);
+  }
+
+  /** Calls `listener` with the id of every worker asked to drain. */
+  async onDrain(listener: (workerId: string) => void): Promise<() => Promise<void>> {
+    return this.subscribeChannel(
+      this.prefix + DRAIN_CHANNEL,
       (message) => message,
       (message) => listener(message as string),
     );

@@ -80,6 +80,19 @@ export class JobQueue {
     if (jobs.length > 0) await this.queue.addBulk(jobs);
   }
 
+  /** The queue's name and how many of its jobs are in each state (the operations view). */
+  async counts(): Promise<{ name: string; counts: Record<string, number> }> {
+    const counts = await this.queue.getJobCounts(
+      'waiting',
+      'prioritized',
+      'active',
+      'delayed',
+      'failed',
+      'waiting-children',
+    );
+    return { name: this.queue.name, counts };
+  }
+
   /** Round trip to Redis, for readiness checks. */
   async ping(): Promise<void> {
     await this.queue.count();

@@ -1,4 +1,5 @@
 export * from './migrate';
+export * from './admin.repository';
 export * from './api-keys.repository';
 export * from './conversations.repository';
 export * from './events.repository';
@@ -12,6 +13,7 @@ export * from './sealing-keys.repository';
 export * from './sql';
 export * from './steps.repository';
 export * from './stored-items.repository';
+export * from './workers.repository';
 export * from './store.module';
 export * from './unavailable';
 export * from './trace-context.repository';

@@ -18,7 +18,7 @@ const SWEEP_LIMIT = 500;
  * Scope `sc` of live response `r` waits for a decision nobody is making: nothing in it is
  * pending or running, and it has not ended (a child scope's agent step still runs).
  */
-const STALLED_SCOPE = `r.status IN ('queued', 'in_progress')
+export const STALLED_SCOPE = `r.status IN ('queued', 'in_progress')
         AND NOT EXISTS (SELECT 1 FROM steps s
                          WHERE s.scope_id = sc.id AND s.status IN ('pending', 'running'))
         AND (sc.parent_step_id IS NULL
@@ -102,6 +102,38 @@ const SQL = {
             (SELECT coalesce(json_agg(taken), '[]') FROM taken) AS steps,
             (SELECT coalesce(json_agg(stalled), '[]') FROM stalled) AS scopes`,
   ),
+  // An operator's requeue of chosen responses: the sweeper's conditions without its grace
+  // periods (the operator says the work is idle now). Running steps of workers whose liveness
+  // session is gone are given up first, as the watch gives them up, so the claims that follow
+  // take them at once; steps held by a live worker under a valid lease are left alone.
+  expireDeadOwners: statement(
+    'admin-expire-dead-owners',
+    `UPDATE steps s SET lease_owner = NULL, lease_expires_at = now() - interval '1 second'
+       FROM responses r, workers w
+      WHERE r.id = ANY($1::text[]) AND r.status IN ('queued', 'in_progress')
+        AND s.response_id = r.id AND s.status = 'running' AND s.lease_owner = w.id
+        AND NOT ${LIVENESS_LOCK_HELD('w')}`,
+  ),
+  idleStepsOf: statement(
+    'admin-idle-steps',
+    `SELECT s.id, s.response_id AS "responseId", s.status::text AS status,
+            s.dispatched_at IS NOT NULL AS dispatched
+       FROM responses r JOIN steps s ON s.response_id = r.id
+      WHERE r.id = ANY($1::text[]) AND r.status IN ('queued', 'in_progress')
+        AND ((s.status = 'running' AND s.lease_expires_at < now()) OR s.status = 'pending')`,
+  ),
+  stalledScopesOf: statement(
+    'admin-stalled-scopes',
+    `SELECT sc.id, sc.response_id AS "responseId"
+       FROM responses r JOIN scopes sc ON sc.response_id = r.id
+      WHERE r.id = ANY($1::text[]) AND ${STALLED_SCOPE}`,
+  ),
+  // What recovery did, for the operations view; rows older than a day go as new ones come.
+  recordRun: statement(
+    'record-recovery-run',
+    `WITH old AS (DELETE FROM recovery_runs WHERE ran_at < now() - interval '1 day')
+     INSERT INTO recovery_runs (kind, worker_id, steps, scopes) VALUES ($1, $2, $3, $4)`,
+  ),
   // Streamed responses that ended without their terminal event (the writer died between the
   // two): their lease says by when the log should have been closed.
   unclosedLogs: statement(
@@ -149,6 +181,9 @@ export interface SweepFindings {
   scopes: StalledScope[];
   unclosedLogs: string[];
 }
+
+/** Who recovered work: the sweeper, the watch for dead workers, or an operator. */
+export type RecoveryKind = 'sweep' | 'takeover' | 'admin';
 
 @Injectable()
 export class RecoveryRepository {
@@ -199,6 +234,40 @@ export class RecoveryRepository {
     if (dead.length === 0) return null;
     const [row] = await this.sql.query<TakenOver>(SQL.takeOver, [dead.map((worker) => worker.id)]);
     return row;
+  }
+
+  /**
+   * The work of these live responses that nobody is doing, found and handed to `work` as a
+   * sweep finds it (steps whose lease ran out or whose worker died, pending steps, scopes
+   * waiting for a decision), but at once, with no grace period: an operator's requeue. It
+   * waits for a sweep in progress to end, so the two never queue the same work together.
+   * Whatever `work` queues is safe to run twice: a claim bumps the step's attempt, fencing
+   * out any late result, and recording a decision twice finds the round already there.
+   */
+  async recoverResponses<T>(
+    responseIds: readonly string[],
+    work: (found: SweepFindings) => Promise<T>,
+  ): Promise<T> {
+    const ids = [...responseIds];
+    // Committed before anything is queued: a claim that ran first would find the dead
+    // worker's lease still valid and do nothing.
+    await this.sql.query(SQL.expireDeadOwners, [ids]);
+    return this.sql.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [SWEEPER_LOCK]);
+      const steps = (await client.query<IdleStep>({ ...SQL.idleStepsOf, values: [ids] })).rows;
+      const scopes = (await client.query<StalledScope>({ ...SQL.stalledScopesOf, values: [ids] }))
+        .rows;
+      return work({ steps, scopes, unclosedLogs: [] });
+    });
+  }
+
+  /** Notes what a recovery did (also when it found nothing), for the operations view. */
+  async recordRun(
+    kind: RecoveryKind,
+    workerId: string | null,
+    counts: { steps: number; scopes: number },
+  ): Promise<void> {
+    await this.sql.query(SQL.recordRun, [kind, workerId, counts.steps, counts.scopes]);
   }
 
   private async find(client: PoolClient, graceMs: number): Promise<SweepFindings> {

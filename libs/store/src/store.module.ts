@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AppConfig, decodeSecretKey } from '@ratchet/config';
+import { AdminRepository } from './admin.repository';
 import { ApiKeysRepository } from './api-keys.repository';
 import { ConversationsRepository } from './conversations.repository';
 import { EventsRepository } from './events.repository';
@@ -12,9 +13,11 @@ import { SealingKeysRepository } from './sealing-keys.repository';
 import { Sql } from './sql';
 import { StepsRepository } from './steps.repository';
 import { StoredItemsRepository } from './stored-items.repository';
+import { WorkersRepository } from './workers.repository';
 import { TraceContextRepository } from './trace-context.repository';
 
 const repositories = [
+  AdminRepository,
   ApiKeysRepository,
   ConversationsRepository,
   EventsRepository,
@@ -24,6 +27,7 @@ const repositories = [
   SealingKeysRepository,
   StepsRepository,
   StoredItemsRepository,
+  WorkersRepository,
   TraceContextRepository,
 ];
 

@@ -6,6 +6,13 @@ import {
   updateConversationSchema,
 } from '@ratchet/core';
 import type { z } from 'zod';
+import {
+  auditQuerySchema,
+  overviewQuerySchema,
+  purgeSchema,
+  responseFilterSchema,
+  stuckQuerySchema,
+} from '../admin/admin.schemas';
 import { inputItemsQuerySchema } from '../responses/input-items.query';
 
 // Every HTTP route the API serves, as the OpenAPI document describes it. Request bodies and
@@ -27,7 +34,8 @@ export interface ApiRoute {
   /** OpenAPI style: `/v1/responses/{id}`. */
   path: string;
   operationId: string;
-  tag: 'Responses' | 'Conversations' | 'Models' | 'Health' | 'Reference';
+  /** Admin routes answer tenant keys as an unknown route would (404). */
+  tag: 'Responses' | 'Conversations' | 'Models' | 'Admin' | 'Health' | 'Reference';
   summary: string;
   /** Needs `Authorization: Bearer <key>`. */
   auth: boolean;
@@ -328,6 +336,103 @@ export const API_ROUTES: readonly ApiRoute[] = [
     auth: true,
     parameters: [ID('model')],
     answer: { status: 200, description: 'The model.', schema: 'Object' },
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/stuck',
+    operationId: 'adminListStuck',
+    tag: 'Admin',
+    summary:
+      'Live responses that are not progressing, oldest first, each with why: `worker_gone`, `lease_expired`, `backing_off`, `queued_too_long`, `scope_not_advanced`.',
+    auth: true,
+    query: stuckQuerySchema,
+    answer: { status: 200, description: 'A list of stuck responses.', schema: 'Object' },
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/responses/requeue',
+    operationId: 'adminRequeueResponses',
+    tag: 'Admin',
+    summary:
+      'Queues again the idle work of the live responses a filter names, as the recovery sweeper does; steps a live worker holds are left alone. `dry_run` only lists them. Audited.',
+    auth: true,
+    body: {
+      name: 'AdminResponseFilter',
+      schema: responseFilterSchema,
+      example: { stuck: true, status: ['in_progress'], dry_run: true },
+    },
+    answer: { status: 200, description: 'What matched and what was queued.', schema: 'Object' },
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/responses/cancel',
+    operationId: 'adminCancelResponses',
+    tag: 'Admin',
+    summary:
+      'Cancels the live responses a filter names, each as `POST /v1/responses/{id}/cancel` would (in-flight calls aborted in every worker). `dry_run` only lists them. Audited.',
+    auth: true,
+    body: {
+      name: 'AdminResponseFilter',
+      schema: responseFilterSchema,
+      example: { model: 'mock', created_before: '2026-12-01T00:00:00Z', dry_run: true },
+    },
+    answer: { status: 200, description: 'What matched and what was cancelled.', schema: 'Object' },
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/workers',
+    operationId: 'adminListWorkers',
+    tag: 'Admin',
+    summary: 'Live worker processes, with their running steps and drain state.',
+    auth: true,
+    answer: { status: 200, description: 'A list of workers.', schema: 'Object' },
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/workers/{id}/drain',
+    operationId: 'adminDrainWorker',
+    tag: 'Admin',
+    summary:
+      'Asks a worker to drain: it takes no new jobs, finishes its running ones, then shows `drained`. No body (or `{}`). Audited.',
+    auth: true,
+    parameters: [ID('worker')],
+    answer: { status: 200, description: 'The worker, draining.', schema: 'Object' },
+  },
+  {
+    method: 'post',
+    path: '/v1/admin/purge',
+    operationId: 'adminPurge',
+    tag: 'Admin',
+    summary:
+      'Deletes terminal responses that ended longer ago than `older_than` (seconds, or `"30d"`, `"12h"`, `"90m"`, `"45s"`), with their steps, events and items; never a live one. `dry_run` only lists them. Audited.',
+    auth: true,
+    body: {
+      name: 'AdminPurgeRequest',
+      schema: purgeSchema,
+      example: { older_than: '30d', dry_run: true },
+    },
+    answer: { status: 200, description: 'What was (or would be) deleted.', schema: 'Object' },
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/audit',
+    operationId: 'adminListAudit',
+    tag: 'Admin',
+    summary: "Operators' actions, newest first: who, what, with which parameters, what it touched.",
+    auth: true,
+    query: auditQuerySchema,
+    answer: { status: 200, description: 'A page of audit entries.', schema: 'Object' },
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/overview',
+    operationId: 'adminOverview',
+    tag: 'Admin',
+    summary:
+      'The operations view: queue depths, live workers, responses by status, recovery activity and upstream error rates over a recent window.',
+    auth: true,
+    query: overviewQuerySchema,
+    answer: { status: 200, description: 'The overview.', schema: 'Object' },
   },
   {
     method: 'get',

@@ -166,6 +166,7 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[], version: strin
       { name: 'Responses' },
       { name: 'Conversations' },
       { name: 'Models' },
+      { name: 'Admin', description: 'Operator controls; admin keys only.' },
       { name: 'Health' },
       { name: 'Reference' },
     ],

@@ -264,6 +264,17 @@ export class ResponsesService {
       );
     }
     if (isTerminalStatus(record.status)) return assembleResponse(record);
+    const { record: cancelled } = await this.stop(id);
+    return assembleResponse(cancelled ?? (await this.visible(id, principal)));
+  }
+
+  /**
+   * The one way a live response is cancelled, for its owner's cancel and an operator's alike:
+   * it ends `cancelled` with what it produced so far, its open steps end, every process
+   * aborts its in-flight requests, and its stream and waiters learn of the end. Says whether
+   * this call ended it (false: it had ended already), with the response as it now is.
+   */
+  async stop(id: string): Promise<{ cancelled: boolean; record: ResponseRecord | null }> {
     const snapshot = await this.steps.loadScope(topScopeId(id));
     const output = snapshot
       ? scopeOutput(groupRounds(snapshot.steps), scopeRouting(snapshot.scope, snapshot.steps))
@@ -272,11 +283,11 @@ export class ResponsesService {
     const ended = await this.responses.finishWithUsage(id, { status: 'cancelled', output });
     await this.steps.cancelOpenSteps(id);
     await this.bus.publishCancel(id);
-    const cancelled = await this.visible(id, principal);
     if (ended) responseEnded(ended);
-    if (cancelled.request.stream) await this.log.close(cancelled);
+    const cancelled = await this.responses.findById(id);
+    if (cancelled?.request.stream) await this.log.close(cancelled);
     await this.bus.publish({ type: 'terminal', responseId: id });
-    return assembleResponse(cancelled);
+    return { cancelled: ended !== null, record: cancelled };
   }
 
   /**
