@@ -1,6 +1,6 @@
 import { AppConfig, exitOnSignals, PinoLogger, runMain } from '@ratchet/config';
-import { logFields, serveMetrics, startTracing, stopTracing, tracesUrl } from '@ratchet/telemetry';
 import { createApiApp, listen } from '@ratchet/api';
+import { logFields, serveMetrics, startTracing, stopTracing, tracesUrl } from '@ratchet/telemetry';
 import { handBackDelay, InFlightRegistry, WorkerModule } from '@ratchet/worker';
 
 // `npm start`: the API and a worker in one process, sharing one Postgres and one Redis.
