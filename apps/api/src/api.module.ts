@@ -6,6 +6,7 @@ import { ProviderRegistry } from '@ratchet/providers';
 import { QueueModule } from '@ratchet/queue';
 import { StoreModule } from '@ratchet/store';
 import { AuthGuard } from './auth/auth.guard';
+import { ConsoleModule } from './console/console.module';
 import { CompactionController } from './compaction/compaction.controller';
 import { CompactionService } from './compaction/compaction.service';
 import { ConversationsController } from './conversations/conversations.controller';
@@ -22,7 +23,7 @@ import { TerminalWaits } from './responses/terminal-waits';
 import { ResponsesWebSocketServer } from './websocket/responses-websocket.server';
 
 @Module({
-  imports: [StoreModule, QueueModule, EventsModule],
+  imports: [StoreModule, QueueModule, EventsModule, ConsoleModule],
   controllers: [
     HealthController,
     ModelsController,

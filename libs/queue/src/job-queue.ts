@@ -80,6 +80,26 @@ export class JobQueue {
     if (jobs.length > 0) await this.queue.addBulk(jobs);
   }
 
+  /** Jobs in the queue by state, for operators. */
+  async counts(): Promise<
+    Record<'waiting' | 'active' | 'delayed' | 'prioritized' | 'failed', number>
+  > {
+    const counts = await this.queue.getJobCounts(
+      'waiting',
+      'active',
+      'delayed',
+      'prioritized',
+      'failed',
+    );
+    return {
+      waiting: counts.waiting ?? 0,
+      active: counts.active ?? 0,
+      delayed: counts.delayed ?? 0,
+      prioritized: counts.prioritized ?? 0,
+      failed: counts.failed ?? 0,
+    };
+  }
+
   /** Round trip to Redis, for readiness checks. */
   async ping(): Promise<void> {
     await this.queue.count();

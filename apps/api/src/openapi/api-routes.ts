@@ -6,6 +6,7 @@ import {
   updateConversationSchema,
 } from '@ratchet/core';
 import type { z } from 'zod';
+import { responseListQuerySchema } from '../console/response-list.query';
 import { inputItemsQuerySchema } from '../responses/input-items.query';
 
 // Every HTTP route the API serves, as the OpenAPI document describes it. Request bodies and
@@ -27,7 +28,7 @@ export interface ApiRoute {
   /** OpenAPI style: `/v1/responses/{id}`. */
   path: string;
   operationId: string;
-  tag: 'Responses' | 'Conversations' | 'Models' | 'Health' | 'Reference';
+  tag: 'Responses' | 'Conversations' | 'Models' | 'Console' | 'Health' | 'Reference';
   summary: string;
   /** Needs `Authorization: Bearer <key>`. */
   auth: boolean;
@@ -326,6 +327,70 @@ export const API_ROUTES: readonly ApiRoute[] = [
     auth: true,
     parameters: [ID('model')],
     answer: { status: 200, description: 'The model.', schema: 'Object' },
+  },
+  {
+    method: 'get',
+    path: '/v1/console/session',
+    operationId: 'consoleSession',
+    tag: 'Console',
+    summary: 'Who the key is: its id, and whether it is the admin key.',
+    auth: true,
+    answer: { status: 200, description: '`{object, api_key, admin}`.', schema: 'Object' },
+  },
+  {
+    method: 'get',
+    path: '/v1/console/responses',
+    operationId: 'consoleListResponses',
+    tag: 'Console',
+    summary:
+      "The key's stored responses (the admin key: everyone's), newest first, filtered by status, model, age, API key and metadata; paginated by cursor.",
+    auth: true,
+    query: responseListQuerySchema,
+    answer: {
+      status: 200,
+      description: '`{object: "list", data, has_more, next_cursor}`.',
+      schema: 'Object',
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/console/responses/{id}',
+    operationId: 'consoleGetResponse',
+    tag: 'Console',
+    summary:
+      'A response with its whole tree: every scope and step with its timestamps, attempts, worker, lease, arguments, result and usage, and what it waits for.',
+    auth: true,
+    parameters: [ID('response')],
+    answer: { status: 200, description: 'The response and its steps.', schema: 'Object' },
+  },
+  {
+    method: 'get',
+    path: '/v1/console/changes',
+    operationId: 'consoleChanges',
+    tag: 'Console',
+    summary:
+      'Server-sent events: `ready` once watching, then `changes` naming the responses of the key (the admin key: all) that were created, started or ended.',
+    auth: true,
+    answer: { status: 200, description: 'An event stream.', stream: true },
+  },
+  {
+    method: 'get',
+    path: '/v1/console/overview',
+    operationId: 'consoleOverview',
+    tag: 'Console',
+    summary:
+      'Admin key only: queue depths, workers and the steps each runs, what recovery has to do, and upstream model calls and failures of the last hour.',
+    auth: true,
+    answer: { status: 200, description: 'The overview.', schema: 'Object' },
+  },
+  {
+    method: 'get',
+    path: '/v1/console/keys',
+    operationId: 'consoleKeys',
+    tag: 'Console',
+    summary: 'Admin key only: the API keys (id, name, prefix), to filter responses by.',
+    auth: true,
+    answer: { status: 200, description: 'A list of keys.', schema: 'Object' },
   },
   {
     method: 'get',

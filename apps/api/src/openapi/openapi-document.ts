@@ -165,6 +165,7 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[], version: strin
       { name: 'Responses' },
       { name: 'Conversations' },
       { name: 'Models' },
+      { name: 'Console' },
       { name: 'Health' },
       { name: 'Reference' },
     ],

@@ -172,6 +172,7 @@ export class ResponsesService {
     }
     try {
       await this.queue.advance({ responseId: id, scopeId: topScopeId(id) }, 'start');
+      this.bus.publishChange(id);
       if (request.stream) return { type: 'stream', responseId: id, context, replayed: false };
       const ended = watch ? await watch.ended(signal) : created;
       return { type: 'response', response: assembleResponse(ended), replayed: false };
@@ -271,6 +272,7 @@ export class ResponsesService {
     const cancelled = await this.visible(id, principal);
     if (cancelled.request.stream) await this.log.close(cancelled);
     await this.bus.publish({ type: 'terminal', responseId: id });
+    this.bus.publishChange(id);
     return assembleResponse(cancelled);
   }
 
@@ -304,6 +306,7 @@ export class ResponsesService {
     const record = await this.visible(id, principal);
     if (!(await this.responses.delete(id, principal))) throw RatchetError.responseNotFound(id);
     if (!isTerminalStatus(record.status)) await this.bus.publishCancel(id);
+    this.bus.publishChange(id);
     return { id, object: 'response', deleted: true };
   }
 
