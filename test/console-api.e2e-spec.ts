@@ -367,3 +367,23 @@ describe('GET /v1/console/changes', () => {
     }
   });
 });
+
+describe('GET /console', () => {
+  it('serves the built page and its assets without a key, with a strict content policy', async () => {
+    const page = await ratchet.request('/console', { key: null });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+    const html = await page.text();
+    const assets = [...html.matchAll(/\/console\/assets\/([\w.-]+)/g)].map((match) => match[1]);
+    expect(assets.some((name) => name.endsWith('.js'))).toBe(true);
+    for (const name of assets) {
+      const asset = await ratchet.request(`/console/assets/${name}`, { key: null });
+      expect(asset.status).toBe(200);
+      expect(asset.headers.get('cache-control')).toMatch(/immutable/);
+    }
+    const missing = await ratchet.request('/console/assets/nothing.js', { key: null });
+    expect(missing.status).toBe(404);
+    const traversal = await ratchet.request('/console/assets/..%2Findex.html', { key: null });
+    expect(traversal.status).toBe(404);
+  });
+});

@@ -394,6 +394,32 @@ export const API_ROUTES: readonly ApiRoute[] = [
   },
   {
     method: 'get',
+    path: '/console',
+    operationId: 'console',
+    tag: 'Reference',
+    summary: 'The web console: responses, their step trees and timelines, live; operations.',
+    auth: false,
+    answer: { status: 200, description: 'An HTML page.', html: true },
+  },
+  {
+    method: 'get',
+    path: '/console/assets/{file}',
+    operationId: 'consoleAsset',
+    tag: 'Reference',
+    summary: "The console's script and style sheet.",
+    auth: false,
+    parameters: [
+      {
+        name: 'file',
+        in: 'path',
+        description: 'A file name the console page refers to.',
+        schema: { type: 'string' },
+      },
+    ],
+    answer: { status: 200, description: 'The file.' },
+  },
+  {
+    method: 'get',
     path: '/healthz',
     operationId: 'health',
     tag: 'Health',

@@ -1,0 +1,221 @@
+import type { ScopeDetail, StepDetail } from './api';
+import { clock, duration, tokens } from './format';
+
+/** One line of the timeline: a round's heading, or a step. */
+export type Row =
+  | { type: 'round'; key: string; scope: ScopeDetail; round: number; depth: number }
+  | { type: 'step'; key: string; step: StepDetail; depth: number; child: ScopeDetail | null };
+
+/**
+ * The tree as lines, depth first: each scope's rounds in order, each round's siblings by
+ * index, and under an agent step its sub-agent's scope (unless collapsed).
+ */
+export function treeRows(
+  scopes: readonly ScopeDetail[],
+  steps: readonly StepDetail[],
+  collapsed: ReadonlySet<string>,
+): Row[] {
+  const childOf = new Map(
+    scopes.filter((s) => s.parent_step_id).map((s) => [s.parent_step_id!, s]),
+  );
+  const stepsOf = new Map<string, StepDetail[]>();
+  for (const step of steps) {
+    const list = stepsOf.get(step.scope_id) ?? [];
+    list.push(step);
+    stepsOf.set(step.scope_id, list);
+  }
+  const rows: Row[] = [];
+  const visit = (scope: ScopeDetail, depth: number): void => {
+    const ordered = [...(stepsOf.get(scope.id) ?? [])].sort(
+      (a, b) => a.round - b.round || a.index - b.index,
+    );
+    let round = -1;
+    for (const step of ordered) {
+      if (step.round !== round) {
+        round = step.round;
+        rows.push({ type: 'round', key: `${scope.id}:${round}`, scope, round, depth });
+      }
+      const child = childOf.get(step.id) ?? null;
+      rows.push({ type: 'step', key: step.id, step, depth, child });
+      if (child && !collapsed.has(step.id)) visit(child, depth + 1);
+    }
+  };
+  const top = scopes.find((scope) => scope.parent_step_id === null);
+  if (top) visit(top, 0);
+  return rows;
+}
+
+/** Tick spacing that gives about six ticks over `span` milliseconds. */
+function tickStep(span: number): number {
+  const steps = [
+    1, 2, 5, 10, 20, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10_000, 15_000, 30_000, 60_000,
+    120_000, 300_000, 600_000, 1_800_000, 3_600_000,
+  ];
+  return steps.find((step) => span / step <= 7) ?? 3_600_000;
+}
+
+const KIND_ICON: Record<StepDetail['kind'], string> = {
+  model_call: 'M',
+  tool_call: 'T',
+  agent_call: 'A',
+};
+
+export const stepTitle = (step: StepDetail): string =>
+  step.kind === 'model_call' ? 'model call' : (step.name ?? step.kind);
+
+interface WaterfallProps {
+  rows: Row[];
+  start: number;
+  end: number;
+  now: number;
+  selected: string | null;
+  onSelect: (id: string) => void;
+  collapsed: ReadonlySet<string>;
+  onToggle: (id: string) => void;
+}
+
+const ms = (iso: string | null): number | null => (iso ? new Date(iso).getTime() : null);
+
+export function Waterfall({
+  rows,
+  start,
+  end,
+  now,
+  selected,
+  onSelect,
+  collapsed,
+  onToggle,
+}: WaterfallProps) {
+  const span = Math.max(end - start, 1);
+  const at = (t: number): string => `${Math.min(100, Math.max(0, ((t - start) / span) * 100))}%`;
+  const width = (from: number, to: number): string =>
+    `${Math.max(0, ((Math.min(to, end) - from) / span) * 100)}%`;
+  const tick = tickStep(span);
+  const ticks: number[] = [];
+  for (let t = 0; t <= span; t += tick) ticks.push(t);
+
+  return (
+    <div class="waterfall" data-testid="waterfall">
+      <div class="wf-head">
+        <div class="wf-label">Step</div>
+        <div class="wf-track wf-axis">
+          {ticks.map((t) => (
+            <span key={t} class="tick" style={{ left: at(start + t) }}>
+              {duration(t)}
+            </span>
+          ))}
+        </div>
+        <div class="wf-meta">Tokens</div>
+      </div>
+      {rows.map((row) => {
+        if (row.type === 'round') {
+          return (
+            <div key={row.key} class="wf-row wf-round" style={{ '--depth': row.depth }}>
+              <div class="wf-label">
+                <span class="round-label">
+                  {row.scope.depth > 0 ? 'sub-agent · ' : ''}round {row.round}
+                </span>
+              </div>
+              <div class="wf-track">
+                {ticks.map((t) => (
+                  <span key={t} class="grid" style={{ left: at(start + t) }} />
+                ))}
+              </div>
+              <div class="wf-meta" />
+            </div>
+          );
+        }
+        const step = row.step;
+        const created = ms(step.created_at)!;
+        const dispatched = ms(step.dispatched_at);
+        const started = ms(step.started_at);
+        const completed = ms(step.completed_at);
+        const queuedUntil = dispatched ?? started ?? completed ?? now;
+        const runEnd = completed ?? now;
+        return (
+          <div
+            key={row.key}
+            class={`wf-row wf-step ${selected === step.id ? 'selected' : ''}`}
+            style={{ '--depth': row.depth }}
+            data-step={step.id}
+            data-kind={step.kind}
+            data-status={step.status}
+            onClick={() => onSelect(step.id)}
+          >
+            <div class="wf-label">
+              {row.child ? (
+                <button
+                  class="toggle"
+                  aria-label={collapsed.has(step.id) ? 'Expand sub-agent' : 'Collapse sub-agent'}
+                  aria-expanded={!collapsed.has(step.id)}
+                  onClick={(event) => {
+                    event.stopPropagation();
+                    onToggle(step.id);
+                  }}
+                >
+                  {collapsed.has(step.id) ? '▸' : '▾'}
+                </button>
+              ) : (
+                <span class="toggle-space" />
+              )}
+              <span class={`kind kind-${step.kind}`}>{KIND_ICON[step.kind]}</span>
+              <span class="step-name">{stepTitle(step)}</span>
+              {step.attempt > 1 && <span class="attempts">×{step.attempt}</span>}
+            </div>
+            <div class="wf-track">
+              {ticks.map((t) => (
+                <span key={t} class="grid" style={{ left: at(start + t) }} />
+              ))}
+              <span
+                class="bar bar-queued"
+                style={{ left: at(created), width: width(created, queuedUntil) }}
+                title={`queued ${clock(step.created_at)}`}
+              />
+              {dispatched !== null && (
+                <span
+                  class="bar bar-waiting"
+                  style={{
+                    left: at(dispatched),
+                    width: width(dispatched, started ?? completed ?? now),
+                  }}
+                  title={`dispatched ${clock(step.dispatched_at)}`}
+                />
+              )}
+              {started !== null && (
+                <span
+                  class={`bar bar-run bar-${step.status}`}
+                  style={{ left: at(started), width: width(started, runEnd) }}
+                  title={`${step.status}: ${clock(step.started_at)} → ${clock(step.completed_at)}`}
+                />
+              )}
+              <span class="bar-label" style={{ left: at(started ?? created) }}>
+                {started !== null ? duration(runEnd - started) : step.status}
+              </span>
+            </div>
+            <div class="wf-meta">{step.usage ? tokens(step.usage.total_tokens) : ''}</div>
+          </div>
+        );
+      })}
+      <div class="legend">
+        <span>
+          <i class="bar-queued" /> recorded, waiting for the queue
+        </span>
+        <span>
+          <i class="bar-waiting" /> queued for a worker
+        </span>
+        <span>
+          <i class="bar-completed" /> ran
+        </span>
+        <span>
+          <i class="bar-running" /> running
+        </span>
+        <span>
+          <i class="bar-failed" /> failed
+        </span>
+        <span>
+          <i class="bar-cancelled" /> cancelled
+        </span>
+      </div>
+    </div>
+  );
+}
