@@ -1,7 +1,7 @@
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, getJson, postJson, type ResponseDetail, type StepDetail } from './api';
 import { useResponseEvents } from './events';
-import { clock, duration, isLive, pretty, tokens } from './format';
+import { clock, duration, isLive, pretty, shortId, tokens } from './format';
 import { StatusPill } from './list';
 import { useNow, useThrottle } from './live';
 import { stepTitle, treeRows, Waterfall } from './waterfall';
@@ -154,6 +154,15 @@ export function DetailView({ apiKey, id }: { apiKey: string; id: string }) {
     return () => clearInterval(timer);
   }, [detail === null, streamed, live]);
 
+  // The list follows new events unless the reader scrolled up from its end.
+  const eventList = useRef<HTMLOListElement>(null);
+  const following = useRef(true);
+  const eventCount = stream.events.length;
+  useEffect(() => {
+    const list = eventList.current;
+    if (list && following.current) list.scrollTop = list.scrollHeight;
+  }, [eventCount, streamed]);
+
   const rows = useMemo(
     () => (detail ? treeRows(detail.scopes, detail.steps, collapsed) : []),
     [detail, collapsed],
@@ -208,7 +217,10 @@ export function DetailView({ apiKey, id }: { apiKey: string; id: string }) {
               model <b>{summary.model}</b>
             </span>
             <span>
-              key <b>{summary.api_key.name}</b> <code class="small">{summary.api_key.id}</code>
+              key <b>{summary.api_key.name}</b>{' '}
+              <code class="small muted" title={summary.api_key.id}>
+                {shortId(summary.api_key.id, 10)}
+              </code>
             </span>
             {summary.background && <span class="tag">background</span>}
             {summary.stream && <span class="tag">stream</span>}
@@ -313,15 +325,21 @@ export function DetailView({ apiKey, id }: { apiKey: string; id: string }) {
           <h2>
             Events
             {streamed && (
-              <span class="muted small">
-                {' '}
-                {stream.done ? 'ended' : 'live'}
+              <span class="note">
+                {stream.done ? 'the stream ended' : 'live'}
                 {stream.resumedFrom >= 0 ? ` · resumed after #${stream.resumedFrom}` : ''}
               </span>
             )}
           </h2>
           {streamed ? (
-            <ol class="event-list">
+            <ol
+              class="event-list"
+              ref={eventList}
+              onScroll={(event) => {
+                const list = event.currentTarget;
+                following.current = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+              }}
+            >
               {stream.events.map((event) => (
                 <li key={event.sequence} data-seq={event.sequence}>
                   <span class="seq">{event.sequence}</span>

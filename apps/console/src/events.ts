@@ -80,7 +80,9 @@ export function useResponseEvents(
         try {
           await readEvents(
             key,
-            `/v1/responses/${id}?stream=true&starting_after=${saved.cursor}`,
+            saved.cursor < 0
+              ? `/v1/responses/${id}?stream=true`
+              : `/v1/responses/${id}?stream=true&starting_after=${saved.cursor}`,
             controller.signal,
             (message) => {
               if (message.data === '[DONE]') {

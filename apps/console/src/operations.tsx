@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, getJson, type OperationsOverview } from './api';
-import { ago, shortId } from './format';
+import { ago } from './format';
 import { useEventStream, useNow, useThrottle } from './live';
 
 function Stat({
@@ -91,8 +91,7 @@ export function OperationsView({ apiKey }: { apiKey: string }) {
       </div>
       <section class="card">
         <h2>
-          Workers{' '}
-          <span class="muted small">{overview.workers.filter((w) => w.alive).length} live</span>
+          Workers <span class="note">{overview.workers.filter((w) => w.alive).length} live</span>
         </h2>
         <table class="plain" data-testid="workers">
           <thead>
@@ -108,7 +107,7 @@ export function OperationsView({ apiKey }: { apiKey: string }) {
             {overview.workers.map((worker) => (
               <tr key={worker.id} data-worker={worker.id}>
                 <td>
-                  <code title={worker.id}>{shortId(worker.id, 10)}</code>
+                  <code>{worker.id}</code>
                 </td>
                 <td>
                   {worker.host} · {worker.pid}
@@ -142,7 +141,7 @@ export function OperationsView({ apiKey }: { apiKey: string }) {
       <section class="card">
         <h2>
           Upstream model calls{' '}
-          <span class="muted small">last {Math.round(overview.window_s / 60)} min</span>
+          <span class="note">responses of the last {Math.round(overview.window_s / 60)} min</span>
         </h2>
         <table class="plain" data-testid="upstream">
           <thead>

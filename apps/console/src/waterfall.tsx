@@ -76,6 +76,18 @@ interface WaterfallProps {
 
 const ms = (iso: string | null): number | null => (iso ? new Date(iso).getTime() : null);
 
+/**
+ * Where a bar's label goes: after its end; near the right edge, inside a wide bar at its
+ * end, or else before its start.
+ */
+function labelPlace(at: (t: number) => string, from: number, to: number): Record<string, string> {
+  const start = parseFloat(at(from));
+  const end = parseFloat(at(to));
+  if (end < 84) return { left: `${end}%` };
+  if (end - start > 12) return { right: `${100 - end}%`, color: 'white', fontWeight: '600' };
+  return { right: `${100 - start}%` };
+}
+
 export function Waterfall({
   rows,
   start,
@@ -100,7 +112,11 @@ export function Waterfall({
         <div class="wf-label">Step</div>
         <div class="wf-track wf-axis">
           {ticks.map((t) => (
-            <span key={t} class="tick" style={{ left: at(start + t) }}>
+            <span
+              key={t}
+              class={`tick ${t / span > 0.9 ? 'tick-end' : ''}`}
+              style={{ left: at(start + t) }}
+            >
               {duration(t)}
             </span>
           ))}
@@ -188,7 +204,7 @@ export function Waterfall({
                   title={`${step.status}: ${clock(step.started_at)} → ${clock(step.completed_at)}`}
                 />
               )}
-              <span class="bar-label" style={{ left: at(started ?? created) }}>
+              <span class="bar-label" style={labelPlace(at, started ?? created, runEnd)}>
                 {started !== null ? duration(runEnd - started) : step.status}
               </span>
             </div>
