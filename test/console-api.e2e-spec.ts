@@ -1,5 +1,6 @@
+import { Redis } from 'ioredis';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
-import { startRatchet, type TestRatchet } from './support/ratchet';
+import { REDIS_URL, startRatchet, type TestRatchet } from './support/ratchet';
 
 // The console's read endpoints: lists filtered and paged by cursor, one response's whole
 // tree, the operations overview, and the live feed of changes; each scoped to the caller's key.
@@ -364,6 +365,34 @@ describe('GET /v1/console/changes', () => {
       watchA.stop();
       watchB.stop();
       watchAdmin.stop();
+    }
+  });
+
+  it('listens on the changes channel only while a console watches', async () => {
+    const redis = new Redis(REDIS_URL);
+    const channel = `${ratchet.env.RATCHET_REDIS_PREFIX}:response:changes`;
+    const listeners = async (): Promise<number> => {
+      const [, count] = (await redis.pubsub('NUMSUB', channel)) as [string, number];
+      return Number(count);
+    };
+    const settle = async (expected: number): Promise<number> => {
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline && (await listeners()) !== expected) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      return listeners();
+    };
+    try {
+      expect(await settle(0)).toBe(0);
+      const first = await watch(await ratchet.newKey());
+      const second = await watch(ratchet.adminKey);
+      // One subscription per process, however many consoles watch.
+      expect(await listeners()).toBe(1);
+      first.stop();
+      second.stop();
+      expect(await settle(0)).toBe(0);
+    } finally {
+      redis.disconnect();
     }
   });
 });
