@@ -4,7 +4,8 @@ import { useResponseEvents } from './events';
 import { clock, duration, isLive, pretty, shortId, tokens } from './format';
 import { StatusPill } from './list';
 import { useNow, useThrottle } from './live';
-import { stepTitle, treeRows, Waterfall } from './waterfall';
+import { treeRows } from './tree-rows';
+import { stepTitle, Waterfall } from './waterfall';
 
 type Usage = NonNullable<StepDetail['usage']>;
 
