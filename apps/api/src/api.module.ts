@@ -8,6 +8,7 @@ import { StoreModule } from '@ratchet/store';
 import { AdminController } from './admin/admin.controller';
 import { AdminService } from './admin/admin.service';
 import { AuthGuard } from './auth/auth.guard';
+import { ConsoleModule } from './console/console.module';
 import { CompactionController } from './compaction/compaction.controller';
 import { CompactionService } from './compaction/compaction.service';
 import { ConversationsController } from './conversations/conversations.controller';
@@ -26,7 +27,7 @@ import { TerminalWaits } from './responses/terminal-waits';
 import { ResponsesWebSocketServer } from './websocket/responses-websocket.server';
 
 @Module({
-  imports: [StoreModule, QueueModule, EventsModule],
+  imports: [StoreModule, QueueModule, EventsModule, ConsoleModule],
   controllers: [
     HealthController,
     MetricsController,

@@ -147,6 +147,7 @@ export class EngineService {
     );
     const mine = started?.steps.find((step) => step.index === claim?.index);
     if (!started || !mine || !claim) return null;
+    this.bus.publishChange(responseId);
     // Streamed responses log response.in_progress before the first step streams anything.
     await this.stream.beforeDecision({ ...started.snapshot, steps: [] });
     return {
@@ -589,6 +590,7 @@ export class EngineService {
   /** Tells whoever waits that the response ended; an early end also stops its other work. */
   private async afterResponseEnded(ended: ResponseRecord): Promise<void> {
     responseEnded(ended);
+    this.bus.publishChange(ended.id);
     if (ended.status !== 'completed') {
       // A cap or failure can end the response while sub-agents still work: stop them.
       await this.steps.cancelOpenSteps(ended.id);

@@ -64,6 +64,12 @@ export const DRAIN_CHANNEL = 'drain';
  */
 export const TERMINAL_CHANNEL = 'terminal';
 
+/**
+ * Broadcast to every process: this response was created, started or ended. Only its id: a
+ * live list (the console) reads the rest from Postgres, for the tenants that may see it.
+ */
+export const CHANGES_CHANNEL = 'changes';
+
 type Listener = (notice: ResponseNotice) => void;
 type RawListener = (message: unknown) => void;
 
@@ -133,6 +139,25 @@ export class ResponseBus implements OnModuleDestroy {
   async onDrain(listener: (workerId: string) => void): Promise<() => Promise<void>> {
     return this.subscribeChannel(
       this.prefix + DRAIN_CHANNEL,
+      (message) => message,
+      (message) => listener(message as string),
+    );
+  }
+
+  /**
+   * Hints that a response appeared in, or moved within, the lists of responses. Not awaited
+   * by the caller's work: a lost hint only leaves a list behind until its next change.
+   */
+  publishChange(responseId: string): void {
+    this.ensurePublisher()
+      .publish(this.prefix + CHANGES_CHANNEL, responseId)
+      .catch((error: unknown) => this.logger.warn(`change notice lost: ${String(error)}`));
+  }
+
+  /** Calls `listener` with the id of every response created, started or ended anywhere. */
+  async onChange(listener: (responseId: string) => void): Promise<() => Promise<void>> {
+    return this.subscribeChannel(
+      this.prefix + CHANGES_CHANNEL,
       (message) => message,
       (message) => listener(message as string),
     );

@@ -4,13 +4,16 @@ import { AdminRepository } from './admin.repository';
 import { ApiKeysRepository } from './api-keys.repository';
 import { ConversationsRepository } from './conversations.repository';
 import { EventsRepository } from './events.repository';
+import { OperationsRepository } from './operations.repository';
 import { PrismaService } from './prisma.service';
 import { ProgressRepository } from './progress.repository';
 import { RecoveryRepository } from './recovery.repository';
+import { ResponseListRepository } from './response-list.repository';
 import { ResponsesRepository } from './responses.repository';
 import { Sealer } from './sealer';
 import { SealingKeysRepository } from './sealing-keys.repository';
 import { Sql } from './sql';
+import { StepDetailsRepository } from './step-details.repository';
 import { StepsRepository } from './steps.repository';
 import { AdoptionRepository } from './adoption.repository';
 import { ApprovalsRepository } from './approvals.repository';
@@ -23,10 +26,13 @@ const repositories = [
   ApiKeysRepository,
   ConversationsRepository,
   EventsRepository,
+  OperationsRepository,
   ProgressRepository,
   RecoveryRepository,
+  ResponseListRepository,
   ResponsesRepository,
   SealingKeysRepository,
+  StepDetailsRepository,
   StepsRepository,
   ApprovalsRepository,
   AdoptionRepository,

@@ -13,6 +13,7 @@ import {
   responseFilterSchema,
   stuckQuerySchema,
 } from '../admin/admin.schemas';
+import { responseListQuerySchema } from '../console/response-list.query';
 import { inputItemsQuerySchema } from '../responses/input-items.query';
 
 // Every HTTP route the API serves, as the OpenAPI document describes it. Request bodies and
@@ -35,7 +36,7 @@ export interface ApiRoute {
   path: string;
   operationId: string;
   /** Admin routes answer tenant keys as an unknown route would (404). */
-  tag: 'Responses' | 'Conversations' | 'Models' | 'Admin' | 'Health' | 'Reference';
+  tag: 'Responses' | 'Conversations' | 'Models' | 'Admin' | 'Console' | 'Health' | 'Reference';
   summary: string;
   /** Needs `Authorization: Bearer <key>`. */
   auth: boolean;
@@ -433,6 +434,96 @@ export const API_ROUTES: readonly ApiRoute[] = [
     auth: true,
     query: overviewQuerySchema,
     answer: { status: 200, description: 'The overview.', schema: 'Object' },
+  },
+  {
+    method: 'get',
+    path: '/v1/console/session',
+    operationId: 'consoleSession',
+    tag: 'Console',
+    summary: 'Who the key is: its id, and whether it is the admin key.',
+    auth: true,
+    answer: { status: 200, description: '`{object, api_key, admin}`.', schema: 'Object' },
+  },
+  {
+    method: 'get',
+    path: '/v1/console/responses',
+    operationId: 'consoleListResponses',
+    tag: 'Console',
+    summary:
+      "The key's stored responses (the admin key: everyone's), newest first, filtered by status, model, age, API key and metadata; paginated by cursor.",
+    auth: true,
+    query: responseListQuerySchema,
+    answer: {
+      status: 200,
+      description: '`{object: "list", data, has_more, next_cursor}`.',
+      schema: 'Object',
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/console/responses/{id}',
+    operationId: 'consoleGetResponse',
+    tag: 'Console',
+    summary:
+      'A response with its whole tree: every scope and step with its timestamps, attempts, worker, lease, arguments, result and usage, and what it waits for.',
+    auth: true,
+    parameters: [ID('response')],
+    answer: { status: 200, description: 'The response and its steps.', schema: 'Object' },
+  },
+  {
+    method: 'get',
+    path: '/v1/console/changes',
+    operationId: 'consoleChanges',
+    tag: 'Console',
+    summary:
+      'Server-sent events: `ready` once watching, then `changes` naming the responses of the key (the admin key: all) that were created, started or ended.',
+    auth: true,
+    answer: { status: 200, description: 'An event stream.', stream: true },
+  },
+  {
+    method: 'get',
+    path: '/v1/console/overview',
+    operationId: 'consoleOverview',
+    tag: 'Console',
+    summary:
+      'Admin key only: queue depths, workers and the steps each runs, what recovery has to do, and upstream model calls and failures of the last hour.',
+    auth: true,
+    answer: { status: 200, description: 'The overview.', schema: 'Object' },
+  },
+  {
+    method: 'get',
+    path: '/v1/console/keys',
+    operationId: 'consoleKeys',
+    tag: 'Console',
+    summary: 'Admin key only: the API keys (id, name, prefix), to filter responses by.',
+    auth: true,
+    answer: { status: 200, description: 'A list of keys.', schema: 'Object' },
+  },
+  {
+    method: 'get',
+    path: '/console',
+    operationId: 'console',
+    tag: 'Reference',
+    summary: 'The web console: responses, their step trees and timelines, live; operations.',
+    auth: false,
+    answer: { status: 200, description: 'An HTML page.', html: true },
+  },
+  {
+    method: 'get',
+    path: '/console/assets/{file}',
+    operationId: 'consoleAsset',
+    tag: 'Reference',
+    summary: "The console's script and style sheet.",
+    auth: false,
+    parameters: [
+      {
+        name: 'file',
+        in: 'path',
+        description: 'A file name the console page refers to.',
+        schema: { type: 'string' },
+      },
+    ],
+    answer: { status: 200, description: 'The file.' },
   },
   {
     method: 'get',

@@ -167,6 +167,7 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[], version: strin
       { name: 'Conversations' },
       { name: 'Models' },
       { name: 'Admin', description: 'Operator controls; admin keys only.' },
+      { name: 'Console' },
       { name: 'Health' },
       { name: 'Reference' },
     ],

@@ -187,6 +187,7 @@ export class ResponsesService {
     try {
       await this.queue.advance({ responseId: id, scopeId: topScopeId(id) }, 'start');
       for (const scopeId of resume) await this.queue.advance({ responseId: id, scopeId }, 'start');
+      this.bus.publishChange(id);
       if (request.stream) return { type: 'stream', responseId: id, context, replayed: false };
       const ended = watch ? await watch.ended(signal) : created;
       return { type: 'response', response: assembleResponse(ended), replayed: false };
@@ -298,6 +299,7 @@ export class ResponsesService {
     const cancelled = await this.responses.findById(id);
     if (cancelled?.request.stream) await this.log.close(cancelled);
     await this.bus.publish({ type: 'terminal', responseId: id });
+    this.bus.publishChange(id);
     return { cancelled: ended !== null, record: cancelled };
   }
 
@@ -331,6 +333,7 @@ export class ResponsesService {
     const record = await this.visible(id, principal);
     if (!(await this.responses.delete(id, principal))) throw RatchetError.responseNotFound(id);
     if (!isTerminalStatus(record.status)) await this.bus.publishCancel(id);
+    this.bus.publishChange(id);
     return { id, object: 'response', deleted: true };
   }
 

@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { EventsModule } from '@ratchet/events';
+import { QueueModule } from '@ratchet/queue';
+import { StoreModule } from '@ratchet/store';
+import { ConsoleAssetsController } from './console-assets.controller';
+import { ConsoleController } from './console.controller';
+import { ConsoleService } from './console.service';
+import { ResponseChanges } from './response-changes';
+
+/** The web console: its page, and the reads and live changes it shows. */
+@Module({
+  imports: [StoreModule, QueueModule, EventsModule],
+  controllers: [ConsoleController, ConsoleAssetsController],
+  providers: [ConsoleService, ResponseChanges],
+})
+export class ConsoleModule {}
