@@ -8,11 +8,9 @@ import {
   bodyText,
   cleanOrClassified,
   decodeTime,
-  deliver,
-  delivery,
   encodeFrames,
+  expectStreamsDecodeOrClassify,
   type Frame,
-  frameFate,
   oddText,
   Outcomes,
   readsOf,
@@ -116,27 +114,7 @@ async function decode(reads: readonly Uint8Array[]): Promise<unknown> {
 describe('anthropic codec fuzzing', () => {
   it(
     'decodes a generated stream, however delivered, or fails with an UpstreamError',
-    async () => {
-      const outcomes = new Outcomes();
-      await fc.assert(
-        fc.asyncProperty(
-          anthropicStream.chain((frames) =>
-            fc.tuple(
-              fc.constant(frames),
-              fc.array(frameFate, { minLength: frames.length, maxLength: frames.length }),
-            ),
-          ),
-          delivery,
-          async ([frames, fates], how) => {
-            outcomes.add(
-              await cleanOrClassified(() => decode(deliver(encodeFrames(frames, fates), how))),
-            );
-          },
-        ),
-        fuzzParameters(300),
-      );
-      outcomes.expectBoth();
-    },
+    () => expectStreamsDecodeOrClassify(anthropicStream, decode, fuzzParameters(300)),
     fuzzTimeoutMs(15_000),
   );
 

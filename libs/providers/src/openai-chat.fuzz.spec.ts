@@ -7,10 +7,8 @@ import {
   bodyText,
   cleanOrClassified,
   decodeTime,
-  deliver,
-  delivery,
   encodeFrames,
-  frameFate,
+  expectStreamsDecodeOrClassify,
   Outcomes,
   readsOf,
 } from './testing/fuzz-streams';
@@ -25,27 +23,7 @@ const decode = (reads: readonly Uint8Array[]) => decodeChatStream(asBody(reads),
 describe('openai-chat codec fuzzing', () => {
   it(
     'decodes a generated stream, however delivered, or fails with an UpstreamError',
-    async () => {
-      const outcomes = new Outcomes();
-      await fc.assert(
-        fc.asyncProperty(
-          chatStream.chain((frames) =>
-            fc.tuple(
-              fc.constant(frames),
-              fc.array(frameFate, { minLength: frames.length, maxLength: frames.length }),
-            ),
-          ),
-          delivery,
-          async ([frames, fates], how) => {
-            outcomes.add(
-              await cleanOrClassified(() => decode(deliver(encodeFrames(frames, fates), how))),
-            );
-          },
-        ),
-        fuzzParameters(300),
-      );
-      outcomes.expectBoth();
-    },
+    () => expectStreamsDecodeOrClassify(chatStream, decode, fuzzParameters(300)),
     fuzzTimeoutMs(15_000),
   );
 

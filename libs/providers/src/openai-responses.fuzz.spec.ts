@@ -7,11 +7,9 @@ import {
   bodyText,
   cleanOrClassified,
   decodeTime,
-  deliver,
-  delivery,
   encodeFrames,
+  expectStreamsDecodeOrClassify,
   type Frame,
-  frameFate,
   oddText,
   Outcomes,
   readsOf,
@@ -140,27 +138,7 @@ const decode = (reads: readonly Uint8Array[]) =>
 describe('openai-responses codec fuzzing', () => {
   it(
     'decodes a generated stream, however delivered, or fails with an UpstreamError',
-    async () => {
-      const outcomes = new Outcomes();
-      await fc.assert(
-        fc.asyncProperty(
-          responsesStream.chain((frames) =>
-            fc.tuple(
-              fc.constant(frames),
-              fc.array(frameFate, { minLength: frames.length, maxLength: frames.length }),
-            ),
-          ),
-          delivery,
-          async ([frames, fates], how) => {
-            outcomes.add(
-              await cleanOrClassified(() => decode(deliver(encodeFrames(frames, fates), how))),
-            );
-          },
-        ),
-        fuzzParameters(300),
-      );
-      outcomes.expectBoth();
-    },
+    () => expectStreamsDecodeOrClassify(responsesStream, decode, fuzzParameters(300)),
     fuzzTimeoutMs(15_000),
   );
 

@@ -308,3 +308,35 @@ export function readsOf(text: string, size: number): Uint8Array[] {
   }
   return reads;
 }
+
+/**
+ * The stream property every codec must have: a generated stream, each frame given a fate
+ * (kept, mutated, cut, preceded by an unknown event, dropped or sent twice) and the whole
+ * delivered in generated reads, decodes to a result or fails with a classified UpstreamError;
+ * over the run, both outcomes come out.
+ */
+export async function expectStreamsDecodeOrClassify(
+  stream: fc.Arbitrary<Frame[]>,
+  decode: (reads: readonly Uint8Array[]) => unknown,
+  parameters: fc.Parameters<[[Frame[], FrameFate[]], Delivery]>,
+): Promise<void> {
+  const outcomes = new Outcomes();
+  await fc.assert(
+    fc.asyncProperty(
+      stream.chain((frames) =>
+        fc.tuple(
+          fc.constant(frames),
+          fc.array(frameFate, { minLength: frames.length, maxLength: frames.length }),
+        ),
+      ),
+      delivery,
+      async ([frames, fates], how) => {
+        outcomes.add(
+          await cleanOrClassified(() => decode(deliver(encodeFrames(frames, fates), how))),
+        );
+      },
+    ),
+    parameters,
+  );
+  outcomes.expectBoth();
+}
