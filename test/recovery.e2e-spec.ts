@@ -31,6 +31,7 @@ tools:
   sleep: { type: http, url: ${tools.url}/sleep, timeoutMs: 20000 }
   hang: { type: http, url: ${tools.url}/hang, timeoutMs: 60000 }
   helper: { type: agent, model: mock, tools: [hang] }
+  asked: { type: http, url: ${tools.url}/echo, approval: always }
 `,
     env: {
       RATCHET_STEP_LEASE_MS: '1000',
@@ -211,6 +212,66 @@ it('closes the event log of a streamed response that ended without its terminal 
   expect(checkSse(text)).toEqual([]);
   const events = eventsFromSse(text).events as { type: string }[];
   expect(events[events.length - 1].type).toBe('response.completed');
+});
+
+it('streams the approval requests of a paused response whose worker died before logging them', async () => {
+  if (workers.every((worker) => worker.child.exitCode !== null)) await startWorker();
+  const stream = client.responses.stream({
+    model: 'mock',
+    input: '/call asked {"text":"may I?"}',
+    tools: [fn('asked')],
+  });
+  const final = await stream.finalResponse();
+  const requests = final.output.filter((item) => item.type === 'mcp_approval_request');
+  expect(requests).toHaveLength(1);
+  const logged = await (
+    await ratchet.request(`/v1/responses/${final.id}?stream=true`, { key })
+  ).text();
+  // As if the worker died between ending the turn and logging its requests.
+  const removed = await query<{ type: string }>(
+    `DELETE FROM events WHERE response_id = $1 AND sequence >= (
+       SELECT min(sequence) FROM events WHERE response_id = $1
+          AND type = 'response.output_item.added'
+          AND data::jsonb -> 'item' ->> 'type' = 'mcp_approval_request')
+     RETURNING type`,
+    [final.id],
+  );
+  // The requests, then what the log's close wrote: the asked call's item closed, the end.
+  expect(removed.map((row) => row.type).sort()).toEqual([
+    'response.completed',
+    'response.output_item.added',
+    'response.output_item.done',
+    'response.output_item.done',
+  ]);
+  await query(
+    `UPDATE responses SET events_closed = false, next_sequence = next_sequence - $2,
+            lease_expires_at = now() WHERE id = $1`,
+    [final.id, removed.length],
+  );
+  await query(
+    `UPDATE scopes SET stream_items = stream_items - 1
+      WHERE response_id = $1 AND parent_step_id IS NULL`,
+    [final.id],
+  );
+  const resumed = await (
+    await ratchet.request(`/v1/responses/${final.id}?stream=true`, { key })
+  ).text();
+  expect(checkSse(resumed)).toEqual([]);
+  const events = eventsFromSse(resumed).events as {
+    type: string;
+    output_index?: number;
+    item?: { id: string; type: string };
+  }[];
+  const announced = events.filter(
+    (event) =>
+      event.type.startsWith('response.output_item.') && event.item?.type === 'mcp_approval_request',
+  );
+  expect(announced.map((event) => [event.type, event.item?.id])).toEqual([
+    ['response.output_item.added', requests[0].id],
+    ['response.output_item.done', requests[0].id],
+  ]);
+  // The sweeper logs what the worker would have, in the same places.
+  expect(eventsFromSse(resumed).events).toEqual(eventsFromSse(logged).events);
 });
 
 /**

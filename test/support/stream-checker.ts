@@ -178,10 +178,13 @@ const ITEM_FIELDS: Record<string, Record<string, Check>> = {
   },
   // OpenAI's listing of an MCP server's tools (not in Open Responses); it has no status.
   mcp_list_tools: { id: string, server_label: string, tools: array, error: nullable(string) },
+  // OpenAI's request for a human's approval of a call (not in Open Responses); no status.
+  mcp_approval_request: { id: string, server_label: string, name: string, arguments: string },
 };
 const OPTIONAL_ITEM_FIELDS: Record<string, Record<string, Check>> = {
   reasoning: { content: array, encrypted_content: string, status: itemStatus },
   mcp_call: { call_id: string, approval_request_id: nullable(string) },
+  mcp_approval_request: { agent_path: array },
 };
 
 const itemCheck: Check = (value, path) => {

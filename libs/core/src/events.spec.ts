@@ -11,10 +11,17 @@ import {
   RESPONSE_EVENT_TYPES,
   sequenceEvents,
   type StreamEventType,
+  unannouncedRequests,
   type UnsequencedEvent,
   type UnsequencedEventOf,
 } from './events';
-import { assistantMessage, type Item, type MessageItem, type ReasoningItem } from './items';
+import {
+  assistantMessage,
+  type Item,
+  type McpApprovalRequestItem,
+  type MessageItem,
+  type ReasoningItem,
+} from './items';
 import { openServerCall, settledServerCall } from './server-calls';
 import { CALL, CALL_OUTPUT } from './testing/items';
 import { assembleResponse, type ResponseObject, type ResponseStatus } from './response';
@@ -824,6 +831,27 @@ describe('ItemStreamer.fromEvents', () => {
       delta: '{',
     };
     expect(replay([added, args])).toThrow(/no arguments/);
+  });
+});
+
+describe('unannouncedRequests', () => {
+  const request = (id: string): McpApprovalRequestItem => ({
+    type: 'mcp_approval_request',
+    id,
+    server_label: 'http',
+    name: 'deploy',
+    arguments: '{}',
+  });
+
+  it('streams the approval requests the log lacks, from the next output index', () => {
+    const output: Item[] = [
+      assistantMessage('msg_1', 'Asking.'),
+      request('mcpr_1'),
+      request('mcpr_2'),
+    ];
+    const events = unannouncedRequests(output, new Set(['msg_1', 'mcpr_1']), 2);
+    expect(events).toEqual(itemEvents(2, request('mcpr_2')));
+    expect(unannouncedRequests(output, new Set(['mcpr_1', 'mcpr_2']), 3)).toEqual([]);
   });
 });
 

@@ -1496,6 +1496,21 @@ export class ItemStreamer {
 }
 
 /**
+ * The events that stream the approval requests of a paused response's final `output` that its
+ * log never announced (`announced` holds the ids of the items it did: its worker died between
+ * ending the turn and logging them), at output indexes from `first` on.
+ */
+export function unannouncedRequests(
+  output: readonly Item[],
+  announced: ReadonlySet<string>,
+  first: number,
+): UnsequencedEvent[] {
+  return output
+    .filter((item) => item.type === 'mcp_approval_request' && !announced.has(item.id))
+    .flatMap((item, i) => itemEvents(first + i, item));
+}
+
+/**
  * The events that close every item the logged `events` announced and never finished, with the
  * same rules as `ItemStreamer.fromEvents` for which events it may be given. An item that
  * `output` holds (the response's final output: its step was recorded, and its worker died

@@ -1,11 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import {
   closeOpenItems,
+  unannouncedRequests,
   type Item,
   type ResponseStreamEvent,
   type UnsequencedEvent,
 } from '@ratchet/core';
 import type { PoolClient } from 'pg';
+import { topScopeId } from './scope-id';
 import { Sql, statement } from './sql';
 
 // The event log of streamed responses, in plain SQL. Sequence numbers are allocated by an
@@ -118,6 +120,13 @@ const SQL = {
       ORDER BY first LIMIT 1`,
   ),
   streamItems: statement('scope-stream-items', `SELECT stream_items FROM scopes WHERE id = $1`),
+  // The approval requests the top-level stream announced.
+  announcedRequests: statement(
+    'announced-requests',
+    `SELECT data::jsonb -> 'item' ->> 'id' AS id FROM events
+      WHERE response_id = $1 AND type = 'response.output_item.added'
+        AND data::jsonb -> 'item' ->> 'type' = 'mcp_approval_request'`,
+  ),
   loggedBytes: statement(
     'logged-bytes',
     `SELECT coalesce(sum(octet_length(data)), 0)::float8 AS bytes FROM events WHERE response_id = $1`,
@@ -173,7 +182,8 @@ export class EventsRepository {
    * item of the final `output` (its step was recorded, and its worker died before logging
    * the item's end) finishes as the output has it; the rest (a model step cut short by a
    * cancel, a failure elsewhere in the tree or a crash) close `incomplete`, keeping what they
-   * streamed. Exactly once: returns null when the log was closed already.
+   * streamed. A paused response's approval requests that the log lacks are logged first, as
+   * its worker would have. Exactly once: returns null when the log was closed already.
    */
   async close(
     responseId: string,
@@ -203,8 +213,41 @@ export class EventsRepository {
           ),
         );
       }
-      return this.appendWith(client, responseId, [...closing, terminal], {}, true);
+      const announcing = await this.unannouncedRequests(client, responseId, output);
+      return this.appendWith(
+        client,
+        responseId,
+        [...announcing, ...closing, terminal],
+        { items: { scopeId: topScopeId(responseId), count: announcing.filter(opensItem).length } },
+        true,
+      );
     });
+  }
+
+  /**
+   * The events of the approval requests in a paused response's output that its log lacks:
+   * its worker died after ending the turn, before logging them.
+   */
+  private async unannouncedRequests(
+    client: Pick<PoolClient, 'query'>,
+    responseId: string,
+    output: readonly Item[],
+  ): Promise<UnsequencedEvent[]> {
+    if (!output.some((item) => item.type === 'mcp_approval_request')) return [];
+    const announced = (
+      await client.query<{ id: string }>({ ...SQL.announcedRequests, values: [responseId] })
+    ).rows;
+    const [scope] = (
+      await client.query<{ stream_items: number }>({
+        ...SQL.streamItems,
+        values: [topScopeId(responseId)],
+      })
+    ).rows;
+    return unannouncedRequests(
+      output,
+      new Set(announced.map((row) => row.id)),
+      scope?.stream_items ?? 0,
+    );
   }
 
   /** Events with sequence numbers after `after`, in order, at most `limit` of them. */
@@ -261,3 +304,5 @@ export class EventsRepository {
     return result.rows.length === 0 ? null : result.rows;
   }
 }
+
+const opensItem = (event: UnsequencedEvent): boolean => event.type === 'response.output_item.added';

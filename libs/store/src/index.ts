@@ -12,6 +12,7 @@ export * from './progress.repository';
 export * from './recovery.repository';
 export * from './response-list.repository';
 export * from './responses.repository';
+export * from './scope-id';
 export * from './sealer';
 export * from './sealing-keys.repository';
 export * from './sql';

@@ -17,6 +17,7 @@ import {
 import type { Principal } from './api-keys.repository';
 import { CONVERSATIONS_SQL } from './conversations.sql';
 import { encodeEvents, NUMBERED_EVENTS } from './events.repository';
+import { topScopeId } from './scope-id';
 import { afterEndCtes, ENDED_COLUMNS } from './response-end.sql';
 import { batchStatement, jsonParam, oneValues, Sql, statement } from './sql';
 import { usageSumSql } from './usage-sql';
@@ -54,11 +55,6 @@ export interface TerminalUpdate {
   output: Item[];
   error?: ResponseError | null;
   incompleteDetails?: IncompleteDetails | null;
-}
-
-/** The top scope of a response has an id derived from the response's. */
-export function topScopeId(responseId: string): string {
-  return `scope_${responseId.replace(/^resp_/, '')}`;
 }
 
 /**
