@@ -18,6 +18,12 @@ const sockets: ResponsesSocket[] = [];
 
 beforeAll(async () => {
   ratchet = await startRatchet('websocket', {
+    configYaml: `
+models:
+  mock: { provider: mock }
+tools:
+  boss: { type: agent, model: mock, approval: always }
+`,
     env: {
       RATCHET_SSE_KEEPALIVE_MS: '200',
       RATCHET_BODY_LIMIT_BYTES: String(BODY_LIMIT_BYTES),
@@ -377,6 +383,84 @@ describe('continuation', () => {
     expect(
       (await ratchet.request(`/v1/responses/${stored.id}`, { key: await ratchet.newKey() })).status,
     ).toBe(404);
+  });
+});
+
+describe('approvals', () => {
+  const boss = { type: 'function', name: 'boss' } as const;
+
+  /** A turn that pauses on the boss agent's approval; returns its response and request. */
+  async function paused(socket: ResponsesSocket, store: boolean) {
+    const messages = await socket.turn({
+      model: 'mock',
+      store,
+      input: '/call boss {"input":"ship it"}',
+      tools: [boss],
+    });
+    expect(checkStream(messages)).toEqual([]);
+    const response = responseOf(messages);
+    expect(response.status).toBe('completed');
+    const request = response.output.find((item) => item.type === 'mcp_approval_request');
+    expect(request).toMatchObject({ name: 'boss', server_label: 'agent' });
+    return { response, request: request! };
+  }
+
+  const answer = (id: string, approve: boolean) => ({
+    type: 'mcp_approval_response' as const,
+    approval_request_id: id,
+    approve,
+  });
+
+  it('pauses a turn for approval and goes on in the turn that approves; one not stored, on its own connection only', async () => {
+    for (const store of [true, false]) {
+      const socket = await connect();
+      const first = await paused(socket, store);
+      if (!store) {
+        // Not stored: only the connection that made it holds it.
+        const elsewhere = await (
+          await connect()
+        ).turn({
+          model: 'mock',
+          store,
+          previous_response_id: first.response.id,
+          input: [answer(first.request.id, true)],
+        });
+        expect(elsewhere[0]).toMatchObject({
+          type: 'error',
+          status: 404,
+          error: { param: 'previous_response_id', code: 'previous_response_not_found' },
+        });
+      }
+      const messages = await socket.turn({
+        model: 'mock',
+        store,
+        previous_response_id: first.response.id,
+        input: [answer(first.request.id, true)],
+        tools: [boss],
+      });
+      expect(checkStream(messages)).toEqual([]);
+      const resumed = responseOf(messages);
+      expect(resumed.status).toBe('completed');
+      expect(resumed.output.map((item) => item.type)).toEqual(['mcp_call', 'message']);
+      expect(resumed.output[0]).toMatchObject({ name: 'boss', output: 'You said: ship it' });
+      expect(outputText(resumed)).toBe('boss: You said: ship it');
+    }
+  });
+
+  it('answers a stored paused turn from another connection; a denial reaches the model', async () => {
+    const first = await paused(await connect(), true);
+    const other = await connect();
+    const resumed = responseOf(
+      await other.turn({
+        model: 'mock',
+        previous_response_id: first.response.id,
+        input: [answer(first.request.id, false)],
+        tools: [boss],
+      }),
+    );
+    expect(resumed.status).toBe('completed');
+    expect(resumed.output[0]).toMatchObject({ type: 'mcp_call', name: 'boss', output: null });
+    expect(outputText(resumed)).toMatch(/^boss: /);
   });
 });
 

@@ -31,6 +31,11 @@ export interface Adoption {
   decide(candidates: ApprovalCandidate[]): DecidedCall[];
   /** The adopted top scope's tools, as the adopting response keeps them (headers resealed). */
   tools(adopted: ScopeTools): Promise<ScopeTools>;
+  /**
+   * The caller holds the adopted response though it was not stored (`store: false`, on the
+   * WebSocket connection that made it), so it may be adopted all the same.
+   */
+  held?: boolean;
 }
 
 /**
@@ -51,7 +56,10 @@ export class AdoptionRepository {
         adopted_by: string | null;
         output: Item[] | null;
         context: Item[];
-      }>({ ...ADOPTION_SQL.lock, values: [previousId, principal.admin ? null : principal.keyId] });
+      }>({
+        ...ADOPTION_SQL.lock,
+        values: [previousId, principal.admin ? null : principal.keyId, adoption.held === true],
+      });
       if (!previous) return { type: 'not_found' };
       if (previous.adopted_by !== null) return { type: 'adopted_already', by: previous.adopted_by };
       const response = adoption.build([...previous.context, ...(previous.output ?? [])]);

@@ -15,12 +15,13 @@ const CHILD_SCOPE_COPY = (parentStep: string): string => `'scope_' || ${COPY_KEY
 const TOP_SCOPE = (responseId: string): string => `'scope_' || substr(${responseId}, 6)`;
 
 export const ADOPTION_SQL = {
-  // The response adopted, locked: whether it may be, and the conversation it continues.
+  // The response adopted, locked: whether it may be, and the conversation it continues. One
+  // not stored is adopted only when its caller holds it ($3).
   lock: statement(
     'adoption-lock',
     `SELECT r.status::text AS status, r.adopted_by, r.output, coalesce(r.context, s.input) AS context
        FROM responses r JOIN scopes s ON s.id = ${TOP_SCOPE('r.id')}
-      WHERE r.id = $1 AND r.store AND ($2::text IS NULL OR r.owner_id = $2)
+      WHERE r.id = $1 AND (r.store OR $3::boolean) AND ($2::text IS NULL OR r.owner_id = $2)
         FOR UPDATE OF r`,
   ),
   // Its calls that asked for approval, as they stand.

@@ -54,12 +54,16 @@ export class ApprovalAnswers {
     return answers;
   }
 
-  /** Records the adopting response; returns it with the scopes its decisions resume. */
+  /**
+   * Records the adopting response; returns it with the scopes its decisions resume. A
+   * response not stored is adopted only when `held` by the caller (its WebSocket connection).
+   */
   async adopt(
     request: CreateResponseRequest,
     principal: Principal,
     answers: readonly ApprovalAnswer[],
     build: (history: Item[]) => NewResponse,
+    held = false,
   ): Promise<{ record: ResponseRecord; resume: string[] }> {
     const previousId = request.previous_response_id ?? '';
     let responseId = '';
@@ -93,6 +97,7 @@ export class ApprovalAnswers {
         }
       },
       tools: (tools) => this.resealed(previousId, () => responseId, tools),
+      held,
     });
     switch (adopted.type) {
       case 'created':

@@ -156,10 +156,12 @@ export class ResponsesService {
     let resume: string[] = [];
     const record =
       answers.length > 0
-        ? this.approvals.adopt(request, principal, answers, response).then((adopted) => {
-            resume = adopted.resume;
-            return adopted.record;
-          })
+        ? this.approvals
+            .adopt(request, principal, answers, response, isHeld(request, heldConversation))
+            .then((adopted) => {
+              resume = adopted.resume;
+              return adopted.record;
+            })
         : conversationId !== null
           ? this.createInConversation(conversationId, principal, response)
           : this.previousContext(request, principal, heldConversation).then((previous) =>
@@ -404,6 +406,12 @@ export class ResponsesService {
         );
     }
   }
+}
+
+/** Whether the caller holds the response the request continues (a WebSocket's store:false). */
+function isHeld(request: CreateResponseRequest, held: CreateOptions['heldConversation']): boolean {
+  const previousId = request.previous_response_id;
+  return previousId != null && held?.(previousId) !== undefined;
 }
 
 /**
