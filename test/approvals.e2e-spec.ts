@@ -539,3 +539,61 @@ it('a continuation without answers leaves the tree paused and the model reads on
   });
   expect(inConversation.status).toBe(400);
 });
+
+it('answers requests in a conversation: its last response’s paused tree goes on there', async () => {
+  const conversation = await client.conversations.create({});
+  const empty = await refusalOf({
+    model: 'mock',
+    conversation: conversation.id,
+    input: [answer('mcpr_none', true)],
+  });
+  expect(empty).toMatchObject({
+    status: 400,
+    error: { param: 'input[0].approval_request_id', code: 'approval_request_not_found' },
+  });
+  const paused = await client.responses.create({
+    model: 'mock',
+    conversation: conversation.id,
+    input: callsOf(['guarded__echo', { text: 'in-conversation' }]),
+    tools: [server('guarded')],
+  });
+  const [request] = ofType(paused.output, 'mcp_approval_request');
+  const approved = await client.responses.create({
+    model: 'mock',
+    conversation: conversation.id,
+    input: [answer(request.id, true)],
+    tools: [server('guarded')],
+  });
+  expect(approved.status).toBe('completed');
+  expect(echoed('in-conversation')).toBe(1);
+  expect(approved.output.map((item) => item.type)).toEqual(['mcp_call', 'message']);
+  // The conversation holds the turn in order: the request, its answer, the call, the reply.
+  const items = await client.conversations.items.list(conversation.id, { order: 'asc' });
+  const types = items.data.map((item) => item.type);
+  expect(types.slice(types.indexOf('mcp_approval_request'))).toEqual([
+    'mcp_approval_request',
+    'mcp_approval_response',
+    'mcp_call',
+    'message',
+  ]);
+  // The conversation goes on from there, and the answer cannot be given twice.
+  const again = await refusalOf({
+    model: 'mock',
+    conversation: conversation.id,
+    input: [answer(request.id, false)],
+  });
+  expect(again).toMatchObject({ status: 400, error: { code: 'approval_already_decided' } });
+  const later = await client.responses.create({
+    model: 'mock',
+    conversation: conversation.id,
+    input: 'What came back?',
+  });
+  expect(later.output_text).toContain('What came back?');
+  expect(echoed('in-conversation')).toBe(1);
+  // Another tenant cannot answer in it.
+  const stranger = await refusalOf(
+    { model: 'mock', conversation: conversation.id, input: [answer(request.id, true)] },
+    await ratchet.newKey('stranger'),
+  );
+  expect(stranger).toMatchObject({ status: 404, error: { param: 'conversation' } });
+});

@@ -50,4 +50,13 @@ export class RatchetError extends Error {
   static conversationNotFound(id: string, param: string | null = null): RatchetError {
     return new RatchetError('not_found', `Conversation with id '${id}' not found.`, { param });
   }
+
+  /** A conversation runs one response at a time: `responseId` is still running in it. */
+  static conversationLocked(id: string, responseId: string): RatchetError {
+    return new RatchetError(
+      'conflict',
+      `Another response (${responseId}) is in progress in conversation '${id}'. Wait until it ends before creating the next one.`,
+      { param: 'conversation', code: 'conversation_locked' },
+    );
+  }
 }

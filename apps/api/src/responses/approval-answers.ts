@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import {
   approvalAnswers,
+  conversationIdOf,
   decideApprovals,
   RatchetError,
   type ApprovalAnswer,
@@ -9,7 +10,13 @@ import {
   type ResponseRecord,
   type ScopeTools,
 } from '@ratchet/core';
-import { AdoptionRepository, Sealer, type NewResponse, type Principal } from '@ratchet/store';
+import {
+  AdoptionRepository,
+  Sealer,
+  type Adoption,
+  type NewResponse,
+  type Principal,
+} from '@ratchet/store';
 import { mcpHeadersPurpose } from '@ratchet/tools';
 
 /**
@@ -29,18 +36,11 @@ export class ApprovalAnswers {
     const answers = approvalAnswers(input);
     if (answers.length === 0) return answers;
     const first = `input[${answers[0].inputIndex}]`;
-    if (!request.previous_response_id) {
+    if (!request.previous_response_id && conversationIdOf(request) === null) {
       throw RatchetError.invalid(
-        'An mcp_approval_response answers a request of an earlier response: send it with that response as previous_response_id.',
+        'An mcp_approval_response answers a request of an earlier response: send it with that response as previous_response_id, or in the conversation whose last response it is.',
         first,
         'missing_previous_response_id',
-      );
-    }
-    if (request.conversation != null) {
-      throw RatchetError.invalid(
-        'Approvals are answered with previous_response_id, not in a conversation.',
-        'conversation',
-        'invalid_value',
       );
     }
     const other = input.findIndex((item) => item.type !== 'mcp_approval_response');
@@ -65,9 +65,11 @@ export class ApprovalAnswers {
     build: (history: Item[]) => NewResponse,
     held = false,
   ): Promise<{ record: ResponseRecord; resume: string[] }> {
-    const previousId = request.previous_response_id ?? '';
+    const conversationId = conversationIdOf(request);
+    // Where the requests wait: filled in once the adopted response is known.
+    let previousId = request.previous_response_id ?? '';
     let responseId = '';
-    const adopted = await this.adoptions.adopt(previousId, principal, {
+    const adoption: Adoption = {
       build: (history) => {
         const response = build(history);
         responseId = response.id;
@@ -83,11 +85,7 @@ export class ApprovalAnswers {
           case 'decided':
             return checked.calls;
           case 'unknown':
-            throw RatchetError.invalid(
-              `No approval request with id '${checked.answer.approvalRequestId}' waits in response '${previousId}'.`,
-              `input[${checked.answer.inputIndex}].approval_request_id`,
-              'approval_request_not_found',
-            );
+            throw unknownRequest(checked.answer, previousId, conversationId);
           case 'conflict':
             throw RatchetError.invalid(
               `Approval request '${checked.answer.approvalRequestId}' was already ${checked.earlier.approve ? 'approved' : 'denied'} (in response ${checked.earlier.response_id}); a decision cannot be changed.`,
@@ -98,7 +96,14 @@ export class ApprovalAnswers {
       },
       tools: (tools) => this.resealed(previousId, () => responseId, tools),
       held,
-    });
+    };
+    const adopted =
+      conversationId === null
+        ? await this.adoptions.adopt(previousId, principal, adoption)
+        : await this.adoptions.adoptInConversation(conversationId, principal, {
+            ...adoption,
+            adopting: (id) => (previousId = id),
+          });
     switch (adopted.type) {
       case 'created':
         return { record: adopted.record, resume: adopted.resume };
@@ -107,9 +112,15 @@ export class ApprovalAnswers {
       case 'adopted_already':
         throw RatchetError.invalid(
           `The approvals of response '${previousId}' were answered already, by response '${adopted.by}': continue from that one.`,
-          'previous_response_id',
+          conversationId === null ? 'previous_response_id' : 'conversation',
           'approval_already_decided',
         );
+      case 'conversation_not_found':
+        throw RatchetError.conversationNotFound(conversationId ?? '', 'conversation');
+      case 'locked':
+        throw RatchetError.conversationLocked(conversationId ?? '', adopted.responseId);
+      case 'nothing_paused':
+        throw unknownRequest(answers[0], previousId, conversationId);
     }
   }
 
@@ -136,4 +147,21 @@ export class ApprovalAnswers {
     }
     return { ...tools, remote };
   }
+}
+
+/** The answer names no request that waits where the request says. */
+function unknownRequest(
+  answer: ApprovalAnswer,
+  previousId: string,
+  conversationId: string | null,
+): RatchetError {
+  const where =
+    conversationId === null
+      ? `response '${previousId}'`
+      : `the last response of conversation '${conversationId}'`;
+  return RatchetError.invalid(
+    `No approval request with id '${answer.approvalRequestId}' waits in ${where}.`,
+    `input[${answer.inputIndex}].approval_request_id`,
+    'approval_request_not_found',
+  );
 }

@@ -399,11 +399,7 @@ export class ResponsesService {
       case 'not_found':
         throw RatchetError.conversationNotFound(conversationId, 'conversation');
       case 'locked':
-        throw new RatchetError(
-          'conflict',
-          `Another response (${created.responseId}) is in progress in conversation '${conversationId}'. Wait until it ends before creating the next one.`,
-          { param: 'conversation', code: 'conversation_locked' },
-        );
+        throw RatchetError.conversationLocked(conversationId, created.responseId);
     }
   }
 }
