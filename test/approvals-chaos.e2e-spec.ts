@@ -1,14 +1,12 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { Client, escapeIdentifier } from 'pg';
 import { migrate } from '../libs/store/src/migrate';
 import {
-  processGroup,
   sleep,
+  startChaosCluster,
   startChaosPostgres,
   startChaosRedis,
   Timeline,
@@ -17,7 +15,6 @@ import {
   type ProcessGroup,
 } from './support/chaos';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
-import { freePort, repoRoot, waitForOutput, waitForReady } from './support/processes';
 
 // Approvals under chaos: background responses whose trees pause on approvals at the top and
 // two agents down, on worker processes from dist/ that the test SIGKILLs (and replaces)
@@ -37,7 +34,6 @@ let postgres: ChaosPostgres | undefined;
 let redis: ChaosRedis | undefined;
 let tools: FakeTools | undefined;
 let workers: ProcessGroup | undefined;
-let apis: ProcessGroup | undefined;
 let apiUrl = '';
 let apiKey = '';
 let kills = 0;
@@ -147,8 +143,6 @@ tools:
   outer: { type: agent, model: mock, tools: [inner, nap] }
 `,
   );
-  const apiPort = await freePort();
-  apiUrl = `http://127.0.0.1:${apiPort}`;
   const env = {
     DATABASE_URL: databaseUrl,
     REDIS_URL: redis.url,
@@ -160,36 +154,14 @@ tools:
     RATCHET_SWEEP_INTERVAL_MS: '300',
     RATCHET_SWEEP_GRACE_MS: '1000',
   };
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [path.join(repoRoot, 'dist/libs/store/src/keys.cli.js'), 'create', '--name', 'chaos'],
-    { env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl } },
-  );
-  apiKey = stdout.trim().split('\n').pop() ?? '';
-  workers = processGroup({
-    label: 'worker',
-    script: 'dist/apps/worker/src/main.js',
-    env: () => ({ ...env, WORKER_CONCURRENCY: '8' }),
+  const cluster = await startChaosCluster({
+    env,
+    workers: WORKERS,
+    workerEnv: { WORKER_CONCURRENCY: '8' },
     timeline,
-    replace: true,
-    maxStarts: 40,
+    cleanup: (stop) => cleanups.push(stop),
   });
-  cleanups.push(() => workers!.stopAll());
-  apis = processGroup({
-    label: 'api',
-    script: 'dist/apps/api/src/main.js',
-    env: () => ({ ...env, PORT: String(apiPort) }),
-    timeline,
-    replace: true,
-    maxStarts: 3,
-  });
-  cleanups.push(() => apis!.stopAll());
-  for (let i = 0; i < WORKERS; i++) workers.start();
-  const api = apis.start();
-  await Promise.all([
-    ...workers.all.map((worker) => waitForOutput(worker.service, 'processing jobs')),
-    waitForReady(`${apiUrl}/readyz`, api.service),
-  ]);
+  ({ workers, apiUrl, apiKey } = cluster);
 }, 120_000);
 
 afterAll(async () => {

@@ -1,17 +1,15 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { Client, escapeIdentifier } from 'pg';
 import { migrate } from '../libs/store/src/migrate';
 import {
-  processGroup,
   seconds,
   seededRandom,
   sleep,
   SseBody,
+  startChaosCluster,
   startChaosPostgres,
   startChaosRedis,
   tail,
@@ -23,7 +21,6 @@ import {
   type SseEvent,
 } from './support/chaos';
 import { startFakeTools, type FakeTools, type ToolCall } from './support/fake-tools';
-import { freePort, repoRoot, waitForOutput, waitForReady } from './support/processes';
 import { checkSse, jsonEqual } from './support/stream-checker';
 
 // Chaos: ~30 background responses (parallel tool rounds, sub-agents two levels deep, streamed
@@ -499,8 +496,6 @@ async function startInfrastructure(): Promise<void> {
 
   const configFile = path.join(dir, 'ratchet.yaml');
   writeFileSync(configFile, configYaml(tools.url));
-  const apiPort = await freePort();
-  apiUrl = `http://127.0.0.1:${apiPort}`;
   const env = {
     DATABASE_URL: databaseUrl,
     REDIS_URL: redis.url,
@@ -510,37 +505,15 @@ async function startInfrastructure(): Promise<void> {
     LOG_LEVEL: 'warn',
     ...RECOVERY_ENV,
   };
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [path.join(repoRoot, 'dist/libs/store/src/keys.cli.js'), 'create', '--name', 'chaos'],
-    { env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl } },
-  );
-  apiKey = stdout.trim().split('\n').pop() ?? '';
-
-  workers = processGroup({
-    label: 'worker',
-    script: 'dist/apps/worker/src/main.js',
-    env: () => ({ ...env, WORKER_CONCURRENCY: String(CONCURRENCY) }),
+  const cluster = await startChaosCluster({
+    env,
+    workers: WORKERS,
+    workerEnv: { WORKER_CONCURRENCY: String(CONCURRENCY) },
+    apiEnv: { RATCHET_SSE_KEEPALIVE_MS: '1000' },
     timeline,
-    replace: true,
-    maxStarts: 40,
+    cleanup: (stop) => cleanups.push(stop),
   });
-  cleanups.push(() => workers!.stopAll());
-  apis = processGroup({
-    label: 'api',
-    script: 'dist/apps/api/src/main.js',
-    env: () => ({ ...env, PORT: String(apiPort), RATCHET_SSE_KEEPALIVE_MS: '1000' }),
-    timeline,
-    replace: true,
-    maxStarts: 3,
-  });
-  cleanups.push(() => apis!.stopAll());
-  for (let i = 0; i < WORKERS; i++) workers.start();
-  const api = apis.start();
-  await Promise.all([
-    ...workers.all.map((worker) => waitForOutput(worker.service, 'processing jobs')),
-    waitForReady(`${apiUrl}/readyz`, api.service),
-  ]);
+  ({ workers, apis, apiUrl, apiKey } = cluster);
   timeline.note('ready: the chaos starts');
 }
 

@@ -1,9 +1,17 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { preparePostgres, type PostgresServer } from '../../apps/dev/src/postgres-server';
-import { freePort, startProcess, type ServiceProcess } from './processes';
+import {
+  freePort,
+  repoRoot,
+  startProcess,
+  waitForOutput,
+  waitForReady,
+  type ServiceProcess,
+} from './processes';
 import { withShortRedis } from './redis-probe';
 import { eventsFromSse } from './stream-checker';
 
@@ -305,6 +313,61 @@ export function processGroup(options: {
         })
         .join('\n'),
   };
+}
+
+/** The ratchet processes of a chaos run: replaceable workers and one API, with a tenant key. */
+export interface ChaosCluster {
+  workers: ProcessGroup;
+  apis: ProcessGroup;
+  apiUrl: string;
+  apiKey: string;
+}
+
+/**
+ * Creates a tenant key, then starts `workers` worker processes and one API on `env` (plus
+ * each one's own), and waits until all are ready. Starting several node processes at once on
+ * a busy machine is slow, so they get a minute; `cleanup` receives what stops them.
+ */
+export async function startChaosCluster(options: {
+  env: Record<string, string>;
+  workers: number;
+  workerEnv: Record<string, string>;
+  apiEnv?: Record<string, string>;
+  timeline: Timeline;
+  cleanup: (stop: () => Promise<void>) => void;
+}): Promise<ChaosCluster> {
+  const apiPort = await freePort();
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [path.join(repoRoot, 'dist/libs/store/src/keys.cli.js'), 'create', '--name', 'chaos'],
+    { env: { PATH: process.env.PATH ?? '', DATABASE_URL: options.env.DATABASE_URL } },
+  );
+  const workers = processGroup({
+    label: 'worker',
+    script: 'dist/apps/worker/src/main.js',
+    env: () => ({ ...options.env, ...options.workerEnv }),
+    timeline: options.timeline,
+    replace: true,
+    maxStarts: 40,
+  });
+  options.cleanup(() => workers.stopAll());
+  const apis = processGroup({
+    label: 'api',
+    script: 'dist/apps/api/src/main.js',
+    env: () => ({ ...options.env, ...options.apiEnv, PORT: String(apiPort) }),
+    timeline: options.timeline,
+    replace: true,
+    maxStarts: 3,
+  });
+  options.cleanup(() => apis.stopAll());
+  for (let i = 0; i < options.workers; i++) workers.start();
+  const api = apis.start();
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  await Promise.all([
+    ...workers.all.map((worker) => waitForOutput(worker.service, 'processing jobs', 60_000)),
+    waitForReady(`${apiUrl}/readyz`, api.service, 60_000),
+  ]);
+  return { workers, apis, apiUrl, apiKey: stdout.trim().split('\n').pop() ?? '' };
 }
 
 // ---- Server-sent events ----
