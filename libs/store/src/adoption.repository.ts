@@ -11,7 +11,7 @@ import type { Principal } from './api-keys.repository';
 import type { PoolClient } from 'pg';
 import { ADOPTION_SQL } from './adoption.sql';
 import { CONVERSATIONS_SQL } from './conversations.sql';
-import { insertResponse, type NewResponse } from './responses.repository';
+import { insertResponse, lockConversation, type NewResponse } from './responses.repository';
 import { Sql } from './sql';
 
 /** What adopting a paused tree did. */
@@ -81,25 +81,14 @@ export class AdoptionRepository {
     },
   ): Promise<AdoptedInConversation> {
     return this.sql.transaction(async (client) => {
-      const locked = await client.query<{ active_response_id: string | null }>({
-        ...CONVERSATIONS_SQL.lock,
-        values: [conversationId, ownerOf(principal)],
-      });
-      if (locked.rows.length === 0) return { type: 'conversation_not_found' };
-      const holder = locked.rows[0].active_response_id;
-      const {
-        rows: [history],
-      } = await client.query<{ holder_status: ResponseStatus | null; items: Item[] }>({
-        ...CONVERSATIONS_SQL.history,
-        values: [conversationId, holder],
-      });
-      if (history.holder_status === 'queued' || history.holder_status === 'in_progress') {
-        return { type: 'locked', responseId: holder ?? '' };
-      }
+      const turn = await lockConversation(client, conversationId, principal);
+      if (turn.type === 'not_found') return { type: 'conversation_not_found' };
+      if (turn.type === 'locked') return turn;
+      const holder = turn.holder;
       const previous = holder === null ? null : await lockAdopted(client, holder, principal, false);
       if (holder === null || !previous) return { type: 'nothing_paused' };
       adoption.adopting(holder);
-      const adopted = await this.adoptLocked(client, holder, previous, history.items, adoption);
+      const adopted = await this.adoptLocked(client, holder, previous, turn.items, adoption);
       if (adopted.type === 'created') {
         await client.query({
           ...CONVERSATIONS_SQL.hold,

@@ -294,25 +294,9 @@ export class ResponsesRepository {
     build: (history: Item[]) => NewResponse,
   ): Promise<CreatedInConversation> {
     return this.sql.transaction(async (client) => {
-      const locked = await client.query<{ active_response_id: string | null }>({
-        ...CONVERSATIONS_SQL.lock,
-        values: [conversationId, ownerFilter(principal)],
-      });
-      if (locked.rows.length === 0) return { type: 'not_found' };
-      const holder = locked.rows[0].active_response_id;
-      const {
-        rows: [history],
-      } = await client.query<{ holder_status: ResponseStatus | null; items: Item[] }>({
-        ...CONVERSATIONS_SQL.history,
-        values: [conversationId, holder],
-      });
-      if (
-        holder !== null &&
-        (history.holder_status === 'queued' || history.holder_status === 'in_progress')
-      ) {
-        return { type: 'locked', responseId: holder };
-      }
-      const response = build(history.items);
+      const turn = await lockConversation(client, conversationId, principal);
+      if (turn.type !== 'free') return turn;
+      const response = build(turn.items);
       const record = await insertResponse(client, response);
       await client.query({ ...CONVERSATIONS_SQL.hold, values: [conversationId, response.id] });
       return { type: 'created', record };
@@ -412,4 +396,42 @@ export class ResponsesRepository {
     ]);
     return row ? toRecord(row) : null;
   }
+}
+
+/** Where a conversation stands for its next response, read under the conversation's lock. */
+export type ConversationTurn =
+  | { type: 'not_found' }
+  /** The response that last started in it is still queued or in progress. */
+  | { type: 'locked'; responseId: string }
+  /** Free: its items, and the response that last started in it (null before the first). */
+  | { type: 'free'; holder: string | null; items: Item[] };
+
+/**
+ * Locks the conversation for the transaction and reads where it stands: one response of a
+ * conversation runs at a time.
+ */
+export async function lockConversation(
+  client: PoolClient,
+  conversationId: string,
+  principal: Principal,
+): Promise<ConversationTurn> {
+  const locked = await client.query<{ active_response_id: string | null }>({
+    ...CONVERSATIONS_SQL.lock,
+    values: [conversationId, ownerFilter(principal)],
+  });
+  if (locked.rows.length === 0) return { type: 'not_found' };
+  const holder = locked.rows[0].active_response_id;
+  const {
+    rows: [history],
+  } = await client.query<{ holder_status: ResponseStatus | null; items: Item[] }>({
+    ...CONVERSATIONS_SQL.history,
+    values: [conversationId, holder],
+  });
+  if (
+    holder !== null &&
+    (history.holder_status === 'queued' || history.holder_status === 'in_progress')
+  ) {
+    return { type: 'locked', responseId: holder };
+  }
+  return { type: 'free', holder, items: history.items };
 }
