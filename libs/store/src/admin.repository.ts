@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { LIVENESS_LOCK_HELD } from './liveness-session';
 import { STALLED_SCOPE } from './recovery.repository';
 import { Sql, statement } from './sql';
+import { liveResponse } from './live-responses';
 
 // What operators read and change across tenants: responses that are not progressing and why,
 // responses chosen by a filter, purges of old terminal responses, the audit trail, the
@@ -126,7 +127,7 @@ export const PURGE_MAX = 10_000;
 /** Ids an audit row keeps of what an action touched (the count is always exact). */
 export const AUDIT_MAX_IDS = 1_000;
 
-const LIVE = `r.status IN ('queued', 'in_progress')`;
+const LIVE = liveResponse('r');
 
 /** The live responses a filter names: `$1` ids, `$2` statuses, `$3` model, `$4` owner, `$5`/`$6` created before/after. */
 const FILTERED = `${LIVE}

@@ -1,4 +1,5 @@
 import { statement } from './sql';
+import { liveResponse } from './live-responses';
 
 // Statements of human approvals (ApprovalsRepository).
 
@@ -41,7 +42,7 @@ export const APPROVALS_SQL = {
           SET status = 'failed', error = $1::jsonb, completed_at = now(),
               approval = jsonb_set(s.approval, '{decision}', ${EXPIRED_DECISION})
          FROM responses r
-        WHERE r.id = s.response_id AND r.status IN ('queued', 'in_progress') AND ${EXPIRED}
+        WHERE r.id = s.response_id AND ${liveResponse('r')} AND ${EXPIRED}
        RETURNING s.scope_id, s.response_id),
      per_scope AS (
        SELECT scope_id, response_id, count(*)::int AS n FROM expired GROUP BY scope_id, response_id),

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { LIVENESS_LOCK_HELD } from './liveness-session';
 import { Sql, statement } from './sql';
+import { liveResponse } from './live-responses';
 
 // What an operator looks at: the workers and what they run, the work recovery would take
 // over, and how upstream model calls fare. Every query starts from live responses (the index
@@ -51,7 +52,7 @@ const SQL = {
          SELECT lease_owner, sum(n)::int AS total, json_object_agg(kind, n) AS by_kind
            FROM (SELECT s.lease_owner, s.kind::text AS kind, count(*)::int AS n
                    FROM responses r JOIN steps s ON s.response_id = r.id
-                  WHERE r.status IN ('queued', 'in_progress') AND s.status = 'running'
+                  WHERE ${liveResponse('r')} AND s.status = 'running'
                     AND s.lease_owner IS NOT NULL
                   GROUP BY s.lease_owner, s.kind) k
           GROUP BY lease_owner) run ON run.lease_owner = w.id
@@ -59,14 +60,15 @@ const SQL = {
   ),
   recovery: statement(
     'console-recovery',
-    `SELECT (SELECT count(*)::int FROM responses WHERE status IN ('queued', 'in_progress'))
+    `SELECT (SELECT count(*)::int FROM responses r WHERE ${liveResponse('r')})
               AS live_responses,
-            (SELECT count(*)::int FROM responses WHERE status = 'queued') AS queued_responses,
+            (SELECT count(*)::int FROM responses r
+              WHERE ${liveResponse('r')} AND r.status = 'queued') AS queued_responses,
             (SELECT count(*)::int FROM responses r JOIN steps s ON s.response_id = r.id
-              WHERE r.status IN ('queued', 'in_progress') AND s.status = 'running'
+              WHERE ${liveResponse('r')} AND s.status = 'running'
                 AND s.lease_expires_at < now()) AS expired_leases,
             (SELECT count(*)::int FROM responses r JOIN steps s ON s.response_id = r.id
-              WHERE r.status IN ('queued', 'in_progress') AND s.status = 'pending'
+              WHERE ${liveResponse('r')} AND s.status = 'pending'
                 AND s.dispatched_at IS NULL) AS undispatched_steps,
             (SELECT count(*)::int FROM responses r JOIN steps s ON s.response_id = r.id
               WHERE r.created_at >= $1 AND s.attempt > 1) AS retried_steps`,

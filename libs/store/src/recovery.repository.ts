@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { PoolClient } from 'pg';
 import { LIVENESS_LOCK_HELD } from './liveness-session';
 import { Sql, statement } from './sql';
+import { liveResponse } from './live-responses';
 
 // What recovery reads and writes: leases of running steps, and the work of live responses
 // that nobody is doing (its owner died, its job was lost with Redis, its next decision was
@@ -18,7 +19,7 @@ const SWEEP_LIMIT = 500;
  * Scope `sc` of live response `r` waits for a decision nobody is making: nothing in it is
  * pending or running, and it has not ended (a child scope's agent step still runs).
  */
-export const STALLED_SCOPE = `r.status IN ('queued', 'in_progress')
+export const STALLED_SCOPE = `${liveResponse('r')}
         AND NOT EXISTS (SELECT 1 FROM steps s
                          WHERE s.scope_id = sc.id AND s.status IN ('pending', 'running'))
         AND (sc.parent_step_id IS NULL
@@ -48,7 +49,7 @@ const SQL = {
     `SELECT s.id, s.response_id AS "responseId", s.status::text AS status,
             s.dispatched_at IS NOT NULL AS dispatched
        FROM responses r JOIN steps s ON s.response_id = r.id
-      WHERE r.status IN ('queued', 'in_progress')
+      WHERE ${liveResponse('r')}
         AND ((s.status = 'running' AND s.lease_expires_at < now())
           OR (s.status = 'pending'
               AND coalesce(s.dispatched_at, s.created_at) < now() - $1 * interval '1 millisecond'))
@@ -87,7 +88,7 @@ const SQL = {
      taken AS (
        UPDATE steps s SET lease_owner = NULL, lease_expires_at = now() - interval '1 second'
          FROM responses r, dead
-        WHERE r.status IN ('queued', 'in_progress') AND s.response_id = r.id
+        WHERE ${liveResponse('r')} AND s.response_id = r.id
           AND s.status = 'running' AND s.lease_owner = dead.id
        RETURNING s.id AS "stepId", s.response_id AS "responseId", dead.id AS "workerId"),
      stalled AS (

@@ -11,7 +11,8 @@ export const ENDED_COLUMNS = `r.store AS stored, r.conversation_id`;
  * output, stored, conversation_id):
  * - `output_index` records the ids of a stored response's output items, so item_reference
  *   input items can find them by id (and a server call's call_id, for clients that send it
- *   back without its id);
+ *   back without its id); a plain insert, as it runs once per response (an ON CONFLICT
+ *   clause would cost a speculative-insertion record per item in WAL);
  * - `turn`, `grown` and `appended` append a completed or incomplete response's turn (its
  *   input items in order, then its output) to its conversation at the conversation's next
  *   positions. An id the conversation already holds is skipped; a conversation deleted
@@ -26,8 +27,7 @@ export function afterEndCtes(ended: string): string {
          FROM ${ended} e
               CROSS JOIN LATERAL jsonb_array_elements(coalesce(e.output, '[]'::jsonb))
                 WITH ORDINALITY AS x(item, n)
-        WHERE e.stored AND x.item->>'id' IS NOT NULL
-       ON CONFLICT DO NOTHING),
+        WHERE e.stored AND x.item->>'id' IS NOT NULL),
      turn AS (
        SELECT e.id AS response_id, e.conversation_id, t.item,
               row_number() OVER (PARTITION BY e.id ORDER BY t.part, t.position) AS n
