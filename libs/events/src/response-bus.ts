@@ -70,6 +70,12 @@ export const TERMINAL_CHANNEL = 'terminal';
  */
 export const CHANGES_CHANNEL = 'changes';
 
+/**
+ * Broadcast to every process: the worker of this id changed its drain state. Only its id: the
+ * operations view reads the rest from Postgres.
+ */
+export const WORKERS_CHANNEL = 'workers';
+
 type Listener = (notice: ResponseNotice) => void;
 type RawListener = (message: unknown) => void;
 
@@ -158,6 +164,22 @@ export class ResponseBus implements OnModuleDestroy {
   async onChange(listener: (responseId: string) => void): Promise<() => Promise<void>> {
     return this.subscribeChannel(
       this.prefix + CHANGES_CHANNEL,
+      (message) => message,
+      (message) => listener(message as string),
+    );
+  }
+
+  /** Hints that a worker's registration changed (it started or finished draining). */
+  publishWorkerChange(workerId: string): void {
+    this.ensurePublisher()
+      .publish(this.prefix + WORKERS_CHANNEL, workerId)
+      .catch((error: unknown) => this.logger.warn(`worker notice lost: ${String(error)}`));
+  }
+
+  /** Calls `listener` with the id of every worker whose registration changed. */
+  async onWorkerChange(listener: (workerId: string) => void): Promise<() => Promise<void>> {
+    return this.subscribeChannel(
+      this.prefix + WORKERS_CHANNEL,
       (message) => message,
       (message) => listener(message as string),
     );

@@ -6,6 +6,7 @@ import { JobQueue } from '@ratchet/queue';
 import {
   AdminRepository,
   AUDIT_MAX_IDS,
+  OperationsRepository,
   RecoveryRepository,
   StepsRepository,
   type AuditEntry,
@@ -75,6 +76,7 @@ export class AdminService {
   constructor(
     private readonly config: AppConfig,
     private readonly admin: AdminRepository,
+    private readonly operations: OperationsRepository,
     private readonly recovery: RecoveryRepository,
     private readonly steps: StepsRepository,
     private readonly queue: JobQueue,
@@ -198,7 +200,7 @@ export class AdminService {
   }
 
   workers(): Promise<WorkerView[]> {
-    return this.admin.workers();
+    return this.operations.workers();
   }
 
   /**
@@ -213,10 +215,11 @@ export class AdminService {
       });
     }
     await this.bus.publishDrain(workerId);
+    this.bus.publishWorkerChange(workerId);
     const auditId = await this.audit(principal, 'drain', { worker_id: workerId }, false, [
       workerId,
     ]);
-    const worker = (await this.admin.workers()).find((w) => w.id === workerId);
+    const worker = (await this.operations.workers()).find((w) => w.id === workerId);
     if (!worker) {
       throw new RatchetError('not_found', `No live worker with id '${workerId}'.`, {
         param: 'id',
@@ -266,10 +269,10 @@ export class AdminService {
   async overview(windowSeconds: number): Promise<Overview> {
     const [queue, workers, byStatus, recovery, upstream] = await Promise.all([
       this.queue.counts(),
-      this.admin.workers(),
-      this.admin.statusCounts(),
-      this.admin.recoveryActivity(windowSeconds),
-      this.admin.upstreamErrors(windowSeconds),
+      this.operations.workers(),
+      this.operations.statusCounts(),
+      this.operations.recoveryActivity(windowSeconds),
+      this.operations.upstreamErrors(windowSeconds),
     ]);
     return {
       object: 'admin.overview',

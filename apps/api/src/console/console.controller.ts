@@ -4,7 +4,6 @@ import type { Response } from 'express';
 import { CurrentPrincipal } from '../auth/principal.decorator';
 import {
   ConsoleService,
-  type OperationsOverview,
   type ResponseDetail,
   type ResponseSummaryPage,
 } from './console.service';
@@ -50,11 +49,6 @@ export class ConsoleController {
     @Res() response: Response,
   ): Promise<void> {
     await this.changes.stream(principal, response);
-  }
-
-  @Get('overview')
-  overview(@CurrentPrincipal() principal: Principal): Promise<OperationsOverview> {
-    return this.console.overview(principal);
   }
 
   @Get('keys')
