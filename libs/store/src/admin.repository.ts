@@ -299,4 +299,3 @@ export class AdminRepository {
     return (await this.sql.query(SQL.requestDrain, [workerId])).length > 0;
   }
 }
-

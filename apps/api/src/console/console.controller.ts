@@ -2,11 +2,7 @@ import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import type { Principal } from '@ratchet/store';
 import type { Response } from 'express';
 import { CurrentPrincipal } from '../auth/principal.decorator';
-import {
-  ConsoleService,
-  type ResponseDetail,
-  type ResponseSummaryPage,
-} from './console.service';
+import { ConsoleService, type ResponseDetail, type ResponseSummaryPage } from './console.service';
 import { parseResponseListQuery } from './response-list.query';
 import { ResponseChanges } from './response-changes';
 
