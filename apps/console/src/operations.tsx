@@ -21,8 +21,8 @@ import { WorkersCard } from './operations/workers';
 const WINDOW_SECONDS = 3600;
 
 /**
- * While anything is live (responses, queued jobs, a drain, a stuck response), queue depths and
- * waits change without notices: read again this often, and only while the tab is visible. An
+ * While anything is live (responses, a drain, a stuck response), queue depths and waits
+ * change without notices: read again this often, and only while the tab is visible. An
  * idle deployment sends no notices and the view reads nothing.
  */
 const BUSY_REFRESH_MS = 10_000;
@@ -35,12 +35,9 @@ interface OperationsData {
 
 function isBusy({ overview, stuck }: OperationsData): boolean {
   const { by_status: byStatus } = overview.responses;
-  const queued = Object.values(overview.queues).some(
-    (counts) => (counts.waiting ?? 0) + (counts.active ?? 0) + (counts.delayed ?? 0) > 0,
-  );
+  // (Jobs belong to live responses; those left over once their response ended are dropped.)
   return (
     (byStatus.queued ?? 0) + (byStatus.in_progress ?? 0) > 0 ||
-    queued ||
     stuck.data.length > 0 ||
     overview.workers.some(
       (worker) => worker.drain === 'drain_requested' || worker.drain === 'draining',

@@ -7,6 +7,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
+import { ResponseBus } from '@ratchet/events';
 import { LivenessSession } from '@ratchet/store';
 import { InFlightRegistry } from './in-flight.registry';
 
@@ -61,6 +62,7 @@ export class Liveness implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     config: AppConfig,
     private readonly inFlight: InFlightRegistry,
+    private readonly bus: ResponseBus,
   ) {
     this.databaseUrl = config.env.DATABASE_URL;
   }
@@ -117,8 +119,11 @@ export class Liveness implements OnApplicationBootstrap, OnApplicationShutdown {
     this.closing = true;
     this.stopPings();
     await this.connecting;
+    const ended = this.session?.workerId;
     await this.session?.close();
     this.session = null;
+    // The operations view drops it now rather than at its next read.
+    if (ended) this.bus.publishWorkerChange(ended);
   }
 
   /** Opens a session under a new worker id, trying again until one stands or shutdown. */
@@ -143,6 +148,7 @@ export class Liveness implements OnApplicationBootstrap, OnApplicationShutdown {
         this.inFlight.adopt(workerId);
         this.startPings(session);
         this.logger.log(`liveness session open: worker ${workerId}`);
+        this.bus.publishWorkerChange(workerId);
         for (const waiter of this.waiters.splice(0)) waiter(workerId);
         this.changed(true);
         return;
