@@ -119,11 +119,9 @@ export class Liveness implements OnApplicationBootstrap, OnApplicationShutdown {
     this.closing = true;
     this.stopPings();
     await this.connecting;
-    const ended = this.session?.workerId;
     await this.session?.close();
     this.session = null;
-    // The operations view drops it now rather than at its next read.
-    if (ended) this.bus.publishWorkerChange(ended);
+    // (The bus is closed by now: the workers' watch that removes its registration tells.)
   }
 
   /** Opens a session under a new worker id, trying again until one stands or shutdown. */

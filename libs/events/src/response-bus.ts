@@ -103,6 +103,7 @@ export class ResponseBus implements OnModuleDestroy {
   private readonly listeners = new Map<string, ChannelEntry>();
   private readonly terminalListeners = new Map<string, Set<(notice: TerminalNotice) => void>>();
   private terminalReady: Promise<unknown> | null = null;
+  private closed = false;
 
   constructor(config: AppConfig) {
     this.prefix = `${config.env.RATCHET_REDIS_PREFIX}:response:`;
@@ -171,6 +172,8 @@ export class ResponseBus implements OnModuleDestroy {
 
   /** Hints that a worker's registration changed (it started or finished draining). */
   publishWorkerChange(workerId: string): void {
+    // A process shutting down opens no new connection for a hint.
+    if (this.closed) return;
     this.ensurePublisher()
       .publish(this.prefix + WORKERS_CHANNEL, workerId)
       .catch((error: unknown) => this.logger.warn(`worker notice lost: ${String(error)}`));
@@ -313,6 +316,7 @@ export class ResponseBus implements OnModuleDestroy {
   }
 
   async onModuleDestroy(): Promise<void> {
+    this.closed = true;
     await Promise.all([this.publisher?.quit(), this.subscriber?.quit()]);
   }
 }
