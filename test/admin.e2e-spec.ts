@@ -150,6 +150,7 @@ interface Worker {
   id: string;
   pid: number;
   in_flight_steps: number;
+  in_flight_by_kind: Record<string, number>;
   drain: string;
 }
 
@@ -182,6 +183,45 @@ async function auditRow(id: number): Promise<AuditRow> {
   const page = await admin<{ data: AuditRow[] }>('GET', `/v1/admin/audit?after=${id + 1}&limit=1`);
   expect(page.data[0].id).toBe(id);
   return page.data[0];
+}
+
+/**
+ * Watches GET /v1/console/changes with `key` and collects the worker ids its `workers`
+ * events name, until `stop`.
+ */
+async function watchWorkers(key?: string): Promise<{ ids: string[]; stop: () => void }> {
+  const controller = new AbortController();
+  const answer = await ratchet.request('/v1/console/changes', { key, signal: controller.signal });
+  expect(answer.status).toBe(200);
+  const ids: string[] = [];
+  const reader = answer.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error('the change stream ended before it was ready');
+    buffer += value;
+    if (buffer.includes('event: ready')) break;
+  }
+  void (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffer += value;
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (!block.startsWith('event: workers\n')) continue;
+          const data = JSON.parse(block.slice(block.indexOf('data: ') + 6)) as { data: string[] };
+          ids.push(...data.data);
+        }
+      }
+    } catch {
+      // Stopped.
+    }
+  })();
+  return { ids, stop: () => controller.abort() };
 }
 
 describe('with workers killed, started and drained', () => {
@@ -348,6 +388,8 @@ describe('with workers killed, started and drained', () => {
     await waitFor('the 3 s call to start', async () => callsWith(marker).length === 1);
     const step = (await stepsOf(busy)).find((row) => row.kind === 'tool_call')!;
     const draining = step.lease_owner!;
+    const watching = await watchWorkers();
+    const tenantWatching = await watchWorkers(owner.key);
 
     const asked = await admin<Worker & { audit_id: number }>(
       'POST',
@@ -386,6 +428,14 @@ describe('with workers killed, started and drained', () => {
       return worker?.drain === 'drained' ? worker : null;
     });
     expect(drained.in_flight_steps).toBe(0);
+    // An admin's console was told of each change (asked, draining, drained); a tenant's of none.
+    await waitFor(
+      'three notices about the draining worker',
+      async () => watching.ids.filter((id) => id === draining).length >= 3,
+    );
+    expect(tenantWatching.ids).toEqual([]);
+    watching.stop();
+    tenantWatching.stop();
     expect(await auditRow(asked.audit_id)).toMatchObject({
       action: 'drain',
       params: { worker_id: draining },
@@ -505,7 +555,12 @@ describe('overview and audit', () => {
     expect(await ended(completed)).toBe('completed');
     const overview = await waitFor('a sweep to be recorded', async () => {
       const view = await admin<{
-        recovery: { last_sweep_at: string | null; requeued: Record<string, { steps: number }> };
+        recovery: {
+          last_sweep_at: string | null;
+          requeued: Record<string, { steps: number }>;
+          recent_runs: { kind: string; ran_at: string; steps: number; scopes: number }[];
+          backlog: Record<string, number>;
+        };
         upstream: { model: string; failed: number; calls: number; errors_by_code: object }[];
         responses: { by_status: Record<string, number> };
         workers: Worker[];
@@ -517,6 +572,20 @@ describe('overview and audit', () => {
       expect.arrayContaining(['waiting', 'active', 'delayed', 'failed']),
     );
     expect(overview.workers.length).toBeGreaterThan(0);
+    expect(overview.workers[0].in_flight_by_kind).toEqual(expect.any(Object));
+    // The runs before this test requeued work: an operator's, and a takeover of a killed worker.
+    const kinds = overview.recovery.recent_runs.map((run) => run.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['admin', 'takeover']));
+    for (const run of overview.recovery.recent_runs) {
+      expect(run.steps + run.scopes).toBeGreaterThan(0);
+    }
+    expect(Object.keys(overview.recovery.backlog).sort()).toEqual([
+      'expired_leases',
+      'retried_steps',
+      'undispatched_steps',
+    ]);
+    // (The steps that ran twice above went with the purge of every ended response.)
+    expect(overview.recovery.backlog.expired_leases).toBe(0);
     expect(overview.responses.by_status.failed).toBeGreaterThanOrEqual(1);
     expect(overview.responses.by_status.completed).toBeGreaterThanOrEqual(1);
     const mock = overview.upstream.find((row) => row.model === 'mock')!;

@@ -306,18 +306,20 @@ describe('operations', () => {
     expect(await inFlight()).toBe(3);
     await page.locator('[data-testid=upstream] .tag-error').first().waitFor();
     // The failures this file's responses met, as the overview counts them.
-    const overview = (await (await ratchet.request('/v1/console/overview')).json()) as {
-      upstream: { model: string; failed: number; codes: Record<string, number> }[];
+    const overview = (await (
+      await ratchet.request('/v1/admin/overview?window_seconds=3600')
+    ).json()) as {
+      upstream: { model: string; failed: number; errors_by_code: Record<string, number> }[];
     };
     const mock = overview.upstream.find((upstream) => upstream.model === 'mock')!;
-    expect(mock.codes.upstream_error).toBeGreaterThanOrEqual(1);
+    expect(mock.errors_by_code.upstream_error).toBeGreaterThanOrEqual(1);
     expect(await page.locator('[data-testid=upstream]').textContent()).toContain(
-      `upstream_error × ${mock.codes.upstream_error}`,
+      `upstream_error × ${mock.errors_by_code.upstream_error}`,
     );
-    await screenshot(page, 'console-operations.png', true);
+    // (The picture of this view, with its operator controls, is console-operations.e2e-spec.ts's.)
     await ratchet.request(`/v1/responses/${busy.id}/cancel`, { key, method: 'POST' });
 
-    // A tenant has no operations view and the endpoint refuses it.
+    // A tenant has no operations view (its controls: console-operations.e2e-spec.ts).
     const tenant = await open(key);
     expect(await tenant.getByRole('link', { name: 'Operations' }).count()).toBe(0);
   });

@@ -1,14 +1,16 @@
+import type { Overview, PurgeResult, ResponsesAction } from '../../api/src/admin/admin.types';
 import type {
-  OperationsOverview,
   ResponseDetail,
   ResponseSummary,
   ResponseSummaryPage,
 } from '../../api/src/console/console.service';
+import type { AuditEntry, LiveResponse, WorkerView } from '@ratchet/store';
 
 // The console's only state is the key, kept for the browser tab (sessionStorage); everything
 // else is read from the API with it, as any client would.
 
-export type { OperationsOverview, ResponseDetail, ResponseSummary, ResponseSummaryPage };
+export type { ResponseDetail, ResponseSummary, ResponseSummaryPage };
+export type { AuditEntry, LiveResponse, Overview, PurgeResult, ResponsesAction, WorkerView };
 export type StepDetail = ResponseDetail['steps'][number];
 export type ScopeDetail = ResponseDetail['scopes'][number];
 
@@ -50,11 +52,11 @@ export async function getJson<T>(key: string, path: string, signal?: AbortSignal
   return (await answer.json()) as T;
 }
 
-export async function postJson<T>(key: string, path: string): Promise<T> {
+export async function postJson<T>(key: string, path: string, body: unknown = {}): Promise<T> {
   const answer = await fetch(path, {
     method: 'POST',
     headers: headers(key, { 'content-type': 'application/json' }),
-    body: '{}',
+    body: JSON.stringify(body),
   });
   if (!answer.ok) throw await failure(answer);
   return (await answer.json()) as T;

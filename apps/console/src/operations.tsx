@@ -1,36 +1,64 @@
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, getJson, type OperationsOverview } from './api';
+import {
+  ApiError,
+  getJson,
+  postJson,
+  type AuditEntry,
+  type LiveResponse,
+  type Overview,
+} from './api';
 import { ago } from './format';
 import { useEventStream, useNow, useThrottle } from './live';
+import { FilterActionsCard } from './operations/actions';
+import { AuditCard } from './operations/audit';
+import { PurgeCard } from './operations/purge';
+import { BacklogCard, QueueCard, SweeperCard } from './operations/stats';
+import { StuckCard } from './operations/stuck';
+import { UpstreamCard } from './operations/upstream';
+import { WorkersCard } from './operations/workers';
 
-function Stat({
-  label,
-  value,
-  tone,
-}: {
-  label: string;
-  value: number;
-  tone?: 'warn' | 'bad' | 'good';
-}) {
+/** The window of the overview's rates and counts. */
+const WINDOW_SECONDS = 3600;
+
+/**
+ * While anything is live (responses, a drain, a stuck response), queue depths and waits
+ * change without notices: read again this often, and only while the tab is visible. An
+ * idle deployment sends no notices and the view reads nothing.
+ */
+const BUSY_REFRESH_MS = 10_000;
+
+interface OperationsData {
+  overview: Overview;
+  stuck: { data: LiveResponse[]; has_more: boolean };
+  audit: { data: AuditEntry[] };
+}
+
+function isBusy({ overview, stuck }: OperationsData): boolean {
+  const { by_status: byStatus } = overview.responses;
+  // (Jobs belong to live responses; those left over once their response ended are dropped.)
   return (
-    <div class={`stat ${tone && value > 0 ? `stat-${tone}` : ''}`} data-stat={label}>
-      <div class="stat-value">{value}</div>
-      <div class="stat-label">{label}</div>
-    </div>
+    (byStatus.queued ?? 0) + (byStatus.in_progress ?? 0) > 0 ||
+    stuck.data.length > 0 ||
+    overview.workers.some(
+      (worker) => worker.drain === 'drain_requested' || worker.drain === 'draining',
+    )
   );
 }
 
-/** Workers and queues change without notices: read again this often while the view is open. */
-const REFRESH_MS = 10_000;
-
+/** The operations view: admin keys only (the route is not offered to tenant keys). */
 export function OperationsView({ apiKey }: { apiKey: string }) {
-  const [overview, setOverview] = useState<OperationsOverview | null>(null);
+  const [data, setData] = useState<OperationsData | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const now = useNow(5000);
+  const [visible, setVisible] = useState(() => document.visibilityState === 'visible');
+  const now = useNow(5000, visible);
   const load = (): void => {
-    getJson<OperationsOverview>(apiKey, '/v1/console/overview')
-      .then((answer) => {
-        setOverview(answer);
+    Promise.all([
+      getJson<Overview>(apiKey, `/v1/admin/overview?window_seconds=${WINDOW_SECONDS}`),
+      getJson<OperationsData['stuck']>(apiKey, '/v1/admin/stuck?limit=10'),
+      getJson<OperationsData['audit']>(apiKey, '/v1/admin/audit?limit=8'),
+    ])
+      .then(([overview, stuck, audit]) => {
+        setData({ overview, stuck, audit });
         setError(null);
       })
       .catch((failure: unknown) =>
@@ -38,24 +66,43 @@ export function OperationsView({ apiKey }: { apiKey: string }) {
       );
   };
   const reload = useThrottle(load, 1000);
+  useEffect(load, [apiKey]);
   useEffect(() => {
-    load();
-    const timer = setInterval(load, REFRESH_MS);
+    const onVisibility = (): void => {
+      const shown = document.visibilityState === 'visible';
+      setVisible(shown);
+      if (shown) reload();
+    };
+    document.addEventListener('visibilitychange', onVisibility);
+    return () => document.removeEventListener('visibilitychange', onVisibility);
+  }, []);
+  const busy = data !== null && isBusy(data);
+  useEffect(() => {
+    if (!busy || !visible) return;
+    const timer = setInterval(reload, BUSY_REFRESH_MS);
     return () => clearInterval(timer);
-  }, [apiKey]);
+  }, [busy, visible]);
+  // Responses created, started or ended, and workers changing their drain state.
   useEventStream(apiKey, '/v1/console/changes', (message) => {
-    if (message.event === 'changes') reload();
+    if (message.event === 'changes' || message.event === 'workers') reload();
   });
 
-  if (!overview) {
+  if (!data) {
     return (
       <main class="page">
         {error ? <p class="banner banner-error">{error}</p> : <div class="loading">Loading…</div>}
       </main>
     );
   }
-  const { queue, recovery } = overview;
-  const maxRunning = Math.max(1, ...overview.workers.map((w) => w.running_steps));
+  const { overview, stuck, audit } = data;
+  const drain = async (id: string): Promise<void> => {
+    try {
+      await postJson(apiKey, `/v1/admin/workers/${encodeURIComponent(id)}/drain`);
+    } catch (failure) {
+      setError(failure instanceof ApiError ? failure.message : String(failure));
+    }
+    load();
+  };
   return (
     <main class="page" data-testid="operations">
       <div class="page-head">
@@ -64,129 +111,20 @@ export function OperationsView({ apiKey }: { apiKey: string }) {
       </div>
       {error && <p class="banner banner-error">{error}</p>}
       <div class="ops-grid">
-        <section class="card">
-          <h2>Queue</h2>
-          <div class="stats">
-            <Stat label="waiting" value={queue.waiting} tone="warn" />
-            <Stat label="active" value={queue.active} tone="good" />
-            <Stat label="delayed" value={queue.delayed} tone="warn" />
-            <Stat label="prioritized" value={queue.prioritized} />
-            <Stat label="failed" value={queue.failed} tone="bad" />
-          </div>
-        </section>
-        <section class="card">
-          <h2>Responses and recovery</h2>
-          <div class="stats">
-            <Stat label="live" value={recovery.live_responses} tone="good" />
-            <Stat label="queued" value={recovery.queued_responses} tone="warn" />
-            <Stat label="expired leases" value={recovery.expired_leases} tone="bad" />
-            <Stat label="awaiting a slot" value={recovery.undispatched_steps} />
-            <Stat label="re-run steps (1 h)" value={recovery.retried_steps} tone="warn" />
-          </div>
-          <p class="muted small">
-            The sweeper takes over steps whose lease expired and requeues work whose job was lost; a
-            step that ran more than once was taken over or retried.
-          </p>
-        </section>
+        <QueueCard overview={overview} />
+        <BacklogCard overview={overview} />
       </div>
-      <section class="card">
-        <h2>
-          Workers <span class="note">{overview.workers.filter((w) => w.alive).length} live</span>
-        </h2>
-        <table class="plain" data-testid="workers">
-          <thead>
-            <tr>
-              <th>Worker</th>
-              <th>Host · pid</th>
-              <th>Up since</th>
-              <th>State</th>
-              <th>In-flight steps</th>
-            </tr>
-          </thead>
-          <tbody>
-            {overview.workers.map((worker) => (
-              <tr key={worker.id} data-worker={worker.id}>
-                <td>
-                  <code>{worker.id}</code>
-                </td>
-                <td>
-                  {worker.host} · {worker.pid}
-                </td>
-                <td>{ago(worker.started_at, now)}</td>
-                <td>
-                  <span class={`pill ${worker.alive ? 'pill-completed' : 'pill-failed'}`}>
-                    <span class="dot" />
-                    {worker.alive ? 'alive' : 'gone'}
-                  </span>
-                </td>
-                <td>
-                  <div class="inflight">
-                    <span class="meter">
-                      <span style={{ width: `${(worker.running_steps / maxRunning) * 100}%` }} />
-                    </span>
-                    <b>{worker.running_steps}</b>
-                    <span class="muted small">
-                      {Object.entries(worker.running_by_kind)
-                        .map(([kind, n]) => `${n} ${kind.replace('_call', '')}`)
-                        .join(' · ')}
-                    </span>
-                  </div>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        {overview.workers.length === 0 && <p class="empty">No worker is registered.</p>}
-      </section>
-      <section class="card">
-        <h2>
-          Upstream model calls{' '}
-          <span class="note">responses of the last {Math.round(overview.window_s / 60)} min</span>
-        </h2>
-        <table class="plain" data-testid="upstream">
-          <thead>
-            <tr>
-              <th>Model</th>
-              <th class="num">Calls</th>
-              <th class="num">Failed</th>
-              <th>Error rate</th>
-              <th class="num">Backed off</th>
-              <th>Errors</th>
-            </tr>
-          </thead>
-          <tbody>
-            {overview.upstream.map((row) => {
-              const rate = row.calls ? row.failed / row.calls : 0;
-              return (
-                <tr key={row.model}>
-                  <td>{row.model}</td>
-                  <td class="num">{row.calls}</td>
-                  <td class="num">{row.failed}</td>
-                  <td>
-                    <div class="inflight">
-                      <span
-                        class={`meter ${rate > 0.1 ? 'meter-bad' : rate > 0 ? 'meter-warn' : ''}`}
-                      >
-                        <span style={{ width: `${Math.max(rate * 100, rate > 0 ? 2 : 0)}%` }} />
-                      </span>
-                      {(rate * 100).toFixed(1)}%
-                    </div>
-                  </td>
-                  <td class="num">{row.backed_off}</td>
-                  <td>
-                    {Object.entries(row.codes).map(([code, n]) => (
-                      <span key={code} class="tag tag-error">
-                        {code} × {n}
-                      </span>
-                    ))}
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-        {overview.upstream.length === 0 && <p class="empty">No model calls in this window.</p>}
-      </section>
+      <WorkersCard workers={overview.workers} now={now} onDrain={drain} />
+      <StuckCard stuck={stuck.data} hasMore={stuck.has_more} now={now} />
+      <div class="ops-grid">
+        <FilterActionsCard apiKey={apiKey} onDone={load} />
+        <PurgeCard apiKey={apiKey} onDone={load} />
+      </div>
+      <div class="ops-grid">
+        <SweeperCard overview={overview} now={now} />
+        <AuditCard entries={audit.data} now={now} />
+      </div>
+      <UpstreamCard overview={overview} />
     </main>
   );
 }

@@ -99,5 +99,6 @@ export class DrainWatch implements OnApplicationBootstrap, OnModuleDestroy {
     if (this.drained) await this.workers.markDrained(workerId);
     else await this.workers.markDrainStarted(workerId);
     this.marked = workerId;
+    this.bus.publishWorkerChange(workerId);
   }
 }

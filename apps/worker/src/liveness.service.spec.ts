@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { AppConfig } from '@ratchet/config';
+import type { ResponseBus } from '@ratchet/events';
 import { LivenessSession, type LivenessSessionOptions } from '@ratchet/store';
 import type { InFlightRegistry } from './in-flight.registry';
 import { Liveness } from './liveness.service';
@@ -44,6 +45,7 @@ describe('Liveness', () => {
   let sessions: FakeSession[];
   let inFlight: { adopt: jest.Mock; orphan: jest.Mock; drained: jest.Mock };
   let liveness: Liveness;
+  let bus: { publishWorkerChange: jest.Mock };
 
   beforeEach(async () => {
     jest.useFakeTimers();
@@ -58,9 +60,11 @@ describe('Liveness', () => {
       orphan: jest.fn(() => 0),
       drained: jest.fn(() => Promise.resolve()),
     };
+    bus = { publishWorkerChange: jest.fn() };
     liveness = new Liveness(
       { env: { DATABASE_URL: 'postgres://unused' } } as AppConfig,
       inFlight as unknown as InFlightRegistry,
+      bus as unknown as ResponseBus,
     );
     await liveness.onApplicationBootstrap();
   });
@@ -78,6 +82,8 @@ describe('Liveness', () => {
     await expect(liveness.ready()).resolves.toBe(id);
     expect(liveness.workerId).toBe(id);
     expect(inFlight.adopt).toHaveBeenCalledWith(id);
+    // The operations view is told of the new worker.
+    expect(bus.publishWorkerChange.mock.calls).toEqual([[id]]);
   });
 
   it('keeps a session whose pings are answered, however slowly within 8 ticks', async () => {

@@ -7,6 +7,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
+import { ResponseBus } from '@ratchet/events';
 import { LivenessSession } from '@ratchet/store';
 import { InFlightRegistry } from './in-flight.registry';
 
@@ -61,6 +62,7 @@ export class Liveness implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     config: AppConfig,
     private readonly inFlight: InFlightRegistry,
+    private readonly bus: ResponseBus,
   ) {
     this.databaseUrl = config.env.DATABASE_URL;
   }
@@ -119,6 +121,7 @@ export class Liveness implements OnApplicationBootstrap, OnApplicationShutdown {
     await this.connecting;
     await this.session?.close();
     this.session = null;
+    // (The bus is closed by now: the workers' watch that removes its registration tells.)
   }
 
   /** Opens a session under a new worker id, trying again until one stands or shutdown. */
@@ -143,6 +146,7 @@ export class Liveness implements OnApplicationBootstrap, OnApplicationShutdown {
         this.inFlight.adopt(workerId);
         this.startPings(session);
         this.logger.log(`liveness session open: worker ${workerId}`);
+        this.bus.publishWorkerChange(workerId);
         for (const waiter of this.waiters.splice(0)) waiter(workerId);
         this.changed(true);
         return;

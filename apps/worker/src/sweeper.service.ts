@@ -94,6 +94,8 @@ export class Sweeper implements OnApplicationBootstrap, OnModuleDestroy {
    */
   async watchOnce(): Promise<TakenOver | null> {
     const taken = await this.recovery.takeOverFromDead();
+    // Dead workers leave the operations view.
+    for (const workerId of taken?.workers ?? []) this.bus.publishWorkerChange(workerId);
     if (!taken || taken.steps.length + taken.scopes.length === 0) return taken;
     const { workers, steps, scopes } = taken;
     leaseTakeovers('dead_worker', steps.length);

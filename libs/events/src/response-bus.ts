@@ -70,6 +70,12 @@ export const TERMINAL_CHANNEL = 'terminal';
  */
 export const CHANGES_CHANNEL = 'changes';
 
+/**
+ * Broadcast to every process: the worker of this id changed its drain state. Only its id: the
+ * operations view reads the rest from Postgres.
+ */
+export const WORKERS_CHANNEL = 'workers';
+
 type Listener = (notice: ResponseNotice) => void;
 type RawListener = (message: unknown) => void;
 
@@ -97,6 +103,7 @@ export class ResponseBus implements OnModuleDestroy {
   private readonly listeners = new Map<string, ChannelEntry>();
   private readonly terminalListeners = new Map<string, Set<(notice: TerminalNotice) => void>>();
   private terminalReady: Promise<unknown> | null = null;
+  private closed = false;
 
   constructor(config: AppConfig) {
     this.prefix = `${config.env.RATCHET_REDIS_PREFIX}:response:`;
@@ -158,6 +165,24 @@ export class ResponseBus implements OnModuleDestroy {
   async onChange(listener: (responseId: string) => void): Promise<() => Promise<void>> {
     return this.subscribeChannel(
       this.prefix + CHANGES_CHANNEL,
+      (message) => message,
+      (message) => listener(message as string),
+    );
+  }
+
+  /** Hints that a worker's registration changed (it started or finished draining). */
+  publishWorkerChange(workerId: string): void {
+    // A process shutting down opens no new connection for a hint.
+    if (this.closed) return;
+    this.ensurePublisher()
+      .publish(this.prefix + WORKERS_CHANNEL, workerId)
+      .catch((error: unknown) => this.logger.warn(`worker notice lost: ${String(error)}`));
+  }
+
+  /** Calls `listener` with the id of every worker whose registration changed. */
+  async onWorkerChange(listener: (workerId: string) => void): Promise<() => Promise<void>> {
+    return this.subscribeChannel(
+      this.prefix + WORKERS_CHANNEL,
       (message) => message,
       (message) => listener(message as string),
     );
@@ -291,6 +316,7 @@ export class ResponseBus implements OnModuleDestroy {
   }
 
   async onModuleDestroy(): Promise<void> {
+    this.closed = true;
     await Promise.all([this.publisher?.quit(), this.subscriber?.quit()]);
   }
 }

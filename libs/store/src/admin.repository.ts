@@ -5,8 +5,9 @@ import { Sql, statement } from './sql';
 import { liveResponse } from './live-responses';
 
 // What operators read and change across tenants: responses that are not progressing and why,
-// responses chosen by a filter, purges of old terminal responses, the audit trail, the
-// workers, and the figures of the operations view. Only the admin API calls these.
+// responses chosen by a filter, purges of old terminal responses, the audit trail, and drain
+// requests. Only the admin API calls these (the figures of the operations view are in
+// OperationsRepository).
 
 /** Why a live response is not progressing. */
 export type StuckReason =
@@ -86,40 +87,6 @@ export interface NewAuditEntry {
   dryRun: boolean;
   affectedCount: number;
   affectedIds: readonly string[];
-}
-
-export type DrainState = 'active' | 'drain_requested' | 'draining' | 'drained';
-
-export interface WorkerView {
-  id: string;
-  host: string;
-  pid: number;
-  started_at: string;
-  /** Steps running under this worker's claim now. */
-  in_flight_steps: number;
-  drain: DrainState;
-  drain_requested_at: string | null;
-  drain_started_at: string | null;
-  drained_at: string | null;
-}
-
-export interface UpstreamErrors {
-  model: string;
-  /** Model calls that ended in the window, and of those, the ones that failed. */
-  calls: number;
-  failed: number;
-  error_rate: number;
-  /** Calls that waited out at least one upstream failure before their end. */
-  retried: number;
-  errors_by_code: Record<string, number>;
-}
-
-export interface RecoveryActivity {
-  last_sweep_at: string | null;
-  last_takeover_at: string | null;
-  last_admin_requeue_at: string | null;
-  /** Work queued again in the window, by who found it. */
-  requeued: Record<'sweep' | 'takeover' | 'admin', { steps: number; scopes: number; runs: number }>;
 }
 
 /** Deleting more than this many responses at once is split over several calls (has_more). */
@@ -239,61 +206,11 @@ const SQL = {
       ORDER BY id DESC
       LIMIT $3`,
   ),
-  // Live workers only: a registration whose lock is free is a worker that died (the watch
-  // removes it shortly).
-  workers: statement(
-    'admin-workers',
-    `SELECT w.id, w.host, w.pid, w.started_at, w.drain_requested_at, w.drain_started_at,
-            w.drained_at,
-            (SELECT count(*)::int FROM steps s
-              WHERE s.lease_owner = w.id AND s.status = 'running'
-                AND EXISTS (SELECT 1 FROM responses r WHERE r.id = s.response_id AND ${LIVE}))
-              AS in_flight_steps
-       FROM workers w
-      WHERE ${LIVENESS_LOCK_HELD('w')}
-      ORDER BY w.started_at, w.id`,
-  ),
   requestDrain: statement(
     'admin-request-drain',
     `UPDATE workers w SET drain_requested_at = coalesce(w.drain_requested_at, now())
       WHERE w.id = $1 AND ${LIVENESS_LOCK_HELD('w')}
       RETURNING w.id`,
-  ),
-  statusCounts: statement(
-    'admin-status-counts',
-    `SELECT status::text AS status, count(*)::int AS count FROM responses GROUP BY status`,
-  ),
-  // Model calls that ended within the window, by the model their scope runs.
-  upstreamErrors: statement(
-    'admin-upstream-errors',
-    `WITH calls AS (
-       SELECT sc.model, s.status, s.backoff IS NOT NULL AS retried,
-              coalesce(s.error ->> 'code', 'unknown') AS code
-         FROM steps s JOIN scopes sc ON sc.id = s.scope_id
-        WHERE s.kind = 'model_call' AND s.status IN ('completed', 'failed')
-          AND s.completed_at > now() - $1 * interval '1 second'),
-     codes AS (
-       SELECT model, code, count(*)::int AS n FROM calls WHERE status = 'failed'
-        GROUP BY model, code)
-     SELECT c.model, count(*)::int AS calls,
-            (count(*) FILTER (WHERE c.status = 'failed'))::int AS failed,
-            (count(*) FILTER (WHERE c.retried))::int AS retried,
-            coalesce((SELECT json_object_agg(codes.code, codes.n) FROM codes
-                       WHERE codes.model = c.model), '{}') AS errors_by_code
-       FROM calls c
-      GROUP BY c.model
-      ORDER BY c.model`,
-  ),
-  recovery: statement(
-    'admin-recovery-activity',
-    `SELECT kind, max(ran_at) AS last_at,
-            coalesce(sum(steps) FILTER (WHERE ran_at > now() - $1 * interval '1 second'), 0)::int
-              AS steps,
-            coalesce(sum(scopes) FILTER (WHERE ran_at > now() - $1 * interval '1 second'), 0)::int
-              AS scopes,
-            (count(*) FILTER (WHERE ran_at > now() - $1 * interval '1 second'
-                                AND steps + scopes > 0))::int AS runs
-       FROM recovery_runs GROUP BY kind`,
   ),
 };
 
@@ -378,98 +295,8 @@ export class AdminRepository {
     }));
   }
 
-  async workers(): Promise<WorkerView[]> {
-    const rows = await this.sql.query<{
-      id: string;
-      host: string;
-      pid: number;
-      started_at: Date;
-      drain_requested_at: Date | null;
-      drain_started_at: Date | null;
-      drained_at: Date | null;
-      in_flight_steps: number;
-    }>(SQL.workers);
-    return rows.map((row) => ({
-      id: row.id,
-      host: row.host,
-      pid: row.pid,
-      started_at: row.started_at.toISOString(),
-      in_flight_steps: row.in_flight_steps,
-      drain: drainState(row),
-      drain_requested_at: iso(row.drain_requested_at),
-      drain_started_at: iso(row.drain_started_at),
-      drained_at: iso(row.drained_at),
-    }));
-  }
-
   /** Asks a live worker to drain; false when no live worker has that id. */
   async requestDrain(workerId: string): Promise<boolean> {
     return (await this.sql.query(SQL.requestDrain, [workerId])).length > 0;
   }
-
-  async statusCounts(): Promise<Record<string, number>> {
-    const rows = await this.sql.query<{ status: string; count: number }>(SQL.statusCounts);
-    const counts: Record<string, number> = {
-      queued: 0,
-      in_progress: 0,
-      completed: 0,
-      failed: 0,
-      cancelled: 0,
-      incomplete: 0,
-    };
-    for (const row of rows) counts[row.status] = row.count;
-    return counts;
-  }
-
-  /** Model calls that ended in the last `windowSeconds`, by model: how many failed, and why. */
-  async upstreamErrors(windowSeconds: number): Promise<UpstreamErrors[]> {
-    const rows = await this.sql.query<{
-      model: string;
-      calls: number;
-      failed: number;
-      retried: number;
-      errors_by_code: Record<string, number>;
-    }>(SQL.upstreamErrors, [windowSeconds]);
-    return rows.map((row) => ({
-      model: row.model,
-      calls: row.calls,
-      failed: row.failed,
-      error_rate: row.calls === 0 ? 0 : row.failed / row.calls,
-      retried: row.retried,
-      errors_by_code: row.errors_by_code,
-    }));
-  }
-
-  /** When recovery last ran, and what it queued again in the last `windowSeconds`. */
-  async recoveryActivity(windowSeconds: number): Promise<RecoveryActivity> {
-    const rows = await this.sql.query<{
-      kind: string;
-      last_at: Date | null;
-      steps: number;
-      scopes: number;
-      runs: number;
-    }>(SQL.recovery, [windowSeconds]);
-    const of = (kind: string) => rows.find((row) => row.kind === kind);
-    const counts = (kind: string) => {
-      const row = of(kind);
-      return { steps: row?.steps ?? 0, scopes: row?.scopes ?? 0, runs: row?.runs ?? 0 };
-    };
-    return {
-      last_sweep_at: iso(of('sweep')?.last_at ?? null),
-      last_takeover_at: iso(of('takeover')?.last_at ?? null),
-      last_admin_requeue_at: iso(of('admin')?.last_at ?? null),
-      requeued: { sweep: counts('sweep'), takeover: counts('takeover'), admin: counts('admin') },
-    };
-  }
-}
-
-function drainState(row: {
-  drain_requested_at: Date | null;
-  drain_started_at: Date | null;
-  drained_at: Date | null;
-}): DrainState {
-  if (row.drained_at) return 'drained';
-  if (row.drain_started_at) return 'draining';
-  if (row.drain_requested_at) return 'drain_requested';
-  return 'active';
 }

@@ -11,12 +11,8 @@ import {
   parseResponseFilter,
   stuckQuerySchema,
 } from './admin.schemas';
-import {
-  AdminService,
-  type Overview,
-  type PurgeResult,
-  type ResponsesAction,
-} from './admin.service';
+import { AdminService } from './admin.service';
+import type { Overview, PurgeResult, ResponsesAction } from './admin.types';
 
 /** Operator controls: admin keys only (AdminGuard); every change is audited. */
 @Controller('v1/admin')

@@ -6,59 +6,19 @@ import { JobQueue } from '@ratchet/queue';
 import {
   AdminRepository,
   AUDIT_MAX_IDS,
+  OperationsRepository,
   RecoveryRepository,
   StepsRepository,
   type AuditEntry,
   type LiveResponse,
   type Principal,
-  type RecoveryActivity,
   type ResponseFilter,
   type StuckReason,
-  type UpstreamErrors,
   type WorkerView,
 } from '@ratchet/store';
 import { ResponsesService } from '../responses/responses.service';
 import type { AuditQuery, PurgeRequest, ResponseFilterBody, StuckQuery } from './admin.schemas';
-
-/** Responses an operator's filter matched, and what the action did to them. */
-export interface ResponsesAction {
-  object: 'admin.action';
-  action: 'requeue' | 'cancel';
-  dry_run: boolean;
-  /** Live responses the filter matched (at most `limit`), with why each is stuck, if it is. */
-  matched: number;
-  responses: LiveResponse[];
-  /** Responses the action changed (on a dry run: would act on). */
-  affected: number;
-  affected_ids: string[];
-  /** requeue only: the work queued again. */
-  requeued?: { steps: number; scopes: number };
-  audit_id: number;
-}
-
-export interface PurgeResult {
-  object: 'admin.purge';
-  dry_run: boolean;
-  older_than_seconds: number;
-  /** Responses deleted (on a dry run: that would be). */
-  purged: number;
-  /** Their ids, the first 1000. */
-  ids: string[];
-  /** More remain past `limit`: call again. */
-  has_more: boolean;
-  audit_id: number;
-}
-
-export interface Overview {
-  object: 'admin.overview';
-  generated_at: string;
-  window_seconds: number;
-  queues: Record<string, Record<string, number>>;
-  workers: WorkerView[];
-  responses: { by_status: Record<string, number> };
-  recovery: RecoveryActivity;
-  upstream: UpstreamErrors[];
-}
+import type { Overview, PurgeResult, ResponsesAction } from './admin.types';
 
 /** Cancels run this many at a time: each is a few statements and a Redis publish. */
 const CANCEL_CONCURRENCY = 8;
@@ -75,6 +35,7 @@ export class AdminService {
   constructor(
     private readonly config: AppConfig,
     private readonly admin: AdminRepository,
+    private readonly operations: OperationsRepository,
     private readonly recovery: RecoveryRepository,
     private readonly steps: StepsRepository,
     private readonly queue: JobQueue,
@@ -198,7 +159,7 @@ export class AdminService {
   }
 
   workers(): Promise<WorkerView[]> {
-    return this.admin.workers();
+    return this.operations.workers();
   }
 
   /**
@@ -213,10 +174,11 @@ export class AdminService {
       });
     }
     await this.bus.publishDrain(workerId);
+    this.bus.publishWorkerChange(workerId);
     const auditId = await this.audit(principal, 'drain', { worker_id: workerId }, false, [
       workerId,
     ]);
-    const worker = (await this.admin.workers()).find((w) => w.id === workerId);
+    const worker = (await this.operations.workers()).find((w) => w.id === workerId);
     if (!worker) {
       throw new RatchetError('not_found', `No live worker with id '${workerId}'.`, {
         param: 'id',
@@ -266,10 +228,10 @@ export class AdminService {
   async overview(windowSeconds: number): Promise<Overview> {
     const [queue, workers, byStatus, recovery, upstream] = await Promise.all([
       this.queue.counts(),
-      this.admin.workers(),
-      this.admin.statusCounts(),
-      this.admin.recoveryActivity(windowSeconds),
-      this.admin.upstreamErrors(windowSeconds),
+      this.operations.workers(),
+      this.operations.statusCounts(),
+      this.operations.recoveryActivity(windowSeconds),
+      this.operations.upstreamErrors(windowSeconds),
     ]);
     return {
       object: 'admin.overview',

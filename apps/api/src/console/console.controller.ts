@@ -2,12 +2,7 @@ import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import type { Principal } from '@ratchet/store';
 import type { Response } from 'express';
 import { CurrentPrincipal } from '../auth/principal.decorator';
-import {
-  ConsoleService,
-  type OperationsOverview,
-  type ResponseDetail,
-  type ResponseSummaryPage,
-} from './console.service';
+import { ConsoleService, type ResponseDetail, type ResponseSummaryPage } from './console.service';
 import { parseResponseListQuery } from './response-list.query';
 import { ResponseChanges } from './response-changes';
 
@@ -50,11 +45,6 @@ export class ConsoleController {
     @Res() response: Response,
   ): Promise<void> {
     await this.changes.stream(principal, response);
-  }
-
-  @Get('overview')
-  overview(@CurrentPrincipal() principal: Principal): Promise<OperationsOverview> {
-    return this.console.overview(principal);
   }
 
   @Get('keys')

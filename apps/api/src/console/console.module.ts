@@ -1,6 +1,5 @@
 import { Module } from '@nestjs/common';
 import { EventsModule } from '@ratchet/events';
-import { QueueModule } from '@ratchet/queue';
 import { StoreModule } from '@ratchet/store';
 import { ConsoleAssetsController } from './console-assets.controller';
 import { ConsoleController } from './console.controller';
@@ -9,7 +8,7 @@ import { ResponseChanges } from './response-changes';
 
 /** The web console: its page, and the reads and live changes it shows. */
 @Module({
-  imports: [StoreModule, QueueModule, EventsModule],
+  imports: [StoreModule, EventsModule],
   controllers: [ConsoleController, ConsoleAssetsController],
   providers: [ConsoleService, ResponseChanges],
 })

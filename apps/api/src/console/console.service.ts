@@ -1,21 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { assembleResponse, RatchetError, type ResponseObject } from '@ratchet/core';
-import { JobQueue } from '@ratchet/queue';
 import {
-  OperationsRepository,
   ProgressRepository,
   ResponseListRepository,
   ResponsesRepository,
   StepDetailsRepository,
   type ApiKeyListing,
   type Principal,
-  type RecoveryRow,
   type ResponseListFilter,
   type ResponseListRow,
   type ScopeDetail,
   type StepDetail,
-  type UpstreamRow,
-  type WorkerRow,
 } from '@ratchet/store';
 import { progressView } from '../responses/progress';
 import { encodeCursor } from './response-list.query';
@@ -60,20 +55,6 @@ export interface ResponseDetail {
   waiting_summary: string[];
 }
 
-export interface OperationsOverview {
-  object: 'console.overview';
-  generated_at: string;
-  /** The window of `upstream` and `recovery.retried_steps`, in seconds. */
-  window_s: number;
-  queue: Record<'waiting' | 'active' | 'delayed' | 'prioritized' | 'failed', number>;
-  workers: (Omit<WorkerRow, 'started_at'> & { started_at: string })[];
-  recovery: RecoveryRow;
-  upstream: UpstreamRow[];
-}
-
-/** How far back the overview's rates look. */
-const OVERVIEW_WINDOW_MS = 60 * 60 * 1000;
-
 /** The console's reads; every one is scoped to what the caller's key may see. */
 @Injectable()
 export class ConsoleService {
@@ -82,8 +63,6 @@ export class ConsoleService {
     private readonly responses: ResponsesRepository,
     private readonly details: StepDetailsRepository,
     private readonly progress: ProgressRepository,
-    private readonly operations: OperationsRepository,
-    private readonly queue: JobQueue,
   ) {}
 
   async responsesPage(
@@ -119,35 +98,6 @@ export class ConsoleService {
       steps: tree.steps,
       waiting_for: progressView(id, record.status, progress, now).waiting_for,
       waiting_summary: waitingSummary(record.status, tree.steps, now),
-    };
-  }
-
-  async overview(principal: Principal): Promise<OperationsOverview> {
-    requireAdmin(principal);
-    const since = new Date(Date.now() - OVERVIEW_WINDOW_MS);
-    const [queue, workers, recovery, upstream] = await Promise.all([
-      this.queue.counts().then(({ counts }) => ({
-        waiting: counts.waiting ?? 0,
-        active: counts.active ?? 0,
-        delayed: counts.delayed ?? 0,
-        prioritized: counts.prioritized ?? 0,
-        failed: counts.failed ?? 0,
-      })),
-      this.operations.workers(),
-      this.operations.recovery(since),
-      this.operations.upstream(since),
-    ]);
-    return {
-      object: 'console.overview',
-      generated_at: new Date().toISOString(),
-      window_s: OVERVIEW_WINDOW_MS / 1000,
-      queue,
-      workers: workers.map((worker) => ({
-        ...worker,
-        started_at: worker.started_at.toISOString(),
-      })),
-      recovery,
-      upstream,
     };
   }
 

@@ -13,12 +13,15 @@ const MAX_LIFETIME_MS = 60 * 60 * 1000;
 interface Watcher {
   principal: Principal;
   send(changes: ResponseOwnership[]): void;
+  /** Admin keys only: workers whose drain state changed. */
+  sendWorkers(workerIds: string[]): void;
 }
 
 /**
  * GET /v1/console/changes: tells each watching console which of the responses its key may
- * see were created, started or ended, as server-sent events. The process listens on the
- * bus's changes channel only while someone watches, and a burst of changes costs one query
+ * see were created, started or ended, as server-sent events, and an admin key's console also
+ * which workers changed their drain state. The process listens on the bus's changes and
+ * workers channels only while someone watches, and a burst of changes costs one query
  * for the lot, so an idle console costs a keepalive comment now and then and nothing else.
  */
 @Injectable()
@@ -52,6 +55,8 @@ export class ResponseChanges implements OnModuleDestroy {
       principal,
       send: (changes) =>
         write(`event: changes\ndata: ${JSON.stringify({ type: 'changes', data: changes })}\n\n`),
+      sendWorkers: (workerIds) =>
+        write(`event: workers\ndata: ${JSON.stringify({ type: 'workers', data: workerIds })}\n\n`),
     };
     try {
       await this.watch(watcher);
@@ -81,7 +86,12 @@ export class ResponseChanges implements OnModuleDestroy {
 
   private async watch(watcher: Watcher): Promise<void> {
     this.watchers.add(watcher);
-    this.unsubscribe ??= this.bus.onChange((id) => this.noticed(id));
+    this.unsubscribe ??= Promise.all([
+      this.bus.onChange((id) => this.noticed(id)),
+      this.bus.onWorkerChange((id) => this.workerChanged(id)),
+    ]).then((subscriptions) => async () => {
+      await Promise.all(subscriptions.map((unsubscribe) => unsubscribe()));
+    });
     try {
       await this.unsubscribe;
     } catch (error) {
@@ -108,6 +118,12 @@ export class ResponseChanges implements OnModuleDestroy {
         this.logger.warn(`telling consoles of changes failed: ${String(error)}`),
       );
     }, COALESCE_MS);
+  }
+
+  private workerChanged(workerId: string): void {
+    for (const watcher of this.watchers) {
+      if (watcher.principal.admin) watcher.sendWorkers([workerId]);
+    }
   }
 
   private async flush(): Promise<void> {

@@ -430,7 +430,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     operationId: 'adminOverview',
     tag: 'Admin',
     summary:
-      'The operations view: queue depths, live workers, responses by status, recovery activity and upstream error rates over a recent window.',
+      'The operations view: queue depths, live workers with their in-flight steps and drain state, responses by status, recovery activity (latest runs, backlog) and upstream error rates over a recent window.',
     auth: true,
     query: overviewQuerySchema,
     answer: { status: 200, description: 'The overview.', schema: 'Object' },
@@ -476,19 +476,9 @@ export const API_ROUTES: readonly ApiRoute[] = [
     operationId: 'consoleChanges',
     tag: 'Console',
     summary:
-      'Server-sent events: `ready` once watching, then `changes` naming the responses of the key (the admin key: all) that were created, started or ended.',
+      'Server-sent events: `ready` once watching, then `changes` naming the responses of the key (the admin key: all) that were created, started or ended; for the admin key also `workers` naming workers whose drain state changed.',
     auth: true,
     answer: { status: 200, description: 'An event stream.', stream: true },
-  },
-  {
-    method: 'get',
-    path: '/v1/console/overview',
-    operationId: 'consoleOverview',
-    tag: 'Console',
-    summary:
-      'Admin key only: queue depths, workers and the steps each runs, what recovery has to do, and upstream model calls and failures of the last hour.',
-    auth: true,
-    answer: { status: 200, description: 'The overview.', schema: 'Object' },
   },
   {
     method: 'get',
