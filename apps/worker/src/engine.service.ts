@@ -359,7 +359,7 @@ export class EngineService {
     outcome: StepOutcome,
     recorded: AfterRecord = noStream,
   ): Promise<Continuation | null> {
-    const finished = await this.steps.finish(stepId, attempt, outcome);
+    const finished = await this.steps.finish(responseId, stepId, attempt, outcome);
     await recorded(finished.recorded);
     if (!finished.recorded || finished.scopeId === null) return null;
     if (!finished.roundComplete) {

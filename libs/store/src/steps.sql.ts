@@ -31,6 +31,13 @@ const OP_COLUMNS = `response_id text, scope_id text, round int, prev_step_id tex
   step_id text, attempt int, outcome_status text, result jsonb, error jsonb, usage jsonb,
   end_status text, output jsonb, end_error jsonb, incomplete_details jsonb`;
 
+/** A step to claim: by whom, for how long. */
+const CLAIM_COLUMNS = `step_id text, owner text, lease_ms int`;
+
+/** A step's outcome, fenced by attempt unless null (agent steps, which hold no lease). */
+const FINISH_COLUMNS = `response_id text, step_id text, attempt int, outcome_status text,
+  result jsonb, error jsonb, usage jsonb`;
+
 const roundStatement = (name: string, text: (ops: string) => string): BatchStatement =>
   batchStatement(name, OP_COLUMNS, text);
 
@@ -192,40 +199,68 @@ export const STEPS_SQL = {
             (SELECT row_to_json(ended) FROM ended WHERE ended.o = op.o) AS record
        FROM op`,
   ),
-  claim: statement(
-    'claim-step',
-    `UPDATE steps
-        SET status = 'running', attempt = attempt + 1, lease_owner = $2, executed_by = $2,
-            lease_expires_at = now() + $3 * interval '1 millisecond',
-            started_at = coalesce(started_at, now())
-      WHERE id = $1
-        AND (status = 'pending' OR (status = 'running' AND lease_expires_at < now()))
-        AND EXISTS (SELECT 1 FROM responses r
-                     WHERE r.id = steps.response_id AND r.status IN ('queued', 'in_progress'))
-     RETURNING ${STEP_COLUMNS}, attempt, scope_id, response_id,
-               (SELECT deadline_at FROM responses r WHERE r.id = steps.response_id)`,
+  // Steps taken for execution, many at a time: pending steps, or running ones whose owner's
+  // lease expired, of responses still going. The attempt is bumped, which fences out any
+  // earlier owner's late result. A step claimed twice at once (a job queued twice) goes in
+  // two batches; should they meet in a deadlock, Postgres aborts one and its operations run
+  // again alone (Batcher).
+  claim: batchStatement(
+    'claim-steps',
+    CLAIM_COLUMNS,
+    (ops) => `WITH ${ops},
+     claimed AS (
+       UPDATE steps s
+          SET status = 'running', attempt = s.attempt + 1, lease_owner = op.owner,
+              executed_by = op.owner,
+              lease_expires_at = now() + op.lease_ms * interval '1 millisecond',
+              started_at = coalesce(s.started_at, now())
+         FROM op
+        WHERE s.id = op.step_id
+          AND (s.status = 'pending' OR (s.status = 'running' AND s.lease_expires_at < now()))
+          AND EXISTS (SELECT 1 FROM responses r
+                       WHERE r.id = s.response_id AND r.status IN ('queued', 'in_progress'))
+       RETURNING op.o, s.id, s.round, s.index, s.kind::text AS kind, s.status::text AS status,
+                 s.call_id AS "callId", s.name, s.arguments, s.result, s.error, s.usage,
+                 s.attempt, s.scope_id, s.response_id,
+                 (SELECT deadline_at FROM responses r WHERE r.id = s.response_id))
+     SELECT op.o, (SELECT row_to_json(c) FROM claimed c WHERE c.o = op.o) AS claimed FROM op`,
   ),
-  // The scope row's counter is decremented under its row lock: of siblings finishing at the
-  // same instant, exactly one brings it to 0.
-  // When the round is complete, the scope's steps come along for the next decision. They are
+  // Steps' outcomes, many responses' at a time (one step per response in a batch: siblings
+  // go in separate batches). Each outcome is written if its step is still running (and,
+  // given an attempt, if that attempt still owns it). The scope row's counter is decremented
+  // under its row lock: of siblings finishing at the same instant, exactly one brings it to
+  // 0. Scope rows are locked in id order first, so batches running at once never wait on
+  // each other in a cycle.
+  // When a round is complete, the scope's steps come along for the next decision. They are
   // read from the statement's snapshot: this step shows as it was before the update, and a
   // sibling that finished while we waited for the scope row lock may too (the caller checks).
-  finish: statement(
-    'finish-step',
-    `WITH done AS (
-       UPDATE steps
-          SET status = $3::step_status, result = $4::jsonb, error = $5::jsonb,
-              usage = $6::jsonb, completed_at = now(), lease_owner = NULL,
+  finish: batchStatement(
+    'finish-steps',
+    FINISH_COLUMNS,
+    (ops) => `WITH ${ops},
+     done AS (
+       UPDATE steps s
+          SET status = op.outcome_status::step_status, result = op.result, error = op.error,
+              usage = op.usage, completed_at = now(), lease_owner = NULL,
               lease_expires_at = NULL
-        WHERE id = $1 AND status = 'running' AND ($2::int IS NULL OR attempt = $2)
-       RETURNING scope_id, response_id),
+         FROM op
+        WHERE s.id = op.step_id AND s.status = 'running'
+          AND (op.attempt IS NULL OR s.attempt = op.attempt)
+       RETURNING op.o, s.scope_id, s.response_id),
+     locked AS MATERIALIZED (
+       SELECT sc.id FROM scopes sc WHERE sc.id IN (SELECT scope_id FROM done)
+        ORDER BY sc.id
+          FOR UPDATE OF sc),
      opened AS (
-       UPDATE scopes SET open_steps = open_steps - 1
-        WHERE id = (SELECT scope_id FROM done) RETURNING open_steps)
-     SELECT d.scope_id, o.open_steps AS open, r.status::text AS status, r.step_count,
+       UPDATE scopes sc SET open_steps = sc.open_steps - 1
+         FROM done JOIN locked ON locked.id = done.scope_id
+        WHERE sc.id = done.scope_id
+       RETURNING done.o, sc.open_steps)
+     SELECT op.o, d.scope_id, o.open_steps AS open, r.status::text AS status, r.step_count,
             r.tool_call_count, r.awaiting_approvals,
             CASE WHEN o.open_steps = 0 THEN ${STEPS_OF_SCOPE('d.scope_id')} END AS steps
-       FROM done d JOIN opened o ON true JOIN responses r ON r.id = d.response_id`,
+       FROM op JOIN done d ON d.o = op.o JOIN opened o ON o.o = op.o
+            JOIN responses r ON r.id = d.response_id`,
   ),
   lockResponse: statement('lock-response', `SELECT 1 FROM responses WHERE id = $1 FOR UPDATE`),
   openSteps: statement(
@@ -236,11 +271,15 @@ export const STEPS_SQL = {
       WHERE response_id = $1 AND status IN ('pending', 'running')
       ORDER BY created_at, round, index`,
   ),
-  waiting: statement(
+  // Whether pending steps of responses wait to be dispatched, many responses at a time.
+  waiting: batchStatement(
     'waiting-steps',
-    `SELECT EXISTS (SELECT 1 FROM steps
-                     WHERE response_id = $1 AND status = 'pending' AND dispatched_at IS NULL)
-              AS waiting`,
+    'response_id text',
+    (ops) => `WITH ${ops}
+     SELECT op.o, EXISTS (SELECT 1 FROM steps
+                           WHERE response_id = op.response_id AND status = 'pending'
+                             AND dispatched_at IS NULL) AS waiting
+       FROM op`,
   ),
   markDispatched: statement(
     'mark-dispatched',
