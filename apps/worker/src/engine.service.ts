@@ -445,7 +445,12 @@ export class EngineService {
   }
 
   private budgetLimits(snapshot: ScopeSnapshot): AppendBudget {
+    const { limits } = this.config.config;
     return {
+      dispatchLimits: {
+        perScope: limits.maxConcurrentStepsPerScope,
+        perResponse: limits.maxConcurrentStepsPerResponse,
+      },
       maxSteps: this.config.config.limits.maxSteps,
       maxToolCalls: snapshot.response.request.max_tool_calls ?? null,
       approvalExpiresAfterMs: this.config.config.approvals.expiresAfterMs,
@@ -489,7 +494,17 @@ export class EngineService {
     if (result.steps.every((step) => isTerminalStep(step.status))) return 'decide-again';
     const mine = claim && result.steps.find((step) => step.index === claim.index);
     if (!claim || !mine) {
-      await this.dispatch(snapshot.scope.responseId);
+      const responseId = snapshot.scope.responseId;
+      if (result.dispatched) {
+        // Recorded dispatched: the round fit the concurrency limits, so its steps go to the queue.
+        const pending = result.steps.filter((step) => step.status === 'pending');
+        await this.queue.runSteps(
+          responseId,
+          pending.map((step) => step.id),
+        );
+      } else {
+        await this.dispatch(responseId);
+      }
       // A round whose calls all wait for approval (or were refused) may leave the tree stuck.
       if (result.steps.every((step) => step.status !== 'pending')) {
         await this.endIfPaused(snapshot.scope.responseId);

@@ -123,6 +123,11 @@ export interface AppendBudget {
   maxToolCalls: number | null;
   /** How long a call's approval request waits for an answer (approvals.expiresAfterMs). */
   approvalExpiresAfterMs?: number;
+  /**
+   * The concurrency limits: given them, a round recorded with no step claimed is recorded
+   * dispatched when it surely fits them (`AppendResult.dispatched`).
+   */
+  dispatchLimits?: ConcurrencyLimits;
 }
 
 /** A step to record already claimed by `owner` (attempt 1), by its index in the round. */
@@ -135,6 +140,7 @@ export interface InlineClaim {
 interface AppendRow {
   live: boolean;
   fits: boolean;
+  dispatched: boolean;
   steps: StepRow[];
 }
 
@@ -155,6 +161,8 @@ interface RoundOp {
   tool_calls?: number;
   owner?: string | null;
   lease_ms?: number;
+  per_scope?: number | null;
+  per_response?: number | null;
   step_id?: string;
   attempt?: number;
   outcome_status?: string;
@@ -204,6 +212,8 @@ function roundOp(round: NewRound, budget: AppendBudget, claim: InlineClaim | nul
     tool_calls: round.steps.filter((s) => s.kind !== 'model_call' && !s.refused).length,
     owner: claim?.owner ?? null,
     lease_ms: claim?.leaseMs ?? 0,
+    per_scope: claim ? null : (budget.dispatchLimits?.perScope ?? null),
+    per_response: claim ? null : (budget.dispatchLimits?.perResponse ?? null),
   };
 }
 
@@ -241,7 +251,7 @@ function appendResult(row: AppendRow): AppendResult {
   if (!row.live) return { type: 'ended' };
   if (!row.fits) return { type: 'over_budget' };
   if (row.steps.length === 0) return { type: 'exists' };
-  return { type: 'recorded', steps: row.steps };
+  return { type: 'recorded', steps: row.steps, dispatched: row.dispatched };
 }
 
 /** A round the transition decided on, with where it goes. */
@@ -258,7 +268,11 @@ export interface NewRound {
  * was stale); found it no longer fits the budget; or found the response ended.
  */
 export type AppendResult =
-  | { type: 'recorded'; steps: StepRecord[] }
+  /**
+   * `dispatched`: its pending steps were recorded dispatched, for the caller to queue (when
+   * the round fit the concurrency limits it was given); otherwise the caller dispatches.
+   */
+  | { type: 'recorded'; steps: StepRecord[]; dispatched: boolean }
   | { type: 'exists' }
   | { type: 'over_budget' }
   | { type: 'ended' };

@@ -24,12 +24,15 @@ const STEPS_OF_SCOPE = (scopeId: string): string =>
  * prev_step_id, n = steps in it, steps = the rows to insert, max_steps, max_tool_calls,
  * tool_calls = calls it would spend, owner and lease_ms of a step recorded already claimed),
  * the outcome of the step before it (step_id, attempt, outcome_status, result, error, usage),
- * and how the response ends (end_status, output, end_error, incomplete_details).
+ * and how the response ends (end_status, output, end_error, incomplete_details). With the
+ * concurrency limits (per_scope, per_response), a round recorded unclaimed is recorded
+ * dispatched too when it surely fits them (see appendCtes).
  */
 const OP_COLUMNS = `response_id text, scope_id text, round int, prev_step_id text, n int,
   steps json, max_steps int, max_tool_calls int, tool_calls int, owner text, lease_ms int,
   step_id text, attempt int, outcome_status text, result jsonb, error jsonb, usage jsonb,
-  end_status text, output jsonb, end_error jsonb, incomplete_details jsonb`;
+  end_status text, output jsonb, end_error jsonb, incomplete_details jsonb, per_scope int,
+  per_response int`;
 
 /** A step to claim: by whom, for how long. */
 const CLAIM_COLUMNS = `step_id text, owner text, lease_ms int`;
@@ -62,6 +65,14 @@ const FINISH_FENCED = `done AS (
  * as `op`. Rows are locked in id order, so batches running at once never wait on each other
  * in a cycle; they are found by id alone, with the status read from the locked row, so the
  * plan cannot prefer the status index.
+ *
+ * A round recorded with no step claimed (op.owner null), given the concurrency limits, is
+ * recorded dispatched (saving the dispatch transaction) when it surely fits them: every open
+ * step of the response counts as in flight, pending or not, and the response's step counter,
+ * re-read under the lock, must equal its steps in the statement's snapshot, so no step
+ * recorded by a concurrent statement is missed. A step that ended after the snapshot only
+ * makes the count higher (the step whose outcome the same statement records is not counted).
+ * Otherwise the caller dispatches as before (StepsRepository.dispatch).
  */
 function appendCtes(precondition: string): string {
   return `locked AS (
@@ -75,6 +86,18 @@ function appendCtes(precondition: string): string {
        SELECT op.o FROM lock JOIN op USING (o)
         WHERE lock.step_count + op.n <= op.max_steps
           AND (op.max_tool_calls IS NULL OR lock.tool_call_count + op.tool_calls <= op.max_tool_calls)),
+     dispatchable AS (
+       SELECT op.o
+         FROM lock JOIN op USING (o),
+              LATERAL (SELECT count(*) AS n FROM json_to_recordset(op.steps) AS x(kind text, status text)
+                        WHERE x.status = 'pending' AND x.kind <> 'agent_call') new,
+              LATERAL (SELECT count(*) AS total, count(*) FILTER (WHERE s.scope_id = op.scope_id) AS here
+                         FROM steps s
+                        WHERE s.response_id = op.response_id AND s.status IN ('pending', 'running')
+                          AND s.kind <> 'agent_call' AND s.id IS DISTINCT FROM op.step_id) open
+        WHERE op.owner IS NULL AND op.per_scope IS NOT NULL AND op.per_response IS NOT NULL
+          AND lock.step_count = (SELECT count(*) FROM steps s WHERE s.response_id = op.response_id)
+          AND open.total + new.n <= op.per_response AND open.here + new.n <= op.per_scope),
      ins AS (
        INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
                           arguments, error, approval, prev_step_id, completed_at, attempt,
@@ -88,7 +111,9 @@ function appendCtes(precondition: string): string {
               CASE WHEN x.status = 'running' THEN op.owner END,
               CASE WHEN x.status = 'running' THEN now() + op.lease_ms * interval '1 millisecond' END,
               CASE WHEN x.status = 'running' THEN now() END,
-              CASE WHEN x.status = 'running' THEN now() END
+              CASE WHEN x.status = 'running'
+                     OR (x.status = 'pending' AND op.o IN (SELECT o FROM dispatchable))
+                   THEN now() END
          FROM op JOIN fits USING (o)
               CROSS JOIN LATERAL json_to_recordset(op.steps) AS x(
                 id text, index int, kind text, status text, call_id text, name text,
@@ -119,6 +144,7 @@ function appendCtes(precondition: string): string {
 const APPEND_RESULT = `SELECT op.o,
        EXISTS (SELECT 1 FROM lock WHERE lock.o = op.o) AS live,
        EXISTS (SELECT 1 FROM fits WHERE fits.o = op.o) AS fits,
+       EXISTS (SELECT 1 FROM dispatchable d WHERE d.o = op.o) AS dispatched,
        coalesce((SELECT json_agg(to_jsonb(ins) - 'scope_id' - 'response_id' ORDER BY ins.index)
                    FROM ins WHERE ins.scope_id = op.scope_id), '[]'::json) AS steps`;
 
