@@ -335,6 +335,19 @@ it('claims and records siblings of many responses in batches, one round completi
   expect(batchedStatements).toContain('claim-steps-batch');
   expect(claims.map((claimed) => claimed?.attempt)).toEqual(siblings.map(() => 1));
   expect(claims.every((claimed) => claimed?.deadlineAt instanceof Date)).toBe(true);
+  expect(Object.keys(claims[0]?.step ?? {}).sort()).toEqual([
+    'arguments',
+    'callId',
+    'error',
+    'id',
+    'index',
+    'kind',
+    'name',
+    'result',
+    'round',
+    'status',
+    'usage',
+  ]);
   // Claimed already (its lease runs): a second claim gets nothing.
   expect(await steps.claim(siblings[0].id, 'worker-other', 30_000)).toBeNull();
 

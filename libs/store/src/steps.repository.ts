@@ -315,6 +315,7 @@ interface ClaimOp {
 
 /** A claimed step as the claim statement returns it, as JSON. */
 type ClaimRow = StepRow & {
+  o: number;
   attempt: number;
   scope_id: string;
   response_id: string;
@@ -569,7 +570,8 @@ export class StepsRepository {
   async claim(stepId: string, owner: string, leaseMs: number): Promise<ClaimedStep | null> {
     const row = await this.claimBatcher.run({ step_id: stepId, owner, lease_ms: leaseMs });
     if (!row?.claimed) return null;
-    const { attempt, scope_id, response_id, deadline_at, ...step } = row.claimed;
+    // `o` is the operation's number in its batch, not part of the step.
+    const { o: _o, attempt, scope_id, response_id, deadline_at, ...step } = row.claimed;
     return {
       step,
       scopeId: scope_id,
