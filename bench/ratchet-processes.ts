@@ -43,6 +43,10 @@ export interface RatchetSettings {
   /** The worker's Postgres and Redis URLs, when they differ (the wire taps sit in between). */
   workerDatabaseUrl?: string;
   workerRedisUrl?: string;
+  /** Run the build of another checkout (its dist/), for A/B runs; this one by default. */
+  root?: string;
+  /** Node arguments instead of the memory profile's (`--max-semi-space-size=2`). */
+  nodeArgs?: readonly string[];
 }
 
 export interface RatchetProcesses {
@@ -145,8 +149,9 @@ export async function startRatchet(settings: RatchetSettings): Promise<RatchetPr
     // As `npm run start:api` and `start:worker` run them.
     ...MEMORY_ENV,
   };
+  const root = settings.root ?? repoRoot;
   const nodeArgs = [
-    ...NODE_MEMORY_ARGS,
+    ...(settings.nodeArgs ?? NODE_MEMORY_ARGS),
     ...(settings.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfileDir}`] : []),
   ];
   const processes: ServiceProcess[] = [];
@@ -156,7 +161,7 @@ export async function startRatchet(settings: RatchetSettings): Promise<RatchetPr
   };
   try {
     processes.push(
-      startProcess('api', 'api', API_SCRIPT, nodeArgs, null, {
+      startProcess(root, 'api', 'api', API_SCRIPT, nodeArgs, null, {
         ...common,
         DATABASE_URL: settings.databaseUrl,
         PORT: String(port),
@@ -165,6 +170,7 @@ export async function startRatchet(settings: RatchetSettings): Promise<RatchetPr
     let workerCount = 0;
     const startWorker = (): ServiceProcess => {
       const worker = startProcess(
+        root,
         'worker',
         `worker ${++workerCount}`,
         WORKER_SCRIPT,
@@ -235,6 +241,7 @@ interface ServiceProcess {
 }
 
 function startProcess(
+  root: string,
   role: ServiceProcess['role'],
   name: string,
   script: string,
@@ -242,8 +249,8 @@ function startProcess(
   readyLine: string | null,
   env: Record<string, string>,
 ): ServiceProcess {
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(repoRoot, script)], {
-    cwd: repoRoot,
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(root, script)], {
+    cwd: root,
     // Only what ratchet is documented to read, so the parent's environment cannot skew a run.
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -190,7 +190,9 @@ Ratios: per step **${(ratchet.perStepP50 / floor.perStepP50).toFixed(2)}x** the 
 **${(ratchet.burst.stepsPerSecond / floor.burst.stepsPerSecond).toFixed(2)}x**, CPU per step
 **${(totalCpu(ratchet.burst.cpuPerResponse) / totalCpu(floor.burst.cpuPerResponse)).toFixed(2)}x**.
 One response at a time takes ${ms(ratchet.latency.p50)} ms p50 (p95 ${ms(ratchet.latency.p95)} ms) through ratchet and
-${ms(floor.latency.p50)} ms (p95 ${ms(floor.latency.p95)} ms) on the floor.`;
+${ms(floor.latency.p50)} ms (p95 ${ms(floor.latency.p95)} ms) on the floor.
+Where the CPU of this workload goes (per process, per statement, per Redis command), and how
+to measure it: [cpu.md](cpu.md).`;
 }
 
 function verdicts(results: BenchResults): string {

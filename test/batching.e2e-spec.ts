@@ -247,3 +247,134 @@ it('records a decision taken twice at once only once', async () => {
   expect(c).toEqual({ type: 'exists' });
   expect((await stepRows(id)).filter((row) => row.round === 1)).toHaveLength(1);
 });
+
+/** A round of `calls` parallel tool calls after the first model call. */
+function toolRound(responseId: string, prevStepId: string, calls: number) {
+  return {
+    responseId,
+    scopeId: topScopeId(responseId),
+    round: 1,
+    steps: Array.from({ length: calls }, (_, index) => ({
+      ...toolCall,
+      index,
+      callId: `call_${index}`,
+    })),
+    prevStepId,
+  };
+}
+
+async function dispatchedAt(responseId: string): Promise<(Date | null)[]> {
+  return withClient(database.url, async (client) => {
+    const { rows } = await client.query<{ dispatched_at: Date | null }>(
+      `SELECT dispatched_at FROM steps WHERE response_id = $1 AND round = 1 ORDER BY index`,
+      [responseId],
+    );
+    return rows.map((row) => row.dispatched_at);
+  });
+}
+
+it('records a round dispatched only when it surely fits the concurrency limits', async () => {
+  const [fits, tooManyInScope, tooManyInResponse] = await Promise.all([
+    newResponse(),
+    newResponse(),
+    newResponse(),
+  ]);
+  const [a, b, c] = await startAll([fits, tooManyInScope, tooManyInResponse]);
+  // The first model calls are still running: each counts against its response's limit.
+  const recorded = await Promise.all([
+    steps.appendRound(toolRound(fits, a, 3), {
+      ...budget,
+      dispatchLimits: { perScope: 4, perResponse: 4 },
+    }),
+    steps.appendRound(toolRound(tooManyInScope, b, 3), {
+      ...budget,
+      dispatchLimits: { perScope: 2, perResponse: 10 },
+    }),
+    steps.appendRound(toolRound(tooManyInResponse, c, 3), {
+      ...budget,
+      dispatchLimits: { perScope: 10, perResponse: 3 },
+    }),
+  ]);
+  expect(recorded.map((r) => r.type === 'recorded' && r.dispatched)).toEqual([true, false, false]);
+  expect((await dispatchedAt(fits)).every((at) => at instanceof Date)).toBe(true);
+  expect(await dispatchedAt(tooManyInScope)).toEqual([null, null, null]);
+  expect(await dispatchedAt(tooManyInResponse)).toEqual([null, null, null]);
+  // Without limits, or with a step claimed inline, nothing is recorded dispatched.
+  const [plain] = await Promise.all([newResponse()]);
+  const [d] = await startAll([plain]);
+  const result = await steps.appendRound(toolRound(plain, d, 2), budget);
+  expect(result).toMatchObject({ type: 'recorded', dispatched: false });
+});
+
+it('claims and records siblings of many responses in batches, one round completion each', async () => {
+  const ids = await Promise.all(Array.from({ length: RESPONSES }, () => newResponse()));
+  const first = await startAll(ids);
+  await Promise.all(
+    ids.map((id, i) =>
+      steps.finishAndAppend(
+        { stepId: first[i], attempt: 1, outcome: completed(1) },
+        toolRound(id, first[i], 3),
+        budget,
+        null,
+      ),
+    ),
+  );
+  const siblings = await withClient(database.url, async (client) => {
+    const { rows } = await client.query<{ id: string; response_id: string }>(
+      `SELECT id, response_id FROM steps WHERE response_id = ANY($1::text[]) AND round = 1`,
+      [ids],
+    );
+    return rows;
+  });
+  expect(siblings).toHaveLength(RESPONSES * 3);
+
+  batchedStatements = [];
+  const claims = await Promise.all(
+    siblings.map((step) => steps.claim(step.id, 'worker-test', 30_000)),
+  );
+  expect(batchedStatements).toContain('claim-steps-batch');
+  expect(claims.map((claimed) => claimed?.attempt)).toEqual(siblings.map(() => 1));
+  expect(claims.every((claimed) => claimed?.deadlineAt instanceof Date)).toBe(true);
+  expect(Object.keys(claims[0]?.step ?? {}).sort()).toEqual([
+    'arguments',
+    'callId',
+    'error',
+    'id',
+    'index',
+    'kind',
+    'name',
+    'result',
+    'round',
+    'status',
+    'usage',
+  ]);
+  // Claimed already (its lease runs): a second claim gets nothing.
+  expect(await steps.claim(siblings[0].id, 'worker-other', 30_000)).toBeNull();
+
+  batchedStatements = [];
+  const finished = await Promise.all(
+    siblings.map((step) =>
+      steps.finish(step.response_id, step.id, 1, { status: 'completed', result: 'ok' }),
+    ),
+  );
+  expect(batchedStatements).toContain('finish-steps-batch');
+  expect(finished.every((f) => f.recorded)).toBe(true);
+  for (const id of ids) {
+    const own = finished.filter((_, i) => siblings[i].response_id === id);
+    // Of siblings finishing at once, exactly one completes the round.
+    expect(own.filter((f) => f.roundComplete)).toHaveLength(1);
+    const snapshot = own.find((f) => f.roundComplete)?.snapshot;
+    if (snapshot) {
+      expect(snapshot.steps.filter((s) => s.round === 1).map((s) => s.status)).toEqual([
+        'completed',
+        'completed',
+        'completed',
+      ]);
+    }
+  }
+  // A late outcome of an attempt that no longer owns its step is fenced out.
+  expect(
+    await steps.finish(siblings[0].response_id, siblings[0].id, 1, { status: 'failed' }),
+  ).toEqual(expect.objectContaining({ recorded: false }));
+  expect(await steps.hasWaitingSteps(ids[0])).toBe(false);
+});

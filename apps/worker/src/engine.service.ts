@@ -359,7 +359,7 @@ export class EngineService {
     outcome: StepOutcome,
     recorded: AfterRecord = noStream,
   ): Promise<Continuation | null> {
-    const finished = await this.steps.finish(stepId, attempt, outcome);
+    const finished = await this.steps.finish(responseId, stepId, attempt, outcome);
     await recorded(finished.recorded);
     if (!finished.recorded || finished.scopeId === null) return null;
     if (!finished.roundComplete) {
@@ -449,7 +449,12 @@ export class EngineService {
   }
 
   private budgetLimits(snapshot: ScopeSnapshot): AppendBudget {
+    const { limits } = this.config.config;
     return {
+      dispatchLimits: {
+        perScope: limits.maxConcurrentStepsPerScope,
+        perResponse: limits.maxConcurrentStepsPerResponse,
+      },
       maxSteps: this.config.config.limits.maxSteps,
       maxToolCalls: snapshot.response.request.max_tool_calls ?? null,
       approvalExpiresAfterMs: this.config.config.approvals.expiresAfterMs,
@@ -493,7 +498,17 @@ export class EngineService {
     if (result.steps.every((step) => isTerminalStep(step.status))) return 'decide-again';
     const mine = claim && result.steps.find((step) => step.index === claim.index);
     if (!claim || !mine) {
-      await this.dispatch(snapshot.scope.responseId);
+      const responseId = snapshot.scope.responseId;
+      if (result.dispatched) {
+        // Recorded dispatched: the round fit the concurrency limits, so its steps go to the queue.
+        const pending = result.steps.filter((step) => step.status === 'pending');
+        await this.queue.runSteps(
+          responseId,
+          pending.map((step) => step.id),
+        );
+      } else {
+        await this.dispatch(responseId);
+      }
       // A round whose calls all wait for approval (or were refused) may leave the tree stuck.
       if (result.steps.every((step) => step.status !== 'pending')) {
         await this.endIfPaused(snapshot.scope.responseId);

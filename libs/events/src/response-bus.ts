@@ -65,8 +65,9 @@ export const DRAIN_CHANNEL = 'drain';
 export const TERMINAL_CHANNEL = 'terminal';
 
 /**
- * Broadcast to every process: this response was created, started or ended. Only its id: a
- * live list (the console) reads the rest from Postgres, for the tenants that may see it.
+ * Broadcast to every process: these responses were created, started or ended. Only their
+ * ids, one a line (the hints of one event-loop turn go in one message): a live list (the
+ * console) reads the rest from Postgres, for the tenants that may see it.
  */
 export const CHANGES_CHANNEL = 'changes';
 
@@ -98,6 +99,8 @@ export class ResponseBus implements OnModuleDestroy {
   private readonly prefix: string;
   private readonly redisUrl: string;
   private publisher: Redis | null = null;
+  /** Change hints of this event-loop turn, published together at its end. */
+  private changed: Set<string> | null = null;
   private subscriber: Redis | null = null;
   private subscriberReady: Promise<Redis> | null = null;
   private readonly listeners = new Map<string, ChannelEntry>();
@@ -156,17 +159,26 @@ export class ResponseBus implements OnModuleDestroy {
    * by the caller's work: a lost hint only leaves a list behind until its next change.
    */
   publishChange(responseId: string): void {
-    this.ensurePublisher()
-      .publish(this.prefix + CHANGES_CHANNEL, responseId)
-      .catch((error: unknown) => this.logger.warn(`change notice lost: ${String(error)}`));
+    if (this.changed) {
+      this.changed.add(responseId);
+      return;
+    }
+    const changed = new Set([responseId]);
+    this.changed = changed;
+    setImmediate(() => {
+      this.changed = null;
+      this.ensurePublisher()
+        .publish(this.prefix + CHANGES_CHANNEL, [...changed].join('\n'))
+        .catch((error: unknown) => this.logger.warn(`change notice lost: ${String(error)}`));
+    });
   }
 
   /** Calls `listener` with the id of every response created, started or ended anywhere. */
   async onChange(listener: (responseId: string) => void): Promise<() => Promise<void>> {
     return this.subscribeChannel(
       this.prefix + CHANGES_CHANNEL,
-      (message) => message,
-      (message) => listener(message as string),
+      (message) => message.split('\n'),
+      (ids) => (ids as string[]).forEach((id) => listener(id)),
     );
   }
 

@@ -17,7 +17,7 @@ import {
   type Usage,
 } from '@ratchet/core';
 import { toRecord, type RecordRow } from './responses.repository';
-import { jsonParam, Sql } from './sql';
+import { Sql } from './sql';
 import { STEPS_SQL } from './steps.sql';
 
 // The engine's hot path: every method is one round trip (dispatch excepted), in plain SQL
@@ -123,6 +123,11 @@ export interface AppendBudget {
   maxToolCalls: number | null;
   /** How long a call's approval request waits for an answer (approvals.expiresAfterMs). */
   approvalExpiresAfterMs?: number;
+  /**
+   * The concurrency limits: given them, a round recorded with no step claimed is recorded
+   * dispatched when it surely fits them (`AppendResult.dispatched`).
+   */
+  dispatchLimits?: ConcurrencyLimits;
 }
 
 /** A step to record already claimed by `owner` (attempt 1), by its index in the round. */
@@ -135,6 +140,7 @@ export interface InlineClaim {
 interface AppendRow {
   live: boolean;
   fits: boolean;
+  dispatched: boolean;
   steps: StepRow[];
 }
 
@@ -155,6 +161,8 @@ interface RoundOp {
   tool_calls?: number;
   owner?: string | null;
   lease_ms?: number;
+  per_scope?: number | null;
+  per_response?: number | null;
   step_id?: string;
   attempt?: number;
   outcome_status?: string;
@@ -204,6 +212,8 @@ function roundOp(round: NewRound, budget: AppendBudget, claim: InlineClaim | nul
     tool_calls: round.steps.filter((s) => s.kind !== 'model_call' && !s.refused).length,
     owner: claim?.owner ?? null,
     lease_ms: claim?.leaseMs ?? 0,
+    per_scope: claim ? null : (budget.dispatchLimits?.perScope ?? null),
+    per_response: claim ? null : (budget.dispatchLimits?.perResponse ?? null),
   };
 }
 
@@ -241,7 +251,7 @@ function appendResult(row: AppendRow): AppendResult {
   if (!row.live) return { type: 'ended' };
   if (!row.fits) return { type: 'over_budget' };
   if (row.steps.length === 0) return { type: 'exists' };
-  return { type: 'recorded', steps: row.steps };
+  return { type: 'recorded', steps: row.steps, dispatched: row.dispatched };
 }
 
 /** A round the transition decided on, with where it goes. */
@@ -258,7 +268,11 @@ export interface NewRound {
  * was stale); found it no longer fits the budget; or found the response ended.
  */
 export type AppendResult =
-  | { type: 'recorded'; steps: StepRecord[] }
+  /**
+   * `dispatched`: its pending steps were recorded dispatched, for the caller to queue (when
+   * the round fit the concurrency limits it was given); otherwise the caller dispatches.
+   */
+  | { type: 'recorded'; steps: StepRecord[]; dispatched: boolean }
   | { type: 'exists' }
   | { type: 'over_budget' }
   | { type: 'ended' };
@@ -293,6 +307,42 @@ interface ContextRow {
   deadline_at: Date | null;
 }
 
+interface ClaimOp {
+  step_id: string;
+  owner: string;
+  lease_ms: number;
+}
+
+/** A claimed step as the claim statement returns it, as JSON. */
+type ClaimRow = StepRow & {
+  o: number;
+  attempt: number;
+  scope_id: string;
+  response_id: string;
+  deadline_at: string | null;
+};
+
+interface FinishOp {
+  response_id: string;
+  step_id: string;
+  attempt: number | null;
+  outcome_status: StepOutcome['status'];
+  result: unknown;
+  error: unknown;
+  usage: unknown;
+}
+
+/** What the finish statement returns for an outcome it wrote (none when it wrote nothing). */
+interface FinishRow {
+  scope_id: string;
+  open: number;
+  status: ResponseStatus;
+  step_count: number;
+  tool_call_count: number;
+  awaiting_approvals: number;
+  steps: StepRow[] | null;
+}
+
 interface StateRow {
   status: ResponseStatus;
   step_count: number;
@@ -316,13 +366,24 @@ export class StepsRepository {
     RoundOp,
     { recorded: boolean; record: RecordRow | null }
   >;
+  // Claims, outcomes and the waiting checks after them go many at a time too: siblings of
+  // a round run at once, and under load so do many responses' steps.
+  private readonly claimBatcher: Batcher<ClaimOp, { claimed: ClaimRow | null }>;
+  private readonly finishBatcher: Batcher<FinishOp, FinishRow>;
+  private readonly waitingBatcher: Batcher<{ response_id: string }, { waiting: boolean }>;
 
   constructor(private readonly sql: Sql) {
-    const byResponse = (op: RoundOp): string => op.response_id;
+    const byResponse = (op: { response_id: string }): string => op.response_id;
     this.appendBatcher = sql.batcher(STEPS_SQL.append, byResponse);
     this.appendFirstBatcher = sql.batcher(STEPS_SQL.appendFirst, byResponse);
     this.finishAndAppendBatcher = sql.batcher(STEPS_SQL.finishAndAppend, byResponse);
     this.finishAndEndBatcher = sql.batcher(STEPS_SQL.finishAndEnd, byResponse);
+    this.claimBatcher = sql.batcher(STEPS_SQL.claim, (op: ClaimOp) => op.step_id);
+    this.finishBatcher = sql.batcher<FinishOp, FinishRow>(STEPS_SQL.finish, byResponse);
+    this.waitingBatcher = sql.batcher<{ response_id: string }, { waiting: boolean }>(
+      STEPS_SQL.waiting,
+      byResponse,
+    );
   }
 
   async loadScope(scopeId: string): Promise<ScopeSnapshot | null> {
@@ -459,7 +520,7 @@ export class StepsRepository {
    * which then sees this step finished.
    */
   async hasWaitingSteps(responseId: string): Promise<boolean> {
-    const [row] = await this.sql.query<{ waiting: boolean }>(STEPS_SQL.waiting, [responseId]);
+    const row = await this.waitingBatcher.run({ response_id: responseId });
     return row?.waiting === true;
   }
 
@@ -507,23 +568,18 @@ export class StepsRepository {
    * earlier owner's late result.
    */
   async claim(stepId: string, owner: string, leaseMs: number): Promise<ClaimedStep | null> {
-    const [row] = await this.sql.query<
-      StepRow & {
-        attempt: number;
-        scope_id: string;
-        response_id: string;
-        deadline_at: Date | null;
-      }
-    >(STEPS_SQL.claim, [stepId, owner, leaseMs]);
-    if (!row) return null;
-    const { attempt, scope_id, response_id, deadline_at, ...step } = row;
+    const row = await this.claimBatcher.run({ step_id: stepId, owner, lease_ms: leaseMs });
+    if (!row?.claimed) return null;
+    // `o` is the operation's number in its batch, not part of the step.
+    const { o: _o, attempt, scope_id, response_id, deadline_at, ...step } = row.claimed;
     return {
       step,
       scopeId: scope_id,
       responseId: response_id,
       attempt,
       owner,
-      deadlineAt: deadline_at,
+      // Read back from JSON: a timestamp comes as its text.
+      deadlineAt: deadline_at === null ? null : new Date(deadline_at),
     };
   }
 
@@ -533,23 +589,21 @@ export class StepsRepository {
    * a snapshot of its scope for the next decision, unless a concurrent sibling may be missing
    * from it; then `snapshot` is null and the caller loads one.
    */
-  async finish(stepId: string, attempt: number | null, outcome: StepOutcome): Promise<Finished> {
-    const [row] = await this.sql.query<{
-      scope_id: string;
-      open: number;
-      status: ResponseStatus;
-      step_count: number;
-      tool_call_count: number;
-      awaiting_approvals: number;
-      steps: StepRow[] | null;
-    }>(STEPS_SQL.finish, [
-      stepId,
+  async finish(
+    responseId: string,
+    stepId: string,
+    attempt: number | null,
+    outcome: StepOutcome,
+  ): Promise<Finished> {
+    const row = await this.finishBatcher.run({
+      response_id: responseId,
+      step_id: stepId,
       attempt,
-      outcome.status,
-      jsonParam(outcome.result),
-      jsonParam(outcome.error),
-      jsonParam(outcome.usage),
-    ]);
+      outcome_status: outcome.status,
+      result: outcome.result ?? null,
+      error: outcome.error ?? null,
+      usage: outcome.usage ?? null,
+    });
     if (!row) {
       return { recorded: false, roundComplete: false, awaiting: 0, scopeId: null, snapshot: null };
     }

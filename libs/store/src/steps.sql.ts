@@ -24,12 +24,22 @@ const STEPS_OF_SCOPE = (scopeId: string): string =>
  * prev_step_id, n = steps in it, steps = the rows to insert, max_steps, max_tool_calls,
  * tool_calls = calls it would spend, owner and lease_ms of a step recorded already claimed),
  * the outcome of the step before it (step_id, attempt, outcome_status, result, error, usage),
- * and how the response ends (end_status, output, end_error, incomplete_details).
+ * and how the response ends (end_status, output, end_error, incomplete_details). With the
+ * concurrency limits (per_scope, per_response), a round recorded unclaimed is recorded
+ * dispatched too when it surely fits them (see appendCtes).
  */
 const OP_COLUMNS = `response_id text, scope_id text, round int, prev_step_id text, n int,
   steps json, max_steps int, max_tool_calls int, tool_calls int, owner text, lease_ms int,
   step_id text, attempt int, outcome_status text, result jsonb, error jsonb, usage jsonb,
-  end_status text, output jsonb, end_error jsonb, incomplete_details jsonb`;
+  end_status text, output jsonb, end_error jsonb, incomplete_details jsonb, per_scope int,
+  per_response int`;
+
+/** A step to claim: by whom, for how long. */
+const CLAIM_COLUMNS = `step_id text, owner text, lease_ms int`;
+
+/** A step's outcome, fenced by attempt unless null (agent steps, which hold no lease). */
+const FINISH_COLUMNS = `response_id text, step_id text, attempt int, outcome_status text,
+  result jsonb, error jsonb, usage jsonb`;
 
 const roundStatement = (name: string, text: (ops: string) => string): BatchStatement =>
   batchStatement(name, OP_COLUMNS, text);
@@ -55,6 +65,14 @@ const FINISH_FENCED = `done AS (
  * as `op`. Rows are locked in id order, so batches running at once never wait on each other
  * in a cycle; they are found by id alone, with the status read from the locked row, so the
  * plan cannot prefer the status index.
+ *
+ * A round recorded with no step claimed (op.owner null), given the concurrency limits, is
+ * recorded dispatched (saving the dispatch transaction) when it surely fits them: every open
+ * step of the response counts as in flight, pending or not, and the response's step counter,
+ * re-read under the lock, must equal its steps in the statement's snapshot, so no step
+ * recorded by a concurrent statement is missed. A step that ended after the snapshot only
+ * makes the count higher (the step whose outcome the same statement records is not counted).
+ * Otherwise the caller dispatches as before (StepsRepository.dispatch).
  */
 function appendCtes(precondition: string): string {
   return `locked AS (
@@ -68,6 +86,18 @@ function appendCtes(precondition: string): string {
        SELECT op.o FROM lock JOIN op USING (o)
         WHERE lock.step_count + op.n <= op.max_steps
           AND (op.max_tool_calls IS NULL OR lock.tool_call_count + op.tool_calls <= op.max_tool_calls)),
+     dispatchable AS (
+       SELECT op.o
+         FROM lock JOIN op USING (o),
+              LATERAL (SELECT count(*) AS n FROM json_to_recordset(op.steps) AS x(kind text, status text)
+                        WHERE x.status = 'pending' AND x.kind <> 'agent_call') new,
+              LATERAL (SELECT count(*) AS total, count(*) FILTER (WHERE s.scope_id = op.scope_id) AS here
+                         FROM steps s
+                        WHERE s.response_id = op.response_id AND s.status IN ('pending', 'running')
+                          AND s.kind <> 'agent_call' AND s.id IS DISTINCT FROM op.step_id) open
+        WHERE op.owner IS NULL AND op.per_scope IS NOT NULL AND op.per_response IS NOT NULL
+          AND lock.step_count = (SELECT count(*) FROM steps s WHERE s.response_id = op.response_id)
+          AND open.total + new.n <= op.per_response AND open.here + new.n <= op.per_scope),
      ins AS (
        INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
                           arguments, error, approval, prev_step_id, completed_at, attempt,
@@ -81,7 +111,9 @@ function appendCtes(precondition: string): string {
               CASE WHEN x.status = 'running' THEN op.owner END,
               CASE WHEN x.status = 'running' THEN now() + op.lease_ms * interval '1 millisecond' END,
               CASE WHEN x.status = 'running' THEN now() END,
-              CASE WHEN x.status = 'running' THEN now() END
+              CASE WHEN x.status = 'running'
+                     OR (x.status = 'pending' AND op.o IN (SELECT o FROM dispatchable))
+                   THEN now() END
          FROM op JOIN fits USING (o)
               CROSS JOIN LATERAL json_to_recordset(op.steps) AS x(
                 id text, index int, kind text, status text, call_id text, name text,
@@ -112,6 +144,7 @@ function appendCtes(precondition: string): string {
 const APPEND_RESULT = `SELECT op.o,
        EXISTS (SELECT 1 FROM lock WHERE lock.o = op.o) AS live,
        EXISTS (SELECT 1 FROM fits WHERE fits.o = op.o) AS fits,
+       EXISTS (SELECT 1 FROM dispatchable d WHERE d.o = op.o) AS dispatched,
        coalesce((SELECT json_agg(to_jsonb(ins) - 'scope_id' - 'response_id' ORDER BY ins.index)
                    FROM ins WHERE ins.scope_id = op.scope_id), '[]'::json) AS steps`;
 
@@ -192,40 +225,68 @@ export const STEPS_SQL = {
             (SELECT row_to_json(ended) FROM ended WHERE ended.o = op.o) AS record
        FROM op`,
   ),
-  claim: statement(
-    'claim-step',
-    `UPDATE steps
-        SET status = 'running', attempt = attempt + 1, lease_owner = $2, executed_by = $2,
-            lease_expires_at = now() + $3 * interval '1 millisecond',
-            started_at = coalesce(started_at, now())
-      WHERE id = $1
-        AND (status = 'pending' OR (status = 'running' AND lease_expires_at < now()))
-        AND EXISTS (SELECT 1 FROM responses r
-                     WHERE r.id = steps.response_id AND r.status IN ('queued', 'in_progress'))
-     RETURNING ${STEP_COLUMNS}, attempt, scope_id, response_id,
-               (SELECT deadline_at FROM responses r WHERE r.id = steps.response_id)`,
+  // Steps taken for execution, many at a time: pending steps, or running ones whose owner's
+  // lease expired, of responses still going. The attempt is bumped, which fences out any
+  // earlier owner's late result. A step claimed twice at once (a job queued twice) goes in
+  // two batches; should they meet in a deadlock, Postgres aborts one and its operations run
+  // again alone (Batcher).
+  claim: batchStatement(
+    'claim-steps',
+    CLAIM_COLUMNS,
+    (ops) => `WITH ${ops},
+     claimed AS (
+       UPDATE steps s
+          SET status = 'running', attempt = s.attempt + 1, lease_owner = op.owner,
+              executed_by = op.owner,
+              lease_expires_at = now() + op.lease_ms * interval '1 millisecond',
+              started_at = coalesce(s.started_at, now())
+         FROM op
+        WHERE s.id = op.step_id
+          AND (s.status = 'pending' OR (s.status = 'running' AND s.lease_expires_at < now()))
+          AND EXISTS (SELECT 1 FROM responses r
+                       WHERE r.id = s.response_id AND r.status IN ('queued', 'in_progress'))
+       RETURNING op.o, s.id, s.round, s.index, s.kind::text AS kind, s.status::text AS status,
+                 s.call_id AS "callId", s.name, s.arguments, s.result, s.error, s.usage,
+                 s.attempt, s.scope_id, s.response_id,
+                 (SELECT deadline_at FROM responses r WHERE r.id = s.response_id))
+     SELECT op.o, (SELECT row_to_json(c) FROM claimed c WHERE c.o = op.o) AS claimed FROM op`,
   ),
-  // The scope row's counter is decremented under its row lock: of siblings finishing at the
-  // same instant, exactly one brings it to 0.
-  // When the round is complete, the scope's steps come along for the next decision. They are
+  // Steps' outcomes, many responses' at a time (one step per response in a batch: siblings
+  // go in separate batches). Each outcome is written if its step is still running (and,
+  // given an attempt, if that attempt still owns it). The scope row's counter is decremented
+  // under its row lock: of siblings finishing at the same instant, exactly one brings it to
+  // 0. Scope rows are locked in id order first, so batches running at once never wait on
+  // each other in a cycle.
+  // When a round is complete, the scope's steps come along for the next decision. They are
   // read from the statement's snapshot: this step shows as it was before the update, and a
   // sibling that finished while we waited for the scope row lock may too (the caller checks).
-  finish: statement(
-    'finish-step',
-    `WITH done AS (
-       UPDATE steps
-          SET status = $3::step_status, result = $4::jsonb, error = $5::jsonb,
-              usage = $6::jsonb, completed_at = now(), lease_owner = NULL,
+  finish: batchStatement(
+    'finish-steps',
+    FINISH_COLUMNS,
+    (ops) => `WITH ${ops},
+     done AS (
+       UPDATE steps s
+          SET status = op.outcome_status::step_status, result = op.result, error = op.error,
+              usage = op.usage, completed_at = now(), lease_owner = NULL,
               lease_expires_at = NULL
-        WHERE id = $1 AND status = 'running' AND ($2::int IS NULL OR attempt = $2)
-       RETURNING scope_id, response_id),
+         FROM op
+        WHERE s.id = op.step_id AND s.status = 'running'
+          AND (op.attempt IS NULL OR s.attempt = op.attempt)
+       RETURNING op.o, s.scope_id, s.response_id),
+     locked AS MATERIALIZED (
+       SELECT sc.id FROM scopes sc WHERE sc.id IN (SELECT scope_id FROM done)
+        ORDER BY sc.id
+          FOR UPDATE OF sc),
      opened AS (
-       UPDATE scopes SET open_steps = open_steps - 1
-        WHERE id = (SELECT scope_id FROM done) RETURNING open_steps)
-     SELECT d.scope_id, o.open_steps AS open, r.status::text AS status, r.step_count,
+       UPDATE scopes sc SET open_steps = sc.open_steps - 1
+         FROM done JOIN locked ON locked.id = done.scope_id
+        WHERE sc.id = done.scope_id
+       RETURNING done.o, sc.open_steps)
+     SELECT op.o, d.scope_id, o.open_steps AS open, r.status::text AS status, r.step_count,
             r.tool_call_count, r.awaiting_approvals,
             CASE WHEN o.open_steps = 0 THEN ${STEPS_OF_SCOPE('d.scope_id')} END AS steps
-       FROM done d JOIN opened o ON true JOIN responses r ON r.id = d.response_id`,
+       FROM op JOIN done d ON d.o = op.o JOIN opened o ON o.o = op.o
+            JOIN responses r ON r.id = d.response_id`,
   ),
   lockResponse: statement('lock-response', `SELECT 1 FROM responses WHERE id = $1 FOR UPDATE`),
   openSteps: statement(
@@ -236,11 +297,15 @@ export const STEPS_SQL = {
       WHERE response_id = $1 AND status IN ('pending', 'running')
       ORDER BY created_at, round, index`,
   ),
-  waiting: statement(
+  // Whether pending steps of responses wait to be dispatched, many responses at a time.
+  waiting: batchStatement(
     'waiting-steps',
-    `SELECT EXISTS (SELECT 1 FROM steps
-                     WHERE response_id = $1 AND status = 'pending' AND dispatched_at IS NULL)
-              AS waiting`,
+    'response_id text',
+    (ops) => `WITH ${ops}
+     SELECT op.o, EXISTS (SELECT 1 FROM steps
+                           WHERE response_id = op.response_id AND status = 'pending'
+                             AND dispatched_at IS NULL) AS waiting
+       FROM op`,
   ),
   markDispatched: statement(
     'mark-dispatched',
