@@ -173,7 +173,7 @@ reported; peak resident memory is sampled from /proc every 50 ms over the timed 
 brackets, its private part: resident memory also counts the pages of node's own binary a
 process has touched, about 47 MB, which every node process on the machine shares), WAL
 is the server's WAL insert position before and after them (anything else writing to the
-server counts too).
+server counts too; [wal.md](wal.md) measures it on a server of its own, and says where it goes).
 
 The floor (bench/fanout-floor-worker.ts) runs the same shape on raw BullMQ + pg in
 ${options.workers} worker process(es) of its own: one \`INSERT\` per job; the first model job adds a BullMQ
