@@ -90,9 +90,16 @@ const SQL = {
       WHERE ${LIVENESS_LOCK_HELD('w')}
       ORDER BY w.started_at, w.id`,
   ),
+  // Every live response (the partial index on completed_at), and those created within the
+  // window that ended (the index on created_at): never a scan of the whole history.
   statusCounts: statement(
     'operations-status-counts',
-    `SELECT status::text AS status, count(*)::int AS count FROM responses GROUP BY status`,
+    `SELECT status::text AS status, count(*)::int AS count FROM (
+       SELECT r.status FROM responses r WHERE ${LIVE}
+       UNION ALL
+       SELECT r.status FROM responses r
+        WHERE r.created_at > now() - $1 * interval '1 second' AND r.completed_at IS NOT NULL) x
+      GROUP BY status`,
   ),
   // Model calls that ended within the window, by the model their scope runs.
   upstreamErrors: statement(
@@ -180,8 +187,11 @@ export class OperationsRepository {
     }));
   }
 
-  async statusCounts(): Promise<Record<string, number>> {
-    const rows = await this.sql.query<{ status: string; count: number }>(SQL.statusCounts);
+  /** Live responses by status, and those created within the window that have ended. */
+  async statusCounts(windowSeconds: number): Promise<Record<string, number>> {
+    const rows = await this.sql.query<{ status: string; count: number }>(SQL.statusCounts, [
+      windowSeconds,
+    ]);
     const counts: Record<string, number> = {
       queued: 0,
       in_progress: 0,

@@ -229,7 +229,7 @@ export class AdminService {
     const [queue, workers, byStatus, recovery, upstream] = await Promise.all([
       this.queue.counts(),
       this.operations.workers(),
-      this.operations.statusCounts(),
+      this.operations.statusCounts(windowSeconds),
       this.operations.recoveryActivity(windowSeconds),
       this.operations.upstreamErrors(windowSeconds),
     ]);
