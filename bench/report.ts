@@ -414,7 +414,8 @@ function scaleoutSection(scaleout: ScaleoutResult): string {
 ${scaleout.responses} background responses at once, each model -> 4 parallel calls of a tool
 that answers after ${SLOW_TOOL_MS} ms -> model (${scaleout.shape.steps} steps), against one API, with 1, then 2, then 4
 worker processes of WORKER_CONCURRENCY ${scaleout.concurrency}: each worker is bounded by its job
-slots, as workers calling real tools and models are, rather than by the CPU. Workers are added
+slots, as workers calling real tools and models are, rather than by the CPU. It runs on a fresh
+database of its own, not the one the workloads above filled. Workers are added
 between runs; one untimed round after each change, then 2 timed, median reported.
 
 | worker processes | wall ms per round | steps/s | over 1 worker |
