@@ -1,8 +1,9 @@
 import { ApiKeysRepository } from '@ratchet/store';
 import { Client } from 'pg';
 import { startFakeTools, type FakeTools, type ToolCall } from './support/fake-tools';
-import { startProcess, waitForOutput, type ServiceProcess } from './support/processes';
+import { WorkerProcesses } from './support/processes';
 import { startRatchet, type TestRatchet } from './support/ratchet';
+import { waitFor } from './support/wait';
 
 // Operator controls against real worker processes: the API here runs no worker of its own.
 // Stuck responses found and requeued after their only worker was killed, cancels and purges
@@ -11,7 +12,11 @@ import { startRatchet, type TestRatchet } from './support/ratchet';
 
 let tools: FakeTools;
 let ratchet: TestRatchet;
-const workers: ServiceProcess[] = [];
+const workers = new WorkerProcesses(() => ({
+  ...ratchet.env,
+  WORKER_CONCURRENCY: '4',
+  RATCHET_SWEEP_INTERVAL_MS: '1000',
+}));
 
 beforeAll(async () => {
   tools = await startFakeTools();
@@ -28,35 +33,10 @@ tools:
 });
 
 afterAll(async () => {
-  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
+  await workers.killAll();
   await ratchet?.close();
   await tools?.close();
 });
-
-async function startWorker(): Promise<ServiceProcess> {
-  const worker = startProcess('dist/apps/worker/src/main.js', {
-    ...ratchet.env,
-    WORKER_CONCURRENCY: '4',
-    RATCHET_SWEEP_INTERVAL_MS: '1000',
-  });
-  workers.push(worker);
-  await waitForOutput(worker, 'processing jobs');
-  return worker;
-}
-
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | null | undefined | false>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== null && value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 async function query<T extends object>(sql: string, values: unknown[] = []): Promise<T[]> {
   const db = new Client({ connectionString: ratchet.database.url });
@@ -227,7 +207,7 @@ async function watchWorkers(key?: string): Promise<{ ids: string[]; stop: () => 
 describe('with workers killed, started and drained', () => {
   it('finds a response whose only worker was killed, and requeues it through recovery', async () => {
     const owner = await tenant();
-    const first = await startWorker();
+    const first = await workers.start();
     const marker = Date.now();
     const sleeping = await create(owner.key, `/call sleep {"ms":1500,"marker":${marker}}`, [
       'sleep',
@@ -298,7 +278,7 @@ describe('with workers killed, started and drained', () => {
     expect(overview.recovery.requeued.admin).toEqual({ steps: 1, scopes: 1, runs: 1 });
 
     // A new worker runs them: the step again (attempt 2, same Idempotency-Key), once.
-    const second = await startWorker();
+    const second = await workers.start();
     expect(await ended(sleeping)).toBe('completed');
     expect(await ended(waiting)).toBe('completed');
     const tool = (await stepsOf(sleeping)).filter((step) => step.kind === 'tool_call');
@@ -327,7 +307,7 @@ describe('with workers killed, started and drained', () => {
   });
 
   it('cancels by filter through the cancel path, aborting in-flight calls', async () => {
-    if ((await liveWorkers()).length === 0) await startWorker();
+    if ((await liveWorkers()).length === 0) await workers.start();
     const [target, bystander] = [await tenant(), await tenant()];
     const marker = Date.now();
     const hang = `/call hang {"marker":${marker}}`;
@@ -381,7 +361,7 @@ describe('with workers killed, started and drained', () => {
   });
 
   it('drains a worker process: it finishes its step, takes no new work, another worker does', async () => {
-    while ((await liveWorkers()).length < 2) await startWorker();
+    while ((await liveWorkers()).length < 2) await workers.start();
     const owner = await tenant();
     const marker = Date.now();
     const busy = await create(owner.key, `/call sleep {"ms":3000,"marker":${marker}}`, ['sleep']);
@@ -447,7 +427,7 @@ describe('with workers killed, started and drained', () => {
 describe('recovery activity', () => {
   it("records a takeover of a killed worker's steps for the overview", async () => {
     while ((await liveWorkers()).filter((worker) => worker.drain === 'active').length < 2) {
-      await startWorker();
+      await workers.start();
     }
     const owner = await tenant();
     const marker = Date.now();
@@ -456,7 +436,9 @@ describe('recovery activity', () => {
     ]);
     await waitFor('the tool call to start', async () => callsWith(marker).length === 1);
     const step = (await stepsOf(response)).find((row) => row.kind === 'tool_call')!;
-    const victim = workers.find((worker) => step.lease_owner!.includes(`:${worker.child.pid}:`))!;
+    const victim = workers.all.find((worker) =>
+      step.lease_owner!.includes(`:${worker.child.pid}:`),
+    )!;
     await victim.stop('SIGKILL');
     expect(await ended(response)).toBe('completed');
     const overview = await admin<{
@@ -471,7 +453,7 @@ describe('recovery activity', () => {
   });
 
   it('cancels a foreground response too; its waiting request answers with it', async () => {
-    if ((await liveWorkers()).every((worker) => worker.drain !== 'active')) await startWorker();
+    if ((await liveWorkers()).every((worker) => worker.drain !== 'active')) await workers.start();
     const owner = await tenant();
     const marker = Date.now();
     const waiting = ratchet.request('/v1/responses', {
@@ -500,7 +482,7 @@ describe('recovery activity', () => {
 
 describe('purge', () => {
   it('deletes terminal responses older than the period with what they recorded, never a live one', async () => {
-    if ((await liveWorkers()).every((worker) => worker.drain !== 'active')) await startWorker();
+    if ((await liveWorkers()).every((worker) => worker.drain !== 'active')) await workers.start();
     const owner = await tenant();
     const done = await create(owner.key, 'Soon forgotten.');
     expect(await ended(done)).toBe('completed');
@@ -547,7 +529,7 @@ describe('purge', () => {
 
 describe('overview and audit', () => {
   it('shows queues, workers, statuses, recovery and upstream errors', async () => {
-    if ((await liveWorkers()).every((worker) => worker.drain !== 'active')) await startWorker();
+    if ((await liveWorkers()).every((worker) => worker.drain !== 'active')) await workers.start();
     const owner = await tenant();
     const failed = await create(owner.key, '/fail 401 bad key');
     const completed = await create(owner.key, 'Fine.');

@@ -11,6 +11,7 @@ import {
   type ServiceProcess,
 } from './support/processes';
 import { startRatchet, type TestRatchet } from './support/ratchet';
+import { waitFor } from './support/wait';
 
 // Any number of API processes share one Postgres and one Redis: each serves streams, cancels
 // and foreground waits for responses that were created on another and run on a worker process
@@ -59,17 +60,6 @@ function onB(key: string, pathname: string, init: RequestInit = {}): Promise<Res
 }
 
 const SSE_TIMEOUT_MS = 15_000;
-
-/** Polls `value` until it is neither undefined nor null, for up to 5 s. */
-async function waitFor<T>(value: () => T | null | undefined): Promise<T> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    const current = value();
-    if (current !== undefined && current !== null) return current;
-    if (Date.now() > deadline) throw new Error('not there after 5 s');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 it('listens with room for a burst of connections, not the default 511', () => {
   // ss prints a listening socket's backlog as its Send-Q.
@@ -135,8 +125,11 @@ it('cancels on one API a response created and streamed on the other', async () =
   );
   await stream.read((body) => body.text.includes('response.mcp_call.in_progress'));
   const id = (stream.events()[0].response as { id: string }).id;
-  const hang = await waitFor(() =>
-    tools.calls.find((call) => call.path === '/hang' && call.body !== undefined),
+  const hang = await waitFor(
+    'the hanging tool call',
+    () => tools.calls.find((call) => call.path === '/hang' && call.body !== undefined),
+    5_000,
+    25,
   );
 
   const cancelled = await onB(key, `/v1/responses/${id}/cancel`, { method: 'POST' });
@@ -150,7 +143,9 @@ it('cancels on one API a response created and streamed on the other', async () =
     response: { status: 'cancelled' },
   });
   // The worker process let go of the tool call.
-  expect(await waitFor(() => hang.abortedAt)).toEqual(expect.any(Number));
+  expect(await waitFor('the tool call to be aborted', () => hang.abortedAt, 5_000, 25)).toEqual(
+    expect.any(Number),
+  );
 });
 
 it('answers a foreground request on either API once a worker process finishes it', async () => {

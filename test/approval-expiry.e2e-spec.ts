@@ -1,6 +1,7 @@
 import type OpenAI from 'openai';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
 import { startRatchet, type TestRatchet } from './support/ratchet';
+import { waitFor } from './support/wait';
 
 // Approval requests expire (approvals.expiresAfterMs): the sweeper refuses a request left
 // unanswered, in a tree that still runs as in one that paused, and the model reads why.
@@ -59,16 +60,6 @@ async function approvalSteps(id: string): Promise<StepView[]> {
   return ((await answer.json()) as { steps: StepView[] }).steps.filter((step) => step.approval);
 }
 
-async function until<T>(what: string, probe: () => Promise<T | null>): Promise<T> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 it('refuses a request that expires while the rest of the tree still runs', async () => {
   const response = await client.responses.create({
     model: 'mock',
@@ -103,10 +94,15 @@ it('records the expiry of a paused request, and the response that adopts it read
   });
   const [request] = ofType(paused.output, 'mcp_approval_request');
   expect(request).toBeDefined();
-  await until('the sweeper to record the expiry', async () => {
-    const [step] = await approvalSteps(paused.id);
-    return step.approval?.decision ? step : null;
-  });
+  await waitFor(
+    'the sweeper to record the expiry',
+    async () => {
+      const [step] = await approvalSteps(paused.id);
+      return step.approval?.decision ? step : null;
+    },
+    15_000,
+    100,
+  );
 
   // A late approval does not run it: the request had expired.
   const resumed = await client.responses.create({

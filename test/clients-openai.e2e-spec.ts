@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { serverRunsSince, startClientsRatchet, type ClientsRatchet } from './support/clients';
+import { waitForResponse } from './support/response-status';
 
 // The official openai SDK (v7), unmodified, against ratchet: plain and streamed calls, the
 // stream helper (which throws on any event it does not know), background runs, resuming,
@@ -31,19 +32,6 @@ const lookupTime: OpenAI.Responses.FunctionTool = {
 
 const callsOf = (...lines: [string, unknown][]): string =>
   lines.map(([name, args]) => `/call ${name} ${JSON.stringify(args)}`).join('\n');
-
-async function waitForStatus(
-  id: string,
-  done: (status: string) => boolean,
-): Promise<OpenAI.Responses.Response> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const response = await client.responses.retrieve(id);
-    if (done(response.status ?? '')) return response;
-    if (Date.now() > deadline) throw new Error(`response ${id} stayed ${response.status}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 it('creates a response whose server-side calls it shows as mcp_call items, run once each', async () => {
   const before = setup.tools.calls.length;
@@ -154,7 +142,7 @@ it('cancels a background response; the helper ends with it cancelled', async () 
       break;
     }
   }
-  await waitForStatus(id, (status) => status === 'in_progress');
+  await waitForResponse(client, id, { until: (status) => status === 'in_progress' });
   const following = client.responses.stream({ response_id: id }).finalResponse();
   const cancelled = await client.responses.cancel(id);
   expect(cancelled.status).toBe('cancelled');

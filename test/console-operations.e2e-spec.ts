@@ -3,8 +3,9 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium, openConsole, screenshot } from './support/browser';
 import { startFakeOpenAI, type FakeOpenAI } from './support/fake-openai';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
-import { startProcess, waitForOutput, type ServiceProcess } from './support/processes';
+import { WorkerProcesses } from './support/processes';
 import { startRatchet, type TestRatchet } from './support/ratchet';
+import { waitFor } from './support/wait';
 
 // The operator controls of the console's Operations view, in a real browser against a real
 // ratchet whose workers are separate processes: a response stuck on a killed worker, requeued
@@ -18,7 +19,11 @@ let tools: FakeTools;
 let upstream: FakeOpenAI;
 let browser: Browser;
 const pages: Page[] = [];
-const workers: ServiceProcess[] = [];
+const workers = new WorkerProcesses(() => ({
+  ...ratchet.env,
+  WORKER_CONCURRENCY: '4',
+  RATCHET_SWEEP_INTERVAL_MS: '1000',
+}));
 
 beforeAll(async () => {
   browser = await launchChromium();
@@ -45,36 +50,11 @@ tools:
 afterAll(async () => {
   await Promise.all(pages.map((page) => page.context().close()));
   await browser?.close();
-  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
+  await workers.killAll();
   await ratchet?.close();
   await tools?.close();
   await upstream?.close();
 });
-
-async function startWorker(): Promise<ServiceProcess> {
-  const worker = startProcess('dist/apps/worker/src/main.js', {
-    ...ratchet.env,
-    WORKER_CONCURRENCY: '4',
-    RATCHET_SWEEP_INTERVAL_MS: '1000',
-  });
-  workers.push(worker);
-  await waitForOutput(worker, 'processing jobs');
-  return worker;
-}
-
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | null | undefined | false>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== null && value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 async function tenant(name: string): Promise<{ key: string; id: string }> {
   const key = await ratchet.newKey(name);
@@ -130,7 +110,7 @@ describe('operator controls', () => {
   it('lets the admin find stuck responses, requeue and cancel them, drain a worker, and read the audit', async () => {
     const team = await tenant('team-search');
     const other = await tenant('team-ads');
-    const first = await startWorker();
+    const first = await workers.start();
 
     // Upstream figures: a failure and a success on the mock model.
     expect(await ended(await create(team.key, '/fail 503 The upstream is overloaded.'))).toBe(
@@ -194,8 +174,8 @@ describe('operator controls', () => {
     await stuckRow(limited).waitFor({ state: 'detached' });
 
     // New workers run the requeued step again, once more.
-    await startWorker();
-    await startWorker();
+    await workers.start();
+    await workers.start();
     expect(await ended(sleeping)).toBe('completed');
     expect(callsWith(marker)).toHaveLength(2);
     await page.getByTestId('stuck').getByText('Every live response is progressing.').waitFor();

@@ -6,6 +6,8 @@ import OpenAI from 'openai';
 import { ResponsesRepository, Sql, STORED_ITEMS_SQL } from '@ratchet/store';
 import { chatCompletion, startFakeOpenAI, type FakeOpenAI } from './support/fake-openai';
 import { startRatchet, type TestRatchet } from './support/ratchet';
+import { hasEnded } from './support/response-status';
+import { waitFor } from './support/wait';
 
 // item_reference input items and OpenAI's Conversations API, end to end: the official SDK
 // and plain HTTP against the real API and worker, real Postgres and Redis, and a real HTTP
@@ -91,27 +93,30 @@ async function ok(method: string, path: string, body?: unknown, as?: string): Pr
 }
 
 /** Polls a response until it is terminal. */
-async function settled(id: string, as: string = key): Promise<Body> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const response = await ok('GET', `/v1/responses/${id}`, undefined, as);
-    if (!['queued', 'in_progress'].includes(response.status)) return response;
-    if (Date.now() > deadline) throw new Error(`${id} still ${response.status}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+function settled(id: string, as: string = key): Promise<Body> {
+  return waitFor(
+    `${id} to end`,
+    async () => {
+      const response = await ok('GET', `/v1/responses/${id}`, undefined, as);
+      if (!hasEnded(response.status)) throw new Error(`${id} still ${response.status}`);
+      return response;
+    },
+    15_000,
+  );
 }
 
 /** Polls a response's steps until its first one has this status. */
 async function waitForStep(id: string, status: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const progress = await ok('GET', `/v1/responses/${id}/steps`);
-    const steps = (progress.steps ?? []) as { status: string }[];
-    if (steps[0]?.status === status) return;
-    if (Date.now() > deadline)
-      throw new Error(`${id}: no ${status} step in ${JSON.stringify(progress)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await waitFor(
+    `a ${status} first step of ${id}`,
+    async () => {
+      const progress = await ok('GET', `/v1/responses/${id}/steps`);
+      const steps = (progress.steps ?? []) as { status: string }[];
+      if (steps[0]?.status !== status) throw new Error(`steps: ${JSON.stringify(progress)}`);
+      return true;
+    },
+    15_000,
+  );
 }
 
 /** Every item of a conversation, oldest first. */

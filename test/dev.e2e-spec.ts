@@ -5,7 +5,13 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
-import { freePort, repoRoot, startProcess, type ServiceProcess } from './support/processes';
+import {
+  freePort,
+  repoRoot,
+  startProcess,
+  waitForOutput,
+  type ServiceProcess,
+} from './support/processes';
 
 // The newcomer's path: `npm run dev` with nothing configured starts an embedded Postgres
 // and a redis-server, prints a working key and curl line, and Ctrl-C stops all of it.
@@ -21,22 +27,6 @@ afterAll(async () => {
   await dev?.stop('SIGKILL');
   rmSync(dataDir, { recursive: true, force: true });
 });
-
-async function waitForOutput(
-  service: ServiceProcess,
-  pattern: RegExp,
-  timeoutMs: number,
-): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const match = service.output().match(pattern);
-    if (match) return match;
-    if (service.child.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`no ${pattern} in output:\n${service.output()}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {

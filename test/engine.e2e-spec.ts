@@ -3,11 +3,10 @@ import { Client } from 'pg';
 import { chatCompletion, startFakeOpenAI, type FakeOpenAI } from './support/fake-openai';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
 import { startRatchet, type TestRatchet } from './support/ratchet';
+import { waitForResponse } from './support/response-status';
 
 // The orchestration engine end to end: tool rounds, sub-agents, client-side tools, caps,
 // background, cancel, delete and input items, with the official SDK as the client.
-
-type Response = OpenAI.Responses.Response;
 
 let tools: FakeTools;
 let upstream: FakeOpenAI;
@@ -46,16 +45,6 @@ function calls(...list: [string, unknown][]): string {
 /** A function tool by name only: description and parameters come from the config. */
 const fn = (name: string): OpenAI.Responses.FunctionTool =>
   ({ type: 'function', name }) as OpenAI.Responses.FunctionTool;
-
-async function waitForTerminal(client: OpenAI, id: string, timeoutMs = 15_000): Promise<Response> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const response = await client.responses.retrieve(id);
-    if (response.status !== 'queued' && response.status !== 'in_progress') return response;
-    if (Date.now() > deadline) throw new Error(`${id} still ${response.status}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 interface StepRow {
   id: string;
@@ -349,7 +338,7 @@ describe('with default limits', () => {
       background: true,
     });
     expect(queued.status).toBe('queued');
-    const done = await waitForTerminal(client, queued.id);
+    const done = await waitForResponse(client, queued.id);
 
     expect(done.status).toBe('completed');
     expect(done.output.map((item) => item.type)).toEqual([
@@ -454,7 +443,7 @@ describe('with default limits', () => {
       background: true,
     });
     expect(queued.status).toBe('queued');
-    const done = await waitForTerminal(client, queued.id);
+    const done = await waitForResponse(client, queued.id);
     expect(done.status).toBe('completed');
     expect(done.output_text).toBe('sleep: {"slept":200}');
   });

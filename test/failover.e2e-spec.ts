@@ -2,9 +2,11 @@ import type OpenAI from 'openai';
 import { Client, escapeIdentifier } from 'pg';
 import { startFakeTools, type FakeTools, type ToolCall } from './support/fake-tools';
 import { blockEventLoop, INSPECTABLE } from './support/inspector';
-import { startProcess, waitForOutput, type ServiceProcess } from './support/processes';
+import { WorkerProcesses, type ServiceProcess } from './support/processes';
 import { startRatchet, type TestRatchet } from './support/ratchet';
+import { waitForResponse } from './support/response-status';
 import { startTcpProxy } from './support/tcp-proxy';
+import { waitFor } from './support/wait';
 
 // Failover by liveness session, with real worker processes: a worker that dies loses its
 // running steps to another within about a second, long before its lease (30 s, the default,
@@ -17,7 +19,7 @@ import { startTcpProxy } from './support/tcp-proxy';
 let tools: FakeTools;
 let ratchet: TestRatchet;
 let client: OpenAI;
-const workers: ServiceProcess[] = [];
+const workers = new WorkerProcesses(() => ({ ...ratchet.env, WORKER_CONCURRENCY: '4' }));
 
 const fn = (name: string): OpenAI.Responses.FunctionTool =>
   ({ type: 'function', name }) as OpenAI.Responses.FunctionTool;
@@ -38,39 +40,10 @@ tools:
 });
 
 afterAll(async () => {
-  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
+  await workers.killAll();
   await ratchet?.close();
   await tools?.close();
 });
-
-async function startWorker(env: Record<string, string> = {}): Promise<ServiceProcess> {
-  const worker = startProcess('dist/apps/worker/src/main.js', {
-    ...ratchet.env,
-    WORKER_CONCURRENCY: '4',
-    ...env,
-  });
-  workers.push(worker);
-  await waitForOutput(worker, 'processing jobs');
-  return worker;
-}
-
-async function stopAllWorkers(): Promise<void> {
-  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
-}
-
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | null> | T | null,
-  timeoutMs = 20_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 async function query<T extends object>(sql: string, values: unknown[] = []): Promise<T[]> {
   const db = new Client({ connectionString: ratchet.database.url });
@@ -108,31 +81,22 @@ async function toolStep(responseId: string): Promise<StepRow> {
 /** The worker process a worker id (`host:pid:suffix`) belongs to. */
 function processOf(workerId: string): ServiceProcess {
   const pid = Number(workerId.split(':').at(-2));
-  const worker = workers.find((w) => w.child.pid === pid);
+  const worker = workers.all.find((w) => w.child.pid === pid);
   if (!worker) throw new Error(`no worker process with pid ${pid} (${workerId})`);
   return worker;
 }
 
-async function terminal(id: string, timeoutMs = 30_000): Promise<OpenAI.Responses.Response> {
-  return waitFor(
-    `${id} to finish`,
-    async () => {
-      const response = await client.responses.retrieve(id);
-      return response.status === 'queued' || response.status === 'in_progress' ? null : response;
-    },
-    timeoutMs,
-  );
-}
+const terminal = (id: string, timeoutMs = 30_000) => waitForResponse(client, id, { timeoutMs });
 
 it('runs the hanging tool call of a SIGKILLed worker again on another within about a second, same Idempotency-Key, attempt 2', async () => {
-  await Promise.all([startWorker(), startWorker()]);
+  await Promise.all([workers.start(), workers.start()]);
   const response = await client.responses.create({
     model: 'mock',
     background: true,
     input: '/call hang {"marker":1}',
     tools: [fn('hang')],
   });
-  await waitFor('the tool call', () => (callsFor(1).length > 0 ? true : null));
+  await waitFor('the tool call', () => callsFor(1).length > 0);
   const before = await toolStep(response.id);
   expect(before).toMatchObject({ status: 'running', attempt: 1 });
   const doomed = processOf(before.lease_owner!);
@@ -157,7 +121,7 @@ it('runs the hanging tool call of a SIGKILLed worker again on another within abo
   expect(registered).toEqual([]);
 
   await client.responses.cancel(response.id);
-  await stopAllWorkers();
+  await workers.killAll();
 });
 
 /**
@@ -166,16 +130,16 @@ it('runs the hanging tool call of a SIGKILLed worker again on another within abo
  * Returns the first worker, the response id and the call's marker.
  */
 async function sleepOnStallableWorker(marker: number, sleepMs: number) {
-  await stopAllWorkers();
-  const slow = await startWorker(INSPECTABLE);
+  await workers.killAll();
+  const slow = await workers.start(INSPECTABLE);
   const response = await client.responses.create({
     model: 'mock',
     background: true,
     input: `/call sleep {"ms":${sleepMs},"marker":${marker}}`,
     tools: [fn('sleep')],
   });
-  await waitFor('the tool call', () => (callsFor(marker).length > 0 ? true : null));
-  await startWorker({ RATCHET_LIVENESS_CHECK_MS: '100' });
+  await waitFor('the tool call', () => callsFor(marker).length > 0);
+  await workers.start({ RATCHET_LIVENESS_CHECK_MS: '100' });
   return { slow, id: response.id };
 }
 
@@ -212,15 +176,15 @@ it('leaves its steps to a worker whose process is stopped for 10 s (a host starv
 }, 60_000);
 
 it('aborts the running steps of a worker whose liveness session ends, and runs them again at once', async () => {
-  await stopAllWorkers();
-  const worker = await startWorker();
+  await workers.killAll();
+  const worker = await workers.start();
   const response = await client.responses.create({
     model: 'mock',
     background: true,
     input: '/call hang {"marker":4}',
     tools: [fn('hang')],
   });
-  await waitFor('the tool call', () => (callsFor(4).length > 0 ? true : null));
+  await waitFor('the tool call', () => callsFor(4).length > 0);
   const before = await toolStep(response.id);
 
   // As a Postgres restart, an operator or a proxy would end it.
@@ -247,11 +211,11 @@ it('aborts the running steps of a worker whose liveness session ends, and runs t
 });
 
 it('keeps its session where the database ends every other idle session within half a second', async () => {
-  await stopAllWorkers();
+  await workers.killAll();
   const database = escapeIdentifier(ratchet.database.name);
   await query(`ALTER DATABASE ${database} SET idle_session_timeout = '500ms'`);
   try {
-    const worker = await startWorker();
+    const worker = await workers.start();
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const [session] = await query<{ age: number }>(
       `SELECT (extract(epoch FROM now() - backend_start) * 1000)::float8 AS age FROM pg_stat_activity
@@ -261,13 +225,13 @@ it('keeps its session where the database ends every other idle session within ha
     expect(worker.output()).not.toContain('lost the liveness session');
   } finally {
     await query(`ALTER DATABASE ${database} RESET idle_session_timeout`);
-    await stopAllWorkers();
+    await workers.killAll();
   }
 });
 
 it('makes at once the decision a dead worker owed, having recorded the last step of a round', async () => {
-  await stopAllWorkers();
-  await startWorker();
+  await workers.killAll();
+  await workers.start();
   const done = await client.responses.create({
     model: 'mock',
     input: '/call sleep {"ms":10,"marker":6}',
@@ -306,22 +270,22 @@ it('makes at once the decision a dead worker owed, having recorded the last step
 });
 
 it('makes a worker cut off from Postgres give its steps up before another can take them over', async () => {
-  await stopAllWorkers();
+  await workers.killAll();
   const server = new URL(ratchet.database.url);
   const proxy = await startTcpProxy(server.hostname, Number(server.port || 5432));
   try {
     const proxied = new URL(ratchet.database.url);
     proxied.hostname = '127.0.0.1';
     proxied.port = String(proxy.port);
-    await startWorker({ DATABASE_URL: proxied.toString() });
+    await workers.start({ DATABASE_URL: proxied.toString() });
     const response = await client.responses.create({
       model: 'mock',
       background: true,
       input: '/call hang {"marker":5}',
       tools: [fn('hang')],
     });
-    await waitFor('the tool call', () => (callsFor(5).length > 0 ? true : null));
-    await startWorker({ RATCHET_LIVENESS_CHECK_MS: '100' });
+    await waitFor('the tool call', () => callsFor(5).length > 0);
+    await workers.start({ RATCHET_LIVENESS_CHECK_MS: '100' });
 
     // A partition: nothing passes, yet every connection stays open at both ends.
     const frozenAt = Date.now();
@@ -345,7 +309,7 @@ it('makes a worker cut off from Postgres give its steps up before another can ta
     proxy.thaw();
     await client.responses.cancel(response.id);
   } finally {
-    await stopAllWorkers();
+    await workers.killAll();
     await proxy.close();
   }
 }, 60_000);

@@ -20,6 +20,7 @@ import {
   startFakeMcp,
   WAV_BASE64,
 } from './support/fake-mcp';
+import { waitFor } from './support/wait';
 
 // The MCP client library against a real MCP server (test/support/fake-mcp.ts, built with the
 // same SDK) on 127.0.0.1: Streamable HTTP, the older HTTP+SSE transport, and servers that
@@ -57,15 +58,6 @@ function expectFailure(
     throw new Error(`expected ${code}, got ${JSON.stringify(outcome)}`);
   expect(outcome.failure.code).toBe(code);
   return outcome.failure;
-}
-
-/** Polls `check` every 10 ms until it holds, for at most `ms`. */
-async function eventually(check: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 /** A plain HTTP server for the cases an MCP server cannot produce (silence, redirects). */
@@ -127,10 +119,14 @@ describe('listing tools', () => {
     const clients = pool({ toolsTtlMs: 3_600_000 });
     await clients.listTools({ url: mcp.url });
     await mcp.setTools([fixedTool('fresh')]);
-    await eventually(async () => {
-      const outcome = await clients.listTools({ url: mcp.url });
-      return outcome.ok && outcome.tools.length === 1 && outcome.tools[0].name === 'fresh';
-    });
+    await waitFor(
+      'the fresh listing',
+      async () => {
+        const outcome = await clients.listTools({ url: mcp.url });
+        return outcome.ok && outcome.tools.length === 1 && outcome.tools[0].name === 'fresh';
+      },
+      5_000,
+    );
     expect(mcp.listRequests()).toBe(2);
   });
 
@@ -139,10 +135,14 @@ describe('listing tools', () => {
     const clients = pool({ toolsTtlMs: 3_600_000 });
     await clients.listTools({ url: mcp.url });
     await mcp.setTools([fixedTool('fresh')]);
-    await eventually(async () => {
-      const outcome = await clients.listTools({ url: mcp.url });
-      return outcome.ok && outcome.tools.map((tool) => tool.name).join() === 'fresh';
-    });
+    await waitFor(
+      'the fresh listing',
+      async () => {
+        const outcome = await clients.listTools({ url: mcp.url });
+        return outcome.ok && outcome.tools.map((tool) => tool.name).join() === 'fresh';
+      },
+      5_000,
+    );
   });
 
   it('shares one listing between callers asking at the same time', async () => {
@@ -377,7 +377,7 @@ describe('timeouts and cancellation', () => {
     );
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(failure).toMatchObject({ retryable: true });
-    await eventually(() => mcp.calls[0]?.cancelled === true);
+    await waitFor('the call to be cancelled', () => mcp.calls[0]?.cancelled, 5_000);
     expect(mcp.calls[0].finished).toBe(true);
   });
 
@@ -388,7 +388,7 @@ describe('timeouts and cancellation', () => {
     await mcp.waitForCall((call) => call.name === 'slow');
     controller.abort(new Error('the response was cancelled'));
     expectFailure(await outcome, 'mcp_cancelled');
-    await eventually(() => mcp.calls[0].cancelled);
+    await waitFor('the call to be cancelled', () => mcp.calls[0].cancelled, 5_000);
     expect(mcp.calls[0].cancelReason).toContain('the response was cancelled');
   });
 

@@ -2,7 +2,9 @@ import type OpenAI from 'openai';
 import { withClient } from './support/database';
 import { startFakeMcp, type FakeMcp } from './support/fake-mcp';
 import { startRatchet, type TestRatchet } from './support/ratchet';
+import { waitForResponse } from './support/response-status';
 import { checkStream } from './support/stream-checker';
+import { waitFor } from './support/wait';
 
 // MCP servers of the config as tool sources, end to end through the openai SDK: a request
 // naming a server offers its tools (listed once per conversation, shown as mcp_list_tools),
@@ -69,16 +71,6 @@ const callsOf = (...lines: [string, unknown][]): string =>
 type Output = OpenAI.Responses.ResponseOutputItem;
 const ofType = <T extends Output['type']>(output: Output[], type: T) =>
   output.filter((item): item is Extract<Output, { type: T }> => item.type === type);
-
-async function waitForStatus(id: string, done: (status: string) => boolean) {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const response = await client.responses.retrieve(id);
-    if (done(response.status ?? '')) return response;
-    if (Date.now() > deadline) throw new Error(`response ${id} stayed ${response.status}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 it('lists a configured server once, offers its tools as <label>__<tool>, and shows calls as mcp_call', async () => {
   const response = await client.responses.create({
@@ -259,10 +251,10 @@ it('cancels a slow MCP call: the server is told', async () => {
   });
   const call = await fake.waitForCall((one) => one.name === 'slow' && !one.finished, 10_000);
   await client.responses.cancel(started.id);
-  const deadline = Date.now() + 5_000;
-  while (!call.cancelled && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  expect(call.cancelled).toBe(true);
-  const cancelled = await waitForStatus(started.id, (status) => status !== 'in_progress');
+  await waitFor('the call to be cancelled', () => call.cancelled, 5_000);
+  const cancelled = await waitForResponse(client, started.id, {
+    until: (status) => status !== 'in_progress',
+  });
   expect(cancelled.status).toBe('cancelled');
 });
 

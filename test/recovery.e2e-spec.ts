@@ -3,9 +3,11 @@ import type OpenAI from 'openai';
 import { Client } from 'pg';
 import { queueKeyPrefix } from '@ratchet/queue';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
-import { startProcess, waitForOutput, type ServiceProcess } from './support/processes';
+import { WorkerProcesses } from './support/processes';
 import { REDIS_URL, startRatchet, type TestRatchet } from './support/ratchet';
+import { waitForResponse } from './support/response-status';
 import { checkSse, eventsFromSse } from './support/stream-checker';
+import { waitFor } from './support/wait';
 
 // Recovery, one failure at a time, with real worker processes: a worker killed mid tool call,
 // a worker stopped with work still running, jobs lost with Redis, and an event log whose
@@ -15,7 +17,7 @@ let tools: FakeTools;
 let ratchet: TestRatchet;
 let client: OpenAI;
 let key: string;
-const workers: ServiceProcess[] = [];
+const workers = new WorkerProcesses(() => ({ ...ratchet.env, WORKER_CONCURRENCY: '4' }));
 
 const fn = (name: string): OpenAI.Responses.FunctionTool =>
   ({ type: 'function', name }) as OpenAI.Responses.FunctionTool;
@@ -44,42 +46,12 @@ tools:
 });
 
 afterAll(async () => {
-  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
+  await workers.killAll();
   await ratchet?.close();
   await tools?.close();
 });
 
-async function startWorker(env: Record<string, string> = {}): Promise<ServiceProcess> {
-  const worker = startProcess('dist/apps/worker/src/main.js', {
-    ...ratchet.env,
-    WORKER_CONCURRENCY: '4',
-    ...env,
-  });
-  workers.push(worker);
-  await waitForOutput(worker, 'processing jobs');
-  return worker;
-}
-
-async function waitFor<T>(what: string, check: () => Promise<T | null>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function terminal(id: string, timeoutMs = 20_000): Promise<OpenAI.Responses.Response> {
-  return waitFor(
-    `${id} to finish`,
-    async () => {
-      const response = await client.responses.retrieve(id);
-      return response.status === 'queued' || response.status === 'in_progress' ? null : response;
-    },
-    timeoutMs,
-  );
-}
+const terminal = (id: string, timeoutMs = 20_000) => waitForResponse(client, id, { timeoutMs });
 
 async function query<T extends object>(sql: string, values: unknown[] = []): Promise<T[]> {
   const db = new Client({ connectionString: ratchet.database.url });
@@ -104,14 +76,14 @@ function callsFor(marker: number) {
 }
 
 it('finishes a tool call whose worker was killed mid-call on another worker, same Idempotency-Key', async () => {
-  const doomed = await startWorker();
+  const doomed = await workers.start();
   const response = await client.responses.create({
     model: 'mock',
     background: true,
     input: '/call sleep {"ms":1500,"marker":1}',
     tools: [fn('sleep')],
   });
-  await waitFor('the tool call', async () => (callsFor(1).length > 0 ? true : null));
+  await waitFor('the tool call', async () => callsFor(1).length > 0);
   const running = await progressOf(response.id);
   expect(running.waiting_for).toEqual([
     expect.stringMatching(/^tool_call 'sleep' \(step step_\w+\): running on worker .*:\d+:/),
@@ -123,7 +95,7 @@ it('finishes a tool call whose worker was killed mid-call on another worker, sam
     const view = await progressOf(response.id);
     return view.waiting_for.some((reason) => reason.includes('stopped renewing')) ? view : null;
   });
-  await startWorker();
+  await workers.start();
 
   const done = await terminal(response.id);
   expect(done.status).toBe('completed');
@@ -141,21 +113,23 @@ it('finishes a tool call whose worker was killed mid-call on another worker, sam
 });
 
 it('hands running steps back when a worker stops, so another finishes them at once', async () => {
-  const stopping = await startWorker({ RATCHET_SHUTDOWN_TIMEOUT_MS: '2000' });
+  const stopping = await workers.start({ RATCHET_SHUTDOWN_TIMEOUT_MS: '2000' });
   const response = await client.responses.create({
     model: 'mock',
     background: true,
     input: '/call sleep {"ms":4000,"marker":2}',
     tools: [fn('sleep')],
   });
-  await waitFor('the tool call', async () => (callsFor(2).length > 0 ? true : null));
+  await waitFor('the tool call', async () => callsFor(2).length > 0);
   // Every other worker is gone: the hand-back must not wait for a lease to expire.
-  await Promise.all(workers.filter((worker) => worker !== stopping).map((w) => w.stop('SIGKILL')));
+  await Promise.all(
+    workers.all.filter((worker) => worker !== stopping).map((w) => w.stop('SIGKILL')),
+  );
   const stoppedAt = Date.now();
   const code = await stopping.stop('SIGTERM');
   if (code !== 0) throw new Error(`worker exited ${code}:\n${stopping.output()}`);
   expect(Date.now() - stoppedAt).toBeLessThan(2500);
-  await startWorker();
+  await workers.start();
 
   const done = await terminal(response.id);
   expect(done.status).toBe('completed');
@@ -166,7 +140,7 @@ it('hands running steps back when a worker stops, so another finishes them at on
 });
 
 it('starts and finishes responses whose jobs were lost with all of Redis', async () => {
-  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
+  await workers.killAll();
   const created = await Promise.all(
     [3, 4, 5].map((marker) =>
       client.responses.create({
@@ -186,7 +160,7 @@ it('starts and finishes responses whose jobs were lost with all of Redis', async
   } finally {
     redis.disconnect();
   }
-  await startWorker();
+  await workers.start();
   for (const response of created) {
     const done = await terminal(response.id);
     expect(done.status).toBe('completed');
@@ -195,7 +169,7 @@ it('starts and finishes responses whose jobs were lost with all of Redis', async
 });
 
 it('closes the event log of a streamed response that ended without its terminal event', async () => {
-  if (workers.every((worker) => worker.child.exitCode !== null)) await startWorker();
+  if (workers.all.every((worker) => worker.child.exitCode !== null)) await workers.start();
   const stream = client.responses.stream({ model: 'mock', input: 'hello' });
   const final = await stream.finalResponse();
   // As if the worker died between ending the response and logging its terminal event.
@@ -215,7 +189,7 @@ it('closes the event log of a streamed response that ended without its terminal 
 });
 
 it('streams the approval requests of a paused response whose worker died before logging them', async () => {
-  if (workers.every((worker) => worker.child.exitCode !== null)) await startWorker();
+  if (workers.all.every((worker) => worker.child.exitCode !== null)) await workers.start();
   const stream = client.responses.stream({
     model: 'mock',
     input: '/call asked {"text":"may I?"}',
@@ -279,8 +253,8 @@ it('streams the approval requests of a paused response whose worker died before 
  * it. Returns the worker and the response's SSE body, to read from and cancel.
  */
 async function streamOnDoomedWorker(input: string, tools: string[] = []) {
-  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
-  const doomed = await startWorker();
+  await workers.killAll();
+  const doomed = await workers.start();
   const response = await ratchet.request('/v1/responses', {
     method: 'POST',
     key,
@@ -328,7 +302,7 @@ it('recovers a model call killed mid-stream: its items close incomplete, the ret
   doomed.child.kill('SIGKILL');
   await doomed.exited;
   const id = responseIdIn(seen);
-  await startWorker();
+  await workers.start();
 
   expect(await closedItemStatuses(id, 'one two three four five six seven eight nine ten')).toEqual([
     'incomplete',
@@ -400,7 +374,7 @@ async function killBeforeRecorded(record: boolean): Promise<{ id: string; closed
     await db.query('ROLLBACK').catch(() => undefined);
     await db.end();
   }
-  await startWorker();
+  await workers.start();
 
   return { id, closed: await closedItemStatuses(id, 'alpha bravo charlie delta echo foxtrot') };
 }
@@ -485,7 +459,7 @@ it('records a model call only after all its items hold their place in the log, s
     await db.query('DROP FUNCTION IF EXISTS stall_second_item()');
     await db.end();
   }
-  await startWorker();
+  await workers.start();
 
   // The dead attempt's item closes incomplete; the retry's two calls (each closing with its
   // output) and the answer follow in order.
@@ -498,22 +472,22 @@ it('records a model call only after all its items hold their place in the log, s
 });
 
 it('fails a step for good once it has been run 10 times, and the model hears why', async () => {
-  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
-  const doomed = await startWorker();
+  await workers.killAll();
+  const doomed = await workers.start();
   const response = await client.responses.create({
     model: 'mock',
     background: true,
     input: '/call sleep {"ms":3000,"marker":6}',
     tools: [fn('sleep')],
   });
-  await waitFor('the tool call', async () => (callsFor(6).length > 0 ? true : null));
+  await waitFor('the tool call', async () => callsFor(6).length > 0);
   doomed.child.kill('SIGKILL');
   await doomed.exited;
   // As if nine workers had died running it already.
   await query(`UPDATE steps SET attempt = 10 WHERE response_id = $1 AND kind = 'tool_call'`, [
     response.id,
   ]);
-  await startWorker();
+  await workers.start();
 
   const done = await terminal(response.id);
   expect(done.status).toBe('completed');
@@ -522,7 +496,7 @@ it('fails a step for good once it has been run 10 times, and the model hears why
 });
 
 it('shows a model call backing off after an upstream failure, until when and why', async () => {
-  if (workers.every((worker) => worker.child.exitCode !== null)) await startWorker();
+  if (workers.all.every((worker) => worker.child.exitCode !== null)) await workers.start();
   const response = await client.responses.create({
     model: 'mock',
     background: true,
@@ -542,11 +516,11 @@ it('shows a model call backing off after an upstream failure, until when and why
 });
 
 it('cancels work in every worker process and every sub-agent within a second', async () => {
-  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
+  await workers.killAll();
   // Two job slots each, so the four sub-agents' hanging calls spread over both processes.
   const pair = [
-    await startWorker({ WORKER_CONCURRENCY: '2' }),
-    await startWorker({ WORKER_CONCURRENCY: '2' }),
+    await workers.start({ WORKER_CONCURRENCY: '2' }),
+    await workers.start({ WORKER_CONCURRENCY: '2' }),
   ];
   const agentCall = (n: number) => `/call helper {"input":"/call hang {\\"agent\\":${n}}"}`;
   const response = await client.responses.create({
@@ -563,7 +537,7 @@ it('cancels work in every worker process and every sub-agent within a second', a
         call.endedAt === null &&
         call.abortedAt === null,
     );
-  await waitFor('four hanging calls', async () => (hanging().length === 4 ? true : null));
+  await waitFor('four hanging calls', async () => hanging().length === 4);
   const running = await query<{ executed_by: string }>(
     `SELECT executed_by FROM steps WHERE response_id = $1 AND name = 'hang' AND status = 'running'`,
     [response.id],
@@ -575,7 +549,7 @@ it('cancels work in every worker process and every sub-agent within a second', a
   expect((await client.responses.cancel(response.id)).status).toBe('cancelled');
   await waitFor(
     'every hanging call to be cut',
-    async () => (calls.every((call) => call.abortedAt !== null) ? true : null),
+    async () => calls.every((call) => call.abortedAt !== null),
     2000,
   );
   for (const call of calls) expect(call.abortedAt! - cancelledAt).toBeLessThan(1000);
@@ -595,7 +569,7 @@ it('cancels work in every worker process and every sub-agent within a second', a
 });
 
 it('makes the decision a worker died before making, after a round was recorded', async () => {
-  if (workers.every((worker) => worker.child.exitCode !== null)) await startWorker();
+  if (workers.all.every((worker) => worker.child.exitCode !== null)) await workers.start();
   const done = await client.responses.create({
     model: 'mock',
     input: '/call sleep {"ms":10,"marker":7}',

@@ -7,7 +7,9 @@ import { createApiApp } from '../apps/api/src/api-app';
 import { startFakeOpenAI, type FakeOpenAI } from './support/fake-openai';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
 import { REDIS_URL, startRatchet, type TestRatchet } from './support/ratchet';
+import { waitForResponse } from './support/response-status';
 import { checkSse, checkStream, eventsFromSse } from './support/stream-checker';
+import { waitFor } from './support/wait';
 
 // Streaming end to end: the event log in Postgres, SSE from POST and GET, resume by cursor
 // from any API process, sub-agent events on request, with the official SDK as the client.
@@ -120,16 +122,6 @@ async function collect(stream: AsyncIterable<StreamEvent>): Promise<StreamEvent[
   return events;
 }
 
-async function waitForTerminal(id: string, timeoutMs = 15_000): Promise<OpenAI.Responses.Response> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const response = await client.responses.retrieve(id);
-    if (response.status !== 'queued' && response.status !== 'in_progress') return response;
-    if (Date.now() > deadline) throw new Error(`${id} still ${response.status}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 async function stepUsage(id: string): Promise<{ usage: Record<string, unknown> | null }[]> {
   const db = new Client({ connectionString: ratchet.database.url });
   await db.connect();
@@ -144,14 +136,16 @@ async function stepUsage(id: string): Promise<{ usage: Record<string, unknown> |
   }
 }
 
-async function waitForUsage(id: string): Promise<OpenAI.Responses.ResponseUsage> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const { usage } = await client.responses.retrieve(id);
-    if (usage && usage.total_tokens > 0) return usage;
-    if (Date.now() > deadline) throw new Error(`${id} has no usage`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+function waitForUsage(id: string): Promise<OpenAI.Responses.ResponseUsage> {
+  return waitFor(
+    `the usage of ${id}`,
+    async () => {
+      const { usage } = await client.responses.retrieve(id);
+      return usage && usage.total_tokens > 0 ? usage : null;
+    },
+    5000,
+    25,
+  );
 }
 
 async function loggedEvents(id: string): Promise<number> {
@@ -267,7 +261,7 @@ describe('POST /v1/responses with stream: true', () => {
     ]);
     const id = (events[0].response as { id: string }).id;
     expect(text).not.toContain(': keepalive');
-    const final = await waitForTerminal(id);
+    const final = await waitForResponse(client, id);
     expect(final.status).toBe('completed');
     expect(final.output_text).toBe('one two three four five six');
 

@@ -2,6 +2,7 @@ import { AppConfig } from '@ratchet/config';
 import type OpenAI from 'openai';
 import { createApiApp } from '../apps/api/src/api-app';
 import { startRatchet, type TestRatchet } from './support/ratchet';
+import { waitForResponse } from './support/response-status';
 import { checkStream, eventsFromSse } from './support/stream-checker';
 import { ResponsesSocket, UpgradeRefused, type WsMessage } from './support/websocket-client';
 
@@ -66,22 +67,6 @@ const outputText = (response: OpenAI.Responses.Response): string =>
     .flatMap((item) => (item.type === 'message' ? item.content : []))
     .map((part) => (part.type === 'output_text' ? part.text : ''))
     .join('');
-
-async function waitForTerminal(
-  id: string,
-  withKey = key,
-  timeoutMs = 15_000,
-): Promise<OpenAI.Responses.Response> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const response = (await (
-      await ratchet.request(`/v1/responses/${id}`, { key: withKey })
-    ).json()) as OpenAI.Responses.Response;
-    if (response.status !== 'queued' && response.status !== 'in_progress') return response;
-    if (Date.now() > deadline) throw new Error(`${id} still ${response.status}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe('a response over WebSocket', () => {
   it('streams the events of the SSE stream, in its order and numbering, one JSON message each', async () => {
@@ -475,7 +460,7 @@ describe('the connection', () => {
     socket.socket.terminate();
     await socket.closed;
 
-    const finished = await waitForTerminal(id);
+    const finished = await waitForResponse(ratchet.client(key), id);
     expect(finished.status).toBe('completed');
     expect(outputText(finished)).toBe('one two three four five six');
   });
@@ -502,7 +487,10 @@ describe('the connection', () => {
     expect(Date.now() - started).toBeLessThan(5000);
     expect(await socket.closed).toEqual({ code: 1001, reason: 'ratchet is shutting down' });
     // The response is the workers', not the socket's or the API process's.
-    const finished = await waitForTerminal((created.response as { id: string }).id);
+    const finished = await waitForResponse(
+      ratchet.client(key),
+      (created.response as { id: string }).id,
+    );
     expect(outputText(finished)).toBe('a b c d e f g h');
   });
 });

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startProcess, waitForOutput, type ServiceProcess } from './support/processes';
+import { startWorkerProcess, type ServiceProcess } from './support/processes';
 import { startRatchet, type TestRatchet } from './support/ratchet';
+import { waitForResponse } from './support/response-status';
 
 // A real worker process against an upstream and a tool that answer without end (each would
 // go on to a gigabyte and more): the size limits cut them off as the bytes arrive, so the
@@ -117,8 +118,7 @@ tools:
 `,
   });
   key = await ratchet.newKey();
-  worker = startProcess('dist/apps/worker/src/main.js', { ...ratchet.env, LOG_LEVEL: 'warn' });
-  await waitForOutput(worker, 'processing jobs');
+  worker = await startWorkerProcess({ ...ratchet.env, LOG_LEVEL: 'warn' });
 });
 
 afterAll(async () => {
@@ -141,19 +141,6 @@ async function create(body: Record<string, unknown>): Promise<string> {
   return ((await response.json()) as { id: string }).id;
 }
 
-async function settle(id: string): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const record = (await (await ratchet.request(`/v1/responses/${id}`, { key })).json()) as Record<
-      string,
-      unknown
-    >;
-    if (!['queued', 'in_progress'].includes(record.status as string)) return record;
-    if (Date.now() > deadline) throw new Error(`${id} still ${String(record.status)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 it('keeps a worker within its memory bound against endless answers', async () => {
   const pid = worker.child.pid!;
   const base = rssBytes(pid);
@@ -166,7 +153,10 @@ it('keeps a worker within its memory bound against endless answers', async () =>
       create({ input: 'use the tool', tools: [{ type: 'function', name: 'flood' }] }),
       create({ input: 'another body without end' }),
     ]);
-    const [body, stream, toolUse, again] = await Promise.all(ids.map(settle));
+    const client = ratchet.client(key);
+    const [body, stream, toolUse, again] = await Promise.all(
+      ids.map((id) => waitForResponse(client, id, { timeoutMs: 60_000 })),
+    );
     for (const record of [body, stream, again]) {
       expect(record).toMatchObject({
         status: 'failed',

@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
-import { startProcess, waitForOutput, type ServiceProcess } from './support/processes';
+import { WorkerProcesses } from './support/processes';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 
 // Siblings of one round run concurrently, on any worker process: the API here runs no
@@ -8,7 +8,8 @@ import { startRatchet, type TestRatchet } from './support/ratchet';
 
 let tools: FakeTools;
 let ratchet: TestRatchet;
-const workers: ServiceProcess[] = [];
+// Two job slots each: neither process can take all three siblings alone.
+const workers = new WorkerProcesses(() => ({ ...ratchet.env, WORKER_CONCURRENCY: '2' }));
 
 beforeAll(async () => {
   tools = await startFakeTools();
@@ -21,17 +22,11 @@ tools:
   sleep: { type: http, url: ${tools.url}/sleep }
 `,
   });
-  // Two job slots each: neither process can take all three siblings alone.
-  for (let i = 0; i < 2; i++) {
-    workers.push(
-      startProcess('dist/apps/worker/src/main.js', { ...ratchet.env, WORKER_CONCURRENCY: '2' }),
-    );
-  }
-  await Promise.all(workers.map((worker) => waitForOutput(worker, 'processing jobs')));
+  await Promise.all([workers.start(), workers.start()]);
 });
 
 afterAll(async () => {
-  await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
+  await workers.killAll();
   await ratchet?.close();
   await tools?.close();
 });
@@ -61,7 +56,7 @@ it('runs three 1-second tool calls of one round at once, across both worker proc
     );
     const pids = new Set(rows.map((row) => row.executed_by.split(':')[1]));
     expect(rows).toHaveLength(3);
-    expect(pids).toEqual(new Set(workers.map((worker) => String(worker.child.pid))));
+    expect(pids).toEqual(new Set(workers.all.map((worker) => String(worker.child.pid))));
   } finally {
     await db.end();
   }

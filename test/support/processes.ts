@@ -69,18 +69,59 @@ export async function waitForReady(
   throw new Error(`${url} not ready after ${timeoutMs} ms:\n${service.output()}`);
 }
 
-/** Resolves once `service` printed `text`; throws if it exits or the deadline passes first. */
+/**
+ * Resolves once `service` printed `text`, with what matched (a pattern's groups too);
+ * throws if it exits or the deadline passes first.
+ */
 export async function waitForOutput(
   service: ServiceProcess,
-  text: string,
+  text: string | RegExp,
   timeoutMs = 20_000,
-): Promise<void> {
+): Promise<string[]> {
+  const find = (output: string) =>
+    typeof text === 'string' ? (output.includes(text) ? [text] : null) : output.match(text);
   const deadline = Date.now() + timeoutMs;
-  while (!service.output().includes(text)) {
+  for (;;) {
+    const match = find(service.output());
+    if (match) return match;
     if (service.child.exitCode !== null || Date.now() > deadline) {
       const lines = service.output().trimEnd().split('\n').slice(-30).join('\n');
       throw new Error(`no '${text}' in the output:\n${lines}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * A worker process from the build, resolved once it takes jobs. If it never does, it is
+ * killed before the error is thrown, so nothing is left running.
+ */
+export async function startWorkerProcess(env: Record<string, string>): Promise<ServiceProcess> {
+  const worker = startProcess('dist/apps/worker/src/main.js', env);
+  try {
+    await waitForOutput(worker, 'processing jobs');
+  } catch (error) {
+    await worker.stop('SIGKILL');
+    throw error;
+  }
+  return worker;
+}
+
+/** The worker processes a test file starts as it goes, on one shared environment. */
+export class WorkerProcesses {
+  readonly all: ServiceProcess[] = [];
+
+  /** `env` is read at each start: it may name what `beforeAll` has yet to set up. */
+  constructor(private readonly env: () => Record<string, string>) {}
+
+  /** One more worker, with `env` over the shared environment. */
+  async start(env: Record<string, string> = {}): Promise<ServiceProcess> {
+    const worker = await startWorkerProcess({ ...this.env(), ...env });
+    this.all.push(worker);
+    return worker;
+  }
+
+  async killAll(): Promise<void> {
+    await Promise.all(this.all.map((worker) => worker.stop('SIGKILL')));
   }
 }
