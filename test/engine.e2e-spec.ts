@@ -4,6 +4,7 @@ import { chatCompletion, startFakeOpenAI, type FakeOpenAI } from './support/fake
 import { startFakeTools, type FakeTools } from './support/fake-tools';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 import { waitForResponse } from './support/response-status';
+import { waitFor } from './support/wait';
 
 // The orchestration engine end to end: tool rounds, sub-agents, client-side tools, caps,
 // background, cancel, delete and input items, with the official SDK as the client.
@@ -456,12 +457,12 @@ describe('with default limits', () => {
       tools: [fn('hang')],
       background: true,
     });
-    const deadline = Date.now() + 10_000;
-    while (!tools.calls.slice(before).some((call) => call.path === '/hang')) {
-      if (Date.now() > deadline) throw new Error('the tool was never called');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    const call = tools.calls.slice(before).find((c) => c.path === '/hang')!;
+    const call = await waitFor(
+      'the tool call',
+      () => tools.calls.slice(before).find((c) => c.path === '/hang'),
+      10_000,
+      20,
+    );
     const cancelledAt = Date.now();
     const cancelled = await client.responses.cancel(queued.id);
     expect(cancelled.status).toBe('cancelled');

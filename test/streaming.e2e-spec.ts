@@ -418,11 +418,7 @@ describe('GET /v1/responses/{id}?stream=true', () => {
     expect(streams.every((stream) => stream.status === 200)).toBe(true);
     expect(await subscribers()).toBe(1);
     for (const controller of clients) controller.abort();
-    const deadline = Date.now() + 2000;
-    while ((await subscribers()) > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    expect(await subscribers()).toBe(0);
+    await waitFor('the last watcher to leave', async () => (await subscribers()) === 0, 2000, 20);
     // The response did not notice its watchers leave; it runs on (cancelled here to save time).
     expect((await client.responses.retrieve(id)).status).toBe('in_progress');
     await client.responses.cancel(id);
