@@ -513,7 +513,7 @@ describe('purge', () => {
     expect(purged.ids).not.toContain(live);
     expect((await ratchet.request(`/v1/responses/${done}`)).status).toBe(404);
     expect(await statusOf(live)).toBe('in_progress');
-    for (const table of ['steps', 'events', 'scopes', 'input_items', 'output_items']) {
+    for (const table of ['steps', 'events', 'scopes', 'input_items']) {
       expect(await query(`SELECT 1 FROM ${table} WHERE response_id = $1`, [done])).toEqual([]);
     }
     expect(await auditRow(purged.audit_id)).toMatchObject({

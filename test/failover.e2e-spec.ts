@@ -242,8 +242,6 @@ it('makes at once the decision a dead worker owed, having recorded the last step
   // the round is complete, the next model call was never decided, and the worker is dead
   // (registered, its liveness lock free).
   await query(`DELETE FROM steps WHERE response_id = $1 AND round = 2`, [done.id]);
-  // Nor had it written what only the terminal update writes (the output's item ids).
-  await query(`DELETE FROM output_items WHERE response_id = $1`, [done.id]);
   await query(
     `UPDATE responses SET status = 'in_progress', output = NULL, usage = NULL, completed_at = NULL,
             step_count = step_count - 1 WHERE id = $1`,

@@ -392,7 +392,7 @@ describe('MCP servers a request names', () => {
     ];
     for (const text of seen) expect(text).not.toContain('mcp-secret-token');
     const inClear = await withClient(ratchet.database.url, async (db) => {
-      const tables = ['responses', 'scopes', 'steps', 'events', 'input_items', 'output_items'];
+      const tables = ['responses', 'scopes', 'steps', 'events', 'input_items'];
       let found = 0;
       for (const table of tables) {
         const { rows } = await db.query<{ n: string }>(

@@ -579,8 +579,6 @@ it('makes the decision a worker died before making, after a round was recorded',
   // As if the worker died right after recording the tool's result: the round is complete,
   // the next model call was never decided, and the response is still running.
   await query(`DELETE FROM steps WHERE response_id = $1 AND round = 2`, [done.id]);
-  // Nor did it write what only the terminal update writes (the output's item ids).
-  await query(`DELETE FROM output_items WHERE response_id = $1`, [done.id]);
   await query(
     `UPDATE responses SET status = 'in_progress', output = NULL, usage = NULL, completed_at = NULL,
             step_count = step_count - 1 WHERE id = $1`,

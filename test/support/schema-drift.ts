@@ -17,6 +17,13 @@ type Index = Datamodel['indexes'][number];
 /** Tables Prisma owns itself; schema.prisma never describes them. */
 const BOOKKEEPING_TABLES = new Set(['_prisma_migrations']);
 
+/**
+ * Indexes over an expression, which schema.prisma cannot express, as `table.index`. Each is
+ * named in a comment of its model and made by a migration that says what it is for; it is left
+ * out of the comparison only while it is an expression index.
+ */
+const EXPRESSION_INDEXES = new Set(['responses.responses_output_keys_idx']);
+
 const MAX_IDENTIFIER_LENGTH = 63;
 
 /** Prisma scalar -> Postgres type as `format_type()` prints it, when no @db attribute is set. */
@@ -537,10 +544,12 @@ async function readIndexes(client: Client): Promise<DatabaseIndex[]> {
     is_primary: boolean;
     is_unique: boolean;
     method: string;
+    expression: boolean;
     columns: IndexColumn[];
   }>(
     `SELECT tbl.relname AS table_name, idx.relname AS index_name,
             i.indisprimary AS is_primary, i.indisunique AS is_unique, am.amname AS method,
+            i.indexprs IS NOT NULL AS expression,
             (SELECT json_agg(json_build_object(
                       'name', coalesce(a.attname::text,
                                        pg_get_indexdef(i.indexrelid, k.ord::int, true)),
@@ -558,6 +567,9 @@ async function readIndexes(client: Client): Promise<DatabaseIndex[]> {
   );
   return result.rows
     .filter((row) => !BOOKKEEPING_TABLES.has(row.table_name))
+    .filter(
+      (row) => !(EXPRESSION_INDEXES.has(`${row.table_name}.${row.index_name}`) && row.expression),
+    )
     .map((row) => ({
       key: indexKey(indexKindOf(row), row.table_name, row.columns),
       name: row.index_name,

@@ -4,31 +4,20 @@
 // response that does not end.
 
 /** Columns the terminal update returns for the CTEs below, besides RECORD_COLUMNS. */
-export const ENDED_COLUMNS = `r.store AS stored, r.conversation_id`;
+export const ENDED_COLUMNS = `r.conversation_id`;
 
 /**
  * CTEs over `ended`, a CTE of the responses that just ended (columns id, status as text,
- * output, stored, conversation_id):
- * - `output_index` records the ids of a stored response's output items, so item_reference
- *   input items can find them by id (and a server call's call_id, for clients that send it
- *   back without its id); a plain insert, as it runs once per response (an ON CONFLICT
- *   clause would cost a speculative-insertion record per item in WAL);
- * - `turn`, `grown` and `appended` append a completed or incomplete response's turn (its
- *   input items in order, then its output) to its conversation at the conversation's next
- *   positions. An id the conversation already holds is skipped; a conversation deleted
- *   meanwhile matches nothing, and the response ends all the same. A failed or cancelled
- *   response appends nothing, so the client can send the same turn again.
+ * output, conversation_id): `turn`, `grown` and `appended` append a completed or incomplete
+ * response's turn (its input items in order, then its output) to its conversation at the
+ * conversation's next positions. An id the conversation already holds is skipped; a
+ * conversation deleted meanwhile matches nothing, and the response ends all the same. A failed
+ * or cancelled response appends nothing, so the client can send the same turn again. (The
+ * output's item ids need no writing of their own: an expression index over `output` finds
+ * them, see StoredItemsRepository.)
  */
 export function afterEndCtes(ended: string): string {
-  return `output_index AS (
-       INSERT INTO output_items (response_id, position, item_id, call_id)
-       SELECT e.id, x.n - 1, x.item->>'id',
-              CASE WHEN x.item->>'type' = 'mcp_call' THEN x.item->>'call_id' END
-         FROM ${ended} e
-              CROSS JOIN LATERAL jsonb_array_elements(coalesce(e.output, '[]'::jsonb))
-                WITH ORDINALITY AS x(item, n)
-        WHERE e.stored AND x.item->>'id' IS NOT NULL),
-     turn AS (
+  return `turn AS (
        SELECT e.id AS response_id, e.conversation_id, t.item,
               row_number() OVER (PARTITION BY e.id ORDER BY t.part, t.position) AS n
          FROM ${ended} e

@@ -4,10 +4,26 @@ import type { Principal } from './api-keys.repository';
 import { Sql, statement } from './sql';
 
 // Stored items by id, for item_reference input items. Items live in three places: the input
-// items of responses, the output of responses (found through output_items, which holds the
-// ids of stored responses' output items), and conversations. Each has an index on the item
-// id, so resolving the references of a request is one statement of one index probe per table
-// and reference, whatever the tables' size.
+// items of responses, the output of stored responses, and conversations. Input and
+// conversation items have an index on the item id; a response's output is found through
+// responses_output_keys_idx, a GIN index over the ids of its items and the call_ids of its
+// server calls (migration 20261203230000_output_keys). Resolving the references of a request is
+// one statement of one index probe per table and reference, whatever the tables' size.
+
+/**
+ * The keys a stored response's output is found by: its items' ids and its server calls'
+ * call_ids, as one jsonb array. The very expression of responses_output_keys_idx, which
+ * Postgres matches structurally: change both together.
+ */
+const OUTPUT_KEYS = (output: string): string =>
+  `(jsonb_path_query_array(${output}, '$[*].id')
+     || jsonb_path_query_array(${output}, '$[*] ? (@.type == "mcp_call").call_id'))`;
+
+/** Output items of stored responses holding `key` (a jsonb string) at `field`, with the response. */
+const OUTPUT_ITEMS_BY = (field: 'id' | 'call_id', key: string): string =>
+  `responses r CROSS JOIN LATERAL jsonb_array_elements(r.output) AS x(item)
+    WHERE r.store AND ${OUTPUT_KEYS('r.output')} @> jsonb_build_array(${key})
+      AND x.item->>'${field}' = ${key}`;
 
 export const STORED_ITEMS_SQL = {
   // $1: the ids; $2: the owner (null for an admin). An id found more than once (a client may
@@ -23,9 +39,9 @@ export const STORED_ITEMS_SQL = {
                  WHERE i.item_id = ref.id AND r.store
                    AND ($2::text IS NULL OR r.owner_id = $2)
                 UNION ALL
-                SELECT r.output -> o.position, r.created_at
-                  FROM output_items o JOIN responses r ON r.id = o.response_id
-                 WHERE o.item_id = ref.id AND ($2::text IS NULL OR r.owner_id = $2)
+                SELECT x.item, r.created_at
+                  FROM ${OUTPUT_ITEMS_BY('id', 'ref.id')}
+                   AND ($2::text IS NULL OR r.owner_id = $2)
                 UNION ALL
                 SELECT ci.item, ci.created_at
                   FROM conversation_items ci JOIN conversations c ON c.id = ci.conversation_id
@@ -40,9 +56,10 @@ export const STORED_ITEMS_SQL = {
     `SELECT ref.call_id, found.item
        FROM unnest($1::text[]) AS ref(call_id)
             CROSS JOIN LATERAL (
-              SELECT r.output -> o.position AS item
-                FROM output_items o JOIN responses r ON r.id = o.response_id
-               WHERE o.call_id = ref.call_id AND ($2::text IS NULL OR r.owner_id = $2)
+              SELECT x.item
+                FROM ${OUTPUT_ITEMS_BY('call_id', 'ref.call_id')}
+                 AND x.item->>'type' = 'mcp_call'
+                 AND ($2::text IS NULL OR r.owner_id = $2)
                ORDER BY r.created_at DESC LIMIT 1) found`,
   ),
 };
