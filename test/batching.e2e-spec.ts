@@ -357,21 +357,29 @@ it('claims and records siblings of many responses in batches, one round completi
       steps.finish(step.response_id, step.id, 1, { status: 'completed', result: 'ok' }),
     ),
   );
-  expect(batchedStatements).toContain('finish-steps-batch');
+  // Siblings of one round share the statement, as the responses do: one round trip for all.
+  expect(batchedStatements).toEqual(['finish-steps-batch']);
   expect(finished.every((f) => f.recorded)).toBe(true);
   for (const id of ids) {
     const own = finished.filter((_, i) => siblings[i].response_id === id);
-    // Of siblings finishing at once, exactly one completes the round.
+    // Of siblings finishing at once, exactly one completes the round, and its snapshot holds
+    // every sibling's outcome, written by the same statement.
     expect(own.filter((f) => f.roundComplete)).toHaveLength(1);
+    expect(own.filter((f) => !f.roundComplete).map((f) => f.snapshot)).toEqual([null, null]);
     const snapshot = own.find((f) => f.roundComplete)?.snapshot;
-    if (snapshot) {
-      expect(snapshot.steps.filter((s) => s.round === 1).map((s) => s.status)).toEqual([
-        'completed',
-        'completed',
-        'completed',
-      ]);
-    }
+    expect(snapshot?.steps.filter((s) => s.round === 1).map((s) => [s.status, s.result])).toEqual([
+      ['completed', 'ok'],
+      ['completed', 'ok'],
+      ['completed', 'ok'],
+    ]);
   }
+  const counters = await withClient(database.url, (client) =>
+    client.query<{ open_steps: number }>(
+      `SELECT open_steps FROM scopes WHERE response_id = ANY($1::text[])`,
+      [ids],
+    ),
+  );
+  expect(counters.rows.map((row) => row.open_steps)).toEqual(ids.map(() => 0));
   // A late outcome of an attempt that no longer owns its step is fenced out.
   expect(
     await steps.finish(siblings[0].response_id, siblings[0].id, 1, { status: 'failed' }),

@@ -379,7 +379,8 @@ export class StepsRepository {
     this.finishAndAppendBatcher = sql.batcher(STEPS_SQL.finishAndAppend, byResponse);
     this.finishAndEndBatcher = sql.batcher(STEPS_SQL.finishAndEnd, byResponse);
     this.claimBatcher = sql.batcher(STEPS_SQL.claim, (op: ClaimOp) => op.step_id);
-    this.finishBatcher = sql.batcher<FinishOp, FinishRow>(STEPS_SQL.finish, byResponse);
+    // Siblings of one round finish together (the statement counts them per scope).
+    this.finishBatcher = sql.batcher<FinishOp, FinishRow>(STEPS_SQL.finish, (op) => op.step_id);
     this.waitingBatcher = sql.batcher<{ response_id: string }, { waiting: boolean }>(
       STEPS_SQL.waiting,
       byResponse,
@@ -617,18 +618,8 @@ export class StepsRepository {
         snapshot: null,
       };
     }
-    // The statement read the steps before its own update: put this step's outcome in.
-    const steps = row.steps.map((step) =>
-      step.id === stepId
-        ? {
-            ...step,
-            status: outcome.status,
-            result: outcome.result ?? null,
-            error: outcome.error ?? null,
-            usage: outcome.usage ?? null,
-          }
-        : step,
-    );
+    // The statement put in the outcomes it wrote, this step's among them.
+    const steps = row.steps;
     const context = await this.context(row.scope_id);
     const fresh = steps.every((step) => isTerminalStep(step.status));
     return {

@@ -9,13 +9,23 @@ import { usageSumSql } from './usage-sql';
 const STEP_COLUMNS = `id, round, index, kind::text AS kind, status::text AS status,
   call_id AS "callId", name, arguments, result, error, usage`;
 
-/** A scope's steps as a JSON array of StepRecords. */
-const STEPS_OF_SCOPE = (scopeId: string): string =>
-  `coalesce((SELECT json_agg(json_build_object(
-       'id', id, 'round', round, 'index', index, 'kind', kind, 'status', status,
-       'callId', call_id, 'name', name, 'arguments', arguments,
-       'result', result, 'error', error, 'usage', usage))
-       FROM steps WHERE scope_id = ${scopeId}), '[]'::json)`;
+/**
+ * A scope's steps as a JSON array of StepRecords. With `written`, a relation of operations that
+ * finished steps in this statement (step_id, outcome_status, result, error, usage), their
+ * outcomes are put over the rows, which the statement's snapshot shows as they were before.
+ */
+const STEPS_OF_SCOPE = (scopeId: string, written?: string): string => {
+  // Aliases of their own (st, w): callers pass columns of theirs, such as s.id of a scope.
+  const outcome = (column: string, own: string = column): string =>
+    written ? `CASE WHEN w.step_id IS NULL THEN st.${column} ELSE w.${own} END` : `st.${column}`;
+  return `coalesce((SELECT json_agg(json_build_object(
+       'id', st.id, 'round', st.round, 'index', st.index, 'kind', st.kind,
+       'status', ${outcome('status::text', 'outcome_status')},
+       'callId', st.call_id, 'name', st.name, 'arguments', st.arguments,
+       'result', ${outcome('result')}, 'error', ${outcome('error')}, 'usage', ${outcome('usage')}))
+       FROM steps st ${written ? `LEFT JOIN ${written} w ON w.step_id = st.id` : ''}
+      WHERE st.scope_id = ${scopeId}), '[]'::json)`;
+};
 
 /**
  * The statements that record rounds and outcomes are batch statements (see sql.ts): a batch
@@ -251,15 +261,18 @@ export const STEPS_SQL = {
                  (SELECT deadline_at FROM responses r WHERE r.id = s.response_id))
      SELECT op.o, (SELECT row_to_json(c) FROM claimed c WHERE c.o = op.o) AS claimed FROM op`,
   ),
-  // Steps' outcomes, many responses' at a time (one step per response in a batch: siblings
-  // go in separate batches). Each outcome is written if its step is still running (and,
-  // given an attempt, if that attempt still owns it). The scope row's counter is decremented
-  // under its row lock: of siblings finishing at the same instant, exactly one brings it to
-  // 0. Scope rows are locked in id order first, so batches running at once never wait on
-  // each other in a cycle.
-  // When a round is complete, the scope's steps come along for the next decision. They are
-  // read from the statement's snapshot: this step shows as it was before the update, and a
-  // sibling that finished while we waited for the scope row lock may too (the caller checks).
+  // Steps' outcomes, many at a time: of many responses, and siblings of one round together.
+  // Each outcome is written if its step is still running (and, given an attempt, if that
+  // attempt still owns it). Scope rows are locked in id order first, so batches running at
+  // once never wait on each other in a cycle; each scope's counter then drops by the number
+  // of its steps this statement finished. Of siblings finishing at the same instant, in one
+  // statement or in several, exactly one brings the counter to 0: within a statement, each
+  // operation's `open` counts the scope's later operations still to come (by number), so
+  // only the last one reads the counter's final value.
+  // When a round is complete, the scope's steps come along for the next decision, read from
+  // the statement's snapshot with the outcomes this statement wrote put in. A sibling that
+  // another statement finished while this one waited for the scope row lock may still show
+  // as running (the caller checks).
   finish: batchStatement(
     'finish-steps',
     FINISH_COLUMNS,
@@ -278,15 +291,21 @@ export const STEPS_SQL = {
         ORDER BY sc.id
           FOR UPDATE OF sc),
      opened AS (
-       UPDATE scopes sc SET open_steps = sc.open_steps - 1
-         FROM done JOIN locked ON locked.id = done.scope_id
-        WHERE sc.id = done.scope_id
-       RETURNING done.o, sc.open_steps)
-     SELECT op.o, d.scope_id, o.open_steps AS open, r.status::text AS status, r.step_count,
+       UPDATE scopes sc SET open_steps = sc.open_steps - d.n
+         FROM (SELECT scope_id, count(*)::int AS n FROM done GROUP BY scope_id) d
+              JOIN locked ON locked.id = d.scope_id
+        WHERE sc.id = d.scope_id
+       RETURNING sc.id, sc.open_steps),
+     counted AS (
+       SELECT done.o, done.scope_id, done.response_id,
+              opened.open_steps
+                + count(*) OVER (PARTITION BY done.scope_id ORDER BY done.o DESC) - 1 AS open
+         FROM done JOIN opened ON opened.id = done.scope_id),
+     written AS (SELECT op.* FROM op JOIN done USING (o))
+     SELECT op.o, d.scope_id, d.open::int AS open, r.status::text AS status, r.step_count,
             r.tool_call_count, r.awaiting_approvals,
-            CASE WHEN o.open_steps = 0 THEN ${STEPS_OF_SCOPE('d.scope_id')} END AS steps
-       FROM op JOIN done d ON d.o = op.o JOIN opened o ON o.o = op.o
-            JOIN responses r ON r.id = d.response_id`,
+            CASE WHEN d.open = 0 THEN ${STEPS_OF_SCOPE('d.scope_id', 'written')} END AS steps
+       FROM op JOIN counted d ON d.o = op.o JOIN responses r ON r.id = d.response_id`,
   ),
   lockResponse: statement('lock-response', `SELECT 1 FROM responses WHERE id = $1 FOR UPDATE`),
   openSteps: statement(
