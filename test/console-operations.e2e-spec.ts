@@ -52,7 +52,7 @@ afterAll(async () => {
 });
 
 async function startWorker(): Promise<ServiceProcess> {
-  const worker = startProcess('dist/apps/worker/src/main.js', {
+  const worker = startProcess('dist/apps/worker/main.js', {
     ...ratchet.env,
     WORKER_CONCURRENCY: '4',
     RATCHET_SWEEP_INTERVAL_MS: '1000',

@@ -44,7 +44,7 @@ afterAll(async () => {
 });
 
 async function startWorker(env: Record<string, string> = {}): Promise<ServiceProcess> {
-  const worker = startProcess('dist/apps/worker/src/main.js', {
+  const worker = startProcess('dist/apps/worker/main.js', {
     ...ratchet.env,
     WORKER_CONCURRENCY: '4',
     ...env,

@@ -117,7 +117,7 @@ tools:
 `,
   });
   key = await ratchet.newKey();
-  worker = startProcess('dist/apps/worker/src/main.js', { ...ratchet.env, LOG_LEVEL: 'warn' });
+  worker = startProcess('dist/apps/worker/main.js', { ...ratchet.env, LOG_LEVEL: 'warn' });
   await waitForOutput(worker, 'processing jobs');
 });
 

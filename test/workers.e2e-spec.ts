@@ -24,7 +24,7 @@ tools:
   // Two job slots each: neither process can take all three siblings alone.
   for (let i = 0; i < 2; i++) {
     workers.push(
-      startProcess('dist/apps/worker/src/main.js', { ...ratchet.env, WORKER_CONCURRENCY: '2' }),
+      startProcess('dist/apps/worker/main.js', { ...ratchet.env, WORKER_CONCURRENCY: '2' }),
     );
   }
   await Promise.all(workers.map((worker) => waitForOutput(worker, 'processing jobs')));
