@@ -22,4 +22,4 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/prisma ./prisma
 USER node
 EXPOSE 8080
-CMD ["node", "dist/apps/api/src/main.js"]
+CMD ["node", "dist/apps/api/main.js"]

@@ -15,8 +15,8 @@ import { pollUntil } from './waits';
 /** The repository root, from dist/bench/ once compiled. */
 export const repoRoot = path.resolve(__dirname, '..', '..');
 
-const API_SCRIPT = 'dist/apps/api/src/main.js';
-const WORKER_SCRIPT = 'dist/apps/worker/src/main.js';
+const API_SCRIPT = 'dist/apps/api/main.js';
+const WORKER_SCRIPT = 'dist/apps/worker/main.js';
 /** What a worker prints once its BullMQ worker runs (it has no HTTP endpoint to probe). */
 const WORKER_READY_LINE = 'ratchet worker: processing jobs';
 const READY_TIMEOUT_MS = 30_000;

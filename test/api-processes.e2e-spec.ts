@@ -38,8 +38,8 @@ tools:
   });
   const port = await freePort();
   urlB = `http://127.0.0.1:${port}`;
-  apiB = startProcess('dist/apps/api/src/main.js', { ...ratchet.env, PORT: String(port) });
-  worker = startProcess('dist/apps/worker/src/main.js', ratchet.env);
+  apiB = startProcess('dist/apps/api/main.js', { ...ratchet.env, PORT: String(port) });
+  worker = startProcess('dist/apps/worker/main.js', ratchet.env);
   await Promise.all([
     waitForReady(`${urlB}/readyz`, apiB),
     waitForOutput(worker, 'processing jobs'),

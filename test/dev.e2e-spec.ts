@@ -43,7 +43,7 @@ function portOpen(port: number): Promise<boolean> {
 async function runDev(env: Record<string, string>, root = repoRoot): Promise<void> {
   const port = await freePort();
   dev = startProcess(
-    'dist/apps/dev/src/main.js',
+    'dist/apps/dev/main.js',
     { PORT: String(port), LOG_LEVEL: 'warn', ...env },
     [],
     root,
@@ -134,7 +134,7 @@ asRoot(
 
 it('names the cause and the fix in one line, without a stack trace, when it cannot start', async () => {
   const port = await freePort();
-  dev = startProcess('dist/apps/dev/src/main.js', {
+  dev = startProcess('dist/apps/dev/main.js', {
     RATCHET_DATA_DIR: dataDir,
     PORT: String(port),
     REDIS_SERVER_BINARY: path.join(dataDir, 'no-redis-server-here'),

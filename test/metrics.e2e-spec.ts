@@ -268,8 +268,8 @@ describe('with the api and a worker as separate processes', () => {
       RATCHET_ADMIN_KEY: adminKey,
       RATCHET_CONFIG: writeConfig(configYaml()),
     };
-    const api = startProcess('dist/apps/api/src/main.js', env);
-    const worker = startProcess('dist/apps/worker/src/main.js', {
+    const api = startProcess('dist/apps/api/main.js', env);
+    const worker = startProcess('dist/apps/worker/main.js', {
       ...env,
       RATCHET_METRICS_PORT: String(metricsPort),
     });

@@ -49,8 +49,8 @@ it('serves SDK calls with the api and two workers as separate processes', async 
     RATCHET_ADMIN_KEY: adminKey,
     RATCHET_CONFIG: writeConfig('models:\n  scripted: { provider: mock }\n'),
   });
-  const api = startProcess('dist/apps/api/src/main.js', env);
-  const workers = [0, 1].map(() => startProcess('dist/apps/worker/src/main.js', env));
+  const api = startProcess('dist/apps/api/main.js', env);
+  const workers = [0, 1].map(() => startProcess('dist/apps/worker/main.js', env));
   started.push(api, ...workers);
   await waitForReady(`http://127.0.0.1:${port}/readyz`, api);
 
@@ -90,14 +90,14 @@ it('serves SDK calls with the api and two workers as separate processes', async 
 
 it('refuses to start on a broken config, naming the file, the path and the problem', async () => {
   const file = writeConfig('models:\n  m:\n    provider: mock\n    temprature: 0.3\n');
-  const api = startProcess('dist/apps/api/src/main.js', baseEnv({ RATCHET_CONFIG: file }));
+  const api = startProcess('dist/apps/api/main.js', baseEnv({ RATCHET_CONFIG: file }));
   started.push(api);
   expect(await api.exited).toBe(1);
   expect(api.output()).toContain(`${file}: models.m: unknown key 'temprature'`);
 });
 
 it('refuses to start without DATABASE_URL and REDIS_URL, pointing at npm run dev', async () => {
-  const worker = startProcess('dist/apps/worker/src/main.js', { LOG_LEVEL: 'warn' });
+  const worker = startProcess('dist/apps/worker/main.js', { LOG_LEVEL: 'warn' });
   started.push(worker);
   expect(await worker.exited).toBe(1);
   expect(worker.output()).toContain('DATABASE_URL and REDIS_URL must be set');

@@ -78,8 +78,8 @@ tools:
   helper: { type: agent, model: upstream, description: A helper agent, tools: [echo] }
 `),
   };
-  const api = startProcess('dist/apps/api/src/main.js', env);
-  const worker = startProcess('dist/apps/worker/src/main.js', env);
+  const api = startProcess('dist/apps/api/main.js', env);
+  const worker = startProcess('dist/apps/worker/main.js', env);
   started.push(api, worker);
   await waitForReady(`http://127.0.0.1:${port}/readyz`, api);
   await waitForOutput(worker, `traces to ${receiver.url}/v1/traces`);
@@ -214,7 +214,7 @@ it('exports nothing without an endpoint', async () => {
     RATCHET_ADMIN_KEY: adminKey,
     RATCHET_CONFIG: writeConfig(`models:\n  mock: { provider: mock }\n`),
   };
-  const all = startProcess('dist/apps/all/src/main.js', env);
+  const all = startProcess('dist/apps/all/main.js', env);
   started.push(all);
   await waitForReady(`http://127.0.0.1:${port}/readyz`, all);
   expect(all.output()).not.toContain('traces to');
@@ -246,8 +246,8 @@ it('keeps a step that another worker runs after a crash in the trace its request
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
     RATCHET_CONFIG: writeConfig(`models:\n  mock: { provider: mock }\n`),
   };
-  const api = startProcess('dist/apps/api/src/main.js', env);
-  const first = startProcess('dist/apps/worker/src/main.js', {
+  const api = startProcess('dist/apps/api/main.js', env);
+  const first = startProcess('dist/apps/worker/main.js', {
     ...env,
     OTEL_SERVICE_NAME: 'worker-that-dies',
   });
@@ -282,7 +282,7 @@ it('keeps a step that another worker runs after a crash in the trace its request
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   await first.stop('SIGKILL');
-  const second = startProcess('dist/apps/worker/src/main.js', {
+  const second = startProcess('dist/apps/worker/main.js', {
     ...env,
     OTEL_SERVICE_NAME: 'worker-that-takes-over',
   });
@@ -312,7 +312,7 @@ it('puts MCP calls in the trace, and MCP servers receive its traceparent', async
   try {
     const port = await freePort();
     const adminKey = `admin-${hex(12)}`;
-    const all = startProcess('dist/apps/all/src/main.js', {
+    const all = startProcess('dist/apps/all/main.js', {
       DATABASE_URL: database.url,
       REDIS_URL,
       RATCHET_REDIS_PREFIX: `ratchet-test:tracing:${hex(4)}`,

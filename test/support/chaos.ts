@@ -344,7 +344,7 @@ export async function startChaosCluster(options: {
   );
   const workers = processGroup({
     label: 'worker',
-    script: 'dist/apps/worker/src/main.js',
+    script: 'dist/apps/worker/main.js',
     env: () => ({ ...options.env, ...options.workerEnv }),
     timeline: options.timeline,
     replace: true,
@@ -353,7 +353,7 @@ export async function startChaosCluster(options: {
   options.cleanup(() => workers.stopAll());
   const apis = processGroup({
     label: 'api',
-    script: 'dist/apps/api/src/main.js',
+    script: 'dist/apps/api/main.js',
     env: () => ({ ...options.env, ...options.apiEnv, PORT: String(apiPort) }),
     timeline: options.timeline,
     replace: true,

@@ -97,7 +97,7 @@ export async function waitForOutput(
  * killed before the error is thrown, so nothing is left running.
  */
 export async function startWorkerProcess(env: Record<string, string>): Promise<ServiceProcess> {
-  const worker = startProcess('dist/apps/worker/src/main.js', env);
+  const worker = startProcess('dist/apps/worker/main.js', env);
   try {
     await waitForOutput(worker, 'processing jobs');
   } catch (error) {

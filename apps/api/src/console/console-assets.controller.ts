@@ -4,20 +4,7 @@ import { Controller, Get, Param, Res } from '@nestjs/common';
 import { RatchetError } from '@ratchet/core';
 import type { Response } from 'express';
 import { Public } from '../auth/public.decorator';
-
-/** The checkout from this file as source, or its dist/ from this file compiled. */
-const ROOT = path.resolve(__dirname, '../../../..');
-
-/**
- * Where `npm run build` puts the console (apps/console, built by Vite): `dist/console` of the
- * checkout, whether this file runs compiled (`npm start`) or as source (the tests).
- */
-function consoleDir(): string {
-  const compiled = path.join(ROOT, 'console');
-  return existsSync(path.join(compiled, 'index.html'))
-    ? compiled
-    : path.join(ROOT, 'dist', 'console');
-}
+import { findConsoleDir } from './console-dir';
 
 const TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',
@@ -40,8 +27,8 @@ export class ConsoleAssetsController {
 
   @Get()
   page(@Res() response: Response): void {
-    const file = path.join(consoleDir(), 'index.html');
-    if (!existsSync(file)) {
+    const dir = findConsoleDir();
+    if (!dir) {
       throw new RatchetError(
         'not_found',
         'The console is not built: run `npm run build`, which builds apps/console into dist/console.',
@@ -51,27 +38,28 @@ export class ConsoleAssetsController {
     response.setHeader('cache-control', 'no-cache');
     response.setHeader('content-security-policy', PAGE_POLICY);
     response.setHeader('x-content-type-options', 'nosniff');
-    response.sendFile(file);
+    response.sendFile(path.join(dir, 'index.html'));
   }
 
   @Get('assets/:file')
   asset(@Param('file') file: string, @Res() response: Response): void {
     const type = TYPES[path.extname(file)];
-    if (!type || !this.built().has(file)) {
+    const dir = findConsoleDir();
+    if (!type || !dir || !this.built(dir).has(file)) {
       throw new RatchetError('not_found', `No file '${file}' in the console.`);
     }
     response.setHeader('content-type', type);
     response.setHeader('x-content-type-options', 'nosniff');
     // Vite names assets by their content hash: a name never changes meaning.
     response.setHeader('cache-control', 'public, max-age=31536000, immutable');
-    response.sendFile(path.join(consoleDir(), 'assets', file));
+    response.sendFile(path.join(dir, 'assets', file));
   }
 
   /** The names of the built assets, read once: only those are served. */
-  private built(): Set<string> {
+  private built(dir: string): Set<string> {
     if (this.assets) return this.assets;
-    const dir = path.join(consoleDir(), 'assets');
-    const names = existsSync(dir) ? readdirSync(dir) : [];
+    const assets = path.join(dir, 'assets');
+    const names = existsSync(assets) ? readdirSync(assets) : [];
     if (names.length > 0) this.assets = new Set(names);
     return new Set(names);
   }

@@ -1,0 +1,61 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from './support/processes';
+
+// `npm run build` bundles each app's entry point (scripts/bundle-apps.ts); these check that the
+// built entry points are bundles and that they run.
+
+const PRELOAD = path.join(__dirname, 'support', 'resolved-modules.js');
+
+/**
+ * Runs a built entry point with no configuration: it loads all its modules, then stops at the
+ * configuration check. Returns its stderr and the packages it resolved in node_modules.
+ */
+function loadEntryPoint(script: string): {
+  status: number | null;
+  stderr: string;
+  packages: string[];
+} {
+  const run = spawnSync(process.execPath, ['--require', PRELOAD, script], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH ?? '' },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  const line = /^resolved modules: (.*)$/m.exec(run.stderr)?.[1] ?? '[]';
+  const files = JSON.parse(line) as string[];
+  const packages = files.map((file) => {
+    const [first, second] = file.split(`node_modules${path.sep}`).at(-1)!.split(path.sep);
+    return first.startsWith('@') ? `${first}/${second}` : first;
+  });
+  return { status: run.status, stderr: run.stderr, packages: [...new Set(packages)] };
+}
+
+describe('bundled entry points', () => {
+  it.each(['api', 'worker', 'all'])(
+    'dist/apps/%s/main.js runs with Nest from its bundle, not from node_modules',
+    (app) => {
+      const { status, stderr, packages } = loadEntryPoint(`dist/apps/${app}/main.js`);
+      expect(stderr).toContain(`ratchet ${app}: configuration error`);
+      expect(status).toBe(1);
+      expect(packages.filter((name) => name.startsWith('@nestjs/'))).toEqual([]);
+      // What stays outside the bundle is still loaded from node_modules.
+      expect(packages).toEqual(expect.arrayContaining(['bullmq', '@prisma/client']));
+    },
+  );
+
+  it("tsc's unbundled entry point loads Nest from node_modules (what the check above rules out)", () => {
+    const { status, packages } = loadEntryPoint('dist/apps/api/src/main.js');
+    expect(status).toBe(1);
+    expect(packages).toEqual(expect.arrayContaining(['@nestjs/core', '@nestjs/common']));
+  });
+
+  it.each(['api', 'worker', 'all', 'dev'])(
+    'dist/apps/%s/main.js is ASCII, which V8 keeps at one byte a character',
+    (app) => {
+      const source = readFileSync(path.join(repoRoot, 'dist', 'apps', app, 'main.js'));
+      expect(source.findIndex((byte) => byte > 0x7f)).toBe(-1);
+    },
+  );
+});
