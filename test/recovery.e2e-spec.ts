@@ -114,21 +114,21 @@ it('finishes a tool call whose worker was killed mid-call on another worker, sam
 
 it('hands running steps back when a worker stops, so another finishes them at once', async () => {
   const stopping = await workers.start({ RATCHET_SHUTDOWN_TIMEOUT_MS: '2000' });
+  // The only worker, so the call runs on it; no other holds or takes over anything.
+  await Promise.all(
+    workers.all.filter((worker) => worker !== stopping).map((w) => w.stop('SIGKILL')),
+  );
   const response = await client.responses.create({
     model: 'mock',
     background: true,
     // Long enough to be running still when the stopping worker's 2 s are up, however long the
-    // other worker takes to start.
+    // next worker takes to start.
     input: '/call sleep {"ms":8000,"marker":2}',
     tools: [fn('sleep')],
   });
   await waitFor('the tool call', async () => callsFor(2).length > 0);
-  // Every other worker is gone: the hand-back must not wait for a lease to expire.
-  await Promise.all(
-    workers.all.filter((worker) => worker !== stopping).map((w) => w.stop('SIGKILL')),
-  );
   // The worker that takes over is up before the other stops, so its start-up (slow on a
-  // loaded machine) is not part of what is timed.
+  // loaded machine) is not part of what is timed, and the hand-back cannot wait for a lease.
   await workers.start();
   const stoppedAt = Date.now();
   const code = await stopping.stop('SIGTERM');
