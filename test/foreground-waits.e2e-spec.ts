@@ -1,5 +1,5 @@
-import { ResponsesRepository } from '@ratchet/store';
-import { Client } from 'pg';
+import { PrismaService, ResponsesRepository, Sql } from '@ratchet/store';
+import { Client, type Pool } from 'pg';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 
 // A foreground request waits for its response's terminal notice; lost notices are made up
@@ -75,6 +75,54 @@ it('wakes a request whose terminal notice was lost, within about a second', asyn
     expect(Date.now() - endedAt).toBeLessThan(3000);
     expect(((await answer.json()) as { status: string }).status).toBe('failed');
   } finally {
+    await db.end();
+  }
+});
+
+/** Counts every connection the API's two Postgres pools hand out, whatever the query. */
+function countApiCheckouts(): { count: number; stop(): void } {
+  const pools = [
+    ratchet.api.get(Sql).pool,
+    // Prisma's pool is its service's own; the test reaches it to count what Prisma sends too.
+    ratchet.api.get<PrismaService, { pool: Pool }>(PrismaService).pool,
+  ];
+  const counter = { count: 0, stop: () => pools.forEach((pool) => pool.off('acquire', count)) };
+  const count = (): void => void (counter.count += 1);
+  pools.forEach((pool) => pool.on('acquire', count));
+  return counter;
+}
+
+it('sends Postgres nothing per waiting request: at most the shared check, once a second', async () => {
+  const db = new Client({ connectionString: ratchet.database.url });
+  await db.connect();
+  const checkouts = countApiCheckouts();
+  try {
+    const marker = `Quiet ${Date.now()}`;
+    const waiting = Promise.all(
+      Array.from({ length: 100 }, (_, i) => create(`/sleep 6000\n${marker} ${i}`)),
+    );
+    // Once every response is recorded, the API has sent all it needed to create them.
+    const deadline = Date.now() + 10_000;
+    let recorded = 0;
+    while (recorded < 100 && Date.now() < deadline) {
+      const { rows } = await db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM responses WHERE request->>'input' LIKE $1`,
+        [`%${marker}%`],
+      );
+      recorded = rows[0].n;
+      if (recorded < 100) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(recorded).toBe(100);
+    const before = checkouts.count;
+    const startedAt = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const seconds = (Date.now() - startedAt) / 1000;
+    // 100 requests that each polled would send 100 queries a second or more.
+    expect(checkouts.count - before).toBeLessThanOrEqual(Math.ceil(seconds) + 1);
+    const answers = await waiting;
+    expect(answers.every((answer) => answer.status === 200)).toBe(true);
+  } finally {
+    checkouts.stop();
     await db.end();
   }
 });

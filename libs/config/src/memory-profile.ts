@@ -1,11 +1,12 @@
 import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 // How ratchet's processes keep their resident memory small (docs/memory.md has the figures).
 //
 // Two of the settings must be in place before Node starts, so the npm scripts, the Dockerfile
 // and the bench all pass them: a small young generation (V8 grows it to 16 MB a half by
 // default, and start-up alone grows it to 32 MB) and two malloc arenas instead of one per
-// thread. The third is made here, at run time, before any WebAssembly is compiled.
+// thread. The others are made here, at run time, as each process starts.
 
 /** Node arguments for every ratchet process. */
 export const NODE_MEMORY_ARGS: readonly string[] = ['--max-semi-space-size=2'];
@@ -21,4 +22,35 @@ export const MEMORY_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: 
  */
 export function useBaselineWasm(): void {
   setFlagsFromString('--liftoff-only');
+}
+
+/**
+ * How far V8 lets the old generation grow over what its last full collection left alive
+ * before it collects again, in percent: the growth factor V8 itself uses when it saves memory.
+ * Left to itself on a machine with gigabytes to spare, V8 lets it grow up to 4x; under a burst
+ * of foreground requests that growth is garbage (objects that outlived the small young
+ * generation's two scavenges), and it was most of each process's peak (docs/memory.md).
+ */
+export const HEAP_GROWING_PERCENT = 30;
+
+/**
+ * Applies HEAP_GROWING_PERCENT. V8 reads it whenever it sets the next collection's limit, so
+ * it can be set at run time; Node refuses it in NODE_OPTIONS, which is why it is not among
+ * NODE_MEMORY_ARGS. A growth factor, not a cap: a process that needs more memory still gets it.
+ */
+export function limitHeapGrowth(): void {
+  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+}
+
+/**
+ * Runs one full collection, once a process has started. V8 sets the old generation's next
+ * limit only when it collects it, and a process may start, and then serve a whole burst,
+ * before its first full collection, under the generous limit V8 starts with (the burst's peak
+ * in docs/memory.md). Collected now, start-up's garbage goes, and the next limit is
+ * HEAP_GROWING_PERCENT over what start-up really keeps. `gc` is exposed to a new context
+ * only, not to ratchet's own globals.
+ */
+export function collectStartupGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
 }

@@ -1,4 +1,4 @@
-import { useBaselineWasm } from './memory-profile';
+import { collectStartupGarbage, limitHeapGrowth, useBaselineWasm } from './memory-profile';
 import { ConfigError } from './ratchet-config';
 
 /**
@@ -19,8 +19,10 @@ export class StartupError extends Error {
  */
 export function runMain(name: string, main: () => Promise<string | void>): void {
   useBaselineWasm();
+  limitHeapGrowth();
   main().then(
     (line) => {
+      collectStartupGarbage();
       if (line) process.stdout.write(`ratchet ${name}: ${line}\n`);
     },
     (error: unknown) => {

@@ -58,6 +58,9 @@ export type Created = (
   | { type: 'stream'; responseId: string; context: Item[] | null }
 ) & { replayed: boolean };
 
+/** What recording a request leaves to do: answer it now, or wait for the response's end. */
+type Started = Created | { type: 'waiting'; watch: TerminalWait; replayed: boolean };
+
 export interface CreateOptions {
   /** The request's Idempotency-Key, if it had one. */
   idempotencyKey?: string | null;
@@ -105,8 +108,29 @@ export class ResponsesService {
     body: unknown,
     principal: Principal,
     signal: AbortSignal,
-    { idempotencyKey = null, heldConversation, traceparent = null }: CreateOptions = {},
+    options: CreateOptions = {},
   ): Promise<Created> {
+    const started = await this.start(body, principal, options);
+    if (started.type !== 'waiting') return started;
+    // While the request waits, this frame holds only the wait: the parsed request, its
+    // context and the recorded response belonged to start()'s, and are garbage by now.
+    const { watch, replayed } = started;
+    try {
+      return { type: 'response', response: assembleResponse(await watch.ended(signal)), replayed };
+    } finally {
+      watch.close();
+    }
+  }
+
+  /**
+   * Records a response and queues it: what a streamed or background request is answered
+   * with, or, for a foreground one, the wait for its end.
+   */
+  private async start(
+    body: unknown,
+    principal: Principal,
+    { idempotencyKey = null, heldConversation, traceparent = null }: CreateOptions,
+  ): Promise<Started> {
     const parsed = parseCreateResponse(body);
     // MCP headers are sealed into the scope's tools below; nothing else keeps them.
     const request = withoutMcpSecrets(parsed);
@@ -125,7 +149,7 @@ export class ResponsesService {
       idempotencyKey === null ? null : { key: idempotencyKey, requestHash: hashRequest(body) };
     if (idempotency) {
       const earlier = await this.earlierRequest(principal, idempotency);
-      if (earlier) return this.replay(earlier, request, signal);
+      if (earlier) return this.replay(earlier, request);
     }
     // Item references resolve and compaction items open here, so a request with one that
     // does not is refused before anything is recorded.
@@ -183,19 +207,20 @@ export class ResponsesService {
       // Two requests with one key raced, and the other one created the response.
       const earlier =
         idempotency && isKeyTaken(error) && (await this.earlierRequest(principal, idempotency));
-      if (earlier) return this.replay(earlier, request, signal);
+      if (earlier) return this.replay(earlier, request);
       throw error;
     }
     try {
       await this.queue.advance({ responseId: id, scopeId: topScopeId(id) }, 'start');
       for (const scopeId of resume) await this.queue.advance({ responseId: id, scopeId }, 'start');
-      this.bus.publishChange(id);
-      if (request.stream) return { type: 'stream', responseId: id, context, replayed: false };
-      const ended = watch ? await watch.ended(signal) : created;
-      return { type: 'response', response: assembleResponse(ended), replayed: false };
-    } finally {
+    } catch (error) {
       watch?.close();
+      throw error;
     }
+    this.bus.publishChange(id);
+    if (request.stream) return { type: 'stream', responseId: id, context, replayed: false };
+    if (watch) return { type: 'waiting', watch, replayed: false };
+    return { type: 'response', response: assembleResponse(created), replayed: false };
   }
 
   /**
@@ -224,24 +249,14 @@ export class ResponsesService {
   }
 
   /** Answers a repeated request as the original was answered, from the response it made. */
-  private async replay(
-    id: string,
-    request: CreateResponseRequest,
-    signal: AbortSignal,
-  ): Promise<Created> {
+  private async replay(id: string, request: CreateResponseRequest): Promise<Started> {
     if (request.stream) return { type: 'stream', responseId: id, context: null, replayed: true };
     if (request.background) {
       const record = await this.responses.findById(id);
       if (!record) throw RatchetError.responseNotFound(id);
       return { type: 'response', response: assembleResponse(record), replayed: true };
     }
-    const watch = await this.waits.watch(id);
-    try {
-      const record = await watch.ended(signal);
-      return { type: 'response', response: assembleResponse(record), replayed: true };
-    } finally {
-      watch.close();
-    }
+    return { type: 'waiting', watch: await this.waits.watch(id), replayed: true };
   }
 
   async get(id: string, principal: Principal): Promise<ResponseObject> {
