@@ -1,5 +1,5 @@
 import { ApiKeysRepository } from '@ratchet/store';
-import { Client } from 'pg';
+import { queryRows } from './support/database';
 import { startFakeTools, type FakeTools, type ToolCall } from './support/fake-tools';
 import { WorkerProcesses } from './support/processes';
 import { startRatchet, type TestRatchet } from './support/ratchet';
@@ -38,14 +38,8 @@ afterAll(async () => {
   await tools?.close();
 });
 
-async function query<T extends object>(sql: string, values: unknown[] = []): Promise<T[]> {
-  const db = new Client({ connectionString: ratchet.database.url });
-  await db.connect();
-  try {
-    return (await db.query<T>(sql, values)).rows;
-  } finally {
-    await db.end();
-  }
+function query<T extends object>(sql: string, values: unknown[] = []): Promise<T[]> {
+  return queryRows<T>(ratchet.database.url, sql, values);
 }
 
 async function admin<T = Record<string, unknown>>(

@@ -1,5 +1,6 @@
 import type OpenAI from 'openai';
-import { Client, escapeIdentifier } from 'pg';
+import { escapeIdentifier } from 'pg';
+import { queryRows } from './support/database';
 import { startFakeTools, type FakeTools, type ToolCall } from './support/fake-tools';
 import { blockEventLoop, INSPECTABLE } from './support/inspector';
 import { WorkerProcesses, type ServiceProcess } from './support/processes';
@@ -45,14 +46,8 @@ afterAll(async () => {
   await tools?.close();
 });
 
-async function query<T extends object>(sql: string, values: unknown[] = []): Promise<T[]> {
-  const db = new Client({ connectionString: ratchet.database.url });
-  await db.connect();
-  try {
-    return (await db.query<T>(sql, values)).rows;
-  } finally {
-    await db.end();
-  }
+function query<T extends object>(sql: string, values: unknown[] = []): Promise<T[]> {
+  return queryRows<T>(ratchet.database.url, sql, values);
 }
 
 function callsFor(marker: number): ToolCall[] {

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type OpenAI from 'openai';
 import { Client } from 'pg';
 import { queueKeyPrefix } from '@ratchet/queue';
+import { queryRows } from './support/database';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
 import { WorkerProcesses } from './support/processes';
 import { REDIS_URL, startRatchet, type TestRatchet } from './support/ratchet';
@@ -53,14 +54,8 @@ afterAll(async () => {
 
 const terminal = (id: string, timeoutMs = 20_000) => waitForResponse(client, id, { timeoutMs });
 
-async function query<T extends object>(sql: string, values: unknown[] = []): Promise<T[]> {
-  const db = new Client({ connectionString: ratchet.database.url });
-  await db.connect();
-  try {
-    return (await db.query<T>(sql, values)).rows;
-  } finally {
-    await db.end();
-  }
+function query<T extends object>(sql: string, values: unknown[] = []): Promise<T[]> {
+  return queryRows<T>(ratchet.database.url, sql, values);
 }
 
 async function progressOf(id: string): Promise<{ waiting_for: string[]; steps: unknown[] }> {

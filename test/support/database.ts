@@ -61,6 +61,15 @@ export async function withClient<T>(
   }
 }
 
+/** The rows of one statement, on a connection of its own. */
+export async function queryRows<T extends object>(
+  connectionString: string,
+  sql: string,
+  values: unknown[] = [],
+): Promise<T[]> {
+  return withClient(connectionString, async (client) => (await client.query<T>(sql, values)).rows);
+}
+
 /** Creates `ratchet_test_<name>_<random>`, migrated unless `empty` is set. */
 export async function createTestDatabase(
   name: string,
