@@ -79,7 +79,7 @@ const toolCall: NewStep = {
   name: 'noop',
   arguments: '{}',
 };
-const claim: InlineClaim = { owner: 'worker-test', leaseMs: 30_000, index: 0 };
+const claim: InlineClaim = { owner: 'worker-test', leaseMs: 30_000, indexes: [0] };
 const budget: AppendBudget = { maxSteps: 100, maxToolCalls: null };
 
 function usage(tokens: number): Usage {
@@ -299,11 +299,67 @@ it('records a round dispatched only when it surely fits the concurrency limits',
   expect((await dispatchedAt(fits)).every((at) => at instanceof Date)).toBe(true);
   expect(await dispatchedAt(tooManyInScope)).toEqual([null, null, null]);
   expect(await dispatchedAt(tooManyInResponse)).toEqual([null, null, null]);
-  // Without limits, or with a step claimed inline, nothing is recorded dispatched.
+  // Without limits, nothing is recorded dispatched.
   const [plain] = await Promise.all([newResponse()]);
   const [d] = await startAll([plain]);
   const result = await steps.appendRound(toolRound(plain, d, 2), budget);
   expect(result).toMatchObject({ type: 'recorded', dispatched: false });
+});
+
+interface ClaimRow {
+  status: string;
+  attempt: number;
+  lease_owner: string | null;
+  dispatched: boolean;
+}
+
+async function claimsOf(responseId: string): Promise<ClaimRow[]> {
+  return withClient(database.url, async (client) => {
+    const { rows } = await client.query<ClaimRow>(
+      `SELECT status::text AS status, attempt, lease_owner, dispatched_at IS NOT NULL AS dispatched
+         FROM steps WHERE response_id = $1 AND round = 1 ORDER BY index`,
+      [responseId],
+    );
+    return rows;
+  });
+}
+
+it('records siblings claimed by the deciding worker only when the whole round surely fits', async () => {
+  const [fits, tooMany] = await Promise.all([newResponse(), newResponse()]);
+  const [a, b] = await startAll([fits, tooMany]);
+  const siblings: InlineClaim = { owner: 'worker-test', leaseMs: 30_000, indexes: [0, 1] };
+  // The first model calls still run: with them, 4 steps are in flight against a limit of 4,
+  // and of 3.
+  const [fitting, over] = await Promise.all([
+    steps.appendRound(
+      toolRound(fits, a, 3),
+      { ...budget, dispatchLimits: { perScope: 4, perResponse: 4 } },
+      siblings,
+    ),
+    steps.appendRound(
+      toolRound(tooMany, b, 3),
+      { ...budget, dispatchLimits: { perScope: 3, perResponse: 10 } },
+      siblings,
+    ),
+  ]);
+
+  expect(fitting).toMatchObject({ type: 'recorded', dispatched: true });
+  const running = { status: 'running', attempt: 1, lease_owner: 'worker-test', dispatched: true };
+  expect(await claimsOf(fits)).toEqual([
+    running,
+    running,
+    { status: 'pending', attempt: 0, lease_owner: null, dispatched: true },
+  ]);
+  // Over the limits, nothing is claimed: every step waits for the dispatcher.
+  expect(over).toMatchObject({ type: 'recorded', dispatched: false });
+  const waiting = { status: 'pending', attempt: 0, lease_owner: null, dispatched: false };
+  expect(await claimsOf(tooMany)).toEqual([waiting, waiting, waiting]);
+  // A claimed sibling is taken by nobody else, and its outcome is fenced by its attempt 1.
+  const [first] = (fitting as { steps: { id: string }[] }).steps;
+  expect(await steps.claim(first.id, 'worker-other', 30_000)).toBeNull();
+  expect(
+    await steps.finish(fits, first.id, 1, { status: 'completed', result: '{"ok":true}' }),
+  ).toMatchObject({ recorded: true, roundComplete: false });
 });
 
 it('claims and records siblings of many responses in batches, one round completion each', async () => {

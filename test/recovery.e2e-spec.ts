@@ -107,6 +107,55 @@ it('finishes a tool call whose worker was killed mid-call on another worker, sam
   expect((await progressOf(response.id)).waiting_for).toEqual([]);
 });
 
+it('finishes siblings that ran beside their deciding step when that worker is killed mid-call', async () => {
+  const doomed = await workers.start();
+  // The only worker, with free slots: it runs the round's three calls itself, claimed as it
+  // records them, with no job queued for any.
+  await Promise.all(
+    workers.all.filter((worker) => worker !== doomed).map((w) => w.stop('SIGKILL')),
+  );
+  const response = await client.responses.create({
+    model: 'mock',
+    background: true,
+    input: [1, 2, 3].map((n) => `/call sleep {"ms":1500,"marker":${10 + n}}`).join('\n'),
+    tools: [fn('sleep')],
+  });
+  await waitFor('the three calls', async () =>
+    [11, 12, 13].every((marker) => callsFor(marker).length > 0),
+  );
+  // Claimed by the statement that recorded the model call's outcome: started at its now().
+  const claimed = await query<{ attempt: number; inline: boolean; executed_by: string }>(
+    `SELECT s.attempt, s.started_at = p.completed_at AS inline, s.executed_by
+       FROM steps s JOIN steps p ON p.id = s.prev_step_id
+      WHERE s.response_id = $1 AND s.kind = 'tool_call'`,
+    [response.id],
+  );
+  expect(claimed).toHaveLength(3);
+  expect(claimed.every((step) => step.attempt === 1 && step.inline)).toBe(true);
+  expect(new Set(claimed.map((step) => step.executed_by)).size).toBe(1);
+  doomed.child.kill('SIGKILL');
+  await doomed.exited;
+  await workers.start();
+
+  const done = await terminal(response.id);
+  expect(done.status).toBe('completed');
+  expect(done.output_text).toBe(Array(3).fill('sleep: {"slept":1500}').join('\n'));
+  const steps = await query<{ id: string; attempt: number; marker: number }>(
+    `SELECT id, attempt, (arguments::jsonb ->> 'marker')::int AS marker
+       FROM steps WHERE response_id = $1 AND kind = 'tool_call' ORDER BY index`,
+    [response.id],
+  );
+  expect(steps.map((step) => [step.marker, step.attempt])).toEqual([
+    [11, 2],
+    [12, 2],
+    [13, 2],
+  ]);
+  // Each ran once more, on the new worker, under its own step's Idempotency-Key.
+  for (const step of steps) {
+    expect(callsFor(step.marker).map((call) => call.idempotencyKey)).toEqual([step.id, step.id]);
+  }
+});
+
 it('hands running steps back when a worker stops, so another finishes them at once', async () => {
   const stopping = await workers.start({ RATCHET_SHUTDOWN_TIMEOUT_MS: '2000' });
   // The only worker, so the call runs on it; no other holds or takes over anything.

@@ -4,7 +4,8 @@ import { WorkerProcesses } from './support/processes';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 
 // Siblings of one round run concurrently, on any worker process: the API here runs no
-// worker of its own, and two worker processes from the build share the round.
+// worker of its own, and two worker processes from the build share the round. The worker
+// that decides the round runs what its free slots allow and queues the rest for any worker.
 
 let tools: FakeTools;
 let ratchet: TestRatchet;
@@ -50,13 +51,19 @@ it('runs three 1-second tool calls of one round at once, across both worker proc
   const db = new Client({ connectionString: ratchet.database.url });
   await db.connect();
   try {
-    const { rows } = await db.query<{ executed_by: string }>(
-      `SELECT executed_by FROM steps WHERE response_id = $1 AND kind = 'tool_call'`,
+    const { rows } = await db.query<{ executed_by: string; inline: boolean }>(
+      `SELECT s.executed_by, s.started_at = p.completed_at AS inline
+         FROM steps s JOIN steps p ON p.id = s.prev_step_id
+        WHERE s.response_id = $1 AND s.kind = 'tool_call'`,
       [response.id],
     );
     const pids = new Set(rows.map((row) => row.executed_by.split(':')[1]));
     expect(rows).toHaveLength(3);
     expect(pids).toEqual(new Set(workers.all.map((worker) => String(worker.child.pid))));
+    // The deciding worker's other slot is not free for a second sibling (one is always left
+    // for new jobs): it ran one call in its own slot, claimed as the round was recorded, and
+    // queued the other two.
+    expect(rows.filter((row) => row.inline)).toHaveLength(1);
   } finally {
     await db.end();
   }

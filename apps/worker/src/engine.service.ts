@@ -37,6 +37,7 @@ import { LeaseKeeper } from './lease-keeper';
 import { Liveness } from './liveness.service';
 import { StepExecutor, type AfterRecord, type Execution } from './step-executor';
 import { StreamEvents } from './stream-events';
+import { WorkerSlots } from './worker-slots';
 
 /** Decisions tried for one advance before it fails (and BullMQ retries it). */
 const MAX_DECISIONS = 5;
@@ -67,14 +68,23 @@ interface Continuation {
    * job), rather than a slot the dispatcher handed out.
    */
   inline: boolean;
+  /**
+   * Siblings of `claimed` in a round of several, claimed with it to run beside it here, each
+   * in a slot borrowed from WorkerSlots.
+   */
+  siblings: ClaimedStep[];
 }
+
+/** An InlineClaim with the slots borrowed for it: one step runs in the job's own slot. */
+type Claim = InlineClaim & { borrowed: number };
 
 /**
  * Drives responses. `advance` asks the transition function what a scope does next and
  * records it; `runStep` executes a recorded step. When a round completes, the job that
  * finished it decides the next round at once, and when that round is a single model or
  * tool call, runs it too: a sequential chain runs in one job, with no queue hop between
- * steps. Rounds of several steps are dispatched to the queue, to run on any worker.
+ * steps. Of a round of several tool calls, the job runs as many as this worker has free
+ * slots for, one in its own, and dispatches the rest to the queue, to run on any worker.
  *
  * Everything is safe to run twice: steps have a deterministic identity, results are fenced
  * by attempt, terminal states are conditional.
@@ -98,6 +108,7 @@ export class EngineService {
     private readonly liveness: Liveness,
     private readonly drain: DrainState,
     private readonly pause: ApprovalPause,
+    private readonly slots: WorkerSlots,
   ) {
     this.leaseMs = leases.leaseMs;
   }
@@ -145,7 +156,7 @@ export class EngineService {
       { maxSteps: limits.maxSteps, maxToolCalls: null },
       claim,
     );
-    const mine = started?.steps.find((step) => step.index === claim?.index);
+    const mine = started?.steps.find((step) => step.index === claim?.indexes[0]);
     if (!started || !mine || !claim) return null;
     this.bus.publishChange(responseId);
     // Streamed responses log response.in_progress before the first step streams anything.
@@ -161,6 +172,7 @@ export class EngineService {
       },
       snapshot: started.snapshot,
       inline: true,
+      siblings: [],
     };
   }
 
@@ -201,13 +213,17 @@ export class EngineService {
     }
     const snapshot = await this.steps.loadScope(claimed.scopeId);
     if (!snapshot) return;
-    await this.runChain({ claimed, snapshot, inline: false });
+    await this.runChain({ claimed, snapshot, inline: false, siblings: [] });
   }
 
   /** Runs a step, records it, and carries on with whatever can run inline after it. */
   private async runChain(first: Continuation): Promise<void> {
     let next: Continuation | null = first;
     while (next) {
+      if (next.siblings.length > 0) {
+        next = await this.runSiblings(next);
+        continue;
+      }
       const { claimed, snapshot } = next;
       const execution = await this.execute(
         claimed,
@@ -240,6 +256,49 @@ export class EngineService {
             recorded,
           );
     }
+  }
+
+  /**
+   * Runs the tool calls of a round claimed together, at once, each recorded as it finishes
+   * (outcomes that arrive together go in one statement). The one that completes the round
+   * decides the next, which carries on here. Should one fail inside ratchet, the others still
+   * finish, and its error fails the job after them.
+   */
+  private async runSiblings({
+    claimed,
+    siblings,
+    snapshot,
+  }: Continuation): Promise<Continuation | null> {
+    const runs = [claimed, ...siblings].map(async (step, i) => {
+      try {
+        const execution = await this.execute(step, (signal) =>
+          this.executor.execute(snapshot, step.step, step.attempt, signal),
+        );
+        if (execution?.type !== 'finished') return null;
+        return await this.recordOutcome(
+          step.responseId,
+          step.step.id,
+          step.attempt,
+          execution.outcome,
+          execution.recorded ?? noStream,
+        );
+      } finally {
+        // Each sibling but the first ran in a borrowed slot.
+        if (i > 0) this.slots.giveBack(1);
+      }
+    });
+    const settled = await Promise.allSettled(runs);
+    const next = settled.flatMap((run) =>
+      run.status === 'fulfilled' && run.value ? [run.value] : [],
+    );
+    const failed = settled.find((run) => run.status === 'rejected');
+    if (!failed) {
+      const [first, ...more] = next;
+      await Promise.all(more.map((continuation) => this.runChain(continuation)));
+      return first ?? null;
+    }
+    await Promise.all(next.map((continuation) => this.runChain(continuation)));
+    throw failed.reason;
   }
 
   /**
@@ -341,7 +400,10 @@ export class EngineService {
       claim,
     );
     await recorded(result.recorded);
-    if (!result.recorded) return null;
+    if (!result.recorded) {
+      this.unclaim(claim);
+      return null;
+    }
     await this.stream.roundOutputs(after);
     const next = await this.afterAppend(after, decision.steps, result.append, claim);
     return next === 'decide-again' ? this.decide(claimed.scopeId, () => true) : next;
@@ -472,14 +534,27 @@ export class EngineService {
   }
 
   /**
-   * A round of one call runs in this job, recorded already claimed, when `inline` allows and
-   * the worker is not draining (a draining worker hands its chains' next steps to the queue).
+   * What of a round runs in this job, recorded already claimed, when `inline` allows and the
+   * worker is not draining (a draining worker hands its chains' next steps to the queue): a
+   * round of one call, or of a round of several, its tool calls as far as this worker has
+   * slots for them (one in this job's own, more in borrowed free ones). Agent calls, the rest
+   * of the tool calls, and any call of a busy worker go to the queue, for any worker.
    */
-  private inlineClaim(steps: readonly NewStep[], inline: boolean): InlineClaim | null {
+  private inlineClaim(steps: readonly NewStep[], inline: boolean): Claim | null {
+    if (!inline || this.drain.draining) return null;
     const runnable = steps.filter((step) => !step.refused && !step.awaitingApproval);
-    return runnable.length === 1 && inline && !this.drain.draining
-      ? { owner: this.workerId, leaseMs: this.leaseMs, index: runnable[0].index }
-      : null;
+    const claim = { owner: this.workerId, leaseMs: this.leaseMs };
+    if (runnable.length === 1) return { ...claim, indexes: [runnable[0].index], borrowed: 0 };
+    const calls = runnable.filter((step) => step.kind === 'tool_call');
+    if (calls.length === 0) return null;
+    const borrowed = this.slots.borrow(calls.length - 1);
+    const indexes = calls.slice(0, 1 + borrowed).map((step) => step.index);
+    return { ...claim, indexes, borrowed };
+  }
+
+  /** Gives back the slots a claim borrowed beyond the siblings it got (`running` of them). */
+  private unclaim(claim: Claim | null, running = 0): void {
+    if (claim) this.slots.giveBack(claim.borrowed - Math.max(0, running - 1));
   }
 
   /**
@@ -491,17 +566,25 @@ export class EngineService {
     snapshot: ScopeSnapshot,
     steps: readonly NewStep[],
     result: AppendResult,
-    claim: InlineClaim | null,
+    claim: Claim | null,
   ): Promise<Continuation | null | 'decide-again'> {
+    // Recorded claimed: the steps the claim named that the statement recorded running (a
+    // round that did not surely fit the limits was recorded pending, for the dispatcher).
+    const mine =
+      result.type === 'recorded' && claim
+        ? result.steps.filter(
+            (step) => step.status === 'running' && claim.indexes.includes(step.index),
+          )
+        : [];
+    this.unclaim(claim, mine.length);
     if (result.type === 'ended') return null;
     if (result.type !== 'recorded') return 'decide-again';
     if (result.steps.every((step) => isTerminalStep(step.status))) return 'decide-again';
-    const mine = claim && result.steps.find((step) => step.index === claim.index);
-    if (!claim || !mine) {
+    const pending = result.steps.filter((step) => step.status === 'pending');
+    if (mine.length === 0) {
       const responseId = snapshot.scope.responseId;
       if (result.dispatched) {
         // Recorded dispatched: the round fit the concurrency limits, so its steps go to the queue.
-        const pending = result.steps.filter((step) => step.status === 'pending');
         await this.queue.runSteps(
           responseId,
           pending.map((step) => step.id),
@@ -515,16 +598,24 @@ export class EngineService {
       }
       return null;
     }
+    // Claimed siblings run here; the round's other steps were recorded dispatched with them.
+    if (pending.length > 0) {
+      await this.queue.runSteps(
+        snapshot.scope.responseId,
+        pending.map((step) => step.id),
+      );
+    }
     const toolCalls = steps.filter((step) => step.kind !== 'model_call' && !step.refused).length;
+    const [first, ...siblings] = mine.map((step): ClaimedStep => ({
+      step,
+      scopeId: snapshot.scope.id,
+      responseId: snapshot.scope.responseId,
+      attempt: 1,
+      owner: claim!.owner,
+      deadlineAt: snapshot.response.deadlineAt,
+    }));
     return {
-      claimed: {
-        step: mine,
-        scopeId: snapshot.scope.id,
-        responseId: snapshot.scope.responseId,
-        attempt: 1,
-        owner: claim.owner,
-        deadlineAt: snapshot.response.deadlineAt,
-      },
+      claimed: first,
       // The scope as it now is in Postgres: with this round, and the tree's counters spent.
       snapshot: {
         ...snapshot,
@@ -534,7 +625,9 @@ export class EngineService {
           toolCalls: snapshot.tree.toolCalls + toolCalls,
         },
       },
-      inline: true,
+      // The round's only runnable call takes this job's slot as the step before it did.
+      inline: steps.filter((step) => !step.refused && !step.awaitingApproval).length === 1,
+      siblings,
     };
   }
 

@@ -1,27 +1,28 @@
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { AppConfig } from '@ratchet/config';
 import { connectionErrorLogger, isJobName, parseJob, QUEUE_NAME } from '@ratchet/queue';
 import { observeQueueWait } from '@ratchet/telemetry';
 import type { Job } from 'bullmq';
 import { DrainState } from './drain-state';
 import { EngineService } from './engine.service';
 import { Liveness } from './liveness.service';
+import { WorkerSlots } from './worker-slots';
 
 /** Takes ratchet's jobs off the queue and hands each to the engine. */
 @Processor(QUEUE_NAME)
 export class StepsProcessor extends WorkerHost implements OnApplicationBootstrap {
   constructor(
     private readonly engine: EngineService,
-    private readonly config: AppConfig,
     private readonly liveness: Liveness,
     private readonly drain: DrainState,
+    private readonly slots: WorkerSlots,
   ) {
     super();
   }
 
   onApplicationBootstrap(): void {
-    this.worker.concurrency = this.config.env.WORKER_CONCURRENCY;
+    // WORKER_CONCURRENCY slots, less those lent to siblings a job runs beside itself.
+    this.slots.attach(this.worker);
     this.worker.on('error', connectionErrorLogger(new Logger(StepsProcessor.name), 'worker'));
     // A worker without a liveness session takes no jobs: whatever it claimed, other workers
     // would take over at once.
@@ -33,7 +34,11 @@ export class StepsProcessor extends WorkerHost implements OnApplicationBootstrap
     this.drain.onDrain(() => this.worker.pause());
   }
 
-  async process(job: Job): Promise<void> {
+  process(job: Job): Promise<void> {
+    return this.slots.job(() => this.run(job));
+  }
+
+  private async run(job: Job): Promise<void> {
     const name = job.name;
     if (!isJobName(name)) throw new Error(`unknown job '${name}'`);
     observeQueueWait(name, job.timestamp);

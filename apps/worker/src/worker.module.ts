@@ -18,6 +18,7 @@ import { Liveness } from './liveness.service';
 import { StreamEvents } from './stream-events';
 import { Sweeper } from './sweeper.service';
 import { StepsProcessor } from './steps.processor';
+import { WorkerSlots } from './worker-slots';
 
 @Module({
   imports: [StoreModule, QueueModule, EventsModule, McpModule.forRoot()],
@@ -34,6 +35,7 @@ import { StepsProcessor } from './steps.processor';
     Sweeper,
     DrainState,
     DrainWatch,
+    WorkerSlots,
     {
       provide: HttpToolClient,
       inject: [AppConfig],

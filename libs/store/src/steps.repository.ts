@@ -130,11 +130,17 @@ export interface AppendBudget {
   dispatchLimits?: ConcurrencyLimits;
 }
 
-/** A step to record already claimed by `owner` (attempt 1), by its index in the round. */
+/**
+ * Steps to record already claimed by `owner` (attempt 1), by their indexes in the round. The
+ * one runnable step of its round is claimed outright: it takes the slot of the step that led
+ * to it. Steps of a round of several are claimed only if the whole round surely fits the
+ * concurrency limits (then the rest is recorded dispatched); otherwise every step is recorded
+ * pending, for the dispatcher.
+ */
 export interface InlineClaim {
   owner: string;
   leaseMs: number;
-  index: number;
+  indexes: readonly number[];
 }
 
 interface AppendRow {
@@ -177,6 +183,8 @@ interface RoundOp {
 
 function roundOp(round: NewRound, budget: AppendBudget, claim: InlineClaim | null): RoundOp {
   const now = new Date();
+  const runnable = round.steps.filter((step) => !step.refused && !step.awaitingApproval).length;
+  const outright = claim !== null && claim.indexes.length === 1 && runnable === 1;
   const steps = round.steps.map((step) => {
     const id = newId('step');
     return {
@@ -187,7 +195,7 @@ function roundOp(round: NewRound, budget: AppendBudget, claim: InlineClaim | nul
         ? 'failed'
         : step.awaitingApproval
           ? 'awaiting_approval'
-          : step.index === claim?.index
+          : claim?.indexes.includes(step.index)
             ? 'running'
             : 'pending',
       call_id: step.callId,
@@ -212,8 +220,8 @@ function roundOp(round: NewRound, budget: AppendBudget, claim: InlineClaim | nul
     tool_calls: round.steps.filter((s) => s.kind !== 'model_call' && !s.refused).length,
     owner: claim?.owner ?? null,
     lease_ms: claim?.leaseMs ?? 0,
-    per_scope: claim ? null : (budget.dispatchLimits?.perScope ?? null),
-    per_response: claim ? null : (budget.dispatchLimits?.perResponse ?? null),
+    per_scope: outright ? null : (budget.dispatchLimits?.perScope ?? null),
+    per_response: outright ? null : (budget.dispatchLimits?.perResponse ?? null),
   };
 }
 
@@ -450,8 +458,9 @@ export class StepsRepository {
    * Records a round the transition decided on, if it still fits the response-wide budgets.
    * (scope, round, index) is unique, so recording the same decision twice inserts nothing.
    * Refused calls are recorded already failed, so the model hears why they did not run.
-   * With `claim`, the step at that index is recorded already claimed by the caller (attempt
-   * 1), saving the claim's round trip. The response moves to in_progress with its first round.
+   * With `claim`, the steps at its indexes are recorded already claimed by the caller (attempt
+   * 1, see InlineClaim), saving their claims' round trips. The response moves to in_progress
+   * with its first round.
    */
   async appendRound(
     round: NewRound,

@@ -32,7 +32,7 @@ const STEPS_OF_SCOPE = (scopeId: string, written?: string): string => {
  * holds at most one operation per response, so an operation sees its response as if it ran
  * alone. An operation's fields: the round to record (response_id, scope_id, round,
  * prev_step_id, n = steps in it, steps = the rows to insert, max_steps, max_tool_calls,
- * tool_calls = calls it would spend, owner and lease_ms of a step recorded already claimed),
+ * tool_calls = calls it would spend, owner and lease_ms of the steps recorded already claimed),
  * the outcome of the step before it (step_id, attempt, outcome_status, result, error, usage),
  * and how the response ends (end_status, output, end_error, incomplete_details). With the
  * concurrency limits (per_scope, per_response), a round recorded unclaimed is recorded
@@ -76,13 +76,16 @@ const FINISH_FENCED = `done AS (
  * in a cycle; they are found by id alone, with the status read from the locked row, so the
  * plan cannot prefer the status index.
  *
- * A round recorded with no step claimed (op.owner null), given the concurrency limits, is
- * recorded dispatched (saving the dispatch transaction) when it surely fits them: every open
- * step of the response counts as in flight, pending or not, and the response's step counter,
- * re-read under the lock, must equal its steps in the statement's snapshot, so no step
- * recorded by a concurrent statement is missed. A step that ended after the snapshot only
- * makes the count higher (the step whose outcome the same statement records is not counted).
- * Otherwise the caller dispatches as before (StepsRepository.dispatch).
+ * A round given the concurrency limits (op.per_scope, op.per_response) is recorded dispatched
+ * (saving the dispatch transaction) when it surely fits them: every open step of the response
+ * counts as in flight, pending or not, and the response's step counter, re-read under the
+ * lock, must equal its steps in the statement's snapshot, so no step recorded by a concurrent
+ * statement is missed. A step that ended after the snapshot only makes the count higher (the
+ * step whose outcome the same statement records is not counted). Its steps marked 'running'
+ * are recorded claimed by op.owner; should the round not surely fit, they are recorded pending
+ * like the rest, and the caller dispatches as before (StepsRepository.dispatch). A round given
+ * no limits has its 'running' step recorded claimed outright: the one step of its round, it
+ * takes the slot of the step that led to it.
  */
 function appendCtes(precondition: string): string {
   return `locked AS (
@@ -100,12 +103,12 @@ function appendCtes(precondition: string): string {
        SELECT op.o
          FROM lock JOIN op USING (o),
               LATERAL (SELECT count(*) AS n FROM json_to_recordset(op.steps) AS x(kind text, status text)
-                        WHERE x.status = 'pending' AND x.kind <> 'agent_call') new,
+                        WHERE x.status IN ('pending', 'running') AND x.kind <> 'agent_call') new,
               LATERAL (SELECT count(*) AS total, count(*) FILTER (WHERE s.scope_id = op.scope_id) AS here
                          FROM steps s
                         WHERE s.response_id = op.response_id AND s.status IN ('pending', 'running')
                           AND s.kind <> 'agent_call' AND s.id IS DISTINCT FROM op.step_id) open
-        WHERE op.owner IS NULL AND op.per_scope IS NOT NULL AND op.per_response IS NOT NULL
+        WHERE op.per_scope IS NOT NULL AND op.per_response IS NOT NULL
           AND lock.step_count = (SELECT count(*) FROM steps s WHERE s.response_id = op.response_id)
           AND open.total + new.n <= op.per_response AND open.here + new.n <= op.per_scope),
      ins AS (
@@ -113,21 +116,25 @@ function appendCtes(precondition: string): string {
                           arguments, error, approval, prev_step_id, completed_at, attempt,
                           lease_owner, executed_by, lease_expires_at, started_at, dispatched_at)
        SELECT x.id, op.response_id, op.scope_id, op.round, x.index, x.kind::step_kind,
-              x.status::step_status, x.call_id, x.name, x.arguments, x.error, x.approval,
+              e.status::step_status, x.call_id, x.name, x.arguments, x.error, x.approval,
               op.prev_step_id,
-              CASE WHEN x.status = 'failed' THEN now() END,
-              CASE WHEN x.status = 'running' THEN 1 ELSE 0 END,
-              CASE WHEN x.status = 'running' THEN op.owner END,
-              CASE WHEN x.status = 'running' THEN op.owner END,
-              CASE WHEN x.status = 'running' THEN now() + op.lease_ms * interval '1 millisecond' END,
-              CASE WHEN x.status = 'running' THEN now() END,
-              CASE WHEN x.status = 'running'
-                     OR (x.status = 'pending' AND op.o IN (SELECT o FROM dispatchable))
+              CASE WHEN e.status = 'failed' THEN now() END,
+              CASE WHEN e.status = 'running' THEN 1 ELSE 0 END,
+              CASE WHEN e.status = 'running' THEN op.owner END,
+              CASE WHEN e.status = 'running' THEN op.owner END,
+              CASE WHEN e.status = 'running' THEN now() + op.lease_ms * interval '1 millisecond' END,
+              CASE WHEN e.status = 'running' THEN now() END,
+              CASE WHEN e.status = 'running' OR (e.status = 'pending' AND d.o IS NOT NULL)
                    THEN now() END
          FROM op JOIN fits USING (o)
+              LEFT JOIN dispatchable d USING (o)
               CROSS JOIN LATERAL json_to_recordset(op.steps) AS x(
                 id text, index int, kind text, status text, call_id text, name text,
                 arguments text, error jsonb, approval jsonb)
+              -- A claim that needs the limits holds only if the round surely fits them.
+              CROSS JOIN LATERAL (SELECT CASE
+                WHEN x.status = 'running' AND op.per_scope IS NOT NULL AND d.o IS NULL THEN 'pending'
+                ELSE x.status END AS status) e
        ON CONFLICT (scope_id, round, index) DO NOTHING
        RETURNING scope_id, response_id, ${STEP_COLUMNS}),
      counted AS (
