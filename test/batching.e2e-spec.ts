@@ -137,7 +137,7 @@ it('records many responses in one statement, each as it would be alone', async (
   const appended = await Promise.all(
     ids.map((id, i) =>
       steps.finishAndAppend(
-        { stepId: first[i], attempt: i === 0 ? 2 : 1, outcome: completed(i + 1) },
+        [{ stepId: first[i], attempt: i === 0 ? 2 : 1, outcome: completed(i + 1) }],
         {
           responseId: id,
           scopeId: topScopeId(id),
@@ -168,7 +168,7 @@ it('records many responses in one statement, each as it would be alone', async (
       const result = appended[i + 1].append;
       if (result.type !== 'recorded') throw new Error('no tool step');
       return steps.finishAndEnd(
-        { stepId: result.steps[0].id, attempt: 1, outcome: completed(100) },
+        [{ stepId: result.steps[0].id, attempt: 1, outcome: completed(100) }],
         { responseId: id, status: 'completed', output: [], error: null, incompleteDetails: null },
       );
     }),
@@ -201,7 +201,7 @@ it('refuses, within a batch, only the rounds over their own budget or of ended r
   const appended = await Promise.all(
     ids.map((id, i) =>
       steps.finishAndAppend(
-        { stepId: first[i], attempt: 1, outcome: completed(1) },
+        [{ stepId: first[i], attempt: 1, outcome: completed(1) }],
         {
           responseId: id,
           scopeId: topScopeId(id),
@@ -368,7 +368,7 @@ it('claims and records siblings of many responses in batches, one round completi
   await Promise.all(
     ids.map((id, i) =>
       steps.finishAndAppend(
-        { stepId: first[i], attempt: 1, outcome: completed(1) },
+        [{ stepId: first[i], attempt: 1, outcome: completed(1) }],
         toolRound(id, first[i], 3),
         budget,
         null,
@@ -441,4 +441,79 @@ it('claims and records siblings of many responses in batches, one round completi
     await steps.finish(siblings[0].response_id, siblings[0].id, 1, { status: 'failed' }),
   ).toEqual(expect.objectContaining({ recorded: false }));
   expect(await steps.hasWaitingSteps(ids[0])).toBe(false);
+});
+
+it('records a whole round of siblings with what follows it in one statement, all or none', async () => {
+  const [whole, takenOver, ending] = await Promise.all([
+    newResponse(),
+    newResponse(),
+    newResponse(),
+  ]);
+  const models = await startAll([whole, takenOver, ending]);
+  const limits = { ...budget, dispatchLimits: { perScope: 10, perResponse: 10 } };
+  const siblings: InlineClaim = { owner: 'worker-test', leaseMs: 30_000, indexes: [0, 1, 2] };
+  // Each first model call finishes with a round of three tool calls, all claimed here.
+  const rounds = await Promise.all(
+    [whole, takenOver, ending].map((id, i) =>
+      steps.finishAndAppend(
+        [{ stepId: models[i], attempt: 1, outcome: completed(1) }],
+        toolRound(id, models[i], 3),
+        limits,
+        siblings,
+      ),
+    ),
+  );
+  const ids = rounds.map(({ append }) => {
+    if (append.type !== 'recorded') throw new Error('no round');
+    expect(append.steps.map((step) => step.status)).toEqual(['running', 'running', 'running']);
+    return append.steps.map((step) => step.id);
+  });
+  const outcomes = (stepIds: string[]) =>
+    stepIds.map((stepId, i) => ({ stepId, attempt: 1, outcome: completed(10 + i) }));
+  const modelRound = (responseId: string, prevStepId: string) => ({
+    responseId,
+    scopeId: topScopeId(responseId),
+    round: 2,
+    steps: [modelCall],
+    prevStepId,
+  });
+  // Another worker took one sibling of the second response over.
+  await withClient(database.url, (client) =>
+    client.query(`UPDATE steps SET attempt = 2 WHERE id = $1`, [ids[1][1]]),
+  );
+
+  batchedStatements = [];
+  const [done, refused] = await Promise.all([
+    steps.finishAndAppend(outcomes(ids[0]), modelRound(whole, ids[0][2]), budget, claim),
+    steps.finishAndAppend(outcomes(ids[1]), modelRound(takenOver, ids[1][2]), budget, claim),
+  ]);
+  expect(batchedStatements).toEqual(['finish-and-append-batch']);
+
+  expect(done).toMatchObject({ recorded: true, append: { type: 'recorded' } });
+  expect(await stepRows(whole)).toEqual([
+    { round: 0, kind: 'model_call', status: 'completed' },
+    { round: 1, kind: 'tool_call', status: 'completed' },
+    { round: 1, kind: 'tool_call', status: 'completed' },
+    { round: 1, kind: 'tool_call', status: 'completed' },
+    { round: 2, kind: 'model_call', status: 'running' },
+  ]);
+  // All or none: the siblings still held are not written either, and nothing follows.
+  expect(refused).toMatchObject({ recorded: false });
+  expect(await stepRows(takenOver)).toEqual([
+    { round: 0, kind: 'model_call', status: 'completed' },
+    { round: 1, kind: 'tool_call', status: 'running' },
+    { round: 1, kind: 'tool_call', status: 'running' },
+    { round: 1, kind: 'tool_call', status: 'running' },
+  ]);
+
+  // A top scope's last round and the response's end, with every sibling's usage summed.
+  const ended = await steps.finishAndEnd(outcomes(ids[2]), {
+    responseId: ending,
+    status: 'completed',
+    output: [],
+    error: null,
+    incompleteDetails: null,
+  });
+  expect(ended.recorded).toBe(true);
+  expect(ended.ended).toMatchObject({ status: 'completed', usage: usage(1 + 10 + 11 + 12) });
 });

@@ -2,6 +2,7 @@ import type OpenAI from 'openai';
 import { Client } from 'pg';
 import { chatCompletion, startFakeOpenAI, type FakeOpenAI } from './support/fake-openai';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
+import { queryRows } from './support/database';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 import { waitForResponse } from './support/response-status';
 import { waitFor } from './support/wait';
@@ -133,6 +134,47 @@ describe('with default limits', () => {
     expect(steps.slice(1, 4).map((s) => s.call_id)).toEqual(
       served.map((item) => (item as { call_id?: string }).call_id),
     );
+  });
+
+  it('runs a round of calls in the deciding worker, recorded with what follows in one statement', async () => {
+    // Timestamps to the microsecond: a statement's now() is the same in every row it writes.
+    const callsOf = async (id: string) =>
+      queryRows<{ claimed_with_model: boolean; recorded_with_next: boolean; gap_ms: number }>(
+        ratchet.database.url,
+        `SELECT s.started_at = p.completed_at AS claimed_with_model,
+                s.completed_at = n.started_at AS recorded_with_next,
+                (extract(epoch FROM n.started_at - s.completed_at) * 1000)::float8 AS gap_ms
+           FROM steps s
+           JOIN steps p ON p.id = s.prev_step_id
+           JOIN steps n ON n.scope_id = s.scope_id AND n.round = s.round + 1 AND n.index = 0
+          WHERE s.response_id = $1 AND s.kind = 'tool_call' ORDER BY s.index`,
+        [id],
+      );
+    const quick = await client.responses.create({
+      model: 'mock',
+      input: calls(['echo', { q: 1 }], ['echo', { q: 2 }], ['echo', { q: 3 }]),
+      tools: [fn('echo')],
+    });
+    expect(quick.status).toBe('completed');
+    // Each call was claimed by the statement that recorded the model's outcome, and all three
+    // outcomes went in with the next model call, by the statement that claimed it.
+    expect(await callsOf(quick.id)).toEqual(
+      Array(3).fill(
+        expect.objectContaining({ claimed_with_model: true, recorded_with_next: true }),
+      ),
+    );
+
+    // A call still running 20 ms after the other finished: that one is recorded as it comes.
+    const slow = await client.responses.create({
+      model: 'mock',
+      input: calls(['echo', { q: 4 }], ['sleep', { ms: 400 }]),
+      tools: [fn('echo'), fn('sleep')],
+    });
+    expect(slow.status).toBe('completed');
+    const [echo, sleep] = await callsOf(slow.id);
+    expect(echo).toMatchObject({ claimed_with_model: true, recorded_with_next: false });
+    expect(echo.gap_ms).toBeGreaterThan(300);
+    expect(sleep.claimed_with_model).toBe(true);
   });
 
   it('sends each tool its step id as Idempotency-Key', async () => {

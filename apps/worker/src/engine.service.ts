@@ -53,6 +53,14 @@ const MAX_STEP_ATTEMPTS = 10;
 /** For a step that streamed nothing: nothing to end once it is recorded. */
 const noStream: AfterRecord = () => Promise.resolve();
 
+/**
+ * How long a sibling's outcome waits for the rest of its round, when the whole round runs in
+ * this job, so that all of them and what follows go in one statement. A round still running
+ * after that has each outcome recorded as it comes, so a step's result is never held in
+ * memory for long.
+ */
+const ROUND_HOLD_MS = 20;
+
 /** How a scope ended, in the terms its parent (the response or an agent step) needs. */
 type ScopeEnd =
   | { status: 'completed'; output: Item[] }
@@ -73,6 +81,15 @@ interface Continuation {
    * in a slot borrowed from WorkerSlots.
    */
   siblings: ClaimedStep[];
+  /** `claimed` and `siblings` are all the round runs: none of it went to the queue. */
+  wholeRound: boolean;
+}
+
+/** A step run here, finished, with what ends its stream once its outcome is recorded. */
+interface Finish {
+  claimed: ClaimedStep;
+  outcome: StepOutcome;
+  recorded: AfterRecord;
 }
 
 /** An InlineClaim with the slots borrowed for it: one step runs in the job's own slot. */
@@ -173,6 +190,7 @@ export class EngineService {
       snapshot: started.snapshot,
       inline: true,
       siblings: [],
+      wholeRound: true,
     };
   }
 
@@ -213,7 +231,7 @@ export class EngineService {
     }
     const snapshot = await this.steps.loadScope(claimed.scopeId);
     if (!snapshot) return;
-    await this.runChain({ claimed, snapshot, inline: false, siblings: [] });
+    await this.runChain({ claimed, snapshot, inline: false, siblings: [], wholeRound: false });
   }
 
   /** Runs a step, records it, and carries on with whatever can run inline after it. */
@@ -247,7 +265,7 @@ export class EngineService {
       }
       const recorded = execution.recorded ?? noStream;
       next = next.inline
-        ? await this.continueInline(next, execution.outcome, recorded)
+        ? await this.continueInline(snapshot, [{ claimed, outcome: execution.outcome, recorded }])
         : await this.recordOutcome(
             claimed.responseId,
             claimed.step.id,
@@ -259,45 +277,74 @@ export class EngineService {
   }
 
   /**
-   * Runs the tool calls of a round claimed together, at once, each recorded as it finishes
-   * (outcomes that arrive together go in one statement). The one that completes the round
-   * decides the next, which carries on here. Should one fail inside ratchet, the others still
-   * finish, and its error fails the job after them.
+   * Runs the tool calls of a round claimed together, at once. When they are the whole round
+   * and all finish within ROUND_HOLD_MS of each other, their outcomes and what the scope does
+   * next are recorded in one statement (continueInline). Otherwise each is recorded as it
+   * finishes (outcomes that arrive together go in one statement), and the one that completes
+   * the round decides the next, which carries on here. Should one fail inside ratchet, the
+   * others still finish, and its error fails the job after them.
    */
-  private async runSiblings({
-    claimed,
-    siblings,
-    snapshot,
-  }: Continuation): Promise<Continuation | null> {
-    const runs = [claimed, ...siblings].map(async (step, i) => {
+  private async runSiblings(next: Continuation): Promise<Continuation | null> {
+    const { snapshot } = next;
+    const steps = [next.claimed, ...next.siblings];
+    const held: Finish[] = [];
+    let holding = next.wholeRound;
+    let release: () => void = () => undefined;
+    // Resolved when every outcome is held, or holding was given up.
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const stopHolding = (): void => {
+      holding = false;
+      release();
+    };
+    const runs = steps.map(async (step, i): Promise<Continuation | null> => {
       try {
         const execution = await this.execute(step, (signal) =>
           this.executor.execute(snapshot, step.step, step.attempt, signal),
         );
-        if (execution?.type !== 'finished') return null;
+        if (execution?.type !== 'finished') {
+          stopHolding();
+          return null;
+        }
+        const finish = {
+          claimed: step,
+          outcome: execution.outcome,
+          recorded: execution.recorded ?? noStream,
+        };
+        if (holding) {
+          held.push(finish);
+          if (held.length === steps.length) release();
+          else await holdFor(released, ROUND_HOLD_MS);
+          // Every outcome in, still holding: they are recorded together, below.
+          if (holding && held.length === steps.length) return null;
+          stopHolding();
+        }
         return await this.recordOutcome(
           step.responseId,
           step.step.id,
           step.attempt,
-          execution.outcome,
-          execution.recorded ?? noStream,
+          finish.outcome,
+          finish.recorded,
         );
+      } catch (error) {
+        stopHolding();
+        throw error;
       } finally {
         // Each sibling but the first ran in a borrowed slot.
         if (i > 0) this.slots.giveBack(1);
       }
     });
     const settled = await Promise.allSettled(runs);
-    const next = settled.flatMap((run) =>
+    if (holding) return this.continueInline(snapshot, held);
+    const continuations = settled.flatMap((run) =>
       run.status === 'fulfilled' && run.value ? [run.value] : [],
     );
     const failed = settled.find((run) => run.status === 'rejected');
     if (!failed) {
-      const [first, ...more] = next;
+      const [first, ...more] = continuations;
       await Promise.all(more.map((continuation) => this.runChain(continuation)));
       return first ?? null;
     }
-    await Promise.all(next.map((continuation) => this.runChain(continuation)));
+    await Promise.all(continuations.map((continuation) => this.runChain(continuation)));
     throw failed.reason;
   }
 
@@ -349,42 +396,47 @@ export class EngineService {
   }
 
   /**
-   * After a step that was its round's only call: the scope's state is known here (the
-   * snapshot plus this outcome), so the next decision is made before anything is written, and
-   * when it is another round, recording this outcome and that round is one statement.
+   * After the steps of a round that all ran here (its only call, or every sibling): the
+   * scope's state is known here (the snapshot plus these outcomes), so the next decision is
+   * made before anything is written, and when it is another round or the response's end,
+   * recording these outcomes and it is one statement.
    */
   private async continueInline(
-    { claimed, snapshot }: Continuation,
-    outcome: StepOutcome,
-    recorded: AfterRecord,
+    snapshot: ScopeSnapshot,
+    finishes: readonly Finish[],
   ): Promise<Continuation | null> {
-    const finishedStep: StepRecord = {
-      ...claimed.step,
-      status: outcome.status,
-      result: outcome.result ?? null,
-      error: outcome.error ?? null,
-      usage: outcome.usage ?? null,
-    };
+    const finished = new Map(
+      finishes.map(({ claimed, outcome }): [string, StepRecord] => [
+        claimed.step.id,
+        {
+          ...claimed.step,
+          status: outcome.status,
+          result: outcome.result ?? null,
+          error: outcome.error ?? null,
+          usage: outcome.usage ?? null,
+        },
+      ]),
+    );
     const after: ScopeSnapshot = {
       ...snapshot,
-      steps: [...snapshot.steps.filter((step) => step.id !== finishedStep.id), finishedStep],
+      steps: [...snapshot.steps.filter((step) => !finished.has(step.id)), ...finished.values()],
     };
     const decision = this.transitionFor(after);
-    const step = { stepId: claimed.step.id, attempt: claimed.attempt, outcome };
+    const outcomes = finishes.map(({ claimed, outcome }) => ({
+      stepId: claimed.step.id,
+      attempt: claimed.attempt,
+      outcome,
+    }));
+    const responseId = snapshot.scope.responseId;
     if (decision.type !== 'append') {
       const end = scopeEnd(decision);
       if (end === null || snapshot.scope.parentStepId !== null) {
-        return this.recordOutcome(
-          claimed.responseId,
-          claimed.step.id,
-          claimed.attempt,
-          outcome,
-          recorded,
-        );
+        return this.recordEach(finishes);
       }
-      // The response's last step: its outcome and the response's end are one statement.
-      const result = await this.steps.finishAndEnd(step, responseEnd(claimed.responseId, end));
-      await recorded(result.recorded);
+      // The response's last steps: their outcomes and the response's end are one statement.
+      const result = await this.steps.finishAndEnd(outcomes, responseEnd(responseId, end));
+      if (!result.recorded && finishes.length > 1) return this.recordEach(finishes);
+      await Promise.all(finishes.map(({ recorded }) => recorded(result.recorded)));
       const { ended } = result;
       if (ended) {
         await this.stream.roundOutputs(after);
@@ -394,19 +446,37 @@ export class EngineService {
     }
     const claim = this.inlineClaim(decision.steps, true);
     const result = await this.steps.finishAndAppend(
-      step,
+      outcomes,
       this.newRound(after, decision.round, decision.steps),
       this.budgetLimits(after),
       claim,
     );
-    await recorded(result.recorded);
     if (!result.recorded) {
       this.unclaim(claim);
+      // Siblings are written all or none: one was taken over, so each goes in on its own.
+      if (finishes.length > 1) return this.recordEach(finishes);
+      await finishes[0].recorded(false);
       return null;
     }
+    await Promise.all(finishes.map(({ recorded }) => recorded(true)));
     await this.stream.roundOutputs(after);
     const next = await this.afterAppend(after, decision.steps, result.append, claim);
-    return next === 'decide-again' ? this.decide(claimed.scopeId, () => true) : next;
+    return next === 'decide-again' ? this.decide(snapshot.scope.id, () => true) : next;
+  }
+
+  /**
+   * Records outcomes one by one, as steps run from the queue do; the one that completes the
+   * round carries on here (should more than one, the others run beside it).
+   */
+  private async recordEach(finishes: readonly Finish[]): Promise<Continuation | null> {
+    const continuations = await Promise.all(
+      finishes.map(({ claimed, outcome, recorded }) =>
+        this.recordOutcome(claimed.responseId, claimed.step.id, claimed.attempt, outcome, recorded),
+      ),
+    );
+    const [first, ...more] = continuations.filter((next) => next !== null);
+    await Promise.all(more.map((continuation) => this.runChain(continuation)));
+    return first ?? null;
   }
 
   /**
@@ -628,6 +698,7 @@ export class EngineService {
       // The round's only runnable call takes this job's slot as the step before it did.
       inline: steps.filter((step) => !step.refused && !step.awaitingApproval).length === 1,
       siblings,
+      wholeRound: pending.length === 0,
     };
   }
 
@@ -775,4 +846,11 @@ function lastStep(steps: readonly StepRecord[]): StepRecord | undefined {
         : last,
     undefined,
   );
+}
+
+/** Waits until `released` resolves or `ms` pass, whichever is first. */
+async function holdFor(released: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([released, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }

@@ -179,6 +179,7 @@ interface RoundOp {
   output?: unknown;
   end_error?: unknown;
   incomplete_details?: unknown;
+  more?: unknown[];
 }
 
 function roundOp(round: NewRound, budget: AppendBudget, claim: InlineClaim | null): RoundOp {
@@ -242,8 +243,25 @@ function newApproval(
   };
 }
 
-/** The outcome part of an operation: a step's outcome and the attempt that wrote it. */
-function outcomeOp(step: { stepId: string; attempt: number; outcome: StepOutcome }) {
+/** A step's outcome, with the attempt that ran it (the fence). */
+export interface FencedOutcome {
+  stepId: string;
+  attempt: number;
+  outcome: StepOutcome;
+}
+
+/**
+ * The outcome part of an operation: the first step's outcome and the attempt that wrote it,
+ * and its siblings' as `more` (written all or none, see FINISH_FENCED).
+ */
+function outcomesOp([first, ...siblings]: readonly FencedOutcome[]) {
+  return siblings.length === 0
+    ? outcomeOp(first)
+    : { ...outcomeOp(first), more: siblings.map(outcomeOp) };
+}
+
+/** One step's outcome as an operation's fields. */
+function outcomeOp(step: FencedOutcome) {
   const { outcome } = step;
   return {
     step_id: step.stepId,
@@ -507,18 +525,19 @@ export class StepsRepository {
   }
 
   /**
-   * Records the outcome of a step that was its round's only one (fenced by attempt) and the
-   * round it leads to, as `finish` and `appendRound` would, in one round trip.
+   * Records the outcomes of the steps of a round (its only step, or every sibling; fenced by
+   * attempt, all or none) and the round they lead to, as `finish` and `appendRound` would, in
+   * one round trip.
    */
   async finishAndAppend(
-    step: { stepId: string; attempt: number; outcome: StepOutcome },
+    steps: readonly FencedOutcome[],
     round: NewRound,
     budget: AppendBudget,
     claim: InlineClaim | null,
   ): Promise<{ recorded: boolean; append: AppendResult }> {
     const result = await this.finishAndAppendBatcher.run({
       ...roundOp(round, budget, claim),
-      ...outcomeOp(step),
+      ...outcomesOp(steps),
     });
     return { recorded: result.recorded, append: appendResult(result) };
   }
@@ -654,17 +673,18 @@ export class StepsRepository {
   }
 
   /**
-   * Records the outcome of the top scope's last step (fenced by attempt) and the response's
-   * terminal state with the usage of the whole tree, in one round trip. `ended` is the
-   * finished response when this call wrote the terminal state (it is written exactly once).
+   * Records the outcomes of the top scope's last round (fenced by attempt, all or none) and
+   * the response's terminal state with the usage of the whole tree, in one round trip.
+   * `ended` is the finished response when this call wrote the terminal state (it is written
+   * exactly once).
    */
   async finishAndEnd(
-    step: { stepId: string; attempt: number; outcome: StepOutcome },
+    steps: readonly FencedOutcome[],
     end: ResponseEnd,
   ): Promise<{ recorded: boolean; ended: ResponseRecord | null }> {
     const row = await this.finishAndEndBatcher.run({
       response_id: end.responseId,
-      ...outcomeOp(step),
+      ...outcomesOp(steps),
       end_status: end.status,
       output: end.output,
       end_error: end.error,

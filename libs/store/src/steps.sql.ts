@@ -33,7 +33,8 @@ const STEPS_OF_SCOPE = (scopeId: string, written?: string): string => {
  * alone. An operation's fields: the round to record (response_id, scope_id, round,
  * prev_step_id, n = steps in it, steps = the rows to insert, max_steps, max_tool_calls,
  * tool_calls = calls it would spend, owner and lease_ms of the steps recorded already claimed),
- * the outcome of the step before it (step_id, attempt, outcome_status, result, error, usage),
+ * the outcome of the step before it (step_id, attempt, outcome_status, result, error, usage;
+ * with `more`, the outcomes of its siblings too, as an array of objects with those keys),
  * and how the response ends (end_status, output, end_error, incomplete_details). With the
  * concurrency limits (per_scope, per_response), a round recorded unclaimed is recorded
  * dispatched too when it surely fits them (see appendCtes).
@@ -42,7 +43,7 @@ const OP_COLUMNS = `response_id text, scope_id text, round int, prev_step_id tex
   steps json, max_steps int, max_tool_calls int, tool_calls int, owner text, lease_ms int,
   step_id text, attempt int, outcome_status text, result jsonb, error jsonb, usage jsonb,
   end_status text, output jsonb, end_error jsonb, incomplete_details jsonb, per_scope int,
-  per_response int`;
+  per_response int, more json`;
 
 /** A step to claim: by whom, for how long. */
 const CLAIM_COLUMNS = `step_id text, owner text, lease_ms int`;
@@ -55,17 +56,41 @@ const roundStatement = (name: string, text: (ops: string) => string): BatchState
   batchStatement(name, OP_COLUMNS, text);
 
 /**
- * Each operation's step outcome, written only by the attempt that holds the step (the
- * fence). The CTE `done` has the numbers of the operations whose outcome was written.
+ * Each operation's step outcomes, written only by the attempt that holds each step (the
+ * fence). An operation's siblings' outcomes (op.more) are written all or none: their rows are
+ * locked first, and unless every one still runs under the attempt that ran it, none is. The
+ * CTE `outcome` has every outcome of an operation, `done` the numbers of the operations whose
+ * outcomes were written (once per outcome).
  */
-const FINISH_FENCED = `done AS (
-       UPDATE steps s
-          SET status = op.outcome_status::step_status, result = op.result, error = op.error,
-              usage = op.usage, completed_at = now(), lease_owner = NULL,
-              lease_expires_at = NULL
+const FINISH_FENCED = `sibling AS (
+       SELECT op.o, x.*
+         FROM op CROSS JOIN LATERAL json_to_recordset(op.more) AS x(
+                step_id text, attempt int, outcome_status text, result jsonb, error jsonb,
+                usage jsonb)),
+     outcome AS (
+       SELECT op.o, op.step_id, op.attempt, op.outcome_status, op.result, op.error, op.usage
          FROM op
-        WHERE s.id = op.step_id AND s.status = 'running' AND s.attempt = op.attempt
-       RETURNING op.o)`;
+       UNION ALL SELECT * FROM sibling),
+     held AS (
+       SELECT outcome.o
+         FROM steps s JOIN outcome ON s.id = outcome.step_id
+        WHERE s.status = 'running' AND s.attempt = outcome.attempt
+          AND outcome.o IN (SELECT o FROM sibling)
+        ORDER BY s.id
+          FOR UPDATE OF s),
+     whole AS (
+       SELECT op.o FROM op
+        WHERE op.more IS NULL
+           OR (SELECT count(*) FROM held WHERE held.o = op.o) = 1 + json_array_length(op.more)),
+     done AS (
+       UPDATE steps s
+          SET status = outcome.outcome_status::step_status, result = outcome.result,
+              error = outcome.error, usage = outcome.usage, completed_at = now(),
+              lease_owner = NULL, lease_expires_at = NULL
+         FROM outcome
+        WHERE s.id = outcome.step_id AND s.status = 'running' AND s.attempt = outcome.attempt
+          AND outcome.o IN (SELECT o FROM whole)
+       RETURNING outcome.o)`;
 
 /**
  * Recording rounds: locks each response row, so concurrent scopes of one tree spend the
@@ -107,7 +132,9 @@ function appendCtes(precondition: string): string {
               LATERAL (SELECT count(*) AS total, count(*) FILTER (WHERE s.scope_id = op.scope_id) AS here
                          FROM steps s
                         WHERE s.response_id = op.response_id AND s.status IN ('pending', 'running')
-                          AND s.kind <> 'agent_call' AND s.id IS DISTINCT FROM op.step_id) open
+                          AND s.kind <> 'agent_call' AND s.id IS DISTINCT FROM op.step_id
+                          AND (op.more IS NULL OR s.id NOT IN (
+                                SELECT x.step_id FROM json_to_recordset(op.more) AS x(step_id text)))) open
         WHERE op.per_scope IS NOT NULL AND op.per_response IS NOT NULL
           AND lock.step_count = (SELECT count(*) FROM steps s WHERE s.response_id = op.response_id)
           AND open.total + new.n <= op.per_response AND open.here + new.n <= op.per_scope),
@@ -207,10 +234,10 @@ export const STEPS_SQL = {
        AS context
      FROM op`,
   ),
-  // Steps' outcomes and the rounds they lead to, in one statement. Each step was its round's
-  // only one, so the scope's open-step counter is simply set for the new round; a round that
-  // does not fit leaves the outcome recorded and the counter stale, and the caller decides
-  // again on fresh state.
+  // Steps' outcomes and the rounds they lead to, in one statement. An operation's outcomes
+  // complete their round (its only step, or every sibling), so the scope's open-step counter
+  // is simply set for the new round; a round that does not fit leaves the outcomes recorded
+  // and the counter stale, and the caller decides again on fresh state.
   finishAndAppend: roundStatement(
     'finish-and-append',
     (ops) => `WITH ${ops}, ${FINISH_FENCED},
@@ -220,7 +247,7 @@ export const STEPS_SQL = {
   ),
   // The last steps of top scopes and their responses' ends, in one statement, with what an
   // end writes besides (response-end.sql.ts). The usage sum reads the statement's snapshot,
-  // which has the step as it was before: its usage is added from the operation instead.
+  // which has the steps as they were before: their usage is added from the operation instead.
   finishAndEnd: roundStatement(
     'finish-and-end',
     (ops) => `WITH ${ops}, ${FINISH_FENCED},
@@ -230,9 +257,10 @@ export const STEPS_SQL = {
               error = op.end_error, incomplete_details = op.incomplete_details,
               completed_at = now(), lease_owner = NULL, lease_expires_at = ${LOG_DUE},
               usage = ${usageSumSql(`(SELECT s.usage FROM steps s
-                          WHERE s.response_id = op.response_id AND s.id <> op.step_id
-                            AND s.usage IS NOT NULL
-                         UNION ALL SELECT op.usage WHERE op.usage IS NOT NULL) used`)}
+                          WHERE s.response_id = op.response_id AND s.usage IS NOT NULL
+                            AND s.id NOT IN (SELECT step_id FROM outcome WHERE outcome.o = op.o)
+                         UNION ALL SELECT outcome.usage FROM outcome
+                          WHERE outcome.o = op.o AND outcome.usage IS NOT NULL) used`)}
          FROM op
         WHERE r.id = op.response_id AND r.status IN ('queued', 'in_progress')
           AND op.o IN (SELECT o FROM done)
