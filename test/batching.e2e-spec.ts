@@ -487,7 +487,7 @@ it('records a whole round of siblings with what follows it in one statement, all
     steps.finishAndAppend(outcomes(ids[0]), modelRound(whole, ids[0][2]), budget, claim),
     steps.finishAndAppend(outcomes(ids[1]), modelRound(takenOver, ids[1][2]), budget, claim),
   ]);
-  expect(batchedStatements).toEqual(['finish-and-append-batch']);
+  expect(batchedStatements).toEqual(['finish-round-and-append-batch']);
 
   expect(done).toMatchObject({ recorded: true, append: { type: 'recorded' } });
   expect(await stepRows(whole)).toEqual([

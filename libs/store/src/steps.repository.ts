@@ -387,10 +387,15 @@ export class StepsRepository {
   // A round statement's operations go many responses' at a time, one per response.
   private readonly appendBatcher: Batcher<RoundOp, AppendRow>;
   private readonly appendFirstBatcher: Batcher<RoundOp, AppendRow & { context: ContextRow | null }>;
-  private readonly finishAndAppendBatcher: Batcher<RoundOp, AppendRow & { recorded: boolean }>;
-  private readonly finishAndEndBatcher: Batcher<
-    RoundOp,
-    { recorded: boolean; record: RecordRow | null }
+  // A round's only step's outcome, or its siblings' run together: statements of their own,
+  // so that the one-step form, every sequential step's, stays as plain as it is.
+  private readonly finishAndAppendBatchers: Record<
+    'step' | 'round',
+    Batcher<RoundOp, AppendRow & { recorded: boolean }>
+  >;
+  private readonly finishAndEndBatchers: Record<
+    'step' | 'round',
+    Batcher<RoundOp, { recorded: boolean; record: RecordRow | null }>
   >;
   // Claims, outcomes and the waiting checks after them go many at a time too: siblings of
   // a round run at once, and under load so do many responses' steps.
@@ -402,8 +407,14 @@ export class StepsRepository {
     const byResponse = (op: { response_id: string }): string => op.response_id;
     this.appendBatcher = sql.batcher(STEPS_SQL.append, byResponse);
     this.appendFirstBatcher = sql.batcher(STEPS_SQL.appendFirst, byResponse);
-    this.finishAndAppendBatcher = sql.batcher(STEPS_SQL.finishAndAppend, byResponse);
-    this.finishAndEndBatcher = sql.batcher(STEPS_SQL.finishAndEnd, byResponse);
+    this.finishAndAppendBatchers = {
+      step: sql.batcher(STEPS_SQL.finishAndAppend, byResponse),
+      round: sql.batcher(STEPS_SQL.finishRoundAndAppend, byResponse),
+    };
+    this.finishAndEndBatchers = {
+      step: sql.batcher(STEPS_SQL.finishAndEnd, byResponse),
+      round: sql.batcher(STEPS_SQL.finishRoundAndEnd, byResponse),
+    };
     this.claimBatcher = sql.batcher(STEPS_SQL.claim, (op: ClaimOp) => op.step_id);
     // Siblings of one round finish together (the statement counts them per scope).
     this.finishBatcher = sql.batcher<FinishOp, FinishRow>(STEPS_SQL.finish, (op) => op.step_id);
@@ -535,7 +546,7 @@ export class StepsRepository {
     budget: AppendBudget,
     claim: InlineClaim | null,
   ): Promise<{ recorded: boolean; append: AppendResult }> {
-    const result = await this.finishAndAppendBatcher.run({
+    const result = await this.finishAndAppendBatchers[steps.length > 1 ? 'round' : 'step'].run({
       ...roundOp(round, budget, claim),
       ...outcomesOp(steps),
     });
@@ -682,7 +693,7 @@ export class StepsRepository {
     steps: readonly FencedOutcome[],
     end: ResponseEnd,
   ): Promise<{ recorded: boolean; ended: ResponseRecord | null }> {
-    const row = await this.finishAndEndBatcher.run({
+    const row = await this.finishAndEndBatchers[steps.length > 1 ? 'round' : 'step'].run({
       response_id: end.responseId,
       ...outcomesOp(steps),
       end_status: end.status,

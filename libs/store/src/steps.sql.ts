@@ -56,32 +56,42 @@ const roundStatement = (name: string, text: (ops: string) => string): BatchState
   batchStatement(name, OP_COLUMNS, text);
 
 /**
- * Each operation's step outcomes, written only by the attempt that holds each step (the
- * fence). An operation's siblings' outcomes (op.more) are written all or none: their rows are
- * locked first, and unless every one still runs under the attempt that ran it, none is. The
- * CTE `outcome` has every outcome of an operation, `done` the numbers of the operations whose
- * outcomes were written (once per outcome).
+ * Each operation's step outcome, written only by the attempt that holds the step (the
+ * fence). The CTE `done` has the numbers of the operations whose outcome was written.
  */
-const FINISH_FENCED = `sibling AS (
+const FINISH_FENCED = `done AS (
+       UPDATE steps s
+          SET status = op.outcome_status::step_status, result = op.result, error = op.error,
+              usage = op.usage, completed_at = now(), lease_owner = NULL,
+              lease_expires_at = NULL
+         FROM op
+        WHERE s.id = op.step_id AND s.status = 'running' AND s.attempt = op.attempt
+       RETURNING op.o)`;
+
+/**
+ * The outcomes of a round's siblings, run together: op.step_id's and op.more's (an array of
+ * objects with the outcome keys), written all or none. Their rows are locked first, and unless
+ * every one still runs under the attempt that ran it, none is written. The CTE `outcome` has
+ * every outcome of an operation, `done` the numbers of the operations whose outcomes were
+ * written (once per outcome).
+ */
+const FINISH_ROUND_FENCED = `outcome AS (
+       SELECT op.o, op.step_id, op.attempt, op.outcome_status, op.result, op.error, op.usage
+         FROM op
+       UNION ALL
        SELECT op.o, x.*
          FROM op CROSS JOIN LATERAL json_to_recordset(op.more) AS x(
                 step_id text, attempt int, outcome_status text, result jsonb, error jsonb,
                 usage jsonb)),
-     outcome AS (
-       SELECT op.o, op.step_id, op.attempt, op.outcome_status, op.result, op.error, op.usage
-         FROM op
-       UNION ALL SELECT * FROM sibling),
      held AS (
        SELECT outcome.o
          FROM steps s JOIN outcome ON s.id = outcome.step_id
         WHERE s.status = 'running' AND s.attempt = outcome.attempt
-          AND outcome.o IN (SELECT o FROM sibling)
         ORDER BY s.id
           FOR UPDATE OF s),
      whole AS (
        SELECT op.o FROM op
-        WHERE op.more IS NULL
-           OR (SELECT count(*) FROM held WHERE held.o = op.o) = 1 + json_array_length(op.more)),
+        WHERE (SELECT count(*) FROM held WHERE held.o = op.o) = 1 + json_array_length(op.more)),
      done AS (
        UPDATE steps s
           SET status = outcome.outcome_status::step_status, result = outcome.result,
@@ -91,6 +101,9 @@ const FINISH_FENCED = `sibling AS (
         WHERE s.id = outcome.step_id AND s.status = 'running' AND s.attempt = outcome.attempt
           AND outcome.o IN (SELECT o FROM whole)
        RETURNING outcome.o)`;
+
+/** A step `s` whose outcome the operation does not record (with FINISH_ROUND_FENCED). */
+const NOT_IN_ROUND = `s.id NOT IN (SELECT step_id FROM outcome WHERE outcome.o = op.o)`;
 
 /**
  * Recording rounds: locks each response row, so concurrent scopes of one tree spend the
@@ -112,7 +125,10 @@ const FINISH_FENCED = `sibling AS (
  * no limits has its 'running' step recorded claimed outright: the one step of its round, it
  * takes the slot of the step that led to it.
  */
-function appendCtes(precondition: string): string {
+function appendCtes(
+  precondition: string,
+  notRecordedHere = 's.id IS DISTINCT FROM op.step_id',
+): string {
   return `locked AS (
        SELECT op.o, r.status, r.step_count, r.tool_call_count
          FROM responses r JOIN op ON op.response_id = r.id
@@ -132,9 +148,7 @@ function appendCtes(precondition: string): string {
               LATERAL (SELECT count(*) AS total, count(*) FILTER (WHERE s.scope_id = op.scope_id) AS here
                          FROM steps s
                         WHERE s.response_id = op.response_id AND s.status IN ('pending', 'running')
-                          AND s.kind <> 'agent_call' AND s.id IS DISTINCT FROM op.step_id
-                          AND (op.more IS NULL OR s.id NOT IN (
-                                SELECT x.step_id FROM json_to_recordset(op.more) AS x(step_id text)))) open
+                          AND s.kind <> 'agent_call' AND ${notRecordedHere}) open
         WHERE op.per_scope IS NOT NULL AND op.per_response IS NOT NULL
           AND lock.step_count = (SELECT count(*) FROM steps s WHERE s.response_id = op.response_id)
           AND open.total + new.n <= op.per_response AND open.here + new.n <= op.per_scope),
@@ -182,6 +196,28 @@ function appendCtes(precondition: string): string {
                              WHERE ins.scope_id = op.scope_id AND status <> 'failed')
          FROM op
         WHERE sc.id = op.scope_id AND EXISTS (SELECT 1 FROM ins WHERE ins.scope_id = op.scope_id))`;
+}
+
+/**
+ * A response's end once its last steps' outcomes are recorded (`done`), with what an end
+ * writes besides (response-end.sql.ts) and the result per operation; `used` is the relation
+ * of the tree's usages to sum.
+ */
+function endCtes(used: string): string {
+  return `ended AS (
+       UPDATE responses r
+          SET status = op.end_status::response_status, output = op.output,
+              error = op.end_error, incomplete_details = op.incomplete_details,
+              completed_at = now(), lease_owner = NULL, lease_expires_at = ${LOG_DUE},
+              usage = ${usageSumSql(used)}
+         FROM op
+        WHERE r.id = op.response_id AND r.status IN ('queued', 'in_progress')
+          AND op.o IN (SELECT o FROM done)
+       RETURNING op.o, ${RECORD_COLUMNS}, ${ENDED_COLUMNS}),
+     ${afterEndCtes('ended')}
+     SELECT op.o, op.o IN (SELECT o FROM done) AS recorded,
+            (SELECT row_to_json(ended) FROM ended WHERE ended.o = op.o) AS record
+       FROM op`;
 }
 
 /** Per operation: whether its response was live, whether its round fit, the steps recorded. */
@@ -234,10 +270,10 @@ export const STEPS_SQL = {
        AS context
      FROM op`,
   ),
-  // Steps' outcomes and the rounds they lead to, in one statement. An operation's outcomes
-  // complete their round (its only step, or every sibling), so the scope's open-step counter
-  // is simply set for the new round; a round that does not fit leaves the outcomes recorded
-  // and the counter stale, and the caller decides again on fresh state.
+  // A step's outcome and the round it leads to, in one statement. The step was its round's
+  // only one, so the scope's open-step counter is simply set for the new round; a round that
+  // does not fit leaves the outcome recorded and the counter stale, and the caller decides
+  // again on fresh state.
   finishAndAppend: roundStatement(
     'finish-and-append',
     (ops) => `WITH ${ops}, ${FINISH_FENCED},
@@ -245,30 +281,34 @@ export const STEPS_SQL = {
      ${APPEND_RESULT}, op.o IN (SELECT o FROM done) AS recorded
      FROM op`,
   ),
+  // The same for a round's siblings run together: their outcomes complete it.
+  finishRoundAndAppend: roundStatement(
+    'finish-round-and-append',
+    (ops) => `WITH ${ops}, ${FINISH_ROUND_FENCED},
+     ${appendCtes('op.o IN (SELECT o FROM done)', NOT_IN_ROUND)}
+     ${APPEND_RESULT}, op.o IN (SELECT o FROM done) AS recorded
+     FROM op`,
+  ),
   // The last steps of top scopes and their responses' ends, in one statement, with what an
   // end writes besides (response-end.sql.ts). The usage sum reads the statement's snapshot,
-  // which has the steps as they were before: their usage is added from the operation instead.
+  // which has the step as it was before: its usage is added from the operation instead.
   finishAndEnd: roundStatement(
     'finish-and-end',
-    (ops) => `WITH ${ops}, ${FINISH_FENCED},
-     ended AS (
-       UPDATE responses r
-          SET status = op.end_status::response_status, output = op.output,
-              error = op.end_error, incomplete_details = op.incomplete_details,
-              completed_at = now(), lease_owner = NULL, lease_expires_at = ${LOG_DUE},
-              usage = ${usageSumSql(`(SELECT s.usage FROM steps s
+    (ops) =>
+      `WITH ${ops}, ${FINISH_FENCED}, ${endCtes(`(SELECT s.usage FROM steps s
+                          WHERE s.response_id = op.response_id AND s.id <> op.step_id
+                            AND s.usage IS NOT NULL
+                         UNION ALL SELECT op.usage WHERE op.usage IS NOT NULL) used`)}`,
+  ),
+  // The same for a top scope's last round of siblings run together.
+  finishRoundAndEnd: roundStatement(
+    'finish-round-and-end',
+    (ops) =>
+      `WITH ${ops}, ${FINISH_ROUND_FENCED}, ${endCtes(`(SELECT s.usage FROM steps s
                           WHERE s.response_id = op.response_id AND s.usage IS NOT NULL
-                            AND s.id NOT IN (SELECT step_id FROM outcome WHERE outcome.o = op.o)
+                            AND ${NOT_IN_ROUND}
                          UNION ALL SELECT outcome.usage FROM outcome
-                          WHERE outcome.o = op.o AND outcome.usage IS NOT NULL) used`)}
-         FROM op
-        WHERE r.id = op.response_id AND r.status IN ('queued', 'in_progress')
-          AND op.o IN (SELECT o FROM done)
-       RETURNING op.o, ${RECORD_COLUMNS}, ${ENDED_COLUMNS}),
-     ${afterEndCtes('ended')}
-     SELECT op.o, op.o IN (SELECT o FROM done) AS recorded,
-            (SELECT row_to_json(ended) FROM ended WHERE ended.o = op.o) AS record
-       FROM op`,
+                          WHERE outcome.o = op.o AND outcome.usage IS NOT NULL) used`)}`,
   ),
   // Steps taken for execution, many at a time: pending steps, or running ones whose owner's
   // lease expired, of responses still going. The attempt is bumped, which fences out any
