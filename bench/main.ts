@@ -324,7 +324,6 @@ async function main(cleanup: Cleanup): Promise<void> {
     scaleout = await measureScaleout(processes, scaleClient, scaleDb, {
       responses: options.scaleoutResponses,
       concurrency: options.scaleoutConcurrency,
-      rounds: { timed: 2, warmup: 1 },
       cpu: async () => snapshotCpu([...processes.pids(), ...(await postgresBackends(scaleDb))]),
       log,
     });

@@ -3,7 +3,7 @@ import type { FailoverResult } from './failover';
 import type { FanoutResult } from './fanout';
 import type { FanoutFloorResult } from './fanout-floor';
 import { SLOW_TOOL_MS } from './noop-tool-server';
-import type { ScaleoutResult } from './scaleout';
+import { SCALEOUT_ROUNDS, type ScaleoutResult } from './scaleout';
 import type { LatencyResult } from './latency';
 import type { Machine } from './machine';
 import type { BenchOptions } from './options';
@@ -416,7 +416,7 @@ that answers after ${SLOW_TOOL_MS} ms -> model (${scaleout.shape.steps} steps), 
 worker processes of WORKER_CONCURRENCY ${scaleout.concurrency}: each worker is bounded by its job
 slots, as workers calling real tools and models are, rather than by the CPU. It runs on a fresh
 database of its own, not the one the workloads above filled. Workers are added
-between runs; one untimed round after each change, then 2 timed, median reported.
+between runs; ${SCALEOUT_ROUNDS.warmup} untimed round after each change, then ${SCALEOUT_ROUNDS.timed} timed, median reported.
 
 | worker processes | wall ms per round | steps/s | over 1 worker |
 |--:|--:|--:|--:|

@@ -27,6 +27,12 @@ export interface ScaleoutResult {
 
 export const SCALEOUT_WORKERS = [1, 2, 4] as const;
 
+/**
+ * Rounds per worker count: one untimed after each change, then the median of three timed,
+ * as the issue's comparison of peers measured each figure.
+ */
+export const SCALEOUT_ROUNDS = { timed: 3, warmup: 1 } as const;
+
 export async function measureScaleout(
   processes: RatchetProcesses,
   client: RatchetClient,
@@ -34,7 +40,6 @@ export async function measureScaleout(
   settings: {
     responses: number;
     concurrency: number;
-    rounds: { timed: number; warmup: number };
     cpu: CpuProbe;
     log: (line: string) => void;
   },
@@ -50,7 +55,7 @@ export async function measureScaleout(
       db,
       shape,
       settings.responses,
-      settings.rounds,
+      SCALEOUT_ROUNDS,
       settings.cpu,
     );
     processes.assertAlive();
