@@ -335,17 +335,23 @@ export class EngineService {
     });
     const settled = await Promise.allSettled(runs);
     if (holding) return this.continueInline(snapshot, held);
-    const continuations = settled.flatMap((run) =>
-      run.status === 'fulfilled' && run.value ? [run.value] : [],
+    const after = await this.carryOn(
+      settled.map((run) => (run.status === 'fulfilled' ? run.value : null)),
     );
     const failed = settled.find((run) => run.status === 'rejected');
-    if (!failed) {
-      const [first, ...more] = continuations;
-      await Promise.all(more.map((continuation) => this.runChain(continuation)));
-      return first ?? null;
-    }
-    await Promise.all(continuations.map((continuation) => this.runChain(continuation)));
+    if (!failed) return after;
+    if (after) await this.runChain(after);
     throw failed.reason;
+  }
+
+  /**
+   * The continuation to go on with in this job: the one of the sibling that completed its
+   * round. Should there be more than one, the others run beside it.
+   */
+  private async carryOn(continuations: (Continuation | null)[]): Promise<Continuation | null> {
+    const [first, ...more] = continuations.filter((next) => next !== null);
+    await Promise.all(more.map((continuation) => this.runChain(continuation)));
+    return first ?? null;
   }
 
   /**
@@ -464,19 +470,21 @@ export class EngineService {
     return next === 'decide-again' ? this.decide(snapshot.scope.id, () => true) : next;
   }
 
-  /**
-   * Records outcomes one by one, as steps run from the queue do; the one that completes the
-   * round carries on here (should more than one, the others run beside it).
-   */
+  /** Records outcomes one by one, as steps run from the queue do (see carryOn). */
   private async recordEach(finishes: readonly Finish[]): Promise<Continuation | null> {
-    const continuations = await Promise.all(
-      finishes.map(({ claimed, outcome, recorded }) =>
-        this.recordOutcome(claimed.responseId, claimed.step.id, claimed.attempt, outcome, recorded),
+    return this.carryOn(
+      await Promise.all(
+        finishes.map(({ claimed, outcome, recorded }) =>
+          this.recordOutcome(
+            claimed.responseId,
+            claimed.step.id,
+            claimed.attempt,
+            outcome,
+            recorded,
+          ),
+        ),
       ),
     );
-    const [first, ...more] = continuations.filter((next) => next !== null);
-    await Promise.all(more.map((continuation) => this.runChain(continuation)));
-    return first ?? null;
   }
 
   /**
@@ -612,13 +620,13 @@ export class EngineService {
    */
   private inlineClaim(steps: readonly NewStep[], inline: boolean): Claim | null {
     if (!inline || this.drain.draining) return null;
-    const runnable = steps.filter((step) => !step.refused && !step.awaitingApproval);
+    const calls = runnable(steps);
     const claim = { owner: this.workerId, leaseMs: this.leaseMs };
-    if (runnable.length === 1) return { ...claim, indexes: [runnable[0].index], borrowed: 0 };
-    const calls = runnable.filter((step) => step.kind === 'tool_call');
-    if (calls.length === 0) return null;
-    const borrowed = this.slots.borrow(calls.length - 1);
-    const indexes = calls.slice(0, 1 + borrowed).map((step) => step.index);
+    if (calls.length === 1) return { ...claim, indexes: [calls[0].index], borrowed: 0 };
+    const tools = calls.filter((step) => step.kind === 'tool_call');
+    if (tools.length === 0) return null;
+    const borrowed = this.slots.borrow(tools.length - 1);
+    const indexes = tools.slice(0, 1 + borrowed).map((step) => step.index);
     return { ...claim, indexes, borrowed };
   }
 
@@ -650,36 +658,27 @@ export class EngineService {
     if (result.type === 'ended') return null;
     if (result.type !== 'recorded') return 'decide-again';
     if (result.steps.every((step) => isTerminalStep(step.status))) return 'decide-again';
+    const responseId = snapshot.scope.responseId;
     const pending = result.steps.filter((step) => step.status === 'pending');
-    if (mine.length === 0) {
-      const responseId = snapshot.scope.responseId;
-      if (result.dispatched) {
-        // Recorded dispatched: the round fit the concurrency limits, so its steps go to the queue.
-        await this.queue.runSteps(
-          responseId,
-          pending.map((step) => step.id),
-        );
-      } else {
-        await this.dispatch(responseId);
-      }
-      // A round whose calls all wait for approval (or were refused) may leave the tree stuck.
-      if (result.steps.every((step) => step.status !== 'pending')) {
-        await this.endIfPaused(snapshot.scope.responseId);
-      }
-      return null;
-    }
-    // Claimed siblings run here; the round's other steps were recorded dispatched with them.
-    if (pending.length > 0) {
+    // Recorded dispatched: the round fit the concurrency limits, so its pending steps go to
+    // the queue (its claimed ones run here).
+    if (result.dispatched) {
       await this.queue.runSteps(
-        snapshot.scope.responseId,
+        responseId,
         pending.map((step) => step.id),
       );
+    }
+    if (mine.length === 0) {
+      if (!result.dispatched) await this.dispatch(responseId);
+      // A round whose calls all wait for approval (or were refused) may leave the tree stuck.
+      if (pending.length === 0) await this.endIfPaused(responseId);
+      return null;
     }
     const toolCalls = steps.filter((step) => step.kind !== 'model_call' && !step.refused).length;
     const [first, ...siblings] = mine.map((step): ClaimedStep => ({
       step,
       scopeId: snapshot.scope.id,
-      responseId: snapshot.scope.responseId,
+      responseId,
       attempt: 1,
       owner: claim!.owner,
       deadlineAt: snapshot.response.deadlineAt,
@@ -696,7 +695,7 @@ export class EngineService {
         },
       },
       // The round's only runnable call takes this job's slot as the step before it did.
-      inline: steps.filter((step) => !step.refused && !step.awaitingApproval).length === 1,
+      inline: runnable(steps).length === 1,
       siblings,
       wholeRound: pending.length === 0,
     };
@@ -853,4 +852,9 @@ async function holdFor(released: Promise<void>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([released, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
   clearTimeout(timer);
+}
+
+/** The calls of a round that run: not refused by a cap, not waiting for approval. */
+function runnable(steps: readonly NewStep[]): NewStep[] {
+  return steps.filter((step) => !step.refused && !step.awaitingApproval);
 }
