@@ -59,19 +59,27 @@ export class Batcher<Op, Result> {
     }
   }
 
-  /** The next batch: queued operations in order, skipping any whose key is taken already. */
+  /**
+   * The next batch: queued operations in order, skipping any whose key is taken already. One
+   * pass over the queue, which keeps what it skips and what is past a full batch, in order.
+   */
   private take(): Pending<Op, Result>[] {
     const batch: Pending<Op, Result>[] = [];
     const keys = new Set<string>();
-    for (let i = 0; i < this.queue.length && batch.length < this.options.maxBatch;) {
-      const key = this.options.keyOf(this.queue[i].op);
-      if (keys.has(key)) {
-        i += 1;
-        continue;
+    let kept = 0;
+    for (let i = 0; i < this.queue.length; i++) {
+      const pending = this.queue[i];
+      if (batch.length < this.options.maxBatch) {
+        const key = this.options.keyOf(pending.op);
+        if (!keys.has(key)) {
+          keys.add(key);
+          batch.push(pending);
+          continue;
+        }
       }
-      keys.add(key);
-      batch.push(...this.queue.splice(i, 1));
+      this.queue[kept++] = pending;
     }
+    this.queue.length = kept;
     return batch;
   }
 

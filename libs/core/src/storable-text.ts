@@ -52,17 +52,21 @@ function storableValue(value: unknown): unknown {
   // Dates and other class instances are not text; only plain objects are walked.
   const prototype: unknown = Object.getPrototypeOf(value);
   if (prototype !== Object.prototype && prototype !== null) return value;
-  let copy: Record<string, unknown> | null = null;
-  const entries = Object.entries(value as Record<string, unknown>);
-  for (const [key, item] of entries) {
-    const storedKey = storableText(key);
-    const stored = storableValue(item);
-    if (storedKey !== key || stored !== item) {
-      copy ??= {};
+  // Keys walked in place rather than through Object.entries, which makes an array per key.
+  const record = value as Record<string, unknown>;
+  let changed = false;
+  for (const key in record) {
+    if (!Object.hasOwn(record, key)) continue;
+    const item = record[key];
+    if (storableText(key) !== key || storableValue(item) !== item) {
+      changed = true;
       break;
     }
   }
-  if (copy === null) return value;
-  for (const [key, item] of entries) copy[storableText(key)] = storableValue(item);
+  if (!changed) return value;
+  const copy: Record<string, unknown> = {};
+  for (const key in record) {
+    if (Object.hasOwn(record, key)) copy[storableText(key)] = storableValue(record[key]);
+  }
   return copy;
 }

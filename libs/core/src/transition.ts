@@ -138,36 +138,37 @@ export function transition(state: ScopeState): Decision {
   if (!last.every((step) => isTerminalStep(step.status))) return { type: 'wait' };
 
   const lastRound = last[0].round;
+  // The items so far, made only for a decision that ends the scope: most decisions append.
+  const output = (): Item[] => scopeOutput(rounds, state);
   // Out of time: no new work starts, but a finished answer still stands.
-  const outOfTime: Decision = {
+  const outOfTime = (): Decision => ({
     type: 'incomplete',
     reason: CAP_REASONS.maxDuration,
-    output: scopeOutput(rounds, state),
-  };
+    output: output(),
+  });
   if (last[0].kind === 'model_call') {
     const step = last[0];
     const result = modelResult(step);
     if (step.status !== 'completed' || result === null) {
-      if (state.budget.expired) return outOfTime;
+      if (state.budget.expired) return outOfTime();
       return {
         type: 'fail',
         error: step.error ?? { code: 'model_error', message: 'The model call did not complete.' },
       };
     }
-    const output = scopeOutput(rounds, state);
     if (result.finishReason === 'length') {
-      return { type: 'incomplete', reason: 'max_output_tokens', output };
+      return { type: 'incomplete', reason: 'max_output_tokens', output: output() };
     }
     if (result.finishReason === 'content_filter') {
-      return { type: 'incomplete', reason: 'content_filter', output };
+      return { type: 'incomplete', reason: 'content_filter', output: output() };
     }
     const serverCalls = functionCalls(result.output).filter((call) =>
       isServerCall(state, call.name),
     );
-    if (serverCalls.length === 0) return { type: 'complete', output };
-    if (state.budget.expired) return outOfTime;
+    if (serverCalls.length === 0) return { type: 'complete', output: output() };
+    if (state.budget.expired) return outOfTime();
     if (serverCalls.length > state.budget.steps) {
-      return { type: 'incomplete', reason: CAP_REASONS.maxSteps, output };
+      return { type: 'incomplete', reason: CAP_REASONS.maxSteps, output: output() };
     }
     const allowedCalls = state.budget.toolCalls ?? Number.POSITIVE_INFINITY;
     return {
@@ -188,17 +189,16 @@ export function transition(state: ScopeState): Decision {
   // led here, the response ends so the client can run them; otherwise the model goes on.
   const askingModel = rounds[rounds.length - 2]?.[0];
   const askedCalls = askingModel ? functionCalls(modelResult(askingModel)?.output ?? []) : [];
-  const output = scopeOutput(rounds, state);
   if (askedCalls.some((call) => !isServerCall(state, call.name))) {
-    return { type: 'complete', output };
+    return { type: 'complete', output: output() };
   }
-  if (state.budget.expired) return outOfTime;
+  if (state.budget.expired) return outOfTime();
   const modelCalls = rounds.filter((round) => round[0].kind === 'model_call').length;
   if (modelCalls >= state.maxIterations) {
-    return { type: 'incomplete', reason: CAP_REASONS.maxIterations, output };
+    return { type: 'incomplete', reason: CAP_REASONS.maxIterations, output: output() };
   }
   if (state.budget.steps < 1) {
-    return { type: 'incomplete', reason: CAP_REASONS.maxSteps, output };
+    return { type: 'incomplete', reason: CAP_REASONS.maxSteps, output: output() };
   }
   return appendModelCall(lastRound + 1);
 }
