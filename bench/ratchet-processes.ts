@@ -4,7 +4,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '../apps/dev/src/free-port';
-import { MEMORY_ENV, NODE_MEMORY_ARGS } from '../libs/config/src/memory-profile';
+import {
+  MEMORY_ENV,
+  NODE_MEMORY_ARGS,
+  STEPS_NODE_MEMORY_ARGS,
+} from '../libs/config/src/memory-profile';
 import type { NamedPid } from './cpu';
 import { UPSTREAM_MODEL } from './stream-upstream';
 import { pollUntil } from './waits';
@@ -45,7 +49,7 @@ export interface RatchetSettings {
   workerRedisUrl?: string;
   /** Run the build of another checkout (its dist/), for A/B runs; this one by default. */
   root?: string;
-  /** Node arguments instead of the memory profile's (`--max-semi-space-size=2`). */
+  /** Node arguments for every process instead of the memory profile's (its young generation). */
   nodeArgs?: readonly string[];
 }
 
@@ -150,8 +154,9 @@ export async function startRatchet(settings: RatchetSettings): Promise<RatchetPr
     ...MEMORY_ENV,
   };
   const root = settings.root ?? repoRoot;
-  const nodeArgs = [
-    ...(settings.nodeArgs ?? NODE_MEMORY_ARGS),
+  // As the npm scripts start each (libs/config/src/memory-profile.ts), unless told otherwise.
+  const argsOf = (memoryArgs: readonly string[]): string[] => [
+    ...(settings.nodeArgs ?? memoryArgs),
     ...(settings.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfileDir}`] : []),
   ];
   const processes: ServiceProcess[] = [];
@@ -161,7 +166,7 @@ export async function startRatchet(settings: RatchetSettings): Promise<RatchetPr
   };
   try {
     processes.push(
-      startProcess(root, 'api', 'api', API_SCRIPT, nodeArgs, null, {
+      startProcess(root, 'api', 'api', API_SCRIPT, argsOf(NODE_MEMORY_ARGS), null, {
         ...common,
         DATABASE_URL: settings.databaseUrl,
         PORT: String(port),
@@ -174,7 +179,7 @@ export async function startRatchet(settings: RatchetSettings): Promise<RatchetPr
         'worker',
         `worker ${++workerCount}`,
         WORKER_SCRIPT,
-        nodeArgs,
+        argsOf(STEPS_NODE_MEMORY_ARGS),
         WORKER_READY_LINE,
         {
           ...common,

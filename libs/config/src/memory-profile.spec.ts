@@ -1,10 +1,16 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
-import { collectStartupGarbage, MEMORY_ENV, NODE_MEMORY_ARGS } from './memory-profile';
+import {
+  collectStartupGarbage,
+  MEMORY_ENV,
+  NODE_MEMORY_ARGS,
+  STEPS_NODE_MEMORY_ARGS,
+} from './memory-profile';
 
-// The settings that must be in place before Node starts live in three places besides the
-// constants: the npm scripts, the Dockerfile and the bench (which imports the constants).
+// The settings that must be in place before Node starts live in four places besides the
+// constants: the npm scripts, the Dockerfile, docker-compose.yml and the bench (which imports
+// the constants).
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const env = Object.entries(MEMORY_ENV).map(([name, value]) => `${name}=${value}`);
@@ -16,18 +22,24 @@ describe('the memory profile', () => {
     }
   ).scripts;
 
-  it.each(['dev', 'start', 'start:api', 'start:worker'])(
-    'npm run %s starts node with it',
-    (name) => {
-      const command = scripts[name];
-      for (const setting of [...env, ...NODE_MEMORY_ARGS]) expect(command).toContain(setting);
-    },
-  );
+  it.each([
+    ['start:api', NODE_MEMORY_ARGS],
+    ['start:worker', STEPS_NODE_MEMORY_ARGS],
+    ['start', STEPS_NODE_MEMORY_ARGS],
+    ['dev', STEPS_NODE_MEMORY_ARGS],
+  ])('npm run %s starts node with it', (name, args) => {
+    const command = scripts[name];
+    for (const setting of [...env, ...args]) expect(command).toContain(setting);
+  });
 
-  it('the Dockerfile sets it for every command', () => {
+  it("the Dockerfile sets the API's for every command, and compose the worker's", () => {
     const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
     expect(dockerfile).toContain(`ENV NODE_OPTIONS=${NODE_MEMORY_ARGS.join(' ')}`);
     for (const setting of env) expect(dockerfile).toContain(setting);
+    const compose = readFileSync(path.join(root, 'docker-compose.yml'), 'utf8');
+    expect(compose).toContain(
+      `command: ['node', ${STEPS_NODE_MEMORY_ARGS.map((arg) => `'${arg}'`).join(', ')}, 'dist/apps/worker/main.js']`,
+    );
   });
 });
 

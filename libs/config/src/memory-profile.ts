@@ -3,13 +3,30 @@ import { runInNewContext } from 'node:vm';
 
 // How ratchet's processes keep their resident memory small (docs/memory.md has the figures).
 //
-// Two of the settings must be in place before Node starts, so the npm scripts, the Dockerfile
-// and the bench all pass them: a small young generation (V8 grows it to 16 MB a half by
-// default, and start-up alone grows it to 32 MB) and two malloc arenas instead of one per
-// thread. The others are made here, at run time, as each process starts.
+// Two of the settings must be in place before Node starts, so the npm scripts, the Dockerfile,
+// docker-compose.yml and the bench all pass them: a small young generation (V8 grows it to
+// 16 MB a half by default, and start-up alone grows it to 32 MB) and two malloc arenas instead
+// of one per thread. The others are made here, at run time, as each process starts.
 
-/** Node arguments for every ratchet process. */
-export const NODE_MEMORY_ARGS: readonly string[] = ['--max-semi-space-size=2'];
+/**
+ * The processes that run steps (the worker, and `all` and `dev`, which hold one) allocate
+ * about 80 KB per step they run, and under load most of it is still in flight when the young
+ * generation fills. Its half size trades scavenges against resident memory: at 2 MB a burst of
+ * 2,000 fan-out responses made 620 scavenges per 12,000 steps (1.4 s of the worker's time), at
+ * 4 MB 287 (0.65 s) for 6 MB more at the peak (docs/memory.md). The API allocates less per
+ * request and already misses its peak target, so it keeps 2 MB.
+ */
+export const SEMI_SPACE_MB = { api: 2, steps: 4 } as const;
+
+/** Node arguments for the API process. */
+export const NODE_MEMORY_ARGS: readonly string[] = [
+  `--max-semi-space-size=${SEMI_SPACE_MB.api}`,
+];
+
+/** Node arguments for the processes that run steps: the worker, `all` and `dev`. */
+export const STEPS_NODE_MEMORY_ARGS: readonly string[] = [
+  `--max-semi-space-size=${SEMI_SPACE_MB.steps}`,
+];
 
 /** Environment for every ratchet process (glibc's malloc reads it at start-up). */
 export const MEMORY_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
