@@ -10,6 +10,7 @@ import {
   type NamedPid,
 } from './cpu';
 import { fanoutShape } from './fanout';
+import { gcBetween, readGc } from './gc';
 import { deleteRedisKeys } from './machine';
 import { startNoopToolServer } from './noop-tool-server';
 import { readOptions } from './options';
@@ -22,9 +23,10 @@ import { median } from './stats';
 // fan-out responses (model -> 4 parallel tool calls -> model, 6 steps, foreground POSTs all at
 // once) through one API and BENCH_WORKERS worker(s); for each burst, the CPU time (utime +
 // stime from /proc) of the API, the workers and the Postgres backends serving them, the
-// statements Postgres ran (pg_stat_statements, when the server loads it) and the Redis
-// commands each process sent (through wire taps). Each burst is one sample: figures are the
-// median of the bursts with their range. See docs/cpu.md.
+// statements Postgres ran (pg_stat_statements, when the server loads it), the Redis commands
+// each process sent (through wire taps) and the garbage collections each process ran (its
+// Prometheus metrics). Each burst is one sample: figures are the median of the bursts with
+// their range. See docs/cpu.md.
 
 interface BreakdownOptions {
   responses: number;
@@ -76,6 +78,11 @@ interface Sample {
   jobs: number;
   statements: StatementRow[];
   redis: { process: string; command: string; count: number }[];
+  /**
+   * Per process: young-generation collections (scavenges) and full ones per 1,000 steps, and
+   * the collector's main-thread ms per step.
+   */
+  gc: Record<string, { minor: number; major: number; ms: number }>;
 }
 
 function log(line: string): void {
@@ -211,8 +218,10 @@ async function main(cleanup: Cleanup): Promise<void> {
     if (statements) await db.query('SELECT pg_stat_statements_reset()');
     taps.forEach(({ tap }) => tap.reset());
     const before = snapshotCpu(await pids());
+    const gcBefore = await readGc(ratchet.metricsEndpoints());
     await burst();
     const spent = cpuBetween(before, snapshotCpu(await pids()));
+    const collected = gcBetween(gcBefore, await readGc(ratchet.metricsEndpoints()));
     ratchet.assertAlive();
     const steps = breakdown.responses * shape.steps;
     const rows = statements ? await readStatements(db) : [];
@@ -238,6 +247,16 @@ async function main(cleanup: Cleanup): Promise<void> {
           .reduce((sum, c) => sum + c.count, 0) / breakdown.responses,
       statements: rows,
       redis,
+      gc: Object.fromEntries(
+        [...collected].map(([name, kinds]) => [
+          name,
+          {
+            minor: ((kinds.get('minor')?.count ?? 0) * 1000) / steps,
+            major: ((kinds.get('major')?.count ?? 0) * 1000) / steps,
+            ms: ([...kinds.values()].reduce((sum, kind) => sum + kind.seconds, 0) * 1000) / steps,
+          },
+        ]),
+      ),
     };
     samples.push(sample);
     const total = Object.values(sample.cpuMs).reduce((a, b) => a + b, 0);
@@ -297,6 +316,21 @@ function report(
         samples.map((s) => s.redisCommands[name] ?? 0),
         2,
       )} |`,
+    );
+  }
+  for (const name of [...new Set(samples.flatMap((s) => Object.keys(s.gc)))].sort()) {
+    const of = (pick: (gc: Sample['gc'][string]) => number): number[] =>
+      samples.map((s) => (s.gc[name] ? pick(s.gc[name]) : 0));
+    lines.push(
+      `| scavenges per 1,000 steps, ${name} | ${spread(
+        of((gc) => gc.minor),
+        1,
+      )} |`,
+      `| full collections per 1,000 steps, ${name} | ${spread(
+        of((gc) => gc.major),
+        2,
+      )} |`,
+      `| collector ms (main thread), ${name} | ${spread(of((gc) => gc.ms))} |`,
     );
   }
   lines.push(

@@ -60,11 +60,19 @@ export interface RatchetProcesses {
   assertAlive(): void;
   /** The API as `api`, every worker as `worker`. */
   pids(): NamedPid[];
+  /** Where each process serves its Prometheus metrics, with the headers to read them. */
+  metricsEndpoints(): MetricsEndpoint[];
   /** Starts one more worker; resolves with its pid once it takes jobs. */
   addWorker(): Promise<number>;
   /** SIGKILLs the worker with this pid and resolves once it is gone. */
   killWorker(pid: number): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface MetricsEndpoint {
+  name: 'api' | 'worker';
+  url: string;
+  headers: Record<string, string>;
 }
 
 /**
@@ -173,7 +181,9 @@ export async function startRatchet(settings: RatchetSettings): Promise<RatchetPr
       }),
     );
     let workerCount = 0;
-    const startWorker = (): ServiceProcess => {
+    const workerMetricsPorts = new Map<ServiceProcess, number>();
+    const startWorker = async (): Promise<ServiceProcess> => {
+      const metricsPort = await freePort();
       const worker = startProcess(
         root,
         'worker',
@@ -185,12 +195,14 @@ export async function startRatchet(settings: RatchetSettings): Promise<RatchetPr
           ...common,
           DATABASE_URL: settings.workerDatabaseUrl ?? settings.databaseUrl,
           REDIS_URL: settings.workerRedisUrl ?? settings.redisUrl,
+          RATCHET_METRICS_PORT: String(metricsPort),
         },
       );
       processes.push(worker);
+      workerMetricsPorts.set(worker, metricsPort);
       return worker;
     };
-    for (let i = 0; i < settings.workers; i++) startWorker();
+    for (let i = 0; i < settings.workers; i++) await startWorker();
     const baseUrl = `http://127.0.0.1:${port}`;
     const assertAlive = (): void => processes.forEach((service) => service.assertAlive());
     await pollUntil(
@@ -208,8 +220,22 @@ export async function startRatchet(settings: RatchetSettings): Promise<RatchetPr
     );
     const pids = (): NamedPid[] =>
       processes.map((service) => ({ name: service.role, pid: service.pid }));
+    const metricsEndpoints = (): MetricsEndpoint[] =>
+      processes.map((service): MetricsEndpoint =>
+        service.role === 'api'
+          ? {
+              name: 'api',
+              url: `${baseUrl}/metrics`,
+              headers: { authorization: `Bearer ${adminKey}` },
+            }
+          : {
+              name: 'worker',
+              url: `http://127.0.0.1:${workerMetricsPorts.get(service)}/metrics`,
+              headers: {},
+            },
+      );
     const addWorker = async (): Promise<number> => {
-      const worker = startWorker();
+      const worker = await startWorker();
       await pollUntil(
         'a new worker',
         () => {
@@ -224,9 +250,19 @@ export async function startRatchet(settings: RatchetSettings): Promise<RatchetPr
       const worker = processes.find((service) => service.role === 'worker' && service.pid === pid);
       if (!worker) throw new Error(`no worker with pid ${pid}`);
       processes.splice(processes.indexOf(worker), 1);
+      workerMetricsPorts.delete(worker);
       await worker.kill();
     };
-    return { baseUrl, adminKey, assertAlive, pids, addWorker, killWorker, stop };
+    return {
+      baseUrl,
+      adminKey,
+      assertAlive,
+      pids,
+      metricsEndpoints,
+      addWorker,
+      killWorker,
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;
