@@ -19,9 +19,7 @@ import { runInNewContext } from 'node:vm';
 export const SEMI_SPACE_MB = { api: 2, steps: 4 } as const;
 
 /** Node arguments for the API process. */
-export const NODE_MEMORY_ARGS: readonly string[] = [
-  `--max-semi-space-size=${SEMI_SPACE_MB.api}`,
-];
+export const NODE_MEMORY_ARGS: readonly string[] = [`--max-semi-space-size=${SEMI_SPACE_MB.api}`];
 
 /** Node arguments for the processes that run steps: the worker, `all` and `dev`. */
 export const STEPS_NODE_MEMORY_ARGS: readonly string[] = [
