@@ -106,11 +106,14 @@ function environmentOf(name: string, ports: Record<string, number> = {}): Record
 }
 
 function start(name: string, ports: Record<string, number> = {}): ServiceProcess {
-  const [program, script, ...args] = compose.services[name].command ?? [];
+  const [program, ...rest] = compose.services[name].command ?? [];
   expect(program).toBe('node');
+  // Node's options come first (the worker's young generation), then the script and its own.
+  const at = rest.findIndex((arg) => !arg.startsWith('-'));
+  const [nodeArgs, script, args] = [rest.slice(0, at), rest[at], rest.slice(at + 1)];
   expect(existsSync(path.join(repoRoot, script))).toBe(true);
   // NODE_OPTIONS from the image applies to node itself, as in the container.
-  const service = startProcess(script, environmentOf(name, ports), args);
+  const service = startProcess(script, environmentOf(name, ports), args, repoRoot, nodeArgs);
   running.push(service);
   return service;
 }

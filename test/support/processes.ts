@@ -22,8 +22,10 @@ export function startProcess(
   args: string[] = [],
   /** The checkout to run it from. */
   root = repoRoot,
+  /** Node's own options, before the script (as a compose service's command has them). */
+  nodeArgs: string[] = [],
 ): ServiceProcess {
-  const child = spawn(process.execPath, [path.join(root, script), ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(root, script), ...args], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
