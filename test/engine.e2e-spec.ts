@@ -185,7 +185,7 @@ describe('with default limits', () => {
       tools: [fn('echo')],
     });
     const call = tools.calls[before];
-    expect(call.idempotencyKey).toMatch(/^step_[0-9a-f]{48}$/);
+    expect(call.idempotencyKey).toMatch(/^step_[0-9a-f]{24}$/);
     expect(call.body).toEqual({ k: 1 });
   });
 
