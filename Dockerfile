@@ -1,12 +1,12 @@
 # One image for every ratchet process; the command picks api, worker or the migrator.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
-# Install first (the postinstall generates the Prisma client from the schema).
-COPY package.json package-lock.json prisma.config.ts ./
+# Install first, so that the dependencies' layer is kept while only the sources change.
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json prisma.config.ts ./
 COPY prisma ./prisma
 COPY scripts ./scripts
-RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
 COPY apps ./apps
 COPY libs ./libs
 RUN npm run build && npm prune --omit=dev --ignore-scripts

@@ -4,14 +4,7 @@ import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
   {
-    ignores: [
-      'dist/**',
-      'coverage/**',
-      '.data/**',
-      'libs/store/src/generated/**',
-      '**/*.js',
-      '**/*.mjs',
-    ],
+    ignores: ['dist/**', 'coverage/**', '.data/**', '**/*.js', '**/*.mjs'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { build, type Plugin } from 'esbuild';
+import { build } from 'esbuild';
 
 // `npm run build`, after tsc: bundles each app's compiled entry point into one CommonJS file,
 // dist/apps/<app>/main.js, which is what the npm scripts, the image and the tests run. Node 20
@@ -18,14 +18,9 @@ const DIST = path.join(ROOT, 'dist');
 /** The apps with a process entry point (apps/<app>/src/main.ts). */
 const APPS = ['api', 'worker', 'all', 'dev'] as const;
 
-/** Prisma's generated client: loaded from dist/ at run time (see keepGeneratedClientOutside). */
-const GENERATED_CLIENT = path.join(DIST, 'libs', 'store', 'src', 'generated') + path.sep;
-
 /** Packages required from node_modules at run time rather than bundled. */
 const EXTERNAL = [
-  // Read files next to their own modules: the query compiler's WebAssembly, BullMQ's Lua
-  // scripts, Swagger UI's assets.
-  '@prisma/*',
+  // Read files next to their own modules: BullMQ's Lua scripts, Swagger UI's assets.
   'bullmq',
   'swagger-ui-dist',
   // Required by those packages too: bundled, they would be loaded twice, and pg's errors would
@@ -41,24 +36,6 @@ const EXTERNAL = [
   'class-transformer',
 ];
 
-/**
- * Leaves Prisma's generated client outside the bundle, required by its path relative to the
- * bundle (esbuild would keep the relative path as the importing module wrote it, which is
- * wrong from dist/apps/<app>/).
- */
-function keepGeneratedClientOutside(outDir: string): Plugin {
-  return {
-    name: 'keep-generated-client-outside',
-    setup(bundle) {
-      bundle.onResolve({ filter: /^\.\.?\// }, ({ path: request, resolveDir }) => {
-        const target = path.resolve(resolveDir, request);
-        if (!target.startsWith(GENERATED_CLIENT)) return undefined;
-        return { path: `./${path.relative(outDir, target)}`, external: true };
-      });
-    },
-  };
-}
-
 async function bundleApp(app: (typeof APPS)[number]): Promise<void> {
   const outfile = path.join(DIST, 'apps', app, 'main.js');
   await build({
@@ -69,7 +46,6 @@ async function bundleApp(app: (typeof APPS)[number]): Promise<void> {
     target: 'node20',
     format: 'cjs',
     external: EXTERNAL,
-    plugins: [keepGeneratedClientOutside(path.dirname(outfile))],
     // Nest's ES modules call createRequire(import.meta.url), which CommonJS has no value for.
     define: { 'import.meta.url': 'importMetaUrl' },
     banner: { js: "const importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },

@@ -1,5 +1,5 @@
-import { PrismaService, ResponsesRepository, Sql } from '@ratchet/store';
-import { Client, type Pool } from 'pg';
+import { ResponsesRepository, Sql } from '@ratchet/store';
+import { Client } from 'pg';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 
 // A foreground request waits for its response's terminal notice; lost notices are made up
@@ -79,16 +79,12 @@ it('wakes a request whose terminal notice was lost, within about a second', asyn
   }
 });
 
-/** Counts every connection the API's two Postgres pools hand out, whatever the query. */
+/** Counts every connection the API's one Postgres pool hands out, whatever the query. */
 function countApiCheckouts(): { count: number; stop(): void } {
-  const pools = [
-    ratchet.api.get(Sql).pool,
-    // Prisma's pool is its service's own; the test reaches it to count what Prisma sends too.
-    ratchet.api.get<PrismaService, { pool: Pool }>(PrismaService).pool,
-  ];
-  const counter = { count: 0, stop: () => pools.forEach((pool) => pool.off('acquire', count)) };
+  const pool = ratchet.api.get(Sql).pool;
+  const counter = { count: 0, stop: () => pool.off('acquire', count) };
   const count = (): void => void (counter.count += 1);
-  pools.forEach((pool) => pool.on('acquire', count));
+  pool.on('acquire', count);
   return counter;
 }
 

@@ -30,10 +30,10 @@ export const STEPS_NODE_MEMORY_ARGS: readonly string[] = [
 export const MEMORY_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
 
 /**
- * Compiles WebAssembly with V8's baseline compiler only. Prisma's query compiler is 3.4 MB of
- * WebAssembly that the optimising tier would add about 35 MB of machine code for, on queries
- * that ratchet mostly sends as raw SQL; undici's HTTP parser is the other module, and a small
- * one. Must run before the first module is compiled (before Prisma connects).
+ * Compiles WebAssembly with V8's baseline compiler only. The one module ratchet runs now is
+ * undici's HTTP parser, small; the flag was for Prisma's 3.4 MB query compiler, which the
+ * optimising tier added about 35 MB of machine code for, and which no process loads any more
+ * (its queries go through node-postgres). Must run before the first module is compiled.
  */
 export function useBaselineWasm(): void {
   setFlagsFromString('--liftoff-only');

@@ -7,7 +7,6 @@ export * from './conversations.repository';
 export * from './events.repository';
 export * from './liveness-session';
 export * from './operations.repository';
-export * from './prisma.service';
 export * from './progress.repository';
 export * from './recovery.repository';
 export * from './response-list.repository';

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ApiKeysRepository } from './api-keys.repository';
-import { PrismaService } from './prisma.service';
+import { Sql } from './sql';
 
 // `npm run keys -- create --name NAME [--admin]` prints a new key once;
 // `npm run keys -- list` and `npm run keys -- revoke --id ID` manage them.
@@ -19,8 +19,8 @@ async function main(): Promise<number> {
     process.stderr.write('keys: DATABASE_URL must be set\n');
     return 1;
   }
-  const prisma = new PrismaService(url, 1);
-  const keys = new ApiKeysRepository(prisma);
+  const sql = new Sql(url, 1);
+  const keys = new ApiKeysRepository(sql);
   try {
     switch (positionals[0]) {
       case 'create': {
@@ -52,7 +52,7 @@ async function main(): Promise<number> {
     process.stderr.write(`${usage}\n`);
     return 2;
   } finally {
-    await prisma.$disconnect();
+    await sql.onModuleDestroy();
   }
 }
 

@@ -91,8 +91,10 @@ export function createPool(connectionString: string, max: number): Pool {
 }
 
 /**
- * node-postgres for the engine's hot path: one round trip per call, prepared statements,
- * no ORM in between. Prisma serves everything else. JSON parameters are passed as text
+ * node-postgres for every query ratchet makes: one pool per process, one round trip per call,
+ * prepared statements, no ORM in between. Prisma owns the schema and its migrations (prisma/),
+ * not the queries: its client's query compiler cost the API about 16 MB resident for the
+ * API-key queries alone (docs/memory.md). JSON parameters are passed as text
  * (`JSON.stringify`), since node-postgres turns JS arrays into Postgres arrays.
  */
 export class Sql implements OnModuleDestroy {

@@ -5,7 +5,6 @@ import { ApiKeysRepository } from './api-keys.repository';
 import { ConversationsRepository } from './conversations.repository';
 import { EventsRepository } from './events.repository';
 import { OperationsRepository } from './operations.repository';
-import { PrismaService } from './prisma.service';
 import { ProgressRepository } from './progress.repository';
 import { RecoveryRepository } from './recovery.repository';
 import { ResponseListRepository } from './response-list.repository';
@@ -44,11 +43,6 @@ const repositories = [
 @Module({
   providers: [
     {
-      provide: PrismaService,
-      inject: [AppConfig],
-      useFactory: (config: AppConfig) => new PrismaService(config.env.DATABASE_URL),
-    },
-    {
       provide: Sql,
       inject: [AppConfig],
       useFactory: (config: AppConfig) => new Sql(config.env.DATABASE_URL),
@@ -65,6 +59,6 @@ const repositories = [
     },
     ...repositories,
   ],
-  exports: [PrismaService, Sql, Sealer, ...repositories],
+  exports: [Sql, Sealer, ...repositories],
 })
 export class StoreModule {}

@@ -13,7 +13,6 @@ describe('isDatabaseUnavailable', () => {
     ['a dropped connection', new Error('Connection terminated unexpectedly')],
     ['a closed client', new Error('Client was closed and is not queryable')],
     ['a pool timeout', new Error('timeout exceeded when trying to connect')],
-    ['Prisma failing to reach it', withCode("Can't reach database server", 'P1001')],
     ['a wrapped driver error', new Error('query failed', { cause: withCode('x', 'ECONNREFUSED') })],
     [
       'an aggregate of refused connections',

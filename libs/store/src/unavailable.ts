@@ -1,15 +1,13 @@
 /**
  * Whether an error means Postgres could not be reached or dropped the connection (as opposed
  * to a query that failed): socket errors, SQLSTATE classes 08 (connection exception) and 57P
- * (operator intervention: shutdown, restart), node-postgres's own messages for a dead
- * connection, and Prisma's codes for the same. Looks through `cause` chains, where the
- * Prisma adapter keeps the driver's error.
+ * (operator intervention: shutdown, restart) and node-postgres's own messages for a dead
+ * connection. Looks through `cause` chains, where a wrapping error keeps the driver's.
  */
 export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   if (!(error instanceof Error) || depth > 5) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && (/^(08|57P)/.test(code) || SYSTEM_CODES.has(code))) return true;
-  if (typeof code === 'string' && PRISMA_CODES.has(code)) return true;
   if (DEAD_CONNECTION.test(error.message)) return true;
   if (
     error instanceof AggregateError &&
@@ -30,8 +28,5 @@ const SYSTEM_CODES: ReadonlySet<string> = new Set([
   'ENETUNREACH',
 ]);
 
-/** Prisma: can't reach the server, timed out, server closed the connection, pool timeout. */
-const PRISMA_CODES: ReadonlySet<string> = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
-
 const DEAD_CONNECTION =
-  /Connection terminated|not queryable|Connection ended|timeout exceeded when trying to connect|DatabaseNotReachable|the database system is (starting up|shutting down)/i;
+  /Connection terminated|not queryable|Connection ended|timeout exceeded when trying to connect|the database system is (starting up|shutting down)/i;

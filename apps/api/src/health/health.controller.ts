@@ -1,17 +1,19 @@
 import { Controller, Get, Res } from '@nestjs/common';
 import { JobQueue } from '@ratchet/queue';
-import { PrismaService } from '@ratchet/store';
+import { Sql, statement } from '@ratchet/store';
 import type { Response } from 'express';
 import { Public } from '../auth/public.decorator';
 
 type Check = 'ok' | 'unavailable';
+
+const PING = statement('readiness-ping', 'SELECT 1');
 
 /** Liveness (the process answers) and readiness (Postgres and Redis answer too). */
 @Public()
 @Controller()
 export class HealthController {
   constructor(
-    private readonly prisma: PrismaService,
+    private readonly sql: Sql,
     private readonly queue: JobQueue,
   ) {}
 
@@ -25,7 +27,7 @@ export class HealthController {
     @Res({ passthrough: true }) response: Response,
   ): Promise<{ status: Check; postgres: Check; redis: Check }> {
     const [postgres, redis] = await Promise.all([
-      probe(() => this.prisma.$queryRaw`SELECT 1`),
+      probe(() => this.sql.query(PING)),
       probe(() => this.queue.ping()),
     ]);
     const body = {
