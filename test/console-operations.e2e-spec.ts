@@ -182,11 +182,13 @@ describe('operator controls', () => {
     const rows = page.locator('[data-testid=workers] [data-worker]');
     await waitFor('two workers in the view', async () => (await rows.count()) === 2);
 
-    // A worker drains while it runs steps: draining, then drained once they finished.
+    // A worker drains while it runs steps: draining, then drained once they finished. The
+    // steps last long enough for the page to show the draining state on a loaded machine,
+    // where the in-flight count and the drain's notices reach it seconds late.
     const busyMarker = Date.now();
     const busy = await create(
       team.key,
-      [1, 2, 3].map((n) => `/call search {"ms":6000,"marker":${busyMarker + n}}`).join('\n'),
+      [1, 2, 3].map((n) => `/call search {"ms":15000,"marker":${busyMarker + n}}`).join('\n'),
     );
     const busiest = await waitFor('a worker with in-flight steps', async () => {
       for (const row of await rows.all()) {
@@ -211,7 +213,7 @@ describe('operator controls', () => {
     // Drained once its steps finished: told live, with no reload.
     await page
       .locator(`[data-worker="${drainedId}"][data-drain=drained]`)
-      .waitFor({ timeout: 20_000 });
+      .waitFor({ timeout: 30_000 });
     expect(await ended(busy)).toBe('completed');
 
     // Every action is in the audit panel: who, what, the dry runs too.
