@@ -8,7 +8,7 @@ import { epochMs } from './stats';
 // none of ratchet's logic. Each job does one INSERT through `pg` and, unless it ends its chain,
 // enqueues the next job of the chain. It is wired like ratchet's worker: one ioredis connection
 // shared by the Queue and the Worker (BullMQ duplicates it for blocking reads), a pg pool of
-// 20 (ratchet's Prisma pool size), and the same job options.
+// 20 (the size of ratchet's pool), and the same job options.
 //
 // Started by baseline.ts with fork(); says `ready` over IPC, stops on SIGTERM or disconnect.
 
