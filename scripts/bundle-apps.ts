@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { build } from 'esbuild';
+import { lazyDateFormat } from './lazy-date-format';
 
 // `npm run build`, after tsc: bundles each app's compiled entry point into one CommonJS file,
 // dist/apps/<app>/main.js, which is what the npm scripts, the image and the tests run. Node 20
@@ -46,6 +47,7 @@ async function bundleApp(app: (typeof APPS)[number]): Promise<void> {
     target: 'node20',
     format: 'cjs',
     external: EXTERNAL,
+    plugins: [lazyDateFormat],
     // Nest's ES modules call createRequire(import.meta.url), which CommonJS has no value for.
     define: { 'import.meta.url': 'importMetaUrl' },
     banner: { js: "const importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },

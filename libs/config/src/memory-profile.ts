@@ -5,8 +5,8 @@ import { runInNewContext } from 'node:vm';
 //
 // Two of the settings must be in place before Node starts, so the npm scripts, the Dockerfile,
 // docker-compose.yml and the bench all pass them: a small young generation (V8 grows it to
-// 16 MB a half by default, and start-up alone grows it to 32 MB) and two malloc arenas instead
-// of one per thread. The others are made here, at run time, as each process starts.
+// 16 MB a half by default, and start-up alone grows it to 32 MB) and malloc's settings. The
+// others are made here, at run time, as each process starts.
 
 /**
  * The processes that run steps (the worker, and `all` and `dev`, which hold one) allocate
@@ -26,8 +26,21 @@ export const STEPS_NODE_MEMORY_ARGS: readonly string[] = [
   `--max-semi-space-size=${SEMI_SPACE_MB.steps}`,
 ];
 
-/** Environment for every ratchet process (glibc's malloc reads it at start-up). */
-export const MEMORY_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
+/**
+ * Environment for every ratchet process; glibc's malloc reads it at start-up.
+ *
+ * - Two malloc arenas rather than one per thread (each thread of libuv's pool would otherwise
+ *   reserve its own).
+ * - Memory freed at the top of the heap goes back to the system once 128 KB of it is free.
+ *   By default glibc raises that threshold as large blocks are freed (up to 64 MB), and it
+ *   rises as each process starts: V8 frees the scratch memory it compiled start-up's code in
+ *   (about 8 MB at its peak), and malloc kept 3 to 4 MB of it, idle (docs/memory.md, "malloc's
+ *   trim threshold"). A fixed threshold also keeps the one for using mmap at its default.
+ */
+export const MEMORY_ENV: Readonly<Record<string, string>> = {
+  MALLOC_ARENA_MAX: '2',
+  MALLOC_TRIM_THRESHOLD_: '131072',
+};
 
 /**
  * Compiles WebAssembly with V8's baseline compiler only. The one module ratchet runs now is
