@@ -1,5 +1,6 @@
 import { ResponsesRepository, Sql } from '@ratchet/store';
 import { Client } from 'pg';
+import { TerminalWaits } from '../apps/api/src/responses/terminal-waits';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 
 // A foreground request waits for its response's terminal notice; lost notices are made up
@@ -122,3 +123,54 @@ it('sends Postgres nothing per waiting request: at most the shared check, once a
     await db.end();
   }
 });
+
+it('stops waiting for clients that leave, and their responses run to their end', async () => {
+  // The responses the API is waiting on for its requests (a private field).
+  const waiters = Reflect.get(ratchet.api.get(TerminalWaits), 'waiters') as Map<string, unknown>;
+  const marker = `Leaving ${Date.now()}`;
+  const clients = Array.from({ length: 20 }, () => new AbortController());
+  const requests = clients.map((client, i) =>
+    ratchet
+      .request('/v1/responses', {
+        key,
+        method: 'POST',
+        body: JSON.stringify({ model: 'mock', input: `/sleep 8000\n${marker} ${i}` }),
+        signal: client.signal,
+      })
+      .then(
+        () => 'answered',
+        (error: Error) => error.name,
+      ),
+  );
+  const waiting = (): number => waiters.size;
+  await until(() => waiting() >= 20, 10_000);
+  for (const client of clients) client.abort();
+  expect(await Promise.all(requests)).toEqual(clients.map(() => 'AbortError'));
+  // Each wait ends as its exchange closes, long before its response does: nothing of the
+  // departed requests stays registered.
+  await until(() => waiting() === 0, 3_000);
+  expect(waiting()).toBe(0);
+  const db = new Client({ connectionString: ratchet.database.url });
+  await db.connect();
+  try {
+    const statuses = async (): Promise<string[]> =>
+      (
+        await db.query<{ status: string }>(
+          `SELECT status FROM responses WHERE request->>'input' LIKE $1`,
+          [`%${marker}%`],
+        )
+      ).rows.map((row) => row.status);
+    await until(async () => (await statuses()).every((status) => status === 'completed'), 20_000);
+    expect(await statuses()).toEqual(clients.map(() => 'completed'));
+  } finally {
+    await db.end();
+  }
+});
+
+/** Polls `done` every 50 ms until it holds or `ms` pass. */
+async function until(done: () => boolean | Promise<boolean>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await done()) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

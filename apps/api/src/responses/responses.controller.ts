@@ -19,6 +19,7 @@ import { EventStreamService } from './event-stream.service';
 import { parseInputItemsQuery } from './input-items.query';
 import type { ProgressView } from './progress';
 import { ResponsesService } from './responses.service';
+import type { ClientGone } from './terminal-waits';
 import { parseIdempotencyKey, parseRetrieveQuery } from './request-headers';
 import { traceparentToStore } from '@ratchet/telemetry';
 
@@ -30,6 +31,18 @@ export function exchangeClosed(response: Response): AbortSignal {
   const controller = new AbortController();
   response.once('close', () => controller.abort(EXCHANGE_CLOSED));
   return controller.signal;
+}
+
+/** The client of an exchange is gone once the exchange ends: answered, or left first. */
+export function exchangeGone(response: Response): ClientGone {
+  return (listener) => {
+    if (response.closed) {
+      listener();
+      return () => undefined;
+    }
+    response.once('close', listener);
+    return () => response.off('close', listener);
+  };
 }
 
 @Controller('v1/responses')
@@ -47,7 +60,7 @@ export class ResponsesController {
     @Req() request: Request,
     @Res() response: Response,
   ): Promise<void> {
-    const created = await this.responses.create(body, principal, exchangeClosed(response), {
+    const created = await this.responses.create(body, principal, exchangeGone(response), {
       idempotencyKey: parseIdempotencyKey(idempotencyKey),
       traceparent: traceparentToStore(request.headers.traceparent),
     });

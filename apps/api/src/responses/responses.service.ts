@@ -46,7 +46,7 @@ import { InputResolver } from '../items/input-resolver.service';
 import { ApprovalAnswers } from './approval-answers';
 import type { InputItemsQuery } from './input-items.query';
 import { progressView, type ProgressView } from './progress';
-import { TerminalWaits, type TerminalWait } from './terminal-waits';
+import { TerminalWaits, type ClientGone, type TerminalWait } from './terminal-waits';
 
 /**
  * What creating a response gives the caller: the response, or its stream to follow with
@@ -107,7 +107,7 @@ export class ResponsesService {
   async create(
     body: unknown,
     principal: Principal,
-    signal: AbortSignal,
+    gone: ClientGone,
     options: CreateOptions = {},
   ): Promise<Created> {
     const started = await this.start(body, principal, options);
@@ -116,7 +116,7 @@ export class ResponsesService {
     // context and the recorded response belonged to start()'s, and are garbage by now.
     const { watch, replayed } = started;
     try {
-      return { type: 'response', response: assembleResponse(await watch.ended(signal)), replayed };
+      return { type: 'response', response: assembleResponse(await watch.ended(gone)), replayed };
     } finally {
       watch.close();
     }

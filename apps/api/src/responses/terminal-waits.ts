@@ -10,13 +10,34 @@ import { ResponsesRepository } from '@ratchet/store';
  */
 export const TERMINAL_RECHECK_MS = 1000;
 
+/**
+ * How a waiting request learns that its client has gone (its HTTP exchange or WebSocket
+ * closed): calls `listener` once when it goes, at once if it has; returns what stops
+ * listening. A callback rather than an AbortSignal: a signal, its controller and its listener
+ * were close to a kilobyte of each waiting request's 16 (docs/memory.md, "What a waiting
+ * request holds").
+ */
+export type ClientGone = (listener: () => void) => () => void;
+
+/** ClientGone for a client whose going aborts `signal`. */
+export function goneWhenAborted(signal: AbortSignal): ClientGone {
+  return (listener) => {
+    if (signal.aborted) {
+      listener();
+      return () => undefined;
+    }
+    signal.addEventListener('abort', listener, { once: true });
+    return () => signal.removeEventListener('abort', listener);
+  };
+}
+
 /** A request waiting for its response to end (see TerminalWaits.watch). */
 export interface TerminalWait {
   /**
-   * Resolves with the response once it has ended; when `signal` aborts first (the client
-   * left), with the response as it is then.
+   * Resolves with the response once it has ended; when its client goes first, with the
+   * response as it is then.
    */
-  ended(signal: AbortSignal): Promise<ResponseRecord>;
+  ended(gone: ClientGone): Promise<ResponseRecord>;
   /** Stops waiting. */
   close(): void;
 }
@@ -64,11 +85,12 @@ export class TerminalWaits implements OnModuleDestroy {
       );
     });
     return {
-      ended: (signal) =>
+      ended: (gone) =>
         new Promise<ResponseRecord>((resolve, reject) => {
           if (finished) return resolve(finished);
+          let stopListening = (): void => undefined;
           const done = (): void => {
-            signal.removeEventListener('abort', onAbort);
+            stopListening();
             this.remove(current);
           };
           const current: Waiter = {
@@ -82,7 +104,7 @@ export class TerminalWaits implements OnModuleDestroy {
               reject(error);
             },
           };
-          const onAbort = (): void => {
+          const onGone = (): void => {
             this.responses.findById(id).then(
               (record) =>
                 record
@@ -94,8 +116,7 @@ export class TerminalWaits implements OnModuleDestroy {
           };
           waiter = current;
           this.add(current);
-          if (signal.aborted) onAbort();
-          else signal.addEventListener('abort', onAbort, { once: true });
+          stopListening = gone(onGone);
         }),
       close: () => {
         unsubscribe();

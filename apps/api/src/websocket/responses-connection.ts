@@ -6,6 +6,7 @@ import { describeError } from '../errors/describe-error';
 import { newRequestId } from '../http/request-id';
 import type { EventStreamService } from '../responses/event-stream.service';
 import type { ResponsesService } from '../responses/responses.service';
+import { goneWhenAborted } from '../responses/terminal-waits';
 import { parseResponseCreate } from './client-events';
 import { ConversationCache } from './conversation-cache';
 import { WebSocketSink } from './websocket-sink';
@@ -118,7 +119,7 @@ export class ResponsesConnection {
       const created = await this.services.responses.create(
         body,
         this.principal,
-        this.closedSignal.signal,
+        goneWhenAborted(this.closedSignal.signal),
         { heldConversation: (id) => this.conversations.get(id) },
       );
       if (created.type !== 'stream') throw new Error('response.create did not stream');
