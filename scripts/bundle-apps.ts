@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { build } from 'esbuild';
-import { lazyDateFormat } from './lazy-date-format';
+import { BUNDLE_OPTIONS } from './bundle-options';
 
 // `npm run build`, after tsc: bundles each app's compiled entry point into one CommonJS file,
 // dist/apps/<app>/main.js, which is what the npm scripts, the image and the tests run. Node 20
@@ -19,48 +19,14 @@ const DIST = path.join(ROOT, 'dist');
 /** The apps with a process entry point (apps/<app>/src/main.ts). */
 const APPS = ['api', 'worker', 'all', 'dev'] as const;
 
-/** Packages required from node_modules at run time rather than bundled. */
-const EXTERNAL = [
-  // Read files next to their own modules: BullMQ's Lua scripts, Swagger UI's assets.
-  'bullmq',
-  'swagger-ui-dist',
-  // Required by those packages too: bundled, they would be loaded twice, and pg's errors would
-  // fail `instanceof` checks against the other copy.
-  'ioredis',
-  'pg',
-  'pg-native',
-  // Loaded lazily by Nest only when an app uses them (none of ratchet's does); outside the
-  // bundle their require fails as it does unbundled.
-  '@nestjs/microservices',
-  '@nestjs/websockets',
-  'class-validator',
-  'class-transformer',
-];
-
 async function bundleApp(app: (typeof APPS)[number]): Promise<void> {
   const outfile = path.join(DIST, 'apps', app, 'main.js');
   await build({
     entryPoints: [path.join(DIST, 'apps', app, 'src', 'main.js')],
     outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    external: EXTERNAL,
-    plugins: [lazyDateFormat],
-    // Nest's ES modules call createRequire(import.meta.url), which CommonJS has no value for.
-    define: { 'import.meta.url': 'importMetaUrl' },
-    banner: { js: "const importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-    // No keepNames: it wraps function and class expressions in a call that sets their name,
-    // which cost a quarter of the fan-out burst's throughput. Without it, classes of bundled
-    // packages that share a name get a suffix (Nest's Module class becomes Module2); ratchet's
-    // own classes, each in its compiled module's scope, keep theirs, which Nest's tokens and
-    // log contexts use.
-    // Without comments the source is ASCII, so V8 holds it at one byte a character instead
-    // of two; without whitespace it is 6 MB instead of 8. Stack traces map back to the
-    // TypeScript sources through the source map (`node --enable-source-maps`).
-    minifyWhitespace: true,
-    minifySyntax: true,
+    ...BUNDLE_OPTIONS,
+    // Stack traces map back to the TypeScript sources through the source map
+    // (`node --enable-source-maps`).
     legalComments: 'linked',
     sourcemap: 'linked',
     sourcesContent: false,

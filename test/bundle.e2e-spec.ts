@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
-import { lazyDateFormat } from '../scripts/lazy-date-format';
+import { BUNDLE_OPTIONS } from '../scripts/bundle-options';
 import { repoRoot } from './support/processes';
 
 // `npm run build` bundles each app's entry point (scripts/bundle-apps.ts); these check that the
@@ -65,7 +65,7 @@ describe('bundled entry points', () => {
     },
   );
 
-  it("Nest's loggers, bundled, still print timestamps, building their formatter once", async () => {
+  it("Nest's loggers, bundled as the apps are, still print timestamps, building their formatter once", async () => {
     const bundle = await build({
       stdin: {
         contents: [
@@ -78,19 +78,8 @@ describe('bundled entry points', () => {
         ].join('\n'),
         resolveDir: repoRoot,
       },
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
+      ...BUNDLE_OPTIONS,
       write: false,
-      external: [
-        '@nestjs/microservices',
-        '@nestjs/websockets',
-        'class-validator',
-        'class-transformer',
-      ],
-      define: { 'import.meta.url': 'importMetaUrl' },
-      banner: { js: "const importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-      plugins: [lazyDateFormat],
       logLevel: 'silent',
     });
     const run = spawnSync(process.execPath, ['--require', INTL_PRELOAD, '-'], {
