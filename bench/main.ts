@@ -37,6 +37,12 @@ const STREAM_INTERVAL_MS = 10;
 
 /** How long ratchet's processes idle after start-up before their memory is read. */
 const IDLE_SETTLE_MS = 2_000;
+/**
+ * When it is read again, settled: V8 runs a full collection of its own a few seconds after
+ * start-up's last one once a process is idle (its memory reducer), which gives back the pages
+ * start-up's garbage held (docs/memory.md, "Idle, settled").
+ */
+const IDLE_SETTLED_MS = 15_000;
 
 function formatMb(byKind: Record<string, number>): string {
   return Object.entries(byKind)
@@ -92,6 +98,12 @@ async function main(cleanup: Cleanup): Promise<void> {
   const idleResidentMb = largestByName(residentNow(ratchet.pids()));
   const idlePrivateMb = largestByName(residentNow(ratchet.pids(), privateMb));
   log(`idle resident memory: ${formatMb(idleResidentMb)} (private: ${formatMb(idlePrivateMb)})`);
+  await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLED_MS - IDLE_SETTLE_MS));
+  const settledResidentMb = largestByName(residentNow(ratchet.pids()));
+  const settledPrivateMb = largestByName(residentNow(ratchet.pids(), privateMb));
+  log(
+    `idle resident memory, settled: ${formatMb(settledResidentMb)} (private: ${formatMb(settledPrivateMb)})`,
+  );
 
   const cpu: CpuProbe = async () =>
     snapshotCpu([...ratchet.pids(), ...(await postgresBackends(db))]);
@@ -345,6 +357,8 @@ async function main(cleanup: Cleanup): Promise<void> {
     baseline,
     idleResidentMb,
     idlePrivateMb,
+    settledResidentMb,
+    settledPrivateMb,
     fanout: fanout && fanoutFloor ? { ratchet: fanout, floor: fanoutFloor } : null,
     trace,
     failover,

@@ -45,6 +45,9 @@ export interface BenchResults {
   idleResidentMb: Record<string, number>;
   /** The private (anonymous) part of each idle process's resident set, MB. */
   idlePrivateMb: Record<string, number>;
+  /** The same, read again once V8's first idle collection has run (15 s after start-up). */
+  settledResidentMb: Record<string, number>;
+  settledPrivateMb: Record<string, number>;
   /** Null when BENCH_FANOUT_RESPONSES is 0. */
   fanout: { ratchet: FanoutResult; floor: FanoutFloorResult } | null;
   trace: TraceResult | null;
@@ -117,7 +120,13 @@ function failoverVerdicts(failover: FailoverResult | null): string {
 | kill-to-rerun p95 <= ${int(TARGETS.killToRerunP95Ms)} ms | ${int(p95)} ms (max ${int(failover.killToRerun.max)} ms) | ${verdict(p95 <= TARGETS.killToRerunP95Ms)} |`;
 }
 
-function fanoutVerdicts({ fanout, idleResidentMb, idlePrivateMb }: BenchResults): string {
+function fanoutVerdicts({
+  fanout,
+  idleResidentMb,
+  idlePrivateMb,
+  settledResidentMb,
+  settledPrivateMb,
+}: BenchResults): string {
   if (!fanout) return '';
   const { ratchet, floor } = fanout;
   const perStep = ratchet.perStepP50 / floor.perStepP50;
@@ -130,7 +139,7 @@ function fanoutVerdicts({ fanout, idleResidentMb, idlePrivateMb }: BenchResults)
 | fan-out per-step p50 <= ${TARGETS.fanoutPerStepRatio}x the floor's (model -> ${ratchet.shape.steps - 2} tools -> model, ${ms(floor.perStepP50)} ms) | ${ms(ratchet.perStepP50)} ms, ${perStep.toFixed(2)}x | ${verdict(perStep <= TARGETS.fanoutPerStepRatio)} |
 | fan-out throughput >= ${TARGETS.fanoutThroughputRatio}x the floor's (${burst}, ${int(floor.burst.stepsPerSecond)} steps/s) | ${int(ratchet.burst.stepsPerSecond)} steps/s, ${throughput.toFixed(2)}x | ${verdict(throughput >= TARGETS.fanoutThroughputRatio)} |
 | Postgres WAL per fan-out response <= ${int(TARGETS.fanoutWalBytes / 1024)} KB | ${(wal / 1024).toFixed(1)} KB (floor ${(floor.burst.walBytesPerResponse / 1024).toFixed(1)} KB) | ${verdict(wal <= TARGETS.fanoutWalBytes)} |
-| idle resident memory <= ${TARGETS.idleResidentMb} MB per process (private part in brackets) | ${residentList(idleResidentMb, idlePrivateMb)} | ${verdict(idle <= TARGETS.idleResidentMb)} |
+| idle resident memory <= ${TARGETS.idleResidentMb} MB per process, 2 s after start-up (private part in brackets) | ${residentList(idleResidentMb, idlePrivateMb)}; settled (15 s): ${residentList(settledResidentMb, settledPrivateMb)} | ${verdict(idle <= TARGETS.idleResidentMb)} |
 | peak resident memory <= ${TARGETS.peakResidentMb} MB per process (${burst}) | ${residentList(ratchet.burst.peakResidentMb, ratchet.burst.peakPrivateMb)} | ${verdict(peak <= TARGETS.peakResidentMb)} |`;
 }
 

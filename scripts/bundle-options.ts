@@ -1,5 +1,6 @@
 import type { BuildOptions } from 'esbuild';
-import { lazyDateFormat } from './lazy-date-format';
+import { sourcePatches } from './source-patch-plugin';
+import { SOURCE_PATCHES } from './source-patches';
 
 // How every bundle of ratchet's code is built: the apps' entry points (bundle-apps.ts), and
 // the tests that bundle a probe the same way (test/bundle.e2e-spec.ts).
@@ -9,11 +10,13 @@ const EXTERNAL = [
   // Read files next to their own modules: BullMQ's Lua scripts, Swagger UI's assets.
   'bullmq',
   'swagger-ui-dist',
-  // Required by those packages too: bundled, they would be loaded twice, and pg's errors would
-  // fail `instanceof` checks against the other copy.
+  // Required by BullMQ too: bundled, it would be loaded twice, and BullMQ's check that a
+  // connection is an ioredis client would fail against the other copy. (BullMQ requires pg
+  // only for its Postgres backend, which ratchet does not use; pg is bundled, patched.)
   'ioredis',
-  'pg',
+  // Loaded by pg only on demand: its native bindings, and its sockets in a Cloudflare Worker.
   'pg-native',
+  'pg-cloudflare',
   // Loaded lazily by Nest only when an app uses them (none of ratchet's does); outside the
   // bundle their require fails as it does unbundled.
   '@nestjs/microservices',
@@ -28,7 +31,7 @@ export const BUNDLE_OPTIONS: BuildOptions = {
   target: 'node20',
   format: 'cjs',
   external: EXTERNAL,
-  plugins: [lazyDateFormat],
+  plugins: [sourcePatches(SOURCE_PATCHES)],
   // Nest's ES modules call createRequire(import.meta.url), which CommonJS has no value for.
   define: { 'import.meta.url': 'importMetaUrl' },
   banner: { js: "const importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },

@@ -1,8 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
 import { BUNDLE_OPTIONS } from '../scripts/bundle-options';
+import { replaceOnce, sourcePatches, type SourcePatch } from '../scripts/source-patch-plugin';
+import { serverUrl } from './support/database';
 import { repoRoot } from './support/processes';
 
 // `npm run build` bundles each app's entry point (scripts/bundle-apps.ts); these check that the
@@ -10,6 +13,24 @@ import { repoRoot } from './support/processes';
 
 const PRELOAD = path.join(__dirname, 'support', 'resolved-modules.js');
 const INTL_PRELOAD = path.join(__dirname, 'support', 'intl-objects.js');
+const WEB_GLOBALS_PRELOAD = path.join(__dirname, 'support', 'web-globals.js');
+
+/** Whether a process run with WEB_GLOBALS_PRELOAD loaded node's own undici, from its stderr. */
+function loadedNodesUndici(stderr: string): boolean | undefined {
+  const line = /^node's undici loaded: (true|false)$/m.exec(stderr)?.[1];
+  return line === undefined ? undefined : line === 'true';
+}
+
+/** Bundles `lines` as the apps are bundled; returns the bundle's source. */
+async function bundleProbe(lines: string[]): Promise<string> {
+  const bundle = await build({
+    stdin: { contents: lines.join('\n'), resolveDir: repoRoot },
+    ...BUNDLE_OPTIONS,
+    write: false,
+    logLevel: 'silent',
+  });
+  return bundle.outputFiles[0].text;
+}
 
 /**
  * Runs a built entry point with no configuration: it loads all its modules, then stops at the
@@ -20,10 +41,11 @@ function loadEntryPoint(script: string): {
   stderr: string;
   packages: string[];
   intl: Record<string, number>;
+  undici: boolean | undefined;
 } {
   const run = spawnSync(
     process.execPath,
-    ['--require', PRELOAD, '--require', INTL_PRELOAD, script],
+    ['--require', PRELOAD, '--require', INTL_PRELOAD, '--require', WEB_GLOBALS_PRELOAD, script],
     {
       cwd: repoRoot,
       env: { PATH: process.env.PATH ?? '' },
@@ -41,19 +63,26 @@ function loadEntryPoint(script: string): {
     string,
     number
   >;
-  return { status: run.status, stderr: run.stderr, packages: [...new Set(packages)], intl };
+  return {
+    status: run.status,
+    stderr: run.stderr,
+    packages: [...new Set(packages)],
+    intl,
+    undici: loadedNodesUndici(run.stderr),
+  };
 }
 
 describe('bundled entry points', () => {
   it.each(['api', 'worker', 'all'])(
     'dist/apps/%s/main.js runs with Nest from its bundle, not from node_modules',
     (app) => {
-      const { status, stderr, packages, intl } = loadEntryPoint(`dist/apps/${app}/main.js`);
+      const { status, stderr, packages, intl, undici } = loadEntryPoint(`dist/apps/${app}/main.js`);
       expect(stderr).toContain(`ratchet ${app}: configuration error`);
       expect(status).toBe(1);
       expect(packages.filter((name) => name.startsWith('@nestjs/'))).toEqual([]);
-      // What stays outside the bundle is still loaded from node_modules.
-      expect(packages).toEqual(expect.arrayContaining(['bullmq', 'pg']));
+      // What stays outside the bundle is still loaded from node_modules; pg is bundled.
+      expect(packages).toEqual(expect.arrayContaining(['bullmq', 'ioredis']));
+      expect(packages).not.toContain('pg');
       // Prisma owns the schema, not the queries: its client (and its query compiler's
       // WebAssembly, 16 MB of the API's resident memory) is no process's to load.
       expect(packages.filter((name) => name.startsWith('@prisma/') || name === 'prisma')).toEqual(
@@ -62,29 +91,103 @@ describe('bundled entry points', () => {
       // No Intl object as modules load (Nest's loggers build theirs on first use): the first
       // would load about 6 MB of ICU data from node's binary into every process.
       expect(intl).toEqual({});
+      // Nor node's own undici (the global fetch's), which reading a global `Headers` or
+      // `Response` loads: about 3 MB more in every process (scripts/source-patches.ts).
+      expect(undici).toBe(false);
     },
   );
 
-  it("Nest's loggers, bundled as the apps are, still print timestamps, building their formatter once", async () => {
-    const bundle = await build({
-      stdin: {
-        contents: [
-          "const { ConsoleLogger, Logger } = require('@nestjs/common');",
-          "const logger = new ConsoleLogger('probe', { timestamp: true });",
-          "logger.log('first');",
-          "logger.log('second');",
-          'Logger.overrideLogger(logger);',
-          "new Logger('static').log('third');",
-        ].join('\n'),
-        resolveDir: repoRoot,
-      },
-      ...BUNDLE_OPTIONS,
-      write: false,
-      logLevel: 'silent',
+  it("pg and undici's cookie helpers, bundled as the apps are, work as before without node's undici", async () => {
+    const source = await bundleProbe([
+      "const { Client } = require('pg');",
+      "const { getCookies, Headers } = require('undici');",
+      'void (async () => {',
+      '  const client = new Client({ connectionString: process.env.PROBE_DATABASE_URL });',
+      '  await client.connect();',
+      "  const { rows } = await client.query('SELECT 41 + $1::int AS answer', [1]);",
+      '  await client.end();',
+      "  const before = process.moduleLoadList.includes('NativeModule internal/deps/undici/undici');",
+      "  const ours = getCookies(new Headers({ cookie: 'a=1' }));",
+      "  let refused = 'no';",
+      '  try { getCookies({}); } catch (error) { refused = error.code; }',
+      "  const global = getCookies(new globalThis.Headers({ cookie: 'b=2' }));",
+      '  console.log(JSON.stringify({ answer: rows[0].answer, ours, global, refused, before }));',
+      '})();',
+    ]);
+    // Run from a file, as the apps are: node evaluates its standard input as it does `-e`, and
+    // there the globals do not load its undici as they do in a script.
+    const dir = mkdtempSync(path.join(tmpdir(), 'ratchet-bundle-'));
+    const script = path.join(dir, 'probe.js');
+    writeFileSync(script, source);
+    const run = spawnSync(process.execPath, ['--require', WEB_GLOBALS_PRELOAD, script], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH ?? '', PROBE_DATABASE_URL: serverUrl() },
+      encoding: 'utf8',
+      timeout: 30_000,
     });
+    rmSync(dir, { recursive: true, force: true });
+    expect(run.stderr).not.toContain('Error');
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({
+      answer: 42,
+      ours: { a: '1' },
+      // The brand check, built on first use, still takes node's own Headers too.
+      global: { b: '2' },
+      refused: 'ERR_INVALID_THIS',
+      // Loading both and connecting and querying loaded no node undici; the helpers' first
+      // call, which reads the global Headers for its brand check, did.
+      before: false,
+    });
+    expect(loadedNodesUndici(run.stderr)).toBe(true);
+  });
+
+  describe('a source patch', () => {
+    const bundleWith = (contents: string, patches: SourcePatch[]) =>
+      build({
+        stdin: { contents, resolveDir: repoRoot },
+        ...BUNDLE_OPTIONS,
+        plugins: [sourcePatches(patches)],
+        write: false,
+        logLevel: 'silent',
+      });
+
+    it('fails the build when the text it changes is not in its file exactly once', async () => {
+      const patch: SourcePatch = {
+        packageName: 'pg',
+        file: 'lib/stream.js',
+        apply: (source) => replaceOnce(source, 'a line no release of pg has', ''),
+      };
+      await expect(bundleWith("require('pg');", [patch])).rejects.toThrow(
+        /pg\/lib\/stream\.js: expected exactly one "a line no release of pg has"/,
+      );
+    });
+
+    it('fails the build when its package is bundled but its file is not', async () => {
+      const patch: SourcePatch = {
+        packageName: 'pg',
+        file: 'lib/moved-away.js',
+        apply: (source) => source,
+      };
+      await expect(bundleWith("require('pg');", [patch])).rejects.toThrow(
+        /not in the bundle, so not patched: pg\/lib\/moved-away\.js/,
+      );
+      // A bundle without the package needs none of its patches.
+      await expect(bundleWith("require('node:os');", [patch])).resolves.toBeDefined();
+    });
+  });
+
+  it("Nest's loggers, bundled as the apps are, still print timestamps, building their formatter once", async () => {
+    const source = await bundleProbe([
+      "const { ConsoleLogger, Logger } = require('@nestjs/common');",
+      "const logger = new ConsoleLogger('probe', { timestamp: true });",
+      "logger.log('first');",
+      "logger.log('second');",
+      'Logger.overrideLogger(logger);',
+      "new Logger('static').log('third');",
+    ]);
     const run = spawnSync(process.execPath, ['--require', INTL_PRELOAD, '-'], {
       cwd: repoRoot,
-      input: bundle.outputFiles[0].text,
+      input: source,
       env: { PATH: process.env.PATH ?? '', NO_COLOR: '1', TZ: 'UTC', LANG: 'C' },
       encoding: 'utf8',
       timeout: 30_000,
