@@ -7,12 +7,14 @@ import { SOURCE_PATCHES } from './source-patches';
 
 /** Packages required from node_modules at run time rather than bundled. */
 const EXTERNAL = [
-  // Read files next to their own modules: BullMQ's Lua scripts, Swagger UI's assets.
-  'bullmq',
+  // Reads files next to its own modules: Swagger UI's assets.
   'swagger-ui-dist',
-  // Required by BullMQ too: bundled, it would be loaded twice, and BullMQ's check that a
-  // connection is an ioredis client would fail against the other copy. (BullMQ requires pg
-  // only for its Postgres backend, which ratchet does not use; pg is bundled, patched.)
+  // Required by BullMQ's job schedulers on the first cron pattern they read, never in
+  // ratchet (scripts/source-patches.ts): outside the bundle, its source and luxon's are
+  // read only then.
+  'cron-parser',
+  // Loaded by BullMQ too, which is bundled: one copy for both, as BullMQ's check that a
+  // connection is an ioredis client needs.
   'ioredis',
   // Loaded by pg only on demand: its native bindings, and its sockets in a Cloudflare Worker.
   'pg-native',

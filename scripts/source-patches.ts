@@ -76,8 +76,49 @@ const WEB_GLOBALS_AT_LOAD: SourcePatch[] = [
   },
 ];
 
+/**
+ * BullMQ's index loads every backend and client it supports. Two of them ratchet never uses
+ * cost every process memory as they load (docs/memory.md, "BullMQ, bundled"):
+ *
+ * - its Postgres backend (queues stored in Postgres rather than Redis), with its SQL: not
+ *   exported from the bundled BullMQ at all. Nothing of ratchet's imports it; a Queue or
+ *   Worker built on Redis never reaches it.
+ * - cron-parser, and luxon with it, which BullMQ's job schedulers use to read cron patterns:
+ *   required on the first pattern it reads instead (it stays outside the bundle, so its
+ *   source is read only then). ratchet schedules no repeatable jobs.
+ */
+const BULLMQ_UNUSED: SourcePatch[] = [
+  {
+    packageName: 'bullmq',
+    file: 'dist/cjs/index.js',
+    apply: (source) =>
+      replaceOnce(
+        source,
+        'tslib_1.__exportStar(require("./postgres"), exports);',
+        "// The Postgres backend is left out of ratchet's bundles (scripts/source-patches.ts).",
+      ),
+  },
+  {
+    packageName: 'bullmq',
+    file: 'dist/cjs/classes/job-scheduler.js',
+    apply: (source) =>
+      replaceOnce(
+        source,
+        'const cron_parser_1 = require("cron-parser");',
+        [
+          'const cron_parser_1 = {',
+          '  get CronExpressionParser() {',
+          '    return require("cron-parser").CronExpressionParser;',
+          '  },',
+          '};',
+        ].join('\n'),
+      ),
+  },
+];
+
 export const SOURCE_PATCHES: readonly SourcePatch[] = [
   lazyDateFormat('console-logger.service.js'),
   lazyDateFormat('logger.service.js'),
   ...WEB_GLOBALS_AT_LOAD,
+  ...BULLMQ_UNUSED,
 ];

@@ -7,6 +7,7 @@ import { BUNDLE_OPTIONS } from '../scripts/bundle-options';
 import { replaceOnce, sourcePatches, type SourcePatch } from '../scripts/source-patch-plugin';
 import { serverUrl } from './support/database';
 import { repoRoot } from './support/processes';
+import { REDIS_URL } from './support/ratchet';
 
 // `npm run build` bundles each app's entry point (scripts/bundle-apps.ts); these check that the
 // built entry points are bundles and that they run.
@@ -80,9 +81,12 @@ describe('bundled entry points', () => {
       expect(stderr).toContain(`ratchet ${app}: configuration error`);
       expect(status).toBe(1);
       expect(packages.filter((name) => name.startsWith('@nestjs/'))).toEqual([]);
-      // What stays outside the bundle is still loaded from node_modules; pg is bundled.
-      expect(packages).toEqual(expect.arrayContaining(['bullmq', 'ioredis']));
-      expect(packages).not.toContain('pg');
+      // What stays outside the bundle is still loaded from node_modules; pg and BullMQ are
+      // bundled, and cron-parser (with luxon), outside it, is not loaded until a cron pattern is.
+      expect(packages).toContain('ioredis');
+      for (const name of ['pg', 'bullmq', 'cron-parser', 'luxon']) {
+        expect(packages).not.toContain(name);
+      }
       // Prisma owns the schema, not the queries: its client (and its query compiler's
       // WebAssembly, 16 MB of the API's resident memory) is no process's to load.
       expect(packages.filter((name) => name.startsWith('@prisma/') || name === 'prisma')).toEqual(
@@ -139,6 +143,52 @@ describe('bundled entry points', () => {
       before: false,
     });
     expect(loadedNodesUndici(run.stderr)).toBe(true);
+  });
+
+  it('BullMQ, bundled as the apps are, runs jobs through Redis and reads cron patterns on demand', async () => {
+    const source = await bundleProbe([
+      "const { Queue, Worker, getNextMillis } = require('bullmq');",
+      'void (async () => {',
+      '  const connection = { url: process.env.PROBE_REDIS_URL, maxRetriesPerRequest: null };',
+      '  const prefix = `{bundle-probe-${process.pid}}`;',
+      "  const queue = new Queue('probe', { connection, prefix });",
+      "  const worker = new Worker('probe', async (job) => job.data.a + 1, { connection, prefix });",
+      "  const done = new Promise((resolve) => worker.on('completed', (_job, value) => resolve(value)));",
+      "  await queue.add('add', { a: 41 });",
+      '  const answer = await done;',
+      '  await worker.close();',
+      '  await queue.obliterate({ force: true });',
+      '  await queue.close();',
+      '  const resolved = (name) => Object.keys(require.cache).some((file) => file.includes(`/node_modules/${name}/`));',
+      "  const before = resolved('cron-parser');",
+      "  const next = getNextMillis(Date.UTC(2026, 0, 1, 0, 0, 1), { pattern: '0 * * * *', tz: 'UTC' });",
+      "  console.log(JSON.stringify({ answer, before, after: resolved('cron-parser'), next: new Date(next).toISOString() }));",
+      '})();',
+    ]);
+    const dir = mkdtempSync(path.join(tmpdir(), 'ratchet-bundle-'));
+    const script = path.join(dir, 'probe.js');
+    writeFileSync(script, source);
+    // The probe is outside the checkout: what stays outside the bundle resolves by NODE_PATH.
+    const run = spawnSync(process.execPath, [script], {
+      cwd: repoRoot,
+      env: {
+        PATH: process.env.PATH ?? '',
+        PROBE_REDIS_URL: REDIS_URL,
+        NODE_PATH: path.join(repoRoot, 'node_modules'),
+      },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    rmSync(dir, { recursive: true, force: true });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({
+      answer: 42,
+      // Running jobs never loaded cron-parser; the first pattern did, from node_modules.
+      before: false,
+      after: true,
+      next: '2026-01-01T01:00:00.000Z',
+    });
   });
 
   describe('a source patch', () => {
