@@ -1,9 +1,9 @@
 import { replaceOnce, type SourcePatch } from './source-patch-plugin';
 
-// What the app bundles change in their dependencies' source, and why. Each patch keeps the
-// code's behaviour in a Node process and only defers or skips work that a running ratchet
-// process does not need at start-up, work that costs every process resident memory from the
-// start on (docs/memory.md, "ICU data" and "Node's built-in fetch").
+// What the app bundles change in their dependencies' source, and why. Each patch defers or
+// skips work that a running ratchet process does not need at start-up, or leaves out a part
+// of a package that ratchet never uses; either costs every process resident memory from the
+// start on (docs/memory.md, "ICU data", "Node's built-in fetch" and "BullMQ, bundled").
 
 /**
  * Nest's two default loggers build an Intl.DateTimeFormat as their modules load. The first

@@ -34,6 +34,35 @@ async function bundleProbe(lines: string[]): Promise<string> {
 }
 
 /**
+ * Runs a probe's bundle from a file, as the apps run: node evaluates its standard input as it
+ * does `-e`, and there the web globals do not load its undici as they do in a script. The file
+ * is outside the checkout, so what stays outside the bundle resolves by NODE_PATH.
+ */
+function runProbe(source: string, preloads: string[], env: Record<string, string>) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ratchet-bundle-'));
+  const script = path.join(dir, 'probe.js');
+  writeFileSync(script, source);
+  try {
+    return spawnSync(
+      process.execPath,
+      [...preloads.flatMap((preload) => ['--require', preload]), script],
+      {
+        cwd: repoRoot,
+        env: {
+          PATH: process.env.PATH ?? '',
+          NODE_PATH: path.join(repoRoot, 'node_modules'),
+          ...env,
+        },
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
  * Runs a built entry point with no configuration: it loads all its modules, then stops at the
  * configuration check. Returns its stderr and the packages it resolved in node_modules.
  */
@@ -118,18 +147,7 @@ describe('bundled entry points', () => {
       '  console.log(JSON.stringify({ answer: rows[0].answer, ours, global, refused, before }));',
       '})();',
     ]);
-    // Run from a file, as the apps are: node evaluates its standard input as it does `-e`, and
-    // there the globals do not load its undici as they do in a script.
-    const dir = mkdtempSync(path.join(tmpdir(), 'ratchet-bundle-'));
-    const script = path.join(dir, 'probe.js');
-    writeFileSync(script, source);
-    const run = spawnSync(process.execPath, ['--require', WEB_GLOBALS_PRELOAD, script], {
-      cwd: repoRoot,
-      env: { PATH: process.env.PATH ?? '', PROBE_DATABASE_URL: serverUrl() },
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
-    rmSync(dir, { recursive: true, force: true });
+    const run = runProbe(source, [WEB_GLOBALS_PRELOAD], { PROBE_DATABASE_URL: serverUrl() });
     expect(run.stderr).not.toContain('Error');
     expect(run.status).toBe(0);
     expect(JSON.parse(run.stdout)).toEqual({
@@ -165,21 +183,7 @@ describe('bundled entry points', () => {
       "  console.log(JSON.stringify({ answer, before, after: resolved('cron-parser'), next: new Date(next).toISOString() }));",
       '})();',
     ]);
-    const dir = mkdtempSync(path.join(tmpdir(), 'ratchet-bundle-'));
-    const script = path.join(dir, 'probe.js');
-    writeFileSync(script, source);
-    // The probe is outside the checkout: what stays outside the bundle resolves by NODE_PATH.
-    const run = spawnSync(process.execPath, [script], {
-      cwd: repoRoot,
-      env: {
-        PATH: process.env.PATH ?? '',
-        PROBE_REDIS_URL: REDIS_URL,
-        NODE_PATH: path.join(repoRoot, 'node_modules'),
-      },
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
-    rmSync(dir, { recursive: true, force: true });
+    const run = runProbe(source, [], { PROBE_REDIS_URL: REDIS_URL });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(JSON.parse(run.stdout)).toEqual({
