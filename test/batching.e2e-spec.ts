@@ -362,6 +362,77 @@ it('records siblings claimed by the deciding worker only when the whole round su
   ).toMatchObject({ recorded: true, roundComplete: false });
 });
 
+it('says with an outcome whether a step waits for the slot it frees, or that it cannot tell', async () => {
+  const [held, free, nested] = await Promise.all([newResponse(), newResponse(), newResponse()]);
+  const [a, b, c] = await startAll([held, free, nested]);
+  const limits = (perScope: number): AppendBudget => ({
+    ...budget,
+    dispatchLimits: { perScope, perResponse: 10 },
+  });
+  const agentRound = {
+    ...toolRound(nested, c, 2),
+    steps: [
+      { ...toolCall, index: 0, callId: 'call_0' },
+      { kind: 'agent_call' as const, index: 1, callId: 'call_1', name: 'helper', arguments: '{}' },
+    ],
+  };
+  // Each first model call leads to a round: `held` may run one call of its three at a time.
+  await Promise.all([
+    steps.finishAndAppend(
+      [{ stepId: a, attempt: 1, outcome: completed(1) }],
+      toolRound(held, a, 3),
+      limits(1),
+      null,
+    ),
+    steps.finishAndAppend(
+      [{ stepId: b, attempt: 1, outcome: completed(1) }],
+      toolRound(free, b, 3),
+      limits(10),
+      null,
+    ),
+    steps.finishAndAppend(
+      [{ stepId: c, attempt: 1, outcome: completed(1) }],
+      agentRound,
+      limits(10),
+      null,
+    ),
+  ]);
+  const [first] = await steps.dispatch(held, { perScope: 1, perResponse: 10 });
+  const roundOf = async (id: string) => {
+    const rows = await withClient(database.url, (client) =>
+      client.query<{ id: string; kind: string }>(
+        `SELECT id, kind::text AS kind FROM steps WHERE response_id = $1 AND round = 1 ORDER BY index`,
+        [id],
+      ),
+    );
+    return rows.rows;
+  };
+  const [freeCall] = await roundOf(free);
+  const [nestedCall] = await roundOf(nested);
+  for (const id of [first, freeCall.id, nestedCall.id]) {
+    expect(await steps.claim(id, 'worker-test', 30_000)).not.toBeNull();
+  }
+
+  const ok: StepOutcome = { status: 'completed', result: 'ok' };
+  // The two calls held back wait for the slot; nothing waits in `free`. Both answers come
+  // from the outcome's own statement.
+  expect(await steps.finish(held, first, 1, ok)).toMatchObject({
+    roundComplete: false,
+    waiting: true,
+  });
+  expect(await steps.finish(free, freeCall.id, 1, ok)).toMatchObject({
+    roundComplete: false,
+    waiting: false,
+  });
+  // A tree with another scope going (the agent call's) cannot tell from that statement: a
+  // round recorded there at this instant may be missing from its snapshot.
+  expect(await steps.finish(nested, nestedCall.id, 1, ok)).toMatchObject({
+    roundComplete: false,
+    waiting: null,
+  });
+  expect(await steps.hasWaitingSteps(nested)).toBe(false);
+});
+
 it('claims and records siblings of many responses in batches, one round completion each', async () => {
   const ids = await Promise.all(Array.from({ length: RESPONSES }, () => newResponse()));
   const first = await startAll(ids);

@@ -503,12 +503,15 @@ export class EngineService {
     await recorded(finished.recorded);
     if (!finished.recorded || finished.scopeId === null) return null;
     if (!finished.roundComplete) {
-      // The slot this step held goes to a step the limits held back, if one waits.
+      // The slot this step held goes to a step the limits held back, if one waits. The
+      // outcome's statement tells, unless the tree has other scopes going: then only a look
+      // after its commit does (StepsRepository.finish).
       // `awaiting` is read from this statement's snapshot and may miss requests another
       // scope recorded meanwhile. That is safe: this round's other open steps either wait
       // for approval (recorded with this step, so counted) or have yet to finish, and their
       // finisher looks again; whoever recorded the new requests looks once it committed.
-      if (await this.steps.hasWaitingSteps(responseId)) await this.dispatch(responseId);
+      const waiting = finished.waiting ?? (await this.steps.hasWaitingSteps(responseId));
+      if (waiting) await this.dispatch(responseId);
       else if (finished.awaiting > 0) await this.endIfPaused(responseId);
       return null;
     }

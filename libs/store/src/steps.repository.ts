@@ -105,6 +105,12 @@ export interface Finished {
   roundComplete: boolean;
   /** Calls of the tree waiting for approval. */
   awaiting: number;
+  /**
+   * With the round still open: whether a step of the response waits for the slot this
+   * outcome freed, as the outcome's own statement saw it; null when only a look after the
+   * commit can tell (hasWaitingSteps), in a tree with other scopes still going.
+   */
+  waiting: boolean | null;
   scopeId: string | null;
   snapshot: ScopeSnapshot | null;
 }
@@ -367,6 +373,8 @@ interface FinishRow {
   tool_call_count: number;
   awaiting_approvals: number;
   steps: StepRow[] | null;
+  /** With the round still open: whether a step waits for a slot; null when unknown. */
+  waiting: boolean | null;
 }
 
 interface StateRow {
@@ -645,7 +653,14 @@ export class StepsRepository {
       usage: outcome.usage ?? null,
     });
     if (!row) {
-      return { recorded: false, roundComplete: false, awaiting: 0, scopeId: null, snapshot: null };
+      return {
+        recorded: false,
+        roundComplete: false,
+        awaiting: 0,
+        waiting: false,
+        scopeId: null,
+        snapshot: null,
+      };
     }
     const awaiting = row.awaiting_approvals;
     if (row.open !== 0 || row.steps === null) {
@@ -653,6 +668,7 @@ export class StepsRepository {
         recorded: true,
         roundComplete: false,
         awaiting,
+        waiting: row.open === 0 ? null : row.waiting,
         scopeId: row.scope_id,
         snapshot: null,
       };
@@ -665,6 +681,7 @@ export class StepsRepository {
       recorded: true,
       roundComplete: true,
       awaiting,
+      waiting: false,
       scopeId: row.scope_id,
       snapshot:
         context && fresh

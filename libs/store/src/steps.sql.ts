@@ -102,6 +102,23 @@ const FINISH_ROUND_FENCED = `outcome AS (
           AND outcome.o IN (SELECT o FROM whole)
        RETURNING outcome.o)`;
 
+/**
+ * After an outcome that leaves its round open: whether a step of the response waits for a
+ * slot (pending, held back by a concurrency limit), from the statement's snapshot, or null
+ * when that snapshot cannot tell. A step waits only if it was recorded so; recording needs a
+ * scope whose round is complete. This outcome's scope has an open round, so while the tree is
+ * that one scope (no agent step of the response still going: no other scope that could be
+ * recording at this instant), every step that could wait was recorded before this step ran
+ * and is in the snapshot. A tree with scopes still going gets null: the caller looks again
+ * once the outcome is committed (StepsRepository.hasWaitingSteps), as a recorder elsewhere in
+ * the tree may have seen this step still running and left a step waiting for it.
+ */
+const WAITING_AFTER_OUTCOME = (responseId: string): string =>
+  `(SELECT CASE WHEN bool_or(w.kind = 'agent_call'
+                             AND w.status NOT IN ('completed', 'failed', 'cancelled')) THEN NULL
+                ELSE coalesce(bool_or(w.status = 'pending' AND w.dispatched_at IS NULL), false) END
+      FROM steps w WHERE w.response_id = ${responseId})`;
+
 /** A step `s` whose outcome the operation does not record (with FINISH_ROUND_FENCED). */
 const NOT_IN_ROUND = `s.id NOT IN (SELECT step_id FROM outcome WHERE outcome.o = op.o)`;
 
@@ -348,6 +365,9 @@ export const STEPS_SQL = {
   // the statement's snapshot with the outcomes this statement wrote put in. A sibling that
   // another statement finished while this one waited for the scope row lock may still show
   // as running (the caller checks).
+  // When it is not, `waiting` says whether a step of the response waits for the slot this
+  // outcome frees (WAITING_AFTER_OUTCOME), or is null where only a look after the commit can
+  // tell.
   finish: batchStatement(
     'finish-steps',
     FINISH_COLUMNS,
@@ -379,7 +399,8 @@ export const STEPS_SQL = {
      written AS (SELECT op.* FROM op JOIN done USING (o))
      SELECT op.o, d.scope_id, d.open::int AS open, r.status::text AS status, r.step_count,
             r.tool_call_count, r.awaiting_approvals,
-            CASE WHEN d.open = 0 THEN ${STEPS_OF_SCOPE('d.scope_id', 'written')} END AS steps
+            CASE WHEN d.open = 0 THEN ${STEPS_OF_SCOPE('d.scope_id', 'written')} END AS steps,
+            CASE WHEN d.open > 0 THEN ${WAITING_AFTER_OUTCOME('d.response_id')} END AS waiting
        FROM op JOIN counted d ON d.o = op.o JOIN responses r ON r.id = d.response_id`,
   ),
   lockResponse: statement('lock-response', `SELECT 1 FROM responses WHERE id = $1 FOR UPDATE`),
