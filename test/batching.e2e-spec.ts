@@ -1,4 +1,4 @@
-import type { NewStep, Usage } from '@ratchet/core';
+import { stepId as derivedStepId, type NewStep, type Usage } from '@ratchet/core';
 import {
   ResponsesRepository,
   Sql,
@@ -245,6 +245,30 @@ it('records a decision taken twice at once only once', async () => {
   expect(a.type).toBe('recorded');
   expect(b.type).toBe('recorded');
   expect(c).toEqual({ type: 'exists' });
+  expect((await stepRows(id)).filter((row) => row.round === 1)).toHaveLength(1);
+  // The step's id is derived from its scope, round and index: the second recording had the
+  // same, which the primary key refused.
+  expect(a).toMatchObject({ steps: [{ id: derivedStepId(topScopeId(id), 1, 0) }] });
+});
+
+it('records a round once that was recorded under a random id, before ids were derived', async () => {
+  const id = await newResponse();
+  const [first] = await startAll([id]);
+  // As a worker of an earlier version recorded it: the same round and index, another id.
+  await withClient(database.url, (client) =>
+    client.query(
+      `INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
+                          arguments, prev_step_id)
+       VALUES ('step_00112233445566778899aabb', $1, $2, 1, 0, 'tool_call', 'pending', 'call_1',
+               'noop', '{}', $3)`,
+      [id, topScopeId(id), first],
+    ),
+  );
+  const again = await steps.appendRound(
+    { responseId: id, scopeId: topScopeId(id), round: 1, steps: [toolCall], prevStepId: first },
+    budget,
+  );
+  expect(again).toEqual({ type: 'exists' });
   expect((await stepRows(id)).filter((row) => row.round === 1)).toHaveLength(1);
 });
 

@@ -137,12 +137,14 @@ const REASONS = `
   UNION ALL
   SELECT sc.response_id,
          CASE WHEN r.status = 'queued' AND NOT EXISTS (SELECT 1 FROM steps s
-                                                       WHERE s.scope_id = sc.id)
+                                                       WHERE s.response_id = sc.response_id
+                                                         AND s.scope_id = sc.id)
               THEN 'queued_too_long' ELSE 'scope_not_advanced' END,
          NULL, sc.id, NULL, idle.since
     FROM live JOIN responses r ON r.id = live.id JOIN scopes sc ON sc.response_id = r.id,
          LATERAL (SELECT coalesce((SELECT max(s.completed_at) FROM steps s
-                                    WHERE s.scope_id = sc.id), sc.created_at) AS since) idle
+                                    WHERE s.response_id = sc.response_id
+                                      AND s.scope_id = sc.id), sc.created_at) AS since) idle
    WHERE ${STALLED_SCOPE} AND idle.since < now() - $7 * interval '1 second'`;
 
 /** `$8` reasons to keep (null: all), `$9` whether only responses with a reason are wanted, `$10` limit. */

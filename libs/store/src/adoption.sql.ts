@@ -83,7 +83,8 @@ export const ADOPTION_SQL = {
               CASE WHEN dec.status = 'failed' THEN dec.error ELSE s.error END,
               coalesce(dec.approval, s.approval), s.id, 0,
               CASE WHEN dec.status = 'failed' THEN now() ELSE s.completed_at END, s.started_at
-         FROM steps s JOIN src ON src.id = s.scope_id LEFT JOIN dec ON dec.step_id = s.id
+         FROM steps s JOIN src ON src.id = s.scope_id AND s.response_id = $1
+              LEFT JOIN dec ON dec.step_id = s.id
        RETURNING status),
      originals AS (
        UPDATE steps s SET approval = dec.approval FROM dec WHERE s.id = dec.step_id),

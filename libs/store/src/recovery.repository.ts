@@ -21,7 +21,8 @@ const SWEEP_LIMIT = 500;
  */
 export const STALLED_SCOPE = `${liveResponse('r')}
         AND NOT EXISTS (SELECT 1 FROM steps s
-                         WHERE s.scope_id = sc.id AND s.status IN ('pending', 'running'))
+                         WHERE s.response_id = sc.response_id AND s.scope_id = sc.id
+                           AND s.status IN ('pending', 'running'))
         AND (sc.parent_step_id IS NULL
              OR EXISTS (SELECT 1 FROM steps p
                          WHERE p.id = sc.parent_step_id AND p.status = 'running'))`;
@@ -63,7 +64,8 @@ const SQL = {
     `SELECT sc.id, sc.response_id AS "responseId"
        FROM responses r JOIN scopes sc ON sc.response_id = r.id
       WHERE ${STALLED_SCOPE}
-        AND coalesce((SELECT max(s.completed_at) FROM steps s WHERE s.scope_id = sc.id),
+        AND coalesce((SELECT max(s.completed_at) FROM steps s
+                       WHERE s.response_id = sc.response_id AND s.scope_id = sc.id),
                      sc.created_at) < now() - $1 * interval '1 millisecond'
       LIMIT ${SWEEP_LIMIT}`,
   ),
@@ -96,7 +98,8 @@ const SQL = {
          FROM responses r JOIN scopes sc ON sc.response_id = r.id
         WHERE ${STALLED_SCOPE}
           AND (SELECT s.executed_by FROM steps s
-                WHERE s.scope_id = sc.id AND s.completed_at IS NOT NULL
+                WHERE s.response_id = sc.response_id AND s.scope_id = sc.id
+                  AND s.completed_at IS NOT NULL
                 ORDER BY s.completed_at DESC LIMIT 1) IN (SELECT id FROM dead)),
      gone AS (DELETE FROM workers WHERE id IN (SELECT id FROM dead) RETURNING id)
      SELECT (SELECT coalesce(json_agg(gone.id), '[]') FROM gone) AS workers,

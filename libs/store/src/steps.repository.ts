@@ -4,7 +4,7 @@ import {
   type Batcher,
   isTerminalStep,
   type StepApproval,
-  newId,
+  stepId,
   type CreateResponseRequest,
   type Item,
   type NewStep,
@@ -193,7 +193,7 @@ function roundOp(round: NewRound, budget: AppendBudget, claim: InlineClaim | nul
   const runnable = round.steps.filter((step) => !step.refused && !step.awaitingApproval).length;
   const outright = claim !== null && claim.indexes.length === 1 && runnable === 1;
   const steps = round.steps.map((step) => {
-    const id = newId('step');
+    const id = stepId(round.scopeId, round.round, step.index);
     return {
       id,
       index: step.index,

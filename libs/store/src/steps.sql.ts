@@ -10,11 +10,12 @@ const STEP_COLUMNS = `id, round, index, kind::text AS kind, status::text AS stat
   call_id AS "callId", name, arguments, result, error, usage`;
 
 /**
- * A scope's steps as a JSON array of StepRecords. With `written`, a relation of operations that
- * finished steps in this statement (step_id, outcome_status, result, error, usage), their
- * outcomes are put over the rows, which the statement's snapshot shows as they were before.
+ * A scope's steps as a JSON array of StepRecords, found through its response's (the steps'
+ * index on response_id). With `written`, a relation of operations that finished steps in this
+ * statement (step_id, outcome_status, result, error, usage), their outcomes are put over the
+ * rows, which the statement's snapshot shows as they were before.
  */
-const STEPS_OF_SCOPE = (scopeId: string, written?: string): string => {
+const STEPS_OF_SCOPE = (responseId: string, scopeId: string, written?: string): string => {
   // Aliases of their own (st, w): callers pass columns of theirs, such as s.id of a scope.
   const outcome = (column: string, own: string = column): string =>
     written ? `CASE WHEN w.step_id IS NULL THEN st.${column} ELSE w.${own} END` : `st.${column}`;
@@ -24,7 +25,7 @@ const STEPS_OF_SCOPE = (scopeId: string, written?: string): string => {
        'callId', st.call_id, 'name', st.name, 'arguments', st.arguments,
        'result', ${outcome('result')}, 'error', ${outcome('error')}, 'usage', ${outcome('usage')}))
        FROM steps st ${written ? `LEFT JOIN ${written} w ON w.step_id = st.id` : ''}
-      WHERE st.scope_id = ${scopeId}), '[]'::json)`;
+      WHERE st.response_id = ${responseId} AND st.scope_id = ${scopeId}), '[]'::json)`;
 };
 
 /**
@@ -193,7 +194,14 @@ function appendCtes(
               CROSS JOIN LATERAL (SELECT CASE
                 WHEN x.status = 'running' AND op.per_scope IS NOT NULL AND d.o IS NULL THEN 'pending'
                 ELSE x.status END AS status) e
-       ON CONFLICT (scope_id, round, index) DO NOTHING
+        -- Not a round recorded already, as this snapshot shows: a round recorded before step
+        -- ids were derived from the round (stepId) has other ids. One recorded since then
+        -- has the same ids, which the primary key refuses even when a concurrent statement
+        -- recorded them after this snapshot.
+        WHERE NOT EXISTS (SELECT 1 FROM steps o
+                           WHERE o.response_id = op.response_id AND o.scope_id = op.scope_id
+                             AND o.round = op.round)
+       ON CONFLICT (id) DO NOTHING
        RETURNING scope_id, response_id, ${STEP_COLUMNS}),
      counted AS (
        UPDATE responses r
@@ -258,14 +266,14 @@ export const STEPS_SQL = {
     'scope-context-and-state',
     `SELECT s.id, s.response_id, s.parent_step_id, s.depth, s.model, s.instructions, s.input,
             s.tools, s.shown_items, r.request, r.deadline_at, r.status::text AS status, r.step_count,
-            r.tool_call_count, ${STEPS_OF_SCOPE('s.id')} AS steps
+            r.tool_call_count, ${STEPS_OF_SCOPE('s.response_id', 's.id')} AS steps
        FROM scopes s JOIN responses r ON r.id = s.response_id
       WHERE s.id = $1`,
   ),
   state: statement(
     'scope-state',
     `SELECT r.status::text AS status, r.step_count, r.tool_call_count,
-            ${STEPS_OF_SCOPE('$1')} AS steps
+            ${STEPS_OF_SCOPE('$2', '$1')} AS steps
        FROM responses r WHERE r.id = $2`,
   ),
   append: roundStatement(
@@ -278,7 +286,9 @@ export const STEPS_SQL = {
   appendFirst: roundStatement(
     'append-first-round',
     (ops) => `WITH ${ops},
-     ${appendCtes('NOT EXISTS (SELECT 1 FROM steps WHERE scope_id = op.scope_id)')}
+     ${appendCtes(
+       'NOT EXISTS (SELECT 1 FROM steps WHERE response_id = op.response_id AND scope_id = op.scope_id)',
+     )}
      ${APPEND_RESULT},
      (SELECT row_to_json(c) FROM (
         SELECT s.id, s.response_id, s.parent_step_id, s.depth, s.model, s.instructions,
@@ -399,7 +409,7 @@ export const STEPS_SQL = {
      written AS (SELECT op.* FROM op JOIN done USING (o))
      SELECT op.o, d.scope_id, d.open::int AS open, r.status::text AS status, r.step_count,
             r.tool_call_count, r.awaiting_approvals,
-            CASE WHEN d.open = 0 THEN ${STEPS_OF_SCOPE('d.scope_id', 'written')} END AS steps,
+            CASE WHEN d.open = 0 THEN ${STEPS_OF_SCOPE('d.response_id', 'd.scope_id', 'written')} END AS steps,
             CASE WHEN d.open > 0 THEN ${WAITING_AFTER_OUTCOME('d.response_id')} END AS waiting
        FROM op JOIN counted d ON d.o = op.o JOIN responses r ON r.id = d.response_id`,
   ),
