@@ -272,6 +272,53 @@ it('records a round once that was recorded under a random id, before ids were de
   expect((await stepRows(id)).filter((row) => row.round === 1)).toHaveLength(1);
 });
 
+it('records a round once that a transaction still open records under the same ids', async () => {
+  const id = await newResponse();
+  const [first] = await startAll([id]);
+  const scopeId = topScopeId(id);
+  const round = { responseId: id, scopeId, round: 1, steps: [toolCall], prevStepId: first };
+  // Another recorder has inserted the round and not committed: this statement's snapshot
+  // cannot see it, its insert waits on the primary key, fails once the other commits, and
+  // runs again, to find the round recorded.
+  const result = await withClient(database.url, async (client) => {
+    await client.query('BEGIN');
+    await client.query(
+      `INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
+                          arguments, prev_step_id)
+       VALUES ($1, $2, $3, 1, 0, 'tool_call', 'pending', 'call_1', 'noop', '{}', $4)`,
+      [derivedStepId(scopeId, 1, 0), id, scopeId, first],
+    );
+    const recording = steps.appendRound(round, budget);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await client.query('COMMIT');
+    return recording;
+  });
+  expect(result).toEqual({ type: 'exists' });
+  expect((await stepRows(id)).filter((row) => row.round === 1)).toHaveLength(1);
+});
+
+it('refuses a round whose step id another step has, rather than pass it for recorded', async () => {
+  const id = await newResponse();
+  const [first] = await startAll([id]);
+  const scopeId = topScopeId(id);
+  // A stand-in for a collision: a step of another round holds the id this round's step gets.
+  await withClient(database.url, (client) =>
+    client.query(
+      `INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
+                          arguments, prev_step_id)
+       VALUES ($1, $2, $3, 7, 0, 'tool_call', 'completed', 'call_9', 'noop', '{}', $4)`,
+      [derivedStepId(scopeId, 1, 0), id, scopeId, first],
+    ),
+  );
+  await expect(
+    steps.appendRound(
+      { responseId: id, scopeId, round: 1, steps: [toolCall], prevStepId: first },
+      budget,
+    ),
+  ).rejects.toMatchObject({ code: '23505', constraint: 'steps_pkey' });
+  expect((await stepRows(id)).filter((row) => row.round === 1)).toHaveLength(0);
+});
+
 /** A round of `calls` parallel tool calls after the first model call. */
 function toolRound(responseId: string, prevStepId: string, calls: number) {
   return {

@@ -232,6 +232,28 @@ function roundOp(round: NewRound, budget: AppendBudget, claim: InlineClaim | nul
   };
 }
 
+/**
+ * Runs a statement that records a round once more if it failed on a step id taken already.
+ * Step ids are derived from the round (stepId), so that is a round that a concurrent
+ * statement recorded after this one's snapshot: run again, the statement sees it and
+ * records nothing. (A batch of several that fails is run again operation by operation by
+ * its Batcher; this covers an operation that went alone.) Another failure on the same key
+ * is two different steps with one id, which must not pass for recorded: it is thrown.
+ */
+async function onceMore<T>(record: () => Promise<T>): Promise<T> {
+  try {
+    return await record();
+  } catch (error) {
+    if (!isStepIdTaken(error)) throw error;
+    return record();
+  }
+}
+
+function isStepIdTaken(error: unknown): boolean {
+  const { code, constraint } = (error ?? {}) as { code?: unknown; constraint?: unknown };
+  return code === '23505' && constraint === 'steps_pkey';
+}
+
 /** What a step that waits for approval records of it (approvals.ts). */
 function newApproval(
   stepId: string,
@@ -493,7 +515,8 @@ export class StepsRepository {
 
   /**
    * Records a round the transition decided on, if it still fits the response-wide budgets.
-   * (scope, round, index) is unique, so recording the same decision twice inserts nothing.
+   * A step's id is derived from (scope, round, index), so recording the same decision twice
+   * inserts nothing (see onceMore).
    * Refused calls are recorded already failed, so the model hears why they did not run.
    * With `claim`, the steps at its indexes are recorded already claimed by the caller (attempt
    * 1, see InlineClaim), saving their claims' round trips. The response moves to in_progress
@@ -504,7 +527,8 @@ export class StepsRepository {
     budget: AppendBudget,
     claim: InlineClaim | null = null,
   ): Promise<AppendResult> {
-    return appendResult(await this.appendBatcher.run(roundOp(round, budget, claim)));
+    const op = roundOp(round, budget, claim);
+    return appendResult(await onceMore(() => this.appendBatcher.run(op)));
   }
 
   /**
@@ -517,7 +541,8 @@ export class StepsRepository {
     budget: AppendBudget,
     claim: InlineClaim | null,
   ): Promise<{ snapshot: ScopeSnapshot; steps: StepRecord[] } | null> {
-    const row = await this.appendFirstBatcher.run(roundOp(round, budget, claim));
+    const op = roundOp(round, budget, claim);
+    const row = await onceMore(() => this.appendFirstBatcher.run(op));
     const result = appendResult(row);
     if (result.type !== 'recorded' || !row.context) return null;
     const context = this.remember({
@@ -554,10 +579,9 @@ export class StepsRepository {
     budget: AppendBudget,
     claim: InlineClaim | null,
   ): Promise<{ recorded: boolean; append: AppendResult }> {
-    const result = await this.finishAndAppendBatchers[steps.length > 1 ? 'round' : 'step'].run({
-      ...roundOp(round, budget, claim),
-      ...outcomesOp(steps),
-    });
+    const op = { ...roundOp(round, budget, claim), ...outcomesOp(steps) };
+    const batcher = this.finishAndAppendBatchers[steps.length > 1 ? 'round' : 'step'];
+    const result = await onceMore(() => batcher.run(op));
     return { recorded: result.recorded, append: appendResult(result) };
   }
 

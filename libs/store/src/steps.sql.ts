@@ -194,14 +194,13 @@ function appendCtes(
               CROSS JOIN LATERAL (SELECT CASE
                 WHEN x.status = 'running' AND op.per_scope IS NOT NULL AND d.o IS NULL THEN 'pending'
                 ELSE x.status END AS status) e
-        -- Not a round recorded already, as this snapshot shows: a round recorded before step
-        -- ids were derived from the round (stepId) has other ids. One recorded since then
-        -- has the same ids, which the primary key refuses even when a concurrent statement
-        -- recorded them after this snapshot.
+        -- Not a round recorded already, as this snapshot shows. A round that a concurrent
+        -- statement recorded after this snapshot has the same ids (stepId): the primary key
+        -- refuses them, the statement fails, and it runs again, to find that round here
+        -- (StepsRepository.onceMore). A plain insert: no speculative insertion to confirm.
         WHERE NOT EXISTS (SELECT 1 FROM steps o
                            WHERE o.response_id = op.response_id AND o.scope_id = op.scope_id
                              AND o.round = op.round)
-       ON CONFLICT (id) DO NOTHING
        RETURNING scope_id, response_id, ${STEP_COLUMNS}),
      counted AS (
        UPDATE responses r
