@@ -1,4 +1,5 @@
 import { stepId as derivedStepId, type NewStep, type Usage } from '@ratchet/core';
+import type { Client } from 'pg';
 import {
   ResponsesRepository,
   Sql,
@@ -251,18 +252,38 @@ it('records a decision taken twice at once only once', async () => {
   expect(a).toMatchObject({ steps: [{ id: derivedStepId(topScopeId(id), 1, 0) }] });
 });
 
+/** A tool call's step row of the response's top scope, inserted as another recorder would. */
+async function insertToolStep(
+  client: Client,
+  step: { id: string; responseId: string; round: number; status: string; prevStepId: string },
+): Promise<void> {
+  await client.query(
+    `INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
+                        arguments, prev_step_id)
+     VALUES ($1, $2, $3, $4, 0, 'tool_call', $5, 'call_0', 'noop', '{}', $6)`,
+    [
+      step.id,
+      step.responseId,
+      topScopeId(step.responseId),
+      step.round,
+      step.status,
+      step.prevStepId,
+    ],
+  );
+}
+
 it('records a round once that was recorded under a random id, before ids were derived', async () => {
   const id = await newResponse();
   const [first] = await startAll([id]);
   // As a worker of an earlier version recorded it: the same round and index, another id.
   await withClient(database.url, (client) =>
-    client.query(
-      `INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
-                          arguments, prev_step_id)
-       VALUES ('step_00112233445566778899aabb', $1, $2, 1, 0, 'tool_call', 'pending', 'call_1',
-               'noop', '{}', $3)`,
-      [id, topScopeId(id), first],
-    ),
+    insertToolStep(client, {
+      id: 'step_00112233445566778899aabb',
+      responseId: id,
+      round: 1,
+      status: 'pending',
+      prevStepId: first,
+    }),
   );
   const again = await steps.appendRound(
     { responseId: id, scopeId: topScopeId(id), round: 1, steps: [toolCall], prevStepId: first },
@@ -282,12 +303,13 @@ it('records a round once that a transaction still open records under the same id
   // runs again, to find the round recorded.
   const result = await withClient(database.url, async (client) => {
     await client.query('BEGIN');
-    await client.query(
-      `INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
-                          arguments, prev_step_id)
-       VALUES ($1, $2, $3, 1, 0, 'tool_call', 'pending', 'call_1', 'noop', '{}', $4)`,
-      [derivedStepId(scopeId, 1, 0), id, scopeId, first],
-    );
+    await insertToolStep(client, {
+      id: derivedStepId(scopeId, 1, 0),
+      responseId: id,
+      round: 1,
+      status: 'pending',
+      prevStepId: first,
+    });
     const recording = steps.appendRound(round, budget);
     await new Promise((resolve) => setTimeout(resolve, 300));
     await client.query('COMMIT');
@@ -303,12 +325,13 @@ it('refuses a round whose step id another step has, rather than pass it for reco
   const scopeId = topScopeId(id);
   // A stand-in for a collision: a step of another round holds the id this round's step gets.
   await withClient(database.url, (client) =>
-    client.query(
-      `INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
-                          arguments, prev_step_id)
-       VALUES ($1, $2, $3, 7, 0, 'tool_call', 'completed', 'call_9', 'noop', '{}', $4)`,
-      [derivedStepId(scopeId, 1, 0), id, scopeId, first],
-    ),
+    insertToolStep(client, {
+      id: derivedStepId(scopeId, 1, 0),
+      responseId: id,
+      round: 7,
+      status: 'completed',
+      prevStepId: first,
+    }),
   );
   await expect(
     steps.appendRound(

@@ -236,9 +236,10 @@ function roundOp(round: NewRound, budget: AppendBudget, claim: InlineClaim | nul
  * Runs a statement that records a round once more if it failed on a step id taken already.
  * Step ids are derived from the round (stepId), so that is a round that a concurrent
  * statement recorded after this one's snapshot: run again, the statement sees it and
- * records nothing. (A batch of several that fails is run again operation by operation by
- * its Batcher; this covers an operation that went alone.) Another failure on the same key
- * is two different steps with one id, which must not pass for recorded: it is thrown.
+ * records nothing. (The Batcher runs the operations of a failed batch again one by one; an
+ * operation that went alone, or failed alone too, comes back here.) Another failure on the
+ * same key is two different steps with one id, which must not pass for recorded: it is
+ * thrown.
  */
 async function onceMore<T>(record: () => Promise<T>): Promise<T> {
   try {
