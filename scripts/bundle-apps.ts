@@ -19,12 +19,24 @@ const DIST = path.join(ROOT, 'dist');
 /** The apps with a process entry point (apps/<app>/src/main.ts). */
 const APPS = ['api', 'worker', 'all', 'dev'] as const;
 
+/**
+ * Packages an app never loads though its modules name them, left out of its bundle. The
+ * worker has no HTTP server: Nest's core names the Express adapter (its REPL builds an
+ * application), and with it Express, multer and body-parser's charset tables, 1.1 MB of
+ * source the worker would hold unrun. Left out, a require of it would still load it from
+ * node_modules; test/bundle.e2e-spec.ts checks that a running worker never does.
+ */
+const NEVER_LOADED: Partial<Record<(typeof APPS)[number], string[]>> = {
+  worker: ['@nestjs/platform-express'],
+};
+
 async function bundleApp(app: (typeof APPS)[number]): Promise<void> {
   const outfile = path.join(DIST, 'apps', app, 'main.js');
   await build({
     entryPoints: [path.join(DIST, 'apps', app, 'src', 'main.js')],
     outfile,
     ...BUNDLE_OPTIONS,
+    external: [...(BUNDLE_OPTIONS.external ?? []), ...(NEVER_LOADED[app] ?? [])],
     // Stack traces map back to the TypeScript sources through the source map
     // (`node --enable-source-maps`).
     legalComments: 'linked',

@@ -6,8 +6,9 @@ import { build } from 'esbuild';
 import { BUNDLE_OPTIONS } from '../scripts/bundle-options';
 import { replaceOnce, sourcePatches, type SourcePatch } from '../scripts/source-patch-plugin';
 import { serverUrl } from './support/database';
-import { repoRoot } from './support/processes';
-import { REDIS_URL } from './support/ratchet';
+import { repoRoot, startProcess, waitForOutput } from './support/processes';
+import { REDIS_URL, startRatchet } from './support/ratchet';
+import { waitFor } from './support/wait';
 
 // `npm run build` bundles each app's entry point (scripts/bundle-apps.ts); these check that the
 // built entry points are bundles and that they run.
@@ -262,6 +263,45 @@ describe('bundled entry points', () => {
     const { status, packages } = loadEntryPoint('dist/apps/api/src/main.js');
     expect(status).toBe(1);
     expect(packages).toEqual(expect.arrayContaining(['@nestjs/core', '@nestjs/common']));
+  });
+
+  it('the worker leaves Express out of its bundle, and a running worker never loads it', async () => {
+    const source = readFileSync(path.join(repoRoot, 'dist', 'apps', 'worker', 'main.js'), 'utf8');
+    expect(source).not.toContain('node_modules/express/');
+    expect(source).toContain('node_modules/@nestjs/core/');
+    // The API's bundle keeps it: it serves HTTP through it.
+    const api = readFileSync(path.join(repoRoot, 'dist', 'apps', 'api', 'main.js'), 'utf8');
+    expect(api).toContain('node_modules/express/');
+
+    const ratchet = await startRatchet('bundle-worker', {
+      workers: 0,
+      configYaml: 'models:\n  mock: { provider: mock }\n',
+    });
+    const worker = startProcess('dist/apps/worker/main.js', ratchet.env, [], repoRoot, [
+      '--require',
+      PRELOAD,
+    ]);
+    try {
+      await waitForOutput(worker, 'processing jobs');
+      const key = await ratchet.newKey();
+      const created = await ratchet.request('/v1/responses', {
+        key,
+        method: 'POST',
+        body: JSON.stringify({ model: 'mock', input: 'hello', background: true }),
+      });
+      const { id } = (await created.json()) as { id: string };
+      await waitFor('the response, run by the worker process', async () => {
+        const read = await ratchet.request(`/v1/responses/${id}`, { key });
+        return ((await read.json()) as { status: string }).status === 'completed' || null;
+      });
+    } finally {
+      await worker.stop();
+      await ratchet.close();
+    }
+    const line = /^resolved modules: (.*)$/m.exec(worker.output())?.[1];
+    const files = JSON.parse(line ?? 'null') as string[];
+    expect(files.some((file) => file.includes(`${path.sep}ioredis${path.sep}`))).toBe(true);
+    expect(files.filter((file) => /[\\/]@nestjs[\\/]|[\\/]express[\\/]/.test(file))).toEqual([]);
   });
 
   it.each(['api', 'worker', 'all', 'dev'])(
