@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
+import { STARTUP_COMPILER_FLAGS } from '../libs/config/src/memory-profile';
 import { BUNDLE_OPTIONS } from '../scripts/bundle-options';
 import { replaceOnce, sourcePatches, type SourcePatch } from '../scripts/source-patch-plugin';
 import { serverUrl } from './support/database';
@@ -265,7 +266,7 @@ describe('bundled entry points', () => {
     expect(packages).toEqual(expect.arrayContaining(['@nestjs/core', '@nestjs/common']));
   });
 
-  it('the worker leaves Express out of its bundle, and a running worker never loads it', async () => {
+  it('the worker leaves Express out of its bundle, and a running worker never loads it; it starts in the interpreter', async () => {
     const source = readFileSync(path.join(repoRoot, 'dist', 'apps', 'worker', 'main.js'), 'utf8');
     expect(source).not.toContain('node_modules/express/');
     expect(source).toContain('node_modules/@nestjs/core/');
@@ -280,28 +281,74 @@ describe('bundled entry points', () => {
     const worker = startProcess('dist/apps/worker/main.js', ratchet.env, [], repoRoot, [
       '--require',
       PRELOAD,
+      '--trace-opt',
     ]);
     try {
       await waitForOutput(worker, 'processing jobs');
+      // Nothing was optimised while it started (memory-profile.ts, STARTUP_COMPILER_FLAGS).
+      const startUp = worker.output().split('processing jobs')[0];
+      expect(startUp).not.toMatch(/compiling method|completed optimizing/);
+      // Twenty responses: enough for V8 to find something hot once the compilers are back.
       const key = await ratchet.newKey();
-      const created = await ratchet.request('/v1/responses', {
-        key,
-        method: 'POST',
-        body: JSON.stringify({ model: 'mock', input: 'hello', background: true }),
-      });
-      const { id } = (await created.json()) as { id: string };
-      await waitFor('the response, run by the worker process', async () => {
-        const read = await ratchet.request(`/v1/responses/${id}`, { key });
-        return ((await read.json()) as { status: string }).status === 'completed' || null;
+      const ids = await Promise.all(
+        Array.from({ length: 20 }, async (_, index) => {
+          const created = await ratchet.request('/v1/responses', {
+            key,
+            method: 'POST',
+            body: JSON.stringify({ model: 'mock', input: `hello ${index}`, background: true }),
+          });
+          return ((await created.json()) as { id: string }).id;
+        }),
+      );
+      await waitFor('the responses, run by the worker process', async () => {
+        for (const id of ids) {
+          const read = await ratchet.request(`/v1/responses/${id}`, { key });
+          if (((await read.json()) as { status: string }).status !== 'completed') return null;
+        }
+        return true;
       });
     } finally {
       await worker.stop();
       await ratchet.close();
     }
+    // And once it had started, they were back on: running the response optimised some code.
+    expect(worker.output().split('processing jobs')[1]).toMatch(/completed optimizing/);
     const line = /^resolved modules: (.*)$/m.exec(worker.output())?.[1];
     const files = JSON.parse(line ?? 'null') as string[];
     expect(files.some((file) => file.includes(`${path.sep}ioredis${path.sep}`))).toBe(true);
     expect(files.filter((file) => /[\\/]@nestjs[\\/]|[\\/]express[\\/]/.test(file))).toEqual([]);
+  });
+
+  it("each entry point turns V8's compilers off as its first statement, and runMain turns them back on", () => {
+    for (const app of ['api', 'worker', 'all', 'dev']) {
+      const source = readFileSync(path.join(repoRoot, 'dist', 'apps', app, 'main.js'), 'utf8');
+      expect(
+        source.startsWith(`require('node:v8').setFlagsFromString('${STARTUP_COMPILER_FLAGS}');`),
+      ).toBe(true);
+    }
+    // The same flags and the same call back, in a process of their own: a hot function is not
+    // optimised while they are set, and is once resumeCompilers has run.
+    const profile = path.join(repoRoot, 'dist', 'libs', 'config', 'src', 'memory-profile.js');
+    const probe = `
+      const { setFlagsFromString } = require('node:v8');
+      const { STARTUP_COMPILER_FLAGS, resumeCompilers } = require(${JSON.stringify(profile)});
+      setFlagsFromString(STARTUP_COMPILER_FLAGS);
+      function hot(x) { return (x * 31) ^ (x >>> 3); }
+      let sum = 0;
+      for (let i = 0; i < 3e6; i++) sum += hot(i);
+      console.log('resumed', sum > 0);
+      resumeCompilers();
+      for (let i = 0; i < 3e6; i++) sum += hot(i);
+      console.log('done', sum > 0);
+    `;
+    const run = spawnSync(process.execPath, ['--trace-opt', '-e', probe], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(0);
+    const [before, after] = run.stdout.split('resumed true');
+    expect(before).not.toMatch(/completed optimizing .*JSFunction hot/);
+    expect(after).toMatch(/completed optimizing .*JSFunction hot/);
   });
 
   it.each(['api', 'worker', 'all', 'dev'])(

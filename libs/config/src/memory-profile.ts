@@ -53,6 +53,23 @@ export function useBaselineWasm(): void {
 }
 
 /**
+ * V8's compilers above its interpreter, off while a process starts. Start-up runs most of its
+ * code once (module bodies, Nest's scan of its modules), yet V8 optimises what loops there: its
+ * optimising compiler ran 18 times in the API's start-up, which brings about 3.6 MB of node's
+ * binary (the compiler's own code) into the process's resident memory, and the baseline
+ * compiler's code for start-up's functions is 1.5 MB more. A bundled entry point sets these as
+ * its first statement (scripts/bundle-apps.ts); `resumeCompilers` sets them back once the
+ * process has started, so what runs under load is compiled as before (docs/memory.md,
+ * "Start-up in the interpreter").
+ */
+export const STARTUP_COMPILER_FLAGS = '--no-opt --no-sparkplug';
+
+/** Turns V8's baseline and optimising compilers back on (see STARTUP_COMPILER_FLAGS). */
+export function resumeCompilers(): void {
+  setFlagsFromString('--opt --sparkplug');
+}
+
+/**
  * How far V8 lets the old generation grow over what its last full collection left alive
  * before it collects again, in percent: the growth factor V8 itself uses when it saves memory.
  * Left to itself on a machine with gigabytes to spare, V8 lets it grow up to 4x; under a burst

@@ -1,4 +1,9 @@
-import { collectStartupGarbage, limitHeapGrowth, useBaselineWasm } from './memory-profile';
+import {
+  collectStartupGarbage,
+  limitHeapGrowth,
+  resumeCompilers,
+  useBaselineWasm,
+} from './memory-profile';
 import { ConfigError } from './ratchet-config';
 
 /**
@@ -22,6 +27,7 @@ export function runMain(name: string, main: () => Promise<string | void>): void 
   limitHeapGrowth();
   main().then(
     (line) => {
+      resumeCompilers();
       collectStartupGarbage();
       if (line) process.stdout.write(`ratchet ${name}: ${line}\n`);
     },
