@@ -35,11 +35,16 @@ export const STEPS_NODE_MEMORY_ARGS: readonly string[] = [
  *   By default glibc raises that threshold as large blocks are freed (up to 64 MB), and it
  *   rises as each process starts: V8 frees the scratch memory it compiled start-up's code in
  *   (about 8 MB at its peak), and malloc kept 3 to 4 MB of it, idle (docs/memory.md, "malloc's
- *   trim threshold"). A fixed threshold also keeps the one for using mmap at its default.
+ *   trim threshold").
+ * - Blocks of 80 KB and more are mapped on their own rather than taken from the heap, and go
+ *   back to the system when freed. At the default (128 KB), blocks start-up freed left holes
+ *   in the heap that stayed resident: about 3 MB of the idle API's (docs/memory.md, "malloc's
+ *   mmap threshold"). Above 64 KB, so that a socket's read buffer still comes from the heap.
  */
 export const MEMORY_ENV: Readonly<Record<string, string>> = {
   MALLOC_ARENA_MAX: '2',
   MALLOC_TRIM_THRESHOLD_: '131072',
+  MALLOC_MMAP_THRESHOLD_: '81920',
 };
 
 /**
