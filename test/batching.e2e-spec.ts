@@ -34,11 +34,44 @@ beforeAll(async () => {
     ),
   );
   const query = sql.query.bind(sql);
-  jest.spyOn(sql, 'query').mockImplementation((statement, values) => {
+  jest.spyOn(sql, 'query').mockImplementation(async (statement, values) => {
     if (statement.name.endsWith('-batch')) batchedStatements.push(statement.name);
+    if (statement.name === explain?.name) {
+      explain.plan = await explainAnalyzed(statement.text, values ?? []);
+      explain = null;
+    }
     return query(statement, values);
   });
 });
+
+/** The next run of the statement so named is first explained, in a transaction rolled back. */
+let explain: { name: string; plan?: PlanNode } | null = null;
+
+interface PlanNode {
+  'Node Type': string;
+  'Actual Loops': number;
+  'Actual Rows': number;
+  Plans?: PlanNode[];
+}
+
+async function explainAnalyzed(text: string, values: unknown[]): Promise<PlanNode> {
+  return withClient(database.url, async (client) => {
+    await client.query('BEGIN');
+    try {
+      const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+        `EXPLAIN (ANALYZE, FORMAT JSON) ${text}`,
+        values,
+      );
+      return rows[0]['QUERY PLAN'][0].Plan;
+    } finally {
+      await client.query('ROLLBACK');
+    }
+  });
+}
+
+function planNodes(node: PlanNode): PlanNode[] {
+  return [node, ...(node.Plans ?? []).flatMap(planNodes)];
+}
 
 beforeEach(() => {
   batchedStatements = [];
@@ -573,6 +606,8 @@ it('claims and records siblings of many responses in batches, one round completi
   expect(await steps.claim(siblings[0].id, 'worker-other', 30_000)).toBeNull();
 
   batchedStatements = [];
+  const explained = { name: 'finish-steps-batch' } as NonNullable<typeof explain>;
+  explain = explained;
   const finished = await Promise.all(
     siblings.map((step) =>
       steps.finish(step.response_id, step.id, 1, { status: 'completed', result: 'ok' }),
@@ -580,6 +615,12 @@ it('claims and records siblings of many responses in batches, one round completi
   );
   // Siblings of one round share the statement, as the responses do: one round trip for all.
   expect(batchedStatements).toEqual(['finish-steps-batch']);
+  // Each scope's outcomes are counted once for the whole batch: the planner, which takes the
+  // batch for one operation, once counted them again for every operation (quadratic work).
+  const windows = planNodes(explained.plan!).filter((node) => node['Node Type'] === 'WindowAgg');
+  expect(windows.map((node) => [node['Actual Loops'], node['Actual Rows']])).toEqual([
+    [1, siblings.length],
+  ]);
   expect(finished.every((f) => f.recorded)).toBe(true);
   for (const id of ids) {
     const own = finished.filter((_, i) => siblings[i].response_id === id);

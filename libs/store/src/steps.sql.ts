@@ -389,7 +389,8 @@ export const STEPS_SQL = {
          FROM op
         WHERE s.id = op.step_id AND s.status = 'running'
           AND (op.attempt IS NULL OR s.attempt = op.attempt)
-       RETURNING op.o, s.scope_id, s.response_id),
+       RETURNING op.o, s.scope_id, s.response_id,
+                 s.id AS step_id, op.outcome_status, op.result, op.error, op.usage),
      locked AS MATERIALIZED (
        SELECT sc.id FROM scopes sc WHERE sc.id IN (SELECT scope_id FROM done)
         ORDER BY sc.id
@@ -404,13 +405,15 @@ export const STEPS_SQL = {
        SELECT done.o, done.scope_id, done.response_id,
               opened.open_steps
                 + count(*) OVER (PARTITION BY done.scope_id ORDER BY done.o DESC) - 1 AS open
-         FROM done JOIN opened ON opened.id = done.scope_id),
-     written AS (SELECT op.* FROM op JOIN done USING (o))
-     SELECT op.o, d.scope_id, d.open::int AS open, r.status::text AS status, r.step_count,
+         FROM done JOIN opened ON opened.id = done.scope_id)
+     -- One row per outcome written, from counted alone: joining it back to op by number
+     -- made the planner (which takes op for one row) compute counted again for every
+     -- operation, quadratic in the batch's size. done carries the outcomes it wrote.
+     SELECT d.o, d.scope_id, d.open::int AS open, r.status::text AS status, r.step_count,
             r.tool_call_count, r.awaiting_approvals,
-            CASE WHEN d.open = 0 THEN ${STEPS_OF_SCOPE('d.response_id', 'd.scope_id', 'written')} END AS steps,
+            CASE WHEN d.open = 0 THEN ${STEPS_OF_SCOPE('d.response_id', 'd.scope_id', 'done')} END AS steps,
             CASE WHEN d.open > 0 THEN ${WAITING_AFTER_OUTCOME('d.response_id')} END AS waiting
-       FROM op JOIN counted d ON d.o = op.o JOIN responses r ON r.id = d.response_id`,
+       FROM counted d JOIN responses r ON r.id = d.response_id`,
   ),
   lockResponse: statement('lock-response', `SELECT 1 FROM responses WHERE id = $1 FOR UPDATE`),
   openSteps: statement(
