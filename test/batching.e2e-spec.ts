@@ -487,6 +487,21 @@ it('records siblings claimed by the deciding worker only when the whole round su
   expect(
     await steps.finish(fits, first.id, 1, { status: 'completed', result: '{"ok":true}' }),
   ).toMatchObject({ recorded: true, roundComplete: false });
+
+  // A claimed sibling its worker gives up unrun is pending again, as if never claimed: only
+  // its owner can, at the attempt it claimed, and the next claim takes it at that attempt.
+  const second = (fitting as { steps: { id: string }[] }).steps[1];
+  expect(await steps.unclaim(second.id, 1, 'worker-other')).toBe(false);
+  expect(await steps.unclaim(second.id, 2, 'worker-test')).toBe(false);
+  expect(await steps.unclaim(second.id, 1, 'worker-test')).toBe(true);
+  expect((await claimsOf(fits))[1]).toEqual({
+    status: 'pending',
+    attempt: 0,
+    lease_owner: null,
+    dispatched: true,
+  });
+  expect(await steps.unclaim(second.id, 1, 'worker-test')).toBe(false);
+  expect(await steps.claim(second.id, 'worker-other', 30_000)).toMatchObject({ attempt: 1 });
 });
 
 it('says with an outcome whether a step waits for the slot it frees, or that it cannot tell', async () => {

@@ -51,20 +51,60 @@ it('runs three 1-second tool calls of one round at once, across both worker proc
   const db = new Client({ connectionString: ratchet.database.url });
   await db.connect();
   try {
-    const { rows } = await db.query<{ executed_by: string; inline: boolean }>(
-      `SELECT s.executed_by, s.started_at = p.completed_at AS inline
-         FROM steps s JOIN steps p ON p.id = s.prev_step_id
-        WHERE s.response_id = $1 AND s.kind = 'tool_call'`,
-      [response.id],
-    );
+    const rows = await toolSteps(db, response.id);
     const pids = new Set(rows.map((row) => row.executed_by.split(':')[1]));
     expect(rows).toHaveLength(3);
     expect(pids).toEqual(new Set(workers.all.map((worker) => String(worker.child.pid))));
     // The deciding worker's other slot is not free for a second sibling (one is always left
-    // for new jobs): it ran one call in its own slot, claimed as the round was recorded, and
-    // queued the other two.
+    // for new jobs): it ran one call in its own slot, claimed as the round was recorded. It
+    // kept the other two in line for that slot, and handed them to the queue when it did not
+    // come free within their wait; the other worker ran them, at their first attempt.
     expect(rows.filter((row) => row.inline)).toHaveLength(1);
+    expect(rows.map((row) => row.attempt)).toEqual([1, 1, 1]);
   } finally {
     await db.end();
   }
 });
+
+it("runs a busy worker's quick siblings one after another in its own slot, with no queue hop", async () => {
+  const client = ratchet.client(await ratchet.newKey());
+  const quickCall = '/call sleep {"ms":1}';
+  const response = await client.responses.create({
+    model: 'mock',
+    input: [quickCall, quickCall, quickCall].join('\n'),
+    tools: [{ type: 'function', name: 'sleep', parameters: null, strict: null }],
+  });
+  expect(response.status).toBe('completed');
+  expect(response.output_text).toBe(Array(3).fill('sleep: {"slept":1}').join('\n'));
+
+  const db = new Client({ connectionString: ratchet.database.url });
+  await db.connect();
+  try {
+    const rows = await toolSteps(db, response.id);
+    // All three were claimed as the round was recorded, by the worker that decided it, and
+    // ran there: each took the job's slot as the one before it finished.
+    expect(rows).toHaveLength(3);
+    expect(new Set(rows.map((row) => row.executed_by)).size).toBe(1);
+    expect(rows.map((row) => [row.inline, row.attempt])).toEqual([
+      [true, 1],
+      [true, 1],
+      [true, 1],
+    ]);
+  } finally {
+    await db.end();
+  }
+});
+
+async function toolSteps(
+  db: Client,
+  responseId: string,
+): Promise<Array<{ executed_by: string; inline: boolean; attempt: number }>> {
+  const { rows } = await db.query<{ executed_by: string; inline: boolean; attempt: number }>(
+    `SELECT s.executed_by, s.started_at = p.completed_at AS inline, s.attempt
+       FROM steps s JOIN steps p ON p.id = s.prev_step_id
+      WHERE s.response_id = $1 AND s.kind = 'tool_call'
+      ORDER BY s.index`,
+    [responseId],
+  );
+  return rows;
+}

@@ -34,6 +34,7 @@ import { ApprovalPause } from './approval-pause';
 import { DrainState } from './drain-state';
 import { InFlightRegistry } from './in-flight.registry';
 import { LeaseKeeper } from './lease-keeper';
+import { RoundSlots, type Slot } from './round-slots';
 import { Liveness } from './liveness.service';
 import { StepExecutor, type AfterRecord, type Execution } from './step-executor';
 import { StreamEvents } from './stream-events';
@@ -61,6 +62,13 @@ const noStream: AfterRecord = () => Promise.resolve();
  */
 const ROUND_HOLD_MS = 20;
 
+/**
+ * How long a sibling that a busy worker kept waits for one of its slots to come free before
+ * it goes to the queue instead, for any worker. Under a burst, the slots of quick steps turn
+ * over far sooner; a round of long calls on a busy worker reaches idle workers this much later.
+ */
+const SIBLING_WAIT_MS = 50;
+
 /** How a scope ended, in the terms its parent (the response or an agent step) needs. */
 type ScopeEnd =
   | { status: 'completed'; output: Item[] }
@@ -78,9 +86,11 @@ interface Continuation {
   inline: boolean;
   /**
    * Siblings of `claimed` in a round of several, claimed with it to run beside it here, each
-   * in a slot borrowed from WorkerSlots.
+   * in a slot borrowed from WorkerSlots; the last `waiting` of them have none yet and wait for
+   * one (WorkerSlots.waitForSlot), or go to the queue.
    */
   siblings: ClaimedStep[];
+  waiting: number;
   /** `claimed` and `siblings` are all the round runs: none of it went to the queue. */
   wholeRound: boolean;
 }
@@ -92,8 +102,11 @@ interface Finish {
   recorded: AfterRecord;
 }
 
-/** An InlineClaim with the slots borrowed for it: one step runs in the job's own slot. */
-type Claim = InlineClaim & { borrowed: number };
+/**
+ * An InlineClaim with the slots borrowed for it (one step runs in the job's own slot) and the
+ * siblings reserved a place in line for the next free ones.
+ */
+type Claim = InlineClaim & { borrowed: number; reserved: number };
 
 /**
  * Drives responses. `advance` asks the transition function what a scope does next and
@@ -190,6 +203,7 @@ export class EngineService {
       snapshot: started.snapshot,
       inline: true,
       siblings: [],
+      waiting: 0,
       wholeRound: true,
     };
   }
@@ -231,7 +245,14 @@ export class EngineService {
     }
     const snapshot = await this.steps.loadScope(claimed.scopeId);
     if (!snapshot) return;
-    await this.runChain({ claimed, snapshot, inline: false, siblings: [], wholeRound: false });
+    await this.runChain({
+      claimed,
+      snapshot,
+      inline: false,
+      siblings: [],
+      waiting: 0,
+      wholeRound: false,
+    });
   }
 
   /** Runs a step, records it, and carries on with whatever can run inline after it. */
@@ -296,11 +317,28 @@ export class EngineService {
       holding = false;
       release();
     };
+    // The first runs in this job's slot, the next in borrowed ones, the last `waiting` wait.
+    const slots = new RoundSlots(this.slots, SIBLING_WAIT_MS);
+    const firstWaiting = steps.length - next.waiting;
     const runs = steps.map(async (step, i): Promise<Continuation | null> => {
+      let slot: Slot | null = i === 0 ? 'job' : i < firstWaiting ? 'borrowed' : null;
+      const freeSlot = (): void => {
+        if (slot) slots.free(slot);
+        slot = null;
+      };
       try {
+        if (i >= firstWaiting) {
+          slot = await slots.acquire();
+          if (!slot || this.drain.draining) {
+            freeSlot();
+            stopHolding();
+            await this.passOn(step);
+            return null;
+          }
+        }
         const execution = await this.execute(step, (signal) =>
           this.executor.execute(snapshot, step.step, step.attempt, signal),
-        );
+        ).finally(freeSlot);
         if (execution?.type !== 'finished') {
           stopHolding();
           return null;
@@ -329,8 +367,7 @@ export class EngineService {
         stopHolding();
         throw error;
       } finally {
-        // Each sibling but the first ran in a borrowed slot.
-        if (i > 0) this.slots.giveBack(1);
+        freeSlot();
       }
     });
     const settled = await Promise.allSettled(runs);
@@ -402,6 +439,16 @@ export class EngineService {
   }
 
   /**
+   * Hands a sibling claimed here, and not run, to the queue: unclaimed, it is claimed there at
+   * the attempt it would have had here.
+   */
+  private async passOn(claimed: ClaimedStep): Promise<void> {
+    if (await this.steps.unclaim(claimed.step.id, claimed.attempt, claimed.owner)) {
+      await this.queue.runSteps(claimed.responseId, [claimed.step.id]);
+    }
+  }
+
+  /**
    * After the steps of a round that all ran here (its only call, or every sibling): the
    * scope's state is known here (the snapshot plus these outcomes), so the next decision is
    * made before anything is written, and when it is another round or the response's end,
@@ -451,12 +498,14 @@ export class EngineService {
       return null;
     }
     const claim = this.inlineClaim(decision.steps, true);
-    const result = await this.steps.finishAndAppend(
-      outcomes,
-      this.newRound(after, decision.round, decision.steps),
-      this.budgetLimits(after),
-      claim,
-    );
+    const result = await this.steps
+      .finishAndAppend(
+        outcomes,
+        this.newRound(after, decision.round, decision.steps),
+        this.budgetLimits(after),
+        claim,
+      )
+      .catch(this.unclaimOnError(claim));
     if (!result.recorded) {
       this.unclaim(claim);
       // Siblings are written all or none: one was taken over, so each goes in on its own.
@@ -541,11 +590,13 @@ export class EngineService {
         return end ? this.endScope(snapshot, end) : null;
       }
       const claim = this.inlineClaim(decision.steps, inline(snapshot));
-      const result = await this.steps.appendRound(
-        this.newRound(snapshot, decision.round, decision.steps),
-        this.budgetLimits(snapshot),
-        claim,
-      );
+      const result = await this.steps
+        .appendRound(
+          this.newRound(snapshot, decision.round, decision.steps),
+          this.budgetLimits(snapshot),
+          claim,
+        )
+        .catch(this.unclaimOnError(claim));
       const next = await this.afterAppend(snapshot, decision.steps, result, claim);
       if (next === 'decide-again') continue;
       return next;
@@ -617,25 +668,46 @@ export class EngineService {
   /**
    * What of a round runs in this job, recorded already claimed, when `inline` allows and the
    * worker is not draining (a draining worker hands its chains' next steps to the queue): a
-   * round of one call, or of a round of several, its tool calls as far as this worker has
-   * slots for them (one in this job's own, more in borrowed free ones). Agent calls, the rest
-   * of the tool calls, and any call of a busy worker go to the queue, for any worker.
+   * round of one call, or of a round of several, its tool calls: one in this job's own slot,
+   * more in borrowed free ones, and the rest, as far as the worker keeps siblings in line,
+   * waiting for the next slots to come free. Agent calls and any call beyond those go to the
+   * queue, for any worker.
    */
   private inlineClaim(steps: readonly NewStep[], inline: boolean): Claim | null {
     if (!inline || this.drain.draining) return null;
     const calls = runnable(steps);
     const claim = { owner: this.workerId, leaseMs: this.leaseMs };
-    if (calls.length === 1) return { ...claim, indexes: [calls[0].index], borrowed: 0 };
+    if (calls.length === 1) {
+      return { ...claim, indexes: [calls[0].index], borrowed: 0, reserved: 0 };
+    }
     const tools = calls.filter((step) => step.kind === 'tool_call');
     if (tools.length === 0) return null;
     const borrowed = this.slots.borrow(tools.length - 1);
-    const indexes = tools.slice(0, 1 + borrowed).map((step) => step.index);
-    return { ...claim, indexes, borrowed };
+    const reserved = this.slots.reserve(tools.length - 1 - borrowed);
+    const indexes = tools.slice(0, 1 + borrowed + reserved).map((step) => step.index);
+    return { ...claim, indexes, borrowed, reserved };
   }
 
-  /** Gives back the slots a claim borrowed beyond the siblings it got (`running` of them). */
-  private unclaim(claim: Claim | null, running = 0): void {
-    if (claim) this.slots.giveBack(claim.borrowed - Math.max(0, running - 1));
+  /** For a statement that failed: gives back all a claim took, and rethrows. */
+  private unclaimOnError(claim: Claim | null): (error: unknown) => never {
+    return (error) => {
+      this.unclaim(claim);
+      throw error;
+    };
+  }
+
+  /**
+   * Gives back what a claim took beyond the siblings it got (`running` of them): they use the
+   * borrowed slots first, then the reserved places. Returns how many of them wait for a slot.
+   */
+  private unclaim(claim: Claim | null, running = 0): number {
+    if (!claim) return 0;
+    const siblings = Math.max(0, running - 1);
+    const borrowed = Math.min(claim.borrowed, siblings);
+    const waiting = Math.min(claim.reserved, siblings - borrowed);
+    this.slots.giveBack(claim.borrowed - borrowed);
+    this.slots.unreserve(claim.reserved - waiting);
+    return waiting;
   }
 
   /**
@@ -657,7 +729,7 @@ export class EngineService {
             (step) => step.status === 'running' && claim.indexes.includes(step.index),
           )
         : [];
-    this.unclaim(claim, mine.length);
+    const waiting = this.unclaim(claim, mine.length);
     if (result.type === 'ended') return null;
     if (result.type !== 'recorded') return 'decide-again';
     if (result.steps.every((step) => isTerminalStep(step.status))) return 'decide-again';
@@ -700,6 +772,7 @@ export class EngineService {
       // The round's only runnable call takes this job's slot as the step before it did.
       inline: runnable(steps).length === 1,
       siblings,
+      waiting,
       wholeRound: pending.length === 0,
     };
   }

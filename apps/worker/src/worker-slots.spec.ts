@@ -45,4 +45,57 @@ describe('WorkerSlots', () => {
     await expect(gauge.job(() => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(gauge.borrow(5)).toBe(3);
   });
+
+  it('keeps reserved siblings in line for the next free slots, ahead of new jobs', async () => {
+    const { slots: gauge, taker } = slots(4);
+    const ends: Array<() => void> = [];
+    const jobs = [1, 2, 3, 4].map(() =>
+      gauge.job(() => new Promise<void>((resolve) => ends.push(resolve))),
+    );
+    // Every slot is taken: nothing to lend, two siblings reserved instead.
+    expect(gauge.borrow(2)).toBe(0);
+    expect(gauge.reserve(2)).toBe(2);
+    expect(taker.concurrency).toBe(2);
+    const first = gauge.waitForSlot(60_000);
+    const second = gauge.waitForSlot(60_000);
+    // One job ends: its slot is kept for BullMQ, as borrow would keep it. The next goes to
+    // the first sibling in line.
+    ends[0]();
+    await jobs[0];
+    ends[1]();
+    await jobs[1];
+    await expect(first).resolves.toBe(true);
+    expect(taker.concurrency).toBe(2);
+    ends[2]();
+    await jobs[2];
+    await expect(second).resolves.toBe(true);
+    expect(taker.concurrency).toBe(2);
+    gauge.giveBack(2);
+    expect(taker.concurrency).toBe(4);
+    ends[3]();
+    await jobs[3];
+  });
+
+  it('lets a sibling go when no slot comes within its wait, or its wait is called off', async () => {
+    jest.useFakeTimers();
+    try {
+      const { slots: gauge, taker } = slots(1);
+      expect(gauge.reserve(2)).toBe(2);
+      expect(taker.concurrency).toBe(1);
+      const late = gauge.waitForSlot(50);
+      const stop = new AbortController();
+      const calledOff = gauge.waitForSlot(50_000, stop.signal);
+      jest.advanceTimersByTime(50);
+      await expect(late).resolves.toBe(false);
+      stop.abort();
+      await expect(calledOff).resolves.toBe(false);
+      // Both reservations are spent: the slots are BullMQ's again.
+      expect(gauge.borrow(1)).toBe(0);
+      expect(taker.concurrency).toBe(1);
+      expect(gauge.reserve(10)).toBe(4);
+      gauge.unreserve(4);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
 });

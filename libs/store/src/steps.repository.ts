@@ -657,6 +657,16 @@ export class StepsRepository {
   }
 
   /**
+   * Gives up a step `owner` claimed at `attempt` and has not run: it is pending again, to be
+   * claimed from the queue at the same attempt. False when the step is no longer so held (its
+   * response ended, or a recovery took it over): then there is nothing to hand on.
+   */
+  async unclaim(stepId: string, attempt: number, owner: string): Promise<boolean> {
+    const rows = await this.sql.query(STEPS_SQL.unclaim, [stepId, attempt, owner]);
+    return rows.length > 0;
+  }
+
+  /**
    * Records a step's outcome if it is still running (and, given an attempt, if that attempt
    * still owns it), and says whether its round is now complete. A completed round comes with
    * a snapshot of its scope for the next decision, unless a concurrent sibling may be missing

@@ -415,6 +415,18 @@ export const STEPS_SQL = {
             CASE WHEN d.open > 0 THEN ${WAITING_AFTER_OUTCOME('d.response_id')} END AS waiting
        FROM counted d JOIN responses r ON r.id = d.response_id`,
   ),
+  // A step claimed with its round that its worker gives up before running it: pending again,
+  // dispatched, as if it had never been claimed. Its attempt goes back too (only the owner
+  // that claimed it at that attempt gives it up, and it never ran), so the worker that claims
+  // it next runs it at the attempt it would have, and it counts as no retry.
+  unclaim: statement(
+    'unclaim-step',
+    `UPDATE steps
+        SET status = 'pending', attempt = attempt - 1, lease_owner = NULL, executed_by = NULL,
+            lease_expires_at = NULL, started_at = NULL, dispatched_at = now()
+      WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status = 'running'
+      RETURNING id`,
+  ),
   lockResponse: statement('lock-response', `SELECT 1 FROM responses WHERE id = $1 FOR UPDATE`),
   openSteps: statement(
     'open-steps',
