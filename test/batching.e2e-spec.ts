@@ -49,6 +49,7 @@ let explain: { name: string; plan?: PlanNode } | null = null;
 
 interface PlanNode {
   'Node Type': string;
+  'Relation Name'?: string;
   'Actual Loops': number;
   'Actual Rows': number;
   Plans?: PlanNode[];
@@ -727,7 +728,22 @@ it('records a whole round of siblings with what follows it in one statement, all
     { round: 1, kind: 'tool_call', status: 'running' },
   ]);
 
+  // The planner sees a steps table as a young deployment's: a few thousand finished steps,
+  // few running ones, analyzed. Taking a round's outcomes for a hundred rows, it scanned
+  // every running step rather than look up three by their key.
+  const history = await newResponse();
+  await withClient(database.url, async (client) => {
+    await client.query(
+      `INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, attempt)
+       SELECT 'step_history' || g, $1, $2, g, 0, 'tool_call', 'completed', 1
+         FROM generate_series(1, 2000) g`,
+      [history, topScopeId(history)],
+    );
+    await client.query('ANALYZE steps');
+  });
   // A top scope's last round and the response's end, with every sibling's usage summed.
+  const explained = { name: 'finish-round-and-end' } as NonNullable<typeof explain>;
+  explain = explained;
   const ended = await steps.finishAndEnd(outcomes(ids[2]), {
     responseId: ending,
     status: 'completed',
@@ -737,4 +753,7 @@ it('records a whole round of siblings with what follows it in one statement, all
   });
   expect(ended.recorded).toBe(true);
   expect(ended.ended).toMatchObject({ status: 'completed', usage: usage(1 + 10 + 11 + 12) });
+  // The siblings are found by their key, not by a scan of the steps table, which grows.
+  const scanned = planNodes(explained.plan!).filter((node) => node['Node Type'] === 'Seq Scan');
+  expect(scanned.map((node) => node['Relation Name'])).not.toContain('steps');
 });

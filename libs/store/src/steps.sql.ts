@@ -80,8 +80,11 @@ const FINISH_ROUND_FENCED = `outcome AS (
        SELECT op.o, op.step_id, op.attempt, op.outcome_status, op.result, op.error, op.usage
          FROM op
        UNION ALL
+       -- ratchet_each, not json_to_recordset: planned as a few rows, not a hundred, so the
+       -- steps are found by their key rather than by a scan of every running one.
        SELECT op.o, x.*
-         FROM op CROSS JOIN LATERAL json_to_recordset(op.more) AS x(
+         FROM op CROSS JOIN LATERAL ratchet_each(op.more) AS e
+              CROSS JOIN LATERAL json_to_record(e) AS x(
                 step_id text, attempt int, outcome_status text, result jsonb, error jsonb,
                 usage jsonb)),
      held AS (
