@@ -98,4 +98,27 @@ describe('WorkerSlots', () => {
       jest.useRealTimers();
     }
   });
+
+  it('keeps nothing in line while most recent waits ended without a slot', async () => {
+    jest.useFakeTimers();
+    try {
+      const { slots: gauge } = slots(2);
+      // A long step holds the slot: five siblings in a row wait in vain.
+      let end: () => void = () => undefined;
+      const long = gauge.job(() => new Promise<void>((resolve) => (end = resolve)));
+      expect(gauge.reserve(5)).toBe(5);
+      const waits = [1, 2, 3, 4, 5].map(() => gauge.waitForSlot(50));
+      jest.advanceTimersByTime(50);
+      await expect(Promise.all(waits)).resolves.toEqual([false, false, false, false, false]);
+      // Siblings go to the queue at once, until those misses have faded (halved each second).
+      expect(gauge.reserve(3)).toBe(0);
+      jest.advanceTimersByTime(1000);
+      expect(gauge.reserve(3)).toBe(3);
+      gauge.unreserve(3);
+      end();
+      await long;
+    } finally {
+      jest.useRealTimers();
+    }
+  });
 });

@@ -8,6 +8,15 @@ import { AppConfig } from '@ratchet/config';
  */
 const RESERVED_PER_SLOT = 4;
 
+/**
+ * Waits of the last second or so count (halved every second) when the worker decides whether
+ * to keep siblings in line at all: when most of them ended with no slot, the slots are held by
+ * long steps, and siblings go to the queue at once, as they did before they were kept.
+ */
+const WAIT_HISTORY_HALF_LIFE_MS = 1000;
+/** Waits without a slot, of the recent ones, past which nothing more is kept in line. */
+const MISSED_WAITS_TOLERATED = 4;
+
 /** The part of BullMQ's worker the slots steer: how many jobs it may hold at once. */
 export interface JobTaker {
   concurrency: number;
@@ -34,6 +43,10 @@ export class WorkerSlots {
   private reserved = 0;
   /** Those of the reserved that wait now, first come first granted. */
   private readonly waiting: Array<() => void> = [];
+  /** Recent waits that ended with a slot, and without one (see WAIT_HISTORY_HALF_LIFE_MS). */
+  private served = 0;
+  private missed = 0;
+  private countedAt = 0;
   private taker: JobTaker | null = null;
 
   constructor(config: AppConfig) {
@@ -81,10 +94,12 @@ export class WorkerSlots {
 
   /**
    * Reserves up to `wanted` siblings a place in line for the next free slots; returns how
-   * many it got, at most RESERVED_PER_SLOT per slot in all. Each is then either awaited
-   * (`waitForSlot`) or let go (`unreserve`).
+   * many it got, at most RESERVED_PER_SLOT per slot in all, and none while most recent waits
+   * ended without a slot. Each is then either awaited (`waitForSlot`) or let go (`unreserve`).
    */
   reserve(wanted: number): number {
+    this.decayWaits();
+    if (this.missed > MISSED_WAITS_TOLERATED && this.missed > this.served) return 0;
     const got = Math.max(0, Math.min(wanted, RESERVED_PER_SLOT * this.capacity - this.reserved));
     if (got > 0) {
       this.reserved += got;
@@ -103,26 +118,29 @@ export class WorkerSlots {
   /**
    * Waits, for a reserved sibling, up to `ms` for a slot: true when one was granted (a
    * borrowed slot, given back with `giveBack`), false when none came in time or `signal`
-   * aborted the wait. Either way the reservation is spent.
+   * aborted the wait (the sibling was served otherwise). Either way the reservation is spent.
    */
   waitForSlot(ms: number, signal?: AbortSignal): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
       const granted = (): void => {
         clearTimeout(timer);
-        signal?.removeEventListener('abort', giveUp);
+        signal?.removeEventListener('abort', servedOtherwise);
+        this.countWait(true);
         resolve(true);
       };
-      const giveUp = (): void => {
+      const giveUp = (served: boolean): void => {
         const at = this.waiting.indexOf(granted);
         if (at < 0) return;
         this.waiting.splice(at, 1);
         clearTimeout(timer);
-        signal?.removeEventListener('abort', giveUp);
+        signal?.removeEventListener('abort', servedOtherwise);
+        this.countWait(served);
         this.unreserve(1);
         resolve(false);
       };
-      const timer = setTimeout(giveUp, ms);
-      signal?.addEventListener('abort', giveUp, { once: true });
+      const servedOtherwise = (): void => giveUp(true);
+      const timer = setTimeout(() => giveUp(false), ms);
+      signal?.addEventListener('abort', servedOtherwise, { once: true });
       this.waiting.push(granted);
       this.grant();
     });
@@ -139,6 +157,20 @@ export class WorkerSlots {
       next();
     }
     if (changed) this.steer();
+  }
+
+  private countWait(served: boolean): void {
+    this.decayWaits();
+    if (served) this.served += 1;
+    else this.missed += 1;
+  }
+
+  private decayWaits(): void {
+    const now = Date.now();
+    const kept = 0.5 ** ((now - this.countedAt) / WAIT_HISTORY_HALF_LIFE_MS);
+    this.served *= kept;
+    this.missed *= kept;
+    this.countedAt = now;
   }
 
   private steer(): void {

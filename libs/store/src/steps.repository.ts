@@ -431,6 +431,10 @@ export class StepsRepository {
   // Claims, outcomes and the waiting checks after them go many at a time too: siblings of
   // a round run at once, and under load so do many responses' steps.
   private readonly claimBatcher: Batcher<ClaimOp, { claimed: ClaimRow | null }>;
+  private readonly unclaimBatcher: Batcher<
+    { step_id: string; attempt: number; owner: string },
+    { unclaimed: boolean }
+  >;
   private readonly finishBatcher: Batcher<FinishOp, FinishRow>;
   private readonly waitingBatcher: Batcher<{ response_id: string }, { waiting: boolean }>;
 
@@ -447,6 +451,7 @@ export class StepsRepository {
       round: sql.batcher(STEPS_SQL.finishRoundAndEnd, byResponse),
     };
     this.claimBatcher = sql.batcher(STEPS_SQL.claim, (op: ClaimOp) => op.step_id);
+    this.unclaimBatcher = sql.batcher(STEPS_SQL.unclaim, (op) => op.step_id);
     // Siblings of one round finish together (the statement counts them per scope).
     this.finishBatcher = sql.batcher<FinishOp, FinishRow>(STEPS_SQL.finish, (op) => op.step_id);
     this.waitingBatcher = sql.batcher<{ response_id: string }, { waiting: boolean }>(
@@ -662,8 +667,8 @@ export class StepsRepository {
    * response ended, or a recovery took it over): then there is nothing to hand on.
    */
   async unclaim(stepId: string, attempt: number, owner: string): Promise<boolean> {
-    const rows = await this.sql.query(STEPS_SQL.unclaim, [stepId, attempt, owner]);
-    return rows.length > 0;
+    const row = await this.unclaimBatcher.run({ step_id: stepId, attempt, owner });
+    return row?.unclaimed === true;
   }
 
   /**

@@ -422,13 +422,21 @@ export const STEPS_SQL = {
   // dispatched, as if it had never been claimed. Its attempt goes back too (only the owner
   // that claimed it at that attempt gives it up, and it never ran), so the worker that claims
   // it next runs it at the attempt it would have, and it counts as no retry.
-  unclaim: statement(
-    'unclaim-step',
-    `UPDATE steps
-        SET status = 'pending', attempt = attempt - 1, lease_owner = NULL, executed_by = NULL,
-            lease_expires_at = NULL, started_at = NULL, dispatched_at = now()
-      WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status = 'running'
-      RETURNING id`,
+  // Many at a time, as claims are: a busy worker may give up many siblings at once.
+  unclaim: batchStatement(
+    'unclaim-steps',
+    `step_id text, attempt int, owner text`,
+    (ops) => `WITH ${ops},
+     unclaimed AS (
+       UPDATE steps s
+          SET status = 'pending', attempt = s.attempt - 1, lease_owner = NULL,
+              executed_by = NULL, lease_expires_at = NULL, started_at = NULL,
+              dispatched_at = now()
+         FROM op
+        WHERE s.id = op.step_id AND s.attempt = op.attempt AND s.lease_owner = op.owner
+          AND s.status = 'running'
+       RETURNING op.o)
+     SELECT op.o, op.o IN (SELECT o FROM unclaimed) AS unclaimed FROM op`,
   ),
   lockResponse: statement('lock-response', `SELECT 1 FROM responses WHERE id = $1 FOR UPDATE`),
   openSteps: statement(
