@@ -87,7 +87,7 @@ interface Continuation {
   /**
    * Siblings of `claimed` in a round of several, claimed with it to run beside it here, each
    * in a slot borrowed from WorkerSlots; the last `waiting` of them have none yet and wait for
-   * one (WorkerSlots.waitForSlot), or go to the queue.
+   * one (RoundSlots), or go to the queue.
    */
   siblings: ClaimedStep[];
   waiting: number;

@@ -76,8 +76,7 @@ export class WorkerSlots {
    * BullMQ, so the worker keeps taking jobs.
    */
   borrow(wanted: number): number {
-    const free = this.capacity - 1 - this.jobs - this.borrowed;
-    const got = Math.max(0, Math.min(wanted, free));
+    const got = Math.max(0, Math.min(wanted, this.free()));
     if (got > 0) {
       this.borrowed += got;
       this.steer();
@@ -146,10 +145,10 @@ export class WorkerSlots {
     });
   }
 
-  /** Hands free slots to waiting siblings, in the order they came, as `borrow` lends them. */
+  /** Hands free slots to waiting siblings, in the order they came. */
   private grant(): void {
     let changed = false;
-    while (this.waiting.length > 0 && this.capacity - 1 - this.jobs - this.borrowed > 0) {
+    while (this.waiting.length > 0 && this.free() > 0) {
       const next = this.waiting.shift()!;
       this.reserved = Math.max(0, this.reserved - 1);
       this.borrowed += 1;
@@ -157,6 +156,11 @@ export class WorkerSlots {
       next();
     }
     if (changed) this.steer();
+  }
+
+  /** Slots neither a job nor a borrowed sibling holds, less the one always left for BullMQ. */
+  private free(): number {
+    return this.capacity - 1 - this.jobs - this.borrowed;
   }
 
   private countWait(served: boolean): void {
