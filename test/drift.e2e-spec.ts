@@ -40,7 +40,7 @@ describe('schema drift', () => {
         ALTER TABLE api_keys ADD COLUMN extra integer;
         ALTER TABLE api_keys ALTER COLUMN created_at TYPE timestamptz(6);
         ALTER INDEX api_keys_key_hash_key RENAME TO api_keys_hash_unique;
-        ALTER TABLE responses DROP COLUMN usage;
+        ALTER TABLE responses DROP COLUMN total_tokens;
         ALTER TABLE responses ALTER COLUMN store SET DEFAULT false;
         ALTER TABLE scopes ALTER COLUMN tools DROP DEFAULT;
         ALTER TABLE steps ALTER COLUMN round TYPE bigint;
@@ -64,7 +64,7 @@ describe('schema drift', () => {
           'database has timestamp(6) with time zone',
         'unique index on "api_keys"("key_hash"): schema expects name "api_keys_key_hash_key", ' +
           'database has "api_keys_hash_unique"',
-        'column "responses"."usage" (Response.usage) is missing from the database',
+        'column "responses"."total_tokens" (Response.totalTokens) is missing from the database',
         'column "responses"."store": schema expects default true, database has default false',
         `column "scopes"."tools": schema expects default '[]', database has no default`,
         'column "steps"."round": schema expects type integer, database has bigint',

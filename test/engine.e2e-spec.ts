@@ -70,7 +70,10 @@ async function stepsOf(ratchet: TestRatchet, responseId: string): Promise<StepRo
   try {
     const { rows } = await client.query<StepRow>(
       `SELECT s.id, s.scope_id, sc.depth, s.round, s.index, s.kind::text, s.status::text, s.call_id,
-              s.name, s.prev_step_id, s.executed_by, s.started_at, s.usage
+              s.name, s.prev_step_id, s.executed_by, s.started_at,
+              CASE WHEN s.input_tokens IS NOT NULL
+                   THEN json_build_object('input_tokens', s.input_tokens,
+                                          'output_tokens', s.output_tokens) END AS usage
          FROM steps s JOIN scopes sc ON sc.id = s.scope_id
         WHERE s.response_id = $1 ORDER BY sc.depth, s.scope_id, s.round, s.index`,
       [responseId],

@@ -238,7 +238,9 @@ it('makes at once the decision a dead worker owed, having recorded the last step
   // (registered, its liveness lock free).
   await query(`DELETE FROM steps WHERE response_id = $1 AND round = 2`, [done.id]);
   await query(
-    `UPDATE responses SET status = 'in_progress', output = NULL, usage = NULL, completed_at = NULL,
+    `UPDATE responses SET status = 'in_progress', output = NULL, input_tokens = NULL,
+            cached_tokens = NULL, output_tokens = NULL, reasoning_tokens = NULL, total_tokens = NULL,
+            completed_at = NULL,
             step_count = step_count - 1 WHERE id = $1`,
     [done.id],
   );

@@ -357,12 +357,12 @@ it('recovers a model call killed mid-stream: its items close incomplete, the ret
     'completed',
   ]);
   // The dead attempt's tokens are estimated into the step's usage.
-  const [step] = await query<{ attempt: number; usage: { estimated?: boolean } }>(
-    `SELECT attempt, usage FROM steps WHERE response_id = $1`,
+  const [step] = await query<{ attempt: number; usage_estimated: boolean | null }>(
+    `SELECT attempt, usage_estimated FROM steps WHERE response_id = $1`,
     [id],
   );
   expect(step.attempt).toBe(2);
-  expect(step.usage.estimated).toBe(true);
+  expect(step.usage_estimated).toBe(true);
 });
 
 /**
@@ -628,7 +628,9 @@ it('makes the decision a worker died before making, after a round was recorded',
   // the next model call was never decided, and the response is still running.
   await query(`DELETE FROM steps WHERE response_id = $1 AND round = 2`, [done.id]);
   await query(
-    `UPDATE responses SET status = 'in_progress', output = NULL, usage = NULL, completed_at = NULL,
+    `UPDATE responses SET status = 'in_progress', output = NULL, input_tokens = NULL,
+            cached_tokens = NULL, output_tokens = NULL, reasoning_tokens = NULL, total_tokens = NULL,
+            completed_at = NULL,
             step_count = step_count - 1 WHERE id = $1`,
     [done.id],
   );

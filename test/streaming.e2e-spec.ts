@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import type OpenAI from 'openai';
 import { Client } from 'pg';
 import { createApiApp } from '../apps/api/src/api-app';
+import { usageJson } from '../libs/store/src/usage-sql';
 import { startFakeOpenAI, type FakeOpenAI } from './support/fake-openai';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
 import { REDIS_URL, startRatchet, type TestRatchet } from './support/ratchet';
@@ -127,7 +128,8 @@ async function stepUsage(id: string): Promise<{ usage: Record<string, unknown> |
   await db.connect();
   try {
     const { rows } = await db.query<{ usage: Record<string, unknown> | null }>(
-      `SELECT usage FROM steps WHERE response_id = $1 AND kind = 'model_call' ORDER BY created_at`,
+      `SELECT ${usageJson('steps', { estimated: true })} AS usage
+         FROM steps WHERE response_id = $1 AND kind = 'model_call' ORDER BY created_at`,
       [id],
     );
     return rows;

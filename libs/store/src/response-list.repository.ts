@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { ResponseStatus, Usage } from '@ratchet/core';
 import type { Principal } from './api-keys.repository';
 import { Sql, statement } from './sql';
+import { usageJson } from './usage-sql';
 
 // The console's list of responses: newest first, by keyset on (created_at, id), each filter
 // a condition that is true when the filter is absent ($n IS NULL), so one prepared statement
@@ -47,7 +48,8 @@ export interface ResponseOwnership {
 }
 
 const LIST_COLUMNS = `r.id, r.owner_id, k.name AS owner_name, r.status::text AS status, r.model,
-  r.background, r.stream, r.metadata, r.usage, r.error ->> 'code' AS error_code, r.step_count,
+  r.background, r.stream, r.metadata,
+  ${usageJson('r', { estimated: false })} AS usage, r.error ->> 'code' AS error_code, r.step_count,
   r.created_at, r.started_at, r.completed_at`;
 
 const SQL = {

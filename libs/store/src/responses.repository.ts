@@ -20,7 +20,7 @@ import { encodeEvents, NUMBERED_EVENTS } from './events.repository';
 import { topScopeId } from './scope-id';
 import { afterEndCtes, ENDED_COLUMNS } from './response-end.sql';
 import { batchStatement, jsonParam, oneValues, Sql, statement } from './sql';
-import { usageSumSql } from './usage-sql';
+import { setUsageSum, usageJson } from './usage-sql';
 
 // Responses in plain SQL: every request of the API touches this, so each method is one
 // prepared statement. A principal sees its own responses; an admin sees all ($2 = null).
@@ -64,7 +64,7 @@ export interface TerminalUpdate {
 export const LOG_DUE = 'CASE WHEN stream AND NOT events_closed THEN now() END';
 
 export const RECORD_COLUMNS = `r.id, r.status::text AS status, r.model, r.request, r.output, r.error,
-  r.incomplete_details, r.usage, r.created_at, r.completed_at,
+  r.incomplete_details, ${usageJson('r', { estimated: false })} AS usage, r.created_at, r.completed_at,
   (SELECT s.tools FROM scopes s WHERE s.id = 'scope_' || substr(r.id, 6)) AS tools`;
 
 const SQL = {
@@ -158,7 +158,7 @@ const SQL = {
           SET status = $2::response_status, output = $3::jsonb, error = $4::jsonb,
               incomplete_details = $5::jsonb, completed_at = now(), lease_owner = NULL,
               lease_expires_at = ${LOG_DUE},
-              usage = ${usageSumSql('steps WHERE response_id = $1 AND usage IS NOT NULL')}
+              ${setUsageSum('steps WHERE response_id = $1 AND input_tokens IS NOT NULL')}
         WHERE r.id = $1 AND r.status IN ('queued', 'in_progress')
        RETURNING ${RECORD_COLUMNS}, ${ENDED_COLUMNS}),
      ${afterEndCtes('ended')}

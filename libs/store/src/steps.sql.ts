@@ -1,13 +1,14 @@
 import { afterEndCtes, ENDED_COLUMNS } from './response-end.sql';
 import { LOG_DUE, RECORD_COLUMNS } from './responses.repository';
 import { batchStatement, statement, type BatchStatement } from './sql';
-import { usageSumSql } from './usage-sql';
+import { setUsage, setUsageSum, usageColumnsOf, usageJson, usageValues } from './usage-sql';
 
 // The statements of the engine's hot path (StepsRepository). Each is one round trip; the
 // comments say what makes each one safe under concurrency.
 
 const STEP_COLUMNS = `id, round, index, kind::text AS kind, status::text AS status,
-  call_id AS "callId", name, arguments, result, error, usage`;
+  call_id AS "callId", name, arguments, result, error,
+  ${usageJson('steps', { estimated: true })} AS usage`;
 
 /**
  * A scope's steps as a JSON array of StepRecords, found through its response's (the steps'
@@ -18,12 +19,13 @@ const STEP_COLUMNS = `id, round, index, kind::text AS kind, status::text AS stat
 const STEPS_OF_SCOPE = (responseId: string, scopeId: string, written?: string): string => {
   // Aliases of their own (st, w): callers pass columns of theirs, such as s.id of a scope.
   const outcome = (column: string, own: string = column): string =>
-    written ? `CASE WHEN w.step_id IS NULL THEN st.${column} ELSE w.${own} END` : `st.${column}`;
+    written ? `CASE WHEN w.step_id IS NULL THEN ${column} ELSE w.${own} END` : column;
   return `coalesce((SELECT json_agg(json_build_object(
        'id', st.id, 'round', st.round, 'index', st.index, 'kind', st.kind,
-       'status', ${outcome('status::text', 'outcome_status')},
+       'status', ${outcome('st.status::text', 'outcome_status')},
        'callId', st.call_id, 'name', st.name, 'arguments', st.arguments,
-       'result', ${outcome('result')}, 'error', ${outcome('error')}, 'usage', ${outcome('usage')}))
+       'result', ${outcome('st.result', 'result')}, 'error', ${outcome('st.error', 'error')},
+       'usage', ${outcome(usageJson('st', { estimated: true }), 'usage')}))
        FROM steps st ${written ? `LEFT JOIN ${written} w ON w.step_id = st.id` : ''}
       WHERE st.response_id = ${responseId} AND st.scope_id = ${scopeId}), '[]'::json)`;
 };
@@ -63,8 +65,8 @@ const roundStatement = (name: string, text: (ops: string) => string): BatchState
 const FINISH_FENCED = `done AS (
        UPDATE steps s
           SET status = op.outcome_status::step_status, result = op.result, error = op.error,
-              usage = op.usage, completed_at = now(), lease_owner = NULL,
-              lease_expires_at = NULL
+              ${setUsage('op.usage', { estimated: true })}, completed_at = now(),
+              lease_owner = NULL, lease_expires_at = NULL
          FROM op
         WHERE s.id = op.step_id AND s.status = 'running' AND s.attempt = op.attempt
        RETURNING op.o)`;
@@ -99,7 +101,8 @@ const FINISH_ROUND_FENCED = `outcome AS (
      done AS (
        UPDATE steps s
           SET status = outcome.outcome_status::step_status, result = outcome.result,
-              error = outcome.error, usage = outcome.usage, completed_at = now(),
+              error = outcome.error, ${setUsage('outcome.usage', { estimated: true })},
+              completed_at = now(),
               lease_owner = NULL, lease_expires_at = NULL
          FROM outcome
         WHERE s.id = outcome.step_id AND s.status = 'running' AND s.attempt = outcome.attempt
@@ -236,7 +239,7 @@ function endCtes(used: string): string {
           SET status = op.end_status::response_status, output = op.output,
               error = op.end_error, incomplete_details = op.incomplete_details,
               completed_at = now(), lease_owner = NULL, lease_expires_at = ${LOG_DUE},
-              usage = ${usageSumSql(used)}
+              ${setUsageSum(used)}
          FROM op
         WHERE r.id = op.response_id AND r.status IN ('queued', 'in_progress')
           AND op.o IN (SELECT o FROM done)
@@ -324,20 +327,20 @@ export const STEPS_SQL = {
   finishAndEnd: roundStatement(
     'finish-and-end',
     (ops) =>
-      `WITH ${ops}, ${FINISH_FENCED}, ${endCtes(`(SELECT s.usage FROM steps s
+      `WITH ${ops}, ${FINISH_FENCED}, ${endCtes(`(SELECT ${usageColumnsOf('s')} FROM steps s
                           WHERE s.response_id = op.response_id AND s.id <> op.step_id
-                            AND s.usage IS NOT NULL
-                         UNION ALL SELECT op.usage WHERE op.usage IS NOT NULL) used`)}`,
+                            AND s.input_tokens IS NOT NULL
+                         UNION ALL SELECT ${usageValues('op.usage')}) used`)}`,
   ),
   // The same for a top scope's last round of siblings run together.
   finishRoundAndEnd: roundStatement(
     'finish-round-and-end',
     (ops) =>
-      `WITH ${ops}, ${FINISH_ROUND_FENCED}, ${endCtes(`(SELECT s.usage FROM steps s
-                          WHERE s.response_id = op.response_id AND s.usage IS NOT NULL
+      `WITH ${ops}, ${FINISH_ROUND_FENCED}, ${endCtes(`(SELECT ${usageColumnsOf('s')} FROM steps s
+                          WHERE s.response_id = op.response_id AND s.input_tokens IS NOT NULL
                             AND ${NOT_IN_ROUND}
-                         UNION ALL SELECT outcome.usage FROM outcome
-                          WHERE outcome.o = op.o AND outcome.usage IS NOT NULL) used`)}`,
+                         UNION ALL SELECT ${usageValues('outcome.usage')} FROM outcome
+                          WHERE outcome.o = op.o) used`)}`,
   ),
   // Steps taken for execution, many at a time: pending steps, or running ones whose owner's
   // lease expired, of responses still going. The attempt is bumped, which fences out any
@@ -360,7 +363,8 @@ export const STEPS_SQL = {
           AND EXISTS (SELECT 1 FROM responses r
                        WHERE r.id = s.response_id AND r.status IN ('queued', 'in_progress'))
        RETURNING op.o, s.id, s.round, s.index, s.kind::text AS kind, s.status::text AS status,
-                 s.call_id AS "callId", s.name, s.arguments, s.result, s.error, s.usage,
+                 s.call_id AS "callId", s.name, s.arguments, s.result, s.error,
+                 ${usageJson('s', { estimated: true })} AS usage,
                  s.attempt, s.scope_id, s.response_id,
                  (SELECT deadline_at FROM responses r WHERE r.id = s.response_id))
      SELECT op.o, (SELECT row_to_json(c) FROM claimed c WHERE c.o = op.o) AS claimed FROM op`,
@@ -387,8 +391,8 @@ export const STEPS_SQL = {
      done AS (
        UPDATE steps s
           SET status = op.outcome_status::step_status, result = op.result, error = op.error,
-              usage = op.usage, completed_at = now(), lease_owner = NULL,
-              lease_expires_at = NULL
+              ${setUsage('op.usage', { estimated: true })}, completed_at = now(),
+              lease_owner = NULL, lease_expires_at = NULL
          FROM op
         WHERE s.id = op.step_id AND s.status = 'running'
           AND (op.attempt IS NULL OR s.attempt = op.attempt)
@@ -487,12 +491,13 @@ export const STEPS_SQL = {
   cutShortUsage: statement(
     'cut-short-usage',
     `WITH s AS (
-       UPDATE steps SET usage = $3::jsonb
-        WHERE id = $1 AND attempt = $2 AND usage IS NULL RETURNING response_id),
+       UPDATE steps SET ${setUsage('$3::jsonb', { estimated: true })}
+        WHERE id = $1 AND attempt = $2 AND input_tokens IS NULL RETURNING response_id),
      used AS (
-       SELECT usage FROM steps WHERE response_id = $4 AND id <> $1 AND usage IS NOT NULL
-       UNION ALL SELECT $3::jsonb)
-     UPDATE responses SET usage = ${usageSumSql('used')}
+       SELECT ${usageColumnsOf('steps')} FROM steps
+        WHERE response_id = $4 AND id <> $1 AND input_tokens IS NOT NULL
+       UNION ALL SELECT ${usageValues('$3::jsonb')})
+     UPDATE responses SET ${setUsageSum('used')}
       WHERE id = $4 AND status = 'cancelled' AND EXISTS (SELECT 1 FROM s)`,
   ),
   cancelOpen: statement(
