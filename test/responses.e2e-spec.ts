@@ -56,7 +56,7 @@ describe('POST /v1/responses (foreground)', () => {
         .filter((key) => key !== 'output_text')
         .sort(),
     ).toEqual(RESPONSE_KEYS);
-    expect(response.id).toMatch(/^resp_[0-9a-f]{48}$/);
+    expect(response.id).toMatch(/^resp_[0-9a-f]{24}$/);
     expect(response.object).toBe('response');
     expect(response.status).toBe('completed');
     expect(response.output_text).toBe('You said: Hello, ratchet!');

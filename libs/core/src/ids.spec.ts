@@ -1,9 +1,15 @@
 import { newId, stepId } from './ids';
 
 describe('newId', () => {
-  it('gives the prefix and 48 hex characters', () => {
-    expect(newId('resp')).toMatch(/^resp_[0-9a-f]{48}$/);
+  it('gives the prefix and 48 hex characters, 24 for a response', () => {
     expect(newId('scope')).toMatch(/^scope_[0-9a-f]{48}$/);
+    expect(newId('msg')).toMatch(/^msg_[0-9a-f]{48}$/);
+    expect(newId('resp')).toMatch(/^resp_[0-9a-f]{24}$/);
+  });
+
+  it('never repeats when long and short ids are drawn from one pool', () => {
+    const ids = Array.from({ length: 3000 }, (_, i) => newId(i % 3 === 0 ? 'resp' : 'msg'));
+    expect(new Set(ids).size).toBe(ids.length);
   });
 
   it('never repeats, across refills of its random pool', () => {

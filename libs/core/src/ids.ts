@@ -16,21 +16,34 @@ export type IdPrefix =
   | 'key'
   | 'conv';
 
-/** Random bytes of an id: 24 (192 bits). */
+/** Random bytes of an id: 24 (192 bits), as long as OpenAI's ids look. */
 const ID_BYTES = 24;
-/** Random bytes are drawn for 256 ids at a time: one call into the system for many ids. */
+/**
+ * A response's id has 12 random bytes (96 bits; `resp_` and 24 hex digits): plenty to be
+ * unique and unguessable, and it is written often. Every step row holds it twice (its
+ * response's id and its top scope's, made from it), with an entry in the steps' index on
+ * response_id, and so do the scopes, input items and the response's own indexes: about
+ * 0.75 KB of WAL per fan-out response at 48 hex digits (docs/wal.md). Ids handed out before
+ * keep their length; nothing reads an id's length.
+ */
+const BYTES_OF: Partial<Record<IdPrefix, number>> = { resp: 12 };
+/** Random bytes are drawn for 256 long ids at a time: one call into the system for many. */
 const POOL_BYTES = ID_BYTES * 256;
 let pool = Buffer.alloc(0);
 let offset = 0;
 
-/** A new opaque id: the prefix, an underscore and 48 hex characters (192 random bits). */
+/**
+ * A new opaque id: the prefix, an underscore and 48 hex characters (192 random bits); 24 (96
+ * bits) for a response's.
+ */
 export function newId(prefix: IdPrefix): string {
-  if (offset + ID_BYTES > pool.length) {
+  const bytes = BYTES_OF[prefix] ?? ID_BYTES;
+  if (offset + bytes > pool.length) {
     pool = randomBytes(POOL_BYTES);
     offset = 0;
   }
-  const id = pool.toString('hex', offset, offset + ID_BYTES);
-  offset += ID_BYTES;
+  const id = pool.toString('hex', offset, offset + bytes);
+  offset += bytes;
   return `${prefix}_${id}`;
 }
 
@@ -38,7 +51,7 @@ export function newId(prefix: IdPrefix): string {
  * A step's id: `step_` and 24 hex digits (96 bits) of a hash of what identifies the step, its
  * scope, round and index. Recording the same decision twice gives the same ids, so the
  * primary key refuses the second recording, and no other index has to (docs/wal.md). The
- * scope's id carries its response's 192 random bits, so step ids are as unguessable as
+ * scope's id carries its response's 96 random bits, so step ids are as unguessable as
  * random ones. Two different steps whose ids collide are refused, not taken for one
  * another (StepsRepository); with 96 bits that is about one chance in 10^11 among a billion
  * steps. The row holds the id twice (its own, the next step's `prev_step_id`), and a
