@@ -1,4 +1,5 @@
 import type { BuildOptions } from 'esbuild';
+import { onDemand } from './on-demand-plugin';
 import { sourcePatches } from './source-patch-plugin';
 import { SOURCE_PATCHES } from './source-patches';
 
@@ -33,7 +34,7 @@ export const BUNDLE_OPTIONS: BuildOptions = {
   target: 'node20',
   format: 'cjs',
   external: EXTERNAL,
-  plugins: [sourcePatches(SOURCE_PATCHES)],
+  plugins: [sourcePatches(SOURCE_PATCHES), onDemand()],
   // Nest's ES modules call createRequire(import.meta.url), which CommonJS has no value for.
   define: { 'import.meta.url': 'importMetaUrl' },
   banner: { js: "const importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },

@@ -129,6 +129,15 @@ describe('bundled entry points', () => {
       // Nor node's own undici (the global fetch's), which reading a global `Headers` or
       // `Response` loads: about 3 MB more in every process (scripts/source-patches.ts).
       expect(undici).toBe(false);
+      // OpenTelemetry's SDK is neither in the bundle nor loaded: tsc's output of the tracing
+      // SDK is required from beside it once an OTLP endpoint is configured
+      // (scripts/on-demand-plugin.ts; test/tracing.e2e-spec.ts runs it so). Only its API
+      // package is bundled, which prom-client imports.
+      expect(packages.filter((name) => name.startsWith('@opentelemetry/'))).toEqual([]);
+      const source = readFileSync(path.join(repoRoot, 'dist', 'apps', app, 'main.js'), 'utf8');
+      expect(source).not.toMatch(/node_modules\/@opentelemetry\/(?!api\/)/);
+      expect(source).toContain('node_modules/@opentelemetry/api/');
+      expect(source).toContain('import("../../libs/telemetry/src/tracing-sdk.js")');
     },
   );
 
