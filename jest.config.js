@@ -9,6 +9,7 @@ const shared = {
     '^@ratchet/(config|core|store|providers|queue|events|tools|mcp|telemetry)$':
       '<rootDir>/libs/$1/src/index.ts',
     '^@ratchet/(api|worker)$': '<rootDir>/apps/$1/src/index.ts',
+    '^@ratchet/mcp/allow-list$': '<rootDir>/libs/mcp/src/mcp-allow-list.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testEnvironment: 'node',

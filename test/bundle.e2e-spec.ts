@@ -138,6 +138,10 @@ describe('bundled entry points', () => {
       expect(source).not.toMatch(/node_modules\/@opentelemetry\/(?!api\/)/);
       expect(source).toContain('node_modules/@opentelemetry/api/');
       expect(source).toContain('import("../../libs/telemetry/src/tracing-sdk.js")');
+      // The API calls no MCP server: its bundle holds the allow list, not the MCP SDK's
+      // client, which the worker's keeps (libs/tools/src/tool-resolution.ts).
+      if (app === 'api') expect(source).not.toContain('node_modules/@modelcontextprotocol/');
+      else expect(source).toContain('node_modules/@modelcontextprotocol/');
     },
   );
 

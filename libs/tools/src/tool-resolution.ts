@@ -9,7 +9,14 @@ import {
   type ScopeTools,
   type ServerToolKind,
 } from '@ratchet/core';
-import { checkMcpUrl, McpAllowList, McpAllowListError, type McpAllowRule } from '@ratchet/mcp';
+// The allow list alone, not @ratchet/mcp's index: that would bring the MCP SDK's client into
+// the API's bundle, which never calls a server (scripts/on-demand-plugin.ts says why it costs).
+import {
+  checkMcpUrl,
+  McpAllowList,
+  McpAllowListError,
+  type McpAllowRule,
+} from '@ratchet/mcp/allow-list';
 
 /** What an agent tool takes: the task for the sub-agent, as text. */
 export const AGENT_TOOL_PARAMETERS = {
