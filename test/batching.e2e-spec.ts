@@ -616,7 +616,6 @@ it('claims and records siblings of many responses in batches, one round completi
     'result',
     'round',
     'status',
-    'usage',
   ]);
   // Claimed already (its lease runs): a second claim gets nothing.
   expect(await steps.claim(siblings[0].id, 'worker-other', 30_000)).toBeNull();

@@ -1,6 +1,3 @@
-import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
 import {
   groupRounds,
   scopeOutput,
@@ -12,34 +9,25 @@ import {
   type StepRecord,
 } from '@ratchet/core';
 import { Client } from 'pg';
-import { migrate } from '../libs/store/src/migrate';
-import { createTestDatabase, type TestDatabase } from './support/database';
+import { migratedUpTo, type BeforeMigration } from './support/migrations';
 
 // Responses stored before server calls became mcp_call items held each such call as the
 // model's function_call plus a function_call_output. The migration must turn those outputs
 // into exactly what the engine produces today from the same recorded steps.
 
 const MIGRATION = '20261203090000_server_calls_as_mcp_call';
-const REAL_MIGRATIONS = path.resolve(__dirname, '..', 'prisma', 'migrations');
 const SERVER_TOOLS: Record<string, ServerToolKind> = {
   echo: 'http',
   helper: 'agent',
   hang: 'http',
 };
 
-let database: TestDatabase;
-let dir: string;
+let before: BeforeMigration;
 let db: Client;
 
 beforeAll(async () => {
-  database = await createTestDatabase('output_migration', { empty: true });
-  dir = await mkdtemp(path.join(tmpdir(), 'ratchet-migrations-'));
-  const names = (await readdir(REAL_MIGRATIONS)).filter((name) => name < MIGRATION);
-  await writeFile(path.join(dir, 'migration_lock.toml'), 'provider = "postgresql"\n');
-  for (const name of names)
-    await cp(path.join(REAL_MIGRATIONS, name), path.join(dir, name), { recursive: true });
-  await migrate(database.url, { migrationsDir: dir });
-  db = new Client({ connectionString: database.url });
+  before = await migratedUpTo('output_migration', MIGRATION);
+  db = new Client({ connectionString: before.database.url });
   await db.connect();
   await db.query(
     `INSERT INTO api_keys (id, name, key_hash, prefix) VALUES ('key_1', 't', 'h', 'p')`,
@@ -48,8 +36,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await db?.end();
-  await database?.drop();
-  await rm(dir, { recursive: true, force: true });
+  await before?.close();
 });
 
 function call(n: number, name: string, args = '{}'): FunctionCallItem {
@@ -85,7 +72,6 @@ function modelStep(round: number, output: ModelItem[]): StepRecord {
     arguments: null,
     result: { output, finishReason: 'tool_calls' },
     error: null,
-    usage: null,
   };
 }
 
@@ -103,7 +89,6 @@ function toolStep(
     callId: fc.call_id,
     name: fc.name,
     arguments: fc.arguments,
-    usage: null,
     ...outcome,
   };
 }
@@ -212,8 +197,7 @@ it('rewrites stored outputs into the mcp_call items the engine makes today', asy
   const clientOnly = [modelStep(0, [say('msg_4', 'Over to you.'), client])];
   await store('resp_client', clientOnly, oldOutput(clientOnly));
 
-  await cp(path.join(REAL_MIGRATIONS, MIGRATION), path.join(dir, MIGRATION), { recursive: true });
-  expect((await migrate(database.url, { migrationsDir: dir })).applied).toEqual([MIGRATION]);
+  expect(await before.apply()).toEqual([MIGRATION]);
 
   const stored = async (id: string): Promise<unknown> =>
     (await db.query<{ output: unknown }>(`SELECT output FROM responses WHERE id = $1`, [id]))

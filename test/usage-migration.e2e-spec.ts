@@ -1,20 +1,14 @@
-import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
 import { ResponsesRepository, Sql, StepDetailsRepository } from '@ratchet/store';
 import { Client } from 'pg';
-import { migrate } from '../libs/store/src/migrate';
-import { createTestDatabase, type TestDatabase } from './support/database';
+import { migratedUpTo, type BeforeMigration } from './support/migrations';
 
 // Usage moved from a jsonb usage object to token columns (20261205010000_usage_columns). Rows
 // written before keep their usage: the store reads back the object they held, the estimated
 // flag included, and a response ended after the migration sums old and new steps alike.
 
 const MIGRATION = '20261205010000_usage_columns';
-const REAL_MIGRATIONS = path.resolve(__dirname, '..', 'prisma', 'migrations');
 
-let database: TestDatabase;
-let dir: string;
+let before: BeforeMigration;
 let sql: Sql;
 
 const usage = (input: number, cached: number, output: number, reasoning: number) => ({
@@ -26,15 +20,9 @@ const usage = (input: number, cached: number, output: number, reasoning: number)
 });
 
 beforeAll(async () => {
-  database = await createTestDatabase('usage_migration', { empty: true });
-  dir = await mkdtemp(path.join(tmpdir(), 'ratchet-migrations-'));
-  const names = (await readdir(REAL_MIGRATIONS)).filter((name) => name < MIGRATION);
-  await writeFile(path.join(dir, 'migration_lock.toml'), 'provider = "postgresql"\n');
-  for (const name of names)
-    await cp(path.join(REAL_MIGRATIONS, name), path.join(dir, name), { recursive: true });
-  await migrate(database.url, { migrationsDir: dir });
+  before = await migratedUpTo('usage_migration', MIGRATION);
 
-  const db = new Client({ connectionString: database.url });
+  const db = new Client({ connectionString: before.database.url });
   await db.connect();
   try {
     await db.query(
@@ -79,14 +67,13 @@ beforeAll(async () => {
   } finally {
     await db.end();
   }
-  await migrate(database.url, { migrationsDir: REAL_MIGRATIONS });
-  sql = new Sql(database.url, 2);
+  expect(await before.applyAll()).toContain(MIGRATION);
+  sql = new Sql(before.database.url, 2);
 });
 
 afterAll(async () => {
   await sql?.onModuleDestroy();
-  await database?.drop();
-  await rm(dir, { recursive: true, force: true });
+  await before?.close();
 });
 
 it("keeps the usage of steps and responses stored as jsonb, each step's estimate flag included", async () => {

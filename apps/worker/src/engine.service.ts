@@ -466,7 +466,6 @@ export class EngineService {
           status: outcome.status,
           result: outcome.result ?? null,
           error: outcome.error ?? null,
-          usage: outcome.usage ?? null,
         },
       ]),
     );

@@ -38,7 +38,6 @@ function modelStep(round: number, calls: FunctionCallItem[]): StepRecord {
     arguments: null,
     result: { output: calls, finishReason: calls.length > 0 ? 'tool_calls' : 'stop' },
     error: null,
-    usage: null,
   };
 }
 
@@ -59,7 +58,6 @@ function toolStep(
     arguments: c.arguments,
     result: status === 'completed' ? 'done' : null,
     error: null,
-    usage: null,
   };
 }
 

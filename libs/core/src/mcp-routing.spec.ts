@@ -87,7 +87,6 @@ describe('MCP function names', () => {
       arguments: null,
       result: { output: [], finishReason: 'stop', listings: [listing('b', 'two')] },
       error: null,
-      usage: null,
     };
     const routing = scopeRouting(
       {
@@ -141,7 +140,6 @@ describe('MCP items for the model', () => {
         parts: [{ type: 'input_image', image_url: 'data:image/png;base64,AA==', detail: 'auto' }],
       },
       error: null,
-      usage: null,
     };
     expect(toolOutputItem(step).output).toEqual([
       { type: 'input_image', image_url: 'data:image/png;base64,AA==', detail: 'auto' },

@@ -1,5 +1,4 @@
 import type { ContentPart, FunctionCallItem, Item, McpListToolsItem, ModelItem } from './items';
-import type { Usage } from './usage';
 
 // The recorded shape of a scope's steps, as the transition function reads them.
 
@@ -57,7 +56,6 @@ export interface StepRecord {
    */
   result: ModelStepResult | ToolStepResult | string | null;
   error: StepError | null;
-  usage: Usage | null;
 }
 
 /** A tool's answer that the model reads as content parts and clients as one text. */

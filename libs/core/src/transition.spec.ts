@@ -77,7 +77,6 @@ function modelStep(round: number, output: ModelItem[], options: ModelStepOptions
         ? { output, finishReason: options.finishReason ?? (hasCalls ? 'tool_calls' : 'stop') }
         : null,
     error: options.error ?? null,
-    usage: null,
   };
 }
 
@@ -109,7 +108,6 @@ function toolStep(
     arguments: fc.arguments,
     result: status === 'completed' ? (options.result ?? `result of ${fc.call_id}`) : null,
     error: options.refused ?? options.error ?? null,
-    usage: null,
   };
 }
 

@@ -345,7 +345,6 @@ interface StepRow {
   arguments: string | null;
   result: StepRecord['result'];
   error: StepError | null;
-  usage: Usage | null;
 }
 
 interface ContextRow {

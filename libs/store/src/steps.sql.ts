@@ -1,31 +1,29 @@
 import { afterEndCtes, ENDED_COLUMNS } from './response-end.sql';
 import { LOG_DUE, RECORD_COLUMNS } from './responses.repository';
 import { batchStatement, statement, type BatchStatement } from './sql';
-import { setUsage, setUsageSum, usageColumnsOf, usageJson, usageValues } from './usage-sql';
+import { setUsage, setUsageSum, usageColumnsOf, usageValues } from './usage-sql';
 
 // The statements of the engine's hot path (StepsRepository). Each is one round trip; the
 // comments say what makes each one safe under concurrency.
 
 const STEP_COLUMNS = `id, round, index, kind::text AS kind, status::text AS status,
-  call_id AS "callId", name, arguments, result, error,
-  ${usageJson('steps', { estimated: true })} AS usage`;
+  call_id AS "callId", name, arguments, result, error`;
 
 /**
  * A scope's steps as a JSON array of StepRecords, found through its response's (the steps'
  * index on response_id). With `written`, a relation of operations that finished steps in this
- * statement (step_id, outcome_status, result, error, usage), their outcomes are put over the
+ * statement (step_id, outcome_status, result, error), their outcomes are put over the
  * rows, which the statement's snapshot shows as they were before.
  */
 const STEPS_OF_SCOPE = (responseId: string, scopeId: string, written?: string): string => {
   // Aliases of their own (st, w): callers pass columns of theirs, such as s.id of a scope.
   const outcome = (column: string, own: string = column): string =>
-    written ? `CASE WHEN w.step_id IS NULL THEN ${column} ELSE w.${own} END` : column;
+    written ? `CASE WHEN w.step_id IS NULL THEN st.${column} ELSE w.${own} END` : `st.${column}`;
   return `coalesce((SELECT json_agg(json_build_object(
        'id', st.id, 'round', st.round, 'index', st.index, 'kind', st.kind,
-       'status', ${outcome('st.status::text', 'outcome_status')},
+       'status', ${outcome('status::text', 'outcome_status')},
        'callId', st.call_id, 'name', st.name, 'arguments', st.arguments,
-       'result', ${outcome('st.result', 'result')}, 'error', ${outcome('st.error', 'error')},
-       'usage', ${outcome(usageJson('st', { estimated: true }), 'usage')}))
+       'result', ${outcome('result')}, 'error', ${outcome('error')}))
        FROM steps st ${written ? `LEFT JOIN ${written} w ON w.step_id = st.id` : ''}
       WHERE st.response_id = ${responseId} AND st.scope_id = ${scopeId}), '[]'::json)`;
 };
@@ -364,7 +362,6 @@ export const STEPS_SQL = {
                        WHERE r.id = s.response_id AND r.status IN ('queued', 'in_progress'))
        RETURNING op.o, s.id, s.round, s.index, s.kind::text AS kind, s.status::text AS status,
                  s.call_id AS "callId", s.name, s.arguments, s.result, s.error,
-                 ${usageJson('s', { estimated: true })} AS usage,
                  s.attempt, s.scope_id, s.response_id,
                  (SELECT deadline_at FROM responses r WHERE r.id = s.response_id))
      SELECT op.o, (SELECT row_to_json(c) FROM claimed c WHERE c.o = op.o) AS claimed FROM op`,
@@ -397,7 +394,7 @@ export const STEPS_SQL = {
         WHERE s.id = op.step_id AND s.status = 'running'
           AND (op.attempt IS NULL OR s.attempt = op.attempt)
        RETURNING op.o, s.scope_id, s.response_id,
-                 s.id AS step_id, op.outcome_status, op.result, op.error, op.usage),
+                 s.id AS step_id, op.outcome_status, op.result, op.error),
      locked AS MATERIALIZED (
        SELECT sc.id FROM scopes sc WHERE sc.id IN (SELECT scope_id FROM done)
         ORDER BY sc.id

@@ -24,9 +24,13 @@ const PATHS: Record<(typeof TOKEN_COLUMNS)[number], string> = {
   total_tokens: '{total_tokens}',
 };
 
+/** Column `column`'s value in the usage object `json` (jsonb, may be null). */
+const tokensIn = (json: string, column: (typeof TOKEN_COLUMNS)[number]): string =>
+  `(${json} #>> '${PATHS[column]}')::int`;
+
 /** The token columns of a usage object `json` (jsonb, may be null), as a select list. */
 export function usageValues(json: string): string {
-  return TOKEN_COLUMNS.map((c) => `(${json} #>> '${PATHS[c]}')::int AS ${c}`).join(', ');
+  return TOKEN_COLUMNS.map((c) => `${tokensIn(json, c)} AS ${c}`).join(', ');
 }
 
 /**
@@ -34,7 +38,7 @@ export function usageValues(json: string): string {
  * `estimated`, the step's usage_estimated flag too (true or null).
  */
 export function setUsage(json: string, options: { estimated: boolean }): string {
-  const tokens = TOKEN_COLUMNS.map((c) => `${c} = (${json} #>> '${PATHS[c]}')::int`);
+  const tokens = TOKEN_COLUMNS.map((c) => `${c} = ${tokensIn(json, c)}`);
   if (options.estimated) {
     tokens.push(`usage_estimated = CASE WHEN (${json} ->> 'estimated')::boolean THEN true END`);
   }
@@ -51,17 +55,12 @@ export function usageColumnsOf(alias: string): string {
  * object says `estimated: true` where the row's usage_estimated does.
  */
 export function usageJson(alias: string, options: { estimated: boolean }): string {
-  // Rows written before these columns existed may lack the details; the total defaults as
-  // the API defines it.
-  const object = usageObject((c) =>
-    c === 'cached_tokens' || c === 'reasoning_tokens'
-      ? `coalesce(${alias}.${c}, 0)`
-      : c === 'total_tokens'
-        ? `coalesce(${alias}.${c}, ${alias}.input_tokens + coalesce(${alias}.output_tokens, 0))`
-        : c === 'output_tokens'
-          ? `coalesce(${alias}.${c}, 0)`
-          : `${alias}.${c}`,
-  );
+  const object = `jsonb_build_object(
+      'input_tokens', ${alias}.input_tokens,
+      'input_tokens_details', jsonb_build_object('cached_tokens', ${alias}.cached_tokens),
+      'output_tokens', ${alias}.output_tokens,
+      'output_tokens_details', jsonb_build_object('reasoning_tokens', ${alias}.reasoning_tokens),
+      'total_tokens', ${alias}.total_tokens)`;
   const flagged = options.estimated
     ? `CASE WHEN ${alias}.usage_estimated THEN jsonb_set(${object}, '{estimated}', 'true') ELSE ${object} END`
     : object;
@@ -78,14 +77,4 @@ export function setUsageSum(source: string): string {
   const summed = TOKEN_COLUMNS.filter((c) => c !== 'total_tokens').map(sum);
   return `(${TOKEN_COLUMNS.join(', ')}) = (SELECT ${summed.join(', ')},
       ${sum('input_tokens')} + ${sum('output_tokens')} FROM ${source})`;
-}
-
-/** The usage object of values that `column` gives per token column name. */
-function usageObject(column: (name: (typeof TOKEN_COLUMNS)[number]) => string): string {
-  return `jsonb_build_object(
-      'input_tokens', ${column('input_tokens')},
-      'input_tokens_details', jsonb_build_object('cached_tokens', ${column('cached_tokens')}),
-      'output_tokens', ${column('output_tokens')},
-      'output_tokens_details', jsonb_build_object('reasoning_tokens', ${column('reasoning_tokens')}),
-      'total_tokens', ${column('total_tokens')})`;
 }
