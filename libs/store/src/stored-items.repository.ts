@@ -7,7 +7,8 @@ import { Sql, statement } from './sql';
 // items of responses, the output of stored responses, and conversations. Input and
 // conversation items have an index on the item id; a response's output is found through
 // responses_output_keys_idx, a GIN index over the ids of its items and the call_ids of its
-// server calls (migration 20261203230000_output_keys). Resolving the references of a request is
+// server calls, over the stored responses whose output has items (migrations
+// 20261203230000_output_keys, 20261205040000_output_keys_nonempty). Resolving the references of a request is
 // one statement of one index probe per table and reference, whatever the tables' size.
 
 /**
@@ -19,10 +20,15 @@ const OUTPUT_KEYS = (output: string): string =>
   `(jsonb_path_query_array(${output}, '$[*].id')
      || jsonb_path_query_array(${output}, '$[*] ? (@.type == "mcp_call").call_id'))`;
 
-/** Output items of stored responses holding `key` (a jsonb string) at `field`, with the response. */
+/**
+ * Output items of stored responses holding `key` (a jsonb string) at `field`, with the
+ * response. The condition on `output` is the index's own predicate, which the planner must
+ * see in the query to use the index.
+ */
 const OUTPUT_ITEMS_BY = (field: 'id' | 'call_id', key: string): string =>
   `responses r CROSS JOIN LATERAL jsonb_array_elements(r.output) AS x(item)
-    WHERE r.store AND ${OUTPUT_KEYS('r.output')} @> jsonb_build_array(${key})
+    WHERE r.store AND r.output <> '[]'::jsonb
+      AND ${OUTPUT_KEYS('r.output')} @> jsonb_build_array(${key})
       AND x.item->>'${field}' = ${key}`;
 
 export const STORED_ITEMS_SQL = {
