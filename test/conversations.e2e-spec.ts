@@ -941,15 +941,14 @@ describe('finding referenced items', () => {
       await sql.pool.query(`
         INSERT INTO api_keys (id, name, key_hash, prefix)
         VALUES ('key_bulk', 'bulk', 'hash_bulk', 'rk-bulk'), ('key_bulk2', 'bulk2', 'hash_bulk2', 'rk-bulk2');
-        INSERT INTO responses (id, owner_id, model, request, output, status)
+        INSERT INTO responses (id, owner_id, model, request, output, output_keys, status)
         SELECT 'resp_bulk_' || n, CASE WHEN n % 2 = 0 THEN 'key_bulk' ELSE 'key_bulk2' END,
-               'mock', '{"model":"mock"}',
-               jsonb_build_array(
+               'mock', '{"model":"mock"}', output, ratchet_output_keys(output), 'completed'
+          FROM generate_series(1, 5000) n,
+               LATERAL (SELECT jsonb_build_array(
                  jsonb_build_object('type', 'reasoning', 'id', 'rs_bulk_' || n, 'summary', '[]'::jsonb),
                  jsonb_build_object('type', 'message', 'id', 'msg_out_bulk_' || n, 'role', 'assistant',
-                                    'status', 'completed', 'content', '[]'::jsonb)),
-               'completed'
-          FROM generate_series(1, 5000) n;
+                                    'status', 'completed', 'content', '[]'::jsonb)) AS output) o;
         INSERT INTO input_items (response_id, position, item_id, item)
         SELECT 'resp_bulk_' || n, p, 'msg_in_bulk_' || n || '_' || p,
                jsonb_build_object('type', 'message', 'id', 'msg_in_bulk_' || n || '_' || p,
@@ -979,7 +978,7 @@ describe('finding referenced items', () => {
       ).rows[0]['QUERY PLAN'];
       const scans = nodesOf(plan.Plan).filter((node) => /Scan/.test(node['Node Type']));
       // Input and conversation items by their item_id index; outputs by the GIN index over
-      // the ids in responses.output (a bitmap scan, whose index node names no relation).
+      // the hashes of their ids (a bitmap scan, whose index node names no relation).
       const indexes = [
         'input_items_item_id_idx',
         'responses_output_keys_idx',

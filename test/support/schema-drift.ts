@@ -22,7 +22,7 @@ const BOOKKEEPING_TABLES = new Set(['_prisma_migrations']);
  * named in a comment of its model and made by a migration that says what it is for; it is left
  * out of the comparison only while it is an expression index.
  */
-const EXPRESSION_INDEXES = new Set(['responses.responses_output_keys_idx']);
+const EXPRESSION_INDEXES = new Set<string>();
 
 const MAX_IDENTIFIER_LENGTH = 63;
 

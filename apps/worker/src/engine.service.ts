@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import {
+  compactOutput,
   finalText,
   isTerminalStatus,
   isTerminalStep,
@@ -486,7 +487,10 @@ export class EngineService {
         return this.recordEach(finishes);
       }
       // The response's last steps: their outcomes and the response's end are one statement.
-      const result = await this.steps.finishAndEnd(outcomes, responseEnd(responseId, end));
+      const result = await this.steps.finishAndEnd(
+        outcomes,
+        responseEnd(responseId, end, after.steps),
+      );
       if (!result.recorded && finishes.length > 1) return this.recordEach(finishes);
       await Promise.all(finishes.map(({ recorded }) => recorded(result.recorded)));
       const { ended } = result;
@@ -793,7 +797,7 @@ export class EngineService {
   private async endScope(snapshot: ScopeSnapshot, end: ScopeEnd): Promise<Continuation | null> {
     const { scope } = snapshot;
     if (scope.parentStepId === null) {
-      await this.endResponse(scope.responseId, end);
+      await this.endResponse(scope.responseId, end, snapshot.steps);
       return null;
     }
     await this.steps.closeScope(
@@ -812,11 +816,20 @@ export class EngineService {
     return this.recordOutcome(scope.responseId, scope.parentStepId, null, outcome);
   }
 
-  private async endResponse(responseId: string, end: ScopeEnd): Promise<void> {
-    const { status, output, error, incompleteDetails } = responseEnd(responseId, end);
+  private async endResponse(
+    responseId: string,
+    end: ScopeEnd,
+    steps: readonly StepRecord[],
+  ): Promise<void> {
+    const { status, output, storedOutput, error, incompleteDetails } = responseEnd(
+      responseId,
+      end,
+      steps,
+    );
     const ended = await this.responses.finishWithUsage(responseId, {
       status,
       output,
+      storedOutput,
       error,
       incompleteDetails,
     });
@@ -887,11 +900,13 @@ function scopeEnd(decision: Decision): ScopeEnd | null {
   }
 }
 
-function responseEnd(responseId: string, end: ScopeEnd): ResponseEnd {
+/** How the response ends, its output stored with references to the top scope's `steps`. */
+function responseEnd(responseId: string, end: ScopeEnd, steps: readonly StepRecord[]): ResponseEnd {
   return {
     responseId,
     status: end.status,
     output: end.output,
+    storedOutput: compactOutput(end.output, steps),
     error: end.status === 'failed' ? end.error : null,
     incompleteDetails: end.status === 'incomplete' ? { reason: end.reason } : null,
   };

@@ -18,6 +18,7 @@ export * from './response';
 export * from './server-calls';
 export * from './steps';
 export * from './storable-text';
+export * from './stored-output';
 export * from './transition';
 export * from './truncation';
 export * from './usage';

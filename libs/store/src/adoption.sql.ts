@@ -1,3 +1,4 @@
+import { outputOf } from './stored-output.sql';
 import { statement } from './sql';
 
 // Statements of adopting a paused tree (AdoptionRepository). They run in one transaction
@@ -19,7 +20,8 @@ export const ADOPTION_SQL = {
   // not stored is adopted only when its caller holds it ($3).
   lock: statement(
     'adoption-lock',
-    `SELECT r.status::text AS status, r.adopted_by, r.output, coalesce(r.context, s.input) AS context
+    `SELECT r.status::text AS status, r.adopted_by, ${outputOf('r')} AS output,
+            coalesce(r.context, s.input) AS context
        FROM responses r JOIN scopes s ON s.id = ${TOP_SCOPE('r.id')}
       WHERE r.id = $1 AND (r.store OR $3::boolean) AND ($2::text IS NULL OR r.owner_id = $2)
         FOR UPDATE OF r`,
@@ -63,7 +65,7 @@ export const ADOPTION_SQL = {
               shown_items = src.shown_items || coalesce(
                 (SELECT jsonb_agg(x.item->>'id')
                    FROM responses pr,
-                        jsonb_array_elements(coalesce(pr.output, '[]'::jsonb)) AS x(item)
+                        jsonb_array_elements(coalesce(${outputOf('pr')}, '[]'::jsonb)) AS x(item)
                   WHERE pr.id = $1 AND x.item->>'id' IS NOT NULL), '[]'::jsonb),
               open_steps = src.open_steps
                 - coalesce((SELECT n FROM freed WHERE freed.scope_id = src.id), 0)

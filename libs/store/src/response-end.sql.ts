@@ -3,7 +3,7 @@
 // that update does: once, however many workers race to end the response, and never for a
 // response that does not end.
 
-/** Columns the terminal update returns for the CTEs below, besides RECORD_COLUMNS. */
+/** Columns the terminal update returns for the CTEs below, besides recordColumns(). */
 export const ENDED_COLUMNS = `r.conversation_id`;
 
 /**
@@ -12,9 +12,9 @@ export const ENDED_COLUMNS = `r.conversation_id`;
  * response's turn (its input items in order, then its output) to its conversation at the
  * conversation's next positions. An id the conversation already holds is skipped; a
  * conversation deleted meanwhile matches nothing, and the response ends all the same. A failed
- * or cancelled response appends nothing, so the client can send the same turn again. (The
- * output's item ids need no writing of their own: an expression index over `output` finds
- * them, see StoredItemsRepository.)
+ * or cancelled response appends nothing, so the client can send the same turn again. `ended`'s
+ * output is the whole output, not the stored form. (The output's item ids need no writing of
+ * their own: `output_keys` finds them, see StoredItemsRepository.)
  */
 export function afterEndCtes(ended: string): string {
   return `turn AS (

@@ -10,6 +10,7 @@ import {
   type ResponseRecord,
   type ResponseStatus,
   type ScopeTools,
+  type StoredOutputElement,
   type UnsequencedEvent,
   type Usage,
   responseTools,
@@ -18,6 +19,7 @@ import type { Principal } from './api-keys.repository';
 import { CONVERSATIONS_SQL } from './conversations.sql';
 import { encodeEvents, NUMBERED_EVENTS } from './events.repository';
 import { topScopeId } from './scope-id';
+import { outputOf, setOutput } from './stored-output.sql';
 import { afterEndCtes, ENDED_COLUMNS } from './response-end.sql';
 import { batchStatement, jsonParam, oneValues, Sql, statement } from './sql';
 import { setUsageSum, usageJson } from './usage-sql';
@@ -53,6 +55,8 @@ export interface InputItemsPage {
 export interface TerminalUpdate {
   status: Extract<ResponseStatus, 'completed' | 'failed' | 'incomplete' | 'cancelled'>;
   output: Item[];
+  /** The output as stored, its items that the steps hold referenced (compactOutput). */
+  storedOutput?: StoredOutputElement[];
   error?: ResponseError | null;
   incompleteDetails?: IncompleteDetails | null;
 }
@@ -63,7 +67,13 @@ export interface TerminalUpdate {
  */
 export const LOG_DUE = 'CASE WHEN stream AND NOT events_closed THEN now() END';
 
-export const RECORD_COLUMNS = `r.id, r.status::text AS status, r.model, r.request, r.output, r.error,
+/**
+ * The columns of a ResponseRecord. `output` is what to read the output from: a terminal
+ * update returns the output it was given, since the steps it finishes in the same statement
+ * are not yet visible to `outputOf` there.
+ */
+export const recordColumns = (output = outputOf('r')): string =>
+  `r.id, r.status::text AS status, r.model, r.request, ${output} AS output, r.error,
   r.incomplete_details, ${usageJson('r', { estimated: false })} AS usage, r.created_at, r.completed_at,
   (SELECT s.tools FROM scopes s WHERE s.id = 'scope_' || substr(r.id, 6)) AS tools`;
 
@@ -117,17 +127,17 @@ const SQL = {
   // Of these responses, the ones that have ended (waiting requests check them in one go).
   ended: statement(
     'ended-responses',
-    `SELECT ${RECORD_COLUMNS} FROM responses r
+    `SELECT ${recordColumns()} FROM responses r
       WHERE r.id = ANY($1::text[]) AND r.status IN ('completed', 'failed', 'cancelled', 'incomplete')`,
   ),
   find: statement(
     'find-response',
-    `SELECT ${RECORD_COLUMNS} FROM responses r
+    `SELECT ${recordColumns()} FROM responses r
       WHERE r.id = $1 AND ($2::text IS NULL OR r.owner_id = $2)`,
   ),
   conversation: statement(
     'response-conversation',
-    `SELECT r.output, coalesce(r.context, s.input) AS input
+    `SELECT ${outputOf('r')} AS output, coalesce(r.context, s.input) AS input
        FROM responses r JOIN scopes s ON s.id = 'scope_' || substr(r.id, 6)
       WHERE r.id = $1 AND r.store AND ($2::text IS NULL OR r.owner_id = $2)`,
   ),
@@ -155,12 +165,12 @@ const SQL = {
     'finish-response-with-usage',
     `WITH ended AS (
        UPDATE responses r
-          SET status = $2::response_status, output = $3::jsonb, error = $4::jsonb,
-              incomplete_details = $5::jsonb, completed_at = now(), lease_owner = NULL,
+          SET status = $2::response_status, ${setOutput('$3::jsonb', '$6::jsonb')},
+              error = $4::jsonb, incomplete_details = $5::jsonb, completed_at = now(), lease_owner = NULL,
               lease_expires_at = ${LOG_DUE},
               ${setUsageSum('steps WHERE response_id = $1 AND input_tokens IS NOT NULL')}
         WHERE r.id = $1 AND r.status IN ('queued', 'in_progress')
-       RETURNING ${RECORD_COLUMNS}, ${ENDED_COLUMNS}),
+       RETURNING ${recordColumns('$3::jsonb')}, ${ENDED_COLUMNS}),
      ${afterEndCtes('ended')}
      SELECT * FROM ended`,
   ),
@@ -393,6 +403,7 @@ export class ResponsesRepository {
       JSON.stringify(update.output),
       jsonParam(update.error),
       jsonParam(update.incompleteDetails),
+      update.storedOutput ? JSON.stringify(update.storedOutput) : null,
     ]);
     return row ? toRecord(row) : null;
   }

@@ -14,6 +14,7 @@ import {
   type StepError,
   type StepRecord,
   type StepStatus,
+  type StoredOutputElement,
   type Usage,
 } from '@ratchet/core';
 import { toRecord, type RecordRow } from './responses.repository';
@@ -120,6 +121,8 @@ export interface ResponseEnd {
   responseId: string;
   status: 'completed' | 'incomplete' | 'failed';
   output: Item[];
+  /** The output as stored, its items that the steps hold referenced (compactOutput). */
+  storedOutput?: StoredOutputElement[];
   error: StepError | null;
   incompleteDetails: { reason: string } | null;
 }
@@ -183,6 +186,7 @@ interface RoundOp {
   usage?: unknown;
   end_status?: string;
   output?: unknown;
+  stored_output?: unknown;
   end_error?: unknown;
   incomplete_details?: unknown;
   more?: unknown[];
@@ -754,6 +758,7 @@ export class StepsRepository {
       ...outcomesOp(steps),
       end_status: end.status,
       output: end.output,
+      stored_output: end.storedOutput,
       end_error: end.error,
       incomplete_details: end.incompleteDetails,
     });

@@ -1,5 +1,6 @@
 import { afterEndCtes, ENDED_COLUMNS } from './response-end.sql';
-import { LOG_DUE, RECORD_COLUMNS } from './responses.repository';
+import { LOG_DUE, recordColumns } from './responses.repository';
+import { setOutput } from './stored-output.sql';
 import { batchStatement, statement, type BatchStatement } from './sql';
 import { setUsage, setUsageSum, usageColumnsOf, usageValues } from './usage-sql';
 
@@ -36,15 +37,16 @@ const STEPS_OF_SCOPE = (responseId: string, scopeId: string, written?: string): 
  * tool_calls = calls it would spend, owner and lease_ms of the steps recorded already claimed),
  * the outcome of the step before it (step_id, attempt, outcome_status, result, error, usage;
  * with `more`, the outcomes of its siblings too, as an array of objects with those keys),
- * and how the response ends (end_status, output, end_error, incomplete_details). With the
+ * and how the response ends (end_status, output, stored_output as compactOutput made it,
+ * end_error, incomplete_details). With the
  * concurrency limits (per_scope, per_response), a round recorded unclaimed is recorded
  * dispatched too when it surely fits them (see appendCtes).
  */
 const OP_COLUMNS = `response_id text, scope_id text, round int, prev_step_id text, n int,
   steps json, max_steps int, max_tool_calls int, tool_calls int, owner text, lease_ms int,
   step_id text, attempt int, outcome_status text, result jsonb, error jsonb, usage jsonb,
-  end_status text, output jsonb, end_error jsonb, incomplete_details jsonb, per_scope int,
-  per_response int, more json`;
+  end_status text, output jsonb, stored_output jsonb, end_error jsonb, incomplete_details jsonb,
+  per_scope int, per_response int, more json`;
 
 /** A step to claim: by whom, for how long. */
 const CLAIM_COLUMNS = `step_id text, owner text, lease_ms int`;
@@ -234,14 +236,15 @@ function appendCtes(
 function endCtes(used: string): string {
   return `ended AS (
        UPDATE responses r
-          SET status = op.end_status::response_status, output = op.output,
+          SET status = op.end_status::response_status,
+              ${setOutput('op.output', 'op.stored_output')},
               error = op.end_error, incomplete_details = op.incomplete_details,
               completed_at = now(), lease_owner = NULL, lease_expires_at = ${LOG_DUE},
               ${setUsageSum(used)}
          FROM op
         WHERE r.id = op.response_id AND r.status IN ('queued', 'in_progress')
           AND op.o IN (SELECT o FROM done)
-       RETURNING op.o, ${RECORD_COLUMNS}, ${ENDED_COLUMNS}),
+       RETURNING op.o, ${recordColumns('op.output')}, ${ENDED_COLUMNS}),
      ${afterEndCtes('ended')}
      SELECT op.o, op.o IN (SELECT o FROM done) AS recorded,
             (SELECT row_to_json(ended) FROM ended WHERE ended.o = op.o) AS record

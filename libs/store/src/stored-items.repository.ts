@@ -1,34 +1,25 @@
 import { Injectable } from '@nestjs/common';
 import type { Item, McpCallItem } from '@ratchet/core';
 import type { Principal } from './api-keys.repository';
+import { outputOf } from './stored-output.sql';
 import { Sql, statement } from './sql';
 
 // Stored items by id, for item_reference input items. Items live in three places: the input
 // items of responses, the output of stored responses, and conversations. Input and
 // conversation items have an index on the item id; a response's output is found through
-// responses_output_keys_idx, a GIN index over the ids of its items and the call_ids of its
-// server calls, over the stored responses whose output has items (migrations
-// 20261203230000_output_keys, 20261205040000_output_keys_nonempty). Resolving the references of a request is
-// one statement of one index probe per table and reference, whatever the tables' size.
+// `output_keys`, the hashes of its items' ids and its server calls' call_ids, by a GIN index
+// over them (migration 20261205060000_output_refs), and the items are then compared by id.
+// Resolving the references of a request is one statement of one index probe per table and
+// reference, whatever the tables' size.
 
 /**
- * The keys a stored response's output is found by: its items' ids and its server calls'
- * call_ids, as one jsonb array. The very expression of responses_output_keys_idx, which
- * Postgres matches structurally: change both together.
- */
-const OUTPUT_KEYS = (output: string): string =>
-  `(jsonb_path_query_array(${output}, '$[*].id')
-     || jsonb_path_query_array(${output}, '$[*] ? (@.type == "mcp_call").call_id'))`;
-
-/**
- * Output items of stored responses holding `key` (a jsonb string) at `field`, with the
- * response. The condition on `output` is the index's own predicate, which the planner must
- * see in the query to use the index.
+ * Output items of stored responses holding `key` (text) at `field`, with the response. The
+ * output is read as clients see it (outputOf: its references to the steps put back).
  */
 const OUTPUT_ITEMS_BY = (field: 'id' | 'call_id', key: string): string =>
-  `responses r CROSS JOIN LATERAL jsonb_array_elements(r.output) AS x(item)
-    WHERE r.store AND r.output <> '[]'::jsonb
-      AND ${OUTPUT_KEYS('r.output')} @> jsonb_build_array(${key})
+  `responses r CROSS JOIN LATERAL jsonb_array_elements(${outputOf('r')}) AS x(item)
+    WHERE r.store AND r.output_keys IS NOT NULL
+      AND r.output_keys @> ARRAY[hashtextextended(${key}, 0)]
       AND x.item->>'${field}' = ${key}`;
 
 export const STORED_ITEMS_SQL = {
