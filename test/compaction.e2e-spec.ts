@@ -155,7 +155,7 @@ describe('POST /v1/responses/compact', () => {
       'output',
       'usage',
     ]);
-    expect(compacted.id).toMatch(/^cmp_[0-9a-f]{48}$/);
+    expect(compacted.id).toMatch(/^cmp_[0-9a-f]{24}$/);
     expect(compacted.object).toBe('response.compaction');
     expect(compacted.created_at).toBeGreaterThanOrEqual(before);
     expect(compacted.created_at).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));

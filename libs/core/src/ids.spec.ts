@@ -1,14 +1,17 @@
 import { newId, stepId } from './ids';
 
 describe('newId', () => {
-  it('gives the prefix and 48 hex characters, 24 for a response', () => {
-    expect(newId('scope')).toMatch(/^scope_[0-9a-f]{48}$/);
-    expect(newId('msg')).toMatch(/^msg_[0-9a-f]{48}$/);
+  it('gives the prefix and 24 hex characters, 48 for a key, a conversation or a scope', () => {
+    expect(newId('msg')).toMatch(/^msg_[0-9a-f]{24}$/);
+    expect(newId('call')).toMatch(/^call_[0-9a-f]{24}$/);
     expect(newId('resp')).toMatch(/^resp_[0-9a-f]{24}$/);
+    expect(newId('scope')).toMatch(/^scope_[0-9a-f]{48}$/);
+    expect(newId('conv')).toMatch(/^conv_[0-9a-f]{48}$/);
+    expect(newId('key')).toMatch(/^key_[0-9a-f]{48}$/);
   });
 
   it('never repeats when long and short ids are drawn from one pool', () => {
-    const ids = Array.from({ length: 3000 }, (_, i) => newId(i % 3 === 0 ? 'resp' : 'msg'));
+    const ids = Array.from({ length: 3000 }, (_, i) => newId(i % 3 === 0 ? 'key' : 'msg'));
     expect(new Set(ids).size).toBe(ids.length);
   });
 

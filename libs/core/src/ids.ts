@@ -16,25 +16,26 @@ export type IdPrefix =
   | 'key'
   | 'conv';
 
-/** Random bytes of an id: 24 (192 bits), as long as OpenAI's ids look. */
-const ID_BYTES = 24;
 /**
- * A response's id has 12 random bytes (96 bits; `resp_` and 24 hex digits): plenty to be
- * unique and unguessable, and it is written often. Every step row holds it twice (its
- * response's id and its top scope's, made from it), with an entry in the steps' index on
- * response_id, and so do the scopes, input items and the response's own indexes: about
- * 0.75 KB of WAL per fan-out response at 48 hex digits (docs/wal.md). Ids handed out before
- * keep their length; nothing reads an id's length.
+ * Random bytes of an id: 12 (96 bits; the prefix and 24 hex digits), plenty to be unique and
+ * unguessable. The ids of responses and of the items and calls ratchet names (its input
+ * items, and the output of upstreams that name none, such as Chat Completions and the mock)
+ * are written many times each: a response's in every step, scope and input item row and
+ * their indexes, an item's in the steps that hold it and a call's in its tool step, about
+ * 1 KB of WAL per fan-out response at 48 hex digits (docs/wal.md). Ids handed out before keep
+ * their length; nothing reads an id's length.
  */
-const BYTES_OF: Partial<Record<IdPrefix, number>> = { resp: 12 };
-/** Random bytes are drawn for 256 long ids at a time: one call into the system for many. */
-const POOL_BYTES = ID_BYTES * 256;
+const ID_BYTES = 12;
+/** API keys and conversations keep 24 random bytes (192 bits): few, and written seldom. */
+const BYTES_OF: Partial<Record<IdPrefix, number>> = { key: 24, conv: 24, scope: 24 };
+/** Random bytes are drawn for 512 ids at a time: one call into the system for many. */
+const POOL_BYTES = ID_BYTES * 512;
 let pool = Buffer.alloc(0);
 let offset = 0;
 
 /**
- * A new opaque id: the prefix, an underscore and 48 hex characters (192 random bits); 24 (96
- * bits) for a response's.
+ * A new opaque id: the prefix, an underscore and 24 hex characters (96 random bits); 48 (192
+ * bits) for an API key's, a conversation's and a scope's.
  */
 export function newId(prefix: IdPrefix): string {
   const bytes = BYTES_OF[prefix] ?? ID_BYTES;

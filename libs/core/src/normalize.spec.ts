@@ -16,7 +16,7 @@ function only(item: unknown): Item {
 }
 
 /** A fresh id as ids.ts makes them: the prefix, an underscore and 48 hex characters. */
-const generatedId = (prefix: string) => new RegExp(`^${prefix}_[0-9a-f]{48}$`);
+const generatedId = (prefix: string) => new RegExp(`^${prefix}_[0-9a-f]{24}$`);
 
 /** The item's id and the rest of it, to check a generated id apart from the fields. */
 function splitId(item: Item): [string, Omit<Item, 'id'>] {

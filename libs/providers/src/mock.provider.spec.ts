@@ -70,7 +70,7 @@ describe('MockProvider plain answers', () => {
     expect(result.output).toEqual([
       {
         type: 'message',
-        id: expect.stringMatching(/^msg_[0-9a-f]{48}$/) as unknown,
+        id: expect.stringMatching(/^msg_[0-9a-f]{24}$/) as unknown,
         role: 'assistant',
         status: 'completed',
         content: [{ type: 'output_text', text: 'You said: second', annotations: [], logprobs: [] }],
@@ -124,8 +124,8 @@ describe('MockProvider tool calls', () => {
     expect(result.output).toEqual([
       {
         type: 'function_call',
-        id: expect.stringMatching(/^fc_[0-9a-f]{48}$/) as unknown,
-        call_id: expect.stringMatching(/^call_[0-9a-f]{48}$/) as unknown,
+        id: expect.stringMatching(/^fc_[0-9a-f]{24}$/) as unknown,
+        call_id: expect.stringMatching(/^call_[0-9a-f]{24}$/) as unknown,
         name: 'get_weather',
         arguments: '{"city": "Oslo"}',
         status: 'completed',

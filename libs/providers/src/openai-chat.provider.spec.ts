@@ -53,7 +53,7 @@ function onlyRequest(): RecordedRequest {
 
 /** Matches a fresh id from newId. */
 function newItemId(prefix: string): unknown {
-  return expect.stringMatching(new RegExp(`^${prefix}_[0-9a-f]{48}$`));
+  return expect.stringMatching(new RegExp(`^${prefix}_[0-9a-f]{24}$`));
 }
 
 describe('OpenAIChatProvider encoding', () => {

@@ -84,7 +84,7 @@ function provider(options: Partial<OpenAIResponsesProviderOptions> = {}): OpenAI
 
 /** Matches a fresh id from newId, never the upstream's own. */
 function freshId(prefix: string): unknown {
-  return expect.stringMatching(new RegExp(`^${prefix}_[0-9a-f]{48}$`));
+  return expect.stringMatching(new RegExp(`^${prefix}_[0-9a-f]{24}$`));
 }
 
 describe('OpenAIResponsesProvider requests', () => {

@@ -123,7 +123,7 @@ function provider(timeoutMs = 5_000): OpenAIResponsesProvider {
 
 /** Matches a fresh id from newId, never the upstream's own. */
 function freshId(prefix: string): unknown {
-  return expect.stringMatching(new RegExp(`^${prefix}_[0-9a-f]{48}$`));
+  return expect.stringMatching(new RegExp(`^${prefix}_[0-9a-f]{24}$`));
 }
 
 async function failure(promise: Promise<unknown>): Promise<unknown> {
