@@ -10,6 +10,10 @@ let ratchet: TestRatchet;
 let key: string;
 const calls = { findById: 0, findEnded: 0 };
 
+/** SQL: an input item of response `r` holds text LIKE `pattern` (SQL). */
+const inputHolds = (pattern: string): string =>
+  `EXISTS (SELECT 1 FROM input_items i WHERE i.response_id = r.id AND i.item::text LIKE ${pattern})`;
+
 beforeAll(async () => {
   ratchet = await startRatchet('foreground_waits');
   key = await ratchet.newKey();
@@ -60,7 +64,7 @@ it('wakes a request whose terminal notice was lost, within about a second', asyn
     const deadline = Date.now() + 10_000;
     while (!id && Date.now() < deadline) {
       const { rows } = await db.query<{ id: string }>(
-        `SELECT id FROM responses WHERE status = 'in_progress' AND request->>'input' LIKE '%Never mind.%'`,
+        `SELECT id FROM responses r WHERE status = 'in_progress' AND ${inputHolds("'%Never mind.%'")}`,
       );
       id = rows[0]?.id;
       if (!id) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -103,7 +107,7 @@ it('sends Postgres nothing per waiting request: at most the shared check, once a
     let recorded = 0;
     while (recorded < 100 && Date.now() < deadline) {
       const { rows } = await db.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM responses WHERE request->>'input' LIKE $1`,
+        `SELECT count(*)::int AS n FROM responses r WHERE ${inputHolds('$1')}`,
         [`%${marker}%`],
       );
       recorded = rows[0].n;
@@ -156,7 +160,7 @@ it('stops waiting for clients that leave, and their responses run to their end',
     const statuses = async (): Promise<string[]> =>
       (
         await db.query<{ status: string }>(
-          `SELECT status FROM responses WHERE request->>'input' LIKE $1`,
+          `SELECT status FROM responses r WHERE ${inputHolds('$1')}`,
           [`%${marker}%`],
         )
       ).rows.map((row) => row.status);

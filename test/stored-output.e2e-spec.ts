@@ -136,6 +136,20 @@ it('continues a response from its stored output as from the same output stored w
   expect(fromReferenced.usage!.input_tokens).toBeGreaterThan(alone.usage!.input_tokens + 50);
 });
 
+it("keeps the request without its input, which the response's input items hold", async () => {
+  const response = await fanOut();
+  const { rows } = await db.query<{ request: Record<string, unknown>; items: number }>(
+    `SELECT request, (SELECT count(*)::int FROM input_items WHERE response_id = r.id) AS items
+       FROM responses r WHERE id = $1`,
+    [response.id],
+  );
+  expect(rows[0].request).not.toHaveProperty('input');
+  expect(rows[0].request).toMatchObject({ model: 'mock', tools: [fn('echo'), fn('broken')] });
+  expect(rows[0].items).toBe(1);
+  const items = await client.responses.inputItems.list(response.id);
+  expect(items.data).toHaveLength(1);
+});
+
 it('reads output stored whole, as before references, as it is', async () => {
   const whole = [{ type: 'message', id: 'msg_old', role: 'assistant', content: [] }];
   const { rows } = await db.query<{ output: unknown }>(

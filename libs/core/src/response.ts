@@ -95,12 +95,24 @@ export interface ResponseObject {
   user: string | null;
 }
 
+/**
+ * A request as a response keeps it: all but its input, whose items the response's input items
+ * hold (what input_items lists; the top scope holds what the model is given).
+ */
+export type StoredRequest = Omit<CreateResponseRequest, 'input'>;
+
+/** The request to keep of `request`: without its input. */
+export function storedRequest(request: CreateResponseRequest): StoredRequest {
+  const { input: _input, ...kept } = request;
+  return kept;
+}
+
 /** What the store keeps of a response, in plain data. */
 export interface ResponseRecord {
   id: string;
   status: ResponseStatus;
   model: string;
-  request: CreateResponseRequest;
+  request: StoredRequest;
   /** The tools offered, with server-side definitions filled in from the config. */
   tools: ResponseTool[];
   output: Item[] | null;

@@ -11,9 +11,11 @@ import {
   type ResponseStatus,
   type ScopeTools,
   type StoredOutputElement,
+  type StoredRequest,
   type UnsequencedEvent,
   type Usage,
   responseTools,
+  storedRequest,
 } from '@ratchet/core';
 import type { Principal } from './api-keys.repository';
 import { CONVERSATIONS_SQL } from './conversations.sql';
@@ -180,7 +182,7 @@ export interface RecordRow {
   id: string;
   status: ResponseStatus;
   model: string;
-  request: CreateResponseRequest;
+  request: StoredRequest;
   output: Item[] | null;
   error: ResponseError | null;
   incomplete_details: IncompleteDetails | null;
@@ -232,7 +234,7 @@ function createOperation(response: NewResponse): {
   record: ResponseRecord;
   op: { id: string } & Record<string, unknown>;
 } {
-  const { request } = response;
+  const request = storedRequest(response.request);
   const record: ResponseRecord = {
     id: response.id,
     status: 'queued',

@@ -5,7 +5,6 @@ import {
   isTerminalStep,
   type StepApproval,
   stepId,
-  type CreateResponseRequest,
   type Item,
   type NewStep,
   type ResponseRecord,
@@ -15,6 +14,7 @@ import {
   type StepRecord,
   type StepStatus,
   type StoredOutputElement,
+  type StoredRequest,
   type Usage,
 } from '@ratchet/core';
 import { toRecord, type RecordRow } from './responses.repository';
@@ -48,7 +48,7 @@ export interface TreeUsage {
 /** What never changes about a scope and its response. */
 interface ScopeContext {
   scope: ScopeRow;
-  request: CreateResponseRequest;
+  request: StoredRequest;
   deadlineAt: Date | null;
 }
 
@@ -59,7 +59,7 @@ export interface ScopeSnapshot {
   response: {
     id: string;
     status: ResponseStatus;
-    request: CreateResponseRequest;
+    request: StoredRequest;
     deadlineAt: Date | null;
   };
   tree: TreeUsage;
@@ -361,7 +361,7 @@ interface ContextRow {
   input: Item[];
   tools: ScopeTools;
   shown_items?: string[] | null;
-  request: CreateResponseRequest;
+  request: StoredRequest;
   deadline_at: Date | null;
 }
 
