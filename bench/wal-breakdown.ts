@@ -58,14 +58,38 @@ function kb(bytes: number): string {
   return (bytes / 1024).toFixed(2);
 }
 
+/** First oid Postgres gives user objects: relations below it are its own catalogs. */
+const FIRST_NORMAL_OID = 16384;
+
+/**
+ * Whether a relation is one of Postgres's catalogs (or their TOAST), which ratchet does not
+ * write: an automatic analyze that falls in a stretch writes there (pg_statistic).
+ */
+function isCatalog(relation: string): boolean {
+  const toast = /^pg_toast\.pg_toast_(\d+)/.exec(relation);
+  if (toast) return Number(toast[1]) < FIRST_NORMAL_OID;
+  return relation.startsWith('pg_');
+}
+
+/** Bytes of the stretch's records that went to Postgres's catalogs. */
+function catalogBytes(wal: WalBreakdown): number {
+  return wal.byRelation
+    .filter((row) => isCatalog(row.relation))
+    .reduce((sum, row) => sum + row.recordBytes + row.fpiBytes, 0);
+}
+
 function report(title: string, lsnBytes: number, responses: number, wal: WalBreakdown): string {
   const per = (bytes: number): string => (bytes / responses).toFixed(0);
+  const catalogs = catalogBytes(wal);
   const lines = [
     `### ${title}`,
     '',
     `WAL per response: **${kb(lsnBytes / responses)} KB** by insert position ` +
       `(records ${kb(wal.totalBytes / responses)} KB, of which full-page images ` +
-      `${kb(wal.fpiBytes / responses)} KB; ${(wal.records / responses).toFixed(1)} records).`,
+      `${kb(wal.fpiBytes / responses)} KB; ${(wal.records / responses).toFixed(1)} records). ` +
+      `Postgres's catalogs (an automatic analyze in the stretch) took ` +
+      `${kb(catalogs / responses)} KB of it: ratchet's own, ` +
+      `**${kb((lsnBytes - catalogs) / responses)} KB**.`,
     '',
     '| relation | record type | records / resp. | bytes / resp. | FPI bytes / resp. |',
     '| --- | --- | ---: | ---: | ---: |',
@@ -135,7 +159,10 @@ async function main(cleanup: Cleanup): Promise<void> {
     ratchet.assertAlive();
     const wal = await breakdownSince(db, start);
     const title = checkpoint ? 'After a CHECKPOINT' : 'Continuing without a checkpoint';
-    log(`${title}: ${kb(lsnBytes / responses)} KB per response`);
+    log(
+      `${title}: ${kb(lsnBytes / responses)} KB per response, ` +
+        `${kb((lsnBytes - catalogBytes(wal)) / responses)} KB of it ratchet's`,
+    );
     out += report(
       `${title} (${responses} responses, ${inFlight} in flight)`,
       lsnBytes,
