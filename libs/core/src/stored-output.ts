@@ -7,8 +7,8 @@ import { toolResultText, type ModelStepResult, type StepRecord } from './steps';
 // be written twice, once in the steps and once in the response's row. So the row keeps, for
 // each item a step already holds, a reference to it instead (a StoredOutputRef), and Postgres
 // puts the item back together on read (outputOf in libs/store/src/stored-output.sql.ts,
-// migration 20261205060000_output_refs), with the same rules as `expandOutput` here. Anything else (an
-// item the steps do not hold as such, output written before this) stays whole. A reference
+// migration 20261205060000_output_refs), with the same rules as `expandOutput` here. Anything
+// else (an item the steps do not hold as such, output written before this) stays whole. A reference
 // is only made to a step that no longer changes: a completed model step, or a tool step that
 // completed with text. A step is named by its place in the top scope, `round:index` (its
 // identity; a step's id is derived from it, an adopted copy keeps it), which takes a few
@@ -58,13 +58,10 @@ export function compactOutput(
   steps: readonly RefStep[],
 ): StoredOutputElement[] {
   const byPlace = placesOf(steps);
-  const models = steps.filter(
-    (step) =>
-      step.kind === 'model_call' && step.status === 'completed' && isModelResult(step.result),
-  );
+  const holders = holdersOf(steps);
   let referenced = false;
   const stored = output.map((item): StoredOutputElement => {
-    const ref = refOf(item, models, steps);
+    const ref = refOf(item, holders);
     if (ref === null || !expandsTo(ref, byPlace, item)) return item;
     referenced = true;
     return ref;
@@ -138,57 +135,62 @@ function modelItem(step: RefStep | undefined, k: number): Item {
   return item;
 }
 
-function refOf(
-  item: Item,
-  models: readonly RefStep[],
-  steps: readonly RefStep[],
-): StoredOutputRef | null {
-  if (item.type === 'mcp_call') return serverCallRef(item, models, steps);
-  if (!('id' in item) || typeof item.id !== 'string') return null;
-  for (const step of models) {
-    const k = (step.result as ModelStepResult).output.findIndex(
-      (candidate) => 'id' in candidate && candidate.id === item.id,
-    );
-    if (k >= 0) return { $m: `${step.round}:${step.index}:${k}` };
-  }
-  return null;
+/** Where the scope's steps hold what an output may show, by the id it shows it by. */
+interface Holders {
+  /** A model's item, by its id: its step's place and index in the result. */
+  items: Map<string, string>;
+  /** A server call, by its item's id: the function call's place, and the call. */
+  calls: Map<string, { place: string; call: FunctionCallItem }>;
+  /** Tool steps that completed with text, by call id. */
+  tools: Map<string, RefStep[]>;
 }
 
 const SIMPLE_STEP_ID = /^step_[A-Za-z0-9]+$/;
 
-function serverCallRef(
-  item: McpCallItem,
-  models: readonly RefStep[],
-  steps: readonly RefStep[],
-): ServerCallRef | null {
-  for (const step of models) {
-    // The key Postgres takes of the step's id is its 12 characters after `step_`, which is
-    // serverCallItemId's only for an id of letters and digits.
-    if (!SIMPLE_STEP_ID.test(step.id)) continue;
-    const k = (step.result as ModelStepResult).output.findIndex(
-      (candidate) =>
-        candidate.type === 'function_call' && serverCallItemId(candidate.id, step.id) === item.id,
-    );
-    if (k < 0) continue;
-    const call = (step.result as ModelStepResult).output[k] as FunctionCallItem;
-    const base = {
-      $c: `${step.round}:${step.index}:${k}`,
-      server_label: item.server_label,
-      name: item.name,
-    };
-    const tool = steps.find(
-      (candidate) =>
-        candidate.kind !== 'model_call' &&
-        candidate.callId === call.call_id &&
-        candidate.status === 'completed' &&
-        toolResultText(candidate.result) === item.output,
-    );
-    if (tool && item.status === 'completed' && item.output !== null && item.error === null) {
-      return { ...base, $t: `${tool.round}:${tool.index}` };
+function holdersOf(steps: readonly RefStep[]): Holders {
+  const holders: Holders = { items: new Map(), calls: new Map(), tools: new Map() };
+  for (const step of steps) {
+    if (step.status !== 'completed') continue;
+    if (step.kind !== 'model_call') {
+      if (step.callId === null || toolResultText(step.result) === null) continue;
+      holders.tools.set(step.callId, [...(holders.tools.get(step.callId) ?? []), step]);
+      continue;
     }
-    return { ...base, status: item.status, output: item.output, error: item.error };
+    if (!isModelResult(step.result)) continue;
+    step.result.output.forEach((item, k) => {
+      const place = `${step.round}:${step.index}:${k}`;
+      if ('id' in item && typeof item.id === 'string' && !holders.items.has(item.id)) {
+        holders.items.set(item.id, place);
+      }
+      // The key Postgres takes of the step's id is its 12 characters after `step_`, which is
+      // serverCallItemId's only for an id of letters and digits.
+      if (item.type === 'function_call' && SIMPLE_STEP_ID.test(step.id)) {
+        const id = serverCallItemId(item.id, step.id);
+        if (!holders.calls.has(id)) holders.calls.set(id, { place, call: item });
+      }
+    });
   }
-  return null;
+  return holders;
+}
+
+function refOf(item: Item, holders: Holders): StoredOutputRef | null {
+  if (item.type === 'mcp_call') return serverCallRef(item, holders);
+  if (!('id' in item) || typeof item.id !== 'string') return null;
+  const place = holders.items.get(item.id);
+  return place === undefined ? null : { $m: place };
+}
+
+function serverCallRef(item: McpCallItem, holders: Holders): ServerCallRef | null {
+  const held = holders.calls.get(item.id);
+  if (!held) return null;
+  const base = { $c: held.place, server_label: item.server_label, name: item.name };
+  const tool = (holders.tools.get(held.call.call_id) ?? []).find(
+    (candidate) => toolResultText(candidate.result) === item.output,
+  );
+  if (tool && item.status === 'completed' && item.output !== null && item.error === null) {
+    return { ...base, $t: `${tool.round}:${tool.index}` };
+  }
+  return { ...base, status: item.status, output: item.output, error: item.error };
 }
 
 function isModelResult(result: RefStep['result']): result is ModelStepResult {
