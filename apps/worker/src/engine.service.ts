@@ -906,7 +906,7 @@ function responseEnd(responseId: string, end: ScopeEnd, steps: readonly StepReco
     responseId,
     status: end.status,
     output: end.output,
-    storedOutput: compactOutput(end.output, steps),
+    storedOutput: compactOutput(end.output, steps) ?? undefined,
     error: end.status === 'failed' ? end.error : null,
     incompleteDetails: end.status === 'incomplete' ? { reason: end.reason } : null,
   };

@@ -71,7 +71,7 @@ const OUTPUT: Item[] = [
 
 describe('compactOutput', () => {
   it('references every item a step holds, and gives the output back from the steps', () => {
-    const stored = compactOutput(OUTPUT, STEPS);
+    const stored = compactOutput(OUTPUT, STEPS)!;
     expect(stored).toEqual([
       { $c: '0:0:0', $t: '1:0', server_label: 'http', name: 'noop' },
       { $c: '0:0:1', $t: '1:1', server_label: 'http', name: 'noop' },
@@ -85,7 +85,7 @@ describe('compactOutput', () => {
     const failed = toolStep(0, FIRST.call_id, null, 'failed');
     const steps = [STEPS[0], failed, STEPS[2], STEPS[3]];
     const output = [settledServerCall(FIRST, 'http', STEPS[0].id, failed)];
-    const [stored] = compactOutput(output, steps);
+    const [stored] = compactOutput(output, steps)!;
     expect(stored).toEqual({
       $c: '0:0:0',
       server_label: 'http',
@@ -100,19 +100,23 @@ describe('compactOutput', () => {
   it('keeps whole an item that differs from what its step holds', () => {
     const edited = { ...ANSWER, status: 'incomplete' as const };
     const renamed = { ...(OUTPUT[0] as object), arguments: '{}' } as Item;
-    expect(compactOutput([renamed, edited], STEPS)).toEqual([renamed, edited]);
+    expect(compactOutput([renamed, edited, OUTPUT[1]], STEPS)).toEqual([
+      renamed,
+      edited,
+      { $c: '0:0:1', $t: '1:1', server_label: 'http', name: 'noop' },
+    ]);
   });
 
-  it('keeps whole what no step holds, or what an unfinished step holds', () => {
+  it('stores as it is an output of which no step holds an item, or only an unfinished one', () => {
     const stray = assistantMessage('msg_stray', 'Not from a step.');
-    expect(compactOutput([stray], STEPS)).toEqual([stray]);
+    expect(compactOutput([stray], STEPS)).toBeNull();
     const running = [modelStep(0, [ANSWER], 'running')];
-    expect(compactOutput([ANSWER], running)).toEqual([ANSWER]);
+    expect(compactOutput([ANSWER], running)).toBeNull();
   });
 
   it('does not take an item for its step when the tool step shows another text', () => {
     const steps = [STEPS[0], toolStep(0, FIRST.call_id, 'rainy'), STEPS[2], STEPS[3]];
-    const [stored] = compactOutput([OUTPUT[0]], steps);
+    const [stored] = compactOutput([OUTPUT[0]], steps)!;
     expect(stored).toMatchObject({ $c: '0:0:0', status: 'completed', output: 'sunny' });
     expect(stored).not.toHaveProperty('$t');
   });

@@ -50,13 +50,13 @@ export type RefStep = Pick<
 /**
  * The output to store for `output`, made of the scope's `steps`: each item that a step
  * holds as such becomes a reference to it. Every reference is checked: the element is
- * a reference only if `expandOutput` gives the very item back. The output itself when no
- * item is referenced.
+ * a reference only if `expandOutput` gives the very item back. Null when no item is
+ * referenced: the output is stored as it is, and need not be sent twice.
  */
 export function compactOutput(
   output: readonly Item[],
   steps: readonly RefStep[],
-): StoredOutputElement[] {
+): StoredOutputElement[] | null {
   const byPlace = placesOf(steps);
   const holders = holdersOf(steps);
   let referenced = false;
@@ -66,7 +66,7 @@ export function compactOutput(
     referenced = true;
     return ref;
   });
-  return referenced ? stored : [...output];
+  return referenced ? stored : null;
 }
 
 /**
