@@ -9,7 +9,7 @@ import {
   type StepRecord,
 } from '@ratchet/core';
 import { Client } from 'pg';
-import { migratedUpTo, type BeforeMigration } from './support/migrations';
+import { insertTopScope, migratedUpTo, type BeforeMigration } from './support/migrations';
 
 // Responses stored before server calls became mcp_call items held each such call as the
 // model's function_call plus a function_call_output. The migration must turn those outputs
@@ -124,10 +124,7 @@ async function store(id: string, steps: StepRecord[], output: Item[]): Promise<v
     [id, JSON.stringify(output)],
   );
   const scope = `scope_${id.slice(5)}`;
-  await db.query(
-    `INSERT INTO scopes (id, response_id, depth, model, input, tools) VALUES ($1, $2, 0, 'mock', '[]', $3)`,
-    [scope, id, JSON.stringify({ definitions: [], server: SERVER_TOOLS })],
-  );
+  await insertTopScope(db, id, { definitions: [], server: SERVER_TOOLS });
   for (const step of steps) {
     await db.query(
       `INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,

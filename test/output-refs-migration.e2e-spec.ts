@@ -1,6 +1,5 @@
 import { ResponsesRepository, Sql, StoredItemsRepository } from '@ratchet/store';
-import { Client } from 'pg';
-import { migratedUpTo, type BeforeMigration } from './support/migrations';
+import { insertTopScope, migratedUpTo, type BeforeMigration } from './support/migrations';
 
 // Output stored whole before references (20261205060000_output_refs) stays whole: it reads as
 // it did, and its items are still found by their ids and call_ids, whose hashes the migration
@@ -32,12 +31,7 @@ let sql: Sql;
 
 beforeAll(async () => {
   before = await migratedUpTo('output_refs_migration', MIGRATION);
-  const db = new Client({ connectionString: before.database.url });
-  await db.connect();
-  try {
-    await db.query(
-      `INSERT INTO api_keys (id, name, key_hash, prefix) VALUES ('key_1', 't', 'h', 'p')`,
-    );
+  await before.seed(async (db) => {
     for (const [id, store, output] of [
       ['resp_stored', true, [CALL, ANSWER]],
       ['resp_unstored', false, [{ ...ANSWER, id: 'msg_unstored' }]],
@@ -48,15 +42,9 @@ beforeAll(async () => {
          VALUES ($1, 'key_1', 'completed', 'mock', '{}', $2, $3::jsonb)`,
         [id, store, JSON.stringify(output)],
       );
-      await db.query(
-        `INSERT INTO scopes (id, response_id, depth, model, input, tools)
-         VALUES ('scope_' || substr($1, 6), $1, 0, 'mock', '[]', '{"definitions": []}')`,
-        [id],
-      );
+      await insertTopScope(db, id);
     }
-  } finally {
-    await db.end();
-  }
+  });
   expect(await before.applyAll()).toContain(MIGRATION);
   sql = new Sql(before.database.url, 2);
 });

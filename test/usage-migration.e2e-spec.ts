@@ -1,6 +1,5 @@
 import { ResponsesRepository, Sql, StepDetailsRepository } from '@ratchet/store';
-import { Client } from 'pg';
-import { migratedUpTo, type BeforeMigration } from './support/migrations';
+import { insertTopScope, migratedUpTo, type BeforeMigration } from './support/migrations';
 
 // Usage moved from a jsonb usage object to token columns (20261205010000_usage_columns). Rows
 // written before keep their usage: the store reads back the object they held, the estimated
@@ -22,12 +21,7 @@ const usage = (input: number, cached: number, output: number, reasoning: number)
 beforeAll(async () => {
   before = await migratedUpTo('usage_migration', MIGRATION);
 
-  const db = new Client({ connectionString: before.database.url });
-  await db.connect();
-  try {
-    await db.query(
-      `INSERT INTO api_keys (id, name, key_hash, prefix) VALUES ('key_1', 't', 'h', 'p')`,
-    );
+  await before.seed(async (db) => {
     for (const [id, status, total] of [
       ['resp_ended', 'completed', usage(30, 4, 9, 2)],
       ['resp_live', 'in_progress', null],
@@ -37,11 +31,7 @@ beforeAll(async () => {
          VALUES ($1, 'key_1', $2::response_status, 'mock', '{}', $3::jsonb)`,
         [id, status, total === null ? null : JSON.stringify(total)],
       );
-      await db.query(
-        `INSERT INTO scopes (id, response_id, depth, model, input, tools)
-         VALUES ('scope_' || substr($1, 6), $1, 0, 'mock', '[]', '{"definitions": []}')`,
-        [id],
-      );
+      await insertTopScope(db, id);
     }
     const steps: [string, string, number, unknown][] = [
       ['resp_ended', 'model_call', 0, usage(10, 4, 3, 2)],
@@ -64,9 +54,7 @@ beforeAll(async () => {
         ],
       );
     }
-  } finally {
-    await db.end();
-  }
+  });
   expect(await before.applyAll()).toContain(MIGRATION);
   sql = new Sql(before.database.url, 2);
 });

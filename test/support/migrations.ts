@@ -1,6 +1,7 @@
 import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { Client } from 'pg';
 import { migrate } from '../../libs/store/src/migrate';
 import { createTestDatabase, type TestDatabase } from './database';
 
@@ -15,6 +16,11 @@ export interface BeforeMigration {
   apply(): Promise<string[]>;
   /** Applies it and every migration after it; returns the names applied. */
   applyAll(): Promise<string[]>;
+  /**
+   * Runs `fill` on a connection of its own, for rows of the old shape, once the API key they
+   * belong to (`key_1`) is there.
+   */
+  seed(fill: (db: Client) => Promise<void>): Promise<void>;
   /** Drops the database and the copy of the migrations. */
   close(): Promise<void>;
 }
@@ -37,9 +43,34 @@ export async function migratedUpTo(name: string, migration: string): Promise<Bef
       return (await migrate(database.url, { migrationsDir: dir })).applied;
     },
     applyAll: async () => (await migrate(database.url, { migrationsDir: REAL_MIGRATIONS })).applied,
+    seed: async (fill) => {
+      const db = new Client({ connectionString: database.url });
+      await db.connect();
+      try {
+        await db.query(
+          `INSERT INTO api_keys (id, name, key_hash, prefix) VALUES ('key_1', 't', 'h', 'p')`,
+        );
+        await fill(db);
+      } finally {
+        await db.end();
+      }
+    },
     close: async () => {
       await database.drop();
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Inserts the top scope of response `responseId`, offering `tools`. */
+export async function insertTopScope(
+  db: Client,
+  responseId: string,
+  tools: Record<string, unknown> = { definitions: [] },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO scopes (id, response_id, depth, model, input, tools)
+     VALUES ('scope_' || substr($1, 6), $1, 0, 'mock', '[]', $2)`,
+    [responseId, JSON.stringify(tools)],
+  );
 }
