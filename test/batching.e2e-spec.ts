@@ -484,7 +484,7 @@ it('records siblings claimed by the deciding worker only when the whole round su
   expect(await claimsOf(tooMany)).toEqual([waiting, waiting, waiting]);
   // A claimed sibling is taken by nobody else, and its outcome is fenced by its attempt 1.
   const [first] = (fitting as { steps: { id: string }[] }).steps;
-  expect(await steps.claim(first.id, 'worker-other', 30_000)).toBeNull();
+  expect(await steps.claim(fits, first.id, 'worker-other', 30_000)).toBeNull();
   expect(
     await steps.finish(fits, first.id, 1, { status: 'completed', result: '{"ok":true}' }),
   ).toMatchObject({ recorded: true, roundComplete: false });
@@ -492,17 +492,17 @@ it('records siblings claimed by the deciding worker only when the whole round su
   // A claimed sibling its worker gives up unrun is pending again, as if never claimed: only
   // its owner can, at the attempt it claimed, and the next claim takes it at that attempt.
   const second = (fitting as { steps: { id: string }[] }).steps[1];
-  expect(await steps.unclaim(second.id, 1, 'worker-other')).toBe(false);
-  expect(await steps.unclaim(second.id, 2, 'worker-test')).toBe(false);
-  expect(await steps.unclaim(second.id, 1, 'worker-test')).toBe(true);
+  expect(await steps.unclaim(fits, second.id, 1, 'worker-other')).toBe(false);
+  expect(await steps.unclaim(fits, second.id, 2, 'worker-test')).toBe(false);
+  expect(await steps.unclaim(fits, second.id, 1, 'worker-test')).toBe(true);
   expect((await claimsOf(fits))[1]).toEqual({
     status: 'pending',
     attempt: 0,
     lease_owner: null,
     dispatched: true,
   });
-  expect(await steps.unclaim(second.id, 1, 'worker-test')).toBe(false);
-  expect(await steps.claim(second.id, 'worker-other', 30_000)).toMatchObject({ attempt: 1 });
+  expect(await steps.unclaim(fits, second.id, 1, 'worker-test')).toBe(false);
+  expect(await steps.claim(fits, second.id, 'worker-other', 30_000)).toMatchObject({ attempt: 1 });
 });
 
 it('says with an outcome whether a step waits for the slot it frees, or that it cannot tell', async () => {
@@ -552,8 +552,12 @@ it('says with an outcome whether a step waits for the slot it frees, or that it 
   };
   const [freeCall] = await roundOf(free);
   const [nestedCall] = await roundOf(nested);
-  for (const id of [first, freeCall.id, nestedCall.id]) {
-    expect(await steps.claim(id, 'worker-test', 30_000)).not.toBeNull();
+  for (const [responseId, id] of [
+    [held, first],
+    [free, freeCall.id],
+    [nested, nestedCall.id],
+  ]) {
+    expect(await steps.claim(responseId, id, 'worker-test', 30_000)).not.toBeNull();
   }
 
   const ok: StepOutcome = { status: 'completed', result: 'ok' };
@@ -600,7 +604,7 @@ it('claims and records siblings of many responses in batches, one round completi
 
   batchedStatements = [];
   const claims = await Promise.all(
-    siblings.map((step) => steps.claim(step.id, 'worker-test', 30_000)),
+    siblings.map((step) => steps.claim(step.response_id, step.id, 'worker-test', 30_000)),
   );
   expect(batchedStatements).toContain('claim-steps-batch');
   expect(claims.map((claimed) => claimed?.attempt)).toEqual(siblings.map(() => 1));
@@ -618,7 +622,9 @@ it('claims and records siblings of many responses in batches, one round completi
     'status',
   ]);
   // Claimed already (its lease runs): a second claim gets nothing.
-  expect(await steps.claim(siblings[0].id, 'worker-other', 30_000)).toBeNull();
+  expect(
+    await steps.claim(siblings[0].response_id, siblings[0].id, 'worker-other', 30_000),
+  ).toBeNull();
 
   batchedStatements = [];
   const explained = { name: 'finish-steps-batch' } as NonNullable<typeof explain>;

@@ -45,7 +45,7 @@ describe('schema drift', () => {
         ALTER TABLE scopes ALTER COLUMN tools DROP DEFAULT;
         ALTER TABLE steps ALTER COLUMN round TYPE bigint;
         ALTER TYPE step_kind ADD VALUE 'sleep';
-        DROP INDEX steps_response_id_idx;
+        DROP INDEX scopes_response_id_idx;
         ALTER TABLE events ALTER COLUMN type DROP NOT NULL;
         CREATE INDEX events_type_idx ON events (type);
         ALTER TABLE events DROP CONSTRAINT events_response_id_fkey,
@@ -70,7 +70,7 @@ describe('schema drift', () => {
         'column "steps"."round": schema expects type integer, database has bigint',
         'enum "step_kind": schema expects labels (model_call, tool_call, agent_call), ' +
           'database has (model_call, tool_call, agent_call, sleep)',
-        'index on "steps"("response_id") is missing from the database',
+        'index on "scopes"("response_id") is missing from the database',
         'column "events"."type": schema expects NOT NULL, database has NULL allowed',
         'index on "events"("type") named "events_type_idx" is in the database but not in the schema',
         'foreign key on "events"("response_id") -> "responses"("id"): ' +

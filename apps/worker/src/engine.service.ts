@@ -210,9 +210,9 @@ export class EngineService {
   }
 
   /** Job: run one dispatched step (and whatever it leads to inline). */
-  async runStep({ stepId }: JobPayload<'step.run'>): Promise<void> {
+  async runStep({ responseId, stepId }: JobPayload<'step.run'>): Promise<void> {
     await this.liveness.ready();
-    const claimed = await this.steps.claim(stepId, this.workerId, this.leaseMs);
+    const claimed = await this.steps.claim(responseId, stepId, this.workerId, this.leaseMs);
     if (!claimed) return;
     if (claimed.attempt > MAX_STEP_ATTEMPTS) {
       const outcome: StepOutcome = {
@@ -403,7 +403,10 @@ export class EngineService {
     run: (signal: AbortSignal) => Promise<Execution>,
     model: string | null = null,
   ): Promise<Execution | null> {
-    const release = this.leases.hold(claimed.step.id, claimed.owner);
+    const release = this.leases.hold(
+      { responseId: claimed.responseId, stepId: claimed.step.id },
+      claimed.owner,
+    );
     try {
       const { value: execution, handBack } = await this.inFlight.run(
         claimed.responseId,
@@ -417,7 +420,7 @@ export class EngineService {
         }
         return execution;
       }
-      await this.recovery.releaseLease(claimed.step.id, claimed.attempt);
+      await this.recovery.releaseLease(claimed.responseId, claimed.step.id, claimed.attempt);
       await this.queue.requeue(
         { advance: [], run: [{ responseId: claimed.responseId, stepId: claimed.step.id }] },
         `handback${claimed.attempt}`,
@@ -432,7 +435,9 @@ export class EngineService {
         },
         error,
       );
-      await this.recovery.releaseLease(claimed.step.id, claimed.attempt).catch(() => undefined);
+      await this.recovery
+        .releaseLease(claimed.responseId, claimed.step.id, claimed.attempt)
+        .catch(() => undefined);
       throw error;
     } finally {
       release();
@@ -444,7 +449,9 @@ export class EngineService {
    * the attempt it would have had here.
    */
   private async passOn(claimed: ClaimedStep): Promise<void> {
-    if (await this.steps.unclaim(claimed.step.id, claimed.attempt, claimed.owner)) {
+    if (
+      await this.steps.unclaim(claimed.responseId, claimed.step.id, claimed.attempt, claimed.owner)
+    ) {
       await this.queue.runSteps(claimed.responseId, [claimed.step.id]);
     }
   }

@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
-import { RecoveryRepository } from '@ratchet/store';
+import { RecoveryRepository, type HeldStep } from '@ratchet/store';
 
 /**
  * Keeps the leases of the steps this worker runs: one statement every third of the lease
@@ -14,8 +14,11 @@ import { RecoveryRepository } from '@ratchet/store';
 export class LeaseKeeper implements OnModuleDestroy {
   private readonly logger = new Logger(LeaseKeeper.name);
   readonly leaseMs: number;
-  /** Steps held, with the worker id each was claimed under and how many holds it has. */
-  private readonly held = new Map<string, { owner: string; count: number }>();
+  /**
+   * Steps held, by id, with their response, the worker id each was claimed under and how many
+   * holds it has.
+   */
+  private readonly held = new Map<string, { responseId: string; owner: string; count: number }>();
   private timer: NodeJS.Timeout | null = null;
   private renewing = false;
 
@@ -26,14 +29,14 @@ export class LeaseKeeper implements OnModuleDestroy {
     this.leaseMs = config.env.RATCHET_STEP_LEASE_MS;
   }
 
-  /** Renews the lease of `stepId` (claimed by `owner`) until the returned function is called. */
-  hold(stepId: string, owner: string): () => void {
+  /** Renews the lease of a step (claimed by `owner`) until the returned function is called. */
+  hold({ responseId, stepId }: HeldStep, owner: string): () => void {
     const entry = this.held.get(stepId);
     if (entry) {
       entry.owner = owner;
       entry.count++;
     } else {
-      this.held.set(stepId, { owner, count: 1 });
+      this.held.set(stepId, { responseId, owner, count: 1 });
     }
     this.timer ??= setInterval(() => void this.renew(), Math.max(50, this.leaseMs / 3));
     this.timer.unref();
@@ -51,13 +54,15 @@ export class LeaseKeeper implements OnModuleDestroy {
   private async renew(): Promise<void> {
     if (this.renewing || this.held.size === 0) return;
     this.renewing = true;
-    const byOwner = new Map<string, string[]>();
-    for (const [stepId, { owner }] of this.held) {
-      byOwner.set(owner, [...(byOwner.get(owner) ?? []), stepId]);
+    const byOwner = new Map<string, HeldStep[]>();
+    for (const [stepId, { responseId, owner }] of this.held) {
+      const steps = byOwner.get(owner) ?? [];
+      steps.push({ responseId, stepId });
+      byOwner.set(owner, steps);
     }
     try {
-      for (const [owner, stepIds] of byOwner) {
-        await this.recovery.renewLeases(stepIds, owner, this.leaseMs);
+      for (const [owner, steps] of byOwner) {
+        await this.recovery.renewLeases(steps, owner, this.leaseMs);
       }
     } catch (error) {
       this.logger.warn(`could not renew ${this.held.size} lease(s): ${String(error)}`);

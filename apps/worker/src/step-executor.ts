@@ -314,7 +314,9 @@ export class StepExecutor {
           const until = new Date(Date.now() + delayMs).toISOString();
           const backoff = { until, model, attempt, code: error.code, message: error.message };
           // Only for people watching: a lost write hides the reason, nothing else.
-          this.recovery.recordBackoff(step.id, claimedAttempt, backoff).catch(() => undefined);
+          this.recovery
+            .recordBackoff(snapshot.response.id, step.id, claimedAttempt, backoff)
+            .catch(() => undefined);
         },
       },
     );

@@ -227,7 +227,7 @@ export class StreamEvents {
   private async wrapFor(snapshot: ScopeSnapshot): Promise<Wrap | null> {
     const parentStepId = snapshot.scope.parentStepId;
     if (parentStepId === null) return null;
-    const call = await this.events.agentCall(parentStepId);
+    const call = await this.events.agentCall(snapshot.response.id, parentStepId);
     const agent: AgentIdentity = {
       step_id: parentStepId,
       call_id: call?.callId ?? null,

@@ -51,12 +51,13 @@ export function newId(prefix: IdPrefix): string {
 /**
  * A step's id: `step_` and 24 hex digits (96 bits) of a hash of what identifies the step, its
  * scope, round and index. Recording the same decision twice gives the same ids, so the
- * primary key refuses the second recording, and no other index has to (docs/wal.md). The
- * scope's id carries its response's 96 random bits, so step ids are as unguessable as
- * random ones. Two different steps whose ids collide are refused, not taken for one
- * another (StepsRepository); with 96 bits that is about one chance in 10^11 among a billion
- * steps. The row holds the id twice (its own, the next step's `prev_step_id`), and a
- * sub-agent's scope id is made from it: its length is a good part of the WAL a step writes.
+ * primary key, (response, id), refuses the second recording, and no other index has to
+ * (docs/wal.md). The scope's id carries its response's 96 random bits, so step ids are as
+ * unguessable as random ones. A step is always found by its response and its id; two steps of
+ * one response whose ids collide are refused, not taken for one another (StepsRepository);
+ * with 96 bits that is less than one chance in 10^22 for a response of a thousand steps. The
+ * row holds the id twice (its own, the next step's `prev_step_id`), and a sub-agent's scope id
+ * is made from it: its length is a good part of the WAL a step writes.
  */
 export function stepId(scopeId: string, round: number, index: number): string {
   const digest = createHash('sha256').update(`${scopeId}:${round}:${index}`).digest('hex');

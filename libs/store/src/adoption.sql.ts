@@ -48,7 +48,8 @@ export const ADOPTION_SQL = {
                 AS d(step_id text, approval jsonb, status text, error jsonb)),
      src AS (SELECT * FROM scopes WHERE response_id = $1 AND status = 'pending'),
      freed AS (
-       SELECT s.scope_id, count(*)::int AS n FROM steps s JOIN dec ON dec.step_id = s.id
+       SELECT s.scope_id, count(*)::int AS n
+         FROM steps s JOIN dec ON s.response_id = $1 AND s.id = dec.step_id
         WHERE dec.status = 'failed' GROUP BY s.scope_id),
      children AS (
        INSERT INTO scopes (id, response_id, parent_step_id, depth, model, instructions, input,
@@ -89,7 +90,8 @@ export const ADOPTION_SQL = {
               LEFT JOIN dec ON dec.step_id = s.id
        RETURNING status),
      originals AS (
-       UPDATE steps s SET approval = dec.approval FROM dec WHERE s.id = dec.step_id),
+       UPDATE steps s SET approval = dec.approval
+         FROM dec WHERE s.response_id = $1 AND s.id = dec.step_id),
      counted AS (
        UPDATE responses b
           SET step_count = a.step_count, tool_call_count = a.tool_call_count,

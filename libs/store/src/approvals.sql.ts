@@ -75,7 +75,8 @@ export const APPROVALS_SQL = {
        SELECT a.id, a.scope_id, 0, NULL::text, NULL::text FROM awaiting a
        UNION ALL
        SELECT p.step_id, ps.scope_id, p.depth + 1, ps.name, ps.call_id
-         FROM path p JOIN scopes c ON c.id = p.scope_id JOIN steps ps ON ps.id = c.parent_step_id)
+         FROM path p JOIN scopes c ON c.id = p.scope_id
+              JOIN steps ps ON ps.response_id = c.response_id AND ps.id = c.parent_step_id)
      SELECT (${STUCK}) AS stuck,
             coalesce((SELECT json_agg(json_build_object(
                 'approval', a.approval, 'arguments', a.arguments,

@@ -131,7 +131,10 @@ const SQL = {
     'logged-bytes',
     `SELECT coalesce(sum(octet_length(data)), 0)::float8 AS bytes FROM events WHERE response_id = $1`,
   ),
-  agentCall: statement('agent-call', `SELECT call_id AS "callId", name FROM steps WHERE id = $1`),
+  agentCall: statement(
+    'agent-call',
+    `SELECT call_id AS "callId", name FROM steps WHERE response_id = $1 AND id = $2`,
+  ),
 };
 
 @Injectable()
@@ -267,8 +270,12 @@ export class EventsRepository {
   }
 
   /** The call an agent step answers (its call_id and the agent's name). */
-  async agentCall(stepId: string): Promise<{ callId: string | null; name: string } | null> {
+  async agentCall(
+    responseId: string,
+    stepId: string,
+  ): Promise<{ callId: string | null; name: string } | null> {
     const [row] = await this.sql.query<{ callId: string | null; name: string }>(SQL.agentCall, [
+      responseId,
       stepId,
     ]);
     return row ?? null;

@@ -25,23 +25,26 @@ export const STALLED_SCOPE = `${liveResponse('r')}
                            AND s.status IN ('pending', 'running'))
         AND (sc.parent_step_id IS NULL
              OR EXISTS (SELECT 1 FROM steps p
-                         WHERE p.id = sc.parent_step_id AND p.status = 'running'))`;
+                         WHERE p.response_id = sc.response_id AND p.id = sc.parent_step_id
+                           AND p.status = 'running'))`;
 
 const SQL = {
   renew: statement(
     'renew-leases',
-    `UPDATE steps SET lease_expires_at = now() + $3 * interval '1 millisecond'
-      WHERE id = ANY($1::text[]) AND lease_owner = $2 AND status = 'running'
-        AND lease_expires_at IS NOT NULL`,
+    `UPDATE steps s SET lease_expires_at = now() + $3 * interval '1 millisecond'
+       FROM unnest($1::text[], $4::text[]) AS held(response_id, id)
+      WHERE s.response_id = held.response_id AND s.id = held.id AND s.lease_owner = $2
+        AND s.status = 'running' AND s.lease_expires_at IS NOT NULL`,
   ),
   backoff: statement(
     'step-backoff',
-    `UPDATE steps SET backoff = $3::jsonb WHERE id = $1 AND attempt = $2 AND status = 'running'`,
+    `UPDATE steps SET backoff = $3::jsonb
+      WHERE response_id = $4 AND id = $1 AND attempt = $2 AND status = 'running'`,
   ),
   release: statement(
     'release-lease',
     `UPDATE steps SET lease_expires_at = now(), lease_owner = NULL
-      WHERE id = $1 AND attempt = $2 AND status = 'running'`,
+      WHERE response_id = $3 AND id = $1 AND attempt = $2 AND status = 'running'`,
   ),
   // Model and tool steps whose owner stopped renewing, and pending steps whose job has not
   // been taken for a while (lost, or still waiting for a slot).
@@ -189,24 +192,40 @@ export interface SweepFindings {
 /** Who recovered work: the sweeper, the watch for dead workers, or an operator. */
 export type RecoveryKind = 'sweep' | 'takeover' | 'admin';
 
+/** A step is found by its response and its id (the steps' primary key). */
+export interface HeldStep {
+  responseId: string;
+  stepId: string;
+}
+
 @Injectable()
 export class RecoveryRepository {
   constructor(private readonly sql: Sql) {}
 
   /** Extends the leases `owner` holds on these running steps. */
-  async renewLeases(stepIds: readonly string[], owner: string, leaseMs: number): Promise<void> {
-    if (stepIds.length === 0) return;
-    await this.sql.query(SQL.renew, [stepIds, owner, leaseMs]);
+  async renewLeases(steps: readonly HeldStep[], owner: string, leaseMs: number): Promise<void> {
+    if (steps.length === 0) return;
+    await this.sql.query(SQL.renew, [
+      steps.map((step) => step.responseId),
+      owner,
+      leaseMs,
+      steps.map((step) => step.stepId),
+    ]);
   }
 
   /** Says that a running model call waits out an upstream failure until `backoff.until`. */
-  async recordBackoff(stepId: string, attempt: number, backoff: StepBackoff): Promise<void> {
-    await this.sql.query(SQL.backoff, [stepId, attempt, JSON.stringify(backoff)]);
+  async recordBackoff(
+    responseId: string,
+    stepId: string,
+    attempt: number,
+    backoff: StepBackoff,
+  ): Promise<void> {
+    await this.sql.query(SQL.backoff, [stepId, attempt, JSON.stringify(backoff), responseId]);
   }
 
   /** Gives a running step up for another worker to take at once (a worker shutting down). */
-  async releaseLease(stepId: string, attempt: number): Promise<void> {
-    await this.sql.query(SQL.release, [stepId, attempt]);
+  async releaseLease(responseId: string, stepId: string, attempt: number): Promise<void> {
+    await this.sql.query(SQL.release, [stepId, attempt, responseId]);
   }
 
   /**

@@ -366,6 +366,7 @@ interface ContextRow {
 }
 
 interface ClaimOp {
+  response_id: string;
   step_id: string;
   owner: string;
   lease_ms: number;
@@ -435,7 +436,7 @@ export class StepsRepository {
   // a round run at once, and under load so do many responses' steps.
   private readonly claimBatcher: Batcher<ClaimOp, { claimed: ClaimRow | null }>;
   private readonly unclaimBatcher: Batcher<
-    { step_id: string; attempt: number; owner: string },
+    { response_id: string; step_id: string; attempt: number; owner: string },
     { unclaimed: boolean }
   >;
   private readonly finishBatcher: Batcher<FinishOp, FinishRow>;
@@ -638,7 +639,9 @@ export class StepsRepository {
         }
         chosen.push(row.id);
       }
-      if (chosen.length > 0) await client.query({ ...STEPS_SQL.markDispatched, values: [chosen] });
+      if (chosen.length > 0) {
+        await client.query({ ...STEPS_SQL.markDispatched, values: [responseId, chosen] });
+      }
       return chosen;
     });
   }
@@ -648,8 +651,18 @@ export class StepsRepository {
    * expired, of a response that is still going. Bumps the attempt, which fences out any
    * earlier owner's late result.
    */
-  async claim(stepId: string, owner: string, leaseMs: number): Promise<ClaimedStep | null> {
-    const row = await this.claimBatcher.run({ step_id: stepId, owner, lease_ms: leaseMs });
+  async claim(
+    responseId: string,
+    stepId: string,
+    owner: string,
+    leaseMs: number,
+  ): Promise<ClaimedStep | null> {
+    const row = await this.claimBatcher.run({
+      response_id: responseId,
+      step_id: stepId,
+      owner,
+      lease_ms: leaseMs,
+    });
     if (!row?.claimed) return null;
     // `o` is the operation's number in its batch, not part of the step.
     const { o: _o, attempt, scope_id, response_id, deadline_at, ...step } = row.claimed;
@@ -669,8 +682,18 @@ export class StepsRepository {
    * claimed from the queue at the same attempt. False when the step is no longer so held (its
    * response ended, or a recovery took it over): then there is nothing to hand on.
    */
-  async unclaim(stepId: string, attempt: number, owner: string): Promise<boolean> {
-    const row = await this.unclaimBatcher.run({ step_id: stepId, attempt, owner });
+  async unclaim(
+    responseId: string,
+    stepId: string,
+    attempt: number,
+    owner: string,
+  ): Promise<boolean> {
+    const row = await this.unclaimBatcher.run({
+      response_id: responseId,
+      step_id: stepId,
+      attempt,
+      owner,
+    });
     return row?.unclaimed === true;
   }
 

@@ -49,7 +49,7 @@ const OP_COLUMNS = `response_id text, scope_id text, round int, prev_step_id tex
   per_scope int, per_response int, more json`;
 
 /** A step to claim: by whom, for how long. */
-const CLAIM_COLUMNS = `step_id text, owner text, lease_ms int`;
+const CLAIM_COLUMNS = `response_id text, step_id text, owner text, lease_ms int`;
 
 /** A step's outcome, fenced by attempt unless null (agent steps, which hold no lease). */
 const FINISH_COLUMNS = `response_id text, step_id text, attempt int, outcome_status text,
@@ -68,7 +68,8 @@ const FINISH_FENCED = `done AS (
               ${setUsage('op.usage', { estimated: true })}, completed_at = now(),
               lease_owner = NULL, lease_expires_at = NULL
          FROM op
-        WHERE s.id = op.step_id AND s.status = 'running' AND s.attempt = op.attempt
+        WHERE s.response_id = op.response_id AND s.id = op.step_id AND s.status = 'running'
+          AND s.attempt = op.attempt
        RETURNING op.o)`;
 
 /**
@@ -79,19 +80,21 @@ const FINISH_FENCED = `done AS (
  * written (once per outcome).
  */
 const FINISH_ROUND_FENCED = `outcome AS (
-       SELECT op.o, op.step_id, op.attempt, op.outcome_status, op.result, op.error, op.usage
+       SELECT op.o, op.response_id, op.step_id, op.attempt, op.outcome_status, op.result,
+              op.error, op.usage
          FROM op
        UNION ALL
        -- ratchet_each, not json_to_recordset: planned as a few rows, not a hundred, so the
        -- steps are found by their key rather than by a scan of every running one.
-       SELECT op.o, x.*
+       SELECT op.o, op.response_id, x.*
          FROM op CROSS JOIN LATERAL ratchet_each(op.more) AS e
               CROSS JOIN LATERAL json_to_record(e) AS x(
                 step_id text, attempt int, outcome_status text, result jsonb, error jsonb,
                 usage jsonb)),
      held AS (
        SELECT outcome.o
-         FROM steps s JOIN outcome ON s.id = outcome.step_id
+         FROM steps s
+              JOIN outcome ON s.response_id = outcome.response_id AND s.id = outcome.step_id
         WHERE s.status = 'running' AND s.attempt = outcome.attempt
         ORDER BY s.id
           FOR UPDATE OF s),
@@ -105,7 +108,8 @@ const FINISH_ROUND_FENCED = `outcome AS (
               completed_at = now(),
               lease_owner = NULL, lease_expires_at = NULL
          FROM outcome
-        WHERE s.id = outcome.step_id AND s.status = 'running' AND s.attempt = outcome.attempt
+        WHERE s.response_id = outcome.response_id AND s.id = outcome.step_id
+          AND s.status = 'running' AND s.attempt = outcome.attempt
           AND outcome.o IN (SELECT o FROM whole)
        RETURNING outcome.o)`;
 
@@ -359,7 +363,7 @@ export const STEPS_SQL = {
               lease_expires_at = now() + op.lease_ms * interval '1 millisecond',
               started_at = coalesce(s.started_at, now())
          FROM op
-        WHERE s.id = op.step_id
+        WHERE s.response_id = op.response_id AND s.id = op.step_id
           AND (s.status = 'pending' OR (s.status = 'running' AND s.lease_expires_at < now()))
           AND EXISTS (SELECT 1 FROM responses r
                        WHERE r.id = s.response_id AND r.status IN ('queued', 'in_progress'))
@@ -394,7 +398,7 @@ export const STEPS_SQL = {
               ${setUsage('op.usage', { estimated: true })}, completed_at = now(),
               lease_owner = NULL, lease_expires_at = NULL
          FROM op
-        WHERE s.id = op.step_id AND s.status = 'running'
+        WHERE s.response_id = op.response_id AND s.id = op.step_id AND s.status = 'running'
           AND (op.attempt IS NULL OR s.attempt = op.attempt)
        RETURNING op.o, s.scope_id, s.response_id,
                  s.id AS step_id, op.outcome_status, op.result, op.error),
@@ -429,7 +433,7 @@ export const STEPS_SQL = {
   // Many at a time, as claims are: a busy worker may give up many siblings at once.
   unclaim: batchStatement(
     'unclaim-steps',
-    `step_id text, attempt int, owner text`,
+    `response_id text, step_id text, attempt int, owner text`,
     (ops) => `WITH ${ops},
      unclaimed AS (
        UPDATE steps s
@@ -437,7 +441,8 @@ export const STEPS_SQL = {
               executed_by = NULL, lease_expires_at = NULL, started_at = NULL,
               dispatched_at = now()
          FROM op
-        WHERE s.id = op.step_id AND s.attempt = op.attempt AND s.lease_owner = op.owner
+        WHERE s.response_id = op.response_id AND s.id = op.step_id AND s.attempt = op.attempt
+          AND s.lease_owner = op.owner
           AND s.status = 'running'
        RETURNING op.o)
      SELECT op.o, op.o IN (SELECT o FROM unclaimed) AS unclaimed FROM op`,
@@ -463,7 +468,7 @@ export const STEPS_SQL = {
   ),
   markDispatched: statement(
     'mark-dispatched',
-    `UPDATE steps SET dispatched_at = now() WHERE id = ANY($1::text[])`,
+    `UPDATE steps SET dispatched_at = now() WHERE response_id = $1 AND id = ANY($2::text[])`,
   ),
   openChild: statement(
     'open-child-scope',
@@ -474,11 +479,12 @@ export const STEPS_SQL = {
        ON CONFLICT (id) DO NOTHING)
      -- The agent step now waits for its scope, which recovery watches instead: no lease.
      UPDATE steps SET lease_owner = NULL, lease_expires_at = NULL
-      WHERE id = $3 AND status = 'running'`,
+      WHERE response_id = $2 AND id = $3 AND status = 'running'`,
   ),
   parentOf: statement(
     'parent-of-scope',
-    `SELECT s.id AS step_id, s.scope_id FROM scopes c JOIN steps s ON s.id = c.parent_step_id
+    `SELECT s.id AS step_id, s.scope_id
+       FROM scopes c JOIN steps s ON s.response_id = c.response_id AND s.id = c.parent_step_id
       WHERE c.id = $1`,
   ),
   closeScope: statement(
@@ -492,7 +498,8 @@ export const STEPS_SQL = {
     'cut-short-usage',
     `WITH s AS (
        UPDATE steps SET ${setUsage('$3::jsonb', { estimated: true })}
-        WHERE id = $1 AND attempt = $2 AND input_tokens IS NULL RETURNING response_id),
+        WHERE response_id = $4 AND id = $1 AND attempt = $2 AND input_tokens IS NULL
+        RETURNING response_id),
      used AS (
        SELECT ${usageColumnsOf('steps')} FROM steps
         WHERE response_id = $4 AND id <> $1 AND input_tokens IS NOT NULL

@@ -6,7 +6,7 @@ const SQL = {
   agentStep: statement(
     'agent-step-trace',
     `SELECT scope_id AS "scopeId", COALESCE(started_at, created_at) AS "startedAt"
-       FROM steps WHERE id = $1`,
+       FROM steps WHERE response_id = $1 AND id = $2`,
   ),
 };
 
@@ -24,8 +24,12 @@ export class TraceContextRepository {
   }
 
   /** An agent step's scope and when it started, for the span that covers its sub-agent. */
-  async agentStep(stepId: string): Promise<{ scopeId: string; startedAt: Date } | null> {
+  async agentStep(
+    responseId: string,
+    stepId: string,
+  ): Promise<{ scopeId: string; startedAt: Date } | null> {
     const [row] = await this.sql.query<{ scopeId: string; startedAt: Date }>(SQL.agentStep, [
+      responseId,
       stepId,
     ]);
     return row ?? null;

@@ -269,7 +269,7 @@ export class SdkTracing implements Tracing {
   }
 
   private async endAgent(responseId: string, stepId: string, status: string): Promise<void> {
-    const step = await this.contexts?.agentStep(stepId);
+    const step = await this.contexts?.agentStep(responseId, stepId);
     if (!step) return;
     const parent = await this.scopeParent(responseId, step.scopeId);
     const span = this.derivedSpan(

@@ -26,7 +26,10 @@ export type EndedResponse = Pick<ResponseRecord, 'id' | 'status' | 'model' | 'cr
 /** Where traces read what a response's work joins (the store, when tracing is on). */
 export interface TraceContextSource {
   traceparent(responseId: string): Promise<string | null>;
-  agentStep(stepId: string): Promise<{ scopeId: string; startedAt: Date } | null>;
+  agentStep(
+    responseId: string,
+    stepId: string,
+  ): Promise<{ scopeId: string; startedAt: Date } | null>;
 }
 
 /** Span attributes. */
