@@ -134,43 +134,72 @@ const WAITING_AFTER_OUTCOME = (responseId: string): string =>
 const NOT_IN_ROUND = `s.id NOT IN (SELECT step_id FROM outcome WHERE outcome.o = op.o)`;
 
 /**
- * Recording rounds: locks each response row, so concurrent scopes of one tree spend the
- * budget one at a time (FOR UPDATE re-reads the counters as committed by whoever held the
- * lock before); inserts a round's steps if they fit; spends the counters; sets the scope's
- * open steps; moves the response to in_progress. `precondition` may refer to the operation
- * as `op`. Rows are locked in id order, so batches running at once never wait on each other
- * in a cycle; they are found by id alone, with the status read from the locked row, so the
- * plan cannot prefer the status index.
+ * Recording rounds: spends each response's counters and moves it to in_progress in one
+ * UPDATE (`spent`) whose conditions are the round's: `precondition` (which may refer to the
+ * operation as `op`), a live response, a budget the round fits, and no such round recorded
+ * already as the statement's snapshot shows. Concurrent scopes of one tree spend the budget
+ * one at a time: an UPDATE that finds the row changed by a transaction that committed
+ * meanwhile checks its conditions again on the row as that one left it. Then it inserts the
+ * round's steps and sets the scope's open steps. No row lock of its own, so no WAL record for
+ * one: the update is the lock. Operations go in the order of their responses' ids, so batches
+ * running at once meet the rows in the same order (should they deadlock all the same,
+ * Postgres aborts one and its operations run again alone: Batcher).
+ *
+ * A response not spent on is told apart from the statement's snapshot (`seen`): ended, or
+ * over its budget (counters only grow, so what did not fit then does not fit now). One that
+ * the snapshot shows live and within budget changed meanwhile: reported as its round
+ * recorded already, the caller decides again on fresh state.
  *
  * A round given the concurrency limits (op.per_scope, op.per_response) is recorded dispatched
  * (saving the dispatch transaction) when it surely fits them: every open step of the response
- * counts as in flight, pending or not, and the response's step counter, re-read under the
- * lock, must equal its steps in the statement's snapshot, so no step recorded by a concurrent
- * statement is missed. A step that ended after the snapshot only makes the count higher (the
- * step whose outcome the same statement records is not counted). Its steps marked 'running'
- * are recorded claimed by op.owner; should the round not surely fit, they are recorded pending
- * like the rest, and the caller dispatches as before (StepsRepository.dispatch). A round given
- * no limits has its 'running' step recorded claimed outright: the one step of its round, it
- * takes the slot of the step that led to it.
+ * counts as in flight, pending or not, and the response's step counter before this round, as
+ * the update found it, must equal its steps in the statement's snapshot, so no step recorded
+ * by a concurrent statement is missed. A step that ended after the snapshot only makes the
+ * count higher (the step whose outcome the same statement records is not counted). Its steps
+ * marked 'running' are recorded claimed by op.owner; should the round not surely fit, they
+ * are recorded pending like the rest, and the caller dispatches as before
+ * (StepsRepository.dispatch). A round given no limits has its 'running' step recorded claimed
+ * outright: the one step of its round, it takes the slot of the step that led to it.
  */
 function appendCtes(
   precondition: string,
   notRecordedHere = 's.id IS DISTINCT FROM op.step_id',
 ): string {
-  return `locked AS (
-       SELECT op.o, r.status, r.step_count, r.tool_call_count
+  return `spent AS (
+       UPDATE responses r
+          SET step_count = r.step_count + op.n,
+              tool_call_count = r.tool_call_count + op.tool_calls,
+              awaiting_approvals = r.awaiting_approvals
+                + (SELECT count(*) FROM json_to_recordset(op.steps) AS x(status text)
+                    WHERE x.status = 'awaiting_approval'),
+              status = 'in_progress', started_at = coalesce(r.started_at, now())
+         FROM (SELECT * FROM op ORDER BY op.response_id) op
+        WHERE r.id = op.response_id AND ${precondition}
+          AND r.status IN ('queued', 'in_progress')
+          AND r.step_count + op.n <= op.max_steps
+          AND (op.max_tool_calls IS NULL OR r.tool_call_count + op.tool_calls <= op.max_tool_calls)
+          -- Not a round recorded already, as this snapshot shows. A round that a concurrent
+          -- statement recorded after this snapshot has the same ids (stepId): the primary key
+          -- refuses them, the statement fails, and it runs again, to find that round here
+          -- (StepsRepository.onceMore).
+          AND NOT EXISTS (SELECT 1 FROM steps o
+                           WHERE o.response_id = op.response_id AND o.scope_id = op.scope_id
+                             AND o.round = op.round)
+       RETURNING op.o, r.step_count - op.n AS steps_before),
+     seen AS (
+       SELECT op.o, r.status IN ('queued', 'in_progress') AS live,
+              r.step_count + op.n <= op.max_steps
+                AND (op.max_tool_calls IS NULL
+                     OR r.tool_call_count + op.tool_calls <= op.max_tool_calls) AS fits
          FROM responses r JOIN op ON op.response_id = r.id
-        WHERE ${precondition}
-        ORDER BY r.id
-          FOR UPDATE OF r),
-     lock AS (SELECT * FROM locked WHERE status IN ('queued', 'in_progress')),
+        WHERE ${precondition}),
+     lock AS (
+       SELECT o FROM spent UNION SELECT o FROM seen WHERE live),
      fits AS (
-       SELECT op.o FROM lock JOIN op USING (o)
-        WHERE lock.step_count + op.n <= op.max_steps
-          AND (op.max_tool_calls IS NULL OR lock.tool_call_count + op.tool_calls <= op.max_tool_calls)),
+       SELECT o FROM spent UNION SELECT o FROM seen WHERE live AND fits),
      dispatchable AS (
        SELECT op.o
-         FROM lock JOIN op USING (o),
+         FROM spent JOIN op USING (o),
               LATERAL (SELECT count(*) AS n FROM json_to_recordset(op.steps) AS x(kind text, status text)
                         WHERE x.status IN ('pending', 'running') AND x.kind <> 'agent_call') new,
               LATERAL (SELECT count(*) AS total, count(*) FILTER (WHERE s.scope_id = op.scope_id) AS here
@@ -178,7 +207,7 @@ function appendCtes(
                         WHERE s.response_id = op.response_id AND s.status IN ('pending', 'running')
                           AND s.kind <> 'agent_call' AND ${notRecordedHere}) open
         WHERE op.per_scope IS NOT NULL AND op.per_response IS NOT NULL
-          AND lock.step_count = (SELECT count(*) FROM steps s WHERE s.response_id = op.response_id)
+          AND spent.steps_before = (SELECT count(*) FROM steps s WHERE s.response_id = op.response_id)
           AND open.total + new.n <= op.per_response AND open.here + new.n <= op.per_scope),
      ins AS (
        INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
@@ -195,7 +224,7 @@ function appendCtes(
               CASE WHEN e.status = 'running' THEN now() END,
               CASE WHEN e.status = 'running' OR (e.status = 'pending' AND d.o IS NOT NULL)
                    THEN now() END
-         FROM op JOIN fits USING (o)
+         FROM op JOIN spent USING (o)
               LEFT JOIN dispatchable d USING (o)
               CROSS JOIN LATERAL json_to_recordset(op.steps) AS x(
                 id text, index int, kind text, status text, call_id text, name text,
@@ -204,26 +233,7 @@ function appendCtes(
               CROSS JOIN LATERAL (SELECT CASE
                 WHEN x.status = 'running' AND op.per_scope IS NOT NULL AND d.o IS NULL THEN 'pending'
                 ELSE x.status END AS status) e
-        -- Not a round recorded already, as this snapshot shows. A round that a concurrent
-        -- statement recorded after this snapshot has the same ids (stepId): the primary key
-        -- refuses them, the statement fails, and it runs again, to find that round here
-        -- (StepsRepository.onceMore). A plain insert: no speculative insertion to confirm.
-        WHERE NOT EXISTS (SELECT 1 FROM steps o
-                           WHERE o.response_id = op.response_id AND o.scope_id = op.scope_id
-                             AND o.round = op.round)
        RETURNING scope_id, response_id, ${STEP_COLUMNS}),
-     counted AS (
-       UPDATE responses r
-          SET step_count = r.step_count + (SELECT count(*) FROM ins WHERE ins.scope_id = op.scope_id),
-              tool_call_count = r.tool_call_count
-                + (SELECT count(*) FROM ins
-                    WHERE ins.scope_id = op.scope_id AND kind <> 'model_call' AND status <> 'failed'),
-              awaiting_approvals = r.awaiting_approvals
-                + (SELECT count(*) FROM ins
-                    WHERE ins.scope_id = op.scope_id AND status = 'awaiting_approval'),
-              status = 'in_progress', started_at = coalesce(r.started_at, now())
-         FROM op
-        WHERE r.id = op.response_id AND EXISTS (SELECT 1 FROM ins WHERE ins.scope_id = op.scope_id)),
      opened AS (
        UPDATE scopes sc
           SET open_steps = (SELECT count(*) FROM ins
@@ -375,15 +385,16 @@ export const STEPS_SQL = {
   ),
   // Steps' outcomes, many at a time: of many responses, and siblings of one round together.
   // Each outcome is written if its step is still running (and, given an attempt, if that
-  // attempt still owns it). Scope rows are locked in id order first, so batches running at
-  // once never wait on each other in a cycle; each scope's counter then drops by the number
-  // of its steps this statement finished. Of siblings finishing at the same instant, in one
+  // attempt still owns it). Each scope's counter drops by the number of its steps this
+  // statement finished, in one update that locks the row itself (no lock record of its own);
+  // scopes go in id order, so batches running at once meet them in the same order (a deadlock
+  // all the same aborts one, whose operations run again alone: Batcher). Of siblings finishing at the same instant, in one
   // statement or in several, exactly one brings the counter to 0: within a statement, each
   // operation's `open` counts the scope's later operations still to come (by number), so
   // only the last one reads the counter's final value.
   // When a round is complete, the scope's steps come along for the next decision, read from
   // the statement's snapshot with the outcomes this statement wrote put in. A sibling that
-  // another statement finished while this one waited for the scope row lock may still show
+  // another statement finished while this one waited for the scope's row may still show
   // as running (the caller checks).
   // When it is not, `waiting` says whether a step of the response waits for the slot this
   // outcome frees (WAITING_AFTER_OUTCOME), or is null where only a look after the commit can
@@ -402,14 +413,10 @@ export const STEPS_SQL = {
           AND (op.attempt IS NULL OR s.attempt = op.attempt)
        RETURNING op.o, s.scope_id, s.response_id,
                  s.id AS step_id, op.outcome_status, op.result, op.error),
-     locked AS MATERIALIZED (
-       SELECT sc.id FROM scopes sc WHERE sc.id IN (SELECT scope_id FROM done)
-        ORDER BY sc.id
-          FOR UPDATE OF sc),
      opened AS (
        UPDATE scopes sc SET open_steps = sc.open_steps - d.n
-         FROM (SELECT scope_id, count(*)::int AS n FROM done GROUP BY scope_id) d
-              JOIN locked ON locked.id = d.scope_id
+         FROM (SELECT scope_id, count(*)::int AS n FROM done
+                GROUP BY scope_id ORDER BY scope_id) d
         WHERE sc.id = d.scope_id
        RETURNING sc.id, sc.open_steps),
      counted AS (
