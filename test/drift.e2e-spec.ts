@@ -48,9 +48,9 @@ describe('schema drift', () => {
         DROP INDEX scopes_response_id_idx;
         ALTER TABLE events ALTER COLUMN type DROP NOT NULL;
         CREATE INDEX events_type_idx ON events (type);
-        ALTER TABLE events DROP CONSTRAINT events_response_id_fkey,
-          ADD CONSTRAINT events_response_id_fkey FOREIGN KEY (response_id)
-            REFERENCES responses (id) ON UPDATE CASCADE;
+        ALTER TABLE conversation_items DROP CONSTRAINT conversation_items_conversation_id_fkey,
+          ADD CONSTRAINT conversation_items_conversation_id_fkey FOREIGN KEY (conversation_id)
+            REFERENCES conversations (id) ON UPDATE CASCADE;
       `),
     );
 
@@ -73,7 +73,7 @@ describe('schema drift', () => {
         'index on "scopes"("response_id") is missing from the database',
         'column "events"."type": schema expects NOT NULL, database has NULL allowed',
         'index on "events"("type") named "events_type_idx" is in the database but not in the schema',
-        'foreign key on "events"("response_id") -> "responses"("id"): ' +
+        'foreign key on "conversation_items"("conversation_id") -> "conversations"("id"): ' +
           'schema expects ON DELETE CASCADE, database has ON DELETE NO ACTION',
       ].sort(),
     );

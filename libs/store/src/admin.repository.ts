@@ -168,7 +168,7 @@ const SELECT_LIVE = `
 const SQL = {
   live: statement('admin-live-responses', SELECT_LIVE),
   // Terminal responses that ended before the cutoff; their steps, scopes, events and items go
-  // with them (foreign keys cascade). The status is checked again by the DELETE itself, so a
+  // with them (a trigger on responses deletes them). The status is checked again by the DELETE itself, so a
   // response can never be purged while it runs.
   purgeable: statement(
     'admin-purgeable',

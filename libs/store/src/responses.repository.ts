@@ -80,7 +80,7 @@ export const recordColumns = (output = outputOf('r')): string =>
   (SELECT s.tools FROM scopes s WHERE s.id = 'scope_' || substr(r.id, 6)) AS tools`;
 
 const SQL = {
-  // Parent and children in one statement: foreign keys are checked at its end. A batch
+  // Parent and children in one statement (they go with it: no foreign keys to check). A batch
   // statement (see sql.ts): an API process records the responses it accepts at once together.
   // Each operation's events are encoded as the event log's append has them, so the numbering
   // SQL is shared.

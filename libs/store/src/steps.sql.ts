@@ -479,10 +479,15 @@ export const STEPS_SQL = {
   ),
   openChild: statement(
     'open-child-scope',
-    `WITH scope AS (
+    `WITH owner AS (SELECT 1 FROM responses WHERE id = $2 FOR KEY SHARE),
+     scope AS (
+       -- Under a KEY SHARE lock of the response, as a foreign key would take it: a DELETE of
+       -- the response waits for this transaction, and then deletes the scope with it
+       -- (migration 20261205080000_rows_go_with_their_response); a response gone already
+       -- gets no scope.
        INSERT INTO scopes (id, response_id, parent_step_id, depth, model, instructions, input,
                            tools)
-       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)
+       SELECT $1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb WHERE EXISTS (SELECT 1 FROM owner)
        ON CONFLICT (id) DO NOTHING)
      -- The agent step now waits for its scope, which recovery watches instead: no lease.
      UPDATE steps SET lease_owner = NULL, lease_expires_at = NULL
