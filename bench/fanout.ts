@@ -105,6 +105,11 @@ export async function measureBurst(
   db: Pool,
   round: () => Promise<number>,
 ): Promise<BurstResult> {
+  // A checkpoint before the untimed rounds, so that none of Postgres's own (every 5 minutes)
+  // falls in the timed ones: they measure WAL between checkpoints, the same for every run,
+  // rather than the full-page images of whichever pages a checkpoint happened to precede.
+  // bench:wal measures both (docs/wal.md). A role that may not checkpoint measures without.
+  await db.query('CHECKPOINT').catch(() => undefined);
   for (let i = 0; i < plan.warmupRounds; i++) await round();
   const walBefore = await walPosition(db);
   const cpuBefore = await plan.cpu();

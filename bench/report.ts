@@ -181,8 +181,10 @@ on ${int(ratchet.burst.responses)} connections, ${ratchet.burst.roundsMs.length}
 reported; peak resident memory is sampled from /proc every 50 ms over the timed rounds (in
 brackets, its private part: resident memory also counts the pages of node's own binary a
 process has touched, about 47 MB, which every node process on the machine shares), WAL
-is the server's WAL insert position before and after them (anything else writing to the
-server counts too; [wal.md](wal.md) measures it on a server of its own, and says where it goes).
+is the server's WAL insert position before and after them, with a \`CHECKPOINT\` before the untimed
+rounds so that no checkpoint falls in the timed ones (anything else writing to the server counts
+too; [wal.md](wal.md) measures it on a server of its own, after a checkpoint and between two,
+and says where it goes).
 
 The floor (bench/fanout-floor-worker.ts) runs the same shape on raw BullMQ + pg in
 ${options.workers} worker process(es) of its own: one \`INSERT\` per job; the first model job adds a BullMQ
