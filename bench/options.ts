@@ -34,7 +34,11 @@ export interface BenchOptions {
   /** Timed bursts of them, and untimed ones before, for ratchet and the floor alike. */
   fanoutRounds: number;
   fanoutWarmupRounds: number;
-  /** Background fan-out responses of slow tools per scale-out round (0 skips the workload). */
+  /**
+   * Background fan-out responses of slow tools per scale-out round (0 skips the workload):
+   * enough that a round of 4 workers (32 slots) spends most of its time with every slot busy,
+   * not ramping up or draining (with 200, those cost a 4-worker round about a sixth).
+   */
   scaleoutResponses: number;
   /** Job slots per worker process in the scale-out workload: what bounds a worker there. */
   scaleoutConcurrency: number;
@@ -78,7 +82,7 @@ export function readOptions(argv: readonly string[]): BenchOptions {
     fanoutRounds: positiveInt('BENCH_FANOUT_ROUNDS', 3),
     fanoutWarmupRounds: positiveInt('BENCH_FANOUT_WARMUP_ROUNDS', 1, 0),
     failoverKills: positiveInt('BENCH_FAILOVER_KILLS', 20, 0),
-    scaleoutResponses: positiveInt('BENCH_SCALEOUT_RESPONSES', 200, 0),
+    scaleoutResponses: positiveInt('BENCH_SCALEOUT_RESPONSES', 400, 0),
     scaleoutConcurrency: positiveInt('BENCH_SCALEOUT_CONCURRENCY', 8),
     cpuProfileDir: process.env.BENCH_CPU_PROFILE_DIR || undefined,
     write: argv.includes('--write'),
