@@ -138,7 +138,7 @@ async function startAll(ids: string[]): Promise<string[]> {
   const started = await Promise.all(
     ids.map((id) =>
       steps.appendFirstRound(
-        { responseId: id, scopeId: topScopeId(id), round: 0, steps: [modelCall], prevStepId: null },
+        { responseId: id, scopeId: topScopeId(id), round: 0, steps: [modelCall] },
         budget,
         claim,
       ),
@@ -178,7 +178,6 @@ it('records many responses in one statement, each as it would be alone', async (
           scopeId: topScopeId(id),
           round: 1,
           steps: [toolCall],
-          prevStepId: first[i],
         },
         budget,
         claim,
@@ -242,7 +241,6 @@ it('refuses, within a batch, only the rounds over their own budget or of ended r
           scopeId: topScopeId(id),
           round: 1,
           steps: [toolCall],
-          prevStepId: first[i],
         },
         i === 2 ? { maxSteps: 1, maxToolCalls: null } : budget,
         claim,
@@ -262,19 +260,18 @@ it('refuses, within a batch, only the rounds over their own budget or of ended r
 it('records a decision taken twice at once only once', async () => {
   const id = await newResponse();
   const other = await newResponse();
-  const [stepId, otherStep] = await startAll([id, other]);
-  const round = (responseId: string, prevStepId: string) => ({
+  await startAll([id, other]);
+  const round = (responseId: string) => ({
     responseId,
     scopeId: topScopeId(responseId),
     round: 1,
     steps: [toolCall],
-    prevStepId,
   });
 
   const [a, b, c] = await Promise.all([
-    steps.appendRound(round(id, stepId), budget),
-    steps.appendRound(round(other, otherStep), budget),
-    steps.appendRound(round(id, stepId), budget),
+    steps.appendRound(round(id), budget),
+    steps.appendRound(round(other), budget),
+    steps.appendRound(round(id), budget),
   ]);
 
   expect(a.type).toBe('recorded');
@@ -289,26 +286,19 @@ it('records a decision taken twice at once only once', async () => {
 /** A tool call's step row of the response's top scope, inserted as another recorder would. */
 async function insertToolStep(
   client: Client,
-  step: { id: string; responseId: string; round: number; status: string; prevStepId: string },
+  step: { id: string; responseId: string; round: number; status: string },
 ): Promise<void> {
   await client.query(
     `INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
-                        arguments, prev_step_id)
-     VALUES ($1, $2, $3, $4, 0, 'tool_call', $5, 'call_0', 'noop', '{}', $6)`,
-    [
-      step.id,
-      step.responseId,
-      topScopeId(step.responseId),
-      step.round,
-      step.status,
-      step.prevStepId,
-    ],
+                        arguments)
+     VALUES ($1, $2, $3, $4, 0, 'tool_call', $5, 'call_0', 'noop', '{}')`,
+    [step.id, step.responseId, topScopeId(step.responseId), step.round, step.status],
   );
 }
 
 it('records a round once that was recorded under a random id, before ids were derived', async () => {
   const id = await newResponse();
-  const [first] = await startAll([id]);
+  await startAll([id]);
   // As a worker of an earlier version recorded it: the same round and index, another id.
   await withClient(database.url, (client) =>
     insertToolStep(client, {
@@ -316,11 +306,10 @@ it('records a round once that was recorded under a random id, before ids were de
       responseId: id,
       round: 1,
       status: 'pending',
-      prevStepId: first,
     }),
   );
   const again = await steps.appendRound(
-    { responseId: id, scopeId: topScopeId(id), round: 1, steps: [toolCall], prevStepId: first },
+    { responseId: id, scopeId: topScopeId(id), round: 1, steps: [toolCall] },
     budget,
   );
   expect(again).toEqual({ type: 'exists' });
@@ -329,9 +318,9 @@ it('records a round once that was recorded under a random id, before ids were de
 
 it('records a round once that a transaction still open records under the same ids', async () => {
   const id = await newResponse();
-  const [first] = await startAll([id]);
+  await startAll([id]);
   const scopeId = topScopeId(id);
-  const round = { responseId: id, scopeId, round: 1, steps: [toolCall], prevStepId: first };
+  const round = { responseId: id, scopeId, round: 1, steps: [toolCall] };
   // Another recorder has inserted the round and not committed: this statement's snapshot
   // cannot see it, its insert waits on the primary key, fails once the other commits, and
   // runs again, to find the round recorded.
@@ -342,7 +331,6 @@ it('records a round once that a transaction still open records under the same id
       responseId: id,
       round: 1,
       status: 'pending',
-      prevStepId: first,
     });
     const recording = steps.appendRound(round, budget);
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -355,7 +343,7 @@ it('records a round once that a transaction still open records under the same id
 
 it('refuses a round whose step id another step has, rather than pass it for recorded', async () => {
   const id = await newResponse();
-  const [first] = await startAll([id]);
+  await startAll([id]);
   const scopeId = topScopeId(id);
   // A stand-in for a collision: a step of another round holds the id this round's step gets.
   await withClient(database.url, (client) =>
@@ -364,20 +352,16 @@ it('refuses a round whose step id another step has, rather than pass it for reco
       responseId: id,
       round: 7,
       status: 'completed',
-      prevStepId: first,
     }),
   );
   await expect(
-    steps.appendRound(
-      { responseId: id, scopeId, round: 1, steps: [toolCall], prevStepId: first },
-      budget,
-    ),
+    steps.appendRound({ responseId: id, scopeId, round: 1, steps: [toolCall] }, budget),
   ).rejects.toMatchObject({ code: '23505', constraint: 'steps_pkey' });
   expect((await stepRows(id)).filter((row) => row.round === 1)).toHaveLength(0);
 });
 
 /** A round of `calls` parallel tool calls after the first model call. */
-function toolRound(responseId: string, prevStepId: string, calls: number) {
+function toolRound(responseId: string, calls: number) {
   return {
     responseId,
     scopeId: topScopeId(responseId),
@@ -387,7 +371,6 @@ function toolRound(responseId: string, prevStepId: string, calls: number) {
       index,
       callId: `call_${index}`,
     })),
-    prevStepId,
   };
 }
 
@@ -407,18 +390,18 @@ it('records a round dispatched only when it surely fits the concurrency limits',
     newResponse(),
     newResponse(),
   ]);
-  const [a, b, c] = await startAll([fits, tooManyInScope, tooManyInResponse]);
+  await startAll([fits, tooManyInScope, tooManyInResponse]);
   // The first model calls are still running: each counts against its response's limit.
   const recorded = await Promise.all([
-    steps.appendRound(toolRound(fits, a, 3), {
+    steps.appendRound(toolRound(fits, 3), {
       ...budget,
       dispatchLimits: { perScope: 4, perResponse: 4 },
     }),
-    steps.appendRound(toolRound(tooManyInScope, b, 3), {
+    steps.appendRound(toolRound(tooManyInScope, 3), {
       ...budget,
       dispatchLimits: { perScope: 2, perResponse: 10 },
     }),
-    steps.appendRound(toolRound(tooManyInResponse, c, 3), {
+    steps.appendRound(toolRound(tooManyInResponse, 3), {
       ...budget,
       dispatchLimits: { perScope: 10, perResponse: 3 },
     }),
@@ -429,8 +412,8 @@ it('records a round dispatched only when it surely fits the concurrency limits',
   expect(await dispatchedAt(tooManyInResponse)).toEqual([null, null, null]);
   // Without limits, nothing is recorded dispatched.
   const [plain] = await Promise.all([newResponse()]);
-  const [d] = await startAll([plain]);
-  const result = await steps.appendRound(toolRound(plain, d, 2), budget);
+  await startAll([plain]);
+  const result = await steps.appendRound(toolRound(plain, 2), budget);
   expect(result).toMatchObject({ type: 'recorded', dispatched: false });
 });
 
@@ -454,18 +437,18 @@ async function claimsOf(responseId: string): Promise<ClaimRow[]> {
 
 it('records siblings claimed by the deciding worker only when the whole round surely fits', async () => {
   const [fits, tooMany] = await Promise.all([newResponse(), newResponse()]);
-  const [a, b] = await startAll([fits, tooMany]);
+  await startAll([fits, tooMany]);
   const siblings: InlineClaim = { owner: 'worker-test', leaseMs: 30_000, indexes: [0, 1] };
   // The first model calls still run: with them, 4 steps are in flight against a limit of 4,
   // and of 3.
   const [fitting, over] = await Promise.all([
     steps.appendRound(
-      toolRound(fits, a, 3),
+      toolRound(fits, 3),
       { ...budget, dispatchLimits: { perScope: 4, perResponse: 4 } },
       siblings,
     ),
     steps.appendRound(
-      toolRound(tooMany, b, 3),
+      toolRound(tooMany, 3),
       { ...budget, dispatchLimits: { perScope: 3, perResponse: 10 } },
       siblings,
     ),
@@ -513,7 +496,7 @@ it('says with an outcome whether a step waits for the slot it frees, or that it 
     dispatchLimits: { perScope, perResponse: 10 },
   });
   const agentRound = {
-    ...toolRound(nested, c, 2),
+    ...toolRound(nested, 2),
     steps: [
       { ...toolCall, index: 0, callId: 'call_0' },
       { kind: 'agent_call' as const, index: 1, callId: 'call_1', name: 'helper', arguments: '{}' },
@@ -523,13 +506,13 @@ it('says with an outcome whether a step waits for the slot it frees, or that it 
   await Promise.all([
     steps.finishAndAppend(
       [{ stepId: a, attempt: 1, outcome: completed(1) }],
-      toolRound(held, a, 3),
+      toolRound(held, 3),
       limits(1),
       null,
     ),
     steps.finishAndAppend(
       [{ stepId: b, attempt: 1, outcome: completed(1) }],
-      toolRound(free, b, 3),
+      toolRound(free, 3),
       limits(10),
       null,
     ),
@@ -587,7 +570,7 @@ it('claims and records siblings of many responses in batches, one round completi
     ids.map((id, i) =>
       steps.finishAndAppend(
         [{ stepId: first[i], attempt: 1, outcome: completed(1) }],
-        toolRound(id, first[i], 3),
+        toolRound(id, 3),
         budget,
         null,
       ),
@@ -684,7 +667,7 @@ it('records a whole round of siblings with what follows it in one statement, all
     [whole, takenOver, ending].map((id, i) =>
       steps.finishAndAppend(
         [{ stepId: models[i], attempt: 1, outcome: completed(1) }],
-        toolRound(id, models[i], 3),
+        toolRound(id, 3),
         limits,
         siblings,
       ),
@@ -697,12 +680,11 @@ it('records a whole round of siblings with what follows it in one statement, all
   });
   const outcomes = (stepIds: string[]) =>
     stepIds.map((stepId, i) => ({ stepId, attempt: 1, outcome: completed(10 + i) }));
-  const modelRound = (responseId: string, prevStepId: string) => ({
+  const modelRound = (responseId: string) => ({
     responseId,
     scopeId: topScopeId(responseId),
     round: 2,
     steps: [modelCall],
-    prevStepId,
   });
   // Another worker took one sibling of the second response over.
   await withClient(database.url, (client) =>
@@ -711,8 +693,8 @@ it('records a whole round of siblings with what follows it in one statement, all
 
   batchedStatements = [];
   const [done, refused] = await Promise.all([
-    steps.finishAndAppend(outcomes(ids[0]), modelRound(whole, ids[0][2]), budget, claim),
-    steps.finishAndAppend(outcomes(ids[1]), modelRound(takenOver, ids[1][2]), budget, claim),
+    steps.finishAndAppend(outcomes(ids[0]), modelRound(whole), budget, claim),
+    steps.finishAndAppend(outcomes(ids[1]), modelRound(takenOver), budget, claim),
   ]);
   expect(batchedStatements).toEqual(['finish-round-and-append-batch']);
 

@@ -58,7 +58,6 @@ interface StepRow {
   status: string;
   call_id: string | null;
   name: string | null;
-  prev_step_id: string | null;
   executed_by: string | null;
   started_at: Date | null;
   usage: { input_tokens: number; output_tokens: number } | null;
@@ -70,7 +69,7 @@ async function stepsOf(ratchet: TestRatchet, responseId: string): Promise<StepRo
   try {
     const { rows } = await client.query<StepRow>(
       `SELECT s.id, s.scope_id, sc.depth, s.round, s.index, s.kind::text, s.status::text, s.call_id,
-              s.name, s.prev_step_id, s.executed_by, s.started_at,
+              s.name, s.executed_by, s.started_at,
               CASE WHEN s.input_tokens IS NOT NULL
                    THEN json_build_object('input_tokens', s.input_tokens,
                                           'output_tokens', s.output_tokens) END AS usage
@@ -148,7 +147,8 @@ describe('with default limits', () => {
                 s.completed_at = n.started_at AS recorded_with_next,
                 (extract(epoch FROM n.started_at - s.completed_at) * 1000)::float8 AS gap_ms
            FROM steps s
-           JOIN steps p ON p.id = s.prev_step_id
+           JOIN steps p ON p.response_id = s.response_id AND p.scope_id = s.scope_id
+                       AND p.round = s.round - 1
            JOIN steps n ON n.scope_id = s.scope_id AND n.round = s.round + 1 AND n.index = 0
           WHERE s.response_id = $1 AND s.kind = 'tool_call' ORDER BY s.index`,
         [id],
@@ -409,15 +409,6 @@ describe('with default limits', () => {
       [1, 1, 0, 'tool_call', 'echo'],
       [1, 2, 0, 'model_call', null],
     ]);
-    // Each round links to the step before it; the first step of a scope has no predecessor.
-    const [top0, , , , top2, child0, child1, child2] = steps;
-    expect(top0.prev_step_id).toBeNull();
-    expect(steps.slice(1, 4).map((s) => s.prev_step_id)).toEqual(Array(3).fill(top0.id));
-    expect(top2.prev_step_id).toBe(steps[3].id);
-    expect(child0.prev_step_id).toBeNull();
-    expect(child1.prev_step_id).toBe(child0.id);
-    expect(child2.prev_step_id).toBe(child1.id);
-
     // Usage is the sum over every model call of the tree, the sub-agent's included.
     const sum = (key: 'input_tokens' | 'output_tokens') =>
       steps.reduce((total, step) => total + (step.usage?.[key] ?? 0), 0);

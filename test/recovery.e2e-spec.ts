@@ -126,7 +126,9 @@ it('finishes siblings that ran beside their deciding step when that worker is ki
   // Claimed by the statement that recorded the model call's outcome: started at its now().
   const claimed = await query<{ attempt: number; inline: boolean; executed_by: string }>(
     `SELECT s.attempt, s.started_at = p.completed_at AS inline, s.executed_by
-       FROM steps s JOIN steps p ON p.id = s.prev_step_id
+       FROM steps s
+            JOIN steps p ON p.response_id = s.response_id AND p.scope_id = s.scope_id
+                        AND p.round = s.round - 1
       WHERE s.response_id = $1 AND s.kind = 'tool_call'`,
     [response.id],
   );

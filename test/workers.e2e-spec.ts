@@ -101,7 +101,9 @@ async function toolSteps(
 ): Promise<Array<{ executed_by: string; inline: boolean; attempt: number }>> {
   const { rows } = await db.query<{ executed_by: string; inline: boolean; attempt: number }>(
     `SELECT s.executed_by, s.started_at = p.completed_at AS inline, s.attempt
-       FROM steps s JOIN steps p ON p.id = s.prev_step_id
+       FROM steps s
+            JOIN steps p ON p.response_id = s.response_id AND p.scope_id = s.scope_id
+                        AND p.round = s.round - 1
       WHERE s.response_id = $1 AND s.kind = 'tool_call'
       ORDER BY s.index`,
     [responseId],

@@ -183,7 +183,7 @@ export class EngineService {
     }
     const claim = this.inlineClaim(decision.steps, true);
     const started = await this.steps.appendFirstRound(
-      { responseId, scopeId, round: decision.round, steps: decision.steps, prevStepId: null },
+      { responseId, scopeId, round: decision.round, steps: decision.steps },
       { maxSteps: limits.maxSteps, maxToolCalls: null },
       claim,
     );
@@ -671,7 +671,6 @@ export class EngineService {
       scopeId: snapshot.scope.id,
       round,
       steps,
-      prevStepId: lastStep(snapshot.steps)?.id ?? null,
     };
   }
 
@@ -932,16 +931,6 @@ function agentOutcome(end: ScopeEnd): StepOutcome {
     case 'failed':
       return { status: 'failed', error: end.error };
   }
-}
-
-function lastStep(steps: readonly StepRecord[]): StepRecord | undefined {
-  return steps.reduce<StepRecord | undefined>(
-    (last, step) =>
-      !last || step.round > last.round || (step.round === last.round && step.index > last.index)
-        ? step
-        : last,
-    undefined,
-  );
 }
 
 /** Waits until `released` resolves or `ms` pass, whichever is first. */

@@ -55,9 +55,8 @@ export function newId(prefix: IdPrefix): string {
  * (docs/wal.md). The scope's id carries its response's 96 random bits, so step ids are as
  * unguessable as random ones. A step is always found by its response and its id; two steps of
  * one response whose ids collide are refused, not taken for one another (StepsRepository);
- * with 96 bits that is less than one chance in 10^22 for a response of a thousand steps. The
- * row holds the id twice (its own, the next step's `prev_step_id`), and a sub-agent's scope id
- * is made from it: its length is a good part of the WAL a step writes.
+ * with 96 bits that is less than one chance in 10^22 for a response of a thousand steps. A
+ * sub-agent's scope id is made from it, and its length is a good part of the WAL a step writes.
  */
 export function stepId(scopeId: string, round: number, index: number): string {
   const digest = createHash('sha256').update(`${scopeId}:${round}:${index}`).digest('hex');

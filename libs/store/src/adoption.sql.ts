@@ -74,14 +74,13 @@ export const ADOPTION_SQL = {
         WHERE src.parent_step_id IS NULL AND t.id = ${TOP_SCOPE('$2')}
        RETURNING t.id, t.open_steps),
      copied AS (
-       INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, prev_step_id,
-                          call_id, name, arguments, result, error, approval, adopted_from,
-                          attempt, completed_at, started_at)
+       INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
+                          arguments, result, error, approval, adopted_from, attempt,
+                          completed_at, started_at)
        SELECT ${STEP_COPY('s.id')}, $2,
               CASE WHEN src.parent_step_id IS NULL THEN ${TOP_SCOPE('$2')}
                    ELSE ${CHILD_SCOPE_COPY('src.parent_step_id')} END,
               s.round, s.index, s.kind, coalesce(dec.status::step_status, s.status),
-              CASE WHEN s.prev_step_id IS NOT NULL THEN ${STEP_COPY('s.prev_step_id')} END,
               s.call_id, s.name, s.arguments, s.result,
               CASE WHEN dec.status = 'failed' THEN dec.error ELSE s.error END,
               coalesce(dec.approval, s.approval), s.id, 0,

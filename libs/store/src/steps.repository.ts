@@ -168,7 +168,6 @@ interface RoundOp {
   response_id: string;
   scope_id?: string;
   round?: number;
-  prev_step_id?: string | null;
   n?: number;
   steps?: unknown[];
   max_steps?: number;
@@ -223,7 +222,6 @@ function roundOp(round: NewRound, budget: AppendBudget, claim: InlineClaim | nul
     response_id: round.responseId,
     scope_id: round.scopeId,
     round: round.round,
-    prev_step_id: round.prevStepId,
     n: steps.length,
     steps,
     max_steps: budget.maxSteps,
@@ -319,7 +317,6 @@ export interface NewRound {
   scopeId: string;
   round: number;
   steps: readonly NewStep[];
-  prevStepId: string | null;
 }
 
 /**

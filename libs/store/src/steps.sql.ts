@@ -32,9 +32,9 @@ const STEPS_OF_SCOPE = (responseId: string, scopeId: string, written?: string): 
 /**
  * The statements that record rounds and outcomes are batch statements (see sql.ts): a batch
  * holds at most one operation per response, so an operation sees its response as if it ran
- * alone. An operation's fields: the round to record (response_id, scope_id, round,
- * prev_step_id, n = steps in it, steps = the rows to insert, max_steps, max_tool_calls,
- * tool_calls = calls it would spend, owner and lease_ms of the steps recorded already claimed),
+ * alone. An operation's fields: the round to record (response_id, scope_id, round, n = steps
+ * in it, steps = the rows to insert, max_steps, max_tool_calls, tool_calls = calls it would
+ * spend, owner and lease_ms of the steps recorded already claimed),
  * the outcome of the step before it (step_id, attempt, outcome_status, result, error, usage;
  * with `more`, the outcomes of its siblings too, as an array of objects with those keys),
  * and how the response ends (end_status, output, stored_output as compactOutput made it,
@@ -42,7 +42,7 @@ const STEPS_OF_SCOPE = (responseId: string, scopeId: string, written?: string): 
  * concurrency limits (per_scope, per_response), a round recorded unclaimed is recorded
  * dispatched too when it surely fits them (see appendCtes).
  */
-const OP_COLUMNS = `response_id text, scope_id text, round int, prev_step_id text, n int,
+const OP_COLUMNS = `response_id text, scope_id text, round int, n int,
   steps json, max_steps int, max_tool_calls int, tool_calls int, owner text, lease_ms int,
   step_id text, attempt int, outcome_status text, result jsonb, error jsonb, usage jsonb,
   end_status text, output jsonb, stored_output jsonb, end_error jsonb, incomplete_details jsonb,
@@ -211,11 +211,10 @@ function appendCtes(
           AND open.total + new.n <= op.per_response AND open.here + new.n <= op.per_scope),
      ins AS (
        INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
-                          arguments, error, approval, prev_step_id, completed_at, attempt,
+                          arguments, error, approval, completed_at, attempt,
                           lease_owner, executed_by, lease_expires_at, started_at, dispatched_at)
        SELECT x.id, op.response_id, op.scope_id, op.round, x.index, x.kind::step_kind,
               e.status::step_status, x.call_id, x.name, x.arguments, x.error, x.approval,
-              op.prev_step_id,
               CASE WHEN e.status = 'failed' THEN now() END,
               CASE WHEN e.status = 'running' THEN 1 ELSE 0 END,
               CASE WHEN e.status = 'running' THEN op.owner END,
