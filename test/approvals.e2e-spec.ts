@@ -198,6 +198,15 @@ it('runs an approved top-level call in the response that answers, and goes on fr
   expect(own.map((step) => step.kind)).toEqual(['model_call']);
   expect(resumed.usage?.total_tokens).toBe(own[0].usage?.total_tokens);
   expect(resumed.usage?.total_tokens).toBeGreaterThan(0);
+  // Its input items read as sent, though its top scope took the paused tree's input.
+  const items = await client.responses.inputItems.list(resumed.id);
+  expect(items.data).toEqual([
+    expect.objectContaining({
+      type: 'mcp_approval_response',
+      approval_request_id: request.id,
+      approve: true,
+    }),
+  ]);
 
   // A later turn reads the whole conversation: the call and its output, as the model made it.
   const later = await client.responses.create({

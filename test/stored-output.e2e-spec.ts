@@ -159,3 +159,59 @@ it('reads output stored whole, as before references, as it is', async () => {
   );
   expect(rows[0].output).toEqual(whole);
 });
+
+describe('input items', () => {
+  const message = (id: string, text: string): OpenAI.Responses.EasyInputMessage =>
+    ({ type: 'message', id, role: 'user', content: text }) as OpenAI.Responses.EasyInputMessage;
+  const byReference = async (id: string): Promise<boolean[]> => {
+    const { rows } = await db.query<{ by_reference: boolean }>(
+      `SELECT item IS NULL AS by_reference FROM input_items WHERE response_id = $1
+        ORDER BY position`,
+      [id],
+    );
+    return rows.map((row) => row.by_reference);
+  };
+  const texts = async (id: string): Promise<unknown[]> =>
+    (await client.responses.inputItems.list(id, { order: 'asc' })).data.map((item) => [
+      item.id,
+      (item as { content?: { text?: string }[] }).content?.[0]?.text,
+    ]);
+
+  it("stores them once, as the top scope's input holds them, and reads them back as sent", async () => {
+    const first = await client.responses.create({
+      model: 'mock',
+      input: [message('msg_in_one', 'one'), message('msg_in_two', 'two')],
+    });
+    expect(await byReference(first.id)).toEqual([true, true]);
+    expect(await texts(first.id)).toEqual([
+      ['msg_in_one', 'one'],
+      ['msg_in_two', 'two'],
+    ]);
+    // Descending, from a cursor: the other reads of the list.
+    const after = await client.responses.inputItems.list(first.id, {
+      order: 'desc',
+      after: 'msg_in_two',
+    });
+    expect(after.data.map((item) => item.id)).toEqual(['msg_in_one']);
+
+    // A continuation's top scope starts from the history: its own items are still its last.
+    const next = await client.responses.create({
+      model: 'mock',
+      previous_response_id: first.id,
+      input: [message('msg_in_three', 'three')],
+    });
+    expect(await byReference(next.id)).toEqual([true]);
+    expect(await texts(next.id)).toEqual([['msg_in_three', 'three']]);
+
+    // An item_reference to one of them resolves to the item as sent.
+    const referring = await client.responses.create({
+      model: 'mock',
+      input: [{ type: 'item_reference', id: 'msg_in_one' }, message('msg_in_four', 'four')],
+    });
+    expect(referring.status).toBe('completed');
+    expect(await texts(referring.id)).toEqual([
+      ['msg_in_one', 'one'],
+      ['msg_in_four', 'four'],
+    ]);
+  });
+});

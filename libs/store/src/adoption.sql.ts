@@ -1,3 +1,4 @@
+import { STORE_INPUT_ITEMS_WHOLE } from './input-items.sql';
 import { outputOf } from './stored-output.sql';
 import { statement } from './sql';
 
@@ -47,6 +48,9 @@ export const ADOPTION_SQL = {
        SELECT * FROM json_to_recordset($3::json)
                 AS d(step_id text, approval jsonb, status text, error jsonb)),
      src AS (SELECT * FROM scopes WHERE response_id = $1 AND status = 'pending'),
+     -- Its input items that the top scope's input holds, stored whole before the top scope is given the
+     -- adopted tree's input (this statement reads the scope as it was).
+     whole_items AS (${STORE_INPUT_ITEMS_WHOLE('$2')}),
      freed AS (
        SELECT s.scope_id, count(*)::int AS n
          FROM steps s JOIN dec ON s.response_id = $1 AND s.id = dec.step_id

@@ -1,3 +1,5 @@
+import { inputItemOf } from './input-items.sql';
+
 // What a response's terminal write does besides setting its state. It runs in the same
 // statement as the conditional update that ends the response, so it happens exactly when
 // that update does: once, however many workers race to end the response, and never for a
@@ -22,7 +24,7 @@ export function afterEndCtes(ended: string): string {
               row_number() OVER (PARTITION BY e.id ORDER BY t.part, t.position) AS n
          FROM ${ended} e
               CROSS JOIN LATERAL (
-                SELECT 0 AS part, i.position::bigint AS position, i.item
+                SELECT 0 AS part, i.position::bigint AS position, ${inputItemOf('i')} AS item
                   FROM input_items i WHERE i.response_id = e.id
                 UNION ALL
                 SELECT 1, x.n, x.item

@@ -20,6 +20,7 @@ import {
 import type { Principal } from './api-keys.repository';
 import { CONVERSATIONS_SQL } from './conversations.sql';
 import { encodeEvents, NUMBERED_EVENTS } from './events.repository';
+import { inputItemOf, storedInputItem } from './input-items.sql';
 import { topScopeId } from './scope-id';
 import { outputOf, setOutput } from './stored-output.sql';
 import { afterEndCtes, ENDED_COLUMNS } from './response-end.sql';
@@ -109,7 +110,8 @@ const SQL = {
          )}) n),
      items AS (
        INSERT INTO input_items (response_id, position, item_id, item)
-       SELECT op.id, x.position, x.item_id, x.item
+       SELECT op.id, x.position, x.item_id,
+              ${storedInputItem('x.item', 'x.position', 'json_array_length(op.items)', 'op.context')}
          FROM op CROSS JOIN LATERAL json_to_recordset(op.items)
               AS x(position int, item_id text, item jsonb)),
      scope AS (
@@ -153,13 +155,13 @@ const SQL = {
   ),
   itemsAsc: statement(
     'input-items-asc',
-    `SELECT item FROM input_items WHERE response_id = $1 AND position > $2
-      ORDER BY position ASC LIMIT $3`,
+    `SELECT ${inputItemOf('i')} AS item FROM input_items i WHERE i.response_id = $1 AND i.position > $2
+      ORDER BY i.position ASC LIMIT $3`,
   ),
   itemsDesc: statement(
     'input-items-desc',
-    `SELECT item FROM input_items WHERE response_id = $1 AND position < $2
-      ORDER BY position DESC LIMIT $3`,
+    `SELECT ${inputItemOf('i')} AS item FROM input_items i WHERE i.response_id = $1 AND i.position < $2
+      ORDER BY i.position DESC LIMIT $3`,
   ),
   // Usage summed over every step of the tree, sub-agents included, in the same statement;
   // so are the output's ids and the conversation's new turn (response-end.sql.ts).

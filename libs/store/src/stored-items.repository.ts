@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Item, McpCallItem } from '@ratchet/core';
 import type { Principal } from './api-keys.repository';
+import { inputItemOf } from './input-items.sql';
 import { outputOf } from './stored-output.sql';
 import { Sql, statement } from './sql';
 
@@ -31,7 +32,7 @@ export const STORED_ITEMS_SQL = {
        FROM unnest($1::text[]) AS ref(id)
             CROSS JOIN LATERAL (
               SELECT item FROM (
-                SELECT i.item, r.created_at AS at
+                SELECT ${inputItemOf('i')} AS item, r.created_at AS at
                   FROM input_items i JOIN responses r ON r.id = i.response_id
                  WHERE i.item_id = ref.id AND r.store
                    AND ($2::text IS NULL OR r.owner_id = $2)
