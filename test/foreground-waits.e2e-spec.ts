@@ -1,4 +1,4 @@
-import { ResponsesRepository, Sql } from '@ratchet/store';
+import { inputItemOf, ResponsesRepository, Sql } from '@ratchet/store';
 import { Client } from 'pg';
 import { TerminalWaits } from '../apps/api/src/responses/terminal-waits';
 import { startRatchet, type TestRatchet } from './support/ratchet';
@@ -12,7 +12,8 @@ const calls = { findById: 0, findEnded: 0 };
 
 /** SQL: an input item of response `r` holds text LIKE `pattern` (SQL). */
 const inputHolds = (pattern: string): string =>
-  `EXISTS (SELECT 1 FROM input_items i WHERE i.response_id = r.id AND i.item::text LIKE ${pattern})`;
+  `EXISTS (SELECT 1 FROM input_items i
+            WHERE i.response_id = r.id AND (${inputItemOf('i')})::text LIKE ${pattern})`;
 
 beforeAll(async () => {
   ratchet = await startRatchet('foreground_waits');

@@ -18,6 +18,7 @@ export * from './sql';
 export * from './step-details.repository';
 export * from './steps.repository';
 export * from './stored-items.repository';
+export * from './input-items.sql';
 export * from './stored-output.sql';
 export * from './workers.repository';
 export * from './store.module';
