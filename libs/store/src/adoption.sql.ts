@@ -1,6 +1,7 @@
 import { STORE_INPUT_ITEMS_WHOLE } from './input-items.sql';
 import { outputOf } from './stored-output.sql';
 import { statement } from './sql';
+import { topScopeIdOf } from './scope-id';
 
 // Statements of adopting a paused tree (AdoptionRepository). They run in one transaction
 // with the adopting response's insert, under the lock of the response adopted.
@@ -14,7 +15,6 @@ const COPY_KEY = (old: string): string => `left(substr(${old}, 6), 12) || md5($2
 const STEP_COPY = (old: string): string => `'step_' || ${COPY_KEY(old)}`;
 /** The scope an agent step's copy runs: its id derived from the copy's (childScopeId). */
 const CHILD_SCOPE_COPY = (parentStep: string): string => `'scope_' || ${COPY_KEY(parentStep)}`;
-const TOP_SCOPE = (responseId: string): string => `'scope_' || substr(${responseId}, 6)`;
 
 export const ADOPTION_SQL = {
   // The response adopted, locked: whether it may be, and the conversation it continues. One
@@ -23,7 +23,7 @@ export const ADOPTION_SQL = {
     'adoption-lock',
     `SELECT r.status::text AS status, r.adopted_by, ${outputOf('r')} AS output,
             coalesce(r.context, s.input) AS context
-       FROM responses r JOIN scopes s ON s.id = ${TOP_SCOPE('r.id')}
+       FROM responses r JOIN scopes s ON s.id = ${topScopeIdOf('r.id')}
       WHERE r.id = $1 AND (r.store OR $3::boolean) AND ($2::text IS NULL OR r.owner_id = $2)
         FOR UPDATE OF r`,
   ),
@@ -35,7 +35,7 @@ export const ADOPTION_SQL = {
   ),
   topTools: statement(
     'adoption-top-tools',
-    `SELECT tools FROM scopes WHERE id = ${TOP_SCOPE('$1')}`,
+    `SELECT tools FROM scopes WHERE id = ${topScopeIdOf('$1')}`,
   ),
   // Copies the open scopes of response $1 and their steps into response $2 (inserted just
   // before, its top scope empty), with the decisions $3 applied: an approved call pending, a
@@ -75,14 +75,14 @@ export const ADOPTION_SQL = {
               open_steps = src.open_steps
                 - coalesce((SELECT n FROM freed WHERE freed.scope_id = src.id), 0)
          FROM src
-        WHERE src.parent_step_id IS NULL AND t.id = ${TOP_SCOPE('$2')}
+        WHERE src.parent_step_id IS NULL AND t.id = ${topScopeIdOf('$2')}
        RETURNING t.id, t.open_steps),
      copied AS (
        INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
                           arguments, result, error, approval, adopted_from, attempt,
                           completed_at, started_at)
        SELECT ${STEP_COPY('s.id')}, $2,
-              CASE WHEN src.parent_step_id IS NULL THEN ${TOP_SCOPE('$2')}
+              CASE WHEN src.parent_step_id IS NULL THEN ${topScopeIdOf('$2')}
                    ELSE ${CHILD_SCOPE_COPY('src.parent_step_id')} END,
               s.round, s.index, s.kind, coalesce(dec.status::step_status, s.status),
               s.call_id, s.name, s.arguments, s.result,

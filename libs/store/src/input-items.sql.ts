@@ -1,3 +1,5 @@
+import { topScopeIdOf } from './scope-id';
+
 /**
  * A request's input items are the last items of its top scope's input: a response starts from
  * its history followed by its input (ResponsesService). So an input item is stored only where
@@ -16,7 +18,7 @@ export const inputItemOf = (i: string): string =>
      SELECT s.input -> (jsonb_array_length(s.input) - 1 + ${i}.position
                         - (SELECT max(n.position) FROM input_items n
                             WHERE n.response_id = ${i}.response_id))
-       FROM scopes s WHERE s.id = 'scope_' || substr(${i}.response_id, 6)))`;
+       FROM scopes s WHERE s.id = ${topScopeIdOf(`${i}.response_id`)}))`;
 
 /**
  * What the insert of input item `item` at `position`, of `count` items in all, stores when

@@ -26,6 +26,7 @@ import { outputOf, setOutput } from './stored-output.sql';
 import { afterEndCtes, ENDED_COLUMNS } from './response-end.sql';
 import { batchStatement, jsonParam, oneValues, Sql, statement } from './sql';
 import { setUsageSum, usageJson } from './usage-sql';
+import { topScopeIdOf } from './scope-id';
 
 // Responses in plain SQL: every request of the API touches this, so each method is one
 // prepared statement. A principal sees its own responses; an admin sees all ($2 = null).
@@ -78,7 +79,7 @@ export const LOG_DUE = 'CASE WHEN stream AND NOT events_closed THEN now() END';
 export const recordColumns = (output = outputOf('r')): string =>
   `r.id, r.status::text AS status, r.model, r.request, ${output} AS output, r.error,
   r.incomplete_details, ${usageJson('r', { estimated: false })} AS usage, r.created_at, r.completed_at,
-  (SELECT s.tools FROM scopes s WHERE s.id = 'scope_' || substr(r.id, 6)) AS tools`;
+  (SELECT s.tools FROM scopes s WHERE s.id = ${topScopeIdOf('r.id')}) AS tools`;
 
 const SQL = {
   // Parent and children in one statement (they go with it: no foreign keys to check). A batch
@@ -142,7 +143,7 @@ const SQL = {
   conversation: statement(
     'response-conversation',
     `SELECT ${outputOf('r')} AS output, coalesce(r.context, s.input) AS input
-       FROM responses r JOIN scopes s ON s.id = 'scope_' || substr(r.id, 6)
+       FROM responses r JOIN scopes s ON s.id = ${topScopeIdOf('r.id')}
       WHERE r.id = $1 AND r.store AND ($2::text IS NULL OR r.owner_id = $2)`,
   ),
   delete: statement(

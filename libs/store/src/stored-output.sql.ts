@@ -1,3 +1,5 @@
+import { topScopeIdOf } from './scope-id';
+
 // A response's output as the row stores it: each item that a step of its top scope holds is a
 // reference to that step (compactOutput in @ratchet/core, whose rules these mirror; migration
 // 20261205060000_output_refs). A step is named by its place in the top scope, `round:index`:
@@ -43,7 +45,7 @@ export const outputOf = (r: string): string => `(CASE
       FROM (SELECT array_agg(s.round::bigint << 32 | s.index) AS places, array_agg(s.id) AS ids,
                    array_agg(s.result) AS results
               FROM steps s
-             WHERE s.response_id = ${r}.id AND s.scope_id = 'scope_' || substr(${r}.id, 6)) st,
+             WHERE s.response_id = ${r}.id AND s.scope_id = ${topScopeIdOf(`${r}.id`)}) st,
            jsonb_array_elements(${r}.output) WITH ORDINALITY AS x(e, n)
            CROSS JOIN LATERAL (SELECT coalesce(x.e->>'$m', x.e->>'$c') AS at, x.e->>'$t' AS tool) a
            CROSS JOIN LATERAL (
