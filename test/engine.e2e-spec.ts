@@ -1,7 +1,7 @@
 import type OpenAI from 'openai';
 import { Client } from 'pg';
 import { chatCompletion, startFakeOpenAI, type FakeOpenAI } from './support/fake-openai';
-import { startFakeTools, type FakeTools } from './support/fake-tools';
+import { startFakeTools, type FakeTools, serverTool } from './support/fake-tools';
 import { queryRows } from './support/database';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 import { waitForResponse } from './support/response-status';
@@ -45,9 +45,6 @@ function calls(...list: [string, unknown][]): string {
 }
 
 /** A function tool by name only: description and parameters come from the config. */
-const fn = (name: string): OpenAI.Responses.FunctionTool =>
-  ({ type: 'function', name }) as OpenAI.Responses.FunctionTool;
-
 interface StepRow {
   id: string;
   scope_id: string;
@@ -97,7 +94,7 @@ describe('with default limits', () => {
     const response = await client.responses.create({
       model: 'mock',
       input: calls(['echo', { n: 1 }], ['echo', { n: 2 }], ['echo', { n: 3 }]),
-      tools: [fn('echo')],
+      tools: [serverTool('echo')],
     });
 
     expect(response.status).toBe('completed');
@@ -156,7 +153,7 @@ describe('with default limits', () => {
     const quick = await client.responses.create({
       model: 'mock',
       input: calls(['echo', { q: 1 }], ['echo', { q: 2 }], ['echo', { q: 3 }]),
-      tools: [fn('echo')],
+      tools: [serverTool('echo')],
     });
     expect(quick.status).toBe('completed');
     // Each call was claimed by the statement that recorded the model's outcome, and all three
@@ -171,7 +168,7 @@ describe('with default limits', () => {
     const slow = await client.responses.create({
       model: 'mock',
       input: calls(['echo', { q: 4 }], ['sleep', { ms: 400 }]),
-      tools: [fn('echo'), fn('sleep')],
+      tools: [serverTool('echo'), serverTool('sleep')],
     });
     expect(slow.status).toBe('completed');
     const [echo, sleep] = await callsOf(slow.id);
@@ -185,7 +182,7 @@ describe('with default limits', () => {
     await client.responses.create({
       model: 'mock',
       input: calls(['echo', { k: 1 }]),
-      tools: [fn('echo')],
+      tools: [serverTool('echo')],
     });
     const call = tools.calls[before];
     expect(call.idempotencyKey).toMatch(/^step_[0-9a-f]{24}$/);
@@ -220,7 +217,7 @@ describe('with default limits', () => {
     const response = await client.responses.create({
       model: 'scripted',
       input: 'go',
-      tools: [fn('echo')],
+      tools: [serverTool('echo')],
     });
 
     expect(response.status).toBe('completed');
@@ -295,7 +292,7 @@ describe('with default limits', () => {
     const response = await client.responses.create({
       model: 'mock',
       input: calls(['broken', {}], ['echo', { ok: true }]),
-      tools: [fn('broken'), fn('echo')],
+      tools: [serverTool('broken'), serverTool('echo')],
     });
     expect(response.status).toBe('completed');
     const served = response.output.filter((item) => item.type === 'mcp_call');
@@ -314,7 +311,7 @@ describe('with default limits', () => {
       model: 'mock',
       input: calls(['echo', { server: true }], ['lookup_time', { tz: 'UTC' }]),
       tools: [
-        fn('echo'),
+        serverTool('echo'),
         { type: 'function', name: 'lookup_time', parameters: { type: 'object' }, strict: null },
       ],
     });
@@ -327,7 +324,7 @@ describe('with default limits', () => {
       model: 'mock',
       previous_response_id: first.id,
       input: [{ type: 'function_call_output', call_id: clientCall.call_id, output: '12:00' }],
-      tools: [fn('echo'), fn('lookup_time')],
+      tools: [serverTool('echo'), serverTool('lookup_time')],
     });
     expect(second.status).toBe('completed');
     // The mock lists every tool result that ends the conversation: the server's and the client's.
@@ -340,7 +337,7 @@ describe('with default limits', () => {
     const response = await client.responses.create({
       model: 'mock',
       input: calls(['outer', { input: outerTask }]),
-      tools: [fn('outer')],
+      tools: [serverTool('outer')],
     });
 
     expect(response.status).toBe('completed');
@@ -380,7 +377,7 @@ describe('with default limits', () => {
         ['sleep', { ms: 100 }],
         ['inner', { input: calls(['echo', { from: 'agent' }]) }],
       ),
-      tools: [fn('echo'), fn('sleep'), fn('inner')],
+      tools: [serverTool('echo'), serverTool('sleep'), serverTool('inner')],
       background: true,
     });
     expect(queued.status).toBe('queued');
@@ -424,7 +421,7 @@ describe('with default limits', () => {
     const response = await client.responses.create({
       model: 'mock',
       input: calls(['echo', { n: 1 }], ['echo', { n: 2 }], ['echo', { n: 3 }]),
-      tools: [fn('echo')],
+      tools: [serverTool('echo')],
       // The SDK's types lag the API here; the field is part of the Responses API.
       ...({ max_tool_calls: 2 } as object),
     });
@@ -447,7 +444,7 @@ describe('with default limits', () => {
     const response = await client.responses.create({
       model: 'mock',
       input: calls(['echo', { n: 1 }], ['echo', { n: 2 }]),
-      tools: [fn('echo')],
+      tools: [serverTool('echo')],
       parallel_tool_calls: false,
     });
     expect(response.output.filter((item) => item.type === 'mcp_call')).toHaveLength(1);
@@ -457,7 +454,7 @@ describe('with default limits', () => {
     const none = await client.responses.create({
       model: 'mock',
       input: calls(['echo', { n: 1 }]),
-      tools: [fn('echo')],
+      tools: [serverTool('echo')],
       tool_choice: 'none',
     });
     expect(none.output.map((item) => item.type)).toEqual(['message']);
@@ -465,7 +462,7 @@ describe('with default limits', () => {
     const named = await client.responses.create({
       model: 'mock',
       input: 'no directives here',
-      tools: [fn('echo')],
+      tools: [serverTool('echo')],
       tool_choice: { type: 'function', name: 'echo' },
     });
     expect(named.status).toBe('completed');
@@ -476,7 +473,7 @@ describe('with default limits', () => {
     const queued = await client.responses.create({
       model: 'mock',
       input: calls(['sleep', { ms: 200 }]),
-      tools: [fn('sleep')],
+      tools: [serverTool('sleep')],
       background: true,
     });
     expect(queued.status).toBe('queued');
@@ -490,7 +487,7 @@ describe('with default limits', () => {
     const queued = await client.responses.create({
       model: 'mock',
       input: calls(['hang', {}]),
-      tools: [fn('hang')],
+      tools: [serverTool('hang')],
       background: true,
     });
     const call = await waitFor(
@@ -655,7 +652,11 @@ describe('with default limits', () => {
       'input[0].name',
       400,
     ],
-    [{ model: 'mock', input: 'x', tools: [fn('echo'), fn('echo')] }, 'tools[1].name', 400],
+    [
+      { model: 'mock', input: 'x', tools: [serverTool('echo'), serverTool('echo')] },
+      'tools[1].name',
+      400,
+    ],
     [
       { model: 'mock', input: 'x', previous_response_id: 'resp_unknown' },
       'previous_response_id',
@@ -692,7 +693,7 @@ describe('caps', () => {
     const response = await client.responses.create({
       model: 'mock',
       input: calls(['outer', { input: outerTask }]),
-      tools: [fn('outer')],
+      tools: [serverTool('outer')],
     });
     expect(response.status).toBe('completed');
     expect(response.output_text).toContain('outer: inner: {"error":{"code":"max_depth"');
@@ -702,7 +703,7 @@ describe('caps', () => {
     const response = await client.responses.create({
       model: 'mock',
       input: calls(['echo', { n: 1 }]),
-      tools: [fn('echo')],
+      tools: [serverTool('echo')],
     });
     expect(response.status).toBe('completed');
   });
@@ -720,7 +721,7 @@ describe('caps', () => {
     const response = await client.responses.create({
       model: 'scripted',
       input: 'loop',
-      tools: [fn('echo')],
+      tools: [serverTool('echo')],
     });
     expect(response.status).toBe('incomplete');
     expect(response.incomplete_details).toEqual({ reason: 'max_iterations' });
@@ -744,7 +745,7 @@ describe('caps', () => {
         ['inner', { input: task }],
         ['inner', { input: task }],
       ),
-      tools: [fn('inner')],
+      tools: [serverTool('inner')],
     });
     expect(response.status).toBe('incomplete');
     expect(response.incomplete_details).toEqual({ reason: 'max_steps' });
@@ -759,7 +760,7 @@ describe('caps', () => {
     const response = await client.responses.create({
       model: 'mock',
       input: calls(sleep, sleep, sleep, sleep),
-      tools: [fn('sleep')],
+      tools: [serverTool('sleep')],
     });
     expect(response.status).toBe('completed');
     const mine = tools.calls.slice(before);
@@ -780,7 +781,7 @@ describe('caps', () => {
     const response = await client.responses.create({
       model: 'mock',
       input: calls(['sleep', { ms: 5000 }]),
-      tools: [fn('sleep')],
+      tools: [serverTool('sleep')],
     });
     expect(response.status).toBe('incomplete');
     expect(response.incomplete_details).toEqual({ reason: 'max_duration' });

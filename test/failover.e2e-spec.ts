@@ -1,7 +1,7 @@
 import type OpenAI from 'openai';
 import { escapeIdentifier } from 'pg';
 import { queryRows } from './support/database';
-import { startFakeTools, type FakeTools, type ToolCall } from './support/fake-tools';
+import { startFakeTools, type FakeTools, type ToolCall, serverTool } from './support/fake-tools';
 import { blockEventLoop, INSPECTABLE } from './support/inspector';
 import { WorkerProcesses, type ServiceProcess } from './support/processes';
 import { startRatchet, type TestRatchet } from './support/ratchet';
@@ -21,9 +21,6 @@ let tools: FakeTools;
 let ratchet: TestRatchet;
 let client: OpenAI;
 const workers = new WorkerProcesses(() => ({ ...ratchet.env, WORKER_CONCURRENCY: '4' }));
-
-const fn = (name: string): OpenAI.Responses.FunctionTool =>
-  ({ type: 'function', name }) as OpenAI.Responses.FunctionTool;
 
 beforeAll(async () => {
   tools = await startFakeTools();
@@ -89,7 +86,7 @@ it('runs the hanging tool call of a SIGKILLed worker again on another within abo
     model: 'mock',
     background: true,
     input: '/call hang {"marker":1}',
-    tools: [fn('hang')],
+    tools: [serverTool('hang')],
   });
   await waitFor('the tool call', () => callsFor(1).length > 0);
   const before = await toolStep(response.id);
@@ -131,7 +128,7 @@ async function sleepOnStallableWorker(marker: number, sleepMs: number) {
     model: 'mock',
     background: true,
     input: `/call sleep {"ms":${sleepMs},"marker":${marker}}`,
-    tools: [fn('sleep')],
+    tools: [serverTool('sleep')],
   });
   await waitFor('the tool call', () => callsFor(marker).length > 0);
   await workers.start({ RATCHET_LIVENESS_CHECK_MS: '100' });
@@ -177,7 +174,7 @@ it('aborts the running steps of a worker whose liveness session ends, and runs t
     model: 'mock',
     background: true,
     input: '/call hang {"marker":4}',
-    tools: [fn('hang')],
+    tools: [serverTool('hang')],
   });
   await waitFor('the tool call', () => callsFor(4).length > 0);
   const before = await toolStep(response.id);
@@ -230,7 +227,7 @@ it('makes at once the decision a dead worker owed, having recorded the last step
   const done = await client.responses.create({
     model: 'mock',
     input: '/call sleep {"ms":10,"marker":6}',
-    tools: [fn('sleep')],
+    tools: [serverTool('sleep')],
   });
   expect(done.status).toBe('completed');
   // As if a worker had recorded the tool's result and died before deciding the next round:
@@ -277,7 +274,7 @@ it('makes a worker cut off from Postgres give its steps up before another can ta
       model: 'mock',
       background: true,
       input: '/call hang {"marker":5}',
-      tools: [fn('hang')],
+      tools: [serverTool('hang')],
     });
     await waitFor('the tool call', () => callsFor(5).length > 0);
     await workers.start({ RATCHET_LIVENESS_CHECK_MS: '100' });

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type OpenAI from 'openai';
 import { createTestDatabase, type TestDatabase } from './support/database';
-import { startFakeTools, type FakeTools } from './support/fake-tools';
+import { startFakeTools, type FakeTools, serverTool } from './support/fake-tools';
 import {
   freePort,
   startProcess,
@@ -23,9 +23,6 @@ type Response = OpenAI.Responses.Response;
 let tools: FakeTools;
 let ratchet: TestRatchet;
 let key: string;
-
-const fn = (name: string): OpenAI.Responses.FunctionTool =>
-  ({ type: 'function', name }) as OpenAI.Responses.FunctionTool;
 
 function configYaml(): string {
   return `
@@ -93,7 +90,7 @@ it('counts steps, upstream calls, tokens, queue waits and responses with bounded
   const response = await ratchet.client(key).responses.create({
     model: 'mock',
     input: TOOLS_AND_AGENT,
-    tools: [fn('echo'), fn('helper')],
+    tools: [serverTool('echo'), serverTool('helper')],
   });
   expect(response.status).toBe('completed');
   expect(tools.calls.map((call) => call.body)).toEqual(
@@ -283,7 +280,7 @@ describe('with the api and a worker as separate processes', () => {
       body: JSON.stringify({
         model: 'mock',
         input: TOOLS_AND_AGENT,
-        tools: [fn('echo'), fn('helper')],
+        tools: [serverTool('echo'), serverTool('helper')],
       }),
     });
     expect(((await created.json()) as Response).status).toBe('completed');

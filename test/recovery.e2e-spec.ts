@@ -3,7 +3,7 @@ import type OpenAI from 'openai';
 import { Client } from 'pg';
 import { queueKeyPrefix } from '@ratchet/queue';
 import { queryRows } from './support/database';
-import { startFakeTools, type FakeTools } from './support/fake-tools';
+import { startFakeTools, type FakeTools, serverTool } from './support/fake-tools';
 import { WorkerProcesses } from './support/processes';
 import { REDIS_URL, startRatchet, type TestRatchet } from './support/ratchet';
 import { waitForResponse } from './support/response-status';
@@ -19,9 +19,6 @@ let ratchet: TestRatchet;
 let client: OpenAI;
 let key: string;
 const workers = new WorkerProcesses(() => ({ ...ratchet.env, WORKER_CONCURRENCY: '4' }));
-
-const fn = (name: string): OpenAI.Responses.FunctionTool =>
-  ({ type: 'function', name }) as OpenAI.Responses.FunctionTool;
 
 beforeAll(async () => {
   tools = await startFakeTools();
@@ -76,7 +73,7 @@ it('finishes a tool call whose worker was killed mid-call on another worker, sam
     model: 'mock',
     background: true,
     input: '/call sleep {"ms":1500,"marker":1}',
-    tools: [fn('sleep')],
+    tools: [serverTool('sleep')],
   });
   await waitFor('the tool call', async () => callsFor(1).length > 0);
   const running = await progressOf(response.id);
@@ -118,7 +115,7 @@ it('finishes siblings that ran beside their deciding step when that worker is ki
     model: 'mock',
     background: true,
     input: [1, 2, 3].map((n) => `/call sleep {"ms":1500,"marker":${10 + n}}`).join('\n'),
-    tools: [fn('sleep')],
+    tools: [serverTool('sleep')],
   });
   await waitFor('the three calls', async () =>
     [11, 12, 13].every((marker) => callsFor(marker).length > 0),
@@ -170,7 +167,7 @@ it('hands running steps back when a worker stops, so another finishes them at on
     // Long enough to be running still when the stopping worker's 2 s are up, however long the
     // next worker takes to start.
     input: '/call sleep {"ms":8000,"marker":2}',
-    tools: [fn('sleep')],
+    tools: [serverTool('sleep')],
   });
   await waitFor('the tool call', async () => callsFor(2).length > 0);
   // The worker that takes over is up before the other stops, so its start-up (slow on a
@@ -197,7 +194,7 @@ it('starts and finishes responses whose jobs were lost with all of Redis', async
         model: 'mock',
         background: true,
         input: `/call sleep {"ms":100,"marker":${marker}}`,
-        tools: [fn('sleep')],
+        tools: [serverTool('sleep')],
       }),
     ),
   );
@@ -243,7 +240,7 @@ it('streams the approval requests of a paused response whose worker died before 
   const stream = client.responses.stream({
     model: 'mock',
     input: '/call asked {"text":"may I?"}',
-    tools: [fn('asked')],
+    tools: [serverTool('asked')],
   });
   const final = await stream.finalResponse();
   const requests = final.output.filter((item) => item.type === 'mcp_approval_request');
@@ -313,7 +310,7 @@ async function streamOnDoomedWorker(input: string, tools: string[] = []) {
       stream: true,
       background: true,
       input,
-      tools: tools.map(fn),
+      tools: tools.map(serverTool),
     }),
   });
   const body = response.body!.getReader() as ReadableStreamDefaultReader<Uint8Array>;
@@ -528,7 +525,7 @@ it('fails a step for good once it has been run 10 times, and the model hears why
     model: 'mock',
     background: true,
     input: '/call sleep {"ms":3000,"marker":6}',
-    tools: [fn('sleep')],
+    tools: [serverTool('sleep')],
   });
   await waitFor('the tool call', async () => callsFor(6).length > 0);
   doomed.child.kill('SIGKILL');
@@ -577,7 +574,7 @@ it('cancels work in every worker process and every sub-agent within a second', a
     model: 'mock',
     background: true,
     input: [1, 2, 3, 4].map(agentCall).join('\n'),
-    tools: [fn('helper')],
+    tools: [serverTool('helper')],
   });
   const hanging = () =>
     tools.calls.filter(
@@ -623,7 +620,7 @@ it('makes the decision a worker died before making, after a round was recorded',
   const done = await client.responses.create({
     model: 'mock',
     input: '/call sleep {"ms":10,"marker":7}',
-    tools: [fn('sleep')],
+    tools: [serverTool('sleep')],
   });
   expect(done.status).toBe('completed');
   // As if the worker died right after recording the tool's result: the round is complete,

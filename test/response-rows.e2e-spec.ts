@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { Client } from 'pg';
 import { StepsRepository } from '@ratchet/store';
-import { startFakeTools, type FakeTools } from './support/fake-tools';
+import { startFakeTools, type FakeTools, serverTool } from './support/fake-tools';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 
 // A response's steps, scopes, input items and events go with it through a trigger on
@@ -39,9 +39,6 @@ afterAll(async () => {
   await tools?.close();
 });
 
-const fn = (name: string): OpenAI.Responses.FunctionTool =>
-  ({ type: 'function', name }) as OpenAI.Responses.FunctionTool;
-
 /**
  * A streamed response with a sub-agent: a top scope and a child scope, each with steps, and
  * its event log.
@@ -53,7 +50,7 @@ async function withSubAgent(): Promise<string> {
       '/call echo {"n":1}',
       `/call helper ${JSON.stringify({ input: '/call echo {"n":2}' })}`,
     ].join('\n'),
-    tools: [fn('echo'), fn('helper')],
+    tools: [serverTool('echo'), serverTool('helper')],
     stream: true,
   });
   let ended: OpenAI.Responses.Response | null = null;

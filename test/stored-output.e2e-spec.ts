@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { Client } from 'pg';
 import { outputOf, STORED_ITEMS_SQL } from '@ratchet/store';
-import { startFakeTools, type FakeTools } from './support/fake-tools';
+import { startFakeTools, type FakeTools, serverTool } from './support/fake-tools';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 
 // A response's stored output references the steps that hold its items (compactOutput in
@@ -39,15 +39,12 @@ afterAll(async () => {
   await tools?.close();
 });
 
-const fn = (name: string): OpenAI.Responses.FunctionTool =>
-  ({ type: 'function', name }) as OpenAI.Responses.FunctionTool;
-
 /** model -> echo, echo, broken -> model. */
 function fanOut(): Promise<OpenAI.Responses.Response> {
   return client.responses.create({
     model: 'mock',
     input: ['/call echo {"n":1}', '/call echo {"n":2}', '/call broken {}'].join('\n'),
-    tools: [fn('echo'), fn('broken')],
+    tools: [serverTool('echo'), serverTool('broken')],
   });
 }
 
@@ -144,7 +141,10 @@ it("keeps the request without its input, which the response's input items hold",
     [response.id],
   );
   expect(rows[0].request).not.toHaveProperty('input');
-  expect(rows[0].request).toMatchObject({ model: 'mock', tools: [fn('echo'), fn('broken')] });
+  expect(rows[0].request).toMatchObject({
+    model: 'mock',
+    tools: [serverTool('echo'), serverTool('broken')],
+  });
   expect(rows[0].items).toBe(1);
   const items = await client.responses.inputItems.list(response.id);
   expect(items.data).toHaveLength(1);

@@ -6,7 +6,7 @@ import { Client } from 'pg';
 import { createApiApp } from '../apps/api/src/api-app';
 import { usageJson } from '../libs/store/src/usage-sql';
 import { startFakeOpenAI, type FakeOpenAI } from './support/fake-openai';
-import { startFakeTools, type FakeTools } from './support/fake-tools';
+import { startFakeTools, type FakeTools, serverTool } from './support/fake-tools';
 import { REDIS_URL, startRatchet, type TestRatchet } from './support/ratchet';
 import { waitForResponse } from './support/response-status';
 import { checkSse, checkStream, eventsFromSse } from './support/stream-checker';
@@ -23,9 +23,6 @@ let upstream: FakeOpenAI;
 let ratchet: TestRatchet;
 let client: OpenAI;
 let key: string;
-
-const fn = (name: string): OpenAI.Responses.FunctionTool =>
-  ({ type: 'function', name }) as OpenAI.Responses.FunctionTool;
 
 beforeAll(async () => {
   tools = await startFakeTools();
@@ -195,7 +192,7 @@ describe('POST /v1/responses with stream: true', () => {
       model: 'mock',
       stream: true,
       input: '/call echo {"n":1}\n/call echo {"n":2}',
-      tools: [fn('echo')],
+      tools: [serverTool('echo')],
     });
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const { text, events } = await readSse(response);
@@ -306,7 +303,7 @@ describe('GET /v1/responses/{id}?stream=true', () => {
       stream: true,
       background: true,
       input: '/stream 15\n/call echo {"k":1}\n/reply r1 r2 r3 r4 r5 r6 r7 r8 r9 r10 r11 r12',
-      tools: [fn('echo')],
+      tools: [serverTool('echo')],
     });
     let id = '';
     for await (const event of created) {
@@ -677,7 +674,12 @@ describe('upstream streams through the engine', () => {
       },
     );
     const { text, events } = await readSse(
-      await post({ model: 'upstream', stream: true, input: 'call it', tools: [fn('echo')] }),
+      await post({
+        model: 'upstream',
+        stream: true,
+        input: 'call it',
+        tools: [serverTool('echo')],
+      }),
     );
     expect(checkSse(text)).toEqual([]);
     const fragments = events
@@ -704,7 +706,7 @@ describe('sub-agents on the stream', () => {
 
   it('shows only the agent call and its output by default', async () => {
     const { text, events } = await readSse(
-      await post({ model: 'mock', stream: true, input: agentInput, tools: [fn('helper')] }),
+      await post({ model: 'mock', stream: true, input: agentInput, tools: [serverTool('helper')] }),
     );
     expect(checkSse(text)).toEqual([]);
     expect(events.some((event) => event.type.startsWith('ratchet:'))).toBe(false);
@@ -723,7 +725,7 @@ describe('sub-agents on the stream', () => {
         stream: true,
         stream_options: { agent_events: true },
         input: agentInput,
-        tools: [fn('helper')],
+        tools: [serverTool('helper')],
       }),
     );
     expect(checkSse(text)).toEqual([]);

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type OpenAI from 'openai';
 
 // A real HTTP server on 127.0.0.1 acting as ratchet's server-side tools. Each path is a tool
 // behaviour; every call is recorded with its Idempotency-Key, timing and whether the caller
@@ -8,6 +9,13 @@ import type { AddressInfo } from 'node:net';
 //   /sleep         waits `ms` (from the arguments) then answers {"slept": ms}
 //   /fail          answers 500 with a message
 //   /hang          never answers (for cancellation tests)
+
+/**
+ * A request's tool `name`, one of ratchet's configured tools (such as these fake ones), which
+ * ratchet runs itself: the request names it, and ratchet's config says what it is.
+ */
+export const serverTool = (name: string): OpenAI.Responses.FunctionTool =>
+  ({ type: 'function', name }) as OpenAI.Responses.FunctionTool;
 
 export interface ToolCall {
   path: string;
