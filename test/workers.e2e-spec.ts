@@ -2,10 +2,12 @@ import { Client } from 'pg';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
 import { WorkerProcesses } from './support/processes';
 import { startRatchet, type TestRatchet } from './support/ratchet';
+import { waitForResponse } from './support/response-status';
 
 // Siblings of one round run concurrently, on any worker process: the API here runs no
 // worker of its own, and two worker processes from the build share the round. The worker
-// that decides the round runs what its free slots allow and queues the rest for any worker.
+// that decides the round runs what its free slots allow and queues the rest for any worker,
+// unless jobs wait in the queue already: then no worker is idle, and it keeps them.
 
 let tools: FakeTools;
 let ratchet: TestRatchet;
@@ -90,6 +92,53 @@ it("runs a busy worker's quick siblings one after another in its own slot, with 
       [true, 1],
       [true, 1],
     ]);
+  } finally {
+    await db.end();
+  }
+});
+
+it("keeps a busy worker's siblings past their wait while jobs wait in the queue", async () => {
+  // One worker process from here on: two slots, one for the round's job, one left to BullMQ.
+  await workers.all[1].stop('SIGKILL');
+  const client = ratchet.client(await ratchet.newKey());
+  const call = '/call sleep {"ms":300}';
+  const tools = [{ type: 'function' as const, name: 'sleep', parameters: null, strict: null }];
+  const round = await client.responses.create({
+    model: 'mock',
+    background: true,
+    input: ['/sleep 300', call, call, call].join('\n'),
+    tools,
+  });
+  // Queued while the round's first model call runs: one takes the other slot, two wait.
+  const blockers = await Promise.all(
+    [1, 2, 3].map((n) =>
+      client.responses.create({
+        model: 'mock',
+        background: true,
+        input: `/sleep 1000\nblocker ${n}`,
+      }),
+    ),
+  );
+
+  const done = await waitForResponse(client, round.id);
+  expect(done.status).toBe('completed');
+  expect(done.output_text).toBe(Array(3).fill('sleep: {"slept":300}').join('\n'));
+  for (const blocker of blockers) {
+    expect((await waitForResponse(client, blocker.id)).status).toBe('completed');
+  }
+
+  const db = new Client({ connectionString: ratchet.database.url });
+  await db.connect();
+  try {
+    // Each sibling waited for the one before it far longer than a sibling's wait (50 ms),
+    // and none went to the queue: the queue's jobs could not have run sooner anywhere.
+    const rows = await toolSteps(db, round.id);
+    expect(rows.map((row) => [row.inline, row.attempt])).toEqual([
+      [true, 1],
+      [true, 1],
+      [true, 1],
+    ]);
+    expect(new Set(rows.map((row) => row.executed_by)).size).toBe(1);
   } finally {
     await db.end();
   }

@@ -67,6 +67,7 @@ const ROUND_HOLD_MS = 20;
  * How long a sibling that a busy worker kept waits for one of its slots to come free before
  * it goes to the queue instead, for any worker. Under a burst, the slots of quick steps turn
  * over far sooner; a round of long calls on a busy worker reaches idle workers this much later.
+ * While jobs wait in the queue, no worker is idle, and the sibling waits on (WorkerSlots).
  */
 const SIBLING_WAIT_MS = 50;
 

@@ -3,7 +3,9 @@ import { RoundSlots } from './round-slots';
 import { WorkerSlots } from './worker-slots';
 
 function workerSlots(concurrency: number): { slots: WorkerSlots; taker: { concurrency: number } } {
-  const config = { env: { WORKER_CONCURRENCY: concurrency } } as unknown as AppConfig;
+  const config = {
+    env: { WORKER_CONCURRENCY: concurrency, RATCHET_STEP_LEASE_MS: 30_000 },
+  } as unknown as AppConfig;
   const taker = { concurrency: 0 };
   const slots = new WorkerSlots(config);
   slots.attach(taker);

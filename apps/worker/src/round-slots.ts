@@ -8,8 +8,8 @@ export type Slot = 'job' | 'borrowed';
  * slot, some in slots borrowed up front, and the rest wait: for a slot that WorkerSlots grants
  * them, or for one that a sibling of the same round passes on as it finishes, whichever comes
  * first. So a busy worker runs its round's calls one after another in the slots it holds, and
- * a call whose slot does not come within `waitMs` goes to the queue instead (the caller hands
- * it back), for any worker.
+ * a call whose slot does not come within `waitMs` (or longer, while jobs wait in the queue:
+ * WorkerSlots.waitForSlot) goes to the queue instead (the caller hands it back), for any worker.
  */
 export class RoundSlots {
   /** Siblings of the round waiting for a slot; each takes one passed on, unless served. */

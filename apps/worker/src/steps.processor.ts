@@ -6,6 +6,7 @@ import type { Job } from 'bullmq';
 import { DrainState } from './drain-state';
 import { EngineService } from './engine.service';
 import { Liveness } from './liveness.service';
+import { QueueBacklog } from './queue-backlog';
 import { WorkerSlots } from './worker-slots';
 
 /** Takes ratchet's jobs off the queue and hands each to the engine. */
@@ -16,13 +17,15 @@ export class StepsProcessor extends WorkerHost implements OnApplicationBootstrap
     private readonly liveness: Liveness,
     private readonly drain: DrainState,
     private readonly slots: WorkerSlots,
+    private readonly backlog: QueueBacklog,
   ) {
     super();
   }
 
   onApplicationBootstrap(): void {
-    // WORKER_CONCURRENCY slots, less those lent to siblings a job runs beside itself.
-    this.slots.attach(this.worker);
+    // WORKER_CONCURRENCY slots, less those lent to siblings a job runs beside itself, who
+    // wait on for a slot while jobs wait in this queue.
+    this.slots.attach(this.worker, this.backlog);
     this.worker.on('error', connectionErrorLogger(new Logger(StepsProcessor.name), 'worker'));
     // A worker without a liveness session takes no jobs: whatever it claimed, other workers
     // would take over at once.

@@ -1,12 +1,30 @@
 import type { AppConfig } from '@ratchet/config';
-import { WorkerSlots } from './worker-slots';
+import { type Backlog, WorkerSlots } from './worker-slots';
 
-function slots(concurrency: number): { slots: WorkerSlots; taker: { concurrency: number } } {
-  const config = { env: { WORKER_CONCURRENCY: concurrency } } as unknown as AppConfig;
+function slots(
+  concurrency: number,
+  backlog: Backlog | null = null,
+  leaseMs = 30_000,
+): { slots: WorkerSlots; taker: { concurrency: number } } {
+  const config = {
+    env: { WORKER_CONCURRENCY: concurrency, RATCHET_STEP_LEASE_MS: leaseMs },
+  } as unknown as AppConfig;
   const taker = { concurrency: 0 };
   const created = new WorkerSlots(config);
-  created.attach(taker);
+  created.attach(taker, backlog);
   return { slots: created, taker };
+}
+
+/** A queue whose jobs waiting are `waiting.count`, and how often it was asked. */
+function queueOf(waiting: { count: number }): Backlog & { asked: number } {
+  const backlog = {
+    asked: 0,
+    busy: (): Promise<boolean> => {
+      backlog.asked += 1;
+      return Promise.resolve(waiting.count > 0);
+    },
+  };
+  return backlog;
 }
 
 describe('WorkerSlots', () => {
@@ -94,6 +112,66 @@ describe('WorkerSlots', () => {
       expect(taker.concurrency).toBe(1);
       expect(gauge.reserve(10)).toBe(4);
       gauge.unreserve(4);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('keeps a sibling waiting past its wait while jobs wait in the queue', async () => {
+    jest.useFakeTimers();
+    try {
+      const queue = { count: 5 };
+      const backlog = queueOf(queue);
+      const { slots: gauge, taker } = slots(2, backlog);
+      // A job holds the slot that is not BullMQ's.
+      let end: () => void = () => undefined;
+      const job = gauge.job(() => new Promise<void>((resolve) => (end = resolve)));
+      expect(gauge.reserve(2)).toBe(2);
+      const served = gauge.waitForSlot(50);
+      const stop = new AbortController();
+      const calledOff = gauge.waitForSlot(50, stop.signal);
+      // Three waits run out with jobs in the queue: no worker is idle, both wait on.
+      for (let i = 0; i < 3; i++) await jest.advanceTimersByTimeAsync(50);
+      expect(backlog.asked).toBe(6);
+      // One is called off while the queue is asked; the other is granted the slot that comes.
+      stop.abort();
+      await expect(calledOff).resolves.toBe(false);
+      end();
+      await job;
+      await expect(served).resolves.toBe(true);
+      gauge.giveBack(1);
+      expect(taker.concurrency).toBe(2);
+      // The queue is empty now: a wait that runs out ends, the sibling goes to it.
+      queue.count = 0;
+      const next = gauge.job(() => new Promise<void>((resolve) => (end = resolve)));
+      expect(gauge.reserve(1)).toBe(1);
+      const late = gauge.waitForSlot(50);
+      await jest.advanceTimersByTimeAsync(50);
+      await expect(late).resolves.toBe(false);
+      expect(backlog.asked).toBe(7);
+      end();
+      await next;
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('ends a wait at a quarter of the lease however long the queue stays busy', async () => {
+    jest.useFakeTimers();
+    try {
+      const backlog = queueOf({ count: 1 });
+      const { slots: gauge } = slots(1, backlog, 2_000);
+      expect(gauge.reserve(1)).toBe(1);
+      let ended = false;
+      const wait = gauge.waitForSlot(100).then((granted) => {
+        ended = true;
+        return granted;
+      });
+      await jest.advanceTimersByTimeAsync(400);
+      expect(ended).toBe(false);
+      await jest.advanceTimersByTimeAsync(100);
+      await expect(wait).resolves.toBe(false);
+      expect(backlog.asked).toBe(4);
     } finally {
       jest.useRealTimers();
     }

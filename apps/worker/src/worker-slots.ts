@@ -17,9 +17,21 @@ const WAIT_HISTORY_HALF_LIFE_MS = 1000;
 /** Waits without a slot, of the recent ones, past which nothing more is kept in line. */
 const MISSED_WAITS_TOLERATED = 4;
 
+/**
+ * The longest a kept sibling waits in all, while jobs wait in the queue too (see `waitForSlot`),
+ * and at most a quarter of its lease: a sibling waiting here is claimed, and its lease is
+ * renewed only once it runs.
+ */
+const LONGEST_WAIT_MS = 5_000;
+
 /** The part of BullMQ's worker the slots steer: how many jobs it may hold at once. */
 export interface JobTaker {
   concurrency: number;
+}
+
+/** Whether jobs wait in the queue, so that no worker has a slot free (QueueBacklog). */
+export interface Backlog {
+  busy(): Promise<boolean>;
 }
 
 /**
@@ -32,7 +44,8 @@ export interface JobTaker {
  * A busy worker may also keep siblings for the next slots to come free (`reserve`, then
  * `waitForSlot`): while any are reserved, BullMQ takes that many fewer jobs too, so a slot that a
  * job gives up goes to a waiting sibling before a new job. A sibling whose slot does not come
- * within its wait goes to the queue, for any worker.
+ * within its wait goes to the queue, for any worker, unless jobs wait there already: then no
+ * worker has a slot free, and the sibling would only wait behind them, so it waits here on.
  */
 @Injectable()
 export class WorkerSlots {
@@ -48,14 +61,21 @@ export class WorkerSlots {
   private missed = 0;
   private countedAt = 0;
   private taker: JobTaker | null = null;
+  private backlog: Backlog | null = null;
+  private readonly longestWaitMs: number;
 
   constructor(config: AppConfig) {
     this.capacity = config.env.WORKER_CONCURRENCY;
+    this.longestWaitMs = Math.min(LONGEST_WAIT_MS, config.env.RATCHET_STEP_LEASE_MS / 4);
   }
 
-  /** The BullMQ worker whose job intake follows the borrowed slots. */
-  attach(taker: JobTaker): void {
+  /**
+   * The BullMQ worker whose job intake follows the borrowed slots, and what tells whether
+   * jobs wait in its queue (without it, a wait that runs out always ends).
+   */
+  attach(taker: JobTaker, backlog: Backlog | null = null): void {
     this.taker = taker;
+    this.backlog = backlog;
     this.steer();
   }
 
@@ -115,12 +135,14 @@ export class WorkerSlots {
   }
 
   /**
-   * Waits, for a reserved sibling, up to `ms` for a slot: true when one was granted (a
-   * borrowed slot, given back with `giveBack`), false when none came in time or `signal`
+   * Waits, for a reserved sibling, up to `ms` for a slot, and `ms` more each time that runs
+   * out while jobs wait in the queue (up to LONGEST_WAIT_MS in all): true when one was granted
+   * (a borrowed slot, given back with `giveBack`), false when none came in time or `signal`
    * aborted the wait (the sibling was served otherwise). Either way the reservation is spent.
    */
   waitForSlot(ms: number, signal?: AbortSignal): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
+      const lastChanceAt = Date.now() + this.longestWaitMs - ms;
       const granted = (): void => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', servedOtherwise);
@@ -138,7 +160,16 @@ export class WorkerSlots {
         resolve(false);
       };
       const servedOtherwise = (): void => giveUp(true);
-      const timer = setTimeout(() => giveUp(false), ms);
+      const runOut = (): void => {
+        if (!this.backlog || Date.now() > lastChanceAt) return giveUp(false);
+        void this.backlog.busy().then((busy) => {
+          // Granted a slot or called off while the queue was asked: nothing left to do.
+          if (!this.waiting.includes(granted)) return;
+          if (busy) timer = setTimeout(runOut, ms);
+          else giveUp(false);
+        });
+      };
+      let timer = setTimeout(runOut, ms);
       signal?.addEventListener('abort', servedOtherwise, { once: true });
       this.waiting.push(granted);
       this.grant();

@@ -16,6 +16,7 @@ import { LeaseKeeper } from './lease-keeper';
 import { McpTools } from './mcp-tools';
 import { Liveness } from './liveness.service';
 import { StreamEvents } from './stream-events';
+import { QueueBacklog } from './queue-backlog';
 import { Sweeper } from './sweeper.service';
 import { StepsProcessor } from './steps.processor';
 import { WorkerSlots } from './worker-slots';
@@ -36,6 +37,7 @@ import { WorkerSlots } from './worker-slots';
     DrainState,
     DrainWatch,
     WorkerSlots,
+    QueueBacklog,
     {
       provide: HttpToolClient,
       inject: [AppConfig],

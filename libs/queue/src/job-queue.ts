@@ -93,6 +93,11 @@ export class JobQueue {
     return { name: this.queue.name, counts };
   }
 
+  /** Jobs waiting for a worker to take them. */
+  waitingCount(): Promise<number> {
+    return this.queue.getJobCountByTypes('waiting', 'prioritized');
+  }
+
   /** Round trip to Redis, for readiness checks. */
   async ping(): Promise<void> {
     await this.queue.count();
