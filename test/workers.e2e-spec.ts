@@ -3,6 +3,7 @@ import { startFakeTools, type FakeTools } from './support/fake-tools';
 import { WorkerProcesses } from './support/processes';
 import { startRatchet, type TestRatchet } from './support/ratchet';
 import { waitForResponse } from './support/response-status';
+import { waitFor } from './support/wait';
 
 // Siblings of one round run concurrently, on any worker process: the API here runs no
 // worker of its own, and two worker processes from the build share the round. The worker
@@ -142,6 +143,40 @@ it("keeps a busy worker's siblings past their wait while jobs wait in the queue"
   } finally {
     await db.end();
   }
+});
+
+it("runs none of a round's waiting siblings once the response is cancelled", async () => {
+  // One worker process, as the test before left it: the round's siblings wait in line.
+  const client = ratchet.client(await ratchet.newKey());
+  const call = (n: number): string => `/call sleep {"ms":400,"round":"cancelled","n":${n}}`;
+  const round = await client.responses.create({
+    model: 'mock',
+    background: true,
+    input: ['/sleep 100', call(1), call(2), call(3)].join('\n'),
+    tools: [{ type: 'function', name: 'sleep', parameters: null, strict: null }],
+  });
+  const blockers = await Promise.all(
+    [1, 2, 3].map((n) =>
+      client.responses.create({
+        model: 'mock',
+        background: true,
+        input: `/sleep 1000\nblocker ${n}`,
+      }),
+    ),
+  );
+  const ofRound = (): typeof tools.calls =>
+    tools.calls.filter((c) => (c.body as { round?: string }).round === 'cancelled');
+  await waitFor("the round's first call", () => ofRound().length > 0, 10_000, 10);
+
+  await client.responses.cancel(round.id);
+  expect((await waitForResponse(client, round.id)).status).toBe('cancelled');
+  for (const blocker of blockers) {
+    expect((await waitForResponse(client, blocker.id)).status).toBe('completed');
+  }
+  // The first call was aborted; the two that waited for its slot started after the cancel,
+  // and were aborted before they sent anything.
+  expect(ofRound()).toHaveLength(1);
+  expect(ofRound()[0].abortedAt).not.toBeNull();
 });
 
 async function toolSteps(

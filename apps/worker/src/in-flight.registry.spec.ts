@@ -57,6 +57,32 @@ describe('InFlightRegistry and the liveness session', () => {
     expect((result.value as StepAbort).kind).toBe('cancelled');
   });
 
+  it('aborts at once a step that starts just after its response was cancelled', async () => {
+    jest.useFakeTimers();
+    try {
+      const inFlight = registry();
+      inFlight.adopt('w1');
+      // A sibling claimed before the cancel, still waiting for a slot when it came.
+      inFlight.abortResponse('resp_1');
+      const late = await inFlight.run('resp_1', null, 'w1', untilAborted);
+      expect(late.handBack).toBe(false);
+      expect((late.value as StepAbort).kind).toBe('cancelled');
+      await expect(inFlight.run('resp_2', null, 'w1', () => Promise.resolve(2))).resolves.toEqual({
+        value: 2,
+        handBack: false,
+      });
+      // A minute on, the cancel is forgotten.
+      jest.advanceTimersByTime(60_000);
+      inFlight.abortResponse('resp_3');
+      await expect(inFlight.run('resp_1', null, 'w1', () => Promise.resolve(1))).resolves.toEqual({
+        value: 1,
+        handBack: false,
+      });
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('says when no step runs any more', async () => {
     const inFlight = registry();
     inFlight.adopt('w1');

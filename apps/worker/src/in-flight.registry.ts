@@ -35,6 +35,13 @@ export class StepAbort extends Error {
 }
 
 /**
+ * How long a cancel is remembered for the steps of its response that start after it: steps
+ * claimed before it that were still waiting for a slot (a kept sibling waits up to 5 s, see
+ * WorkerSlots), which the broadcast found nothing to abort of.
+ */
+const CANCEL_MEMORY_MS = 60_000;
+
+/**
  * When a stopping worker gives up its running steps: late enough for most to finish, early
  * enough to record the hand-back before the shutdown deadline kills the process.
  */
@@ -60,6 +67,8 @@ export class InFlightRegistry implements OnApplicationBootstrap, OnModuleDestroy
   private liveOwner: string | null = null;
   private running = 0;
   private drainedWaiters: (() => void)[] = [];
+  /** Responses cancelled within CANCEL_MEMORY_MS, oldest first, with when. */
+  private readonly cancelledAt = new Map<string, number>();
   private readonly unwatch = watchInFlight({
     steps: () => this.running,
     responses: () => this.byResponse.size,
@@ -125,10 +134,10 @@ export class InFlightRegistry implements OnApplicationBootstrap, OnModuleDestroy
   }
 
   /**
-   * Runs `work` with a signal that aborts when the response is cancelled or its deadline
-   * passes, the worker hands its steps back, or `owner` (the worker id the step was claimed
-   * under) is not, or stops being, that of the standing liveness session; the signal's reason
-   * is a StepAbort saying which.
+   * Runs `work` with a signal that aborts when the response is cancelled (or was, just before)
+   * or its deadline passes, the worker hands its steps back, or `owner` (the worker id the step
+   * was claimed under) is not, or stops being, that of the standing liveness session; the
+   * signal's reason is a StepAbort saying which.
    */
   async run<T>(
     responseId: string,
@@ -139,6 +148,7 @@ export class InFlightRegistry implements OnApplicationBootstrap, OnModuleDestroy
     const controller = new AbortController();
     // Claimed under a session that is gone already: other workers may be running it now.
     if (owner !== this.liveOwner) controller.abort(new StepAbort('orphaned'));
+    else if (this.cancelledSince(responseId)) controller.abort(new StepAbort('cancelled'));
     this.running++;
     let set = this.byResponse.get(responseId);
     if (!set) {
@@ -167,9 +177,26 @@ export class InFlightRegistry implements OnApplicationBootstrap, OnModuleDestroy
   }
 
   abortResponse(responseId: string): void {
+    this.forgetCancels();
+    this.cancelledAt.delete(responseId);
+    this.cancelledAt.set(responseId, Date.now());
     const set = this.byResponse.get(responseId);
     if (!set) return;
     this.logger.log(`aborting ${set.size} in-flight step(s) of ${responseId}`);
     for (const controller of set) controller.abort(new StepAbort('cancelled'));
+  }
+
+  private cancelledSince(responseId: string): boolean {
+    const at = this.cancelledAt.get(responseId);
+    return at !== undefined && Date.now() - at < CANCEL_MEMORY_MS;
+  }
+
+  /** Drops the cancels older than CANCEL_MEMORY_MS. */
+  private forgetCancels(): void {
+    const before = Date.now() - CANCEL_MEMORY_MS;
+    for (const [responseId, at] of this.cancelledAt) {
+      if (at >= before) return;
+      this.cancelledAt.delete(responseId);
+    }
   }
 }
