@@ -1,3 +1,4 @@
+import type OpenAI from 'openai';
 import { Client } from 'pg';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
 import { WorkerProcesses } from './support/processes';
@@ -103,30 +104,13 @@ it("keeps a busy worker's siblings past their wait while jobs wait in the queue"
   await workers.all[1].stop('SIGKILL');
   const client = ratchet.client(await ratchet.newKey());
   const call = '/call sleep {"ms":300}';
-  const tools = [{ type: 'function' as const, name: 'sleep', parameters: null, strict: null }];
-  const round = await client.responses.create({
-    model: 'mock',
-    background: true,
-    input: ['/sleep 300', call, call, call].join('\n'),
-    tools,
-  });
   // Queued while the round's first model call runs: one takes the other slot, two wait.
-  const blockers = await Promise.all(
-    [1, 2, 3].map((n) =>
-      client.responses.create({
-        model: 'mock',
-        background: true,
-        input: `/sleep 1000\nblocker ${n}`,
-      }),
-    ),
-  );
+  const { round, blockers } = await roundBeforeBlockers(client, ['/sleep 300', call, call, call]);
 
   const done = await waitForResponse(client, round.id);
   expect(done.status).toBe('completed');
   expect(done.output_text).toBe(Array(3).fill('sleep: {"slept":300}').join('\n'));
-  for (const blocker of blockers) {
-    expect((await waitForResponse(client, blocker.id)).status).toBe('completed');
-  }
+  await expectCompleted(client, blockers);
 
   const db = new Client({ connectionString: ratchet.database.url });
   await db.connect();
@@ -149,10 +133,37 @@ it("runs none of a round's waiting siblings once the response is cancelled", asy
   // One worker process, as the test before left it: the round's siblings wait in line.
   const client = ratchet.client(await ratchet.newKey());
   const call = (n: number): string => `/call sleep {"ms":400,"round":"cancelled","n":${n}}`;
+  const { round, blockers } = await roundBeforeBlockers(client, [
+    '/sleep 100',
+    call(1),
+    call(2),
+    call(3),
+  ]);
+  const ofRound = (): typeof tools.calls =>
+    tools.calls.filter((c) => (c.body as { round?: string }).round === 'cancelled');
+  await waitFor("the round's first call", () => ofRound().length > 0, 10_000, 10);
+
+  await client.responses.cancel(round.id);
+  expect((await waitForResponse(client, round.id)).status).toBe('cancelled');
+  await expectCompleted(client, blockers);
+  // The first call was aborted; the two that waited for its slot started after the cancel,
+  // and were aborted before they sent anything.
+  expect(ofRound()).toHaveLength(1);
+  expect(ofRound()[0].abortedAt).not.toBeNull();
+});
+
+/**
+ * A background response whose model runs `script` (a round of sleep calls), then three that
+ * each hold a slot for a second, queued right behind it.
+ */
+async function roundBeforeBlockers(
+  client: OpenAI,
+  script: string[],
+): Promise<{ round: OpenAI.Responses.Response; blockers: OpenAI.Responses.Response[] }> {
   const round = await client.responses.create({
     model: 'mock',
     background: true,
-    input: ['/sleep 100', call(1), call(2), call(3)].join('\n'),
+    input: script.join('\n'),
     tools: [{ type: 'function', name: 'sleep', parameters: null, strict: null }],
   });
   const blockers = await Promise.all(
@@ -164,20 +175,17 @@ it("runs none of a round's waiting siblings once the response is cancelled", asy
       }),
     ),
   );
-  const ofRound = (): typeof tools.calls =>
-    tools.calls.filter((c) => (c.body as { round?: string }).round === 'cancelled');
-  await waitFor("the round's first call", () => ofRound().length > 0, 10_000, 10);
+  return { round, blockers };
+}
 
-  await client.responses.cancel(round.id);
-  expect((await waitForResponse(client, round.id)).status).toBe('cancelled');
-  for (const blocker of blockers) {
-    expect((await waitForResponse(client, blocker.id)).status).toBe('completed');
+async function expectCompleted(
+  client: OpenAI,
+  responses: OpenAI.Responses.Response[],
+): Promise<void> {
+  for (const response of responses) {
+    expect((await waitForResponse(client, response.id)).status).toBe('completed');
   }
-  // The first call was aborted; the two that waited for its slot started after the cancel,
-  // and were aborted before they sent anything.
-  expect(ofRound()).toHaveLength(1);
-  expect(ofRound()[0].abortedAt).not.toBeNull();
-});
+}
 
 async function toolSteps(
   db: Client,
