@@ -21,12 +21,11 @@ import type { Principal } from './api-keys.repository';
 import { CONVERSATIONS_SQL } from './conversations.sql';
 import { encodeEvents, NUMBERED_EVENTS } from './events.repository';
 import { inputItemOf, storedInputItem } from './input-items.sql';
-import { topScopeId } from './scope-id';
+import { topScopeId, topScopeIdOf } from './scope-id';
 import { outputOf, setOutput } from './stored-output.sql';
 import { afterEndCtes, ENDED_COLUMNS } from './response-end.sql';
 import { batchStatement, jsonParam, oneValues, Sql, statement } from './sql';
 import { setUsageSum, usageJson } from './usage-sql';
-import { topScopeIdOf } from './scope-id';
 
 // Responses in plain SQL: every request of the API touches this, so each method is one
 // prepared statement. A principal sees its own responses; an admin sees all ($2 = null).
