@@ -1,20 +1,17 @@
 import {
   AGENT_EVENT_TYPE,
   agentEvent,
-  chunkText,
-  closeOpenItems,
   errorEvent,
   isTerminalEvent,
-  ItemStreamer,
-  itemEvents,
   responseEvent,
   RESPONSE_EVENT_TYPES,
   sequenceEvents,
   type StreamEventType,
-  unannouncedRequests,
   type UnsequencedEvent,
   type UnsequencedEventOf,
 } from './events';
+import { chunkText, itemEvents } from './item-events';
+import { closeOpenItems, ItemStreamer, unannouncedRequests } from './item-streamer';
 import {
   assistantMessage,
   type Item,

@@ -9,6 +9,9 @@ export * from './event-dialect';
 export * from './events';
 export * from './ids';
 export * from './include';
+// item-events exports its part and item builders for item-streamer only: name the public ones.
+export { chunkText, type ItemEventOptions, itemEvents, type TextSplitter } from './item-events';
+export * from './item-streamer';
 export * from './items';
 export * from './model-output';
 export * from './normalize';

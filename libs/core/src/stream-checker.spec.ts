@@ -1,13 +1,12 @@
 import {
-  chunkText,
   errorEvent,
-  ItemStreamer,
-  itemEvents,
   responseEvent,
   sequenceEvents,
   type ResponseStreamEvent,
   type UnsequencedEvent,
 } from './events';
+import { chunkText, itemEvents } from './item-events';
+import { ItemStreamer } from './item-streamer';
 import { assistantMessage, type Item, type ReasoningItem } from './items';
 import { settledServerCall } from './server-calls';
 import { CALL, CALL_OUTPUT } from './testing/items';
