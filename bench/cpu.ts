@@ -68,12 +68,21 @@ export function cpuPer(spent: Map<string, number>, per: number): Record<string, 
 /** The application name the bench's own Postgres connections use, so they are not counted. */
 export const BENCH_APPLICATION_NAME = 'ratchet-bench';
 
-/** The Postgres backends serving the bench database, other than the bench's own. */
-export async function postgresBackends(db: Pool): Promise<NamedPid[]> {
+/**
+ * The Postgres backends serving the bench database, other than the bench's own: those of the
+ * application `only` when given, else all but those of the applications in `except` (the
+ * fan-out floor's workers share the database with ratchet's processes, and each counts apart).
+ */
+export async function postgresBackends(
+  db: Pool,
+  { only, except = [] }: { only?: string; except?: readonly string[] } = {},
+): Promise<NamedPid[]> {
   const { rows } = await db.query<{ pid: number }>(
     `SELECT pid FROM pg_stat_activity
-      WHERE datname = current_database() AND application_name <> $1`,
-    [BENCH_APPLICATION_NAME],
+      WHERE datname = current_database() AND application_name <> $1
+        AND ($2::text IS NULL OR application_name = $2)
+        AND application_name <> ALL ($3::text[])`,
+    [BENCH_APPLICATION_NAME, only ?? null, except],
   );
   return rows.map((row) => ({ name: 'postgres', pid: row.pid }));
 }

@@ -2,6 +2,12 @@
 
 export const FANOUT_FLOOR_QUEUE = 'fanout-floor';
 
+/**
+ * The workers' Postgres application name: their backends serve the bench database beside
+ * ratchet's while the two take turns (bench/fanout-interleaved.ts), and count apart by it.
+ */
+export const FANOUT_FLOOR_APPLICATION_NAME = 'ratchet-bench-fanout-floor';
+
 export interface FanoutFloorJob {
   kind: 'model' | 'tool';
   chain: number;

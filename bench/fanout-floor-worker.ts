@@ -2,7 +2,12 @@ import { FlowProducer, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Pool } from 'pg';
 import { BASELINE_JOB_OPTIONS } from './baseline-jobs';
-import { FANOUT_FLOOR_QUEUE, type FanoutFloorJob, fanoutFloorJobId } from './fanout-floor-jobs';
+import {
+  FANOUT_FLOOR_APPLICATION_NAME,
+  FANOUT_FLOOR_QUEUE,
+  type FanoutFloorJob,
+  fanoutFloorJobId,
+} from './fanout-floor-jobs';
 import { epochMs } from './stats';
 
 // A floor worker process for the fan-out shape: model -> N parallel tools -> model with the
@@ -23,7 +28,11 @@ function required(name: string): string {
 
 async function main(): Promise<void> {
   const prefix = required('BASELINE_PREFIX');
-  const pool = new Pool({ connectionString: required('BASELINE_DATABASE_URL'), max: 20 });
+  const pool = new Pool({
+    connectionString: required('BASELINE_DATABASE_URL'),
+    max: 20,
+    application_name: FANOUT_FLOOR_APPLICATION_NAME,
+  });
   const connection = new Redis(required('BASELINE_REDIS_URL'), { maxRetriesPerRequest: null });
   const flows = new FlowProducer({ connection, prefix });
   const queue = new Queue<FanoutFloorJob>(FANOUT_FLOOR_QUEUE, { connection, prefix });

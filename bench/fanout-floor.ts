@@ -4,15 +4,16 @@ import type { Pool } from 'pg';
 import { startBaselineWorker, type BaselineSettings, type BaselineWorker } from './baseline';
 import { BASELINE_JOB_OPTIONS } from './baseline-jobs';
 import type { Cleanup } from './cleanup';
-import type { CpuSnapshot, NamedPid } from './cpu';
-import { measureBurst, type BurstResult } from './fanout';
+import { postgresBackends, snapshotCpu, type NamedPid } from './cpu';
+import type { BurstResult, FanoutSystem } from './fanout';
 import {
+  FANOUT_FLOOR_APPLICATION_NAME,
   FANOUT_FLOOR_QUEUE,
   FANOUT_FLOOR_TABLE_DDL,
   fanoutFloorJobId,
   type FanoutFloorJob,
 } from './fanout-floor-jobs';
-import { nowMs, summarize, type Summary } from './stats';
+import { nowMs, type Summary } from './stats';
 import { pollUntil, withDeadline } from './waits';
 
 // The floor of workload d: raw BullMQ + pg running model -> N tools -> model, the fan-out
@@ -24,12 +25,8 @@ const BURST_TIMEOUT_MS = 120_000;
 
 export interface FanoutFloorWorkload {
   calls: number;
-  warmup: number;
-  reps: number;
-  /** Chains per burst, and the burst's rounds. */
+  /** Chains per burst. */
   responses: number;
-  rounds: number;
-  warmupRounds: number;
 }
 
 export interface FanoutFloorResult {
@@ -39,23 +36,15 @@ export interface FanoutFloorResult {
   burst: BurstResult;
 }
 
-export async function runFanoutFloor(
+/** Starts the floor's worker processes and its driver: the floor as a FanoutSystem until stopped. */
+export async function startFanoutFloor(
   settings: BaselineSettings,
   db: Pool,
   workload: FanoutFloorWorkload,
   cleanup: Cleanup,
-  /** A CPU snapshot of these worker processes and of the Postgres backends. */
-  cpu: (workers: NamedPid[]) => Promise<CpuSnapshot>,
-): Promise<FanoutFloorResult> {
+): Promise<FanoutSystem & { stop(): Promise<void> }> {
   await db.query(FANOUT_FLOOR_TABLE_DDL);
   const workers: BaselineWorker[] = [];
-  const stopWorkers = cleanup.add('fan-out floor workers', async () => {
-    await Promise.all(workers.map((worker) => worker.stop()));
-  });
-  for (let i = 0; i < settings.workers; i++) {
-    workers.push(await startBaselineWorker(settings, 'fanout-floor-worker.js'));
-  }
-  const pids = (): NamedPid[] => workers.map((worker) => ({ name: 'worker', pid: worker.pid }));
   const connection = new Redis(settings.redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue<FanoutFloorJob>(FANOUT_FLOOR_QUEUE, {
     connection,
@@ -65,6 +54,22 @@ export async function runFanoutFloor(
     connection: { url: settings.redisUrl },
     prefix: settings.redisPrefix,
   });
+  const stop = cleanup.add('fan-out floor', async () => {
+    await events.close();
+    await queue.close();
+    connection.disconnect();
+    await Promise.all(workers.map((worker) => worker.stop()));
+  });
+  try {
+    for (let i = 0; i < settings.workers; i++) {
+      workers.push(await startBaselineWorker(settings, 'fanout-floor-worker.js'));
+    }
+    await events.waitUntilReady();
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const pids = (): NamedPid[] => workers.map((worker) => ({ name: 'worker', pid: worker.pid }));
   const steps = workload.calls + 2;
   const lastStep = workload.calls + 1;
   const waiting = new Map<string, () => void>();
@@ -78,66 +83,51 @@ export async function runFanoutFloor(
         opts: { ...BASELINE_JOB_OPTIONS, jobId: fanoutFloorJobId(chain, 0) },
       })),
     );
-  const runChain = async (): Promise<number> => {
-    const chain = nextChain++;
-    const lastJob = fanoutFloorJobId(chain, lastStep);
-    const done = new Promise<void>((resolve) => waiting.set(lastJob, resolve));
-    const startedAt = nowMs();
-    await start([chain]);
-    await withDeadline(done, CHAIN_TIMEOUT_MS, `fan-out floor chain ${chain}`);
-    waiting.delete(lastJob);
-    return nowMs() - startedAt;
-  };
-  const runBurst = async (): Promise<number> => {
-    const chains = Array.from({ length: workload.responses }, () => nextChain++);
-    const startedAt = Date.now();
-    await start(chains);
-    const last = await pollUntil(
-      `fan-out floor: ${chains.length} chains`,
-      async () => {
-        const { rows } = await db.query<{ ended: number; last: Date | null }>(
-          `SELECT count(*)::int AS ended, max(inserted_at) AS last
-             FROM fanout_floor_steps WHERE chain = ANY($1::int[]) AND step = $2`,
-          [chains, lastStep],
-        );
-        return rows[0].ended === chains.length ? rows[0].last : null;
-      },
-      { timeoutMs: BURST_TIMEOUT_MS, intervalMs: 20 },
-    );
-    const { rows } = await db.query<{ steps: number }>(
-      'SELECT count(*)::int AS steps FROM fanout_floor_steps WHERE chain = ANY($1::int[])',
-      [chains],
-    );
-    if (rows[0].steps !== chains.length * steps) {
-      throw new Error(
-        `fan-out floor recorded ${rows[0].steps} steps, expected ${chains.length * steps}`,
+  return {
+    steps,
+    runOne: async () => {
+      const chain = nextChain++;
+      const lastJob = fanoutFloorJobId(chain, lastStep);
+      const done = new Promise<void>((resolve) => waiting.set(lastJob, resolve));
+      const startedAt = nowMs();
+      await start([chain]);
+      await withDeadline(done, CHAIN_TIMEOUT_MS, `fan-out floor chain ${chain}`);
+      waiting.delete(lastJob);
+      return nowMs() - startedAt;
+    },
+    runBurst: async () => {
+      const chains = Array.from({ length: workload.responses }, () => nextChain++);
+      const startedAt = Date.now();
+      await start(chains);
+      const last = await pollUntil(
+        `fan-out floor: ${chains.length} chains`,
+        async () => {
+          const { rows } = await db.query<{ ended: number; last: Date | null }>(
+            `SELECT count(*)::int AS ended, max(inserted_at) AS last
+               FROM fanout_floor_steps WHERE chain = ANY($1::int[]) AND step = $2`,
+            [chains, lastStep],
+          );
+          return rows[0].ended === chains.length ? rows[0].last : null;
+        },
+        { timeoutMs: BURST_TIMEOUT_MS, intervalMs: 20 },
       );
-    }
-    return (last?.getTime() ?? Date.now()) - startedAt;
+      const { rows } = await db.query<{ steps: number }>(
+        'SELECT count(*)::int AS steps FROM fanout_floor_steps WHERE chain = ANY($1::int[])',
+        [chains],
+      );
+      if (rows[0].steps !== chains.length * steps) {
+        throw new Error(
+          `fan-out floor recorded ${rows[0].steps} steps, expected ${chains.length * steps}`,
+        );
+      }
+      return (last?.getTime() ?? Date.now()) - startedAt;
+    },
+    pids,
+    cpu: async () =>
+      snapshotCpu([
+        ...pids(),
+        ...(await postgresBackends(db, { only: FANOUT_FLOOR_APPLICATION_NAME })),
+      ]),
+    stop,
   };
-  try {
-    await events.waitUntilReady();
-    for (let i = 0; i < workload.warmup; i++) await runChain();
-    const samples: number[] = [];
-    for (let i = 0; i < workload.reps; i++) samples.push(await runChain());
-    const latency = summarize(samples);
-    const burst = await measureBurst(
-      {
-        rounds: workload.rounds,
-        warmupRounds: workload.warmupRounds,
-        responses: workload.responses,
-        steps,
-        pids,
-        cpu: () => cpu(pids()),
-      },
-      db,
-      runBurst,
-    );
-    return { steps, latency, perStepP50: latency.p50 / steps, burst };
-  } finally {
-    await events.close();
-    await queue.close();
-    connection.disconnect();
-    await stopWorkers();
-  }
 }

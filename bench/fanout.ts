@@ -1,15 +1,14 @@
 import type { Pool } from 'pg';
-import { cpuBetween, cpuPer, type CpuProbe, type NamedPid } from './cpu';
-import { measureLatency, type LatencyOptions } from './latency';
-import { PeakResident } from './memory';
-import { RatchetClient } from './ratchet-client';
+import type { CpuProbe, NamedPid } from './cpu';
+import { RatchetClient, type ResponseSummary } from './ratchet-client';
 import { toolRoundShape, type Shape } from './shapes';
-import { median, type Summary } from './stats';
+import { nowMs, type Summary } from './stats';
 
 // Workload d: the shape agents mostly have. One response is model -> 4 parallel tool calls ->
 // model (6 steps), first one at a time for the per-step latency, then as a burst of foreground
 // requests all at once for throughput, peak memory, WAL and CPU. The raw BullMQ + pg floor of
-// the same shape runs the same two workloads in bench/fanout-floor.ts.
+// the same shape (bench/fanout-floor.ts) runs beside it, and bench/fanout-interleaved.ts has
+// the two take turns.
 
 /** The fan-out of the round: the shape the workload is named for. */
 export const FANOUT_CALLS = 4;
@@ -44,117 +43,79 @@ export interface FanoutResult {
   burst: BurstResult;
 }
 
-export interface FanoutSettings {
-  baseUrl: string;
-  adminKey: string;
-  responses: number;
-  rounds: number;
-  warmupRounds: number;
-  pids: () => NamedPid[];
-  cpu: CpuProbe;
-  latency: LatencyOptions;
-}
-
-export async function measureFanout(
-  client: RatchetClient,
-  db: Pool,
-  settings: FanoutSettings,
-): Promise<FanoutResult> {
-  const shape = fanoutShape();
-  const latency = await measureLatency(client, shape, settings.latency);
-  // One connection per request, as 2,000 clients waiting on their responses would hold.
-  const burstClient = new RatchetClient(settings.baseUrl, settings.adminKey, settings.responses);
-  try {
-    const burst = await measureBurst(
-      {
-        rounds: settings.rounds,
-        warmupRounds: settings.warmupRounds,
-        responses: settings.responses,
-        steps: shape.steps,
-        pids: settings.pids,
-        cpu: settings.cpu,
-      },
-      db,
-      () => runBurst(burstClient, db, shape, settings.responses),
-    );
-    return {
-      shape,
-      latency: latency.latency,
-      perStepP50: latency.latency.p50 / shape.steps,
-      burst,
-    };
-  } finally {
-    await burstClient.close();
-  }
-}
-
-export interface BurstPlan {
-  rounds: number;
-  warmupRounds: number;
-  responses: number;
+/** One system running workload d, as bench/fanout-interleaved.ts drives it: ratchet or the floor. */
+export interface FanoutSystem {
   /** Steps per response. */
   steps: number;
+  /** Runs one response, alone, and checks it; its time end to end at its client, ms. */
+  runOne(): Promise<number>;
+  /** Runs one burst of responses at once and checks every step was recorded; its wall time, ms. */
+  runBurst(): Promise<number>;
   /** The processes whose peak memory and CPU count. */
-  pids: () => readonly NamedPid[];
+  pids(): readonly NamedPid[];
+  /** A CPU snapshot of those processes and of the Postgres backends serving them. */
   cpu: CpuProbe;
 }
 
-/** Runs `round` untimed, then timed while sampling memory, CPU and WAL; ratchet and the floor alike. */
-export async function measureBurst(
-  plan: BurstPlan,
+export interface RatchetFanoutSettings {
+  baseUrl: string;
+  adminKey: string;
+  /** Responses per burst. */
+  responses: number;
+  pids: () => NamedPid[];
+  cpu: CpuProbe;
+}
+
+/** ratchet's side of workload d: `client` one response at a time, clients of their own for bursts. */
+export function ratchetFanout(
+  client: RatchetClient,
   db: Pool,
-  round: () => Promise<number>,
-): Promise<BurstResult> {
-  // A checkpoint before the untimed rounds, so that none of Postgres's own (every 5 minutes)
-  // falls in the timed ones: they measure WAL between checkpoints, the same for every run,
-  // rather than the full-page images of whichever pages a checkpoint happened to precede.
-  // bench:wal measures both (docs/wal.md). A role that may not checkpoint measures without.
-  await db.query('CHECKPOINT').catch(() => undefined);
-  for (let i = 0; i < plan.warmupRounds; i++) await round();
-  const walBefore = await walPosition(db);
-  const cpuBefore = await plan.cpu();
-  const memory = new PeakResident(plan.pids);
-  const roundsMs: number[] = [];
-  let peakResidentMb: Record<string, number>;
-  let peakPrivateMb: Record<string, number>;
-  try {
-    for (let i = 0; i < plan.rounds; i++) roundsMs.push(await round());
-  } finally {
-    peakResidentMb = memory.stop();
-    peakPrivateMb = memory.privateStopped();
-  }
-  const spent = cpuBetween(cpuBefore, await plan.cpu());
-  const wal = await walBytesSince(db, walBefore);
-  const wallMs = median(roundsMs);
-  const steps = plan.responses * plan.steps;
+  settings: RatchetFanoutSettings,
+): FanoutSystem & { shape: Shape } {
+  const shape = fanoutShape();
   return {
-    responses: plan.responses,
-    steps,
-    roundsMs,
-    wallMs,
-    stepsPerSecond: (steps / wallMs) * 1000,
-    peakResidentMb,
-    peakPrivateMb,
-    walBytesPerResponse: wal / (plan.responses * plan.rounds),
-    cpuPerResponse: cpuPer(spent, plan.responses * plan.rounds),
+    shape,
+    steps: shape.steps,
+    runOne: async () => {
+      const startedAt = nowMs();
+      const answer = await client.create(shape.body);
+      const ms = nowMs() - startedAt;
+      await checkAnswers(db, shape, [answer]);
+      return ms;
+    },
+    runBurst: async () => {
+      // One connection per request, as 2,000 clients waiting on their responses would hold.
+      // New ones every round, closed at its end: the same set-up cost in every round, and no
+      // idle connection left for the API to time out (after Node's 5 s keep-alive) while the
+      // floor runs its round.
+      const burstClient = new RatchetClient(
+        settings.baseUrl,
+        settings.adminKey,
+        settings.responses,
+      );
+      try {
+        const startedAt = nowMs();
+        const answers = await Promise.all(
+          Array.from({ length: settings.responses }, () => burstClient.create(shape.body)),
+        );
+        const ms = nowMs() - startedAt;
+        await checkAnswers(db, shape, answers);
+        return ms;
+      } finally {
+        await burstClient.close();
+      }
+    },
+    pids: settings.pids,
+    cpu: settings.cpu,
   };
 }
 
-async function runBurst(
-  client: RatchetClient,
-  db: Pool,
-  shape: Shape,
-  responses: number,
-): Promise<number> {
-  const startedAt = performance.now();
-  const answers = await Promise.all(
-    Array.from({ length: responses }, () => client.create(shape.body)),
-  );
-  const wallMs = performance.now() - startedAt;
+/** Throws unless every response completed and recorded the shape's steps. */
+async function checkAnswers(db: Pool, shape: Shape, answers: ResponseSummary[]): Promise<void> {
   const failed = answers.filter((answer) => answer.status !== 'completed');
   if (failed.length > 0) {
     throw new Error(
-      `${failed.length} of ${responses} fan-out responses did not complete, e.g. ` +
+      `${failed.length} of ${answers.length} fan-out responses did not complete, e.g. ` +
         `${failed[0].id} ${failed[0].status}: ${JSON.stringify(failed[0].error)}`,
     );
   }
@@ -162,10 +123,9 @@ async function runBurst(
     'SELECT count(*)::int AS steps FROM steps WHERE response_id = ANY($1::text[])',
     [answers.map((answer) => answer.id)],
   );
-  if (rows[0].steps !== responses * shape.steps) {
-    throw new Error(`recorded ${rows[0].steps} steps, expected ${responses * shape.steps}`);
+  if (rows[0].steps !== answers.length * shape.steps) {
+    throw new Error(`recorded ${rows[0].steps} steps, expected ${answers.length * shape.steps}`);
   }
-  return wallMs;
 }
 
 /** The server's current WAL insert position. WAL is per server: other databases' writes count. */

@@ -8,8 +8,8 @@ import { createBenchDatabase } from './bench-database';
 import { Cleanup } from './cleanup';
 import { BENCH_APPLICATION_NAME, postgresBackends, snapshotCpu, type CpuProbe } from './cpu';
 import { measureFailover, startHangingTool, type FailoverResult } from './failover';
-import { FANOUT_CALLS, measureFanout, type FanoutResult } from './fanout';
-import { runFanoutFloor, type FanoutFloorResult } from './fanout-floor';
+import { FANOUT_FLOOR_APPLICATION_NAME } from './fanout-floor-jobs';
+import { compareFanout, type FanoutComparison } from './fanout-interleaved';
 import { measureLatency, type LatencyResult } from './latency';
 import { formatMarkdown } from './markdown';
 import { deleteRedisKeys, describeMachine } from './machine';
@@ -105,8 +105,12 @@ async function main(cleanup: Cleanup): Promise<void> {
     `idle resident memory, settled: ${formatMb(settledResidentMb)} (private: ${formatMb(settledPrivateMb)})`,
   );
 
+  // The fan-out floor's backends, while it runs beside ratchet, are not ratchet's.
   const cpu: CpuProbe = async () =>
-    snapshotCpu([...ratchet.pids(), ...(await postgresBackends(db))]);
+    snapshotCpu([
+      ...ratchet.pids(),
+      ...(await postgresBackends(db, { except: [FANOUT_FLOOR_APPLICATION_NAME] })),
+    ]);
   const countSteps = async (responseId: string): Promise<number> => {
     const { rows } = await db.query<{ steps: number }>(
       'SELECT count(*)::int AS steps FROM steps WHERE response_id = $1',
@@ -163,31 +167,45 @@ async function main(cleanup: Cleanup): Promise<void> {
     throughput.push(result);
   }
 
-  let fanout: FanoutResult | null = null;
+  let fanout: FanoutComparison | null = null;
   if (options.fanoutResponses > 0) {
-    fanout = await measureFanout(client, db, {
-      baseUrl: ratchet.baseUrl,
-      adminKey: ratchet.adminKey,
-      responses: options.fanoutResponses,
-      rounds: options.fanoutRounds,
-      warmupRounds: options.fanoutWarmupRounds,
-      pids: () => ratchet.pids(),
-      cpu,
-      latency: {
+    fanout = await compareFanout(client, db, cleanup, {
+      ratchet: {
+        baseUrl: ratchet.baseUrl,
+        adminKey: ratchet.adminKey,
+        responses: options.fanoutResponses,
+        pids: () => ratchet.pids(),
+        cpu,
+      },
+      floor: {
+        databaseUrl: database.url,
+        redisUrl: options.redisUrl,
+        redisPrefix: `${redisPrefix}:fanout-floor`,
+        workers: options.workers,
+        concurrency: options.concurrency,
+      },
+      plan: {
         warmup: options.warmup,
         reps: options.reps,
         budgetMs: options.shapeBudgetMs,
-        countSteps,
-        stepGaps,
-        cpu,
+        responses: options.fanoutResponses,
+        rounds: options.fanoutRounds,
+        warmupRounds: options.fanoutWarmupRounds,
       },
     });
     ratchet.assertAlive();
+    const { ratchet: measured, floor, pairs } = fanout;
+    const perPair = pairs.map(
+      (pair) =>
+        `${Math.round(pair.ratchet.stepsPerSecond)}/${Math.round(pair.floor.stepsPerSecond)}`,
+    );
     log(
-      `fan-out: per step p50 ${fanout.perStepP50.toFixed(2)} ms; ${options.fanoutResponses} at ` +
-        `once: ${Math.round(fanout.burst.stepsPerSecond)} steps/s, peak ` +
-        `${formatMb(fanout.burst.peakResidentMb)}, WAL ` +
-        `${Math.round(fanout.burst.walBytesPerResponse)} B/response`,
+      `fan-out: per step p50 ${measured.perStepP50.toFixed(2)} ms (floor ` +
+        `${floor.perStepP50.toFixed(2)} ms); ${options.fanoutResponses} at once, steps/s ` +
+        `ratchet/floor by pair ${perPair.join(', ')}: median ratio ` +
+        `${fanout.throughputRatio.toFixed(2)}x; peak ${formatMb(measured.burst.peakResidentMb)} ` +
+        `(floor ${formatMb(floor.burst.peakResidentMb)}), WAL ` +
+        `${Math.round(measured.burst.walBytesPerResponse)} B/response`,
     );
   }
 
@@ -234,35 +252,6 @@ async function main(cleanup: Cleanup): Promise<void> {
     `baseline: per step p50 ${baseline.perStep.p50.toFixed(2)} ms, ` +
       `${Math.round(baseline.throughput.stepsPerSecond)} steps/s`,
   );
-
-  let fanoutFloor: FanoutFloorResult | null = null;
-  if (fanout) {
-    fanoutFloor = await runFanoutFloor(
-      {
-        databaseUrl: database.url,
-        redisUrl: options.redisUrl,
-        redisPrefix: `${redisPrefix}:fanout-floor`,
-        workers: options.workers,
-        concurrency: options.concurrency,
-      },
-      db,
-      {
-        calls: FANOUT_CALLS,
-        warmup: options.warmup,
-        reps: options.reps,
-        responses: options.fanoutResponses,
-        rounds: options.fanoutRounds,
-        warmupRounds: options.fanoutWarmupRounds,
-      },
-      cleanup,
-      async (workers) => snapshotCpu([...workers, ...(await postgresBackends(db))]),
-    );
-    log(
-      `fan-out floor: per step p50 ${fanoutFloor.perStepP50.toFixed(2)} ms, ` +
-        `${Math.round(fanoutFloor.burst.stepsPerSecond)} steps/s, peak ` +
-        `${formatMb(fanoutFloor.burst.peakResidentMb)}`,
-    );
-  }
 
   let trace = null;
   if (options.traceResponses > 0) {
@@ -359,7 +348,7 @@ async function main(cleanup: Cleanup): Promise<void> {
     idlePrivateMb,
     settledResidentMb,
     settledPrivateMb,
-    fanout: fanout && fanoutFloor ? { ratchet: fanout, floor: fanoutFloor } : null,
+    fanout,
     trace,
     failover,
     scaleout,

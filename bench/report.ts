@@ -1,7 +1,7 @@
 import type { BaselineResult } from './baseline';
 import type { FailoverResult } from './failover';
 import type { FanoutResult } from './fanout';
-import type { FanoutFloorResult } from './fanout-floor';
+import { LATENCY_BLOCK, type BurstPair, type FanoutComparison } from './fanout-interleaved';
 import { SLOW_TOOL_MS } from './noop-tool-server';
 import { SCALEOUT_ROUNDS, type ScaleoutResult } from './scaleout';
 import type { LatencyResult } from './latency';
@@ -49,7 +49,7 @@ export interface BenchResults {
   settledResidentMb: Record<string, number>;
   settledPrivateMb: Record<string, number>;
   /** Null when BENCH_FANOUT_RESPONSES is 0. */
-  fanout: { ratchet: FanoutResult; floor: FanoutFloorResult } | null;
+  fanout: FanoutComparison | null;
   trace: TraceResult | null;
   /** Null when BENCH_FAILOVER_KILLS is 0. */
   failover: FailoverResult | null;
@@ -128,16 +128,16 @@ function fanoutVerdicts({
   settledPrivateMb,
 }: BenchResults): string {
   if (!fanout) return '';
-  const { ratchet, floor } = fanout;
+  const { ratchet, floor, pairs } = fanout;
   const perStep = ratchet.perStepP50 / floor.perStepP50;
-  const throughput = ratchet.burst.stepsPerSecond / floor.burst.stepsPerSecond;
+  const throughput = fanout.throughputRatio;
   const wal = ratchet.burst.walBytesPerResponse;
   const idle = Math.max(...Object.values(idleResidentMb));
   const peak = Math.max(...Object.values(ratchet.burst.peakResidentMb));
   const burst = `${int(ratchet.burst.responses)} at once`;
   return `
 | fan-out per-step p50 <= ${TARGETS.fanoutPerStepRatio}x the floor's (model -> ${ratchet.shape.steps - 2} tools -> model, ${ms(floor.perStepP50)} ms) | ${ms(ratchet.perStepP50)} ms, ${perStep.toFixed(2)}x | ${verdict(perStep <= TARGETS.fanoutPerStepRatio)} |
-| fan-out throughput >= ${TARGETS.fanoutThroughputRatio}x the floor's (${burst}, ${int(floor.burst.stepsPerSecond)} steps/s) | ${int(ratchet.burst.stepsPerSecond)} steps/s, ${throughput.toFixed(2)}x | ${verdict(throughput >= TARGETS.fanoutThroughputRatio)} |
+| fan-out throughput >= ${TARGETS.fanoutThroughputRatio}x the floor's (${burst}, median of ${pairs.length} interleaved pairs of rounds; floor ${int(floor.burst.stepsPerSecond)} steps/s) | ${int(ratchet.burst.stepsPerSecond)} steps/s, ${throughput.toFixed(2)}x | ${verdict(throughput >= TARGETS.fanoutThroughputRatio)} |
 | Postgres WAL per fan-out response <= ${int(TARGETS.fanoutWalBytes / 1024)} KB | ${(wal / 1024).toFixed(1)} KB (floor ${(floor.burst.walBytesPerResponse / 1024).toFixed(1)} KB) | ${verdict(wal <= TARGETS.fanoutWalBytes)} |
 | idle resident memory <= ${TARGETS.idleResidentMb} MB per process, 2 s after start-up (private part in brackets) | ${residentList(idleResidentMb, idlePrivateMb)}; settled (15 s): ${residentList(settledResidentMb, settledPrivateMb)} | ${verdict(idle <= TARGETS.idleResidentMb)} |
 | peak resident memory <= ${TARGETS.peakResidentMb} MB per process (${burst}) | ${residentList(ratchet.burst.peakResidentMb, ratchet.burst.peakPrivateMb)} | ${verdict(peak <= TARGETS.peakResidentMb)} |`;
@@ -158,7 +158,7 @@ function fanoutSection(
   { options }: BenchResults,
   fanout: NonNullable<BenchResults['fanout']>,
 ): string {
-  const { ratchet, floor } = fanout;
+  const { ratchet, floor, pairs } = fanout;
   const steps = ratchet.shape.steps;
   const row = (system: string, perStep: number, burst: FanoutResult['burst']): string =>
     [
@@ -171,17 +171,26 @@ function fanoutSection(
       ms(totalCpu(burst.cpuPerResponse) / steps),
       cpu(burst.cpuPerResponse),
     ].join(' | ');
+  const pairRow = (pair: BurstPair, i: number): string =>
+    [
+      `${i + 1} (${pair.first} first)`,
+      `${int(pair.ratchet.wallMs)} / ${int(pair.floor.wallMs)}`,
+      `${int(pair.ratchet.stepsPerSecond)} / ${int(pair.floor.stepsPerSecond)}`,
+      `${pair.ratio.toFixed(2)}x`,
+      `${ms(totalCpu(pair.ratchet.cpuMs) / ratchet.burst.steps)} / ${ms(totalCpu(pair.floor.cpuMs) / floor.burst.steps)}`,
+      `${int(totalCpu(pair.ratchet.idleCpuMs))} / ${int(totalCpu(pair.floor.idleCpuMs))}`,
+    ].join(' | ');
   return `## d. Parallel tool rounds and memory
 
 The shape agents mostly have: one response is model -> ${steps - 2} parallel tool calls -> model,
 ${steps} steps, with the instant mock model and the no-op http tool. Per step: one response at a
 time (foreground \`POST /v1/responses\`, ${ratchet.latency.count} after ${options.warmup} untimed),
 the end-to-end p50 divided by ${steps}. Then ${int(ratchet.burst.responses)} foreground requests at once
-on ${int(ratchet.burst.responses)} connections, ${ratchet.burst.roundsMs.length} rounds after ${options.fanoutWarmupRounds} untimed, median
-reported; peak resident memory is sampled from /proc every 50 ms over the timed rounds (in
+on ${int(ratchet.burst.responses)} connections opened for the round, ${ratchet.burst.roundsMs.length} rounds after ${options.fanoutWarmupRounds} untimed, median
+reported; peak resident memory is sampled from /proc every 50 ms over each system's own timed rounds (in
 brackets, its private part: resident memory also counts the pages of node's own binary a
 process has touched, about 47 MB, which every node process on the machine shares), WAL
-is the server's WAL insert position before and after them, with a \`CHECKPOINT\` before the untimed
+is the server's WAL insert position before and after each of them, with a \`CHECKPOINT\` before the untimed
 rounds so that no checkpoint falls in the timed ones (anything else writing to the server counts
 too; [wal.md](wal.md) measures it on a server of its own, after a checkpoint and between two,
 and says where it goes).
@@ -192,13 +201,25 @@ flow whose ${steps - 2} children are the tool jobs and whose parent is the secon
 joins the fan-out. One chain at a time is timed from adding its first job to the completion
 event of its last; bursts end at the last job's insert.
 
+The two run at the same time and are measured interleaved, round by round, so that the host's
+speed, which drifts, is the same for both: one response at a time in alternating blocks of
+${LATENCY_BLOCK} (ratchet's, then the floor's), then each one's untimed bursts, then timed bursts in pairs,
+ratchet's and the floor's, the first pair ratchet first, the next the floor first, and so on.
+Each pair gives a ratio of steps/s, and **the throughput ratio is the median of the pairs'**.
+The system whose round it is not is idle, nothing queued; the CPU its processes and Postgres
+backends spend meanwhile is in the last column.
+
 | system | per-step p50 ms | wall ms per round | steps/s | peak resident | WAL KB / response | CPU ms / step | CPU ms / response: api / worker / pg |
 |---|--:|--:|--:|--:|--:|--:|--:|
 | ${row('ratchet (api + worker, http tools, foreground POST)', ratchet.perStepP50, ratchet.burst)} |
 | ${row('raw BullMQ + pg, flow-joined (the floor)', floor.perStepP50, floor.burst)} |
 
+| pair | wall ms: ratchet / floor | steps/s: ratchet / floor | ratio | CPU ms / step: ratchet / floor | idle CPU ms: floor in ratchet's round / ratchet in the floor's |
+|---|--:|--:|--:|--:|--:|
+${pairs.map((pair, i) => `| ${pairRow(pair, i)} |`).join('\n')}
+
 Ratios: per step **${(ratchet.perStepP50 / floor.perStepP50).toFixed(2)}x** the floor, throughput
-**${(ratchet.burst.stepsPerSecond / floor.burst.stepsPerSecond).toFixed(2)}x**, CPU per step
+**${fanout.throughputRatio.toFixed(2)}x** (median of the pairs), CPU per step
 **${(totalCpu(ratchet.burst.cpuPerResponse) / totalCpu(floor.burst.cpuPerResponse)).toFixed(2)}x**.
 One response at a time takes ${ms(ratchet.latency.p50)} ms p50 (p95 ${ms(ratchet.latency.p95)} ms) through ratchet and
 ${ms(floor.latency.p50)} ms (p95 ${ms(floor.latency.p95)} ms) on the floor.
@@ -515,7 +536,7 @@ deletes the prefix's keys. \`npm run bench -- --write\` also writes this file.
 | BENCH_STREAM_EVENTS | ${options.streamEvents} | events in the replayed response |
 | BENCH_TRACE_RESPONSES | ${options.traceResponses} | responses through the wire taps (0: skip) |
 | BENCH_FANOUT_RESPONSES | ${options.fanoutResponses} | fan-out responses at once, for ratchet and the floor (0: skip) |
-| BENCH_FANOUT_ROUNDS | ${options.fanoutRounds} | timed fan-out bursts |
+| BENCH_FANOUT_ROUNDS | ${options.fanoutRounds} | timed fan-out bursts of each, interleaved in pairs (ratchet's and the floor's) |
 | BENCH_FANOUT_WARMUP_ROUNDS | ${options.fanoutWarmupRounds} | untimed fan-out bursts before them |
 | BENCH_SCALEOUT_RESPONSES | ${options.scaleoutResponses} | responses per scale-out round (0: skip) |
 | BENCH_SCALEOUT_CONCURRENCY | ${options.scaleoutConcurrency} | job slots per worker process in the scale-out workload |

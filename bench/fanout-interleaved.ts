@@ -1,0 +1,258 @@
+import type { Pool } from 'pg';
+import type { BaselineSettings } from './baseline';
+import type { Cleanup } from './cleanup';
+import { cpuBetween, cpuPer } from './cpu';
+import {
+  FANOUT_CALLS,
+  ratchetFanout,
+  walBytesSince,
+  walPosition,
+  type BurstResult,
+  type FanoutResult,
+  type FanoutSystem,
+  type RatchetFanoutSettings,
+} from './fanout';
+import { startFanoutFloor, type FanoutFloorResult } from './fanout-floor';
+import { PeakResident } from './memory';
+import type { RatchetClient } from './ratchet-client';
+import { median, nowMs, summarize, type Summary } from './stats';
+
+// Workload d, ratchet against its floor, both stacks up at once and taking turns. The host's
+// speed drifts (up to 2x within an hour on a shared machine), so the two measured minutes
+// apart do not compare. Here each timed burst of one is paired with the next burst of the
+// other, the pairs alternate which goes first (so a steady drift favours neither), and the
+// throughput ratio is the median of the pairs' ratios. One response at a time goes in
+// alternating blocks the same way. Whichever system is not running has nothing queued; its
+// processes' CPU over the other's rounds is measured, to show it takes nothing from them.
+
+/** One-at-a-time responses of one system before the other takes its turn. */
+export const LATENCY_BLOCK = 20;
+
+type SystemName = 'ratchet' | 'floor';
+
+export interface FanoutPlan {
+  /** Untimed one-at-a-time responses per system, then timed ones. */
+  warmup: number;
+  reps: number;
+  /** How long one system's timed one-at-a-time responses may take, all blocks together. */
+  budgetMs: number;
+  /** Responses per burst. */
+  responses: number;
+  /** Timed bursts per system, one pair each, after untimed ones per system. */
+  rounds: number;
+  warmupRounds: number;
+}
+
+/** One timed burst of one system. */
+export interface BurstRound {
+  wallMs: number;
+  stepsPerSecond: number;
+  /** CPU ms of the system that ran the round, by process kind. */
+  cpuMs: Record<string, number>;
+  /** CPU ms the other system's processes and backends spent meanwhile, idle, by kind. */
+  idleCpuMs: Record<string, number>;
+  walBytes: number;
+  peakResidentMb: Record<string, number>;
+  peakPrivateMb: Record<string, number>;
+}
+
+export interface BurstPair {
+  /** Which system ran its round first. */
+  first: SystemName;
+  ratchet: BurstRound;
+  floor: BurstRound;
+  /** ratchet's steps/s over the floor's in this pair. */
+  ratio: number;
+}
+
+export interface FanoutComparison {
+  ratchet: FanoutResult;
+  floor: FanoutFloorResult;
+  pairs: BurstPair[];
+  /** The median of the pairs' ratios: the burst throughput ratio reported. */
+  throughputRatio: number;
+}
+
+export interface FanoutComparisonSettings {
+  ratchet: RatchetFanoutSettings;
+  floor: BaselineSettings;
+  plan: FanoutPlan;
+}
+
+/** Starts the floor beside ratchet's processes, runs both interleaved, stops the floor. */
+export async function compareFanout(
+  client: RatchetClient,
+  db: Pool,
+  cleanup: Cleanup,
+  { ratchet: ratchetSettings, floor: floorSettings, plan }: FanoutComparisonSettings,
+): Promise<FanoutComparison> {
+  const floor = await startFanoutFloor(
+    floorSettings,
+    db,
+    { calls: FANOUT_CALLS, responses: plan.responses },
+    cleanup,
+  );
+  const ratchet = ratchetFanout(client, db, ratchetSettings);
+  try {
+    const [ratchetLatency, floorLatency] = await interleaveLatency([ratchet, floor], plan);
+    const pairs = await interleaveBursts(db, { ratchet, floor }, plan);
+    return {
+      ratchet: {
+        shape: ratchet.shape,
+        latency: ratchetLatency,
+        perStepP50: ratchetLatency.p50 / ratchet.steps,
+        burst: burstResult(
+          pairs.map((pair) => pair.ratchet),
+          plan.responses,
+          ratchet.steps,
+        ),
+      },
+      floor: {
+        steps: floor.steps,
+        latency: floorLatency,
+        perStepP50: floorLatency.p50 / floor.steps,
+        burst: burstResult(
+          pairs.map((pair) => pair.floor),
+          plan.responses,
+          floor.steps,
+        ),
+      },
+      pairs,
+      throughputRatio: median(pairs.map((pair) => pair.ratio)),
+    };
+  } finally {
+    await floor.stop();
+  }
+}
+
+/** One response at a time, each system in turn for a block; the latency of each. */
+async function interleaveLatency(
+  systems: readonly FanoutSystem[],
+  plan: FanoutPlan,
+): Promise<Summary[]> {
+  for (const system of systems) {
+    for (let i = 0; i < plan.warmup; i++) await system.runOne();
+  }
+  const samples = systems.map((): number[] => []);
+  const deadline = nowMs() + plan.budgetMs * systems.length;
+  while (samples[0].length < plan.reps && nowMs() < deadline) {
+    const block = Math.min(LATENCY_BLOCK, plan.reps - samples[0].length);
+    for (const [i, system] of systems.entries()) {
+      for (let j = 0; j < block; j++) samples[i].push(await system.runOne());
+    }
+  }
+  return samples.map((timings) => summarize(timings));
+}
+
+async function interleaveBursts(
+  db: Pool,
+  systems: Record<SystemName, FanoutSystem>,
+  plan: FanoutPlan,
+): Promise<BurstPair[]> {
+  // A checkpoint before the untimed rounds, so that none of Postgres's own (every 5 minutes)
+  // falls in the timed ones: they measure WAL between checkpoints, the same for every run,
+  // rather than the full-page images of whichever pages a checkpoint happened to precede.
+  // bench:wal measures both (docs/wal.md). A role that may not checkpoint measures without.
+  await db.query('CHECKPOINT').catch(() => undefined);
+  for (const system of [systems.ratchet, systems.floor]) {
+    for (let i = 0; i < plan.warmupRounds; i++) await system.runBurst();
+  }
+  const pairs: BurstPair[] = [];
+  for (let i = 0; i < plan.rounds; i++) {
+    const order: SystemName[] = i % 2 === 0 ? ['ratchet', 'floor'] : ['floor', 'ratchet'];
+    const rounds = {} as Record<SystemName, BurstRound>;
+    for (const [turn, name] of order.entries()) {
+      const idle = systems[order[1 - turn]];
+      rounds[name] = await timedRound(db, systems[name], idle, plan.responses);
+    }
+    pairs.push({
+      first: order[0],
+      ratchet: rounds.ratchet,
+      floor: rounds.floor,
+      ratio: rounds.ratchet.stepsPerSecond / rounds.floor.stepsPerSecond,
+    });
+  }
+  return pairs;
+}
+
+/** One burst of `system` while `idle` waits, with what it cost. */
+async function timedRound(
+  db: Pool,
+  system: FanoutSystem,
+  idle: FanoutSystem,
+  responses: number,
+): Promise<BurstRound> {
+  const [cpuBefore, idleBefore] = await Promise.all([system.cpu(), idle.cpu()]);
+  const walBefore = await walPosition(db);
+  const memory = new PeakResident(() => system.pids());
+  let wallMs: number;
+  let peakResidentMb: Record<string, number>;
+  let peakPrivateMb: Record<string, number>;
+  try {
+    wallMs = await system.runBurst();
+  } finally {
+    peakResidentMb = memory.stop();
+    peakPrivateMb = memory.privateStopped();
+  }
+  const walBytes = await walBytesSince(db, walBefore);
+  const [cpuAfter, idleAfter] = await Promise.all([system.cpu(), idle.cpu()]);
+  return {
+    wallMs,
+    stepsPerSecond: ((responses * system.steps) / wallMs) * 1000,
+    cpuMs: Object.fromEntries(cpuBetween(cpuBefore, cpuAfter)),
+    idleCpuMs: Object.fromEntries(cpuBetween(idleBefore, idleAfter)),
+    walBytes,
+    peakResidentMb,
+    peakPrivateMb,
+  };
+}
+
+/** One system's timed rounds taken together, as one system measured alone was reported. */
+function burstResult(rounds: readonly BurstRound[], responses: number, steps: number): BurstResult {
+  const roundsMs = rounds.map((round) => round.wallMs);
+  const wallMs = median(roundsMs);
+  const total = responses * rounds.length;
+  return {
+    responses,
+    steps: responses * steps,
+    roundsMs,
+    wallMs,
+    stepsPerSecond: ((responses * steps) / wallMs) * 1000,
+    peakResidentMb: byKind(
+      rounds.map((round) => round.peakResidentMb),
+      Math.max,
+    ),
+    peakPrivateMb: byKind(
+      rounds.map((round) => round.peakPrivateMb),
+      Math.max,
+    ),
+    walBytesPerResponse: rounds.reduce((sum, round) => sum + round.walBytes, 0) / total,
+    cpuPerResponse: cpuPer(
+      new Map(
+        Object.entries(
+          byKind(
+            rounds.map((round) => round.cpuMs),
+            add,
+          ),
+        ),
+      ),
+      total,
+    ),
+  };
+}
+
+const add = (a: number, b: number): number => a + b;
+
+/** Figures by process kind of several rounds, each kind's combined by `combine`. */
+function byKind(
+  records: readonly Record<string, number>[],
+  combine: (a: number, b: number) => number,
+): Record<string, number> {
+  const combined: Record<string, number> = {};
+  for (const record of records) {
+    for (const [kind, value] of Object.entries(record)) {
+      combined[kind] = kind in combined ? combine(combined[kind], value) : value;
+    }
+  }
+  return combined;
+}
