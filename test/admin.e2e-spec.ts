@@ -1,4 +1,4 @@
-import { ApiKeysRepository } from '@ratchet/store';
+import { ApiKeysRepository, leaseOwnerOf } from '@ratchet/store';
 import { queryRows } from './support/database';
 import { startFakeTools, type FakeTools, type ToolCall } from './support/fake-tools';
 import { WorkerProcesses } from './support/processes';
@@ -114,7 +114,8 @@ interface StepRow {
 
 async function stepsOf(responseId: string): Promise<StepRow[]> {
   return query<StepRow>(
-    `SELECT id, kind::text AS kind, status::text AS status, attempt, lease_owner, executed_by
+    `SELECT id, kind::text AS kind, status::text AS status, attempt,
+            ${leaseOwnerOf('steps')} AS lease_owner, executed_by
        FROM steps WHERE response_id = $1 ORDER BY round, index`,
     [responseId],
   );

@@ -1,6 +1,7 @@
 import { stepId as derivedStepId, type NewStep, type Usage } from '@ratchet/core';
 import type { Client } from 'pg';
 import {
+  leaseOwnerOf,
   ResponsesRepository,
   Sql,
   StepsRepository,
@@ -427,7 +428,8 @@ interface ClaimRow {
 async function claimsOf(responseId: string): Promise<ClaimRow[]> {
   return withClient(database.url, async (client) => {
     const { rows } = await client.query<ClaimRow>(
-      `SELECT status::text AS status, attempt, lease_owner, dispatched_at IS NOT NULL AS dispatched
+      `SELECT status::text AS status, attempt, ${leaseOwnerOf('steps')} AS lease_owner,
+              dispatched_at IS NOT NULL AS dispatched
          FROM steps WHERE response_id = $1 AND round = 1 ORDER BY index`,
       [responseId],
     );

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, escapeIdentifier } from 'pg';
 import { migrate } from '../libs/store/src/migrate';
+import { leaseOwnerOf } from '../libs/store/src/step-lease';
 import {
   seconds,
   seededRandom,
@@ -676,7 +677,8 @@ async function collect(): Promise<void> {
   steps = await query<StepRow>(
     `SELECT s.id, s.response_id, sc.depth, s.round, s.index, s.kind::text AS kind,
             s.status::text AS status, s.name, s.arguments, s.attempt, s.executed_by,
-            s.lease_owner, s.lease_expires_at, s.started_at, s.completed_at, s.error
+            ${leaseOwnerOf('s')} AS lease_owner, s.lease_expires_at, s.started_at, s.completed_at,
+            s.error
        FROM steps s JOIN scopes sc ON sc.id = s.scope_id
       WHERE s.response_id = ANY($1::text[])
       ORDER BY s.response_id, sc.depth, s.scope_id, s.round, s.index`,

@@ -1,3 +1,4 @@
+import { leaseOwnerOf } from '@ratchet/store';
 import type OpenAI from 'openai';
 import { escapeIdentifier } from 'pg';
 import { queryRows } from './support/database';
@@ -63,7 +64,8 @@ interface StepRow {
 
 async function toolStep(responseId: string): Promise<StepRow> {
   const [step] = await query<StepRow>(
-    `SELECT id, status::text AS status, attempt, lease_owner, executed_by
+    `SELECT id, status::text AS status, attempt, ${leaseOwnerOf('steps')} AS lease_owner,
+            executed_by
        FROM steps WHERE response_id = $1 AND kind = 'tool_call'`,
     [responseId],
   );

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { LIVENESS_LOCK_HELD } from './liveness-session';
 import { STALLED_SCOPE } from './recovery.repository';
 import { Sql, statement } from './sql';
+import { leaseHeldBy, leaseOwnerOf } from './step-lease';
 import { liveResponse } from './live-responses';
 
 // What operators read and change across tenants: responses that are not progressing and why,
@@ -113,17 +114,18 @@ const FILTERED = `${LIVE}
  */
 const REASONS = `
   SELECT s.response_id, 'worker_gone' AS reason, s.id AS step_id, s.scope_id,
-         s.lease_owner AS worker, s.lease_expires_at AS at
-    FROM live JOIN steps s ON s.response_id = live.id JOIN workers w ON w.id = s.lease_owner
+         s.executed_by AS worker, s.lease_expires_at AS at
+    FROM live JOIN steps s ON s.response_id = live.id
+         JOIN workers w ON ${leaseHeldBy('s', 'w.id')}
    WHERE s.status = 'running' AND NOT ${LIVENESS_LOCK_HELD('w')}
   UNION ALL
-  SELECT s.response_id, 'lease_expired', s.id, s.scope_id, s.lease_owner, s.lease_expires_at
+  SELECT s.response_id, 'lease_expired', s.id, s.scope_id, ${leaseOwnerOf('s')}, s.lease_expires_at
     FROM live JOIN steps s ON s.response_id = live.id
    WHERE s.status = 'running' AND s.lease_expires_at < now()
      AND NOT EXISTS (SELECT 1 FROM workers w
-                      WHERE w.id = s.lease_owner AND NOT ${LIVENESS_LOCK_HELD('w')})
+                      WHERE ${leaseHeldBy('s', 'w.id')} AND NOT ${LIVENESS_LOCK_HELD('w')})
   UNION ALL
-  SELECT s.response_id, 'backing_off', s.id, s.scope_id, s.lease_owner,
+  SELECT s.response_id, 'backing_off', s.id, s.scope_id, ${leaseOwnerOf('s')},
          (s.backoff ->> 'until')::timestamptz
     FROM live JOIN steps s ON s.response_id = live.id
    WHERE s.status = 'running' AND s.backoff IS NOT NULL AND s.lease_expires_at >= now()

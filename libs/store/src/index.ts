@@ -16,6 +16,7 @@ export * from './sealer';
 export * from './sealing-keys.repository';
 export * from './sql';
 export * from './step-details.repository';
+export * from './step-lease';
 export * from './steps.repository';
 export * from './stored-items.repository';
 export * from './input-items.sql';

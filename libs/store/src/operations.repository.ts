@@ -81,12 +81,12 @@ const SQL = {
             coalesce(run.by_kind, '{}'::json) AS in_flight_by_kind
        FROM workers w
        LEFT JOIN (
-         SELECT lease_owner, sum(n)::int AS total, json_object_agg(kind, n) AS by_kind
-           FROM (SELECT s.lease_owner, s.kind::text AS kind, count(*)::int AS n
+         SELECT owner, sum(n)::int AS total, json_object_agg(kind, n) AS by_kind
+           FROM (SELECT s.executed_by AS owner, s.kind::text AS kind, count(*)::int AS n
                    FROM responses r JOIN steps s ON s.response_id = r.id
-                  WHERE ${LIVE} AND s.status = 'running' AND s.lease_owner IS NOT NULL
-                  GROUP BY s.lease_owner, s.kind) k
-          GROUP BY lease_owner) run ON run.lease_owner = w.id
+                  WHERE ${LIVE} AND s.status = 'running' AND s.leased
+                  GROUP BY s.executed_by, s.kind) k
+          GROUP BY owner) run ON run.owner = w.id
       WHERE ${LIVENESS_LOCK_HELD('w')}
       ORDER BY w.started_at, w.id`,
   ),

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { StepApproval, StepTruncation, Usage } from '@ratchet/core';
 import type { StepBackoff } from './recovery.repository';
 import { Sql, statement } from './sql';
+import { leaseOwnerOf } from './step-lease';
 import { usageJson } from './usage-sql';
 
 /** A step as the progress view shows it: where it is, who runs it, until when. */
@@ -45,7 +46,8 @@ const SQL = {
   steps: statement(
     'response-progress',
     `SELECT s.id, s.scope_id, sc.depth, s.round, s.index, s.kind::text AS kind,
-            s.status::text AS status, s.name, s.call_id, s.attempt, s.lease_owner AS worker,
+            s.status::text AS status, s.name, s.call_id, s.attempt,
+            ${leaseOwnerOf('s')} AS worker,
             s.lease_expires_at, s.dispatched_at, s.started_at, s.completed_at, s.error,
             ${usageJson('s', { estimated: true })} AS usage,
             s.backoff, s.result -> 'truncation' AS truncation, s.approval, s.adopted_from

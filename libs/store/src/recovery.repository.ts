@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { PoolClient } from 'pg';
 import { LIVENESS_LOCK_HELD } from './liveness-session';
 import { Sql, statement } from './sql';
+import { leaseHeldBy } from './step-lease';
 import { liveResponse } from './live-responses';
 
 // What recovery reads and writes: leases of running steps, and the work of live responses
@@ -33,7 +34,7 @@ const SQL = {
     'renew-leases',
     `UPDATE steps s SET lease_expires_at = now() + $3 * interval '1 millisecond'
        FROM unnest($1::text[], $4::text[]) AS held(response_id, id)
-      WHERE s.response_id = held.response_id AND s.id = held.id AND s.lease_owner = $2
+      WHERE s.response_id = held.response_id AND s.id = held.id AND ${leaseHeldBy('s', '$2')}
         AND s.status = 'running' AND s.lease_expires_at IS NOT NULL`,
   ),
   backoff: statement(
@@ -43,7 +44,7 @@ const SQL = {
   ),
   release: statement(
     'release-lease',
-    `UPDATE steps SET lease_expires_at = now(), lease_owner = NULL
+    `UPDATE steps SET lease_expires_at = now(), leased = NULL
       WHERE response_id = $3 AND id = $1 AND attempt = $2 AND status = 'running'`,
   ),
   // Model and tool steps whose owner stopped renewing, and pending steps whose job has not
@@ -91,10 +92,10 @@ const SQL = {
         WHERE w.id = ANY($1::text[]) AND NOT ${LIVENESS_LOCK_HELD('w')}
           FOR UPDATE SKIP LOCKED),
      taken AS (
-       UPDATE steps s SET lease_owner = NULL, lease_expires_at = now() - interval '1 second'
+       UPDATE steps s SET leased = NULL, lease_expires_at = now() - interval '1 second'
          FROM responses r, dead
         WHERE ${liveResponse('r')} AND s.response_id = r.id
-          AND s.status = 'running' AND s.lease_owner = dead.id
+          AND s.status = 'running' AND ${leaseHeldBy('s', 'dead.id')}
        RETURNING s.id AS "stepId", s.response_id AS "responseId", dead.id AS "workerId"),
      stalled AS (
        SELECT sc.id AS "scopeId", sc.response_id AS "responseId"
@@ -115,10 +116,10 @@ const SQL = {
   // take them at once; steps held by a live worker under a valid lease are left alone.
   expireDeadOwners: statement(
     'admin-expire-dead-owners',
-    `UPDATE steps s SET lease_owner = NULL, lease_expires_at = now() - interval '1 second'
+    `UPDATE steps s SET leased = NULL, lease_expires_at = now() - interval '1 second'
        FROM responses r, workers w
       WHERE r.id = ANY($1::text[]) AND r.status IN ('queued', 'in_progress')
-        AND s.response_id = r.id AND s.status = 'running' AND s.lease_owner = w.id
+        AND s.response_id = r.id AND s.status = 'running' AND ${leaseHeldBy('s', 'w.id')}
         AND NOT ${LIVENESS_LOCK_HELD('w')}`,
   ),
   idleStepsOf: statement(

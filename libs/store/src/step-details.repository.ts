@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Usage } from '@ratchet/core';
 import type { StepBackoff } from './recovery.repository';
 import { Sql, statement } from './sql';
+import { leaseOwnerOf } from './step-lease';
 import { usageJson } from './usage-sql';
 
 /** A scope of a response's tree: the top one, or the sub-agent an agent step runs. */
@@ -61,7 +62,8 @@ const SQL = {
     `SELECT id, scope_id, round, index, kind::text AS kind, status::text AS status, name,
             call_id, arguments, result, error,
             ${usageJson('steps', { estimated: true })} AS usage, backoff, attempt, executed_by,
-            lease_owner, lease_expires_at, created_at, dispatched_at, started_at, completed_at
+            ${leaseOwnerOf('steps')} AS lease_owner, lease_expires_at, created_at, dispatched_at,
+            started_at, completed_at
        FROM steps WHERE response_id = $1
       ORDER BY created_at, round, index`,
   ),

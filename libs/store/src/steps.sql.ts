@@ -2,6 +2,7 @@ import { afterEndCtes, ENDED_COLUMNS } from './response-end.sql';
 import { LOG_DUE, recordColumns } from './responses.repository';
 import { setOutput } from './stored-output.sql';
 import { batchStatement, statement, type BatchStatement } from './sql';
+import { leaseHeldBy } from './step-lease';
 import { setUsage, setUsageSum, usageColumnsOf, usageValues } from './usage-sql';
 
 // The statements of the engine's hot path (StepsRepository). Each is one round trip; the
@@ -66,7 +67,7 @@ const FINISH_FENCED = `done AS (
        UPDATE steps s
           SET status = op.outcome_status::step_status, result = op.result, error = op.error,
               ${setUsage('op.usage', { estimated: true })}, completed_at = now(),
-              lease_owner = NULL, lease_expires_at = NULL
+              leased = NULL, lease_expires_at = NULL
          FROM op
         WHERE s.response_id = op.response_id AND s.id = op.step_id AND s.status = 'running'
           AND s.attempt = op.attempt
@@ -106,7 +107,7 @@ const FINISH_ROUND_FENCED = `outcome AS (
           SET status = outcome.outcome_status::step_status, result = outcome.result,
               error = outcome.error, ${setUsage('outcome.usage', { estimated: true })},
               completed_at = now(),
-              lease_owner = NULL, lease_expires_at = NULL
+              leased = NULL, lease_expires_at = NULL
          FROM outcome
         WHERE s.response_id = outcome.response_id AND s.id = outcome.step_id
           AND s.status = 'running' AND s.attempt = outcome.attempt
@@ -212,12 +213,12 @@ function appendCtes(
      ins AS (
        INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
                           arguments, error, approval, completed_at, attempt,
-                          lease_owner, executed_by, lease_expires_at, started_at, dispatched_at)
+                          leased, executed_by, lease_expires_at, started_at, dispatched_at)
        SELECT x.id, op.response_id, op.scope_id, op.round, x.index, x.kind::step_kind,
               e.status::step_status, x.call_id, x.name, x.arguments, x.error, x.approval,
               CASE WHEN e.status = 'failed' THEN now() END,
               CASE WHEN e.status = 'running' THEN 1 ELSE 0 END,
-              CASE WHEN e.status = 'running' THEN op.owner END,
+              CASE WHEN e.status = 'running' THEN true END,
               CASE WHEN e.status = 'running' THEN op.owner END,
               CASE WHEN e.status = 'running' THEN now() + op.lease_ms * interval '1 millisecond' END,
               CASE WHEN e.status = 'running' THEN now() END,
@@ -367,8 +368,7 @@ export const STEPS_SQL = {
     (ops) => `WITH ${ops},
      claimed AS (
        UPDATE steps s
-          SET status = 'running', attempt = s.attempt + 1, lease_owner = op.owner,
-              executed_by = op.owner,
+          SET status = 'running', attempt = s.attempt + 1, leased = true, executed_by = op.owner,
               lease_expires_at = now() + op.lease_ms * interval '1 millisecond',
               started_at = coalesce(s.started_at, now())
          FROM op
@@ -406,7 +406,7 @@ export const STEPS_SQL = {
        UPDATE steps s
           SET status = op.outcome_status::step_status, result = op.result, error = op.error,
               ${setUsage('op.usage', { estimated: true })}, completed_at = now(),
-              lease_owner = NULL, lease_expires_at = NULL
+              leased = NULL, lease_expires_at = NULL
          FROM op
         WHERE s.response_id = op.response_id AND s.id = op.step_id AND s.status = 'running'
           AND (op.attempt IS NULL OR s.attempt = op.attempt)
@@ -443,12 +443,12 @@ export const STEPS_SQL = {
     (ops) => `WITH ${ops},
      unclaimed AS (
        UPDATE steps s
-          SET status = 'pending', attempt = s.attempt - 1, lease_owner = NULL,
-              executed_by = NULL, lease_expires_at = NULL, started_at = NULL,
+          SET status = 'pending', attempt = s.attempt - 1, leased = NULL, executed_by = NULL,
+              lease_expires_at = NULL, started_at = NULL,
               dispatched_at = now()
          FROM op
         WHERE s.response_id = op.response_id AND s.id = op.step_id AND s.attempt = op.attempt
-          AND s.lease_owner = op.owner
+          AND ${leaseHeldBy('s', 'op.owner')}
           AND s.status = 'running'
        RETURNING op.o)
      SELECT op.o, op.o IN (SELECT o FROM unclaimed) AS unclaimed FROM op`,
@@ -489,7 +489,7 @@ export const STEPS_SQL = {
        SELECT $1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb WHERE EXISTS (SELECT 1 FROM owner)
        ON CONFLICT (id) DO NOTHING)
      -- The agent step now waits for its scope, which recovery watches instead: no lease.
-     UPDATE steps SET lease_owner = NULL, lease_expires_at = NULL
+     UPDATE steps SET leased = NULL, lease_expires_at = NULL
       WHERE response_id = $2 AND id = $3 AND status = 'running'`,
   ),
   parentOf: statement(
@@ -520,7 +520,7 @@ export const STEPS_SQL = {
   ),
   cancelOpen: statement(
     'cancel-open-steps',
-    `UPDATE steps SET status = 'cancelled', completed_at = now(), lease_owner = NULL,
+    `UPDATE steps SET status = 'cancelled', completed_at = now(), leased = NULL,
             lease_expires_at = NULL
       WHERE response_id = $1 AND status IN ('pending', 'running')`,
   ),
