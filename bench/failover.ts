@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Pool } from 'pg';
+import { leaseOwnerOf } from '../libs/store/src/step-lease';
 import type { RatchetClient } from './ratchet-client';
 import type { RatchetProcesses } from './ratchet-processes';
 import { epochMs, summarize, type Summary } from './stats';
@@ -94,7 +95,7 @@ export async function measureFailover(
       { timeoutMs: RERUN_TIMEOUT_MS, intervalMs: 5 },
     );
     const { rows } = await db.query<{ id: string; owner: string }>(
-      `SELECT id, lease_owner AS owner FROM steps
+      `SELECT id, ${leaseOwnerOf('steps')} AS owner FROM steps
         WHERE response_id = ANY($1::text[]) AND kind = 'tool_call' AND status = 'running'`,
       [ids],
     );
