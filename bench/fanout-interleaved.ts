@@ -96,24 +96,25 @@ export async function compareFanout(
   try {
     const [ratchetLatency, floorLatency] = await interleaveLatency([ratchet, floor], plan);
     const pairs = await interleaveBursts(db, { ratchet, floor }, plan);
+    const measured = (latency: Summary, rounds: BurstRound[], steps: number) => ({
+      latency,
+      perStepP50: latency.p50 / steps,
+      burst: burstResult(rounds, plan.responses, steps),
+    });
     return {
       ratchet: {
         shape: ratchet.shape,
-        latency: ratchetLatency,
-        perStepP50: ratchetLatency.p50 / ratchet.steps,
-        burst: burstResult(
+        ...measured(
+          ratchetLatency,
           pairs.map((pair) => pair.ratchet),
-          plan.responses,
           ratchet.steps,
         ),
       },
       floor: {
         steps: floor.steps,
-        latency: floorLatency,
-        perStepP50: floorLatency.p50 / floor.steps,
-        burst: burstResult(
+        ...measured(
+          floorLatency,
           pairs.map((pair) => pair.floor),
-          plan.responses,
           floor.steps,
         ),
       },
