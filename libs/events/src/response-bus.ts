@@ -201,7 +201,8 @@ export class ResponseBus implements OnModuleDestroy {
   }
 
   private ensurePublisher(): Redis {
-    this.publisher ??= createRedis(this.redisUrl, 'ratchet-bus-pub');
+    // A batch of outcomes ends many responses in one turn: their notices go in one write.
+    this.publisher ??= createRedis(this.redisUrl, 'ratchet-bus-pub', { pipelined: true });
     return this.publisher;
   }
 
