@@ -36,7 +36,27 @@ export function encodeEventsNotice(responseId: string, events: readonly LoggedEv
   return frame;
 }
 
+/**
+ * A terminal notice travels as `T` and the response id, a line break, then the notice as JSON:
+ * every API process receives every terminal notice, and one that no request of its own waits
+ * for is let go by its id, without parsing the finished response it carries.
+ */
+export function encodeTerminalNotice(notice: TerminalNotice): string {
+  return `T ${notice.responseId}\n${JSON.stringify(notice)}`;
+}
+
+/** The response a terminal notice is about, read from its frame alone. */
+export function terminalNoticeId(message: string): string | null {
+  if (!message.startsWith('T ')) return null;
+  const end = message.indexOf('\n');
+  return end < 0 ? null : message.slice(2, end);
+}
+
 export function decodeNotice(message: string): ResponseNotice {
+  if (message.startsWith('T ')) {
+    return JSON.parse(message.slice(message.indexOf('\n') + 1)) as TerminalNotice;
+  }
+  // A terminal notice as plain JSON: what a worker sent before the frame above.
   if (!message.startsWith('E ')) return JSON.parse(message) as TerminalNotice;
   const lines = message.split('\n');
   const events = lines.slice(1).map((line): LoggedEvent => {
@@ -60,7 +80,8 @@ export const DRAIN_CHANNEL = 'drain';
 /**
  * Broadcast to every process: this response ended. One channel for all responses, so a
  * request waiting for one subscribes to nothing of its own (a process receives one message
- * per response, which it hands to whoever waits for that one).
+ * per response, which it hands to whoever waits for that one, and parses only then: see
+ * encodeTerminalNotice).
  */
 export const TERMINAL_CHANNEL = 'terminal';
 
@@ -114,7 +135,10 @@ export class ResponseBus implements OnModuleDestroy {
   }
 
   async publish(notice: TerminalNotice): Promise<void> {
-    await this.ensurePublisher().publish(this.prefix + TERMINAL_CHANNEL, JSON.stringify(notice));
+    await this.ensurePublisher().publish(
+      this.prefix + TERMINAL_CHANNEL,
+      encodeTerminalNotice(notice),
+    );
   }
 
   /** Hands events, already durable in Postgres, to the live tails of every process. */
@@ -239,12 +263,15 @@ export class ResponseBus implements OnModuleDestroy {
   private subscribeTerminal(): Promise<unknown> {
     return this.subscribeChannel(
       this.prefix + TERMINAL_CHANNEL,
-      (message) => this.decode(message, TERMINAL_CHANNEL),
-      (notice) => {
+      (message) => message,
+      (message) => {
+        // Only a notice that someone here waits for is parsed.
+        const id = terminalNoticeId(message as string);
+        if (id !== null && !this.terminalListeners.has(id)) return;
+        const notice = this.decode(message as string, TERMINAL_CHANNEL) as TerminalNotice | null;
         if (notice === null) return;
-        const { responseId } = notice as TerminalNotice;
-        for (const waiting of this.terminalListeners.get(responseId) ?? []) {
-          waiting(notice as TerminalNotice);
+        for (const waiting of this.terminalListeners.get(notice.responseId) ?? []) {
+          waiting(notice);
         }
       },
     ).catch((error: unknown) => {
