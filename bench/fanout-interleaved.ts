@@ -156,7 +156,7 @@ async function interleaveBursts(
   // bench:wal measures both (docs/wal.md). A role that may not checkpoint measures without.
   await db.query('CHECKPOINT').catch(() => undefined);
   for (const system of [systems.ratchet, systems.floor]) {
-    for (let i = 0; i < plan.warmupRounds; i++) await system.runBurst();
+    for (let i = 0; i < plan.warmupRounds; i++) await runBurst(system);
   }
   const pairs: BurstPair[] = [];
   for (let i = 0; i < plan.rounds; i++) {
@@ -183,29 +183,46 @@ async function timedRound(
   idle: FanoutSystem,
   responses: number,
 ): Promise<BurstRound> {
-  const [cpuBefore, idleBefore] = await Promise.all([system.cpu(), idle.cpu()]);
-  const walBefore = await walPosition(db);
-  const memory = new PeakResident(() => system.pids());
-  let wallMs: number;
-  let peakResidentMb: Record<string, number>;
-  let peakPrivateMb: Record<string, number>;
+  // Opened before the first snapshots and closed after the last: what the client holds open
+  // around the burst is not the burst's work.
+  const burst = await system.openBurst();
   try {
-    wallMs = await system.runBurst();
+    const [cpuBefore, idleBefore] = await Promise.all([system.cpu(), idle.cpu()]);
+    const walBefore = await walPosition(db);
+    const memory = new PeakResident(() => system.pids());
+    let wallMs: number;
+    let peakResidentMb: Record<string, number>;
+    let peakPrivateMb: Record<string, number>;
+    try {
+      wallMs = await burst.run();
+    } finally {
+      peakResidentMb = memory.stop();
+      peakPrivateMb = memory.privateStopped();
+    }
+    const walBytes = await walBytesSince(db, walBefore);
+    const [cpuAfter, idleAfter] = await Promise.all([system.cpu(), idle.cpu()]);
+    return {
+      wallMs,
+      stepsPerSecond: ((responses * system.steps) / wallMs) * 1000,
+      cpuMs: Object.fromEntries(cpuBetween(cpuBefore, cpuAfter)),
+      idleCpuMs: Object.fromEntries(cpuBetween(idleBefore, idleAfter)),
+      walBytes,
+      peakResidentMb,
+      peakPrivateMb,
+    };
   } finally {
-    peakResidentMb = memory.stop();
-    peakPrivateMb = memory.privateStopped();
+    await burst.close();
   }
-  const walBytes = await walBytesSince(db, walBefore);
-  const [cpuAfter, idleAfter] = await Promise.all([system.cpu(), idle.cpu()]);
-  return {
-    wallMs,
-    stepsPerSecond: ((responses * system.steps) / wallMs) * 1000,
-    cpuMs: Object.fromEntries(cpuBetween(cpuBefore, cpuAfter)),
-    idleCpuMs: Object.fromEntries(cpuBetween(idleBefore, idleAfter)),
-    walBytes,
-    peakResidentMb,
-    peakPrivateMb,
-  };
+}
+
+/** One untimed burst. */
+async function runBurst(system: FanoutSystem): Promise<number> {
+  const burst = await system.openBurst();
+  try {
+    return await burst.run();
+  } finally {
+    await burst.close();
+  }
 }
 
 /** One system's timed rounds taken together, as one system measured alone was reported. */

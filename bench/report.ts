@@ -186,8 +186,10 @@ The shape agents mostly have: one response is model -> ${steps - 2} parallel too
 ${steps} steps, with the instant mock model and the no-op http tool. Per step: one response at a
 time (foreground \`POST /v1/responses\`, ${ratchet.latency.count} after ${options.warmup} untimed),
 the end-to-end p50 divided by ${steps}. Then ${int(ratchet.burst.responses)} foreground requests at once
-on ${int(ratchet.burst.responses)} connections opened for the round, ${ratchet.burst.roundsMs.length} rounds after ${options.fanoutWarmupRounds} untimed, median
-reported; peak resident memory is sampled from /proc every 50 ms over each system's own timed rounds (in
+on ${int(ratchet.burst.responses)} keep-alive connections, ${ratchet.burst.roundsMs.length} rounds after ${options.fanoutWarmupRounds} untimed, median
+reported. The client opens the round's connections (a \`GET /healthz\` on each) before the
+round's clock and snapshots start, as a client's connection pool holds them, and closes them
+after: the floor's client, too, has its Redis connection open before its clock starts. Peak resident memory is sampled from /proc every 50 ms over each system's own timed rounds (in
 brackets, its private part: resident memory also counts the pages of node's own binary a
 process has touched, about 47 MB, which every node process on the machine shares), WAL
 is the server's WAL insert position before and after each of them, with a \`CHECKPOINT\` before the untimed
