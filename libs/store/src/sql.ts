@@ -89,6 +89,9 @@ export function createPool(connectionString: string, max: number): Pool {
     connectionString,
     max,
     idleTimeoutMillis: POOL_IDLE_MS,
+    // Idle connections alone do not keep a process alive (a test's, a script's): the servers
+    // and queues that a process runs do, and its shutdown ends the pool.
+    allowExitOnIdle: true,
     // pg-pool waits for the promise before handing the client out; @types/pg says void.
     // eslint-disable-next-line @typescript-eslint/no-misused-promises
     onConnect: async (client) => {
