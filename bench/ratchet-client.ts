@@ -33,30 +33,13 @@ export class RatchetClient {
     return this.call('POST', `/v1/responses/${encodeURIComponent(id)}/cancel`, undefined);
   }
 
-  /** GET /healthz: opens (or reuses) a connection at the cost of the smallest answer. */
-  async healthz(): Promise<void> {
-    const response = await this.pool.request({ method: 'GET', path: '/healthz' });
-    await response.body.text();
-  }
-
   /**
    * Opens `connections` keep-alive connections, each with a GET /healthz (the smallest
    * answer), and leaves them idle in the pool for the requests that follow.
    */
   async open(connections: number): Promise<void> {
     await Promise.all(
-      Array.from({ length: connections }, async () => {
-        const response = await this.pool.request({
-          method: 'GET',
-          path: '/healthz',
-          headersTimeout: REQUEST_TIMEOUT_MS,
-          bodyTimeout: REQUEST_TIMEOUT_MS,
-        });
-        const text = await response.body.text();
-        if (response.statusCode !== 200) {
-          throw new Error(`GET /healthz: HTTP ${response.statusCode}: ${text.slice(0, 500)}`);
-        }
-      }),
+      Array.from({ length: connections }, () => this.call('GET', '/healthz', undefined)),
     );
   }
 
