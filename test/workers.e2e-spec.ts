@@ -99,6 +99,47 @@ it("runs a busy worker's quick siblings one after another in its own slot, with 
   }
 });
 
+it("records a busy worker's siblings run one after another with the next model call, in one statement", async () => {
+  const client = ratchet.client(await ratchet.newKey());
+  // Six calls of 8 ms in one slot: the last ends some 40 ms after the first, and each within
+  // 20 ms of its own start.
+  const call = '/call sleep {"ms":8}';
+  const response = await client.responses.create({
+    model: 'mock',
+    input: Array(6).fill(call).join('\n'),
+    tools: [{ type: 'function', name: 'sleep', parameters: null, strict: null }],
+  });
+  expect(response.status).toBe('completed');
+
+  const db = new Client({ connectionString: ratchet.database.url });
+  await db.connect();
+  try {
+    // Timestamps to the microsecond: a statement's now() is the same in every row it writes.
+    const { rows } = await db.query<{ inline: boolean; recorded_with_next: boolean }>(
+      `SELECT s.started_at = p.completed_at AS inline,
+              s.completed_at = n.started_at AS recorded_with_next
+         FROM steps s
+              JOIN steps p ON p.scope_id = s.scope_id AND p.round = s.round - 1
+              JOIN steps n ON n.scope_id = s.scope_id AND n.round = s.round + 1 AND n.index = 0
+        WHERE s.response_id = $1 AND s.kind = 'tool_call'
+        ORDER BY s.index`,
+      [response.id],
+    );
+    // The worker ran them all, one after another, and held each outcome until the last: the
+    // statement that claimed the next model call wrote all six.
+    expect(rows).toEqual(Array(6).fill({ inline: true, recorded_with_next: true }));
+    const slept = await db.query<{ spread_ms: number }>(
+      `SELECT (extract(epoch FROM max(completed_at) - min(started_at)) * 1000)::float8 AS spread_ms
+         FROM steps WHERE response_id = $1 AND kind = 'tool_call'`,
+      [response.id],
+    );
+    // They ran one after another, not at once.
+    expect(slept.rows[0].spread_ms).toBeGreaterThan(6 * 8);
+  } finally {
+    await db.end();
+  }
+});
+
 it("keeps a busy worker's siblings past their wait while jobs wait in the queue", async () => {
   // One worker process from here on: two slots, one for the round's job, one left to BullMQ.
   await workers.all[1].stop('SIGKILL');

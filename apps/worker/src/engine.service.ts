@@ -57,11 +57,20 @@ const noStream: AfterRecord = () => Promise.resolve();
 
 /**
  * How long a sibling's outcome waits for the rest of its round, when the whole round runs in
- * this job, so that all of them and what follows go in one statement. A round still running
- * after that has each outcome recorded as it comes, so a step's result is never held in
- * memory for long.
+ * this job, so that all of them and what follows go in one statement: this long after it
+ * finished, or after the round's last sibling started, whichever is later. On a busy worker
+ * the siblings run one after another in the slots the job holds (RoundSlots); counted from
+ * the first outcome alone, the wait gave up on most rounds of a burst of fan-outs, whose
+ * outcomes then took a statement each (docs/cpu.md, "Rounds that run one after another").
  */
 const ROUND_HOLD_MS = 20;
+
+/**
+ * The longest a sibling's outcome waits for the rest of its round in all, however long they
+ * wait for slots. A round still running after that has each outcome recorded as it comes, so
+ * a step's result is never held in memory for long.
+ */
+const ROUND_HOLD_LIMIT_MS = 250;
 
 /**
  * How long a sibling that a busy worker kept waits for one of its slots to come free before
@@ -301,10 +310,10 @@ export class EngineService {
 
   /**
    * Runs the tool calls of a round claimed together, at once. When they are the whole round
-   * and all finish within ROUND_HOLD_MS of each other, their outcomes and what the scope does
-   * next are recorded in one statement (continueInline). Otherwise each is recorded as it
-   * finishes (outcomes that arrive together go in one statement), and the one that completes
-   * the round decides the next, which carries on here. Should one fail inside ratchet, the
+   * and all finish within the hold (ROUND_HOLD_MS, ROUND_HOLD_LIMIT_MS), their outcomes and
+   * what the scope does next are recorded in one statement (continueInline). Otherwise each
+   * is recorded as it finishes (outcomes that arrive together go in one statement), and the
+   * one that completes the round decides the next, which carries on here. Should one fail inside ratchet, the
    * others still finish, and its error fails the job after them.
    */
   private async runSiblings(next: Continuation): Promise<Continuation | null> {
@@ -319,6 +328,10 @@ export class EngineService {
       holding = false;
       release();
     };
+    let toStart = steps.length;
+    let allStarted: () => void = () => undefined;
+    // Resolved once every sibling has started (a sibling that does not stops the holding).
+    const running = new Promise<void>((resolve) => (allStarted = resolve));
     // The first runs in this job's slot, the next in borrowed ones, the last `waiting` wait.
     const slots = new RoundSlots(this.slots, SIBLING_WAIT_MS);
     const firstWaiting = steps.length - next.waiting;
@@ -338,6 +351,7 @@ export class EngineService {
             return null;
           }
         }
+        if (--toStart === 0) allStarted();
         const execution = await this.execute(step, (signal) =>
           this.executor.execute(snapshot, step.step, step.attempt, signal),
         ).finally(freeSlot);
@@ -353,7 +367,7 @@ export class EngineService {
         if (holding) {
           held.push(finish);
           if (held.length === steps.length) release();
-          else await holdFor(released, ROUND_HOLD_MS);
+          else await holdFor(released, running);
           // Every outcome in, still holding: they are recorded together, below.
           if (holding && held.length === steps.length) return null;
           stopHolding();
@@ -934,11 +948,25 @@ function agentOutcome(end: ScopeEnd): StepOutcome {
   }
 }
 
-/** Waits until `released` resolves or `ms` pass, whichever is first. */
-async function holdFor(released: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([released, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
+/**
+ * A finished sibling's wait for the rest of its round: until `released` resolves, or
+ * ROUND_HOLD_MS after `running` does (at once, if it has), or ROUND_HOLD_LIMIT_MS in all,
+ * whichever is first.
+ */
+async function holdFor(released: Promise<void>, running: Promise<void>): Promise<void> {
+  let waiting = true;
+  let quiet: NodeJS.Timeout | undefined;
+  let limit: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<void>((resolve) => {
+    limit = setTimeout(resolve, ROUND_HOLD_LIMIT_MS);
+    void running.then(() => {
+      if (waiting) quiet = setTimeout(resolve, ROUND_HOLD_MS);
+    });
+  });
+  await Promise.race([released, timedOut]);
+  waiting = false;
+  clearTimeout(quiet);
+  clearTimeout(limit);
 }
 
 /** The calls of a round that run: not refused by a cap, not waiting for approval. */
