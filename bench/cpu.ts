@@ -57,6 +57,32 @@ export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): Map<string,
   return spent;
 }
 
+/** The whole machine's CPU time so far, in clock ticks over all cores (/proc/stat). */
+export interface MachineCpu {
+  /** Ticks idle, waiting for I/O included. */
+  idle: number;
+  /** Ticks in all: user, nice, system, idle, iowait, irq, softirq and steal. */
+  total: number;
+}
+
+/** The machine's CPU time so far, or null where /proc/stat cannot be read (not Linux). */
+export function machineCpu(): MachineCpu | null {
+  try {
+    const [first] = readFileSync('/proc/stat', 'utf8').split('\n', 1);
+    const ticks = first.trim().split(/\s+/).slice(1, 9).map(Number);
+    if (ticks.length < 8 || ticks.some((n) => !Number.isFinite(n))) return null;
+    return { idle: ticks[3] + ticks[4], total: ticks.reduce((sum, n) => sum + n, 0) };
+  } catch {
+    return null;
+  }
+}
+
+/** The share of the machine's CPU time left idle between two readings, null if unknown. */
+export function idleShare(before: MachineCpu | null, after: MachineCpu | null): number | null {
+  if (!before || !after || after.total <= before.total) return null;
+  return (after.idle - before.idle) / (after.total - before.total);
+}
+
 /** Takes a CPU snapshot of every process that serves the workload. */
 export type CpuProbe = () => Promise<CpuSnapshot>;
 

@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import type { BaselineSettings } from './baseline';
 import type { Cleanup } from './cleanup';
-import { cpuBetween, cpuPer } from './cpu';
+import { cpuBetween, cpuPer, idleShare, machineCpu } from './cpu';
 import {
   FANOUT_CALLS,
   ratchetFanout,
@@ -51,6 +51,11 @@ export interface BurstRound {
   cpuMs: Record<string, number>;
   /** CPU ms the other system's processes and backends spent meanwhile, idle, by kind. */
   idleCpuMs: Record<string, number>;
+  /**
+   * The share of the machine's CPU time (all cores) that nothing used during the round, or
+   * null where it cannot be read: what the round left on the table.
+   */
+  machineIdle: number | null;
   walBytes: number;
   peakResidentMb: Record<string, number>;
   peakPrivateMb: Record<string, number>;
@@ -190,12 +195,15 @@ async function timedRound(
     const [cpuBefore, idleBefore] = await Promise.all([system.cpu(), idle.cpu()]);
     const walBefore = await walPosition(db);
     const memory = new PeakResident(() => system.pids());
+    const machineBefore = machineCpu();
     let wallMs: number;
     let peakResidentMb: Record<string, number>;
     let peakPrivateMb: Record<string, number>;
+    let machineIdle: number | null;
     try {
       wallMs = await burst.run();
     } finally {
+      machineIdle = idleShare(machineBefore, machineCpu());
       peakResidentMb = memory.stop();
       peakPrivateMb = memory.privateStopped();
     }
@@ -206,6 +214,7 @@ async function timedRound(
       stepsPerSecond: ((responses * system.steps) / wallMs) * 1000,
       cpuMs: Object.fromEntries(cpuBetween(cpuBefore, cpuAfter)),
       idleCpuMs: Object.fromEntries(cpuBetween(idleBefore, idleAfter)),
+      machineIdle,
       walBytes,
       peakResidentMb,
       peakPrivateMb,

@@ -59,6 +59,8 @@ export interface BenchResults {
 
 const ms = (value: number): string => value.toFixed(2);
 const int = (value: number): string => Math.round(value).toLocaleString('en-US');
+const percent = (share: number | null): string =>
+  share === null ? 'n/a' : `${Math.round(share * 100)}%`;
 const verdict = (ok: boolean): string => (ok ? 'met' : '**missed**');
 /** CPU ms by process kind, in a fixed order. */
 const cpu = (byKind: Record<string, number>): string =>
@@ -179,6 +181,7 @@ function fanoutSection(
       `${pair.ratio.toFixed(2)}x`,
       `${ms(totalCpu(pair.ratchet.cpuMs) / ratchet.burst.steps)} / ${ms(totalCpu(pair.floor.cpuMs) / floor.burst.steps)}`,
       `${int(totalCpu(pair.ratchet.idleCpuMs))} / ${int(totalCpu(pair.floor.idleCpuMs))}`,
+      `${percent(pair.ratchet.machineIdle)} / ${percent(pair.floor.machineIdle)}`,
     ].join(' | ');
   return `## d. Parallel tool rounds and memory
 
@@ -209,15 +212,17 @@ ${LATENCY_BLOCK} (ratchet's, then the floor's), then each one's untimed bursts, 
 ratchet's and the floor's, the first pair ratchet first, the next the floor first, and so on.
 Each pair gives a ratio of steps/s, and **the throughput ratio is the median of the pairs'**.
 The system whose round it is not is idle, nothing queued; the CPU its processes and Postgres
-backends spend meanwhile is in the last column.
+backends spend meanwhile is in the pairs' next-to-last column. Their last column is the share
+of the machine's CPU time, both cores, that nothing used during each round (from /proc/stat):
+the round's waits that no other work filled ([cpu.md](cpu.md), "What the burst waits on").
 
 | system | per-step p50 ms | wall ms per round | steps/s | peak resident | WAL KB / response | CPU ms / step | CPU ms / response: api / worker / pg |
 |---|--:|--:|--:|--:|--:|--:|--:|
 | ${row('ratchet (api + worker, http tools, foreground POST)', ratchet.perStepP50, ratchet.burst)} |
 | ${row('raw BullMQ + pg, flow-joined (the floor)', floor.perStepP50, floor.burst)} |
 
-| pair | wall ms: ratchet / floor | steps/s: ratchet / floor | ratio | CPU ms / step: ratchet / floor | idle CPU ms: floor in ratchet's round / ratchet in the floor's |
-|---|--:|--:|--:|--:|--:|
+| pair | wall ms: ratchet / floor | steps/s: ratchet / floor | ratio | CPU ms / step: ratchet / floor | idle CPU ms: floor in ratchet's round / ratchet in the floor's | machine idle: ratchet's round / floor's |
+|---|--:|--:|--:|--:|--:|--:|
 ${pairs.map((pair, i) => `| ${pairRow(pair, i)} |`).join('\n')}
 
 Ratios: per step **${(ratchet.perStepP50 / floor.perStepP50).toFixed(2)}x** the floor, throughput
