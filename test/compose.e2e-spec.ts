@@ -52,14 +52,13 @@ function interpolate(value: string): string {
   );
 }
 
-/** The final image's ENV lines (`ENV A=1 B=2`). */
+/** The final image's ENV lines (`ENV A=1 B="two words"`). */
 function imageEnv(): Record<string, string> {
   const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
   const env: Record<string, string> = {};
   for (const line of finalStage.split('\n').filter((l) => l.startsWith('ENV '))) {
-    for (const pair of line.slice(4).trim().split(/\s+/)) {
-      const at = pair.indexOf('=');
-      env[pair.slice(0, at)] = pair.slice(at + 1);
+    for (const [, name, quoted, bare] of line.slice(4).matchAll(/(\w+)=(?:"([^"]*)"|(\S+))/g)) {
+      env[name] = quoted ?? bare;
     }
   }
   return env;

@@ -28,7 +28,7 @@ describe('the memory profile', () => {
 
   it("the Dockerfile sets the API's for every command, and compose the worker's", () => {
     const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
-    expect(dockerfile).toContain(`ENV NODE_OPTIONS=${NODE_MEMORY_ARGS.join(' ')}`);
+    expect(dockerfile).toContain(`ENV NODE_OPTIONS="${NODE_MEMORY_ARGS.join(' ')}"`);
     for (const setting of env) expect(dockerfile).toContain(setting);
     const compose = readFileSync(path.join(root, 'docker-compose.yml'), 'utf8');
     expect(compose).toContain(

@@ -1,12 +1,13 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-// How ratchet's processes keep their resident memory small (docs/memory.md has the figures).
+// How ratchet's processes keep their resident memory small (docs/memory.md has the figures),
+// and their CPU on what every step waits for.
 //
-// Two of the settings must be in place before Node starts, so the npm scripts, the Dockerfile,
-// docker-compose.yml and the bench all pass them: a small young generation (V8 grows it to
-// 16 MB a half by default, and start-up alone grows it to 32 MB) and malloc's settings. The
-// others are made here, at run time, as each process starts.
+// Three of the settings must be in place before Node starts, so the npm scripts, the
+// Dockerfile, docker-compose.yml and the bench all pass them: a small young generation (V8
+// grows it to 16 MB a half by default, and start-up alone grows it to 32 MB), one V8 helper
+// thread, and malloc's settings. The others are made here, at run time, as each process starts.
 
 /**
  * The processes that run steps (the worker, and `all` and `dev`, which hold one) allocate
@@ -19,12 +20,29 @@ import { runInNewContext } from 'node:vm';
  */
 export const SEMI_SPACE_MB = { api: 2, steps: 4 } as const;
 
+/**
+ * One V8 helper thread rather than Node's default four. They run the collector's parallel and
+ * concurrent work and compile optimised code. A ratchet process's heap is small, and every
+ * step waits on its main thread: four helpers over-subscribe the cores that the main thread,
+ * the other ratchet processes and Postgres share. In bursts of 2,000 fan-out responses on two
+ * cores, with the API and the worker run so, the machine sat idle 16 to 18% of ratchet's rounds
+ * rather than 18 to 20%, and the throughput was 0.69x to 0.72x the floor's rather than 0.62x to
+ * 0.67x, four reduced `npm run bench` runs of each, alternating (docs/cpu.md, "What the burst
+ * waits on"). One helper, not none: with the collector on the main thread alone
+ * (`--single-threaded-gc`) the worker spent less CPU, but the machine sat idler still.
+ */
+const V8_POOL_ARGS: readonly string[] = ['--v8-pool-size=1'];
+
 /** Node arguments for the API process. */
-export const NODE_MEMORY_ARGS: readonly string[] = [`--max-semi-space-size=${SEMI_SPACE_MB.api}`];
+export const NODE_MEMORY_ARGS: readonly string[] = [
+  `--max-semi-space-size=${SEMI_SPACE_MB.api}`,
+  ...V8_POOL_ARGS,
+];
 
 /** Node arguments for the processes that run steps: the worker, `all` and `dev`. */
 export const STEPS_NODE_MEMORY_ARGS: readonly string[] = [
   `--max-semi-space-size=${SEMI_SPACE_MB.steps}`,
+  ...V8_POOL_ARGS,
 ];
 
 /**
