@@ -313,8 +313,8 @@ export class EngineService {
    * and all finish within the hold (ROUND_HOLD_MS, ROUND_HOLD_LIMIT_MS), their outcomes and
    * what the scope does next are recorded in one statement (continueInline). Otherwise each
    * is recorded as it finishes (outcomes that arrive together go in one statement), and the
-   * one that completes the round decides the next, which carries on here. Should one fail inside ratchet, the
-   * others still finish, and its error fails the job after them.
+   * one that completes the round decides the next, which carries on here. Should one fail
+   * inside ratchet, the others still finish, and its error fails the job after them.
    */
   private async runSiblings(next: Continuation): Promise<Continuation | null> {
     const { snapshot } = next;
