@@ -14,8 +14,8 @@ RUN npm run build && npm prune --omit=dev --ignore-scripts
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
-# The memory settings of the npm start scripts (libs/config/src/memory-profile.ts), the API's;
-# docker-compose.yml gives the worker its larger young generation on its command line.
+# The memory and V8 thread settings of the npm start scripts (libs/config/src/memory-profile.ts),
+# the API's; docker-compose.yml gives the worker its larger young generation on its command line.
 ENV NODE_OPTIONS="--max-semi-space-size=2 --v8-pool-size=1" MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 MALLOC_MMAP_THRESHOLD_=81920
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
