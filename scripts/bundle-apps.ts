@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { build } from 'esbuild';
-import { STARTUP_COMPILER_FLAGS } from '../libs/config/src/memory-profile';
+import { STARTUP_V8_FLAGS } from '../libs/config/src/memory-profile';
 import { BUNDLE_OPTIONS } from './bundle-options';
 
 // `npm run build`, after tsc: bundles each app's compiled entry point into one CommonJS file,
@@ -40,7 +40,7 @@ async function bundleApp(app: (typeof APPS)[number]): Promise<void> {
     external: [...(BUNDLE_OPTIONS.external ?? []), ...(NEVER_LOADED[app] ?? [])],
     // Start-up runs in V8's interpreter only, until runMain turns the compilers back on.
     banner: {
-      js: `require('node:v8').setFlagsFromString('${STARTUP_COMPILER_FLAGS}');${BUNDLE_OPTIONS.banner?.js ?? ''}`,
+      js: `require('node:v8').setFlagsFromString('${STARTUP_V8_FLAGS}');${BUNDLE_OPTIONS.banner?.js ?? ''}`,
     },
     // Stack traces map back to the TypeScript sources through the source map
     // (`node --enable-source-maps`).

@@ -3,7 +3,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
-import { STARTUP_COMPILER_FLAGS } from '../libs/config/src/memory-profile';
+import {
+  SEMI_SPACE_MB,
+  STARTUP_V8_FLAGS,
+  STEPS_NODE_MEMORY_ARGS,
+} from '../libs/config/src/memory-profile';
 import { BUNDLE_OPTIONS } from '../scripts/bundle-options';
 import { replaceOnce, sourcePatches, type SourcePatch } from '../scripts/source-patch-plugin';
 import { serverUrl } from './support/database';
@@ -298,7 +302,7 @@ describe('bundled entry points', () => {
     ]);
     try {
       await waitForOutput(worker, 'processing jobs');
-      // Nothing was optimised while it started (memory-profile.ts, STARTUP_COMPILER_FLAGS).
+      // Nothing was optimised while it started (memory-profile.ts, STARTUP_V8_FLAGS).
       const startUp = worker.output().split('processing jobs')[0];
       expect(startUp).not.toMatch(/compiling method|completed optimizing/);
       // Twenty responses: enough for V8 to find something hot once the compilers are back.
@@ -332,36 +336,51 @@ describe('bundled entry points', () => {
     expect(files.filter((file) => /[\\/]@nestjs[\\/]|[\\/]express[\\/]/.test(file))).toEqual([]);
   });
 
-  it("each entry point turns V8's compilers off as its first statement, and runMain turns them back on", () => {
+  it("each entry point sets V8's start-up flags as its first statement, and runMain sets them back", () => {
     for (const app of ['api', 'worker', 'all', 'dev']) {
       const source = readFileSync(path.join(repoRoot, 'dist', 'apps', app, 'main.js'), 'utf8');
       expect(
-        source.startsWith(`require('node:v8').setFlagsFromString('${STARTUP_COMPILER_FLAGS}');`),
+        source.startsWith(`require('node:v8').setFlagsFromString('${STARTUP_V8_FLAGS}');`),
       ).toBe(true);
     }
-    // The same flags and the same call back, in a process of their own: a hot function is not
-    // optimised while they are set, and is once resumeCompilers has run.
+    // The same flags and the same call back, in a process of their own, with the worker's young
+    // generation: while they are set, a hot function is not optimised and objects that survive
+    // do not grow the young generation; once resumeAfterStartup has run, both happen.
     const profile = path.join(repoRoot, 'dist', 'libs', 'config', 'src', 'memory-profile.js');
     const probe = `
-      const { setFlagsFromString } = require('node:v8');
-      const { STARTUP_COMPILER_FLAGS, resumeCompilers } = require(${JSON.stringify(profile)});
-      setFlagsFromString(STARTUP_COMPILER_FLAGS);
+      const { getHeapSpaceStatistics, setFlagsFromString } = require('node:v8');
+      const { STARTUP_V8_FLAGS, resumeAfterStartup } = require(${JSON.stringify(profile)});
+      setFlagsFromString(STARTUP_V8_FLAGS);
+      const youngMb = () =>
+        getHeapSpaceStatistics().find((space) => space.space_name === 'new_space').space_size / 2 ** 20;
       function hot(x) { return (x * 31) ^ (x >>> 3); }
+      function survive(kept) {
+        for (let i = 0; i < 300000; i++) kept.push({ i, text: 'item ' + i });
+        return kept;
+      }
       let sum = 0;
       for (let i = 0; i < 3e6; i++) sum += hot(i);
+      survive([]);
+      console.log('young during start-up ' + youngMb());
       console.log('resumed', sum > 0);
-      resumeCompilers();
+      resumeAfterStartup();
       for (let i = 0; i < 3e6; i++) sum += hot(i);
+      survive([]);
+      console.log('young after start-up ' + youngMb());
       console.log('done', sum > 0);
     `;
-    const run = spawnSync(process.execPath, ['--trace-opt', '-e', probe], {
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const run = spawnSync(
+      process.execPath,
+      [...STEPS_NODE_MEMORY_ARGS, '--trace-opt', '-e', probe],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
     expect(run.status).toBe(0);
     const [before, after] = run.stdout.split('resumed true');
     expect(before).not.toMatch(/completed optimizing .*JSFunction hot/);
     expect(after).toMatch(/completed optimizing .*JSFunction hot/);
+    // Two halves of 1 MB, V8's first size, then the setting's largest.
+    expect(before).toMatch(/^young during start-up 2$/m);
+    expect(after).toMatch(new RegExp(`^young after start-up ${2 * SEMI_SPACE_MB.steps}$`, 'm'));
   });
 
   it.each(['api', 'worker', 'all', 'dev'])(

@@ -14,11 +14,12 @@ import { runInNewContext } from 'node:vm';
  * about 80 KB per step they run, and under load most of it is still in flight when the young
  * generation fills. Its half size trades scavenges against resident memory: at 2 MB a burst of
  * 2,000 fan-out responses made 620 scavenges per 12,000 steps (1.4 s of the worker's time), at
- * 4 MB 287 (0.65 s) for 6 MB more at the peak (docs/memory.md). The API allocates less per
- * request, and its peak is the nearer to the 150 MB target (135 MB in that burst, with all
- * 2,000 requests arriving at once), so it keeps 2 MB.
+ * 4 MB 287 (0.65 s), at 8 MB 140 (0.48 s), for 6 and then about 14 MB more at the burst's peak
+ * (docs/memory.md). Start-up does not grow it (STARTUP_V8_FLAGS), so an idle process does not
+ * pay for it. The API allocates less per request, and its peak is the nearer to the 150 MB
+ * target (135 MB in that burst, with all 2,000 requests arriving at once), so it keeps 2 MB.
  */
-export const SEMI_SPACE_MB = { api: 2, steps: 4 } as const;
+export const SEMI_SPACE_MB = { api: 2, steps: 8 } as const;
 
 /**
  * One V8 helper thread rather than Node's default four. They run the collector's parallel and
@@ -81,16 +82,31 @@ export function useBaselineWasm(): void {
  * code once (module bodies, Nest's scan of its modules), yet V8 optimises what loops there: its
  * optimising compiler ran 18 times in the API's start-up, which brings about 3.6 MB of node's
  * binary (the compiler's own code) into the process's resident memory, and the baseline
- * compiler's code for start-up's functions is 1.5 MB more. A bundled entry point sets these as
- * its first statement (scripts/bundle-apps.ts); `resumeCompilers` sets them back once the
- * process has started, so what runs under load is compiled as before (docs/memory.md,
- * "Start-up in the interpreter").
+ * compiler's code for start-up's functions is 1.5 MB more (docs/memory.md, "Start-up in the
+ * interpreter").
  */
-export const STARTUP_COMPILER_FLAGS = '--no-opt --no-sparkplug';
+const STARTUP_COMPILER_FLAGS = '--no-opt --no-sparkplug';
 
-/** Turns V8's baseline and optimising compilers back on (see STARTUP_COMPILER_FLAGS). */
-export function resumeCompilers(): void {
-  setFlagsFromString('--opt --sparkplug');
+/**
+ * The young generation held at its first size (1 MB a half) while a process starts. V8 doubles
+ * it, up to the `--max-semi-space-size` above, whenever more than its size has survived
+ * scavenges since it last grew; start-up keeps nearly all it allocates (every module it loads),
+ * so it grew the young generation to its largest before the process had served anything, and
+ * an idle process kept those pages resident until V8's memory reducer ran, 8 to 20 s later
+ * (docs/memory.md, "The young generation at start-up"). Held so, it grows under load instead.
+ */
+const STARTUP_YOUNG_GENERATION_FLAGS = '--semi-space-growth-factor=1';
+
+/**
+ * V8 flags that a bundled entry point sets as its first statement (scripts/bundle-apps.ts),
+ * before it loads any module: the two above. `resumeAfterStartup` sets them back once the
+ * process has started, so what runs under load is compiled, and collected, as before.
+ */
+export const STARTUP_V8_FLAGS = `${STARTUP_COMPILER_FLAGS} ${STARTUP_YOUNG_GENERATION_FLAGS}`;
+
+/** Undoes STARTUP_V8_FLAGS: V8's compilers back on, and its young generation free to grow. */
+export function resumeAfterStartup(): void {
+  setFlagsFromString('--opt --sparkplug --semi-space-growth-factor=2');
 }
 
 /**

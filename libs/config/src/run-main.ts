@@ -1,7 +1,7 @@
 import {
   collectStartupGarbage,
   limitHeapGrowth,
-  resumeCompilers,
+  resumeAfterStartup,
   useBaselineWasm,
 } from './memory-profile';
 import { ConfigError } from './ratchet-config';
@@ -27,8 +27,8 @@ export function runMain(name: string, main: () => Promise<string | void>): void 
   limitHeapGrowth();
   main().then(
     (line) => {
-      resumeCompilers();
       collectStartupGarbage();
+      resumeAfterStartup();
       if (line) process.stdout.write(`ratchet ${name}: ${line}\n`);
     },
     (error: unknown) => {
