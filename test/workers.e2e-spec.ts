@@ -101,12 +101,14 @@ it("runs a busy worker's quick siblings one after another in its own slot, with 
 
 it("records a busy worker's siblings run one after another with the next model call, in one statement", async () => {
   const client = ratchet.client(await ratchet.newKey());
-  // Six calls of 8 ms in one slot: the last ends some 40 ms after the first, and each within
-  // 20 ms of its own start.
-  const call = '/call sleep {"ms":8}';
+  // Four calls of 10 ms in one slot: the last ends some 30 ms after the first (past a hold of
+  // 20 ms counted from the first outcome), each within 20 ms of its own start, and the last
+  // starts some 30 ms after the round, well within the 50 ms a kept sibling waits for a slot
+  // before it goes to the queue.
+  const call = '/call sleep {"ms":10}';
   const response = await client.responses.create({
     model: 'mock',
-    input: Array(6).fill(call).join('\n'),
+    input: Array(4).fill(call).join('\n'),
     tools: [{ type: 'function', name: 'sleep', parameters: null, strict: null }],
   });
   expect(response.status).toBe('completed');
@@ -126,15 +128,15 @@ it("records a busy worker's siblings run one after another with the next model c
       [response.id],
     );
     // The worker ran them all, one after another, and held each outcome until the last: the
-    // statement that claimed the next model call wrote all six.
-    expect(rows).toEqual(Array(6).fill({ inline: true, recorded_with_next: true }));
+    // statement that claimed the next model call wrote all four.
+    expect(rows).toEqual(Array(4).fill({ inline: true, recorded_with_next: true }));
     const slept = await db.query<{ spread_ms: number }>(
       `SELECT (extract(epoch FROM max(completed_at) - min(started_at)) * 1000)::float8 AS spread_ms
          FROM steps WHERE response_id = $1 AND kind = 'tool_call'`,
       [response.id],
     );
     // They ran one after another, not at once.
-    expect(slept.rows[0].spread_ms).toBeGreaterThan(6 * 8);
+    expect(slept.rows[0].spread_ms).toBeGreaterThan(4 * 10);
   } finally {
     await db.end();
   }
