@@ -38,7 +38,8 @@ async function bundleApp(app: (typeof APPS)[number]): Promise<void> {
     outfile,
     ...BUNDLE_OPTIONS,
     external: [...(BUNDLE_OPTIONS.external ?? []), ...(NEVER_LOADED[app] ?? [])],
-    // Start-up runs in V8's interpreter only, until runMain turns the compilers back on.
+    // Start-up runs in V8's interpreter only, with the young generation at its first size,
+    // until runMain sets both back (memory-profile.ts, STARTUP_V8_FLAGS).
     banner: {
       js: `require('node:v8').setFlagsFromString('${STARTUP_V8_FLAGS}');${BUNDLE_OPTIONS.banner?.js ?? ''}`,
     },
