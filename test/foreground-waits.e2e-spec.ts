@@ -85,6 +85,36 @@ it('wakes a request whose terminal notice was lost, within about a second', asyn
   }
 });
 
+it('ends the wait of a request whose response no longer exists, with a 503', async () => {
+  const db = new Client({ connectionString: ratchet.database.url });
+  await db.connect();
+  try {
+    const waiting = create('/sleep 6000\nGone soon.');
+    // Deleted while it runs; a Postgres that crashed before a relaxed commit reached the disk
+    // (libs/store/src/relaxed-commit.sql.ts) would lose it the same way.
+    let id: string | undefined;
+    const deadline = Date.now() + 10_000;
+    while (!id && Date.now() < deadline) {
+      const { rows } = await db.query<{ id: string }>(
+        `SELECT id FROM responses r WHERE status = 'in_progress' AND ${inputHolds("'%Gone soon.%'")}`,
+      );
+      id = rows[0]?.id;
+      if (!id) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(id).toBeDefined();
+    const deletedAt = Date.now();
+    await db.query('DELETE FROM responses WHERE id = $1', [id]);
+    const answer = await waiting;
+    expect(Date.now() - deletedAt).toBeLessThan(3000);
+    expect(answer.status).toBe(503);
+    const body = (await answer.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('response_gone');
+    expect(body.error.message).toContain(id);
+  } finally {
+    await db.end();
+  }
+});
+
 /** Counts every connection the API's one Postgres pool hands out, whatever the query. */
 function countApiCheckouts(): { count: number; stop(): void } {
   const pool = ratchet.api.get(Sql).pool;

@@ -20,6 +20,8 @@ export interface TestRatchet {
   url: string;
   /** The API app, to reach its providers. */
   api: INestApplication;
+  /** The in-process worker apps, to reach theirs. */
+  workers: INestApplicationContext[];
   database: TestDatabase;
   adminKey: string;
   env: Record<string, string>;
@@ -73,6 +75,7 @@ export async function startRatchet(
   return {
     url,
     api,
+    workers,
     database,
     adminKey,
     env,

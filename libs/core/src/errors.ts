@@ -39,6 +39,18 @@ export class RatchetError extends Error {
     return new RatchetError('not_found', `Response with id '${id}' not found.`, { param });
   }
 
+  /**
+   * A response that stopped existing while a request waited for it to end: deleted, or lost
+   * when Postgres crashed before its record reached the disk. Whatever it did is gone with it.
+   */
+  static responseGone(id: string): RatchetError {
+    return new RatchetError(
+      'unavailable',
+      `Response '${id}' no longer exists: it was deleted, or lost when the database restarted, while this request waited for it. Send the request again.`,
+      { code: 'response_gone' },
+    );
+  }
+
   /** A `previous_response_id` that names no response the caller may continue. */
   static previousResponseNotFound(id: string): RatchetError {
     return new RatchetError('not_found', `Previous response with id '${id}' not found.`, {

@@ -22,6 +22,7 @@ import { CONVERSATIONS_SQL } from './conversations.sql';
 import { encodeEvents, NUMBERED_EVENTS } from './events.repository';
 import { inputItemOf, storedInputItem } from './input-items.sql';
 import { topScopeId, topScopeIdOf } from './scope-id';
+import { RELAXED_COLUMN, RELAXED_COMMIT } from './relaxed-commit.sql';
 import { outputOf, setOutput } from './stored-output.sql';
 import { afterEndCtes, ENDED_COLUMNS } from './response-end.sql';
 import { batchStatement, jsonParam, oneValues, Sql, statement } from './sql';
@@ -48,6 +49,11 @@ export interface NewResponse {
   events?: (record: ResponseRecord) => readonly UnsequencedEvent[];
   /** The W3C trace context the response's work joins (see libs/telemetry). */
   traceparent?: string | null;
+  /**
+   * Recorded without waiting for the disk: its client hears of it only once it has ended, in
+   * a synchronous commit (relaxed-commit.sql.ts). Only `create` honours it.
+   */
+  relaxed?: boolean;
 }
 
 export interface InputItemsPage {
@@ -91,7 +97,7 @@ const SQL = {
      background boolean, stream boolean, store boolean, metadata jsonb, deadline_at timestamptz,
      created_at timestamptz, idempotency_key text, request_hash text, events json, items json,
      scope_id text, instructions text, context jsonb, tools jsonb, conversation_id text,
-     traceparent text`,
+     traceparent text, relaxed boolean`,
     (ops) => `WITH ${ops},
      r AS (
        INSERT INTO responses (id, owner_id, model, request, previous_response_id, background,
@@ -116,8 +122,9 @@ const SQL = {
               AS x(position int, item_id text, item jsonb)),
      scope AS (
        INSERT INTO scopes (id, response_id, depth, model, instructions, input, tools)
-       SELECT scope_id, id, 0, model, instructions, context, tools FROM op)
-     SELECT o FROM op`,
+       SELECT scope_id, id, 0, model, instructions, context, tools FROM op),
+     ${RELAXED_COMMIT}
+     SELECT o, ${RELAXED_COLUMN} FROM op`,
   ),
   byIdempotencyKey: statement(
     'response-by-idempotency-key',
@@ -129,10 +136,12 @@ const SQL = {
     `UPDATE responses SET idempotency_key = NULL WHERE id = $1`,
   ),
   // Of these responses, the ones that have ended (waiting requests check them in one go).
+  // Of the responses asked for, those that ended, and those that no longer exist (id null).
   ended: statement(
     'ended-responses',
-    `SELECT ${recordColumns()} FROM responses r
-      WHERE r.id = ANY($1::text[]) AND r.status IN ('completed', 'failed', 'cancelled', 'incomplete')`,
+    `SELECT w.id AS waited, ${recordColumns()}
+       FROM unnest($1::text[]) AS w(id) LEFT JOIN responses r ON r.id = w.id
+      WHERE r.id IS NULL OR r.status IN ('completed', 'failed', 'cancelled', 'incomplete')`,
   ),
   find: statement(
     'find-response',
@@ -216,7 +225,8 @@ export async function insertResponse(
   client: PoolClient,
   response: NewResponse,
 ): Promise<ResponseRecord> {
-  const { record, op } = createOperation(response);
+  // Never relaxed: the transaction may write what others act on at once (a conversation's hold).
+  const { record, op } = createOperation({ ...response, relaxed: false });
   await client.query({ ...SQL.create.one, values: oneValues(SQL.create, op) });
   return record;
 }
@@ -274,6 +284,7 @@ function createOperation(response: NewResponse): {
     tools: response.tools,
     conversation_id: conversationIdOf(request),
     traceparent: response.traceparent ?? null,
+    relaxed: response.relaxed ?? false,
   };
   return { record, op };
 }
@@ -340,9 +351,19 @@ export class ResponsesRepository {
   }
 
   /** Of the responses `ids`, those that have ended. */
-  async findEnded(ids: readonly string[]): Promise<ResponseRecord[]> {
-    if (ids.length === 0) return [];
-    return (await this.sql.query<RecordRow>(SQL.ended, [ids])).map(toRecord);
+  /**
+   * Of these responses, the ones that have ended, and the ids of those that no longer exist
+   * (deleted, or lost with a relaxed commit when Postgres crashed).
+   */
+  async findEnded(ids: readonly string[]): Promise<{ ended: ResponseRecord[]; missing: string[] }> {
+    const found = { ended: [] as ResponseRecord[], missing: [] as string[] };
+    if (ids.length === 0) return found;
+    const rows = await this.sql.query<RecordRow & { waited: string }>(SQL.ended, [ids]);
+    for (const row of rows) {
+      if (row.id === null) found.missing.push(row.waited);
+      else found.ended.push(toRecord(row));
+    }
+    return found;
   }
 
   async findById(id: string): Promise<ResponseRecord | null> {

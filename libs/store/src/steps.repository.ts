@@ -189,6 +189,7 @@ interface RoundOp {
   end_error?: unknown;
   incomplete_details?: unknown;
   more?: unknown[];
+  relaxed?: boolean;
 }
 
 function roundOp(round: NewRound, budget: AppendBudget, claim: InlineClaim | null): RoundOp {
@@ -231,6 +232,8 @@ function roundOp(round: NewRound, budget: AppendBudget, claim: InlineClaim | nul
     lease_ms: claim?.leaseMs ?? 0,
     per_scope: outright ? null : (budget.dispatchLimits?.perScope ?? null),
     per_response: outright ? null : (budget.dispatchLimits?.perResponse ?? null),
+    // A model call claimed to run next: nothing outside Postgres acts on this commit.
+    relaxed: outright && round.steps.every((step) => step.kind === 'model_call'),
   };
 }
 

@@ -1,6 +1,7 @@
 import { afterEndCtes, ENDED_COLUMNS } from './response-end.sql';
 import { LOG_DUE, recordColumns } from './responses.repository';
 import { setOutput } from './stored-output.sql';
+import { RELAXED_COLUMN, RELAXED_COMMIT } from './relaxed-commit.sql';
 import { batchStatement, statement, type BatchStatement } from './sql';
 import { leaseHeldBy } from './step-lease';
 import { setUsage, setUsageSum, usageColumnsOf, usageValues } from './usage-sql';
@@ -41,13 +42,14 @@ const STEPS_OF_SCOPE = (responseId: string, scopeId: string, written?: string): 
  * and how the response ends (end_status, output, stored_output as compactOutput made it,
  * end_error, incomplete_details). With the
  * concurrency limits (per_scope, per_response), a round recorded unclaimed is recorded
- * dispatched too when it surely fits them (see appendCtes).
+ * dispatched too when it surely fits them (see appendCtes). `relaxed`: its commit need not
+ * wait for the disk (relaxed-commit.sql.ts).
  */
 const OP_COLUMNS = `response_id text, scope_id text, round int, n int,
   steps json, max_steps int, max_tool_calls int, tool_calls int, owner text, lease_ms int,
   step_id text, attempt int, outcome_status text, result jsonb, error jsonb, usage jsonb,
   end_status text, output jsonb, stored_output jsonb, end_error jsonb, incomplete_details jsonb,
-  per_scope int, per_response int, more json`;
+  per_scope int, per_response int, more json, relaxed boolean`;
 
 /** A step to claim: by whom, for how long. */
 const CLAIM_COLUMNS = `response_id text, step_id text, owner text, lease_ms int`;
@@ -161,6 +163,8 @@ const NOT_IN_ROUND = `s.id NOT IN (SELECT step_id FROM outcome WHERE outcome.o =
  * are recorded pending like the rest, and the caller dispatches as before
  * (StepsRepository.dispatch). A round given no limits has its 'running' step recorded claimed
  * outright: the one step of its round, it takes the slot of the step that led to it.
+ *
+ * Last, `relax`: whether the commit waits for the disk (relaxed-commit.sql.ts).
  */
 function appendCtes(
   precondition: string,
@@ -239,7 +243,8 @@ function appendCtes(
           SET open_steps = (SELECT count(*) FROM ins
                              WHERE ins.scope_id = op.scope_id AND status <> 'failed')
          FROM op
-        WHERE sc.id = op.scope_id AND EXISTS (SELECT 1 FROM ins WHERE ins.scope_id = op.scope_id))`;
+        WHERE sc.id = op.scope_id AND EXISTS (SELECT 1 FROM ins WHERE ins.scope_id = op.scope_id)),
+     ${RELAXED_COMMIT}`;
 }
 
 /**
@@ -266,7 +271,7 @@ function endCtes(used: string): string {
 }
 
 /** Per operation: whether its response was live, whether its round fit, the steps recorded. */
-const APPEND_RESULT = `SELECT op.o,
+const APPEND_RESULT = `SELECT op.o, ${RELAXED_COLUMN},
        EXISTS (SELECT 1 FROM lock WHERE lock.o = op.o) AS live,
        EXISTS (SELECT 1 FROM fits WHERE fits.o = op.o) AS fits,
        EXISTS (SELECT 1 FROM dispatchable d WHERE d.o = op.o) AS dispatched,

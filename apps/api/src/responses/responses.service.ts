@@ -176,6 +176,8 @@ export class ResponsesService {
       };
     };
     const conversationId = conversationIdOf(request);
+    // A foreground caller hears of its response only once it has ended.
+    const waits = !request.background && !request.stream;
     // Scopes of an adopted tree (approvals answered) whose round the answers completed.
     let resume: string[] = [];
     const record =
@@ -189,9 +191,10 @@ export class ResponsesService {
         : conversationId !== null
           ? this.createInConversation(conversationId, principal, response)
           : this.previousContext(request, principal, heldConversation).then((previous) =>
-              this.responses.create(response(previous)),
+              // Its client hears of it only once it has ended, in a commit that waits for
+              // the disk: this one need not (relaxed-commit.sql.ts in libs/store).
+              this.responses.create({ ...response(previous), relaxed: waits }),
             );
-    const waits = !request.background && !request.stream;
     // A foreground caller listens before the work is queued, so no notice can slip past.
     const watching = waits ? this.waits.watch(id) : null;
     let created: ResponseRecord;

@@ -150,14 +150,23 @@ export class TerminalWaits implements OnModuleDestroy {
     }
   }
 
-  /** One query for every response waited for: those that ended wake their waiters. */
+  /**
+   * One query for every response waited for: those that ended wake their waiters, and those
+   * that no longer exist (deleted meanwhile, or lost when Postgres crashed before a relaxed
+   * commit reached the disk) end their waits with an error.
+   */
   private async check(): Promise<void> {
     if (this.checking || this.waiters.size === 0) return;
     this.checking = true;
     try {
-      const ended = await this.responses.findEnded([...this.waiters.keys()]);
+      const { ended, missing } = await this.responses.findEnded([...this.waiters.keys()]);
       for (const record of ended) {
         for (const waiter of [...(this.waiters.get(record.id) ?? [])]) waiter.resolve(record);
+      }
+      for (const id of missing) {
+        for (const waiter of [...(this.waiters.get(id) ?? [])]) {
+          waiter.reject(RatchetError.responseGone(id));
+        }
       }
     } catch {
       // Postgres away: the next check, or the notice, will do.
