@@ -54,6 +54,20 @@ it('keeps 150 waiting requests at about one query a second in all', async () => 
   expect(calls.findEnded).toBeLessThanOrEqual(Math.ceil(seconds) + 1);
 });
 
+/** The id of the response in progress whose input holds `text`, once there is one. */
+async function runningWith(db: Client, text: string): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const { rows } = await db.query<{ id: string }>(
+      `SELECT id FROM responses r WHERE status = 'in_progress' AND ${inputHolds('$1')}`,
+      [`%${text}%`],
+    );
+    if (rows[0]) return rows[0].id;
+    if (Date.now() > deadline) throw new Error(`no response in progress with '${text}'`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 it('wakes a request whose terminal notice was lost, within about a second', async () => {
   const db = new Client({ connectionString: ratchet.database.url });
   await db.connect();
@@ -61,16 +75,7 @@ it('wakes a request whose terminal notice was lost, within about a second', asyn
     const waiting = create('/sleep 6000\nNever mind.');
     // The response runs (its model call sleeps); end it behind the workers' backs, as a
     // worker that died after writing the end but before publishing it would leave it.
-    let id: string | undefined;
-    const deadline = Date.now() + 10_000;
-    while (!id && Date.now() < deadline) {
-      const { rows } = await db.query<{ id: string }>(
-        `SELECT id FROM responses r WHERE status = 'in_progress' AND ${inputHolds("'%Never mind.%'")}`,
-      );
-      id = rows[0]?.id;
-      if (!id) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    expect(id).toBeDefined();
+    const id = await runningWith(db, 'Never mind.');
     const endedAt = Date.now();
     await db.query(
       `UPDATE responses SET status = 'failed', completed_at = now(),
@@ -92,16 +97,7 @@ it('ends the wait of a request whose response no longer exists, with a 503', asy
     const waiting = create('/sleep 6000\nGone soon.');
     // Deleted while it runs; a Postgres that crashed before a relaxed commit reached the disk
     // (libs/store/src/relaxed-commit.sql.ts) would lose it the same way.
-    let id: string | undefined;
-    const deadline = Date.now() + 10_000;
-    while (!id && Date.now() < deadline) {
-      const { rows } = await db.query<{ id: string }>(
-        `SELECT id FROM responses r WHERE status = 'in_progress' AND ${inputHolds("'%Gone soon.%'")}`,
-      );
-      id = rows[0]?.id;
-      if (!id) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    expect(id).toBeDefined();
+    const id = await runningWith(db, 'Gone soon.');
     const deletedAt = Date.now();
     await db.query('DELETE FROM responses WHERE id = $1', [id]);
     const answer = await waiting;
