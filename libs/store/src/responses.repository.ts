@@ -135,8 +135,8 @@ const SQL = {
     'forget-idempotency-key',
     `UPDATE responses SET idempotency_key = NULL WHERE id = $1`,
   ),
-  // Of these responses, the ones that have ended (waiting requests check them in one go).
-  // Of the responses asked for, those that ended, and those that no longer exist (id null).
+  // Of the responses asked for (waiting requests check them in one go), those that ended,
+  // and those that no longer exist (r.id null).
   ended: statement(
     'ended-responses',
     `SELECT w.id AS waited, ${recordColumns()}
@@ -350,7 +350,6 @@ export class ResponsesRepository {
     return row ? toRecord(row) : null;
   }
 
-  /** Of the responses `ids`, those that have ended. */
   /**
    * Of these responses, the ones that have ended, and the ids of those that no longer exist
    * (deleted, or lost with a relaxed commit when Postgres crashed).

@@ -191,8 +191,8 @@ export class ResponsesService {
         : conversationId !== null
           ? this.createInConversation(conversationId, principal, response)
           : this.previousContext(request, principal, heldConversation).then((previous) =>
-              // Its client hears of it only once it has ended, in a commit that waits for
-              // the disk: this one need not (relaxed-commit.sql.ts in libs/store).
+              // Heard of only at its end, whose commit waits for the disk: this one need not
+              // (relaxed-commit.sql.ts in libs/store).
               this.responses.create({ ...response(previous), relaxed: waits }),
             );
     // A foreground caller listens before the work is queued, so no notice can slip past.
