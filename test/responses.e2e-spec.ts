@@ -252,6 +252,16 @@ describe('GET /v1/responses/{id}', () => {
     expect(retrieved.usage).toEqual(created.usage);
   });
 
+  it('answers without an ETag: no hash of each answer that no client revalidates with', async () => {
+    const created = await client.responses
+      .create({ model: 'mock', input: 'untagged' })
+      .withResponse();
+    expect(created.response.headers.get('etag')).toBeNull();
+    const retrieved = await client.responses.retrieve(created.data.id).withResponse();
+    expect(retrieved.data.id).toBe(created.data.id);
+    expect(retrieved.response.headers.get('etag')).toBeNull();
+  });
+
   it("answers 404 for an unknown id, in OpenAI's words", async () => {
     const error = await client.responses.retrieve('resp_doesnotexist').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
