@@ -392,6 +392,8 @@ it('records a round dispatched only when it surely fits the concurrency limits',
     newResponse(),
   ]);
   await startAll([fits, tooManyInScope, tooManyInResponse]);
+  const explained = { name: 'append-round-batch' } as NonNullable<typeof explain>;
+  explain = explained;
   // The first model calls are still running: each counts against its response's limit.
   const recorded = await Promise.all([
     steps.appendRound(toolRound(fits, 3), {
@@ -411,6 +413,13 @@ it('records a round dispatched only when it surely fits the concurrency limits',
   expect((await dispatchedAt(fits)).every((at) => at instanceof Date)).toBe(true);
   expect(await dispatchedAt(tooManyInScope)).toEqual([null, null, null]);
   expect(await dispatchedAt(tooManyInResponse)).toEqual([null, null, null]);
+  // Each operation reads its response's steps twice: to see that its round is not recorded
+  // already, and for the counts the limits are checked against, all three in one pass (they
+  // once took three, one of them run twice over by the join that used it).
+  const stepReads = planNodes(explained.plan!)
+    .filter((node) => node['Relation Name'] === 'steps' && node['Node Type'] !== 'ModifyTable')
+    .reduce((sum, node) => sum + node['Actual Loops'], 0);
+  expect(stepReads).toBe(2 * recorded.length);
   // Without limits, nothing is recorded dispatched.
   const [plain] = await Promise.all([newResponse()]);
   await startAll([plain]);

@@ -170,6 +170,7 @@ function appendCtes(
   precondition: string,
   notRecordedHere = 's.id IS DISTINCT FROM op.step_id',
 ): string {
+  const inFlight = `s.status IN ('pending', 'running') AND s.kind <> 'agent_call' AND ${notRecordedHere}`;
   return `spent AS (
        UPDATE responses r
           SET step_count = r.step_count + op.n,
@@ -207,12 +208,14 @@ function appendCtes(
          FROM spent JOIN op USING (o),
               LATERAL (SELECT count(*) AS n FROM json_to_recordset(op.steps) AS x(kind text, status text)
                         WHERE x.status IN ('pending', 'running') AND x.kind <> 'agent_call') new,
-              LATERAL (SELECT count(*) AS total, count(*) FILTER (WHERE s.scope_id = op.scope_id) AS here
+              -- The response's steps, read once for all three counts.
+              LATERAL (SELECT count(*) AS every,
+                              count(*) FILTER (WHERE ${inFlight}) AS total,
+                              count(*) FILTER (WHERE ${inFlight} AND s.scope_id = op.scope_id) AS here
                          FROM steps s
-                        WHERE s.response_id = op.response_id AND s.status IN ('pending', 'running')
-                          AND s.kind <> 'agent_call' AND ${notRecordedHere}) open
+                        WHERE s.response_id = op.response_id) open
         WHERE op.per_scope IS NOT NULL AND op.per_response IS NOT NULL
-          AND spent.steps_before = (SELECT count(*) FROM steps s WHERE s.response_id = op.response_id)
+          AND spent.steps_before = open.every
           AND open.total + new.n <= op.per_response AND open.here + new.n <= op.per_scope),
      ins AS (
        INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, call_id, name,
