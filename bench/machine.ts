@@ -45,17 +45,23 @@ async function redisVersion(url: string): Promise<string> {
   }
 }
 
-/** Removes every key under the run's prefix, so repeated runs leave Redis as they found it. */
+/**
+ * Removes every key under the run's prefix, so repeated runs leave Redis as they found it: the
+ * bench's own (`<prefix>:...`) and ratchet's queue keys, whose prefix is a Redis Cluster hash tag
+ * (`{<prefix>}:...`, or `{<prefix>:<part>}:...` for a workload's own; queueKeyPrefix).
+ */
 export async function deleteRedisKeys(url: string, prefix: string): Promise<number> {
   const redis = new Redis(url, { maxRetriesPerRequest: 1 });
   let deleted = 0;
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) deleted += await redis.unlink(...keys);
-    } while (cursor !== '0');
+    for (const pattern of [`${prefix}:*`, `{${prefix}}*`, `{${prefix}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) deleted += await redis.unlink(...keys);
+      } while (cursor !== '0');
+    }
   } finally {
     redis.disconnect();
   }
