@@ -12,6 +12,7 @@ import {
   type ServiceProcess,
 } from './support/processes';
 import { REDIS_URL } from './support/ratchet';
+import { testRedisPrefix } from './support/redis-prefix';
 
 // docker-compose.yml and the Dockerfile, run as compose would run them, without Docker: each
 // ratchet service's command, with the environment compose gives it (the image's ENV, the
@@ -98,7 +99,7 @@ function environmentOf(name: string, ports: Record<string, number> = {}): Record
   expect(env.REDIS_URL).toBe('redis://redis:6379');
   env.DATABASE_URL = database.url;
   env.REDIS_URL = REDIS_URL;
-  env.RATCHET_REDIS_PREFIX = `ratchet-test:compose:${database.name}`;
+  env.RATCHET_REDIS_PREFIX = testRedisPrefix('compose');
   if (env.RATCHET_CONFIG) env.RATCHET_CONFIG = hostPath(service, env.RATCHET_CONFIG);
   for (const [key, port] of Object.entries(ports)) env[key] = String(port);
   return env;

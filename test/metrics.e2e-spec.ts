@@ -13,6 +13,7 @@ import {
 } from './support/processes';
 import { parseExposition, type Scrape } from './support/prometheus';
 import { REDIS_URL, startRatchet, writeConfig, type TestRatchet } from './support/ratchet';
+import { testRedisPrefix } from './support/redis-prefix';
 
 // Prometheus metrics end to end: responses with a model, an http tool and a sub-agent run
 // against a real ratchet, and /metrics shows what they did with the right labels; with the
@@ -259,7 +260,7 @@ describe('with the api and a worker as separate processes', () => {
     const env = {
       DATABASE_URL: database.url,
       REDIS_URL,
-      RATCHET_REDIS_PREFIX: `ratchet-test:metrics:${randomBytes(4).toString('hex')}`,
+      RATCHET_REDIS_PREFIX: testRedisPrefix('metrics'),
       LOG_LEVEL: 'warn',
       PORT: String(port),
       RATCHET_ADMIN_KEY: adminKey,

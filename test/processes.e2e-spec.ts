@@ -12,6 +12,7 @@ import {
   type ServiceProcess,
 } from './support/processes';
 import { REDIS_URL, writeConfig } from './support/ratchet';
+import { testRedisPrefix } from './support/redis-prefix';
 
 // The deployment contract: `start:api` and `start:worker` as separate processes configured
 // only through DATABASE_URL, REDIS_URL, PORT, RATCHET_CONFIG and RATCHET_ADMIN_KEY; the
@@ -35,7 +36,7 @@ function baseEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
     DATABASE_URL: database.url,
     REDIS_URL,
-    RATCHET_REDIS_PREFIX: `ratchet-test:processes:${randomBytes(4).toString('hex')}`,
+    RATCHET_REDIS_PREFIX: testRedisPrefix('processes'),
     LOG_LEVEL: 'warn',
     ...extra,
   };

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { AppConfig } from '@ratchet/config';
 import { ResponseBus, type ResponseNotice, type TerminalNotice } from '@ratchet/events';
 import { REDIS_URL } from './support/ratchet';
+import { testRedisPrefix } from './support/redis-prefix';
 
 // The bus over a real Redis. Its publisher pipelines what one turn of the event loop sends
 // (a batch of outcomes ends many responses at once): every notice must still arrive, each
@@ -16,7 +16,7 @@ beforeAll(() => {
   const config = AppConfig.fromEnvironment({
     DATABASE_URL: 'postgresql://unused@127.0.0.1:1/unused',
     REDIS_URL,
-    RATCHET_REDIS_PREFIX: `ratchet-test:bus:${randomBytes(4).toString('hex')}`,
+    RATCHET_REDIS_PREFIX: testRedisPrefix('bus'),
   });
   publisher = new ResponseBus(config);
   subscriber = new ResponseBus(config);

@@ -9,6 +9,7 @@ import { TestUpstream } from '../libs/providers/src/testing/upstream-server';
 import { createTestDatabase, type TestDatabase } from './support/database';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
 import { REDIS_URL, writeConfig } from './support/ratchet';
+import { testRedisPrefix } from './support/redis-prefix';
 
 // Every error that stops a step is logged at `error`, with the response, the step and the
 // attempt as structured fields of the JSON line, as a deployed worker writes it.
@@ -42,7 +43,7 @@ beforeAll(async () => {
   const env = {
     DATABASE_URL: database.url,
     REDIS_URL,
-    RATCHET_REDIS_PREFIX: `ratchet-test:step-error-logs:${randomBytes(4).toString('hex')}`,
+    RATCHET_REDIS_PREFIX: testRedisPrefix('step-error-logs'),
     RATCHET_ADMIN_KEY: `admin-${randomBytes(16).toString('hex')}`,
     PORT: '0',
     LOG_LEVEL: 'warn' as const,

@@ -12,6 +12,7 @@ import {
   type ServiceProcess,
 } from './support/processes';
 import { REDIS_URL, writeConfig } from './support/ratchet';
+import { testRedisPrefix } from './support/redis-prefix';
 
 // OpenTelemetry traces end to end, with the api and a worker as separate processes exporting
 // to an OTLP/HTTP receiver in this test: a client's traceparent on POST /v1/responses is the
@@ -64,7 +65,7 @@ it('follows a response from the client across the api, a worker, a sub-agent, to
   const env = {
     DATABASE_URL: database.url,
     REDIS_URL,
-    RATCHET_REDIS_PREFIX: `ratchet-test:tracing:${hex(4)}`,
+    RATCHET_REDIS_PREFIX: testRedisPrefix('tracing'),
     LOG_LEVEL: 'warn',
     PORT: String(port),
     RATCHET_ADMIN_KEY: adminKey,
@@ -208,7 +209,7 @@ it('exports nothing without an endpoint', async () => {
   const env = {
     DATABASE_URL: database.url,
     REDIS_URL,
-    RATCHET_REDIS_PREFIX: `ratchet-test:tracing:${hex(4)}`,
+    RATCHET_REDIS_PREFIX: testRedisPrefix('tracing'),
     LOG_LEVEL: 'warn',
     PORT: String(port),
     RATCHET_ADMIN_KEY: adminKey,
@@ -239,7 +240,7 @@ it('keeps a step that another worker runs after a crash in the trace its request
   const env = {
     DATABASE_URL: database.url,
     REDIS_URL,
-    RATCHET_REDIS_PREFIX: `ratchet-test:tracing:${hex(4)}`,
+    RATCHET_REDIS_PREFIX: testRedisPrefix('tracing'),
     LOG_LEVEL: 'warn',
     PORT: String(port),
     RATCHET_ADMIN_KEY: adminKey,
@@ -315,7 +316,7 @@ it('puts MCP calls in the trace, and MCP servers receive its traceparent', async
     const all = startProcess('dist/apps/all/main.js', {
       DATABASE_URL: database.url,
       REDIS_URL,
-      RATCHET_REDIS_PREFIX: `ratchet-test:tracing:${hex(4)}`,
+      RATCHET_REDIS_PREFIX: testRedisPrefix('tracing'),
       LOG_LEVEL: 'warn',
       PORT: String(port),
       RATCHET_ADMIN_KEY: adminKey,

@@ -10,6 +10,7 @@ import {
 import { migrate } from '../../libs/store/src/migrate';
 import { withShortRedis } from './redis-probe';
 import { databaseUrl, newTemplateName, serverUrl, withClient } from './database';
+import { newRunRedisPrefix } from './redis-prefix';
 
 // Tests use the Postgres and Redis on their default local ports (or TEST_DATABASE_URL and
 // TEST_REDIS_URL). Where none answers, as on a fresh machine, they get an embedded Postgres
@@ -28,6 +29,7 @@ export default async function globalSetup(): Promise<void> {
   await ensureServices(globalThis.ratchetTestServices);
   const template = newTemplateName();
   process.env.RATCHET_TEST_TEMPLATE = template;
+  process.env.RATCHET_TEST_REDIS_PREFIX = newRunRedisPrefix();
   try {
     await withClient(serverUrl(), (client) =>
       client.query(`CREATE DATABASE ${escapeIdentifier(template)}`),

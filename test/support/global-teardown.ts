@@ -1,8 +1,19 @@
+import { deleteRedisKeys } from '../../bench/machine';
 import { dropDatabase } from './database';
 
-/** Drops the run's template database, then stops the services global-setup started, if any. */
+/**
+ * Drops the run's template database and deletes its Redis keys (test/support/redis-prefix.ts),
+ * then stops the services global-setup started, if any.
+ */
 export default async function globalTeardown(): Promise<void> {
   const template = process.env.RATCHET_TEST_TEMPLATE;
   if (template) await dropDatabase(template).catch(() => undefined);
+  const prefix = process.env.RATCHET_TEST_REDIS_PREFIX;
+  if (prefix) await deleteRedisKeys(redisUrl(), prefix).catch(() => 0);
   for (const service of (globalThis.ratchetTestServices ?? []).reverse()) await service.stop();
+}
+
+/** As support/ratchet.ts's REDIS_URL, read now: global-setup may have started a Redis since. */
+function redisUrl(): string {
+  return process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
 }

@@ -9,6 +9,7 @@ import { ApiKeysRepository } from '@ratchet/store';
 import { createWorkerApp } from '@ratchet/worker';
 import OpenAI from 'openai';
 import { createTestDatabase, type TestDatabase } from './database';
+import { testRedisPrefix } from './redis-prefix';
 
 // Boots a real ratchet for a test file: its own database and Redis prefix, the API on a
 // free port and a worker, both in this process but as separate Nest apps with their own
@@ -54,7 +55,7 @@ export async function startRatchet(
   const env: Record<string, string> = {
     DATABASE_URL: database.url,
     REDIS_URL,
-    RATCHET_REDIS_PREFIX: `ratchet-test:${name}:${randomBytes(4).toString('hex')}`,
+    RATCHET_REDIS_PREFIX: testRedisPrefix(name),
     RATCHET_ADMIN_KEY: adminKey,
     PORT: '0',
     LOG_LEVEL: 'warn',
