@@ -41,6 +41,8 @@ export interface FanoutPlan {
   /** Timed bursts per system, one pair each, after untimed ones per system. */
   rounds: number;
   warmupRounds: number;
+  /** Told of each timed burst as it ends, with its CPU by process kind: progress to watch. */
+  onRound?: (line: string) => void;
 }
 
 /** One timed burst of one system. */
@@ -170,6 +172,7 @@ async function interleaveBursts(
     for (const [turn, name] of order.entries()) {
       const idle = systems[order[1 - turn]];
       rounds[name] = await timedRound(db, systems[name], idle, plan.responses);
+      plan.onRound?.(describeRound(i + 1, name, rounds[name]));
     }
     pairs.push({
       first: order[0],
@@ -222,6 +225,14 @@ async function timedRound(
   } finally {
     await burst.close();
   }
+}
+
+/** A timed burst in a line: its pair, system, wall time, rate and CPU by process kind. */
+function describeRound(pair: number, name: SystemName, round: BurstRound): string {
+  const cpu = Object.entries(round.cpuMs)
+    .map(([kind, ms]) => `${kind} ${Math.round(ms)}`)
+    .join(', ');
+  return `fan-out pair ${pair}, ${name}: ${Math.round(round.wallMs)} ms, ${Math.round(round.stepsPerSecond)} steps/s; CPU ms ${cpu}`;
 }
 
 /** One untimed burst. */

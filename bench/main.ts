@@ -191,6 +191,7 @@ async function main(cleanup: Cleanup): Promise<void> {
         responses: options.fanoutResponses,
         rounds: options.fanoutRounds,
         warmupRounds: options.fanoutWarmupRounds,
+        onRound: log,
       },
     });
     ratchet.assertAlive();

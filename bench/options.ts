@@ -79,7 +79,7 @@ export function readOptions(argv: readonly string[]): BenchOptions {
     streamResponses: positiveInt('BENCH_STREAM_RESPONSES', 20, 0),
     streamEvents: positiveInt('BENCH_STREAM_EVENTS', 10_000, 100),
     fanoutResponses: positiveInt('BENCH_FANOUT_RESPONSES', 2000, 0),
-    fanoutRounds: positiveInt('BENCH_FANOUT_ROUNDS', 3),
+    fanoutRounds: positiveInt('BENCH_FANOUT_ROUNDS', 5),
     fanoutWarmupRounds: positiveInt('BENCH_FANOUT_WARMUP_ROUNDS', 1, 0),
     failoverKills: positiveInt('BENCH_FAILOVER_KILLS', 20, 0),
     scaleoutResponses: positiveInt('BENCH_SCALEOUT_RESPONSES', 400, 0),
