@@ -10,6 +10,7 @@ import { json, type NextFunction, type Request, type Response } from 'express';
 import { ApiModule } from './api.module';
 import { bodyParserErrors } from './errors/body-parser-errors';
 import { answerClientError } from './http/raw-answer';
+import { admitInTurns } from './http/admission';
 import { assignRequestId } from './http/request-id';
 import { refuseMissingHost, storableRequestTarget, takeOverHostCheck } from './http/request-line';
 
@@ -35,6 +36,7 @@ export async function createApiApp(
   const server: Server = app.getHttpServer();
   server.on('clientError', answerClientError);
   takeOverHostCheck(server);
+  app.use(admitInTurns());
   app.use(assignRequestId);
   app.use(traceRequests);
   app.use(refuseMissingHost);
