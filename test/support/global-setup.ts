@@ -30,6 +30,10 @@ export default async function globalSetup(): Promise<void> {
   const template = newTemplateName();
   process.env.RATCHET_TEST_TEMPLATE = template;
   process.env.RATCHET_TEST_REDIS_PREFIX = newRunRedisPrefix();
+  // The run's files (test/support/ratchet.ts writeConfig), readable by the processes tests start.
+  const files = mkdtempSync(path.join(tmpdir(), 'ratchet-test-files-'));
+  chmodSync(files, 0o755);
+  process.env.RATCHET_TEST_FILES = files;
   try {
     await withClient(serverUrl(), (client) =>
       client.query(`CREATE DATABASE ${escapeIdentifier(template)}`),

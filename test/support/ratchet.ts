@@ -34,8 +34,10 @@ export interface TestRatchet {
   close(): Promise<void>;
 }
 
+/** Writes a config file into the run's own directory, which global-teardown removes. */
 export function writeConfig(yaml: string): string {
-  const file = path.join(tmpdir(), `ratchet-test-${randomBytes(6).toString('hex')}.yaml`);
+  const dir = process.env.RATCHET_TEST_FILES ?? tmpdir();
+  const file = path.join(dir, `ratchet-test-${randomBytes(6).toString('hex')}.yaml`);
   writeFileSync(file, yaml);
   return file;
 }
