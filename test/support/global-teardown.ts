@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { deleteRedisKeys } from '../../bench/machine';
 import { dropDatabase } from './database';
+import { testRedisUrl } from './redis-prefix';
 
 /**
  * Drops the run's template database, deletes its Redis keys (test/support/redis-prefix.ts) and
@@ -10,13 +11,8 @@ export default async function globalTeardown(): Promise<void> {
   const template = process.env.RATCHET_TEST_TEMPLATE;
   if (template) await dropDatabase(template).catch(() => undefined);
   const prefix = process.env.RATCHET_TEST_REDIS_PREFIX;
-  if (prefix) await deleteRedisKeys(redisUrl(), prefix).catch(() => 0);
+  if (prefix) await deleteRedisKeys(testRedisUrl(), prefix).catch(() => 0);
   const files = process.env.RATCHET_TEST_FILES;
   if (files) rmSync(files, { recursive: true, force: true });
   for (const service of (globalThis.ratchetTestServices ?? []).reverse()) await service.stop();
-}
-
-/** As support/ratchet.ts's REDIS_URL, read now: global-setup may have started a Redis since. */
-function redisUrl(): string {
-  return process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
 }

@@ -9,13 +9,13 @@ import { ApiKeysRepository } from '@ratchet/store';
 import { createWorkerApp } from '@ratchet/worker';
 import OpenAI from 'openai';
 import { createTestDatabase, type TestDatabase } from './database';
-import { testRedisPrefix } from './redis-prefix';
+import { testRedisPrefix, testRedisUrl } from './redis-prefix';
 
 // Boots a real ratchet for a test file: its own database and Redis prefix, the API on a
 // free port and a worker, both in this process but as separate Nest apps with their own
 // connections, just as `start:api` and `start:worker` would run them.
 
-export const REDIS_URL = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
+export const REDIS_URL = testRedisUrl();
 
 export interface TestRatchet {
   url: string;

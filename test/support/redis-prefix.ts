@@ -5,6 +5,11 @@ import { randomBytes } from 'node:crypto';
 // every key under it, so a run leaves the shared Redis as it found it, and runs of several
 // checkouts at once never see each other's queues.
 
+/** The Redis tests use: TEST_REDIS_URL (set by global-setup if it starts one), else the local one. */
+export function testRedisUrl(): string {
+  return process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
+}
+
 /** The test run's prefix, for global-setup to set and global-teardown to clear. */
 export function newRunRedisPrefix(): string {
   return `ratchet-test-${randomBytes(4).toString('hex')}`;
