@@ -1,8 +1,7 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Pool } from 'pg';
+import { forkBenchProcess, type BenchProcess } from './bench-process';
 import type { Cleanup } from './cleanup';
 import { cpuBetween, cpuPer, type CpuSnapshot, type NamedPid } from './cpu';
 import {
@@ -12,15 +11,13 @@ import {
   type BaselineJob,
 } from './baseline-jobs';
 import { median, summarize, type Summary } from './stats';
-import { pollUntil, withDeadline } from './waits';
+import { pollUntil } from './waits';
 
 // Workload c: the floor. Raw BullMQ + pg doing one job and one INSERT per step, in worker
 // processes of their own (as many, with the same concurrency, as ratchet's workers), driven
 // from this process like ratchet's workers are driven by its API.
 
-const READY_TIMEOUT_MS = 15_000;
 const CHAIN_TIMEOUT_MS = 60_000;
-const STOP_GRACE_MS = 5_000;
 const WARMUP_CHAIN_STEPS = 100;
 
 export interface BaselineSettings {
@@ -151,46 +148,17 @@ async function waitForSteps(db: Pool, chains: number[], stepsPerChain: number): 
   );
 }
 
-export interface BaselineWorker {
-  pid: number;
-  stop(): Promise<void>;
-}
+export type BaselineWorker = Pick<BenchProcess, 'pid' | 'stop'>;
 
 /** Forks a floor worker process (`script`, beside this file once compiled) and waits for it. */
-export async function startBaselineWorker(
+export function startBaselineWorker(
   settings: BaselineSettings,
   script = 'baseline-worker.js',
 ): Promise<BaselineWorker> {
-  const child: ChildProcess = fork(path.join(__dirname, script), [], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      BASELINE_DATABASE_URL: settings.databaseUrl,
-      BASELINE_REDIS_URL: settings.redisUrl,
-      BASELINE_PREFIX: settings.redisPrefix,
-      BASELINE_CONCURRENCY: String(settings.concurrency),
-    },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  return forkBenchProcess(script, {
+    BASELINE_DATABASE_URL: settings.databaseUrl,
+    BASELINE_REDIS_URL: settings.redisUrl,
+    BASELINE_PREFIX: settings.redisPrefix,
+    BASELINE_CONCURRENCY: String(settings.concurrency),
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-    await exited;
-    clearTimeout(timer);
-  };
-  try {
-    await withDeadline(
-      new Promise<void>((resolve, reject) => {
-        child.once('message', () => resolve());
-        child.once('exit', (code) => reject(new Error(`baseline worker exited (${code})`)));
-      }),
-      READY_TIMEOUT_MS,
-      'baseline worker start',
-    );
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { pid: child.pid ?? -1, stop };
 }

@@ -12,6 +12,7 @@ import {
   type FanoutSystem,
   type RatchetFanoutSettings,
 } from './fanout';
+import { startFanoutDbos, type FanoutDbosSettings } from './fanout-dbos';
 import { startFanoutFloor, type FanoutFloorResult } from './fanout-floor';
 import { PeakResident } from './memory';
 import type { RatchetClient } from './ratchet-client';
@@ -24,11 +25,13 @@ import { median, nowMs, summarize, type Summary } from './stats';
 // throughput ratio is the median of the pairs' ratios. One response at a time goes in
 // alternating blocks the same way. Whichever system is not running has nothing queued; its
 // processes' CPU over the other's rounds is measured, to show it takes nothing from them.
+// A peer, DBOS Transact (bench/fanout-dbos.ts), takes its turns beside them: each pair's
+// bursts have DBOS's burst on the floor's side, so the floor's stays next to ratchet's.
 
 /** One-at-a-time responses of one system before the other takes its turn. */
 export const LATENCY_BLOCK = 20;
 
-type SystemName = 'ratchet' | 'floor';
+type SystemName = 'ratchet' | 'floor' | 'dbos';
 
 export interface FanoutPlan {
   /** Untimed one-at-a-time responses per system, then timed ones. */
@@ -70,6 +73,9 @@ export interface BurstPair {
   floor: BurstRound;
   /** ratchet's steps/s over the floor's in this pair. */
   ratio: number;
+  /** DBOS's burst of the same turn, and ratchet's steps/s over its; absent without DBOS. */
+  dbos?: BurstRound;
+  dbosRatio?: number;
 }
 
 export interface FanoutComparison {
@@ -78,20 +84,30 @@ export interface FanoutComparison {
   pairs: BurstPair[];
   /** The median of the pairs' ratios: the burst throughput ratio reported. */
   throughputRatio: number;
+  /** DBOS Transact on the same workload, and the median of ratchet's ratios to it; or null. */
+  dbos: (FanoutFloorResult & { version: string }) | null;
+  dbosThroughputRatio: number | null;
 }
 
 export interface FanoutComparisonSettings {
   ratchet: RatchetFanoutSettings;
   floor: BaselineSettings;
+  /** The DBOS peer's settings, or null to leave it out. */
+  dbos: FanoutDbosSettings | null;
   plan: FanoutPlan;
 }
 
-/** Starts the floor beside ratchet's processes, runs both interleaved, stops the floor. */
+/** Starts the floor (and DBOS) beside ratchet's processes, runs all interleaved, stops them. */
 export async function compareFanout(
   client: RatchetClient,
   db: Pool,
   cleanup: Cleanup,
-  { ratchet: ratchetSettings, floor: floorSettings, plan }: FanoutComparisonSettings,
+  {
+    ratchet: ratchetSettings,
+    floor: floorSettings,
+    dbos: dbosSettings,
+    plan,
+  }: FanoutComparisonSettings,
 ): Promise<FanoutComparison> {
   const floor = await startFanoutFloor(
     floorSettings,
@@ -99,15 +115,28 @@ export async function compareFanout(
     { calls: FANOUT_CALLS, responses: plan.responses },
     cleanup,
   );
+  let dbos: Awaited<ReturnType<typeof startFanoutDbos>> | null = null;
+  try {
+    if (dbosSettings) dbos = await startFanoutDbos(dbosSettings, db, cleanup);
+  } catch (error) {
+    await floor.stop();
+    throw error;
+  }
   const ratchet = ratchetFanout(client, db, ratchetSettings);
   try {
-    const [ratchetLatency, floorLatency] = await interleaveLatency([ratchet, floor], plan);
-    const pairs = await interleaveBursts(db, { ratchet, floor }, plan);
+    const [ratchetLatency, floorLatency, dbosLatency] = await interleaveLatency(
+      dbos ? [ratchet, floor, dbos] : [ratchet, floor],
+      plan,
+    );
+    const pairs = await interleaveBursts(db, { ratchet, floor, dbos }, plan);
     const measured = (latency: Summary, rounds: BurstRound[], steps: number) => ({
+      steps,
       latency,
       perStepP50: latency.p50 / steps,
       burst: burstResult(rounds, plan.responses, steps),
     });
+    const dbosRounds = pairs.flatMap((pair) => (pair.dbos ? [pair.dbos] : []));
+    const dbosRatios = pairs.flatMap((pair) => (pair.dbosRatio ? [pair.dbosRatio] : []));
     return {
       ratchet: {
         shape: ratchet.shape,
@@ -117,18 +146,21 @@ export async function compareFanout(
           ratchet.steps,
         ),
       },
-      floor: {
-        steps: floor.steps,
-        ...measured(
-          floorLatency,
-          pairs.map((pair) => pair.floor),
-          floor.steps,
-        ),
-      },
+      floor: measured(
+        floorLatency,
+        pairs.map((pair) => pair.floor),
+        floor.steps,
+      ),
       pairs,
       throughputRatio: median(pairs.map((pair) => pair.ratio)),
+      dbos:
+        dbos && dbosLatency
+          ? { version: dbos.version, ...measured(dbosLatency, dbosRounds, dbos.steps) }
+          : null,
+      dbosThroughputRatio: dbosRatios.length > 0 ? median(dbosRatios) : null,
     };
   } finally {
+    await dbos?.stop();
     await floor.stop();
   }
 }
@@ -154,48 +186,61 @@ async function interleaveLatency(
 
 async function interleaveBursts(
   db: Pool,
-  systems: Record<SystemName, FanoutSystem>,
+  systems: { ratchet: FanoutSystem; floor: FanoutSystem; dbos: FanoutSystem | null },
   plan: FanoutPlan,
 ): Promise<BurstPair[]> {
+  const present = (name: SystemName): FanoutSystem[] => {
+    const system = systems[name];
+    return system ? [system] : [];
+  };
+  const all: SystemName[] = ['ratchet', 'floor', ...(systems.dbos ? ['dbos' as const] : [])];
   // A checkpoint before the untimed rounds, so that none of Postgres's own (every 5 minutes)
   // falls in the timed ones: they measure WAL between checkpoints, the same for every run,
   // rather than the full-page images of whichever pages a checkpoint happened to precede.
   // bench:wal measures both (docs/wal.md). A role that may not checkpoint measures without.
   await db.query('CHECKPOINT').catch(() => undefined);
-  for (const system of [systems.ratchet, systems.floor]) {
-    for (let i = 0; i < plan.warmupRounds; i++) await runBurst(system);
+  for (const name of all) {
+    for (let i = 0; i < plan.warmupRounds; i++) await runBurst(present(name)[0]);
   }
   const pairs: BurstPair[] = [];
   for (let i = 0; i < plan.rounds; i++) {
-    const order: SystemName[] = i % 2 === 0 ? ['ratchet', 'floor'] : ['floor', 'ratchet'];
-    const rounds = {} as Record<SystemName, BurstRound>;
-    for (const [turn, name] of order.entries()) {
-      const idle = systems[order[1 - turn]];
-      rounds[name] = await timedRound(db, systems[name], idle, plan.responses);
-      plan.onRound?.(describeRound(i + 1, name, rounds[name]));
+    // ratchet, floor, DBOS; then the other way round.
+    const order = i % 2 === 0 ? all : [...all].reverse();
+    const rounds: Partial<Record<SystemName, BurstRound>> = {};
+    for (const name of order) {
+      const idle = all.filter((other) => other !== name).flatMap(present);
+      const round = await timedRound(db, present(name)[0], idle, plan.responses);
+      rounds[name] = round;
+      plan.onRound?.(describeRound(i + 1, name, round));
     }
+    const ratchet = rounds.ratchet as BurstRound;
+    const floor = rounds.floor as BurstRound;
     pairs.push({
-      first: order[0],
-      ratchet: rounds.ratchet,
-      floor: rounds.floor,
-      ratio: rounds.ratchet.stepsPerSecond / rounds.floor.stepsPerSecond,
+      first: order.indexOf('ratchet') < order.indexOf('floor') ? 'ratchet' : 'floor',
+      ratchet,
+      floor,
+      ratio: ratchet.stepsPerSecond / floor.stepsPerSecond,
+      ...(rounds.dbos && {
+        dbos: rounds.dbos,
+        dbosRatio: ratchet.stepsPerSecond / rounds.dbos.stepsPerSecond,
+      }),
     });
   }
   return pairs;
 }
 
-/** One burst of `system` while `idle` waits, with what it cost. */
+/** One burst of `system` while the `idle` ones wait, with what it cost. */
 async function timedRound(
   db: Pool,
   system: FanoutSystem,
-  idle: FanoutSystem,
+  idle: readonly FanoutSystem[],
   responses: number,
 ): Promise<BurstRound> {
   // Opened before the first snapshots and closed after the last: what the client holds open
   // around the burst is not the burst's work.
   const burst = await system.openBurst();
   try {
-    const [cpuBefore, idleBefore] = await Promise.all([system.cpu(), idle.cpu()]);
+    const [cpuBefore, idleBefore] = await Promise.all([system.cpu(), idleCpu(idle)]);
     const walBefore = await walPosition(db);
     const memory = new PeakResident(() => system.pids());
     const machineBefore = machineCpu();
@@ -211,12 +256,15 @@ async function timedRound(
       peakPrivateMb = memory.privateStopped();
     }
     const walBytes = await walBytesSince(db, walBefore);
-    const [cpuAfter, idleAfter] = await Promise.all([system.cpu(), idle.cpu()]);
+    const [cpuAfter, idleAfter] = await Promise.all([system.cpu(), idleCpu(idle)]);
     return {
       wallMs,
       stepsPerSecond: ((responses * system.steps) / wallMs) * 1000,
       cpuMs: Object.fromEntries(cpuBetween(cpuBefore, cpuAfter)),
-      idleCpuMs: Object.fromEntries(cpuBetween(idleBefore, idleAfter)),
+      idleCpuMs: byKind(
+        idleBefore.map((before, i) => Object.fromEntries(cpuBetween(before, idleAfter[i]))),
+        add,
+      ),
       machineIdle,
       walBytes,
       peakResidentMb,
@@ -225,6 +273,10 @@ async function timedRound(
   } finally {
     await burst.close();
   }
+}
+
+function idleCpu(idle: readonly FanoutSystem[]) {
+  return Promise.all(idle.map((system) => system.cpu()));
 }
 
 /** A timed burst in a line: its pair, system, wall time, rate and CPU by process kind. */

@@ -8,7 +8,9 @@ import { createBenchDatabase } from './bench-database';
 import { Cleanup } from './cleanup';
 import { BENCH_APPLICATION_NAME, postgresBackends, snapshotCpu, type CpuProbe } from './cpu';
 import { measureFailover, startHangingTool, type FailoverResult } from './failover';
+import { FANOUT_DBOS_APPLICATION_NAME } from './fanout-dbos-protocol';
 import { FANOUT_FLOOR_APPLICATION_NAME } from './fanout-floor-jobs';
+import { FANOUT_CALLS } from './fanout';
 import { compareFanout, type FanoutComparison } from './fanout-interleaved';
 import { measureLatency, type LatencyResult } from './latency';
 import { formatMarkdown } from './markdown';
@@ -27,7 +29,8 @@ import { measureThroughput, type ThroughputResult } from './throughput';
 import { runTrace } from './trace';
 
 // `npm run bench`: ratchet's per-step overhead and throughput against real Postgres and Redis,
-// next to a raw BullMQ + pg floor measured in the same run. See docs/benchmarks.md.
+// next to a raw BullMQ + pg floor measured in the same run, and on the fan-out shape a peer,
+// DBOS Transact. See docs/benchmarks.md.
 
 /** Responses in the second throughput workload, whose steps are mostly parallel tool calls. */
 const PARALLEL_THROUGHPUT_RESPONSES = 100;
@@ -105,11 +108,13 @@ async function main(cleanup: Cleanup): Promise<void> {
     `idle resident memory, settled: ${formatMb(settledResidentMb)} (private: ${formatMb(settledPrivateMb)})`,
   );
 
-  // The fan-out floor's backends, while it runs beside ratchet, are not ratchet's.
+  // The fan-out floor's and peer's backends, while they run beside ratchet, are not ratchet's.
   const cpu: CpuProbe = async () =>
     snapshotCpu([
       ...ratchet.pids(),
-      ...(await postgresBackends(db, { except: [FANOUT_FLOOR_APPLICATION_NAME] })),
+      ...(await postgresBackends(db, {
+        except: [FANOUT_FLOOR_APPLICATION_NAME, FANOUT_DBOS_APPLICATION_NAME],
+      })),
     ]);
   const countSteps = async (responseId: string): Promise<number> => {
     const { rows } = await db.query<{ steps: number }>(
@@ -184,6 +189,9 @@ async function main(cleanup: Cleanup): Promise<void> {
         workers: options.workers,
         concurrency: options.concurrency,
       },
+      dbos: options.fanoutDbos
+        ? { databaseUrl: database.url, calls: FANOUT_CALLS, responses: options.fanoutResponses }
+        : null,
       plan: {
         warmup: options.warmup,
         reps: options.reps,
@@ -208,6 +216,14 @@ async function main(cleanup: Cleanup): Promise<void> {
         `(floor ${formatMb(floor.burst.peakResidentMb)}), WAL ` +
         `${Math.round(measured.burst.walBytesPerResponse)} B/response`,
     );
+    if (fanout.dbos && fanout.dbosThroughputRatio !== null) {
+      log(
+        `fan-out, DBOS Transact: per step p50 ${fanout.dbos.perStepP50.toFixed(2)} ms; ` +
+          `${Math.round(fanout.dbos.burst.stepsPerSecond)} steps/s; ratchet's median ratio to ` +
+          `it ${fanout.dbosThroughputRatio.toFixed(2)}x; peak ` +
+          `${formatMb(fanout.dbos.burst.peakResidentMb)}`,
+      );
+    }
   }
 
   let streaming: StreamingResult | null = null;

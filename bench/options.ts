@@ -34,6 +34,8 @@ export interface BenchOptions {
   /** Timed bursts of them, and untimed ones before, for ratchet and the floor alike. */
   fanoutRounds: number;
   fanoutWarmupRounds: number;
+  /** Whether DBOS Transact, a peer, takes its turns in the fan-out workload too. */
+  fanoutDbos: boolean;
   /**
    * Background fan-out responses of slow tools per scale-out round (0 skips the workload):
    * enough that a round of 4 workers (32 slots) spends most of its time with every slot busy,
@@ -60,6 +62,13 @@ function positiveInt(name: string, fallback: number, min = 1): number {
   return value;
 }
 
+function flag(name: string, fallback: boolean): boolean {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  if (raw === '1' || raw === '0') return raw === '1';
+  throw new Error(`${name} must be 1 or 0, got '${raw}'`);
+}
+
 export function readOptions(argv: readonly string[]): BenchOptions {
   const unknown = argv.filter((arg) => arg !== '--write');
   if (unknown.length > 0) throw new Error(`unknown argument(s): ${unknown.join(' ')}`);
@@ -81,6 +90,7 @@ export function readOptions(argv: readonly string[]): BenchOptions {
     fanoutResponses: positiveInt('BENCH_FANOUT_RESPONSES', 2000, 0),
     fanoutRounds: positiveInt('BENCH_FANOUT_ROUNDS', 5),
     fanoutWarmupRounds: positiveInt('BENCH_FANOUT_WARMUP_ROUNDS', 1, 0),
+    fanoutDbos: flag('BENCH_FANOUT_DBOS', true),
     failoverKills: positiveInt('BENCH_FAILOVER_KILLS', 20, 0),
     scaleoutResponses: positiveInt('BENCH_SCALEOUT_RESPONSES', 400, 0),
     scaleoutConcurrency: positiveInt('BENCH_SCALEOUT_CONCURRENCY', 8),

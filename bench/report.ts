@@ -142,7 +142,13 @@ function fanoutVerdicts({
 | fan-out throughput >= ${TARGETS.fanoutThroughputRatio}x the floor's (${burst}, median of ${pairs.length} interleaved pairs of rounds; floor ${int(floor.burst.stepsPerSecond)} steps/s) | ${int(ratchet.burst.stepsPerSecond)} steps/s, ${throughput.toFixed(2)}x | ${verdict(throughput >= TARGETS.fanoutThroughputRatio)} |
 | Postgres WAL per fan-out response <= ${int(TARGETS.fanoutWalBytes / 1024)} KB | ${(wal / 1024).toFixed(1)} KB (floor ${(floor.burst.walBytesPerResponse / 1024).toFixed(1)} KB) | ${verdict(wal <= TARGETS.fanoutWalBytes)} |
 | idle resident memory <= ${TARGETS.idleResidentMb} MB per process, 2 s after start-up (private part in brackets) | ${residentList(idleResidentMb, idlePrivateMb)}; settled (15 s): ${residentList(settledResidentMb, settledPrivateMb)} | ${verdict(idle <= TARGETS.idleResidentMb)} |
-| peak resident memory <= ${TARGETS.peakResidentMb} MB per process (${burst}) | ${residentList(ratchet.burst.peakResidentMb, ratchet.burst.peakPrivateMb)} | ${verdict(peak <= TARGETS.peakResidentMb)} |`;
+| peak resident memory <= ${TARGETS.peakResidentMb} MB per process (${burst}) | ${residentList(ratchet.burst.peakResidentMb, ratchet.burst.peakPrivateMb)} | ${verdict(peak <= TARGETS.peakResidentMb)} |${dbosVerdict(fanout)}`;
+}
+
+function dbosVerdict({ dbos, dbosThroughputRatio, ratchet }: FanoutComparison): string {
+  if (!dbos || dbosThroughputRatio === null) return '';
+  return `
+| fan-out throughput ahead of DBOS Transact's (${int(ratchet.burst.responses)} at once, median of ${dbos.burst.roundsMs.length} interleaved rounds' ratios; DBOS ${int(dbos.burst.stepsPerSecond)} steps/s) | ${int(ratchet.burst.stepsPerSecond)} steps/s, ${dbosThroughputRatio.toFixed(2)}x | ${verdict(dbosThroughputRatio > 1)} |`;
 }
 
 const residentList = (
@@ -160,7 +166,7 @@ function fanoutSection(
   { options }: BenchResults,
   fanout: NonNullable<BenchResults['fanout']>,
 ): string {
-  const { ratchet, floor, pairs } = fanout;
+  const { ratchet, floor, pairs, dbos } = fanout;
   const steps = ratchet.shape.steps;
   const row = (system: string, perStep: number, burst: FanoutResult['burst']): string =>
     [
@@ -182,6 +188,13 @@ function fanoutSection(
       `${ms(totalCpu(pair.ratchet.cpuMs) / ratchet.burst.steps)} / ${ms(totalCpu(pair.floor.cpuMs) / floor.burst.steps)}`,
       `${int(totalCpu(pair.ratchet.idleCpuMs))} / ${int(totalCpu(pair.floor.idleCpuMs))}`,
       `${percent(pair.ratchet.machineIdle)} / ${percent(pair.floor.machineIdle)}`,
+      ...(dbos
+        ? [
+            pair.dbos && pair.dbosRatio
+              ? `${int(pair.dbos.stepsPerSecond)}, ${pair.dbosRatio.toFixed(2)}x`
+              : '',
+          ]
+        : []),
     ].join(' | ');
   return `## d. Parallel tool rounds and memory
 
@@ -215,23 +228,41 @@ The system whose round it is not is idle, nothing queued; the CPU its processes 
 backends spend meanwhile is in the pairs' next-to-last column. Their last column is the share
 of the machine's CPU time, both cores, that nothing used during each round (from /proc/stat):
 the round's waits that no other work filled ([cpu.md](cpu.md), "What the burst waits on").
-
+${dbos ? dbosParagraph(dbos.version, steps) : ''}
 | system | per-step p50 ms | wall ms per round | steps/s | peak resident | WAL KB / response | CPU ms / step | CPU ms / response: api / worker / pg |
 |---|--:|--:|--:|--:|--:|--:|--:|
 | ${row('ratchet (api + worker, http tools, foreground POST)', ratchet.perStepP50, ratchet.burst)} |
-| ${row('raw BullMQ + pg, flow-joined (the floor)', floor.perStepP50, floor.burst)} |
+| ${row('raw BullMQ + pg, flow-joined (the floor)', floor.perStepP50, floor.burst)} |${dbos ? `\n| ${row(`DBOS Transact ${dbos.version} (workflow of steps, in-process client)`, dbos.perStepP50, dbos.burst)} |` : ''}
 
-| pair | wall ms: ratchet / floor | steps/s: ratchet / floor | ratio | CPU ms / step: ratchet / floor | idle CPU ms: floor in ratchet's round / ratchet in the floor's | machine idle: ratchet's round / floor's |
-|---|--:|--:|--:|--:|--:|--:|
+| pair | wall ms: ratchet / floor | steps/s: ratchet / floor | ratio | CPU ms / step: ratchet / floor | idle CPU ms: the others in ratchet's round / in the floor's | machine idle: ratchet's round / floor's |${dbos ? " DBOS's round: steps/s, ratchet's ratio to it |" : ''}
+|---|--:|--:|--:|--:|--:|--:|${dbos ? '--:|' : ''}
 ${pairs.map((pair, i) => `| ${pairRow(pair, i)} |`).join('\n')}
 
 Ratios: per step **${(ratchet.perStepP50 / floor.perStepP50).toFixed(2)}x** the floor, throughput
 **${fanout.throughputRatio.toFixed(2)}x** (median of the pairs), CPU per step
-**${(totalCpu(ratchet.burst.cpuPerResponse) / totalCpu(floor.burst.cpuPerResponse)).toFixed(2)}x**.
+**${(totalCpu(ratchet.burst.cpuPerResponse) / totalCpu(floor.burst.cpuPerResponse)).toFixed(2)}x**.${
+    dbos && fanout.dbosThroughputRatio !== null
+      ? ` Against DBOS Transact: per step **${(ratchet.perStepP50 / dbos.perStepP50).toFixed(2)}x**, throughput **${fanout.dbosThroughputRatio.toFixed(2)}x** (median of the rounds'), CPU per step **${(totalCpu(ratchet.burst.cpuPerResponse) / totalCpu(dbos.burst.cpuPerResponse)).toFixed(2)}x**.`
+      : ''
+  }
 One response at a time takes ${ms(ratchet.latency.p50)} ms p50 (p95 ${ms(ratchet.latency.p95)} ms) through ratchet and
-${ms(floor.latency.p50)} ms (p95 ${ms(floor.latency.p95)} ms) on the floor.
+${ms(floor.latency.p50)} ms (p95 ${ms(floor.latency.p95)} ms) on the floor${dbos ? `, ${ms(dbos.latency.p50)} ms (p95 ${ms(dbos.latency.p95)} ms) on DBOS` : ''}.
 Where the CPU of this workload goes (per process, per statement, per Redis command), and how
 to measure it: [cpu.md](cpu.md).`;
+}
+
+function dbosParagraph(version: string, steps: number): string {
+  return `
+A peer takes its turns too: DBOS Transact ${version} (bench/fanout-dbos-worker.ts), the durable
+workflow library that checkpoints each step in Postgres. One workflow runs a model step, ${steps - 2}
+steps at once (\`Promise.all\`), and a model step, all instant functions in its process (no
+HTTP tool), with its system tables in the bench database through a pg pool of 20. Its client is
+that same process: \`DBOS.startWorkflow\` for each workflow, then each handle's result, timed
+there, with no HTTP request or queue hop before a workflow starts. Its one-at-a-time blocks
+follow the floor's, and each pair's turn has DBOS's burst beside the floor's: ratchet, the
+floor, DBOS, then DBOS, the floor, ratchet. Its ratio is ratchet's steps/s over DBOS's in the
+same turn, and the median of those is reported. \`BENCH_FANOUT_DBOS=0\` leaves it out.
+`;
 }
 
 function verdicts(results: BenchResults): string {
@@ -542,9 +573,10 @@ deletes the prefix's keys. \`npm run bench -- --write\` also writes this file.
 | BENCH_STREAM_RESPONSES | ${options.streamResponses} | streamed responses timed for delta latency, each way (0: skip streaming) |
 | BENCH_STREAM_EVENTS | ${options.streamEvents} | events in the replayed response |
 | BENCH_TRACE_RESPONSES | ${options.traceResponses} | responses through the wire taps (0: skip) |
-| BENCH_FANOUT_RESPONSES | ${options.fanoutResponses} | fan-out responses at once, for ratchet and the floor (0: skip) |
-| BENCH_FANOUT_ROUNDS | ${options.fanoutRounds} | timed fan-out bursts of each, interleaved in pairs (ratchet's and the floor's) |
+| BENCH_FANOUT_RESPONSES | ${options.fanoutResponses} | fan-out responses at once, for ratchet, the floor and DBOS (0: skip) |
+| BENCH_FANOUT_ROUNDS | ${options.fanoutRounds} | timed fan-out bursts of each, interleaved in pairs (ratchet's and the floor's, DBOS's beside) |
 | BENCH_FANOUT_WARMUP_ROUNDS | ${options.fanoutWarmupRounds} | untimed fan-out bursts before them |
+| BENCH_FANOUT_DBOS | ${options.fanoutDbos ? 1 : 0} | 1: DBOS Transact takes its turns in the fan-out workload too; 0: leave it out |
 | BENCH_SCALEOUT_RESPONSES | ${options.scaleoutResponses} | responses per scale-out round (0: skip) |
 | BENCH_SCALEOUT_CONCURRENCY | ${options.scaleoutConcurrency} | job slots per worker process in the scale-out workload |
 | BENCH_FAILOVER_KILLS | ${options.failoverKills} | workers SIGKILLed in the failover workload (0: skip) |`;
