@@ -124,11 +124,9 @@ export async function compareFanout(
   }
   const ratchet = ratchetFanout(client, db, ratchetSettings);
   try {
-    const [ratchetLatency, floorLatency, dbosLatency] = await interleaveLatency(
-      dbos ? [ratchet, floor, dbos] : [ratchet, floor],
-      plan,
-    );
-    const pairs = await interleaveBursts(db, { ratchet, floor, dbos }, plan);
+    const systems = { ratchet, floor, dbos };
+    const latency = await interleaveLatency(systems, plan);
+    const pairs = await interleaveBursts(db, systems, plan);
     const measured = (latency: Summary, rounds: BurstRound[], steps: number) => ({
       steps,
       latency,
@@ -141,21 +139,21 @@ export async function compareFanout(
       ratchet: {
         shape: ratchet.shape,
         ...measured(
-          ratchetLatency,
+          latency.ratchet,
           pairs.map((pair) => pair.ratchet),
           ratchet.steps,
         ),
       },
       floor: measured(
-        floorLatency,
+        latency.floor,
         pairs.map((pair) => pair.floor),
         floor.steps,
       ),
       pairs,
       throughputRatio: median(pairs.map((pair) => pair.ratio)),
       dbos:
-        dbos && dbosLatency
-          ? { version: dbos.version, ...measured(dbosLatency, dbosRounds, dbos.steps) }
+        dbos && latency.dbos
+          ? { version: dbos.version, ...measured(latency.dbos, dbosRounds, dbos.steps) }
           : null,
       dbosThroughputRatio: dbosRatios.length > 0 ? median(dbosRatios) : null,
     };
@@ -165,51 +163,68 @@ export async function compareFanout(
   }
 }
 
+interface Systems {
+  ratchet: FanoutSystem;
+  floor: FanoutSystem;
+  dbos: FanoutSystem | null;
+}
+
+/**
+ * Who goes when in turn `i`: ratchet and the floor, first one then the other, and DBOS last,
+ * so that each of the two follows DBOS (and whatever its work leaves Postgres to do) as often.
+ */
+function turnOrder(i: number, systems: Systems): SystemName[] {
+  const pair: SystemName[] = i % 2 === 0 ? ['ratchet', 'floor'] : ['floor', 'ratchet'];
+  return systems.dbos ? [...pair, 'dbos'] : pair;
+}
+
 /** One response at a time, each system in turn for a block; the latency of each. */
 async function interleaveLatency(
-  systems: readonly FanoutSystem[],
+  systems: Systems,
   plan: FanoutPlan,
-): Promise<Summary[]> {
-  for (const system of systems) {
-    for (let i = 0; i < plan.warmup; i++) await system.runOne();
+): Promise<{ ratchet: Summary; floor: Summary; dbos: Summary | null }> {
+  const run = (name: SystemName) => (systems[name] as FanoutSystem).runOne();
+  const names = turnOrder(0, systems);
+  for (const name of names) {
+    for (let i = 0; i < plan.warmup; i++) await run(name);
   }
-  const samples = systems.map((): number[] => []);
-  const deadline = nowMs() + plan.budgetMs * systems.length;
-  while (samples[0].length < plan.reps && nowMs() < deadline) {
-    const block = Math.min(LATENCY_BLOCK, plan.reps - samples[0].length);
-    for (const [i, system] of systems.entries()) {
-      for (let j = 0; j < block; j++) samples[i].push(await system.runOne());
+  const samples: Record<SystemName, number[]> = { ratchet: [], floor: [], dbos: [] };
+  const deadline = nowMs() + plan.budgetMs * names.length;
+  for (let turn = 0; samples.ratchet.length < plan.reps && nowMs() < deadline; turn++) {
+    const block = Math.min(LATENCY_BLOCK, plan.reps - samples.ratchet.length);
+    for (const name of turnOrder(turn, systems)) {
+      for (let j = 0; j < block; j++) samples[name].push(await run(name));
     }
   }
-  return samples.map((timings) => summarize(timings));
+  return {
+    ratchet: summarize(samples.ratchet),
+    floor: summarize(samples.floor),
+    dbos: systems.dbos ? summarize(samples.dbos) : null,
+  };
 }
 
 async function interleaveBursts(
   db: Pool,
-  systems: { ratchet: FanoutSystem; floor: FanoutSystem; dbos: FanoutSystem | null },
+  systems: Systems,
   plan: FanoutPlan,
 ): Promise<BurstPair[]> {
-  const present = (name: SystemName): FanoutSystem[] => {
-    const system = systems[name];
-    return system ? [system] : [];
-  };
-  const all: SystemName[] = ['ratchet', 'floor', ...(systems.dbos ? ['dbos' as const] : [])];
+  const system = (name: SystemName) => systems[name] as FanoutSystem;
+  const all = turnOrder(0, systems);
   // A checkpoint before the untimed rounds, so that none of Postgres's own (every 5 minutes)
   // falls in the timed ones: they measure WAL between checkpoints, the same for every run,
   // rather than the full-page images of whichever pages a checkpoint happened to precede.
   // bench:wal measures both (docs/wal.md). A role that may not checkpoint measures without.
   await db.query('CHECKPOINT').catch(() => undefined);
   for (const name of all) {
-    for (let i = 0; i < plan.warmupRounds; i++) await runBurst(present(name)[0]);
+    for (let i = 0; i < plan.warmupRounds; i++) await runBurst(system(name));
   }
   const pairs: BurstPair[] = [];
   for (let i = 0; i < plan.rounds; i++) {
-    // ratchet, floor, DBOS; then the other way round.
-    const order = i % 2 === 0 ? all : [...all].reverse();
+    const order = turnOrder(i, systems);
     const rounds: Partial<Record<SystemName, BurstRound>> = {};
     for (const name of order) {
-      const idle = all.filter((other) => other !== name).flatMap(present);
-      const round = await timedRound(db, present(name)[0], idle, plan.responses);
+      const idle = all.filter((other) => other !== name).map(system);
+      const round = await timedRound(db, system(name), idle, plan.responses);
       rounds[name] = round;
       plan.onRound?.(describeRound(i + 1, name, round));
     }

@@ -220,11 +220,11 @@ joins the fan-out. One chain at a time is timed from adding its first job to the
 event of its last; bursts end at the last job's insert.
 
 The two run at the same time and are measured interleaved, round by round, so that the host's
-speed, which drifts, is the same for both: one response at a time in alternating blocks of
-${LATENCY_BLOCK} (ratchet's, then the floor's), then each one's untimed bursts, then timed bursts in pairs,
-ratchet's and the floor's, the first pair ratchet first, the next the floor first, and so on.
+speed, which drifts, is the same for both: one response at a time in blocks of ${LATENCY_BLOCK}, then each
+one's untimed bursts, then timed bursts in pairs, ratchet's and the floor's. Turn by turn,
+ratchet goes first, then the floor, and so on, blocks and pairs alike.
 Each pair gives a ratio of steps/s, and **the throughput ratio is the median of the pairs'**.
-The system whose round it is not is idle, nothing queued; the CPU its processes and Postgres
+The systems whose round it is not are idle, nothing queued; the CPU their processes and Postgres
 backends spend meanwhile is in the pairs' next-to-last column. Their last column is the share
 of the machine's CPU time, both cores, that nothing used during each round (from /proc/stat):
 the round's waits that no other work filled ([cpu.md](cpu.md), "What the burst waits on").
@@ -258,10 +258,10 @@ workflow library that checkpoints each step in Postgres. One workflow runs a mod
 steps at once (\`Promise.all\`), and a model step, all instant functions in its process (no
 HTTP tool), with its system tables in the bench database through a pg pool of 20. Its client is
 that same process: \`DBOS.startWorkflow\` for each workflow, then each handle's result, timed
-there, with no HTTP request or queue hop before a workflow starts. Its one-at-a-time blocks
-follow the floor's, and each pair's turn has DBOS's burst beside the floor's: ratchet, the
-floor, DBOS, then DBOS, the floor, ratchet. Its ratio is ratchet's steps/s over DBOS's in the
-same turn, and the median of those is reported. \`BENCH_FANOUT_DBOS=0\` leaves it out.
+there, with no HTTP request or queue hop before a workflow starts. DBOS goes last in every
+turn, one-at-a-time blocks and bursts alike, and the other two take turns going first, so
+each of them follows DBOS (and whatever its work leaves Postgres to do) as often. Its ratio
+is ratchet's steps/s over DBOS's in the same turn, and the median of those is reported. \`BENCH_FANOUT_DBOS=0\` leaves it out.
 `;
 }
 
