@@ -2,6 +2,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Pool } from 'pg';
 import { BASELINE_JOB_OPTIONS, BASELINE_QUEUE, type BaselineJob } from './baseline-jobs';
+import { requiredEnv, runBenchChild, serveUntilStopped } from './bench-child';
 import { epochMs } from './stats';
 
 // A baseline worker process: what "one durable step" costs with the same building blocks and
@@ -12,18 +13,10 @@ import { epochMs } from './stats';
 //
 // Started by baseline.ts with fork(); says `ready` over IPC, stops on SIGTERM or disconnect.
 
-const CLOSE_DEADLINE_MS = 3_000;
-
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-}
-
 async function main(): Promise<void> {
-  const prefix = required('BASELINE_PREFIX');
-  const pool = new Pool({ connectionString: required('BASELINE_DATABASE_URL'), max: 20 });
-  const connection = new Redis(required('BASELINE_REDIS_URL'), { maxRetriesPerRequest: null });
+  const prefix = requiredEnv('BASELINE_PREFIX');
+  const pool = new Pool({ connectionString: requiredEnv('BASELINE_DATABASE_URL'), max: 20 });
+  const connection = new Redis(requiredEnv('BASELINE_REDIS_URL'), { maxRetriesPerRequest: null });
   const queue = new Queue<BaselineJob>(BASELINE_QUEUE, { connection, prefix });
   const worker = new Worker<BaselineJob>(
     BASELINE_QUEUE,
@@ -42,7 +35,7 @@ async function main(): Promise<void> {
         );
       }
     },
-    { connection, prefix, concurrency: Number(required('BASELINE_CONCURRENCY')) },
+    { connection, prefix, concurrency: Number(requiredEnv('BASELINE_CONCURRENCY')) },
   );
   worker.on('failed', (job, error) => {
     process.stderr.write(`baseline job ${job?.id ?? '?'} failed: ${error.message}\n`);
@@ -50,26 +43,12 @@ async function main(): Promise<void> {
   await worker.waitUntilReady();
   await pool.query('SELECT 1');
 
-  let stopping = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    // A hard exit after the deadline: a baseline worker must never outlive the bench.
-    setTimeout(() => process.exit(0), CLOSE_DEADLINE_MS).unref();
-    void (async () => {
-      await worker.close(true);
-      await queue.close();
-      await pool.end();
-      connection.disconnect();
-      process.exit(0);
-    })();
-  };
-  process.on('SIGTERM', stop);
-  process.on('disconnect', stop);
-  process.send?.({ type: 'ready' });
+  serveUntilStopped(async () => {
+    await worker.close(true);
+    await queue.close();
+    await pool.end();
+    connection.disconnect();
+  });
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`baseline worker failed: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runBenchChild('baseline worker', main);

@@ -5,6 +5,7 @@ import {
   type DbosMessage,
   type DbosRequest,
 } from './fanout-dbos-protocol';
+import { requiredEnv, runBenchChild, serveUntilStopped } from './bench-child';
 import { nowMs } from './stats';
 
 // A peer of ratchet on workload d: DBOS Transact, the durable workflow library that checkpoints
@@ -17,15 +18,7 @@ import { nowMs } from './stats';
 // Started by fanout-dbos.ts with fork(); says `ready` over IPC, runs what it is asked, stops
 // on SIGTERM or disconnect.
 
-const CLOSE_DEADLINE_MS = 3_000;
-
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-}
-
-const calls = Number(required('DBOS_CALLS'));
+const calls = Number(requiredEnv('DBOS_CALLS'));
 const model = (): Promise<string> => Promise.resolve('model');
 const tool = (i: number): Promise<string> => Promise.resolve(`tool ${i}`);
 
@@ -43,7 +36,7 @@ const fanout = DBOS.registerWorkflow(
 
 async function main(): Promise<void> {
   const pool = new Pool({
-    connectionString: required('DBOS_DATABASE_URL'),
+    connectionString: requiredEnv('DBOS_DATABASE_URL'),
     max: 20,
     application_name: FANOUT_DBOS_APPLICATION_NAME,
   });
@@ -90,24 +83,10 @@ async function main(): Promise<void> {
     );
   });
 
-  let stopping = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    // A hard exit after the deadline: the peer must never outlive the bench.
-    setTimeout(() => process.exit(0), CLOSE_DEADLINE_MS).unref();
-    void (async () => {
-      await DBOS.shutdown();
-      await pool.end();
-      process.exit(0);
-    })();
-  };
-  process.on('SIGTERM', stop);
-  process.on('disconnect', stop);
-  send({ type: 'ready' });
+  serveUntilStopped(async () => {
+    await DBOS.shutdown();
+    await pool.end();
+  });
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`fan-out DBOS peer failed: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runBenchChild('fan-out DBOS peer', main);

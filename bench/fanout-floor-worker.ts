@@ -8,6 +8,7 @@ import {
   type FanoutFloorJob,
   fanoutFloorJobId,
 } from './fanout-floor-jobs';
+import { requiredEnv, runBenchChild, serveUntilStopped } from './bench-child';
 import { epochMs } from './stats';
 
 // A floor worker process for the fan-out shape: model -> N parallel tools -> model with the
@@ -18,22 +19,14 @@ import { epochMs } from './stats';
 //
 // Started by fanout-floor.ts with fork(); says `ready` over IPC, stops on SIGTERM or disconnect.
 
-const CLOSE_DEADLINE_MS = 3_000;
-
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-}
-
 async function main(): Promise<void> {
-  const prefix = required('BASELINE_PREFIX');
+  const prefix = requiredEnv('BASELINE_PREFIX');
   const pool = new Pool({
-    connectionString: required('BASELINE_DATABASE_URL'),
+    connectionString: requiredEnv('BASELINE_DATABASE_URL'),
     max: 20,
     application_name: FANOUT_FLOOR_APPLICATION_NAME,
   });
-  const connection = new Redis(required('BASELINE_REDIS_URL'), { maxRetriesPerRequest: null });
+  const connection = new Redis(requiredEnv('BASELINE_REDIS_URL'), { maxRetriesPerRequest: null });
   const flows = new FlowProducer({ connection, prefix });
   const queue = new Queue<FanoutFloorJob>(FANOUT_FLOOR_QUEUE, { connection, prefix });
   const job = (data: FanoutFloorJob) => ({
@@ -59,7 +52,7 @@ async function main(): Promise<void> {
         });
       }
     },
-    { connection, prefix, concurrency: Number(required('BASELINE_CONCURRENCY')) },
+    { connection, prefix, concurrency: Number(requiredEnv('BASELINE_CONCURRENCY')) },
   );
   worker.on('failed', (failed, error) => {
     process.stderr.write(`fan-out floor job ${failed?.id ?? '?'} failed: ${error.message}\n`);
@@ -67,27 +60,13 @@ async function main(): Promise<void> {
   await worker.waitUntilReady();
   await pool.query('SELECT 1');
 
-  let stopping = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    // A hard exit after the deadline: a floor worker must never outlive the bench.
-    setTimeout(() => process.exit(0), CLOSE_DEADLINE_MS).unref();
-    void (async () => {
-      await worker.close(true);
-      await flows.close();
-      await queue.close();
-      await pool.end();
-      connection.disconnect();
-      process.exit(0);
-    })();
-  };
-  process.on('SIGTERM', stop);
-  process.on('disconnect', stop);
-  process.send?.({ type: 'ready' });
+  serveUntilStopped(async () => {
+    await worker.close(true);
+    await flows.close();
+    await queue.close();
+    await pool.end();
+    connection.disconnect();
+  });
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`fan-out floor worker failed: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runBenchChild('fan-out floor worker', main);
