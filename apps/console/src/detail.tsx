@@ -3,7 +3,7 @@ import { ApiError, getJson, postJson, type ResponseDetail, type StepDetail } fro
 import { useResponseEvents } from './events';
 import { clock, duration, isLive, pretty, shortId, tokens } from './format';
 import { StatusPill } from './list';
-import { useNow, useThrottle } from './live';
+import { useFreshest, useNow, useThrottle } from './live';
 import { treeRows } from './tree-rows';
 import { stepTitle, Waterfall } from './waterfall';
 
@@ -133,16 +133,14 @@ export function DetailView({ apiKey, id }: { apiKey: string; id: string }) {
   const live = detail ? isLive(detail.summary.status) : true;
   const now = useNow(250, live);
 
-  const load = (): void => {
-    getJson<ResponseDetail>(apiKey, `/v1/console/responses/${id}`)
-      .then((answer) => {
-        setDetail(answer);
-        setError(null);
-      })
-      .catch((failure: unknown) =>
-        setError(failure instanceof ApiError ? failure.message : String(failure)),
-      );
-  };
+  const read = useFreshest<ResponseDetail>(
+    (answer) => {
+      setDetail(answer);
+      setError(null);
+    },
+    (failure) => setError(failure instanceof ApiError ? failure.message : String(failure)),
+  );
+  const load = (): void => read(getJson<ResponseDetail>(apiKey, `/v1/console/responses/${id}`));
   const reload = useThrottle(load, 300);
   useEffect(load, [apiKey, id]);
 

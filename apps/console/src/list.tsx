@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, getJson, type ResponseSummary, type ResponseSummaryPage } from './api';
 import { ago, duration, isLive, shortId, STATUSES, statusLabel, tokens } from './format';
-import { useEventStream, useNow, useThrottle } from './live';
+import { useEventStream, useFreshest, useNow, useThrottle } from './live';
 
 const AGES: Record<string, { label: string; seconds: number | null }> = {
   '': { label: 'Any time', seconds: null },
@@ -116,16 +116,14 @@ export function ListView({
   const now = useNow(5000);
   const cursor = cursors.at(-1) ?? null;
 
-  const load = (): void => {
-    getJson<ResponseSummaryPage>(apiKey, listPath(filters, cursor))
-      .then((answer) => {
-        setPage(answer);
-        setError(null);
-      })
-      .catch((failure: unknown) =>
-        setError(failure instanceof ApiError ? failure.message : String(failure)),
-      );
-  };
+  const read = useFreshest<ResponseSummaryPage>(
+    (answer) => {
+      setPage(answer);
+      setError(null);
+    },
+    (failure) => setError(failure instanceof ApiError ? failure.message : String(failure)),
+  );
+  const load = (): void => read(getJson<ResponseSummaryPage>(apiKey, listPath(filters, cursor)));
   const reload = useThrottle(load, 400);
 
   useEffect(() => {

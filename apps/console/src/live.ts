@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { readEvents, sleep, type SseMessage } from './api';
+import { freshestReads } from './freshest';
 
 export type LiveState = 'connecting' | 'live' | 'reconnecting';
 
@@ -73,4 +74,22 @@ export function useNow(ms: number, active = true): number {
     return () => clearInterval(timer);
   }, [ms, active]);
   return now;
+}
+
+/**
+ * A view's reads, newest answer wins (freshestReads): returns what starts a read. `apply` and
+ * `fail` are the latest render's.
+ */
+export function useFreshest<T>(
+  apply: (value: T) => void,
+  fail: (error: unknown) => void,
+): (read: Promise<T>) => void {
+  const latest = useRef({ apply, fail });
+  latest.current = { apply, fail };
+  const reads = useRef<((read: Promise<T>) => void) | null>(null);
+  reads.current ??= freshestReads<T>(
+    (value) => latest.current.apply(value),
+    (error) => latest.current.fail(error),
+  );
+  return reads.current;
 }

@@ -8,7 +8,7 @@ import {
   type Overview,
 } from './api';
 import { ago } from './format';
-import { useEventStream, useNow, useThrottle } from './live';
+import { useEventStream, useFreshest, useNow, useThrottle } from './live';
 import { FilterActionsCard } from './operations/actions';
 import { AuditCard } from './operations/audit';
 import { PurgeCard } from './operations/purge';
@@ -51,20 +51,21 @@ export function OperationsView({ apiKey }: { apiKey: string }) {
   const [error, setError] = useState<string | null>(null);
   const [visible, setVisible] = useState(() => document.visibilityState === 'visible');
   const now = useNow(5000, visible);
-  const load = (): void => {
-    Promise.all([
-      getJson<Overview>(apiKey, `/v1/admin/overview?window_seconds=${WINDOW_SECONDS}`),
-      getJson<OperationsData['stuck']>(apiKey, '/v1/admin/stuck?limit=10'),
-      getJson<OperationsData['audit']>(apiKey, '/v1/admin/audit?limit=8'),
-    ])
-      .then(([overview, stuck, audit]) => {
-        setData({ overview, stuck, audit });
-        setError(null);
-      })
-      .catch((failure: unknown) =>
-        setError(failure instanceof ApiError ? failure.message : String(failure)),
-      );
-  };
+  const read = useFreshest<[Overview, OperationsData['stuck'], OperationsData['audit']]>(
+    ([overview, stuck, audit]) => {
+      setData({ overview, stuck, audit });
+      setError(null);
+    },
+    (failure) => setError(failure instanceof ApiError ? failure.message : String(failure)),
+  );
+  const load = (): void =>
+    read(
+      Promise.all([
+        getJson<Overview>(apiKey, `/v1/admin/overview?window_seconds=${WINDOW_SECONDS}`),
+        getJson<OperationsData['stuck']>(apiKey, '/v1/admin/stuck?limit=10'),
+        getJson<OperationsData['audit']>(apiKey, '/v1/admin/audit?limit=8'),
+      ]),
+    );
   const reload = useThrottle(load, 1000);
   useEffect(load, [apiKey]);
   useEffect(() => {
