@@ -5,7 +5,7 @@ import { startBaselineWorker, type BaselineSettings, type BaselineWorker } from 
 import { BASELINE_JOB_OPTIONS } from './baseline-jobs';
 import type { Cleanup } from './cleanup';
 import { postgresBackends, snapshotCpu, type NamedPid } from './cpu';
-import type { BurstResult, FanoutSystem } from './fanout';
+import type { FanoutSystem } from './fanout';
 import {
   FANOUT_FLOOR_APPLICATION_NAME,
   FANOUT_FLOOR_QUEUE,
@@ -13,7 +13,7 @@ import {
   fanoutFloorJobId,
   type FanoutFloorJob,
 } from './fanout-floor-jobs';
-import { nowMs, type Summary } from './stats';
+import { nowMs } from './stats';
 import { pollUntil, withDeadline } from './waits';
 
 // The floor of workload d: raw BullMQ + pg running model -> N tools -> model, the fan-out
@@ -27,13 +27,6 @@ export interface FanoutFloorWorkload {
   calls: number;
   /** Chains per burst. */
   responses: number;
-}
-
-export interface FanoutFloorResult {
-  steps: number;
-  latency: Summary;
-  perStepP50: number;
-  burst: BurstResult;
 }
 
 /** Starts the floor's worker processes and its driver: the floor as a FanoutSystem until stopped. */

@@ -8,12 +8,13 @@ import {
   walBytesSince,
   walPosition,
   type BurstResult,
+  type FanoutMeasurement,
   type FanoutResult,
   type FanoutSystem,
   type RatchetFanoutSettings,
 } from './fanout';
 import { startFanoutDbos, type FanoutDbosSettings } from './fanout-dbos';
-import { startFanoutFloor, type FanoutFloorResult } from './fanout-floor';
+import { startFanoutFloor } from './fanout-floor';
 import { PeakResident } from './memory';
 import type { RatchetClient } from './ratchet-client';
 import { median, nowMs, summarize, type Summary } from './stats';
@@ -25,8 +26,8 @@ import { median, nowMs, summarize, type Summary } from './stats';
 // throughput ratio is the median of the pairs' ratios. One response at a time goes in
 // alternating blocks the same way. Whichever system is not running has nothing queued; its
 // processes' CPU over the other's rounds is measured, to show it takes nothing from them.
-// A peer, DBOS Transact (bench/fanout-dbos.ts), takes its turns beside them: each pair's
-// bursts have DBOS's burst on the floor's side, so the floor's stays next to ratchet's.
+// A peer, DBOS Transact (bench/fanout-dbos.ts), takes its turns after them: last in every
+// turn, so that ratchet and the floor each follow it as often (turnOrder).
 
 /** One-at-a-time responses of one system before the other takes its turn. */
 export const LATENCY_BLOCK = 20;
@@ -80,13 +81,12 @@ export interface BurstPair {
 
 export interface FanoutComparison {
   ratchet: FanoutResult;
-  floor: FanoutFloorResult;
+  floor: FanoutMeasurement;
   pairs: BurstPair[];
   /** The median of the pairs' ratios: the burst throughput ratio reported. */
   throughputRatio: number;
-  /** DBOS Transact on the same workload, and the median of ratchet's ratios to it; or null. */
-  dbos: (FanoutFloorResult & { version: string }) | null;
-  dbosThroughputRatio: number | null;
+  /** DBOS Transact on the same workload, with the median of ratchet's ratios to it; or null. */
+  dbos: (FanoutMeasurement & { version: string; throughputRatio: number }) | null;
 }
 
 export interface FanoutComparisonSettings {
@@ -133,8 +133,6 @@ export async function compareFanout(
       perStepP50: latency.p50 / steps,
       burst: burstResult(rounds, plan.responses, steps),
     });
-    const dbosRounds = pairs.flatMap((pair) => (pair.dbos ? [pair.dbos] : []));
-    const dbosRatios = pairs.flatMap((pair) => (pair.dbosRatio ? [pair.dbosRatio] : []));
     return {
       ratchet: {
         shape: ratchet.shape,
@@ -153,9 +151,16 @@ export async function compareFanout(
       throughputRatio: median(pairs.map((pair) => pair.ratio)),
       dbos:
         dbos && latency.dbos
-          ? { version: dbos.version, ...measured(latency.dbos, dbosRounds, dbos.steps) }
+          ? {
+              version: dbos.version,
+              ...measured(
+                latency.dbos,
+                pairs.flatMap((pair) => (pair.dbos ? [pair.dbos] : [])),
+                dbos.steps,
+              ),
+              throughputRatio: median(pairs.flatMap((pair) => pair.dbosRatio ?? [])),
+            }
           : null,
-      dbosThroughputRatio: dbosRatios.length > 0 ? median(dbosRatios) : null,
     };
   } finally {
     await dbos?.stop();

@@ -34,13 +34,19 @@ export interface BurstResult {
   cpuPerResponse: Record<string, number>;
 }
 
-export interface FanoutResult {
-  shape: Shape;
-  /** End-to-end latency of one foreground response at a time, ms. */
+/** One system's figures on workload d: ratchet's, the floor's or a peer's. */
+export interface FanoutMeasurement {
+  /** Steps per response. */
+  steps: number;
+  /** End-to-end latency of one response at a time, ms. */
   latency: Summary;
-  /** latency p50 / steps: the per-step figure the floor is compared on. */
+  /** latency p50 / steps: the per-step figure the systems are compared on. */
   perStepP50: number;
   burst: BurstResult;
+}
+
+export interface FanoutResult extends FanoutMeasurement {
+  shape: Shape;
 }
 
 /** One system running workload d, as bench/fanout-interleaved.ts drives it: ratchet or the floor. */

@@ -145,10 +145,10 @@ function fanoutVerdicts({
 | peak resident memory <= ${TARGETS.peakResidentMb} MB per process (${burst}) | ${residentList(ratchet.burst.peakResidentMb, ratchet.burst.peakPrivateMb)} | ${verdict(peak <= TARGETS.peakResidentMb)} |${dbosVerdict(fanout)}`;
 }
 
-function dbosVerdict({ dbos, dbosThroughputRatio, ratchet }: FanoutComparison): string {
-  if (!dbos || dbosThroughputRatio === null) return '';
+function dbosVerdict({ dbos, ratchet }: FanoutComparison): string {
+  if (!dbos) return '';
   return `
-| fan-out throughput ahead of DBOS Transact's (${int(ratchet.burst.responses)} at once, median of ${dbos.burst.roundsMs.length} interleaved rounds' ratios; DBOS ${int(dbos.burst.stepsPerSecond)} steps/s) | ${int(ratchet.burst.stepsPerSecond)} steps/s, ${dbosThroughputRatio.toFixed(2)}x | ${verdict(dbosThroughputRatio > 1)} |`;
+| fan-out throughput ahead of DBOS Transact's (${int(ratchet.burst.responses)} at once, median of ${dbos.burst.roundsMs.length} interleaved rounds' ratios; DBOS ${int(dbos.burst.stepsPerSecond)} steps/s) | ${int(ratchet.burst.stepsPerSecond)} steps/s, ${dbos.throughputRatio.toFixed(2)}x | ${verdict(dbos.throughputRatio > 1)} |`;
 }
 
 const residentList = (
@@ -241,8 +241,8 @@ ${pairs.map((pair, i) => `| ${pairRow(pair, i)} |`).join('\n')}
 Ratios: per step **${(ratchet.perStepP50 / floor.perStepP50).toFixed(2)}x** the floor, throughput
 **${fanout.throughputRatio.toFixed(2)}x** (median of the pairs), CPU per step
 **${(totalCpu(ratchet.burst.cpuPerResponse) / totalCpu(floor.burst.cpuPerResponse)).toFixed(2)}x**.${
-    dbos && fanout.dbosThroughputRatio !== null
-      ? ` Against DBOS Transact: per step **${(ratchet.perStepP50 / dbos.perStepP50).toFixed(2)}x**, throughput **${fanout.dbosThroughputRatio.toFixed(2)}x** (median of the rounds'), CPU per step **${(totalCpu(ratchet.burst.cpuPerResponse) / totalCpu(dbos.burst.cpuPerResponse)).toFixed(2)}x**.`
+    dbos
+      ? ` Against DBOS Transact: per step **${(ratchet.perStepP50 / dbos.perStepP50).toFixed(2)}x**, throughput **${dbos.throughputRatio.toFixed(2)}x** (median of the rounds'), CPU per step **${(totalCpu(ratchet.burst.cpuPerResponse) / totalCpu(dbos.burst.cpuPerResponse)).toFixed(2)}x**.`
       : ''
   }
 One response at a time takes ${ms(ratchet.latency.p50)} ms p50 (p95 ${ms(ratchet.latency.p95)} ms) through ratchet and
