@@ -146,7 +146,7 @@ async function startAll(ids: string[]): Promise<string[]> {
     ),
   );
   return started.map((result) => {
-    if (!result) throw new Error('first round not recorded');
+    if (!result || result === 'missing') throw new Error('first round not recorded');
     return result.steps[0].id;
   });
 }

@@ -41,10 +41,16 @@ tools:
   for (const sql of [ratchet.api.get(Sql), ...ratchet.workers.map((worker) => worker.get(Sql))]) {
     const query = sql.query.bind(sql);
     jest.spyOn(sql, 'query').mockImplementation(async (statement, values = []) => {
-      if (WATCHED.has(statement.name.replace(/-batch$/, ''))) {
-        commits.push({ statement: statement.name, mode: await commitMode(statement, values) });
-      }
-      return query(statement, values);
+      const name = statement.name.replace(/-batch$/, '');
+      if (!WATCHED.has(name)) return query(statement, values);
+      const mode = await commitMode(statement, values);
+      const rows = await query(statement, values);
+      // A new response's job is queued while the response is created, so the worker may look
+      // for the response before it is committed, and look again (EngineService.startRecorded):
+      // what it found then is not a commit of interest.
+      const missing = name === 'append-first-round' && rows.every((row) => !hasContext(row));
+      if (!missing) commits.push({ statement: statement.name, mode });
+      return rows;
     });
   }
 });
@@ -57,6 +63,10 @@ afterAll(async () => {
 beforeEach(() => {
   commits = [];
 });
+
+function hasContext(row: object): boolean {
+  return (row as { context?: unknown }).context != null;
+}
 
 /** The commit mode a statement leaves its transaction in, run in one rolled back. */
 async function commitMode(statement: Statement, values: unknown[]): Promise<string> {

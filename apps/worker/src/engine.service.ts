@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '@ratchet/config';
 import {
@@ -80,6 +81,15 @@ const ROUND_HOLD_LIMIT_MS = 250;
  */
 const SIBLING_WAIT_MS = 50;
 
+/**
+ * The waits of a new response's job that was queued while the statement creating the
+ * response ran (`beforeCommit`), should the worker find no response yet: about 4 s in all.
+ * One at a time the statement has long committed when the job is taken; under load on
+ * Postgres it may not have. A create that failed leaves such a job behind, which ends after
+ * these; a response committed later still is recovered as a stalled scope (sweeper.service.ts).
+ */
+const RECORD_WAITS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000];
+
 /** How a scope ended, in the terms its parent (the response or an agent step) needs. */
 type ScopeEnd =
   | { status: 'completed'; output: Item[] }
@@ -160,11 +170,18 @@ export class EngineService {
   }
 
   /** Job: decide for a scope (a new response, a new sub-agent, or a completed round). */
-  async advance({ scopeId, responseId }: JobPayload<'scope.advance'>): Promise<void> {
+  async advance({
+    scopeId,
+    responseId,
+    beforeCommit = false,
+  }: JobPayload<'scope.advance'>): Promise<void> {
     await this.liveness.ready();
     // A new response's first round is recorded without reading its scope first.
     const started =
-      scopeId === topScopeId(responseId) ? await this.start(responseId, scopeId) : null;
+      scopeId === topScopeId(responseId)
+        ? await this.startRecorded(responseId, scopeId, beforeCommit)
+        : null;
+    if (started === 'missing') return;
     // A fresh scope's first model call may run inline only at the top: a sub-agent's must
     // take a slot of the response's concurrency limit like any dispatched step.
     const next =
@@ -173,12 +190,40 @@ export class EngineService {
   }
 
   /**
+   * `start`, for a job queued before its response was committed (`beforeCommit`) tried again
+   * until the response is there, or RECORD_WAITS_MS run out.
+   */
+  private async startRecorded(
+    responseId: string,
+    scopeId: string,
+    beforeCommit: boolean,
+  ): Promise<Continuation | 'missing' | null> {
+    let started = await this.start(responseId, scopeId);
+    for (const wait of beforeCommit ? RECORD_WAITS_MS : []) {
+      if (started !== 'missing') return started;
+      await delay(wait);
+      started = await this.start(responseId, scopeId);
+    }
+    if (started === 'missing' && beforeCommit) {
+      this.logger.warn({
+        msg: `response ${responseId} was queued while it was being created, and is still not recorded; its create failed, or recovery will run it once it is`,
+        responseId,
+      });
+    }
+    return started;
+  }
+
+  /**
    * The first round of a new response. The transition decides it from an empty scope, which
    * needs nothing read: the round is recorded (claimed, to run here) in the statement that
    * reads the scope. Null when the scope turns out not to be new (a job run again, or
-   * requeued by the sweeper): the caller reads it and decides as usual.
+   * requeued by the sweeper): the caller reads it and decides as usual. `missing` when there
+   * is no such response (not yet committed, deleted, or never created).
    */
-  private async start(responseId: string, scopeId: string): Promise<Continuation | null> {
+  private async start(
+    responseId: string,
+    scopeId: string,
+  ): Promise<Continuation | 'missing' | null> {
     const { limits } = this.config.config;
     const decision = transition({
       steps: [],
@@ -197,6 +242,7 @@ export class EngineService {
       { maxSteps: limits.maxSteps, maxToolCalls: null },
       claim,
     );
+    if (started === 'missing') return started;
     const mine = started?.steps.find((step) => step.index === claim?.indexes[0]);
     if (!started || !mine || !claim) return null;
     this.bus.publishChange(responseId);

@@ -6,8 +6,16 @@ import { z } from 'zod';
 export const QUEUE_NAME = 'ratchet';
 
 export const jobCatalog = {
-  /** Decide and record the next steps of a scope (or finish it). */
-  'scope.advance': z.object({ responseId: z.string(), scopeId: z.string() }),
+  /**
+   * Decide and record the next steps of a scope (or finish it). `beforeCommit`: queued while
+   * the statement creating its response ran, so the response may not be there yet when the
+   * job is taken; the worker waits for it a while.
+   */
+  'scope.advance': z.object({
+    responseId: z.string(),
+    scopeId: z.string(),
+    beforeCommit: z.boolean().optional(),
+  }),
   /** Execute one recorded step. */
   'step.run': z.object({ responseId: z.string(), stepId: z.string() }),
 } as const;

@@ -545,16 +545,18 @@ export class StepsRepository {
    * Records a new scope's first round as `appendRound` would, without reading the scope
    * first, and returns the scope as it then is. Null when the scope has steps already (or
    * its response ended, or the round does not fit): the caller reads it and decides again.
+   * `missing` when there is no such scope: not recorded yet, or never.
    */
   async appendFirstRound(
     round: NewRound,
     budget: AppendBudget,
     claim: InlineClaim | null,
-  ): Promise<{ snapshot: ScopeSnapshot; steps: StepRecord[] } | null> {
+  ): Promise<{ snapshot: ScopeSnapshot; steps: StepRecord[] } | 'missing' | null> {
     const op = roundOp(round, budget, claim);
     const row = await onceMore(() => this.appendFirstBatcher.run(op));
+    if (!row.context) return 'missing';
     const result = appendResult(row);
-    if (result.type !== 'recorded' || !row.context) return null;
+    if (result.type !== 'recorded') return null;
     const context = this.remember({
       ...row.context,
       deadline_at: row.context.deadline_at === null ? null : new Date(row.context.deadline_at),

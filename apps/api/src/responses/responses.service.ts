@@ -178,31 +178,46 @@ export class ResponsesService {
     const conversationId = conversationIdOf(request);
     // A foreground caller hears of its response only once it has ended.
     const waits = !request.background && !request.stream;
-    // Scopes of an adopted tree (approvals answered) whose round the answers completed.
-    let resume: string[] = [];
-    const record =
-      answers.length > 0
-        ? this.approvals
-            .adopt(request, principal, answers, response, isHeld(request, heldConversation))
-            .then((adopted) => {
-              resume = adopted.resume;
-              return adopted.record;
-            })
-        : conversationId !== null
-          ? this.createInConversation(conversationId, principal, response)
-          : this.previousContext(request, principal, heldConversation).then((previous) =>
-              // Heard of only at its end, whose commit waits for the disk: this one need not
-              // (relaxed-commit.sql.ts in libs/store).
-              this.responses.create({ ...response(previous), relaxed: waits }),
-            );
     // A foreground caller listens before the work is queued, so no notice can slip past.
     const watching = waits ? this.waits.watch(id) : null;
+    // Scopes of an adopted tree (approvals answered) whose round the answers completed.
+    let resume: string[] = [];
+    let record: Promise<ResponseRecord>;
+    // The job of a response that is queued while its create statement runs.
+    let queued: Promise<void> | null = null;
+    if (answers.length > 0) {
+      record = this.approvals
+        .adopt(request, principal, answers, response, isHeld(request, heldConversation))
+        .then((adopted) => {
+          resume = adopted.resume;
+          return adopted.record;
+        });
+    } else if (conversationId !== null) {
+      record = this.createInConversation(conversationId, principal, response);
+    } else {
+      const ready = this.previousContext(request, principal, heldConversation).then(response);
+      // Heard of only at its end, whose commit waits for the disk: this one need not
+      // (relaxed-commit.sql.ts in libs/store).
+      record = ready.then((fields) => this.responses.create({ ...fields, relaxed: waits }));
+      // Once it is ready to record, such a response has nothing left to be refused for (but
+      // a key that a concurrent request took), so its job goes to the queue while the create
+      // statement runs, rather than after it commits; the worker waits for the response
+      // should it take the job first (docs/cpu.md, "Queued while it is created").
+      if (idempotency === null) {
+        queued = Promise.all([ready, watching]).then(() =>
+          this.queue.advance(
+            { responseId: id, scopeId: topScopeId(id), beforeCommit: true },
+            'start',
+          ),
+        );
+      }
+    }
     let created: ResponseRecord;
     let watch: TerminalWait | null;
     try {
-      [created, watch] = await Promise.all([record, watching]);
+      [created, watch] = await Promise.all([record, watching, queued]);
     } catch (error) {
-      // Nothing was created (a conversation in use, say): stop listening for it.
+      // Not created (a conversation in use, say), or not queued: stop listening for it.
       await watching?.then(
         (unused) => unused.close(),
         () => undefined,
@@ -214,7 +229,7 @@ export class ResponsesService {
       throw error;
     }
     try {
-      await this.queue.advance({ responseId: id, scopeId: topScopeId(id) }, 'start');
+      if (!queued) await this.queue.advance({ responseId: id, scopeId: topScopeId(id) }, 'start');
       for (const scopeId of resume) await this.queue.advance({ responseId: id, scopeId }, 'start');
     } catch (error) {
       watch?.close();
