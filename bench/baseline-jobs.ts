@@ -4,6 +4,9 @@ import type { JobsOptions } from 'bullmq';
 
 export const BASELINE_QUEUE = 'baseline';
 
+/** The baseline workers' Postgres application name, to count their backends apart. */
+export const BASELINE_APPLICATION_NAME = 'ratchet-bench-baseline';
+
 export interface BaselineJob {
   chain: number;
   step: number;

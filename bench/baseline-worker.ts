@@ -1,7 +1,12 @@
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Pool } from 'pg';
-import { BASELINE_JOB_OPTIONS, BASELINE_QUEUE, type BaselineJob } from './baseline-jobs';
+import {
+  BASELINE_APPLICATION_NAME,
+  BASELINE_JOB_OPTIONS,
+  BASELINE_QUEUE,
+  type BaselineJob,
+} from './baseline-jobs';
 import { requiredEnv, runBenchChild, serveUntilStopped } from './bench-child';
 import { epochMs } from './stats';
 
@@ -15,7 +20,11 @@ import { epochMs } from './stats';
 
 async function main(): Promise<void> {
   const prefix = requiredEnv('BASELINE_PREFIX');
-  const pool = new Pool({ connectionString: requiredEnv('BASELINE_DATABASE_URL'), max: 20 });
+  const pool = new Pool({
+    connectionString: requiredEnv('BASELINE_DATABASE_URL'),
+    max: 20,
+    application_name: BASELINE_APPLICATION_NAME,
+  });
   const connection = new Redis(requiredEnv('BASELINE_REDIS_URL'), { maxRetriesPerRequest: null });
   const queue = new Queue<BaselineJob>(BASELINE_QUEUE, { connection, prefix });
   const worker = new Worker<BaselineJob>(

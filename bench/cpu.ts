@@ -58,6 +58,11 @@ export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): Map<string,
 }
 
 /** The whole machine's CPU time so far, in clock ticks over all cores (/proc/stat). */
+/** Adds what `spent` spent, by name, to the running totals of `total`. */
+export function addCpu(total: Map<string, number>, spent: Map<string, number>): void {
+  for (const [name, ms] of spent) total.set(name, (total.get(name) ?? 0) + ms);
+}
+
 export interface MachineCpu {
   /** Ticks idle, waiting for I/O included. */
   idle: number;

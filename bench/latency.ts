@@ -1,4 +1,4 @@
-import { cpuBetween, cpuPer, type CpuProbe } from './cpu';
+import { addCpu, cpuBetween, cpuPer, type CpuProbe } from './cpu';
 import type { RatchetClient } from './ratchet-client';
 import type { Shape } from './shapes';
 import { nowMs, summarize, type Summary } from './stats';
@@ -33,6 +33,11 @@ export interface LatencyOptions {
   /** The gaps between consecutive step starts of each response, from Postgres. */
   stepGaps: (responseIds: string[]) => Promise<number[]>;
   cpu: CpuProbe;
+  /**
+   * Runs after every `every` timed responses, the last included, outside the timing and the
+   * CPU counted (the floor's sequential chain, in blocks between ratchet's).
+   */
+  between?: { every: number; run: () => Promise<void> };
 }
 
 export async function measureLatency(
@@ -52,14 +57,25 @@ export async function measureLatency(
 
   const samples: number[] = [];
   const ids: string[] = [];
-  const deadline = nowMs() + options.budgetMs;
-  const cpuBefore = await options.cpu();
+  let deadline = nowMs() + options.budgetMs;
+  const cpu = new Map<string, number>();
+  let cpuBefore = await options.cpu();
+  const countCpu = async (): Promise<void> => {
+    addCpu(cpu, cpuBetween(cpuBefore, await options.cpu()));
+  };
   while (samples.length < options.reps && nowMs() < deadline) {
     const started = nowMs();
     ids.push((await runOnce(client, shape)).id);
     samples.push(nowMs() - started);
+    if (options.between && samples.length % options.between.every === 0) {
+      await countCpu();
+      const paused = nowMs();
+      await options.between.run();
+      deadline += nowMs() - paused;
+      cpuBefore = await options.cpu();
+    }
   }
-  const cpu = cpuBetween(cpuBefore, await options.cpu());
+  await countCpu();
   const gaps = shape.steps > 1 ? await options.stepGaps(ids) : [];
   return {
     shape,

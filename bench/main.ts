@@ -3,7 +3,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
-import { runBaseline } from './baseline';
+import { BASELINE_BLOCKS, startBaseline } from './baseline';
+import { BASELINE_APPLICATION_NAME } from './baseline-jobs';
 import { createBenchDatabase } from './bench-database';
 import { Cleanup } from './cleanup';
 import { BENCH_APPLICATION_NAME, postgresBackends, snapshotCpu, type CpuProbe } from './cpu';
@@ -22,7 +23,7 @@ import { RatchetClient } from './ratchet-client';
 import { repoRoot, startRatchet } from './ratchet-processes';
 import { renderReport } from './report';
 import { measureScaleout, type ScaleoutResult } from './scaleout';
-import { latencyShapes, toolRoundShape } from './shapes';
+import { latencyShapes, toolLoopShape, toolRoundShape, TOOL_LOOP_ROUNDS } from './shapes';
 import { startStreamUpstream } from './stream-upstream';
 import { measureStreaming, type StreamingResult } from './streaming';
 import { measureThroughput, type ThroughputResult } from './throughput';
@@ -108,14 +109,39 @@ async function main(cleanup: Cleanup): Promise<void> {
     `idle resident memory, settled: ${formatMb(settledResidentMb)} (private: ${formatMb(settledPrivateMb)})`,
   );
 
-  // The fan-out floor's and peer's backends, while they run beside ratchet, are not ratchet's.
+  // The floors' and the peer's backends, while they run beside ratchet, are not ratchet's.
   const cpu: CpuProbe = async () =>
     snapshotCpu([
       ...ratchet.pids(),
       ...(await postgresBackends(db, {
-        except: [FANOUT_FLOOR_APPLICATION_NAME, FANOUT_DBOS_APPLICATION_NAME],
+        except: [
+          BASELINE_APPLICATION_NAME,
+          FANOUT_FLOOR_APPLICATION_NAME,
+          FANOUT_DBOS_APPLICATION_NAME,
+        ],
       })),
     ]);
+  // The baseline runs its sequential chain in blocks between those of ratchet's tool loop, whose
+  // step gaps the per-step target compares with it, and its throughput rounds between
+  // ratchet's: the host's speed drifts over a run.
+  const baseline = await startBaseline(
+    {
+      databaseUrl: database.url,
+      redisUrl: options.redisUrl,
+      redisPrefix: `${redisPrefix}:baseline`,
+      workers: options.workers,
+      concurrency: options.concurrency,
+    },
+    db,
+    cleanup,
+    async (workers) =>
+      snapshotCpu([
+        ...workers,
+        ...(await postgresBackends(db, { only: BASELINE_APPLICATION_NAME })),
+      ]),
+  );
+  const baselineBlock = Math.ceil(options.baselineChain / BASELINE_BLOCKS);
+  const loopShape = toolLoopShape(TOOL_LOOP_ROUNDS).name;
   const countSteps = async (responseId: string): Promise<number> => {
     const { rows } = await db.query<{ steps: number }>(
       'SELECT count(*)::int AS steps FROM steps WHERE response_id = $1',
@@ -142,6 +168,13 @@ async function main(cleanup: Cleanup): Promise<void> {
       countSteps,
       stepGaps,
       cpu,
+      between:
+        shape.name === loopShape
+          ? {
+              every: Math.ceil(options.reps / BASELINE_BLOCKS),
+              run: () => baseline.chain(baselineBlock),
+            }
+          : undefined,
     });
     ratchet.assertAlive();
     log(
@@ -152,9 +185,10 @@ async function main(cleanup: Cleanup): Promise<void> {
   }
 
   const throughput: ThroughputResult[] = [];
-  for (const [shape, responses] of [
-    [toolRoundShape(1), options.throughputResponses],
-    [toolRoundShape(9), PARALLEL_THROUGHPUT_RESPONSES],
+  // The baseline's rounds of the sequential shape take turns with ratchet's.
+  for (const [shape, responses, beside] of [
+    [toolRoundShape(1), options.throughputResponses, true],
+    [toolRoundShape(9), PARALLEL_THROUGHPUT_RESPONSES, false],
   ] as const) {
     const result = await measureThroughput(
       client,
@@ -163,6 +197,10 @@ async function main(cleanup: Cleanup): Promise<void> {
       responses,
       { timed: options.throughputRounds, warmup: options.throughputWarmupRounds },
       cpu,
+      beside
+        ? (timed) =>
+            baseline.throughputRound({ chains: responses, stepsPerChain: shape.steps, timed })
+        : undefined,
     );
     ratchet.assertAlive();
     log(
@@ -242,32 +280,19 @@ async function main(cleanup: Cleanup): Promise<void> {
         `${Math.round(replay.medianMs)} ms (${Math.round((Date.now() - streamingStarted) / 1000)} s)`,
     );
   }
-  // The baseline and the trace get the machine to themselves.
+  // The trace gets the machine to itself.
   await closeClient();
   await stopRatchet();
 
-  const baseline = await runBaseline(
-    {
-      databaseUrl: database.url,
-      redisUrl: options.redisUrl,
-      redisPrefix: `${redisPrefix}:baseline`,
-      workers: options.workers,
-      concurrency: options.concurrency,
-    },
-    db,
-    {
-      chainSteps: options.baselineChain,
-      chains: options.throughputResponses,
-      stepsPerChain: toolRoundShape(1).steps,
-      rounds: options.throughputRounds,
-      warmupRounds: options.throughputWarmupRounds,
-    },
-    cleanup,
-    async (workers) => snapshotCpu([...workers, ...(await postgresBackends(db))]),
-  );
+  // A tool loop cut short by its time budget ran fewer blocks: the chain gets its full length.
+  while (baseline.sequential().chainSteps < options.baselineChain) {
+    await baseline.chain(baselineBlock);
+  }
+  const baselineResult = { ...baseline.sequential(), throughput: baseline.throughput() };
+  await baseline.stop();
   log(
-    `baseline: per step p50 ${baseline.perStep.p50.toFixed(2)} ms, ` +
-      `${Math.round(baseline.throughput.stepsPerSecond)} steps/s`,
+    `baseline: per step p50 ${baselineResult.perStep.p50.toFixed(2)} ms, ` +
+      `${Math.round(baselineResult.throughput.stepsPerSecond)} steps/s`,
   );
 
   let trace = null;
@@ -360,7 +385,7 @@ async function main(cleanup: Cleanup): Promise<void> {
     latency,
     throughput,
     streaming,
-    baseline,
+    baseline: baselineResult,
     idleResidentMb,
     idlePrivateMb,
     settledResidentMb,

@@ -1,4 +1,4 @@
-import type { BaselineResult } from './baseline';
+import { BASELINE_BLOCKS, type BaselineResult } from './baseline';
 import type { FailoverResult } from './failover';
 import type { FanoutResult } from './fanout';
 import { LATENCY_BLOCK, type BurstPair, type FanoutComparison } from './fanout-interleaved';
@@ -362,7 +362,8 @@ function throughputTable({ throughput, options, machine, baseline }: BenchResult
 
 Background responses submitted all at once; wall time runs from the first submission to the
 last response's \`completed_at\`. ${options.throughputRounds} rounds after ${options.throughputWarmupRounds} untimed
-one(s) (for the baseline too), median reported.
+one(s), median reported. The baseline's rounds of the same shape (section c) take turns with
+ratchet's ${baseline.throughput.chains} x ${baseline.throughput.stepsPerChain}-step rounds, each right after one, warm-up included.
 
 | workload | steps | wall ms per round | steps/s | responses/s | CPU ms / step: api / worker / pg |
 |---|--:|--:|--:|--:|--:|
@@ -374,14 +375,18 @@ about ${int((machine.cores * 1000) / perStep)} such steps/s at any concurrency (
 spends ${ms(floorPerStep)} ms per step).`;
 }
 
-function baselineTable({ baseline, options }: BenchResults): string {
+function baselineTable(results: BenchResults): string {
+  const { baseline, options } = results;
   const { perStep: p, throughput: t } = baseline;
   return `## c. Baseline: raw BullMQ + pg
 
 ${options.workers} worker process(es) of their own (bench/baseline-worker.ts, concurrency
 ${options.concurrency}); each job does one \`INSERT\` through \`pg\` and enqueues the next job
-of its chain. Per-step time is the gap between consecutive job starts in one chain of
-${baseline.chainSteps} jobs.
+of its chain. Per-step time is the gap between consecutive job starts in a chain, over
+${baseline.chainSteps} jobs in chains of ${int(Math.ceil(options.baselineChain / BASELINE_BLOCKS))}, each run
+after a block of ratchet's ${toolLoop(results.latency).shape.name} (section a), so that both are
+measured over the same stretch of the run. Its throughput rounds take turns with ratchet's
+(section b), each right after one of ratchet's.
 
 | baseline | p50 ms | p95 ms | mean ms | throughput | CPU ms / step: api / worker / pg |
 |---|--:|--:|--:|--:|--:|

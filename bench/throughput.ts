@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { cpuBetween, cpuPer, type CpuProbe } from './cpu';
+import { addCpu, cpuBetween, cpuPer, type CpuProbe } from './cpu';
 import type { RatchetClient } from './ratchet-client';
 import type { Shape } from './shapes';
 import { median } from './stats';
@@ -34,18 +34,23 @@ export async function measureThroughput(
   responses: number,
   rounds: { timed: number; warmup: number },
   cpu: CpuProbe,
+  /** Runs after each round, outside its timing and CPU (a round of the baseline's). */
+  between?: (timed: boolean) => Promise<void>,
 ): Promise<ThroughputResult> {
   // Untimed rounds first: the first burst also opens connections and compiles code paths
   // that only concurrency reaches.
   for (let round = 0; round < rounds.warmup; round++) {
     await runRound(client, db, shape, responses);
+    await between?.(false);
   }
   const roundsMs: number[] = [];
-  const cpuBefore = await cpu();
+  const spent = new Map<string, number>();
   for (let round = 0; round < rounds.timed; round++) {
+    const before = await cpu();
     roundsMs.push(await runRound(client, db, shape, responses));
+    addCpu(spent, cpuBetween(before, await cpu()));
+    await between?.(true);
   }
-  const spent = cpuBetween(cpuBefore, await cpu());
   const wallMs = median(roundsMs);
   const steps = responses * shape.steps;
   return {
