@@ -5,6 +5,7 @@ import { startFakeOpenAI, type FakeOpenAI } from './support/fake-openai';
 import { startFakeTools, type FakeTools } from './support/fake-tools';
 import { WorkerProcesses } from './support/processes';
 import { startRatchet, type TestRatchet } from './support/ratchet';
+import { queryRows } from './support/database';
 import { waitFor } from './support/wait';
 
 // The operator controls of the console's Operations view, in a real browser against a real
@@ -184,24 +185,40 @@ describe('operator controls', () => {
 
     // A worker drains while it runs steps: draining, then drained once they finished. The
     // steps last long enough for the page to show the draining state on a loaded machine,
-    // where the in-flight count and the drain's notices reach it seconds late.
+    // where the in-flight count and the drain's notices reach it seconds late, and should a
+    // notice not reach it, its own reload while anything is live (every 10 s) does.
     const busyMarker = Date.now();
     const busy = await create(
       team.key,
-      [1, 2, 3].map((n) => `/call search {"ms":15000,"marker":${busyMarker + n}}`).join('\n'),
+      [1, 2, 3].map((n) => `/call search {"ms":20000,"marker":${busyMarker + n}}`).join('\n'),
     );
-    const busiest = await waitFor('a worker with in-flight steps', async () => {
-      for (const row of await rows.all()) {
-        if (Number(await row.locator('.inflight b').textContent()) > 0) return row;
-      }
-      return null;
+    // The worker that runs most of its tool calls, once all three run (the page's in-flight
+    // count may still show the model call before them, which may have run elsewhere).
+    const drainedId = await waitFor('the three tool calls running', async () => {
+      const running = await queryRows<{ owner: string; n: number }>(
+        ratchet.database.url,
+        `SELECT executed_by AS owner, count(*)::int AS n FROM steps
+          WHERE response_id = $1 AND kind = 'tool_call' AND status = 'running'
+          GROUP BY executed_by ORDER BY n DESC`,
+        [busy],
+      );
+      return running.reduce((sum, row) => sum + row.n, 0) === 3 ? running[0].owner : null;
     });
-    const drainedId = await busiest.getAttribute('data-worker');
+    const busiest = page.locator(`[data-testid=workers] [data-worker="${drainedId}"]`);
+    await waitFor('its in-flight steps in the view', async () => {
+      return Number(await busiest.locator('.inflight b').textContent()) > 0;
+    });
     await busiest.getByRole('button', { name: 'Drain' }).click();
     await busiest.getByRole('button', { name: 'Confirm drain' }).click();
     await page
       .locator(`[data-worker="${drainedId}"][data-drain=draining]`)
-      .waitFor({ timeout: 10_000 });
+      .waitFor({ timeout: 15_000 })
+      .catch(async (error: Error) => {
+        // What the page shows instead tells a late notice from a worker that never drained.
+        const row = page.locator(`[data-worker="${drainedId}"]`);
+        const shown = (await row.count()) > 0 ? await row.getAttribute('data-drain') : 'no row';
+        throw new Error(`${error.message}\nthe worker's row shows drain state: ${shown}`);
+      });
     expect(await busiest.getByRole('button', { name: 'Drain' }).count()).toBe(0);
     // Created now, it runs on the other worker, and waits out its upstream's rate limit there.
     const stillLimited = await create(other.key, 'Try again later.', 'gpt-4o-mini');
