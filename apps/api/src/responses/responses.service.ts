@@ -199,10 +199,11 @@ export class ResponsesService {
       // Heard of only at its end, whose commit waits for the disk: this one need not
       // (relaxed-commit.sql.ts in libs/store).
       record = ready.then((fields) => this.responses.create({ ...fields, relaxed: waits }));
-      // Once it is ready to record, such a response has nothing left to be refused for (but
-      // a key that a concurrent request took), so its job goes to the queue while the create
-      // statement runs, rather than after it commits; the worker waits for the response
-      // should it take the job first (docs/cpu.md, "Queued while it is created").
+      // Once it is ready to record, such a response has nothing left to be refused for, but
+      // for an Idempotency-Key that a concurrent request takes first. Without a key, its job
+      // goes to the queue while the create statement runs, rather than after it commits; the
+      // worker waits for the response should it take the job first (docs/cpu.md, "Queued
+      // while it is created").
       if (idempotency === null) {
         queued = Promise.all([ready, watching]).then(() =>
           this.queue.advance(
