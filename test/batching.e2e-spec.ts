@@ -186,7 +186,7 @@ it('records many responses in one statement, each as it would be alone', async (
     ),
   );
   expect(batchedStatements).toContain('finish-and-append-batch');
-  expect(appended[0]).toEqual({ recorded: false, append: { type: 'ended' } });
+  expect(appended[0]).toEqual({ recorded: false, append: { type: 'ended' }, missing: false });
   for (const result of appended.slice(1)) {
     expect(result.recorded).toBe(true);
     expect(result.append).toMatchObject({
@@ -250,8 +250,8 @@ it('refuses, within a batch, only the rounds over their own budget or of ended r
   );
 
   expect(batchedStatements).toContain('finish-and-append-batch');
-  expect(appended[1]).toEqual({ recorded: true, append: { type: 'ended' } });
-  expect(appended[2]).toEqual({ recorded: true, append: { type: 'over_budget' } });
+  expect(appended[1]).toEqual({ recorded: true, append: { type: 'ended' }, missing: false });
+  expect(appended[2]).toEqual({ recorded: true, append: { type: 'over_budget' }, missing: false });
   for (const i of [0, ...ids.keys()].filter((n) => n > 2)) {
     expect(appended[i]).toMatchObject({ recorded: true, append: { type: 'recorded' } });
   }

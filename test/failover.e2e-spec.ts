@@ -1,4 +1,7 @@
+import { getQueueToken } from '@nestjs/bullmq';
+import { QUEUE_NAME } from '@ratchet/queue';
 import { leaseOwnerOf } from '@ratchet/store';
+import type { Queue } from 'bullmq';
 import type OpenAI from 'openai';
 import { escapeIdentifier } from 'pg';
 import { queryRows } from './support/database';
@@ -307,3 +310,58 @@ it('makes a worker cut off from Postgres give its steps up before another can ta
     await proxy.close();
   }
 }, 60_000);
+
+/** The one model call, of responses created since `since`, once `ready` says it is. */
+function firstModelCall(since: Date, ready: (step: StepRow) => boolean): Promise<StepRow> {
+  return waitFor('the first model call', async () => {
+    const [step] = await query<StepRow & { response_id: string }>(
+      `SELECT s.id, s.response_id, s.status::text AS status, s.attempt,
+              ${leaseOwnerOf('s')} AS lease_owner, s.executed_by
+         FROM steps s JOIN responses r ON r.id = s.response_id
+        WHERE r.created_at >= $1 AND s.kind = 'model_call'`,
+      [since],
+    );
+    return step && ready(step) ? step : null;
+  });
+}
+
+it("runs a foreground response's first model call again on another worker within about a second when its worker dies mid-call", async () => {
+  await workers.killAll();
+  await Promise.all([workers.start(), workers.start()]);
+  const since = new Date();
+  const answer = client.responses.create({ model: 'mock', input: '/sleep 2000\nagain' });
+  // Recorded with the response and run before it is claimed, a call running long is claimed
+  // 20 ms in (FirstTake): it then holds a lease like any step, and its worker's death is seen.
+  const before = await firstModelCall(since, (step) => step.lease_owner !== null);
+  expect(before).toMatchObject({ status: 'running', attempt: 1 });
+  const doomed = processOf(before.lease_owner!);
+  const killedAt = Date.now();
+  doomed.child.kill('SIGKILL');
+  const after = await firstModelCall(since, (step) => step.attempt === 2);
+  expect(Date.now() - killedAt).toBeLessThan(2500);
+  expect(processOf(after.executed_by!)).not.toBe(doomed);
+  const response = await answer;
+  expect(response.status).toBe('completed');
+  expect(response.output_text).toBe('You said: again');
+  await workers.killAll();
+});
+
+it("runs a foreground response's first model call whose job was lost, once the sweep finds it pending", async () => {
+  await workers.killAll();
+  const since = new Date();
+  const answer = client.responses.create({ model: 'mock', input: 'lost job' });
+  const pending = await firstModelCall(since, (step) => step.status === 'pending');
+  expect(pending.attempt).toBe(0);
+  // The job goes, as with a Redis that lost it; the step, recorded with the response, stays.
+  const queue = ratchet.api.get<Queue>(getQueueToken(QUEUE_NAME));
+  const job = await waitFor('its job', () => queue.getJob(`run.${pending.id}`));
+  await job.remove();
+  await workers.start({ RATCHET_SWEEP_GRACE_MS: '500', RATCHET_SWEEP_INTERVAL_MS: '200' });
+  const response = await answer;
+  expect(response.output_text).toBe('You said: lost job');
+  expect(await firstModelCall(since, () => true)).toMatchObject({
+    status: 'completed',
+    attempt: 1,
+  });
+  await workers.killAll();
+});

@@ -4,6 +4,7 @@ import { AppConfig } from '@ratchet/config';
 import {
   compactOutput,
   finalText,
+  firstDecision,
   isTerminalStatus,
   isTerminalStep,
   scopeRouting,
@@ -23,6 +24,7 @@ import {
   StepsRepository,
   type AppendBudget,
   type AppendResult,
+  type CarriedScope,
   type ClaimedStep,
   type InlineClaim,
   type NewRound,
@@ -34,6 +36,7 @@ import {
 import { agentEnded, observeStep, responseEnded } from '@ratchet/telemetry';
 import { ApprovalPause } from './approval-pause';
 import { DrainState } from './drain-state';
+import { FirstTake, RECORD_WAITS_MS } from './first-take';
 import { InFlightRegistry } from './in-flight.registry';
 import { LeaseKeeper } from './lease-keeper';
 import { RoundSlots, type Slot } from './round-slots';
@@ -80,15 +83,6 @@ const ROUND_HOLD_LIMIT_MS = 250;
  * While jobs wait in the queue, no worker is idle, and the sibling waits on (WorkerSlots).
  */
 const SIBLING_WAIT_MS = 50;
-
-/**
- * The waits of a new response's job that was queued while the statement creating the
- * response ran (`beforeCommit`), should the worker find no response yet: about 4 s in all.
- * One at a time the statement has long committed when the job is taken; under load on
- * Postgres it may not have. A create that failed leaves such a job behind, which ends after
- * these; a response committed later still is recovered as a stalled scope (sweeper.service.ts).
- */
-const RECORD_WAITS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000];
 
 /** How a scope ended, in the terms its parent (the response or an agent step) needs. */
 type ScopeEnd =
@@ -143,6 +137,15 @@ type Claim = InlineClaim & { borrowed: number; reserved: number };
 @Injectable()
 export class EngineService {
   private readonly leaseMs: number;
+  /**
+   * How long a new response's first step job is fresh: taken sooner, the step it names runs
+   * before it is claimed (runFirst). Well within the time after which recovery queues a
+   * pending step again (RATCHET_SWEEP_GRACE_MS), so that the claim, FIRST_TAKE_AFTER_MS into
+   * the call, comes first; an older job's step is claimed before it runs, as any queued step.
+   */
+  private readonly freshForMs: number;
+  /** Steps run before they are claimed (runFirst), with what claims them. */
+  private readonly firstTakes = new WeakMap<ClaimedStep, FirstTake>();
   private readonly logger = new Logger(EngineService.name);
 
   constructor(
@@ -162,6 +165,7 @@ export class EngineService {
     private readonly slots: WorkerSlots,
   ) {
     this.leaseMs = leases.leaseMs;
+    this.freshForMs = Math.min(this.leaseMs, config.env.RATCHET_SWEEP_GRACE_MS) / 4;
   }
 
   /** What this worker claims steps as: the id of its liveness session. */
@@ -204,13 +208,16 @@ export class EngineService {
       await delay(wait);
       started = await this.start(responseId, scopeId);
     }
-    if (started === 'missing' && beforeCommit) {
-      this.logger.warn({
-        msg: `response ${responseId} was queued while it was being created, and is still not recorded; its create failed, or recovery will run it once it is`,
-        responseId,
-      });
-    }
+    if (started === 'missing' && beforeCommit) this.neverRecorded(responseId);
     return started;
+  }
+
+  /** A new response's job ran out of RECORD_WAITS_MS waiting for the response to be there. */
+  private neverRecorded(responseId: string): void {
+    this.logger.warn({
+      msg: `response ${responseId} was queued while it was being created, and is still not recorded; its create failed, or recovery will run it once it is`,
+      responseId,
+    });
   }
 
   /**
@@ -225,13 +232,7 @@ export class EngineService {
     scopeId: string,
   ): Promise<Continuation | 'missing' | null> {
     const { limits } = this.config.config;
-    const decision = transition({
-      steps: [],
-      serverTools: {},
-      clientTools: true,
-      maxIterations: limits.maxIterations,
-      budget: { steps: limits.maxSteps, toolCalls: null, expired: false },
-    });
+    const decision = firstDecision(limits);
     // A draining worker runs nothing new here: decide() records the round for the queue.
     if (decision.type !== 'append' || decision.steps.length !== 1 || this.drain.draining) {
       return null;
@@ -265,9 +266,19 @@ export class EngineService {
     };
   }
 
-  /** Job: run one dispatched step (and whatever it leads to inline). */
-  async runStep({ responseId, stepId }: JobPayload<'step.run'>): Promise<void> {
+  /**
+   * Job: run one dispatched step (and whatever it leads to inline). `queuedAt`: when the job
+   * was queued, by its producer's clock (BullMQ's timestamp).
+   */
+  async runStep(
+    { responseId, stepId, scope }: JobPayload<'step.run'>,
+    queuedAt: number | null = null,
+  ): Promise<void> {
     await this.liveness.ready();
+    if (scope && queuedAt !== null && Date.now() - queuedAt < this.freshForMs) {
+      // Produced by the API from the scope it records (firstStepOf in libs/store).
+      return this.runFirst(responseId, stepId, scope as CarriedScope);
+    }
     const claimed = await this.steps.claim(responseId, stepId, this.workerId, this.leaseMs);
     if (!claimed) return;
     if (claimed.attempt > MAX_STEP_ATTEMPTS) {
@@ -310,6 +321,40 @@ export class EngineService {
       waiting: 0,
       wholeRound: false,
     });
+  }
+
+  /**
+   * A new response's first model call, from a fresh job that carries its scope: run before it
+   * is claimed, which its outcome's statement does (continueInline), or a FirstTake once it
+   * runs long. Then on as any chain.
+   */
+  private async runFirst(responseId: string, stepId: string, carried: CarriedScope): Promise<void> {
+    const { step, snapshot } = this.steps.firstStep(responseId, stepId, carried);
+    const claimed: ClaimedStep = {
+      step,
+      scopeId: snapshot.scope.id,
+      responseId,
+      attempt: 1,
+      owner: this.workerId,
+      deadlineAt: snapshot.response.deadlineAt,
+    };
+    const take = new FirstTake(claimed, () =>
+      this.steps.claimOrMissing(responseId, stepId, this.workerId, this.leaseMs),
+    );
+    this.firstTakes.set(claimed, take);
+    try {
+      await this.runChain({
+        claimed,
+        snapshot,
+        inline: true,
+        siblings: [],
+        waiting: 0,
+        wholeRound: true,
+      });
+    } finally {
+      take.stop();
+      if (take.missing) this.neverRecorded(responseId);
+    }
   }
 
   /** Runs a step, records it, and carries on with whatever can run inline after it. */
@@ -543,22 +588,39 @@ export class EngineService {
       steps: [...snapshot.steps.filter((step) => !finished.has(step.id)), ...finished.values()],
     };
     const decision = this.transitionFor(after);
+    // A new response's first model call, run unclaimed (runFirst): a claim under way settles
+    // first. Still unclaimed, it is claimed and finished by the statement below, which is
+    // sent again should it find no step yet (its create not committed).
+    const take = this.firstTakes.get(finishes[0].claimed);
+    if (take) {
+      await take.settle();
+      if (take.state === 'lost') return null;
+    }
+    const taker = take?.state === 'unclaimed' ? finishes[0].claimed.owner : null;
+    /** Not written as the first model call's: sent again once its step is there, or never. */
+    const unwritten = async (missing: boolean): Promise<Continuation | null> =>
+      missing && (await take!.awaitRecord()) ? this.continueInline(snapshot, finishes) : null;
     const outcomes = finishes.map(({ claimed, outcome }) => ({
       stepId: claimed.step.id,
       attempt: claimed.attempt,
       outcome,
+      taker,
     }));
     const responseId = snapshot.scope.responseId;
     if (decision.type !== 'append') {
       const end = scopeEnd(decision);
       if (end === null || snapshot.scope.parentStepId !== null) {
-        return this.recordEach(finishes);
+        if (!taker) return this.recordEach(finishes);
+        // A first model call's outcome goes in alone only once it is claimed.
+        await take!.take();
+        return this.continueInline(snapshot, finishes);
       }
       // The response's last steps: their outcomes and the response's end are one statement.
       const result = await this.steps.finishAndEnd(
         outcomes,
         responseEnd(responseId, end, after.steps),
       );
+      if (!result.recorded && taker) return unwritten(result.missing);
       if (!result.recorded && finishes.length > 1) return this.recordEach(finishes);
       await Promise.all(finishes.map(({ recorded }) => recorded(result.recorded)));
       const { ended } = result;
@@ -579,6 +641,7 @@ export class EngineService {
       .catch(this.unclaimOnError(claim));
     if (!result.recorded) {
       this.unclaim(claim);
+      if (taker) return unwritten(result.missing);
       // Siblings are written all or none: one was taken over, so each goes in on its own.
       if (finishes.length > 1) return this.recordEach(finishes);
       await finishes[0].recorded(false);

@@ -49,7 +49,7 @@ export class StepsProcessor extends WorkerHost implements OnApplicationBootstrap
       case 'scope.advance':
         return this.engine.advance(parseJob(name, job.data));
       case 'step.run':
-        return this.engine.runStep(parseJob(name, job.data));
+        return this.engine.runStep(parseJob(name, job.data), job.timestamp);
     }
   }
 }

@@ -336,3 +336,17 @@ export function toolOutputItem(step: StepRecord): FunctionCallOutputItem {
     status: 'completed',
   };
 }
+
+/**
+ * A new scope's first decision, which needs nothing of the scope but the caps: one model call
+ * with its input, unless a cap leaves no room for one.
+ */
+export function firstDecision(limits: { maxIterations: number; maxSteps: number }): Decision {
+  return transition({
+    steps: [],
+    serverTools: {},
+    clientTools: true,
+    maxIterations: limits.maxIterations,
+    budget: { steps: limits.maxSteps, toolCalls: null, expired: false },
+  });
+}

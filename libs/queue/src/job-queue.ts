@@ -15,19 +15,23 @@ const defaults: JobsOptions = {
   backoff: { type: 'exponential', delay: 200 },
 };
 
-interface AdvanceJob {
-  name: 'scope.advance';
-  data: JobPayload<'scope.advance'>;
-  opts: JobsOptions & { jobId: string };
-}
+/** A job added on its own (batched under load): a scope to advance, or a first step to run. */
+type SingleJob = {
+  [N in 'scope.advance' | 'step.run']: {
+    name: N;
+    data: JobPayload<N>;
+    opts: JobsOptions & { jobId: string };
+  };
+}['scope.advance' | 'step.run'];
 
 @Injectable()
 export class JobQueue {
   /**
-   * Scopes to advance, added many at a time under load (one Redis transaction for all the
-   * responses an API process accepts at once); alone, a job is added at once.
+   * Scopes to advance and new responses' first steps, added many at a time under load (one
+   * Redis transaction for all the responses an API process accepts at once); alone, a job is
+   * added at once.
    */
-  private readonly advances = new Batcher<AdvanceJob, void>(
+  private readonly singles = new Batcher<SingleJob, void>(
     async (jobs) => {
       if (jobs.length === 1) await this.queue.add(jobs[0].name, jobs[0].data, jobs[0].opts);
       else await this.queue.addBulk(jobs);
@@ -42,7 +46,16 @@ export class JobQueue {
 
   async advance(payload: JobPayload<'scope.advance'>, round: number | 'start'): Promise<void> {
     const jobId = `advance.${payload.scopeId}.${round}`;
-    await this.advances.run({ name: 'scope.advance', data: payload, opts: { ...defaults, jobId } });
+    await this.singles.run({ name: 'scope.advance', data: payload, opts: { ...defaults, jobId } });
+  }
+
+  /** Queues a new response's first model call, with the scope it carries (`scope`). */
+  async runFirst(payload: JobPayload<'step.run'>): Promise<void> {
+    await this.singles.run({
+      name: 'step.run',
+      data: payload,
+      opts: { ...defaults, jobId: `run.${payload.stepId}` },
+    });
   }
 
   async runSteps(responseId: string, stepIds: readonly string[]): Promise<void> {

@@ -16,8 +16,25 @@ export const jobCatalog = {
     scopeId: z.string(),
     beforeCommit: z.boolean().optional(),
   }),
-  /** Execute one recorded step. */
-  'step.run': z.object({ responseId: z.string(), stepId: z.string() }),
+  /**
+   * Execute one recorded step. `scope`: what a new response's first model call needs of its
+   * scope (CarriedScope in libs/store), carried so that the worker makes the call before it
+   * writes anything; the job may be taken before the statement creating the response commits.
+   */
+  'step.run': z.object({
+    responseId: z.string(),
+    stepId: z.string(),
+    scope: z
+      .object({
+        model: z.string(),
+        instructions: z.string().nullable(),
+        input: z.array(z.unknown()),
+        tools: z.unknown(),
+        request: z.unknown(),
+        deadlineAt: z.string().nullable(),
+      })
+      .optional(),
+  }),
 } as const;
 
 export type JobName = keyof typeof jobCatalog;

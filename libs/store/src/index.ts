@@ -5,6 +5,7 @@ export * from './api-keys.repository';
 export * from './approvals.repository';
 export * from './conversations.repository';
 export * from './events.repository';
+export * from './first-step';
 export * from './liveness-session';
 export * from './operations.repository';
 export * from './progress.repository';

@@ -54,6 +54,12 @@ export interface NewResponse {
    * a synchronous commit (relaxed-commit.sql.ts). Only `create` honours it.
    */
   relaxed?: boolean;
+  /**
+   * The id of its first model call, recorded with it, pending and dispatched, for the job
+   * that carries its scope (first-step.ts); the response is in_progress from the start. Only
+   * `create` honours it.
+   */
+  firstStepId?: string | null;
 }
 
 export interface InputItemsPage {
@@ -97,15 +103,19 @@ const SQL = {
      background boolean, stream boolean, store boolean, metadata jsonb, deadline_at timestamptz,
      created_at timestamptz, idempotency_key text, request_hash text, events json, items json,
      scope_id text, instructions text, context jsonb, tools jsonb, conversation_id text,
-     traceparent text, relaxed boolean`,
+     traceparent text, relaxed boolean, first_step_id text`,
     (ops) => `WITH ${ops},
      r AS (
        INSERT INTO responses (id, owner_id, model, request, previous_response_id, background,
                               stream, store, metadata, deadline_at, next_sequence, created_at,
-                              idempotency_key, request_hash, conversation_id, traceparent)
+                              idempotency_key, request_hash, conversation_id, traceparent,
+                              status, step_count, started_at)
        SELECT id, owner_id, model, request, previous_response_id, background, stream, store,
               metadata, deadline_at, json_array_length(events), created_at, idempotency_key,
-              request_hash, conversation_id, traceparent
+              request_hash, conversation_id, traceparent,
+              CASE WHEN first_step_id IS NULL THEN 'queued' ELSE 'in_progress' END::response_status,
+              CASE WHEN first_step_id IS NULL THEN 0 ELSE 1 END,
+              CASE WHEN first_step_id IS NOT NULL THEN now() END
          FROM op),
      events AS (
        INSERT INTO events (response_id, sequence, type, data)
@@ -121,8 +131,17 @@ const SQL = {
          FROM op CROSS JOIN LATERAL json_to_recordset(op.items)
               AS x(position int, item_id text, item jsonb)),
      scope AS (
-       INSERT INTO scopes (id, response_id, depth, model, instructions, input, tools)
-       SELECT scope_id, id, 0, model, instructions, context, tools FROM op),
+       INSERT INTO scopes (id, response_id, depth, model, instructions, input, tools, open_steps)
+       SELECT scope_id, id, 0, model, instructions, context, tools,
+              CASE WHEN first_step_id IS NULL THEN 0 ELSE 1 END
+         FROM op),
+     -- The first model call, as the worker would record it unclaimed (append-first-round):
+     -- pending, and dispatched, since its job goes to the queue with it.
+     first AS (
+       INSERT INTO steps (id, response_id, scope_id, round, index, kind, status, attempt,
+                          dispatched_at)
+       SELECT first_step_id, id, scope_id, 0, 0, 'model_call', 'pending', 0, now()
+         FROM op WHERE first_step_id IS NOT NULL),
      ${RELAXED_COMMIT}
      SELECT o, ${RELAXED_COLUMN} FROM op`,
   ),
@@ -226,7 +245,7 @@ export async function insertResponse(
   response: NewResponse,
 ): Promise<ResponseRecord> {
   // Never relaxed: the transaction may write what others act on at once (a conversation's hold).
-  const { record, op } = createOperation({ ...response, relaxed: false });
+  const { record, op } = createOperation({ ...response, relaxed: false, firstStepId: null });
   await client.query({ ...SQL.create.one, values: oneValues(SQL.create, op) });
   return record;
 }
@@ -249,7 +268,7 @@ function createOperation(response: NewResponse): {
   const request = storedRequest(response.request);
   const record: ResponseRecord = {
     id: response.id,
-    status: 'queued',
+    status: response.firstStepId ? 'in_progress' : 'queued',
     model: response.model,
     request,
     tools: responseTools(response.tools),
@@ -285,6 +304,7 @@ function createOperation(response: NewResponse): {
     conversation_id: conversationIdOf(request),
     traceparent: response.traceparent ?? null,
     relaxed: response.relaxed ?? false,
+    first_step_id: response.firstStepId ?? null,
   };
   return { record, op };
 }

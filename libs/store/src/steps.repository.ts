@@ -17,7 +17,9 @@ import {
   type StoredRequest,
   type Usage,
 } from '@ratchet/core';
+import type { CarriedScope } from './first-step';
 import { toRecord, type RecordRow } from './responses.repository';
+import { topScopeId } from './scope-id';
 import { Sql } from './sql';
 import { STEPS_SQL } from './steps.sql';
 
@@ -190,6 +192,7 @@ interface RoundOp {
   incomplete_details?: unknown;
   more?: unknown[];
   relaxed?: boolean;
+  taker?: string | null;
 }
 
 function roundOp(round: NewRound, budget: AppendBudget, claim: InlineClaim | null): RoundOp {
@@ -282,6 +285,12 @@ export interface FencedOutcome {
   stepId: string;
   attempt: number;
   outcome: StepOutcome;
+  /**
+   * The worker that ran the step before claiming it, when no claim has been made (a new
+   * response's first model call, see FINISH_FENCED in steps.sql.ts): the outcome is written
+   * if the step is still pending, and claims it for `attempt` at once.
+   */
+  taker?: string | null;
 }
 
 /**
@@ -304,6 +313,7 @@ function outcomeOp(step: FencedOutcome) {
     result: outcome.result ?? null,
     error: outcome.error ?? null,
     usage: outcome.usage ?? null,
+    taker: step.taker ?? null,
   };
 }
 
@@ -426,15 +436,15 @@ export class StepsRepository {
   // so that the one-step form, every sequential step's, stays as plain as it is.
   private readonly finishAndAppendBatchers: Record<
     'step' | 'round',
-    Batcher<RoundOp, AppendRow & { recorded: boolean }>
+    Batcher<RoundOp, AppendRow & { recorded: boolean; found?: boolean | null }>
   >;
   private readonly finishAndEndBatchers: Record<
     'step' | 'round',
-    Batcher<RoundOp, { recorded: boolean; record: RecordRow | null }>
+    Batcher<RoundOp, { recorded: boolean; record: RecordRow | null; found: boolean | null }>
   >;
   // Claims, outcomes and the waiting checks after them go many at a time too: siblings of
   // a round run at once, and under load so do many responses' steps.
-  private readonly claimBatcher: Batcher<ClaimOp, { claimed: ClaimRow | null }>;
+  private readonly claimBatcher: Batcher<ClaimOp, { claimed: ClaimRow | null; found: boolean }>;
   private readonly unclaimBatcher: Batcher<
     { response_id: string; step_id: string; attempt: number; owner: string },
     { unclaimed: boolean }
@@ -490,6 +500,57 @@ export class StepsRepository {
         deadlineAt: context.deadlineAt,
       },
       tree: { steps: state.step_count, toolCalls: state.tool_call_count },
+    };
+  }
+
+  /**
+   * A new response's scope as the statement creating it left it, with its first model call
+   * recorded pending (first-step.ts), from what the call's job carries: the call's step and
+   * the snapshot it runs on. No round trip; the scope is remembered as one read would be.
+   */
+  firstStep(
+    responseId: string,
+    id: string,
+    carried: CarriedScope,
+  ): { step: StepRecord; snapshot: ScopeSnapshot } {
+    const context = this.remember({
+      id: topScopeId(responseId),
+      response_id: responseId,
+      parent_step_id: null,
+      depth: 0,
+      model: carried.model,
+      instructions: carried.instructions,
+      input: carried.input,
+      tools: carried.tools,
+      shown_items: null,
+      request: carried.request,
+      deadline_at: carried.deadlineAt === null ? null : new Date(carried.deadlineAt),
+    });
+    const step: StepRecord = {
+      id,
+      round: 0,
+      index: 0,
+      kind: 'model_call',
+      status: 'running',
+      callId: null,
+      name: null,
+      arguments: null,
+      result: null,
+      error: null,
+    };
+    return {
+      step,
+      snapshot: {
+        scope: context.scope,
+        steps: [step],
+        response: {
+          id: responseId,
+          status: 'in_progress',
+          request: context.request,
+          deadlineAt: context.deadlineAt,
+        },
+        tree: { steps: 1, toolCalls: 0 },
+      },
     };
   }
 
@@ -583,18 +644,23 @@ export class StepsRepository {
   /**
    * Records the outcomes of the steps of a round (its only step, or every sibling; fenced by
    * attempt, all or none) and the round they lead to, as `finish` and `appendRound` would, in
-   * one round trip.
+   * one round trip. `missing`: an outcome with a `taker` found no such step (not committed
+   * yet, or never).
    */
   async finishAndAppend(
     steps: readonly FencedOutcome[],
     round: NewRound,
     budget: AppendBudget,
     claim: InlineClaim | null,
-  ): Promise<{ recorded: boolean; append: AppendResult }> {
+  ): Promise<{ recorded: boolean; append: AppendResult; missing: boolean }> {
     const op = { ...roundOp(round, budget, claim), ...outcomesOp(steps) };
     const batcher = this.finishAndAppendBatchers[steps.length > 1 ? 'round' : 'step'];
     const result = await onceMore(() => batcher.run(op));
-    return { recorded: result.recorded, append: appendResult(result) };
+    return {
+      recorded: result.recorded,
+      append: appendResult(result),
+      missing: result.found === false,
+    };
   }
 
   /**
@@ -659,13 +725,28 @@ export class StepsRepository {
     owner: string,
     leaseMs: number,
   ): Promise<ClaimedStep | null> {
+    const claimed = await this.claimOrMissing(responseId, stepId, owner, leaseMs);
+    return claimed === 'missing' ? null : claimed;
+  }
+
+  /**
+   * `claim`, telling a step that is not there (`missing`: not committed yet, or never) from
+   * one that cannot be claimed.
+   */
+  async claimOrMissing(
+    responseId: string,
+    stepId: string,
+    owner: string,
+    leaseMs: number,
+  ): Promise<ClaimedStep | 'missing' | null> {
     const row = await this.claimBatcher.run({
       response_id: responseId,
       step_id: stepId,
       owner,
       lease_ms: leaseMs,
     });
-    if (!row?.claimed) return null;
+    if (!row?.found) return 'missing';
+    if (!row.claimed) return null;
     // `o` is the operation's number in its batch, not part of the step.
     const { o: _o, attempt, scope_id, response_id, deadline_at, ...step } = row.claimed;
     return {
@@ -772,12 +853,12 @@ export class StepsRepository {
    * Records the outcomes of the top scope's last round (fenced by attempt, all or none) and
    * the response's terminal state with the usage of the whole tree, in one round trip.
    * `ended` is the finished response when this call wrote the terminal state (it is written
-   * exactly once).
+   * exactly once). `missing` as for finishAndAppend.
    */
   async finishAndEnd(
     steps: readonly FencedOutcome[],
     end: ResponseEnd,
-  ): Promise<{ recorded: boolean; ended: ResponseRecord | null }> {
+  ): Promise<{ recorded: boolean; ended: ResponseRecord | null; missing: boolean }> {
     const row = await this.finishAndEndBatchers[steps.length > 1 ? 'round' : 'step'].run({
       response_id: end.responseId,
       ...outcomesOp(steps),
@@ -787,7 +868,11 @@ export class StepsRepository {
       end_error: end.error,
       incomplete_details: end.incompleteDetails,
     });
-    return { recorded: row.recorded, ended: row.record ? toRecord(row.record) : null };
+    return {
+      recorded: row.recorded,
+      ended: row.record ? toRecord(row.record) : null,
+      missing: row.found === false,
+    };
   }
 
   /** Opens the scope an agent step runs; opening it again finds the existing one. */

@@ -40,7 +40,8 @@ const STEPS_OF_SCOPE = (responseId: string, scopeId: string, written?: string): 
  * the outcome of the step before it (step_id, attempt, outcome_status, result, error, usage;
  * with `more`, the outcomes of its siblings too, as an array of objects with those keys),
  * and how the response ends (end_status, output, stored_output as compactOutput made it,
- * end_error, incomplete_details). With the
+ * end_error, incomplete_details). `taker`: the worker that ran the step before claiming it
+ * (a new response's first model call, see FINISH_FENCED). With the
  * concurrency limits (per_scope, per_response), a round recorded unclaimed is recorded
  * dispatched too when it surely fits them (see appendCtes). `relaxed`: its commit need not
  * wait for the disk (relaxed-commit.sql.ts).
@@ -49,7 +50,7 @@ const OP_COLUMNS = `response_id text, scope_id text, round int, n int,
   steps json, max_steps int, max_tool_calls int, tool_calls int, owner text, lease_ms int,
   step_id text, attempt int, outcome_status text, result jsonb, error jsonb, usage jsonb,
   end_status text, output jsonb, stored_output jsonb, end_error jsonb, incomplete_details jsonb,
-  per_scope int, per_response int, more json, relaxed boolean`;
+  per_scope int, per_response int, more json, relaxed boolean, taker text`;
 
 /** A step to claim: by whom, for how long. */
 const CLAIM_COLUMNS = `response_id text, step_id text, owner text, lease_ms int`;
@@ -64,15 +65,25 @@ const roundStatement = (name: string, text: (ops: string) => string): BatchState
 /**
  * Each operation's step outcome, written only by the attempt that holds the step (the
  * fence). The CTE `done` has the numbers of the operations whose outcome was written.
+ *
+ * With `taker`, the step was run unclaimed: a new response's first model call, recorded
+ * pending with the response, whose job carried its scope (apps/worker/src/first-take.ts). Its
+ * outcome is written only if the step is still pending at the attempt before this one: no
+ * claim took it meanwhile. Claiming and finishing it are then this one update, and the step
+ * shows what a claim would have left: the attempt, who ran it, when it started (about now: it
+ * ran for less than the worker waits before claiming).
  */
 const FINISH_FENCED = `done AS (
        UPDATE steps s
           SET status = op.outcome_status::step_status, result = op.result, error = op.error,
               ${setUsage('op.usage', { estimated: true })}, completed_at = now(),
-              leased = NULL, lease_expires_at = NULL
+              leased = NULL, lease_expires_at = NULL,
+              attempt = op.attempt, executed_by = coalesce(op.taker, s.executed_by),
+              started_at = coalesce(s.started_at, now())
          FROM op
-        WHERE s.response_id = op.response_id AND s.id = op.step_id AND s.status = 'running'
-          AND s.attempt = op.attempt
+        WHERE s.response_id = op.response_id AND s.id = op.step_id
+          AND CASE WHEN op.taker IS NULL THEN s.status = 'running' AND s.attempt = op.attempt
+                   ELSE s.status = 'pending' AND s.attempt = op.attempt - 1 END
        RETURNING op.o)`;
 
 /**
@@ -132,6 +143,15 @@ const WAITING_AFTER_OUTCOME = (responseId: string): string =>
                              AND w.status NOT IN ('completed', 'failed', 'cancelled')) THEN NULL
                 ELSE coalesce(bool_or(w.status = 'pending' AND w.dispatched_at IS NULL), false) END
       FROM steps w WHERE w.response_id = ${responseId})`;
+
+/**
+ * For an operation run by a `taker` (see FINISH_FENCED): whether its step is there at all. A
+ * new response's first model call may finish before the statement creating it commits: its
+ * job is queued while that statement runs.
+ */
+const TAKER_FOUND = `CASE WHEN op.taker IS NOT NULL THEN EXISTS (
+         SELECT 1 FROM steps f WHERE f.response_id = op.response_id AND f.id = op.step_id) END
+       AS found`;
 
 /** A step `s` whose outcome the operation does not record (with FINISH_ROUND_FENCED). */
 const NOT_IN_ROUND = `s.id NOT IN (SELECT step_id FROM outcome WHERE outcome.o = op.o)`;
@@ -269,7 +289,7 @@ function endCtes(used: string): string {
        RETURNING op.o, ${recordColumns('op.output')}, ${ENDED_COLUMNS}),
      ${afterEndCtes('ended')}
      SELECT op.o, op.o IN (SELECT o FROM done) AS recorded,
-            (SELECT row_to_json(ended) FROM ended WHERE ended.o = op.o) AS record
+            (SELECT row_to_json(ended) FROM ended WHERE ended.o = op.o) AS record, ${TAKER_FOUND}
        FROM op`;
 }
 
@@ -333,7 +353,7 @@ export const STEPS_SQL = {
     'finish-and-append',
     (ops) => `WITH ${ops}, ${FINISH_FENCED},
      ${appendCtes('op.o IN (SELECT o FROM done)')}
-     ${APPEND_RESULT}, op.o IN (SELECT o FROM done) AS recorded
+     ${APPEND_RESULT}, op.o IN (SELECT o FROM done) AS recorded, ${TAKER_FOUND}
      FROM op`,
   ),
   // The same for a round's siblings run together: their outcomes complete it.
@@ -388,7 +408,13 @@ export const STEPS_SQL = {
                  s.call_id AS "callId", s.name, s.arguments, s.result, s.error,
                  s.attempt, s.scope_id, s.response_id,
                  (SELECT deadline_at FROM responses r WHERE r.id = s.response_id))
-     SELECT op.o, (SELECT row_to_json(c) FROM claimed c WHERE c.o = op.o) AS claimed FROM op`,
+     SELECT op.o, (SELECT row_to_json(c) FROM claimed c WHERE c.o = op.o) AS claimed,
+            -- Not claimed: whether there is such a step at all (a new response's first model
+            -- call may be taken from the queue before the statement creating it commits).
+            EXISTS (SELECT 1 FROM claimed c WHERE c.o = op.o)
+              OR EXISTS (SELECT 1 FROM steps s
+                          WHERE s.response_id = op.response_id AND s.id = op.step_id) AS found
+       FROM op`,
   ),
   // Steps' outcomes, many at a time: of many responses, and siblings of one round together.
   // Each outcome is written if its step is still running (and, given an attempt, if that

@@ -27,6 +27,7 @@ import { EventLog, ResponseBus } from '@ratchet/events';
 import { JobQueue } from '@ratchet/queue';
 import { responseEnded } from '@ratchet/telemetry';
 import {
+  firstStepOf,
   ProgressRepository,
   ResponsesRepository,
   Sealer,
@@ -195,21 +196,33 @@ export class ResponsesService {
     } else if (conversationId !== null) {
       record = this.createInConversation(conversationId, principal, response);
     } else {
-      const ready = this.previousContext(request, principal, heldConversation).then(response);
+      // A foreground response queued as below has its first model call recorded with it, and
+      // the call's job carries the scope, so that the worker makes the call before writing
+      // anything (first-step.ts in libs/store; docs/cpu.md, "The first model call rides with
+      // the response"). Streamed and background ones start as before: their logs and their
+      // queued status follow the worker's first statement.
+      const ready = this.previousContext(request, principal, heldConversation).then((history) => {
+        const fields = response(history);
+        const first =
+          waits && idempotency === null ? firstStepOf(fields, this.config.config.limits) : null;
+        return { fields: { ...fields, firstStepId: first?.stepId ?? null }, first };
+      });
       // Heard of only at its end, whose commit waits for the disk: this one need not
       // (relaxed-commit.sql.ts in libs/store).
-      record = ready.then((fields) => this.responses.create({ ...fields, relaxed: waits }));
+      record = ready.then(({ fields }) => this.responses.create({ ...fields, relaxed: waits }));
       // Once it is ready to record, such a response has nothing left to be refused for, but
       // for an Idempotency-Key that a concurrent request takes first. Without a key, its job
       // goes to the queue while the create statement runs, rather than after it commits; the
       // worker waits for the response should it take the job first (docs/cpu.md, "Queued
       // while it is created").
       if (idempotency === null) {
-        queued = Promise.all([ready, watching]).then(() =>
-          this.queue.advance(
-            { responseId: id, scopeId: topScopeId(id), beforeCommit: true },
-            'start',
-          ),
+        queued = Promise.all([ready, watching]).then(([{ first }]) =>
+          first
+            ? this.queue.runFirst({ responseId: id, stepId: first.stepId, scope: first.scope })
+            : this.queue.advance(
+                { responseId: id, scopeId: topScopeId(id), beforeCommit: true },
+                'start',
+              ),
         );
       }
     }
