@@ -221,7 +221,8 @@ describe('with workers killed, started and drained', () => {
       expect.objectContaining({ reason: 'worker_gone', worker: deadWorker.id }),
     ]);
 
-    // A response created while no worker runs waits in the queue for its first decision.
+    // A response created while no worker runs waits in the queue, its first model call
+    // recorded with it, pending (libs/store/src/first-step.ts).
     const waiting = await create(owner.key, 'Anyone there?');
     const idle = await admin<{ data: Action['responses'] }>(
       'GET',
@@ -254,7 +255,7 @@ describe('with workers killed, started and drained', () => {
       ids: [sleeping, waiting],
     });
     expect(requeued).toMatchObject({ dry_run: false, matched: 2, affected: 2 });
-    expect(requeued.requeued).toEqual({ steps: 1, scopes: 1 });
+    expect(requeued.requeued).toEqual({ steps: 2, scopes: 0 });
     // The dead worker's claim is given up, as the takeover gives it up; the jobs wait.
     expect((await stepsOf(sleeping)).find((step) => step.kind === 'tool_call')).toMatchObject({
       status: 'running',
@@ -270,7 +271,7 @@ describe('with workers killed, started and drained', () => {
     }>('GET', '/v1/admin/overview');
     expect(overview.queues.ratchet.waiting).toBeGreaterThanOrEqual(2);
     expect(overview.recovery.last_admin_requeue_at).not.toBeNull();
-    expect(overview.recovery.requeued.admin).toEqual({ steps: 1, scopes: 1, runs: 1 });
+    expect(overview.recovery.requeued.admin).toEqual({ steps: 2, scopes: 0, runs: 1 });
 
     // A new worker runs them: the step again (attempt 2, same Idempotency-Key), once.
     const second = await workers.start();

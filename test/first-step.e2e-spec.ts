@@ -6,10 +6,10 @@ import { startRatchet, type TestRatchet } from './support/ratchet';
 import { waitForResponse } from './support/response-status';
 import { waitFor } from './support/wait';
 
-// A foreground response's first model call is recorded with the response, pending, and its
-// job carries the scope (libs/store/src/first-step.ts): the worker that takes the job makes
-// the call before any statement of its own, and the call's outcome claims and finishes it in
-// the statement that records what follows. A job older than a quarter of the sweep's grace is
+// A new response's first model call (but a streamed one's) is recorded with the response,
+// pending, and its job carries the scope (libs/store/src/first-step.ts): the worker that takes
+// the job makes the call before any statement of its own, and the call's outcome claims and
+// finishes it in the statement that records what follows. A job older than a quarter of the sweep's grace is
 // not trusted so: its step is claimed first, as any queued step. (What a worker that dies
 // mid-call, or a lost job, leaves behind: failover.e2e-spec.ts.)
 
@@ -106,17 +106,32 @@ describe('with the default sweep', () => {
     ]);
   });
 
-  it('starts streamed and background responses as before, with the worker recording the first round', async () => {
-    const queued = await client.responses.create({
+  it('starts a streamed response as before, with the worker recording the first round', async () => {
+    const stream = await client.responses.create({ model: 'mock', input: 'live', stream: true });
+    for await (const event of stream) void event;
+    expect(seen.filter((name) => name === 'append-first-round')).toHaveLength(1);
+  });
+
+  it('keeps a background response queued until its first model call starts, and runs it the same way', async () => {
+    const quick = await client.responses.create({
       model: 'mock',
       input: 'later',
       background: true,
     });
-    expect(queued.status).toBe('queued');
-    const stream = await client.responses.create({ model: 'mock', input: 'live', stream: true });
-    for await (const event of stream) void event;
-    expect((await waitForResponse(client, queued.id)).status).toBe('completed');
-    expect(seen.filter((name) => name === 'append-first-round')).toHaveLength(2);
+    expect(quick.status).toBe('queued');
+    expect((await waitForResponse(client, quick.id)).output_text).toBe('You said: later');
+
+    const slow = await client.responses.create({
+      model: 'mock',
+      input: '/sleep 1500\nslowly later',
+      background: true,
+    });
+    expect(slow.status).toBe('queued');
+    // Claimed 20 ms in, the call holds a lease, and the response has started.
+    expect(await waitForRunning(ratchet)).toMatchObject({ attempt: 1, leased: true });
+    expect((await client.responses.retrieve(slow.id)).status).toBe('in_progress');
+    expect((await waitForResponse(client, slow.id)).output_text).toBe('You said: slowly later');
+    expect(seen).not.toContain('append-first-round');
   });
 });
 

@@ -338,9 +338,19 @@ export class EngineService {
       owner: this.workerId,
       deadlineAt: snapshot.response.deadlineAt,
     };
-    const take = new FirstTake(claimed, () =>
-      this.steps.claimOrMissing(responseId, stepId, this.workerId, this.leaseMs),
-    );
+    const take = new FirstTake(claimed, async () => {
+      const taken = await this.steps.claimOrMissing(
+        responseId,
+        stepId,
+        this.workerId,
+        this.leaseMs,
+      );
+      // A background response starts with its first call's claim (the claim's `started`).
+      if (taken && taken !== 'missing' && carried.request.background) {
+        this.bus.publishChange(responseId);
+      }
+      return taken;
+    });
     this.firstTakes.set(claimed, take);
     try {
       await this.runChain({
@@ -648,6 +658,8 @@ export class EngineService {
       return null;
     }
     await Promise.all(finishes.map(({ recorded }) => recorded(true)));
+    // A background response's first model call, claimed as it finished: it started just now.
+    if (taker && snapshot.response.request.background) this.bus.publishChange(responseId);
     await this.stream.roundOutputs(after);
     const next = await this.afterAppend(after, decision.steps, result.append, claim);
     return next === 'decide-again' ? this.decide(snapshot.scope.id, () => true) : next;

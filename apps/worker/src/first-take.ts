@@ -35,18 +35,20 @@ export class FirstTake {
   private timer: NodeJS.Timeout | null;
   private taking: Promise<void> | null = null;
   private recordWaits = 0;
+  private readonly waits: readonly number[];
 
   constructor(
     private readonly claimed: ClaimedStep,
     private readonly claim: () => Promise<ClaimedStep | 'missing' | null>,
-    afterMs = FIRST_TAKE_AFTER_MS,
+    { afterMs = FIRST_TAKE_AFTER_MS, waits = RECORD_WAITS_MS } = {},
   ) {
+    this.waits = waits;
     this.timer = setTimeout(() => void this.take().catch(() => undefined), afterMs);
   }
 
   /**
    * Claims the step now, unless that was done. A step not there yet (its create has not
-   * committed) is looked for again after each of RECORD_WAITS_MS.
+   * committed) is looked for again after each of RECORD_WAITS_MS (`waits`).
    */
   take(): Promise<void> {
     this.stop();
@@ -62,16 +64,16 @@ export class FirstTake {
 
   /**
    * After an outcome's statement found no such step: waits for the statement creating it to
-   * commit, at once the first time, then RECORD_WAITS_MS one after another. False, and
+   * commit, not at all the first time, then each of RECORD_WAITS_MS in turn. False, and
    * `missing`, when they have run out.
    */
   async awaitRecord(): Promise<boolean> {
     const wait = this.recordWaits++;
-    if (wait > RECORD_WAITS_MS.length) {
+    if (wait > this.waits.length) {
       this.missing = true;
       return false;
     }
-    if (wait > 0) await delay(RECORD_WAITS_MS[wait - 1]);
+    if (wait > 0) await delay(this.waits[wait - 1]);
     return true;
   }
 
@@ -83,7 +85,7 @@ export class FirstTake {
 
   private async claimOnce(): Promise<void> {
     let taken = await this.claim();
-    for (const wait of RECORD_WAITS_MS) {
+    for (const wait of this.waits) {
       if (taken !== 'missing') break;
       await delay(wait);
       taken = await this.claim();

@@ -37,10 +37,13 @@ const SQL = {
       WHERE s.response_id = held.response_id AND s.id = held.id AND ${leaseHeldBy('s', '$2')}
         AND s.status = 'running' AND s.lease_expires_at IS NOT NULL`,
   ),
+  // Written by the attempt that runs the step: claimed, or a new response's first model call
+  // run before its claim (first-step.ts), which keeps the backoff when it claims the step.
   backoff: statement(
     'step-backoff',
     `UPDATE steps SET backoff = $3::jsonb
-      WHERE response_id = $4 AND id = $1 AND attempt = $2 AND status = 'running'`,
+      WHERE response_id = $4 AND id = $1
+        AND (status = 'running' AND attempt = $2 OR status = 'pending' AND attempt = $2 - 1)`,
   ),
   release: statement(
     'release-lease',

@@ -56,7 +56,8 @@ export interface NewResponse {
   relaxed?: boolean;
   /**
    * The id of its first model call, recorded with it, pending and dispatched, for the job
-   * that carries its scope (first-step.ts); the response is in_progress from the start. Only
+   * that carries its scope (first-step.ts). A foreground response is then in_progress from the
+   * start; a background one is queued until its call is claimed or its outcome recorded. Only
    * `create` honours it.
    */
   firstStepId?: string | null;
@@ -113,9 +114,10 @@ const SQL = {
        SELECT id, owner_id, model, request, previous_response_id, background, stream, store,
               metadata, deadline_at, json_array_length(events), created_at, idempotency_key,
               request_hash, conversation_id, traceparent,
-              CASE WHEN first_step_id IS NULL THEN 'queued' ELSE 'in_progress' END::response_status,
+              CASE WHEN first_step_id IS NOT NULL AND NOT background THEN 'in_progress'
+                   ELSE 'queued' END::response_status,
               CASE WHEN first_step_id IS NULL THEN 0 ELSE 1 END,
-              CASE WHEN first_step_id IS NOT NULL THEN now() END
+              CASE WHEN first_step_id IS NOT NULL AND NOT background THEN now() END
          FROM op),
      events AS (
        INSERT INTO events (response_id, sequence, type, data)
@@ -268,7 +270,7 @@ function createOperation(response: NewResponse): {
   const request = storedRequest(response.request);
   const record: ResponseRecord = {
     id: response.id,
-    status: response.firstStepId ? 'in_progress' : 'queued',
+    status: response.firstStepId && !request.background ? 'in_progress' : 'queued',
     model: response.model,
     request,
     tools: responseTools(response.tools),

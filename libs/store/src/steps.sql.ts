@@ -407,7 +407,12 @@ export const STEPS_SQL = {
        RETURNING op.o, s.id, s.round, s.index, s.kind::text AS kind, s.status::text AS status,
                  s.call_id AS "callId", s.name, s.arguments, s.result, s.error,
                  s.attempt, s.scope_id, s.response_id,
-                 (SELECT deadline_at FROM responses r WHERE r.id = s.response_id))
+                 (SELECT deadline_at FROM responses r WHERE r.id = s.response_id)),
+     -- A background response whose first model call was recorded with it (first-step.ts) is
+     -- queued until that call is claimed or finished; any other is in_progress by now.
+     started AS (
+       UPDATE responses r SET status = 'in_progress', started_at = coalesce(r.started_at, now())
+        WHERE r.id IN (SELECT response_id FROM claimed) AND r.status = 'queued')
      SELECT op.o, (SELECT row_to_json(c) FROM claimed c WHERE c.o = op.o) AS claimed,
             -- Not claimed: whether there is such a step at all (a new response's first model
             -- call may be taken from the queue before the statement creating it commits).

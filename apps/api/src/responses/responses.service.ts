@@ -196,15 +196,17 @@ export class ResponsesService {
     } else if (conversationId !== null) {
       record = this.createInConversation(conversationId, principal, response);
     } else {
-      // A foreground response queued as below has its first model call recorded with it, and
-      // the call's job carries the scope, so that the worker makes the call before writing
-      // anything (first-step.ts in libs/store; docs/cpu.md, "The first model call rides with
-      // the response"). Streamed and background ones start as before: their logs and their
-      // queued status follow the worker's first statement.
+      // A response queued as below has its first model call recorded with it, and the call's
+      // job carries the scope, so that the worker makes the call before writing anything
+      // (first-step.ts in libs/store; docs/cpu.md, "The first model call rides with the
+      // response"). A streamed one starts as before: its log has response.in_progress before
+      // the call streams.
       const ready = this.previousContext(request, principal, heldConversation).then((history) => {
         const fields = response(history);
         const first =
-          waits && idempotency === null ? firstStepOf(fields, this.config.config.limits) : null;
+          idempotency === null && !request.stream
+            ? firstStepOf(fields, this.config.config.limits)
+            : null;
         return { fields: { ...fields, firstStepId: first?.stepId ?? null }, first };
       });
       // Heard of only at its end, whose commit waits for the disk: this one need not
