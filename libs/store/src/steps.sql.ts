@@ -412,7 +412,8 @@ export const STEPS_SQL = {
      -- queued until that call is claimed or finished; any other is in_progress by now.
      started AS (
        UPDATE responses r SET status = 'in_progress', started_at = coalesce(r.started_at, now())
-        WHERE r.id IN (SELECT response_id FROM claimed) AND r.status = 'queued')
+         FROM claimed c
+        WHERE c.round = 0 AND r.id = c.response_id AND r.status = 'queued')
      SELECT op.o, (SELECT row_to_json(c) FROM claimed c WHERE c.o = op.o) AS claimed,
             -- Not claimed: whether there is such a step at all (a new response's first model
             -- call may be taken from the queue before the statement creating it commits).
