@@ -1,21 +1,10 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { ClaimedStep } from '@ratchet/store';
+import { firstModelCall, type ClaimedStep } from '@ratchet/store';
 import { FirstTake } from './first-take';
 
 function firstCall(): ClaimedStep {
   return {
-    step: {
-      id: 'step_1',
-      round: 0,
-      index: 0,
-      kind: 'model_call',
-      status: 'running',
-      callId: null,
-      name: null,
-      arguments: null,
-      result: null,
-      error: null,
-    },
+    step: firstModelCall('step_1'),
     scopeId: 'scope_1',
     responseId: 'resp_1',
     attempt: 1,

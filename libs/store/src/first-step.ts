@@ -4,6 +4,7 @@ import {
   storedRequest,
   type Item,
   type ScopeTools,
+  type StepRecord,
   type StoredRequest,
 } from '@ratchet/core';
 import type { NewResponse } from './responses.repository';
@@ -17,7 +18,7 @@ import { topScopeId } from './scope-id';
 // docs/cpu.md, "The first model call rides with the response".
 
 /** The largest scope (as JSON) a job carries; a larger one's response starts as before. */
-export const CARRIED_SCOPE_MAX_CHARS = 32 * 1024;
+const CARRIED_SCOPE_MAX_CHARS = 32 * 1024;
 
 /** What a first model call needs of its scope, as its job carries it (JSON). */
 export interface CarriedScope {
@@ -58,5 +59,21 @@ export function firstStepOf(
   return {
     stepId: stepId(topScopeId(response.id), decision.round, decision.steps[0].index),
     scope,
+  };
+}
+
+/** The step record of a new response's first model call `id`, as its worker runs it. */
+export function firstModelCall(id: string): StepRecord {
+  return {
+    id,
+    round: 0,
+    index: 0,
+    kind: 'model_call',
+    status: 'running',
+    callId: null,
+    name: null,
+    arguments: null,
+    result: null,
+    error: null,
   };
 }

@@ -17,7 +17,7 @@ import {
   type StoredRequest,
   type Usage,
 } from '@ratchet/core';
-import type { CarriedScope } from './first-step';
+import { firstModelCall, type CarriedScope } from './first-step';
 import { toRecord, type RecordRow } from './responses.repository';
 import { topScopeId } from './scope-id';
 import { Sql } from './sql';
@@ -526,18 +526,7 @@ export class StepsRepository {
       request: carried.request,
       deadline_at: carried.deadlineAt === null ? null : new Date(carried.deadlineAt),
     });
-    const step: StepRecord = {
-      id,
-      round: 0,
-      index: 0,
-      kind: 'model_call',
-      status: 'running',
-      callId: null,
-      name: null,
-      arguments: null,
-      result: null,
-      error: null,
-    };
+    const step = firstModelCall(id);
     return {
       step,
       snapshot: {
